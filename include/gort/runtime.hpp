@@ -1,0 +1,91 @@
+// gort/runtime.hpp: goroutines and the scheduler, the public face of Go's
+// runtime package (proc.go). See ../../docs/scheduler.md for how it works.
+//
+//   int main() {
+//     return gort::run([] {
+//       gort::WaitGroup wg;
+//       wg.add(2);
+//       for (int i = 0; i < 2; ++i) gort::go([&wg, i] { std::printf("hi %d\n", i); wg.done(); });
+//       wg.wait();
+//     });
+//   }
+//
+// Every function here except run() must be called from a goroutine, that is
+// from inside run(); anywhere else it throws std::logic_error saying so.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "gort/detail/funcval.hpp"
+
+namespace gort {
+
+struct Config {
+  int maxprocs = 0;            // number of Ps; 0: $GOMAXPROCS, else hardware threads
+  std::size_t stack_size = 0;  // bytes of each goroutine's stack; 0: the default (256 KiB)
+};
+
+// Bootstrap, the analogue of rt0_go -> schedinit -> newproc(main) -> mstart:
+// makes m0/g0 and the Ps, runs main_fn as goroutine 1 on the scheduler, and
+// returns 0 when main_fn returns. Goroutines still alive then are abandoned, as
+// when a Go program's main returns. run() may be called again, one call after
+// another, each with a fresh scheduler; calling it from a goroutine throws
+// std::logic_error. An exception escaping main_fn is an unrecovered panic.
+int run(std::function<void()> main_fn);
+int run(const Config& cfg, std::function<void()> main_fn);
+
+// newproc: start f(args...) as a new goroutine. Arguments are decay-copied or
+// moved, like std::thread. Returns the new goroutine's id. The new goroutine
+// runs next on this P (Go's runnext); the caller goes on running.
+template <class F, class... Args>
+std::uint64_t go(F&& f, Args&&... args) {
+  return detail::newproc(std::forward<F>(f), std::forward<Args>(args)...);
+}
+
+void yield();                // runtime.Gosched
+std::uint64_t goid();        // current goroutine's id; main is 1; never reused within a run
+int gomaxprocs(int n = 0);   // runtime.GOMAXPROCS: n > 0 sets; returns the previous value
+std::size_t num_goroutine(); // runtime.NumGoroutine (live goroutines, main included)
+void lock_os_thread();       // runtime.LockOSThread: wire this goroutine to its thread
+void unlock_os_thread();     // runtime.UnlockOSThread
+
+// debug.SetMaxThreads: the limit on OS threads (Ms), 10000 by default; over it
+// the program stops with "fatal error: thread exhaustion". Returns the old limit.
+int set_max_threads(int n);
+
+// entersyscall/exitsyscall around a call that may block its OS thread (file
+// I/O, a blocking library call): the P is handed to another thread so other
+// goroutines keep running. Returns f's result; rethrows f's exception.
+template <class F>
+auto blocking(F&& f) -> std::invoke_result_t<F> {
+  detail::syscall_scope scope;
+  return std::forward<F>(f)();
+}
+
+struct Stats {                    // a snapshot; fields may be added
+  std::size_t goroutines;         // live goroutines
+  std::size_t threads;            // Ms created and alive
+  int maxprocs;                   // Ps
+  int idle_procs;                 // Ps with no M
+  int spinning_threads;           // Ms looking for work
+  std::size_t global_runq;        // length of the global run queue
+  std::uint64_t steals;           // goroutines taken by work stealing, cumulative
+  std::uint64_t context_switches; // goroutine switches, cumulative
+};
+Stats stats();
+
+// Go's panic. Thrown by the runtime on misuse, with Go's messages. Catching it
+// is recover(). An exception that escapes a goroutine's function stops the
+// process like an unrecovered Go panic: "panic: <what()>", the goroutine's id
+// and the stack where it was thrown on stderr, exit status 2.
+class panic_error : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+}  // namespace gort

@@ -1,0 +1,133 @@
+// asm_amd64.S: the goroutine switch for x86-64 (System V). Go counterpart:
+// gogo, gosave and mcall in asm_amd64.s; gort has one primitive for all three.
+//
+// gort_gogo_switch(gobuf* save, gobuf* load) saves the running context on its
+// own stack and resumes the context saved in load. A context is what the
+// System V ABI says a callee must preserve: rbx, rbp, r12-r15, rsp, and the
+// control bits of MXCSR and the x87 control word. Everything else is
+// caller-saved, so the C++ caller of the switch has already spilled it. The
+// saved frame, from load->sp upwards (asm_offsets.hpp checks the size):
+//
+//     sp+0   MXCSR (4 bytes), x87 control word (2), padding (2)
+//     sp+8   r15
+//     sp+16  r14
+//     sp+24  r13
+//     sp+32  r12
+//     sp+40  rbx
+//     sp+48  rbp
+//     sp+56  return address
+//
+// FP control words: loading MXCSR or the x87 control word costs far more than
+// storing them, and they almost never differ between goroutines, so the switch
+// stores both and reloads each only when its control bits differ.
+//
+// A new goroutine's stack starts with this frame built by stack_prepare
+// (switch.cpp): r12 = its G, return address = gort_goentry_trampoline.
+//
+// The CFI describes the frame at every instruction and stays valid across the
+// stack change (both frames have the same layout): a signal handler that
+// unwinds (profiler, crash report) may interrupt the switch anywhere. Without
+// it, libgcc takes the saved MXCSR for a return address and faults.
+
+    .text
+
+    .globl  gort_gogo_switch
+    .hidden gort_gogo_switch
+    .type   gort_gogo_switch, @function
+    .p2align 4
+gort_gogo_switch:
+    .cfi_startproc
+    pushq   %rbp
+    .cfi_def_cfa_offset 16
+    pushq   %rbx
+    .cfi_def_cfa_offset 24
+    pushq   %r12
+    .cfi_def_cfa_offset 32
+    pushq   %r13
+    .cfi_def_cfa_offset 40
+    pushq   %r14
+    .cfi_def_cfa_offset 48
+    pushq   %r15
+    .cfi_def_cfa_offset 56
+    subq    $8, %rsp
+    .cfi_def_cfa_offset 64
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    .cfi_offset %r12, -32
+    .cfi_offset %r13, -40
+    .cfi_offset %r14, -48
+    .cfi_offset %r15, -56
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movl    (%rsp), %eax
+    movzwl  4(%rsp), %ecx
+    movq    %rsp, (%rdi)            // save->sp: the old context is complete
+    movq    (%rsi), %rsp            // load->sp: now on the new stack
+    xorl    (%rsp), %eax
+    testl   $0xffc0, %eax           // MXCSR control bits (6-15) differ?
+    jnz     3f
+1:  cmpw    4(%rsp), %cx
+    jne     4f
+2:  .cfi_remember_state
+    addq    $8, %rsp
+    .cfi_def_cfa_offset 56
+    popq    %r15
+    .cfi_def_cfa_offset 48
+    popq    %r14
+    .cfi_def_cfa_offset 40
+    popq    %r13
+    .cfi_def_cfa_offset 32
+    popq    %r12
+    .cfi_def_cfa_offset 24
+    popq    %rbx
+    .cfi_def_cfa_offset 16
+    popq    %rbp
+    .cfi_def_cfa_offset 8
+    .cfi_restore %rbp, %rbx, %r12, %r13, %r14, %r15
+    ret
+    .cfi_restore_state
+3:  ldmxcsr (%rsp)
+    jmp     1b
+4:  fldcw   4(%rsp)
+    jmp     2b
+    .cfi_endproc
+    .size   gort_gogo_switch, .-gort_gogo_switch
+
+// gort_goentry_trampoline: the bottom frame of every goroutine stack (Go's
+// goexit frame). It calls gort_goentry(gp), which runs the goroutine's
+// function and never returns. Its unwind entry marks the end of the stack
+// (return address undefined) and names a personality routine: an exception
+// that no frame of the goroutine catches reaches this frame in the unwinder's
+// search phase, where gort_goroutine_personality (panic.cpp) records the
+// stack as it was at the throw; destructors then run during the cleanup phase
+// (Go's deferred calls), and control lands at gort_goentry_landing with the
+// exception in rax, which reports the unrecovered panic.
+    .globl  gort_goentry_trampoline
+    .hidden gort_goentry_trampoline
+    .globl  gort_goentry_landing
+    .hidden gort_goentry_landing
+    .type   gort_goentry_trampoline, @function
+    .p2align 4
+gort_goentry_trampoline:
+    .cfi_startproc
+    .cfi_personality 0x9b, gort_personality_ref
+    .cfi_undefined rip
+    xorl    %ebp, %ebp              // frame-pointer walkers stop here too
+    movq    %r12, %rdi
+    call    gort_goentry
+    ud2
+gort_goentry_landing:
+    movq    %rax, %rdi
+    call    gort_gopanic
+    ud2
+    .cfi_endproc
+    .size   gort_goentry_trampoline, .-gort_goentry_trampoline
+
+    .section .data.rel.ro,"aw",@progbits
+    .p2align 3
+    .type   gort_personality_ref, @object
+gort_personality_ref:
+    .quad   gort_goroutine_personality
+    .size   gort_personality_ref, 8
+
+    .section .note.GNU-stack,"",@progbits

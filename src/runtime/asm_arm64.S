@@ -1,0 +1,141 @@
+// asm_arm64.S: the goroutine switch for aarch64 (AAPCS64). Go counterpart:
+// gogo, gosave and mcall in asm_arm64.s; gort has one primitive for all three.
+//
+// gort_gogo_switch(gobuf* save, gobuf* load) saves the running context on its
+// own stack and resumes the context saved in load. A context is what AAPCS64
+// says a callee must preserve: x19-x28, the frame pointer x29, sp, the low 64
+// bits of v8-v15 (d8-d15; the upper halves are caller-saved) and FPCR
+// (rounding mode, flush-to-zero, default NaN). The return address x30 is saved
+// with them, since resuming a context is returning to it. Everything else
+// (x0-x18, the rest of the vector registers, the FPSR flags) is caller-saved,
+// so the C++ caller of the switch has already spilled it. The saved frame
+// (struct switch_frame), from load->sp upwards (asm_offsets.hpp checks it):
+//
+//     sp+0    x19 x20     sp+96   d8  d9
+//     sp+16   x21 x22     sp+112  d10 d11
+//     sp+32   x23 x24     sp+128  d12 d13
+//     sp+48   x25 x26     sp+144  d14 d15
+//     sp+64   x27 x28     sp+160  FPCR, padding (sp stays 16-byte aligned)
+//     sp+80   x29 x30
+//
+// x29/x30 at sp+80 form an ordinary frame record, so a parked goroutine's
+// stack can be walked from its gobuf like any frame-pointer chain.
+//
+// FPCR: writing it can serialize the pipeline and costs far more than reading
+// it, and it almost never differs between goroutines, so the switch saves it
+// and writes it only when the resumed value differs from the current one.
+//
+// A new goroutine's stack starts with this frame built by stack_prepare
+// (switch.cpp): x19 = its G, x29 = 0, x30 = gort_goentry_trampoline,
+// FPCR = 0 (IEEE defaults); the frame must be 16-byte aligned.
+//
+// Unlike asm_amd64.S the switch has full CFI: it stays valid across the stack
+// change (both frames have the same layout), so a debugger or sampling
+// profiler stopped inside the switch unwinds into whichever context sp is on.
+
+    .text
+
+    .globl  gort_gogo_switch
+    .hidden gort_gogo_switch
+    .type   gort_gogo_switch, %function
+    .p2align 4
+gort_gogo_switch:
+    .cfi_startproc
+    stp     x19, x20, [sp, #-176]!
+    .cfi_def_cfa_offset 176
+    stp     x21, x22, [sp, #16]
+    stp     x23, x24, [sp, #32]
+    stp     x25, x26, [sp, #48]
+    stp     x27, x28, [sp, #64]
+    stp     x29, x30, [sp, #80]
+    stp     d8, d9, [sp, #96]
+    stp     d10, d11, [sp, #112]
+    stp     d12, d13, [sp, #128]
+    stp     d14, d15, [sp, #144]
+    .cfi_offset x19, -176
+    .cfi_offset x20, -168
+    .cfi_offset x21, -160
+    .cfi_offset x22, -152
+    .cfi_offset x23, -144
+    .cfi_offset x24, -136
+    .cfi_offset x25, -128
+    .cfi_offset x26, -120
+    .cfi_offset x27, -112
+    .cfi_offset x28, -104
+    .cfi_offset x29, -96
+    .cfi_offset x30, -88
+    .cfi_offset d8, -80
+    .cfi_offset d9, -72
+    .cfi_offset d10, -64
+    .cfi_offset d11, -56
+    .cfi_offset d12, -48
+    .cfi_offset d13, -40
+    .cfi_offset d14, -32
+    .cfi_offset d15, -24
+    mrs     x9, fpcr
+    stp     x9, xzr, [sp, #160]
+    mov     x10, sp
+    str     x10, [x0]               // save->sp: the old context is complete
+    ldr     x10, [x1]
+    mov     sp, x10                 // load->sp: now on the new stack
+    ldr     x10, [sp, #160]
+    cmp     x9, x10                 // x9 is still what FPCR holds
+    b.eq    1f
+    msr     fpcr, x10
+1:  ldp     x19, x20, [sp, #0]
+    ldp     x21, x22, [sp, #16]
+    ldp     x23, x24, [sp, #32]
+    ldp     x25, x26, [sp, #48]
+    ldp     x27, x28, [sp, #64]
+    ldp     x29, x30, [sp, #80]
+    ldp     d8, d9, [sp, #96]
+    ldp     d10, d11, [sp, #112]
+    ldp     d12, d13, [sp, #128]
+    ldp     d14, d15, [sp, #144]
+    .cfi_restore x19, x20, x21, x22, x23, x24, x25, x26, x27, x28, x29, x30
+    .cfi_restore d8, d9, d10, d11, d12, d13, d14, d15
+    add     sp, sp, #176
+    .cfi_def_cfa_offset 0
+    ret
+    .cfi_endproc
+    .size   gort_gogo_switch, .-gort_gogo_switch
+
+// gort_goentry_trampoline: the bottom frame of every goroutine stack (Go's
+// goexit frame), entered by the switch's ret with x30 pointing at itself. It
+// calls gort_goentry(gp), which runs the goroutine's function and never
+// returns. Its unwind entry marks the end of the stack (x30, the return
+// address column, undefined) and names a personality routine: an exception
+// that no frame of the goroutine catches reaches this frame in the unwinder's
+// search phase, where gort_goroutine_personality (panic.cpp) records the
+// stack as it was at the throw; destructors then run during the cleanup phase
+// (Go's deferred calls), and control lands at gort_goentry_landing with the
+// exception in x0, which reports the unrecovered panic.
+    .globl  gort_goentry_trampoline
+    .hidden gort_goentry_trampoline
+    .globl  gort_goentry_landing
+    .hidden gort_goentry_landing
+    .type   gort_goentry_trampoline, %function
+    .p2align 4
+gort_goentry_trampoline:
+    .cfi_startproc
+    .cfi_personality 0x9b, gort_personality_ref
+    .cfi_undefined x30
+    mov     x29, xzr                // frame-pointer walkers stop here too,
+    mov     x30, xzr                // and lr-based ones sampling before the bl
+    mov     x0, x19
+    bl      gort_goentry
+    udf     #0
+gort_goentry_landing:
+    bl      gort_gopanic
+    udf     #0
+    .cfi_endproc
+    .size   gort_goentry_trampoline, .-gort_goentry_trampoline
+
+    .section .data.rel.ro,"aw",%progbits
+    .p2align 3
+    .type   gort_personality_ref, %object
+gort_personality_ref:
+    .quad   gort_goroutine_personality
+    .size   gort_personality_ref, 8
+
+    .section .note.GNU-stack,"",%progbits

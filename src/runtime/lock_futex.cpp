@@ -1,0 +1,126 @@
+// lock_futex.cpp: see lock_futex.hpp. Go counterpart: lock_futex.go.
+#include "runtime/lock_futex.hpp"
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <thread>
+
+#include "runtime/panic.hpp"
+
+namespace gort::rt {
+namespace {
+
+// Go's lock2 constants: active_spin, active_spin_cnt, passive_spin.
+constexpr int active_spin = 4;
+constexpr int active_spin_cnt = 30;
+constexpr int passive_spin = 1;
+
+const bool multicore = std::thread::hardware_concurrency() > 1;
+
+// futexsleep: sleeps while *addr == val, at most ns (ns < 0: forever). May
+// wake spuriously; callers re-check.
+void futexsleep(std::atomic<std::uint32_t>* addr, std::uint32_t val, std::int64_t ns) {
+  timespec ts;
+  timespec* tsp = nullptr;
+  if (ns >= 0) {
+    ts.tv_sec = ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    tsp = &ts;
+  }
+  int saved = errno;  // the caller may be a goroutine's runtime entry: keep its errno
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAIT_PRIVATE, val, tsp, nullptr, 0);
+  errno = saved;
+}
+
+void futexwakeup(std::atomic<std::uint32_t>* addr, int cnt) {
+  int saved = errno;
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAKE_PRIVATE, cnt, nullptr, nullptr, 0);
+  errno = saved;
+}
+
+}  // namespace
+
+void procyield(int n) {
+  for (int i = 0; i < n; ++i) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+  }
+}
+
+void osyield() { sched_yield(); }
+
+std::int64_t nanotime() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// lock_slow is lock2 after the fast path failed. Once we have set the key to
+// sleeping we must leave it sleeping when we take the lock: another thread may
+// be asleep and only an unlock that sees "sleeping" wakes it.
+void mutex::lock_slow() {
+  std::uint32_t wait = key_.exchange(locked, std::memory_order_acquire);
+  if (wait == unlocked) return;
+  // wait is locked or sleeping; whatever we swap in must preserve it.
+  int spin = multicore ? active_spin : 0;
+  for (;;) {
+    for (int i = 0; i < spin; ++i) {
+      while (key_.load(std::memory_order_relaxed) == unlocked) {
+        std::uint32_t expected = unlocked;
+        if (key_.compare_exchange_weak(expected, wait, std::memory_order_acquire,
+                                       std::memory_order_relaxed))
+          return;
+      }
+      procyield(active_spin_cnt);
+    }
+    for (int i = 0; i < passive_spin; ++i) {
+      while (key_.load(std::memory_order_relaxed) == unlocked) {
+        std::uint32_t expected = unlocked;
+        if (key_.compare_exchange_weak(expected, wait, std::memory_order_acquire,
+                                       std::memory_order_relaxed))
+          return;
+      }
+      osyield();
+    }
+    wait = key_.exchange(sleeping, std::memory_order_acquire);
+    if (wait == unlocked) return;
+    wait = sleeping;
+    futexsleep(&key_, sleeping, -1);
+  }
+}
+
+void mutex::wake() { futexwakeup(&key_, 1); }
+
+void note::wakeup() {
+  if (key_.exchange(1, std::memory_order_release) != 0) gothrow("notewakeup - double wakeup");
+  futexwakeup(&key_, 1);
+}
+
+void note::sleep() {
+  while (key_.load(std::memory_order_acquire) == 0) futexsleep(&key_, 0, -1);
+}
+
+bool note::tsleep(std::int64_t ns) {
+  if (ns < 0) {
+    sleep();
+    return true;
+  }
+  const std::int64_t deadline = nanotime() + ns;
+  while (key_.load(std::memory_order_acquire) == 0) {
+    std::int64_t left = deadline - nanotime();
+    if (left <= 0) return false;
+    futexsleep(&key_, 0, left);
+  }
+  return true;
+}
+
+}  // namespace gort::rt

@@ -1,0 +1,65 @@
+// lock_futex.hpp: the runtime's own lock and one-shot event, on Linux futexes.
+// Go counterpart: lock_futex.go (lock2, unlock2, notesleep, notewakeup).
+//
+// mutex blocks the OS thread, never just the goroutine: it guards scheduler
+// and channel state for a few instructions at a time. Go's protocol: the key
+// is unlocked (0), locked (1) or locked with sleepers (2). lock spins a little
+// (4 rounds of 30 pause instructions on multicore, then one sched_yield)
+// before sleeping on the futex; unlock wakes one sleeper if the key was 2.
+//
+// note is a one-shot event: notesleep blocks the thread until notewakeup; a
+// wakeup before the sleep is not lost. noteclear re-arms it; only the owner
+// of the note (the one thread that sleeps on it) may clear it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace gort::rt {
+
+class mutex {
+ public:
+  void lock() {
+    std::uint32_t expected = unlocked;
+    if (key_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
+                                     std::memory_order_relaxed))
+      return;
+    lock_slow();
+  }
+  void unlock() {
+    if (key_.exchange(unlocked, std::memory_order_release) == sleeping) wake();
+  }
+  bool try_lock() {
+    std::uint32_t expected = unlocked;
+    return key_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
+                                        std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr std::uint32_t unlocked = 0, locked = 1, sleeping = 2;
+  void lock_slow();
+  void wake();
+  std::atomic<std::uint32_t> key_{unlocked};
+};
+
+class note {
+ public:
+  void clear() { key_.store(0, std::memory_order_relaxed); }
+  void wakeup();  // gothrows on a second wakeup without a clear (Go's "notewakeup - double wakeup")
+  void sleep();
+  // tsleep: sleeps at most ns nanoseconds (ns < 0: no limit). True if woken.
+  bool tsleep(std::int64_t ns);
+  bool is_set() const { return key_.load(std::memory_order_acquire) != 0; }
+
+ private:
+  std::atomic<std::uint32_t> key_{0};
+};
+
+// Monotonic clock in nanoseconds (Go's nanotime).
+std::int64_t nanotime();
+
+// procyield: n spin-wait hints (PAUSE / YIELD). osyield: sched_yield.
+void procyield(int n);
+void osyield();
+
+}  // namespace gort::rt

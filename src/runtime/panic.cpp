@@ -1,0 +1,261 @@
+// panic.cpp: fatal errors, unrecovered panics and the signals that become
+// them. Go counterpart: panic.go (throw, fatal, fatalpanic, printpanics) and
+// signal_unix.go (sighandler's crash and sigpanic paths).
+//
+// An exception that no frame of a goroutine catches is an unrecovered Go
+// panic: "panic: <what()>", "goroutine N [running]:", the stack where it was
+// thrown, exit status 2. To print that stack, the frames of the throw must
+// still exist when the report is made; a catch(...) at the bottom of the
+// goroutine would come too late, after unwinding. So the bottom frame
+// (gort_goentry_trampoline, asm_*.S) names gort_goroutine_personality as its
+// personality routine. The unwinder's search phase, which walks up from the
+// throw without changing anything, reaches that frame only if nothing caught
+// the exception; there the personality records the backtrace, then claims
+// the exception. In the cleanup phase destructors run (Go's deferred calls)
+// and control lands in gort_goentry_landing, which calls gort_gopanic. A
+// program that catches its exceptions pays nothing for any of this.
+//
+// Signals. SIGSEGV and SIGBUS on a goroutine's thread run on an alternate
+// signal stack (each M has one): the goroutine's own stack may be exhausted.
+// A fault in the guard page below the running goroutine's stack is a stack
+// overflow ("fatal error: stack overflow"); any other fault in a goroutine is
+// Go's sigpanic, "panic: runtime error: invalid memory address or nil
+// pointer dereference". A fault on a thread the runtime does not run, or on
+// g0, gets the default action.
+#include "runtime/panic.hpp"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <unwind.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <exception>
+#include <string>
+
+#include "runtime/proc.hpp"
+#include "runtime/stack.hpp"
+#include "runtime/traceback.hpp"
+
+namespace gort::rt {
+namespace {
+
+std::atomic<bool> dying_flag{false};
+constexpr std::size_t sigstack_size = 64 * 1024;
+constexpr int max_panic_frames = 64;
+
+struct panic_trace {
+  int n;
+  void* frames[max_panic_frames];
+};
+
+// start_dying: the first fatal report wins; a second thread that fails
+// meanwhile waits for the first to exit the process.
+void start_dying() {
+  if (dying_flag.exchange(true)) {
+    for (;;) pause();
+  }
+}
+
+[[noreturn]] void die(const char* msg) {
+  start_dying();
+  printerr("fatal error: %s\n", msg);
+  g* gp = getg();
+  if (gp) {
+    printerr("\n");
+    goroutineheader(gp);
+    traceback_current(2);
+  }
+  tracebackothers(gp);
+  _exit(2);
+}
+
+}  // namespace
+
+bool dying() { return dying_flag.load(); }
+
+void printerr(const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  std::size_t len = std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1);
+  for (std::size_t off = 0; off < len;) {
+    ssize_t w = write(2, buf + off, len - off);
+    if (w <= 0) return;
+    off += static_cast<std::size_t>(w);
+  }
+}
+
+void gothrow(const char* msg) { die(msg); }
+void fatal(const char* msg) { die(msg); }
+
+namespace {
+
+void sighandler(int sig, siginfo_t* info, void* /*uctx*/) {
+  m* mp = getm();
+  g* gp = mp ? mp->curg : nullptr;
+  if (gp == nullptr) {
+    // Not a goroutine (a thread of the program's own, or g0): the default
+    // action, by re-raising once the handler returns.
+    signal(sig, SIG_DFL);
+    return;
+  }
+  start_dying();
+  if (stack_guard_hit(gp, info->si_addr)) {
+    printerr("runtime: goroutine stack exceeds %zu-byte limit\n",
+             static_cast<std::size_t>(gp->stk->hi - gp->stk->lo));
+    printerr("runtime: sp=%p stack=[%#zx, %#zx]\n", info->si_addr,
+             static_cast<std::size_t>(gp->stk->lo), static_cast<std::size_t>(gp->stk->hi));
+    printerr("fatal error: stack overflow\n\n");
+  } else {
+    printerr("panic: runtime error: invalid memory address or nil pointer dereference\n");
+    printerr("[signal %s: %s code=%#x addr=%p]\n\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
+             sig == SIGSEGV ? "segmentation violation" : "bus error", info->si_code,
+             info->si_addr);
+  }
+  goroutineheader(gp);
+  traceback_current(2);
+  tracebackothers(gp);
+  _exit(2);
+}
+
+}  // namespace
+
+void signals_init() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  {
+    void* warm[1];
+    backtrace(warm, 1);  // loads libgcc's unwinder now, not in a signal handler
+  }
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = &sighandler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, nullptr);
+  sigaction(SIGBUS, &sa, nullptr);
+}
+
+void minit_signals(m* mp) {
+  void* mem = mmap(nullptr, sigstack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+  if (mem == MAP_FAILED) return;  // no report on overflow: the default action
+  stack_t ss;
+  ss.ss_sp = mem;
+  ss.ss_size = sigstack_size;
+  ss.ss_flags = 0;
+  sigaltstack(&ss, nullptr);
+  mp->sigstack = mem;
+}
+
+void munmap_signals(m* mp) {
+  if (!mp->sigstack) return;
+  stack_t ss;
+  std::memset(&ss, 0, sizeof ss);
+  ss.ss_flags = SS_DISABLE;
+  sigaltstack(&ss, nullptr);
+  munmap(mp->sigstack, sigstack_size);
+  mp->sigstack = nullptr;
+}
+
+namespace {
+
+// panic_value describes the exception being handled, as Go prints a panic
+// value: what() for a std::exception, the value of a string or integer, else
+// its type.
+std::string panic_value() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (const char* s) {
+    return s;
+  } catch (const std::string& s) {
+    return s;
+  } catch (int v) {
+    return std::to_string(v);
+  } catch (long v) {
+    return std::to_string(v);
+  } catch (...) {
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    if (!t) return "(foreign exception)";
+    int status = 0;
+    char* name = abi::__cxa_demangle(t->name(), nullptr, nullptr, &status);
+    std::string s = std::string("(") + (status == 0 && name ? name : t->name()) + ") exception";
+    std::free(name);
+    return s;
+  }
+}
+
+// skip_throw_frames returns the index of the first frame above the throw
+// (past __cxa_throw and the unwinder's own frames).
+int skip_throw_frames(void* const* frames, int n) {
+  int first = 0;
+  for (int i = 0; i < n; ++i) {
+    Dl_info info;
+    if (dladdr(frames[i], &info) && info.dli_sname &&
+        (std::strncmp(info.dli_sname, "__cxa_", 6) == 0 ||
+         std::strncmp(info.dli_sname, "_Unwind_", 8) == 0))
+      first = i + 1;
+  }
+  return first;
+}
+
+}  // namespace
+}  // namespace gort::rt
+
+using namespace gort::rt;
+
+// gort_goroutine_personality: see the top of this file. The search phase has
+// reached the goroutine's bottom frame, so nothing catches the exception.
+extern "C" _Unwind_Reason_Code gort_goroutine_personality(int version, _Unwind_Action actions,
+                                                          std::uint64_t /*exception_class*/,
+                                                          _Unwind_Exception* ue,
+                                                          _Unwind_Context* ctx) {
+  if (version != 1 || (actions & _UA_FORCE_UNWIND)) return _URC_CONTINUE_UNWIND;
+  if (actions & _UA_SEARCH_PHASE) {
+    if (g* gp = getg()) {
+      auto* t = static_cast<panic_trace*>(std::malloc(sizeof(panic_trace)));
+      if (t) {
+        t->n = backtrace(t->frames, max_panic_frames);
+        std::free(gp->panic_trace);
+        gp->panic_trace = t;
+      }
+    }
+    return _URC_HANDLER_FOUND;
+  }
+  if (actions & _UA_HANDLER_FRAME) {
+    _Unwind_SetGR(ctx, __builtin_eh_return_data_regno(0), reinterpret_cast<_Unwind_Word>(ue));
+    _Unwind_SetIP(ctx, reinterpret_cast<_Unwind_Ptr>(&gort_goentry_landing));
+    return _URC_INSTALL_CONTEXT;
+  }
+  return _URC_CONTINUE_UNWIND;
+}
+
+// gort_gopanic reports an unrecovered panic and exits with status 2. The
+// goroutine's destructors have run; its stack at the throw was recorded.
+extern "C" [[noreturn]] void gort_gopanic(_Unwind_Exception* ue) {
+  abi::__cxa_begin_catch(ue);
+  std::string value = panic_value();
+  start_dying();
+  g* gp = getg();
+  printerr("panic: %s\n\n", value.c_str());
+  goroutineheader(gp);
+  if (auto* t = static_cast<panic_trace*>(gp->panic_trace)) {
+    int first = skip_throw_frames(t->frames, t->n);
+    print_frames(t->frames + first, t->n - first);
+  }
+  tracebackothers(gp);
+  _exit(2);
+}

@@ -1,0 +1,1261 @@
+// proc.cpp: the scheduler. Go counterpart: proc.go (Go 1.23): schedinit,
+// mstart, schedule, findRunnable, stealWork, execute, newproc, gfput/gfget,
+// goexit0, wakep, startm, stopm, handoffp, procresize, checkdead keep Go's
+// names (in snake_case) and shape.
+//
+// Goroutine scheduler. The scheduler's job is to distribute ready-to-run
+// goroutines over worker threads. The main concepts are:
+//   G - goroutine.
+//   M - worker thread, or machine.
+//   P - processor, a resource that is required to execute user code.
+//       An M must have an associated P to run a G; an M may be blocked or in
+//       blocking() without a P.
+// There are exactly gomaxprocs Ps. Each P has a local run queue (runq.hpp);
+// the global queue in sched holds what overflows and what has no P.
+//
+// Finding work (find_runnable, in Go's order). Every 61st schedule of a P
+// takes one G from the global queue first, so that two Gs handing a value
+// back and forth through the local queue cannot starve it; then runnext and
+// the local queue; then a batch from the global queue; then stealing: up to 4
+// passes over all Ps in a random order, taking half of a victim's queue, and
+// on the last pass its runnext too. Failing all that, the M gives up its P
+// and sleeps on its park note (stopm) until startm hands it a P.
+//
+// Worker thread parking/unparking (Go's essay, unchanged). We need to balance
+// between keeping enough running worker threads to use the available
+// hardware parallelism and parking excessive running threads to conserve CPU
+// and power. This is not simple: the scheduler state is distributed (per-P
+// queues), and we cannot know the future. Go's approach: an M is "spinning"
+// when it has a P, has found no work in its queue, and is looking in the
+// global queue and others' queues. We unpark an additional M when (1) there
+// is an idle P and there are no spinning Ms, and (2) we make a G runnable:
+// newproc, goready. A spinning M that finds work stops spinning and calls
+// wakep so that another M spins in its place (resetspinning). A spinning M
+// that finds nothing first gives up its P, then decrements nmspinning, then
+// checks every queue again (the "delicate dance" in find_runnable). The
+// submitter does the mirror: puts the work on a queue, then checks
+// nmspinning (wakep). Both sides use seq_cst operations, so one of them sees
+// the other and no work is stranded. needspinning covers the case where the
+// dancer finds work but no idle P: the next M about to drop its P spins.
+//
+// Switching (gort). Go leaves a goroutine through mcall: onto g0's stack,
+// then schedule(). gort goes from the leaving G straight to the next one
+// whenever the next one is at hand (runnext, the local queue, the global
+// queue: runnable_now), and through g0 only when the M must look further
+// (steal, sleep) or must stop. That saves a switch per yield and per park;
+// yield, for one, costs little more than the register switch itself. The
+// catch is what Go does on g0 after leaving a G: for gopark, the unlockf
+// that releases the channel lock; for yield, putting the G on a run queue;
+// for exit, freeing its stack. None of that may happen while the thread is
+// still on the G's stack: another M could take the G and run it on the same
+// stack. So the leaving side records it in mp->afterswitch, and the side that
+// resumes, on its own stack, runs it first (switch.cpp, resumed). Every
+// resume point does: g0's schedule loop, a parked or yielding G, and a new G
+// in gort_goentry.
+//
+// Stopping. When main returns (goexit1 on goroutine 1), run() is over: the
+// stop flag tells every M, at its next entry into the scheduler, to go to g0
+// and leave schedule(); idle Ms are woken for it. run() on m0 joins the other
+// threads and frees everything; goroutines still alive are abandoned, never
+// resumed, as in Go.
+//
+// Thread-local state. The runtime's only thread_local is this thread's M
+// (tls_m). It is read through getm, which is never inlined and has a
+// compiler barrier: a goroutine that switches may resume on another thread,
+// and a compiler may keep the address of a thread_local (from
+// __tls_get_addr) in a register across a call it cannot see into. After a
+// switch, code reaches its M through gp->m, which the resuming M sets.
+//
+// Locks. sched.lock guards the idle lists, the global run queue, the M and P
+// counts (except the atomics) and the stop-the-world state. allglock guards
+// allgs. Lock order: hchan < sched.lock < allglock; stackpool.lock and
+// sema roots are leaves.
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <new>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gort/runtime.hpp"
+#include "runtime/panic.hpp"
+#include "runtime/proc.hpp"
+#include "runtime/stack.hpp"
+#include "runtime/switch.hpp"
+
+namespace gort::rt {
+
+void checkdead();
+
+schedt sched;
+p* allp[max_gomaxprocs];
+m* allm;
+dbgvars debug;
+std::int64_t runtime_init_time;
+
+namespace {
+
+thread_local m* tls_m = nullptr;
+
+mutex allglock;
+std::vector<g*> allgs;  // allglock
+g* main_g = nullptr;
+std::atomic<bool> running{false};  // a run() is in progress in this process
+
+constexpr std::int32_t gfree_local_max = 64;  // gfput: move to global at 64 ...
+constexpr std::int32_t gfree_local_keep = 32;  // ... down to 32; gfget refills to 32
+constexpr std::uint64_t goid_cache_batch = 16;
+constexpr int steal_tries = 4;
+
+bool stopping() { return sched.stop.load(std::memory_order_relaxed) != 0; }
+bool exiting() { return (sched.stop.load(std::memory_order_acquire) & stop_exiting) != 0; }
+
+// ---- Ps and Ms on the idle lists (sched.lock) ----
+
+// pidleput puts pp on the idle list. Requires sched.lock; pp's queue empty.
+void pidleput(p* pp) {
+  pp->status.store(pstatus::Pidle, std::memory_order_release);
+  pp->link = sched.pidle;
+  sched.pidle = pp;
+  sched.npidle.fetch_add(1, std::memory_order_seq_cst);
+}
+
+// pidleget takes an idle P, or nullptr. Requires sched.lock.
+p* pidleget() {
+  p* pp = sched.pidle;
+  if (pp) {
+    sched.pidle = pp->link;
+    pp->link = nullptr;
+    sched.npidle.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  return pp;
+}
+
+// pidleget_spinning is pidleget for a caller about to spin; with no idle P
+// it sets needspinning (the dance's other half). Requires sched.lock.
+p* pidleget_spinning() {
+  p* pp = pidleget();
+  if (!pp) sched.needspinning.store(1, std::memory_order_seq_cst);
+  return pp;
+}
+
+void mput(m* mp);
+m* mget() {
+  m* mp = sched.midle;
+  if (mp) {
+    sched.midle = mp->schedlink;
+    mp->schedlink = nullptr;
+    --sched.nmidle;
+  }
+  return mp;
+}
+
+void acquirep(m* mp, p* pp) {
+  mp->p = pp;
+  pp->m.store(mp, std::memory_order_relaxed);
+  pp->status.store(pstatus::Prunning, std::memory_order_release);
+}
+
+p* releasep(m* mp) {
+  p* pp = mp->p;
+  pp->m.store(nullptr, std::memory_order_relaxed);
+  mp->p = nullptr;
+  return pp;
+}
+
+// ---- G allocation: malg, gfput, gfget ----
+
+g* malg() {
+  g* gp = new g;
+  g_init_switch(gp);
+  allglock.lock();
+  allgs.push_back(gp);
+  allglock.unlock();
+  sched.allglen.fetch_add(1, std::memory_order_relaxed);
+  gp->atomicstatus.store(gstatus::Gdead, std::memory_order_relaxed);
+  return gp;
+}
+
+// gfput puts a dead G on pp's free list; past 64 it moves Gs to the global
+// list until 32 are left. gort: free Gs hold no stack (stack.cpp).
+void gfput(p* pp, g* gp) {
+  pp->gfree.push(gp);
+  if (pp->gfree.n >= gfree_local_max) {
+    glist moved;
+    while (pp->gfree.n > gfree_local_keep) moved.push(pp->gfree.pop());
+    sched.lock.lock();
+    while (g* x = moved.pop()) sched.gfree.push(x);
+    sched.lock.unlock();
+  }
+  pp->gfreecnt.store(pp->gfree.n, std::memory_order_relaxed);
+}
+
+// gfget takes a free G for pp, refilling from the global list (up to 32).
+g* gfget(p* pp) {
+  if (pp->gfree.n == 0 && sched.gfree.n != 0) {  // racy peek; re-checked under the lock
+    sched.lock.lock();
+    while (pp->gfree.n < gfree_local_keep && sched.gfree.n > 0) pp->gfree.push(sched.gfree.pop());
+    sched.lock.unlock();
+  }
+  g* gp = pp->gfree.pop();
+  pp->gfreecnt.store(pp->gfree.n, std::memory_order_relaxed);
+  return gp;
+}
+
+// ---- the global run queue (sched.lock) ----
+
+void globrunqput(g* gp) {
+  sched.runq.push_back(gp);
+  sched.runqsize.fetch_add(1, std::memory_order_relaxed);
+}
+
+void globrunqputbatch(gqueue q, std::int32_t n) {
+  sched.runq.push_back_all(q);
+  sched.runqsize.fetch_add(n, std::memory_order_relaxed);
+}
+
+// globrunqget takes a batch for pp: min(runqsize, runqsize/gomaxprocs + 1),
+// at most max if max > 0, at most half a local queue. Returns the first and
+// puts the rest on pp's local queue. Requires sched.lock.
+g* globrunqget(p* pp, std::int32_t max) {
+  std::int32_t size = sched.runqsize.load(std::memory_order_relaxed);
+  if (size == 0) return nullptr;
+  std::int32_t n = std::min(size, size / sched.gomaxprocs.load(std::memory_order_relaxed) + 1);
+  if (max > 0) n = std::min(n, max);
+  n = std::min<std::int32_t>(n, local_runq_size / 2);
+  sched.runqsize.fetch_sub(n, std::memory_order_relaxed);
+  g* gp = sched.runq.pop();
+  for (--n; n > 0; --n) runqput(pp, sched.runq.pop(), false);
+  return gp;
+}
+
+// runqputslow moves half of pp's full local queue, and gp, to the global
+// queue in one batch. False if a thief emptied some of the queue meanwhile
+// (then runqput retries the local queue).
+bool runqputslow(p* pp, g* gp) {
+  g* batch[local_runq_size / 2 + 1];
+  std::uint32_t n = pp->runq.take_half(batch);
+  if (n == 0) return false;
+  batch[n++] = gp;
+  gqueue q;
+  for (std::uint32_t i = 0; i < n; ++i) q.push_back(batch[i]);
+  sched.lock.lock();
+  globrunqputbatch(q, static_cast<std::int32_t>(n));
+  sched.lock.unlock();
+  return true;
+}
+
+// runnable_now is the part of find_runnable that needs neither stealing nor
+// sleeping, so that a G leaving its M can hand it straight to the next
+// (see "Switching"): the 1-in-61 fairness check of the global queue, then
+// runnext and the local queue, then a batch of the global queue. Owner P.
+g* runnable_now(p* pp, bool& inherit_time) {
+  inherit_time = false;
+  if (pp->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
+      sched.runqsize.load(std::memory_order_relaxed) > 0) {
+    sched.lock.lock();
+    g* gp = globrunqget(pp, 1);
+    sched.lock.unlock();
+    if (gp) return gp;
+  }
+  if (g* gp = pp->runq.get(inherit_time)) return gp;
+  if (sched.runqsize.load(std::memory_order_relaxed) != 0) {
+    sched.lock.lock();
+    g* gp = globrunqget(pp, 0);
+    sched.lock.unlock();
+    if (gp) return gp;
+  }
+  return nullptr;
+}
+
+// ---- Ms: creation, parking, waking ----
+
+void mstart(m* mp);
+
+// newm creates an M that starts by acquiring pp (if any), spinning or not.
+// Requires sched.lock (released by the caller after).
+void newm(p* pp, bool spinning) {
+  m* mp = new m;
+  mcommoninit(mp);
+  mp->nextp = pp;
+  mp->spinning = spinning;
+  mp->thread = std::thread([mp] { mstart(mp); });
+}
+
+// mput puts mp on the idle list and checks for deadlock. Requires sched.lock.
+void mput(m* mp) {
+  mp->schedlink = sched.midle;
+  sched.midle = mp;
+  ++sched.nmidle;
+  checkdead();
+}
+
+// stopm parks mp until startm gives it a P (or run() ends: returns without
+// a P). Go: stopm.
+void stopm(m* mp) {
+  if (mp->p) gothrow("stopm holding p");
+  if (mp->spinning) gothrow("stopm spinning");
+  sched.lock.lock();
+  if (exiting()) {
+    sched.lock.unlock();
+    return;
+  }
+  mput(mp);
+  sched.lock.unlock();
+  mp->blocked.store(true, std::memory_order_relaxed);
+  mp->park.sleep();
+  mp->park.clear();
+  mp->blocked.store(false, std::memory_order_relaxed);
+  if (mp->nextp) {
+    acquirep(mp, mp->nextp);
+    mp->nextp = nullptr;
+  }
+}
+
+// startm schedules some M to run pp (an idle P if pp is nullptr), creating
+// one if none is idle. If spinning, the caller has already counted the M in
+// nmspinning, and the M starts out spinning. Go: startm.
+void startm(p* pp, bool spinning) {
+  sched.lock.lock();
+  if (pp == nullptr) {
+    pp = pidleget();
+    if (pp == nullptr) {
+      sched.lock.unlock();
+      if (spinning && sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0)
+        gothrow("startm: negative nmspinning");
+      return;
+    }
+  }
+  m* nmp = mget();
+  if (nmp == nullptr) {
+    newm(pp, spinning);
+    sched.lock.unlock();
+    return;
+  }
+  nmp->spinning = spinning;
+  nmp->nextp = pp;
+  sched.lock.unlock();
+  nmp->park.wakeup();
+}
+
+void become_spinning(m* mp) {
+  mp->spinning = true;
+  sched.nmspinning.fetch_add(1, std::memory_order_seq_cst);
+  sched.needspinning.store(0, std::memory_order_seq_cst);
+}
+
+// resetspinning: this spinning M found work; another M must spin in its
+// place, or work submitted meanwhile could go unnoticed.
+void resetspinning(m* mp) {
+  mp->spinning = false;
+  if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0)
+    gothrow("findrunnable: negative nmspinning");
+  wakep();
+}
+
+// handoffp: pp's M is going away (blocking(), a locked M parking). Start an
+// M for pp if there is anything it could do, else put it on the idle list.
+// Go: handoffp.
+void handoffp(p* pp) {
+  if (!pp->runq.empty() || sched.runqsize.load(std::memory_order_relaxed) != 0) {
+    startm(pp, false);
+    return;
+  }
+  // No local work: if nobody is spinning or idle, someone must look at
+  // the other Ps' queues.
+  std::int32_t zero = 0;
+  if (sched.nmspinning.load(std::memory_order_seq_cst) + sched.npidle.load(std::memory_order_seq_cst) == 0 &&
+      sched.nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) {
+    sched.needspinning.store(0, std::memory_order_seq_cst);
+    startm(pp, true);
+    return;
+  }
+  sched.lock.lock();
+  if (sched.stop.load(std::memory_order_relaxed) & stop_gcwaiting) {
+    pp->status.store(pstatus::Pgcstop, std::memory_order_release);
+    if (--sched.stopwait == 0) sched.stopnote.wakeup();
+    sched.lock.unlock();
+    return;
+  }
+  if (sched.runqsize.load(std::memory_order_relaxed) != 0) {
+    sched.lock.unlock();
+    startm(pp, false);
+    return;
+  }
+  pidleput(pp);
+  sched.lock.unlock();
+}
+
+// incidlelocked counts Ms asleep for their locked G (checkdead does not
+// count them as running). Requires sched.lock.
+void incidlelocked(std::int32_t v) {
+  sched.nmidlelocked += v;
+  if (v > 0) checkdead();
+}
+
+// stoplockedm: mp's locked G is not running; give the P away and sleep until
+// someone finds the G runnable and hands mp a P for it (startlockedm).
+// False if run() ended meanwhile. Go: stoplockedm.
+bool stoplockedm(m* mp) {
+  if (mp->p) handoffp(releasep(mp));
+  sched.lock.lock();
+  if (exiting()) {
+    sched.lock.unlock();
+    return false;
+  }
+  mp->parkedlocked = true;
+  incidlelocked(1);
+  sched.lock.unlock();
+  mp->blocked.store(true, std::memory_order_relaxed);
+  mp->park.sleep();
+  mp->park.clear();
+  mp->blocked.store(false, std::memory_order_relaxed);
+  if (!mp->nextp) return false;  // woken by main_exit
+  acquirep(mp, mp->nextp);
+  mp->nextp = nullptr;
+  return true;
+}
+
+// startlockedm: gp, which we took off a queue, is locked to another M. Give
+// that M our P to run it, and stop. Go: startlockedm.
+void startlockedm(m* mp, g* gp) {
+  m* lm = gp->lockedm;
+  p* pp = releasep(mp);
+  sched.lock.lock();
+  lm->parkedlocked = false;
+  --sched.nmidlelocked;
+  lm->nextp = pp;
+  sched.lock.unlock();
+  lm->park.wakeup();
+  stopm(mp);
+}
+
+// ---- finding work ----
+
+// random_order enumerates 0..n-1 starting at a random point with a stride
+// coprime with n, so that every P is visited once (Go's randomOrder).
+struct random_order {
+  std::uint32_t count = 0;
+  std::vector<std::uint32_t> coprimes;
+  void reset(std::uint32_t n) {
+    count = n;
+    coprimes.clear();
+    for (std::uint32_t i = 1; i <= n; ++i)
+      if (std::gcd(i, n) == 1) coprimes.push_back(i);
+  }
+};
+random_order steal_order;
+
+// steal_work tries stealing from every other P, 4 passes in random order;
+// runnext only on the last pass. Go: stealWork (without timers yet).
+g* steal_work(m* mp, p* pp) {
+  const std::uint32_t n = steal_order.count;
+  for (int i = 0; i < steal_tries; ++i) {
+    const bool last = i == steal_tries - 1;
+    std::uint32_t r = cheaprand(mp);
+    std::uint32_t pos = r % n;
+    std::uint32_t inc = steal_order.coprimes[(r / n) % steal_order.coprimes.size()];
+    for (std::uint32_t k = 0; k < n; ++k, pos = (pos + inc) % n) {
+      if (stopping()) return nullptr;
+      p* p2 = allp[pos];
+      if (p2 == pp) continue;
+      pstatus st = p2->status.load(std::memory_order_acquire);
+      if (st == pstatus::Pidle) continue;
+      std::uint32_t stolen = 0;
+      g* gp = pp->runq.steal(p2->runq, last, st == pstatus::Prunning,
+                             [] { usleep(3); }, stolen);
+      if (gp) {
+        pp->steals.fetch_add(stolen, std::memory_order_relaxed);
+        return gp;
+      }
+    }
+  }
+  return nullptr;
+}
+
+// check_runqs_nop: after dropping its P, a former spinner looks at every
+// P's queue once more; if one has work it takes an idle P. Go: checkRunqsNoP.
+p* check_runqs_nop() {
+  const std::int32_t n = sched.gomaxprocs.load(std::memory_order_relaxed);
+  for (std::int32_t i = 0; i < n; ++i) {
+    p* p2 = allp[i];
+    if (p2->status.load(std::memory_order_acquire) != pstatus::Pidle && !p2->runq.empty()) {
+      sched.lock.lock();
+      p* pp = pidleget_spinning();
+      sched.lock.unlock();
+      return pp;
+    }
+  }
+  return nullptr;
+}
+
+void gcstopm(m* mp);
+
+// find_runnable blocks until it finds a G for mp, in Go's order (see the top
+// of this file). Returns nullptr only when run() is ending. Runs on g0.
+g* find_runnable(m* mp, bool& inherit_time) {
+  for (;;) {
+    if (exiting()) return nullptr;
+    if (sched.stop.load(std::memory_order_acquire) & stop_gcwaiting) {
+      gcstopm(mp);
+      continue;
+    }
+    p* pp = mp->p;
+    if (g* gp = runnable_now(pp, inherit_time)) return gp;
+
+    // Spin (steal) only while the spinning Ms are fewer than half the busy
+    // Ps: more would burn CPU for nothing.
+    inherit_time = false;
+    const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
+    if (mp->spinning || 2 * sched.nmspinning.load(std::memory_order_relaxed) <
+                            procs - sched.npidle.load(std::memory_order_relaxed)) {
+      if (!mp->spinning) become_spinning(mp);
+      if (g* gp = steal_work(mp, pp)) return gp;
+      if (stopping()) continue;
+    }
+
+    // Give up the P. Re-check the global queue under the lock: after
+    // releasing the P nothing else will look at it for us.
+    sched.lock.lock();
+    if (stopping()) {
+      sched.lock.unlock();
+      continue;
+    }
+    if (sched.runqsize.load(std::memory_order_relaxed) != 0) {
+      g* gp = globrunqget(pp, 0);
+      sched.lock.unlock();
+      return gp;
+    }
+    if (!mp->spinning && sched.needspinning.load(std::memory_order_seq_cst) == 1) {
+      become_spinning(mp);  // the dance found work but had no P: spin for it
+      sched.lock.unlock();
+      continue;
+    }
+    releasep(mp);
+    pidleput(pp);
+    sched.lock.unlock();
+
+    // Delicate dance: we were spinning, so a submitter may have skipped
+    // waking anyone, counting on us. Stop spinning (the seq_cst decrement is
+    // the StoreLoad barrier), then look at every queue again.
+    if (mp->spinning) {
+      mp->spinning = false;
+      if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0)
+        gothrow("findrunnable: negative nmspinning");
+      if (sched.runqsize.load(std::memory_order_seq_cst) != 0) {
+        sched.lock.lock();
+        p* p2 = pidleget_spinning();
+        if (p2) {
+          acquirep(mp, p2);
+          become_spinning(mp);
+          g* gp = globrunqget(p2, 0);
+          sched.lock.unlock();
+          if (gp) return gp;
+          continue;
+        }
+        sched.lock.unlock();
+      }
+      if (p* p2 = check_runqs_nop()) {
+        acquirep(mp, p2);
+        become_spinning(mp);
+        continue;
+      }
+    }
+    stopm(mp);
+  }
+}
+
+// gcstopm stops mp's P for a stop-the-world and parks mp. Go: gcstopm.
+void gcstopm(m* mp) {
+  if (mp->spinning) {
+    mp->spinning = false;
+    if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0)
+      gothrow("gcstopm: negative nmspinning");
+  }
+  p* pp = releasep(mp);
+  sched.lock.lock();
+  pp->status.store(pstatus::Pgcstop, std::memory_order_release);
+  if (--sched.stopwait == 0) sched.stopnote.wakeup();
+  sched.lock.unlock();
+  stopm(mp);
+}
+
+// ---- running a G ----
+
+// execute switches mp from `from` to gp (Grunnable), giving gp a stack if
+// it has never run. Unless inherit_time, a new time slice: schedtick++.
+void execute(m* mp, g* from, g* gp, bool inherit_time, bool from_exits) {
+  p* pp = mp->p;
+  mp->curg = gp;
+  casgstatus(gp, gstatus::Grunnable, gstatus::Grunning);
+  if (!inherit_time) pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1,
+                                         std::memory_order_relaxed);
+  pp->context_switches.store(pp->context_switches.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+  if (gp->sched.sp == nullptr) stack_prepare(pp, gp);
+  gogo(mp, from, gp, from_exits);
+}
+
+// schedule is g0's loop: find a G, run it, and when something switches back
+// to g0, look again. Returns when run() is over. Go: schedule.
+void schedule(m* mp) {
+  for (;;) {
+    if (exiting()) return;
+    if (mp->lockedg) {  // this M runs its locked G and nothing else
+      if (!stoplockedm(mp)) return;
+      execute(mp, &mp->g0, mp->lockedg, false, false);
+      continue;
+    }
+    if (g* lg = mp->handofflocked) {  // a fast path found another M's locked G
+      mp->handofflocked = nullptr;
+      startlockedm(mp, lg);
+      continue;
+    }
+    if (mp->p == nullptr) {  // back from blocking() without a P
+      stopm(mp);
+      continue;
+    }
+    bool inherit_time;
+    g* gp = find_runnable(mp, inherit_time);
+    if (gp == nullptr) return;
+    if (mp->spinning) resetspinning(mp);
+    if (gp->lockedm && gp->lockedm != mp) {
+      startlockedm(mp, gp);
+      continue;
+    }
+    execute(mp, &mp->g0, gp, inherit_time, false);
+  }
+}
+
+// ---- bootstrap and teardown ----
+
+// mstart is every M's thread body but m0's: acquire the P it was started
+// for, schedule, and exit when schedule returns. Go: mstart/mstart1/mexit.
+void mstart(m* mp) {
+  tls_m = mp;
+  minit_switch(mp);
+  minit_signals(mp);
+  if (mp->nextp) {
+    acquirep(mp, mp->nextp);
+    mp->nextp = nullptr;
+  }
+  schedule(mp);
+  if (mp->p) releasep(mp);
+  munmap_signals(mp);
+  tls_m = nullptr;
+}
+
+// procresize changes the number of Ps to nprocs. The world is stopped and
+// sched.lock held. Returns the Ps that have local work; the caller starts Ms
+// for them. Go: procresize.
+std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
+  const std::int32_t old = sched.gomaxprocs.load(std::memory_order_relaxed);
+  for (std::int32_t i = 0; i < nprocs; ++i) {
+    if (allp[i] == nullptr) {
+      allp[i] = new p;
+      allp[i]->id = i;
+    }
+  }
+  // Ps beyond nprocs: their queued Gs go to the head of the global queue,
+  // their free Gs and stacks to the global pools.
+  for (std::int32_t i = nprocs; i < old; ++i) {
+    p* pp = allp[i];
+    gqueue q;
+    std::int32_t n = 0;
+    pp->runq.drain([&](g* gp) { q.push_back(gp); ++n; });
+    if (n) {
+      q.tail->schedlink = sched.runq.head;
+      sched.runq.head = q.head;
+      if (!sched.runq.tail) sched.runq.tail = q.tail;
+      sched.runqsize.fetch_add(n, std::memory_order_relaxed);
+    }
+    while (g* gp = pp->gfree.pop()) sched.gfree.push(gp);
+    pp->gfreecnt.store(0, std::memory_order_relaxed);
+    stackcache_flush(pp);
+    pp->status.store(pstatus::Pdead, std::memory_order_release);
+  }
+  // The current M keeps its P if it survives, else takes P0.
+  if (mp->p && mp->p->id < nprocs) {
+    mp->p->status.store(pstatus::Prunning, std::memory_order_release);
+  } else {
+    if (mp->p) releasep(mp);
+    acquirep(mp, allp[0]);
+  }
+  // Every other P is idle, or runnable if it has work.
+  sched.pidle = nullptr;
+  sched.npidle.store(0, std::memory_order_relaxed);
+  std::vector<p*> runnable;
+  for (std::int32_t i = nprocs - 1; i >= 0; --i) {
+    p* pp = allp[i];
+    if (pp == mp->p) continue;
+    pp->m.store(nullptr, std::memory_order_relaxed);
+    if (pp->runq.empty()) {
+      pidleput(pp);
+    } else {
+      pp->status.store(pstatus::Pidle, std::memory_order_release);
+      runnable.push_back(pp);
+    }
+  }
+  steal_order.reset(static_cast<std::uint32_t>(nprocs));
+  sched.gomaxprocs.store(nprocs, std::memory_order_relaxed);
+  return runnable;
+}
+
+// stop_the_world stops every P but the caller's. Runs on a user G, which
+// keeps its P (status Pgcstop) and blocks its M until the others stop at
+// their next scheduling point. Go: stopTheWorldWithSema.
+void stop_the_world(m* mp) {
+  sched.lock.lock();
+  sched.stopwait = sched.gomaxprocs.load(std::memory_order_relaxed);
+  sched.stop.fetch_or(stop_gcwaiting, std::memory_order_seq_cst);
+  sched.stopnote.clear();
+  mp->p->status.store(pstatus::Pgcstop, std::memory_order_release);
+  --sched.stopwait;
+  while (p* pp = pidleget()) {
+    pp->status.store(pstatus::Pgcstop, std::memory_order_release);
+    --sched.stopwait;
+  }
+  const bool wait = sched.stopwait > 0;
+  sched.lock.unlock();
+  if (wait) sched.stopnote.sleep();
+}
+
+// start_the_world resizes to nprocs and restarts the Ps that have work.
+void start_the_world(m* mp, std::int32_t nprocs) {
+  sched.lock.lock();
+  std::vector<p*> runnable = procresize(mp, nprocs);
+  sched.stop.fetch_and(~stop_gcwaiting, std::memory_order_seq_cst);
+  sched.lock.unlock();
+  for (p* pp : runnable) startm(pp, false);
+  wakep();
+}
+
+// main_exit: goroutine 1 has returned. Every M must stop at its next entry
+// into the scheduler; idle ones are woken for it.
+void main_exit() {
+  sched.stop.fetch_or(stop_exiting, std::memory_order_seq_cst);
+  sysmon_stop();
+  sched.lock.lock();
+  while (m* mp = mget()) mp->park.wakeup();
+  for (m* mp = allm; mp; mp = mp->alllink) {
+    if (mp->parkedlocked) {
+      mp->parkedlocked = false;
+      mp->park.wakeup();
+    }
+  }
+  sched.lock.unlock();
+}
+
+void teardown(m* m0) {
+  // Every M but m0 has left schedule(); join them.
+  for (m* mp = allm; mp; mp = mp->alllink)
+    if (mp != m0 && mp->thread.joinable()) mp->thread.join();
+  for (g* gp : allgs) {
+    if (gp->fnops) gp->fnops->destroy(gp->fn);  // abandoned: its closure still lives
+    if (gp->fn && gp->fn != gp->fnbuf) std::free(gp->fn);
+    std::free(gp->panic_trace);
+    g_destroy_switch(gp);
+    delete gp;
+  }
+  allgs.clear();
+  main_g = nullptr;
+  for (m* mp = allm; mp;) {
+    m* next = mp->alllink;
+    if (mp != m0) delete mp;
+    mp = next;
+  }
+  allm = nullptr;
+  for (p*& pp : allp) {
+    delete pp;
+    pp = nullptr;
+  }
+  stackteardown();
+}
+
+}  // namespace
+
+// ---- exported to the rest of the runtime ----
+
+// mcommoninit: see proc.hpp. Go: mcommoninit + checkmcount.
+void mcommoninit(m* mp) {
+  mp->id = sched.mnext++;
+  if (mcount() > sched.maxmcount) {
+    printerr("runtime: program exceeds %d-thread limit\n", sched.maxmcount);
+    fatal("thread exhaustion");
+  }
+  mp->cheaprand = 0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(mp->id + 1) ^
+                  static_cast<std::uint64_t>(nanotime());
+  mp->g0.is_g0 = true;
+  mp->g0.m = mp;
+  mp->alllink = allm;
+  allm = mp;
+}
+
+m* getm() {
+  m* mp = tls_m;
+  asm volatile("" : "+r"(mp) : : "memory");
+  return mp;
+}
+
+g* getg() {
+  m* mp = getm();
+  return mp ? mp->curg : nullptr;
+}
+
+g* acquireg(const char* what) {
+  g* gp = getg();
+  if (gp == nullptr) {
+    throw std::logic_error(std::string("gort: ") + what +
+                           " called outside a goroutine: call it from inside gort::run(), "
+                           "not from main() or a thread the runtime did not start");
+  }
+  return gp;
+}
+
+std::int32_t mcount() { return static_cast<std::int32_t>(sched.mnext - sched.nmfreed); }
+void lock_allgs() { allglock.lock(); }
+void unlock_allgs() { allglock.unlock(); }
+g* const* allgs_data(std::size_t& n) {
+  n = allgs.size();
+  return allgs.data();
+}
+bool is_main_g(const g* gp) { return gp == main_g; }
+
+void casgstatus(g* gp, gstatus oldval, gstatus newval) {
+  gstatus cur = oldval;
+  if (!gp->atomicstatus.compare_exchange_strong(cur, newval, std::memory_order_acq_rel)) {
+    printerr("runtime: casgstatus: goroutine %llu: status %u, expected %u, want %u\n",
+             static_cast<unsigned long long>(gp->goid), static_cast<unsigned>(cur),
+             static_cast<unsigned>(oldval), static_cast<unsigned>(newval));
+    gothrow("casgstatus: bad incoming values");
+  }
+}
+
+// cheaprand is wyrand, as Go's cheaprand on 64-bit.
+std::uint32_t cheaprand(m* mp) {
+  mp->cheaprand += 0xa0761d6478bd642full;
+  __uint128_t t = static_cast<__uint128_t>(mp->cheaprand) * (mp->cheaprand ^ 0xe7037ed1a0b428dbull);
+  return static_cast<std::uint32_t>(static_cast<std::uint64_t>(t >> 64) ^ static_cast<std::uint64_t>(t));
+}
+
+std::uint32_t cheaprandn(m* mp, std::uint32_t n) {
+  return static_cast<std::uint32_t>((static_cast<std::uint64_t>(cheaprand(mp)) * n) >> 32);
+}
+
+void runqput(p* pp, g* gp, bool next) {
+  if (next) {
+    gp = pp->runq.put_next(gp);
+    if (gp == nullptr) return;  // the old runnext, if any, goes to the tail
+  }
+  while (!pp->runq.put(gp))
+    if (runqputslow(pp, gp)) return;
+}
+
+void wakep() {
+  // gort: skip the lock when no P is idle (Go takes it and sets
+  // needspinning). Nothing is stranded: the caller's own P is running and
+  // will reach the work; a spinning M giving up its P re-checks all queues.
+  if (sched.npidle.load(std::memory_order_seq_cst) == 0) return;
+  std::int32_t zero = 0;
+  if (sched.nmspinning.load(std::memory_order_seq_cst) != 0 ||
+      !sched.nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst))
+    return;
+  sched.lock.lock();
+  p* pp = pidleget_spinning();
+  sched.lock.unlock();
+  if (pp == nullptr) {
+    if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0)
+      gothrow("wakep: negative nmspinning");
+    return;
+  }
+  startm(pp, true);
+}
+
+// schedule_from leaves gp (no longer Grunning; mp->afterswitch says what
+// to do with it) for the next G at hand, or for g0 when the M must look
+// further or stop. See "Switching".
+void schedule_from(m* mp, g* gp, bool gp_exits) {
+  bool inherit_time = false;
+  g* next = stopping() || mp->lockedg ? nullptr : runnable_now(mp->p, inherit_time);
+  if (next && next->lockedm && next->lockedm != mp) {
+    mp->handofflocked = next;  // g0 hands it to its M
+    next = nullptr;
+  }
+  if (next) {
+    execute(mp, gp, next, inherit_time, gp_exits);
+    return;
+  }
+  mp->curg = nullptr;
+  gogo(mp, gp, &mp->g0, gp_exits);
+}
+
+namespace {
+
+// gosched_commit runs after the switch away from a yielding G: now it may
+// go on a run queue. gort: the local queue's tail, not the global queue as
+// Go's Gosched: no lock, and an idle P can still steal it.
+void gosched_commit(m* mp, g* gp, void*) {
+  runqput(mp->p, gp, false);
+  wakep();
+}
+
+// goexit0 runs after the switch away from an exited G: its stack and the G
+// go back to the free lists. Go: goexit0/gdestroy.
+void goexit0(m* mp, g* gp, void*) {
+  stackfree(mp->p, gp);
+  gfput(mp->p, gp);
+}
+
+}  // namespace
+
+void gosched(g* gp) {
+  m* mp = gp->m;
+  if (!stopping() && mp->lockedg == nullptr) {
+    bool inherit_time;
+    g* next = runnable_now(mp->p, inherit_time);
+    if (next == nullptr) return;  // nothing else to run here: keep running
+    if (next->lockedm) {  // locked to another M: let g0 hand it over
+      casgstatus(gp, gstatus::Grunning, gstatus::Grunnable);
+      mp->afterswitch = {&gosched_commit, gp, nullptr};
+      mp->handofflocked = next;
+      mp->curg = nullptr;
+      gogo(mp, gp, &mp->g0, false);
+      return;
+    }
+    casgstatus(gp, gstatus::Grunning, gstatus::Grunnable);
+    mp->afterswitch = {&gosched_commit, gp, nullptr};
+    execute(mp, gp, next, inherit_time, false);
+    return;
+  }
+  casgstatus(gp, gstatus::Grunning, gstatus::Grunnable);
+  mp->afterswitch = {&gosched_commit, gp, nullptr};
+  mp->curg = nullptr;
+  gogo(mp, gp, &mp->g0, false);
+}
+
+void goexit1(g* gp) {
+  if (gp->fnops) {
+    gp->fnops->destroy(gp->fn);
+    gp->fnops = nullptr;
+  }
+  if (gp->fn != gp->fnbuf) std::free(gp->fn);
+  gp->fn = nullptr;
+  stack_check_canary(gp);
+  m* mp = gp->m;
+  if (mp->lockedg == gp) {  // gort: exiting unlocks; the thread lives on
+    mp->lockedg = nullptr;
+    mp->locked = 0;
+    gp->lockedm = nullptr;
+  }
+  casgstatus(gp, gstatus::Grunning, gstatus::Gdead);
+  if (gp == main_g) main_exit();
+  mp->afterswitch = {&goexit0, gp, nullptr};
+  schedule_from(mp, gp, true);
+  gothrow("goexit1: dead goroutine resumed");
+}
+
+namespace {
+
+// exitsyscall0_commit: gp came back from blocking() to find no P; now that
+// its M is off its stack it may wait on the global queue. Go: exitsyscall0.
+void exitsyscall0_commit(m*, g* gp, void*) {
+  sched.lock.lock();
+  globrunqput(gp);
+  sched.lock.unlock();
+  wakep();
+}
+
+// pidleremove takes pp off the idle list if it is there. Requires sched.lock.
+bool pidleremove(p* pp) {
+  for (p** link = &sched.pidle; *link; link = &(*link)->link) {
+    if (*link == pp) {
+      *link = pp->link;
+      pp->link = nullptr;
+      sched.npidle.fetch_sub(1, std::memory_order_seq_cst);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+// entersyscall: gp is about to block its thread. gort hands the P to
+// another M at once (Go's entersyscallblock); Go's cheaper entersyscall,
+// which leaves the P for sysmon to retake, comes with sysmon.
+void entersyscall(g* gp) {
+  m* mp = gp->m;
+  casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
+  p* pp = releasep(mp);
+  pp->syscalltick.fetch_add(1, std::memory_order_relaxed);
+  mp->oldp = pp;
+  handoffp(pp);
+}
+
+// exitsyscall: back from the blocking call. Take the old P if it is idle,
+// else any idle P (exitsyscallfast); else queue gp globally and let its M
+// sleep (exitsyscall0). If run() has ended meanwhile, gp is abandoned.
+void exitsyscall(g* gp) {
+  m* mp = gp->m;
+  p* oldp = mp->oldp;
+  mp->oldp = nullptr;
+  p* pp = nullptr;
+  if (!stopping()) {
+    sched.lock.lock();
+    pp = oldp && pidleremove(oldp) ? oldp : pidleget();
+    sched.lock.unlock();
+  }
+  if (pp) {
+    acquirep(mp, pp);
+    casgstatus(gp, gstatus::Gsyscall, gstatus::Grunning);
+    return;
+  }
+  casgstatus(gp, gstatus::Gsyscall, gstatus::Grunnable);
+  mp->curg = nullptr;
+  if (!exiting()) mp->afterswitch = {&exitsyscall0_commit, gp, nullptr};
+  gogo(mp, gp, &mp->g0, false);
+}
+
+// checkdead: if no M is running and every goroutine is blocked with nothing
+// that could wake it, the program is deadlocked. Called when an M goes idle
+// (mput). Requires sched.lock. Go: checkdead.
+void checkdead() {
+  if (exiting()) return;
+  const std::int32_t run = mcount() - sched.nmidle - sched.nmidlelocked - sched.nmsys;
+  if (run > 0) return;
+  if (run < 0) {
+    printerr("runtime: checkdead: nmidle=%d nmidlelocked=%d mcount=%d nmsys=%d\n", sched.nmidle,
+             sched.nmidlelocked, mcount(), sched.nmsys);
+    gothrow("checkdead: inconsistent counts");
+  }
+  int grunning = 0;
+  for_each_g([&](g* gp) {
+    switch (gp->status()) {
+      case gstatus::Gwaiting:
+        ++grunning;
+        break;
+      case gstatus::Grunnable:
+      case gstatus::Grunning:
+      case gstatus::Gsyscall:
+        printerr("runtime: checkdead: find g %llu in status %u\n",
+                 static_cast<unsigned long long>(gp->goid), static_cast<unsigned>(gp->status()));
+        gothrow("checkdead: runnable g");
+      default:
+        break;
+    }
+  });
+  if (grunning == 0) return;  // every goroutine has exited; main's exit stops the run
+  sched.lock.unlock();  // fatal prints every goroutine; let other Ms be
+  fatal("all goroutines are asleep - deadlock!");
+}
+
+}  // namespace gort::rt
+
+// ---- the public API (runtime.hpp, detail/funcval.hpp) ----
+
+namespace gort {
+using namespace gort::rt;
+
+namespace detail {
+
+newproc_slot newproc_reserve(std::size_t size, std::size_t align) {
+  g* gp = acquireg("gort::go");
+  p* pp = gp->m->p;
+  g* newg = gfget(pp);
+  if (newg == nullptr) newg = malg();
+  void* storage = newg->fnbuf;
+  if (size > g::fnbuf_size || align > alignof(std::max_align_t)) {
+    align = std::max(align, alignof(std::max_align_t));
+    storage = std::aligned_alloc(align, (size + align - 1) / align * align);
+    if (storage == nullptr) throw std::bad_alloc();
+  }
+  newg->fn = storage;
+  return {newg, storage};
+}
+
+void newproc_cancel(newproc_slot slot) noexcept {
+  g* newg = static_cast<g*>(slot.gp);
+  if (newg->fn != newg->fnbuf) std::free(newg->fn);
+  newg->fn = nullptr;
+  gfput(getg()->m->p, newg);
+}
+
+// newproc_commit is newproc1's tail and newproc: the new G takes runnext,
+// and an idle P is woken to take over what this P has queued.
+std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept {
+  g* gp = getg();
+  p* pp = gp->m->p;
+  g* newg = static_cast<g*>(slot.gp);
+  newg->fnops = ops;
+  if (pp->goidcache == pp->goidcacheend) {
+    pp->goidcache = sched.goidgen.fetch_add(goid_cache_batch, std::memory_order_relaxed) + 1;
+    pp->goidcacheend = pp->goidcache + goid_cache_batch;
+  }
+  newg->goid = pp->goidcache++;
+  newg->parent_goid = gp->goid;
+  newg->waitreason = wait_reason::zero;
+  newg->saved_errno = 0;
+  newg->eh_globals[0] = newg->eh_globals[1] = nullptr;
+  casgstatus(newg, gstatus::Gdead, gstatus::Grunnable);
+  runqput(pp, newg, true);
+  if (sched.main_started.load(std::memory_order_relaxed)) wakep();
+  return newg->goid;
+}
+
+}  // namespace detail
+
+void yield() { gosched(acquireg("gort::yield")); }
+
+std::uint64_t goid() { return acquireg("gort::goid")->goid; }
+
+std::size_t num_goroutine() {
+  acquireg("gort::num_goroutine");
+  std::int64_t n = static_cast<std::int64_t>(sched.allglen.load(std::memory_order_relaxed));
+  sched.lock.lock();
+  n -= sched.gfree.n;
+  sched.lock.unlock();
+  const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
+  for (std::int32_t i = 0; i < procs; ++i) n -= allp[i]->gfreecnt.load(std::memory_order_relaxed);
+  return n < 1 ? 1 : static_cast<std::size_t>(n);
+}
+
+int gomaxprocs(int n) {
+  g* gp = acquireg("gort::gomaxprocs");
+  const int old = sched.gomaxprocs.load(std::memory_order_relaxed);
+  if (n <= 0 || n == old) return old;
+  n = std::min(n, max_gomaxprocs);
+  m* mp = gp->m;
+  stop_the_world(mp);
+  start_the_world(mp, n);
+  return old;
+}
+
+void lock_os_thread() {
+  g* gp = acquireg("gort::lock_os_thread");
+  m* mp = gp->m;
+  if (++mp->locked == 0) throw std::overflow_error("gort::lock_os_thread: nesting overflow");
+  mp->lockedg = gp;
+  gp->lockedm = mp;
+}
+
+void unlock_os_thread() {
+  g* gp = acquireg("gort::unlock_os_thread");
+  m* mp = gp->m;
+  if (mp->locked == 0 || --mp->locked != 0) return;
+  mp->lockedg = nullptr;
+  gp->lockedm = nullptr;
+}
+
+detail::syscall_scope::syscall_scope() { entersyscall(acquireg("gort::blocking")); }
+detail::syscall_scope::~syscall_scope() { exitsyscall(getg()); }
+
+int set_max_threads(int n) {
+  acquireg("gort::set_max_threads");
+  sched.lock.lock();
+  const int old = sched.maxmcount;
+  if (n > 0) sched.maxmcount = n;
+  if (mcount() > sched.maxmcount) {
+    printerr("runtime: program exceeds %d-thread limit\n", sched.maxmcount);
+    fatal("thread exhaustion");
+  }
+  sched.lock.unlock();
+  return old;
+}
+
+Stats stats() {
+  acquireg("gort::stats");
+  Stats s{};
+  s.goroutines = num_goroutine();
+  sched.lock.lock();
+  s.threads = static_cast<std::size_t>(mcount());
+  s.global_runq = static_cast<std::size_t>(sched.runqsize.load(std::memory_order_relaxed));
+  sched.lock.unlock();
+  s.maxprocs = sched.gomaxprocs.load(std::memory_order_relaxed);
+  s.idle_procs = sched.npidle.load(std::memory_order_relaxed);
+  s.spinning_threads = sched.nmspinning.load(std::memory_order_relaxed);
+  for (int i = 0; i < s.maxprocs; ++i) {
+    s.steals += allp[i]->steals.load(std::memory_order_relaxed);
+    s.context_switches += allp[i]->context_switches.load(std::memory_order_relaxed);
+  }
+  return s;
+}
+
+int run(std::function<void()> main_fn) { return run(Config{}, std::move(main_fn)); }
+
+// run is rt0_go -> schedinit -> newproc(main) -> mstart for m0, the calling
+// thread, whose own stack becomes m0's g0.
+int run(const Config& cfg, std::function<void()> main_fn) {
+  if (getm() != nullptr)
+    throw std::logic_error("gort::run called from a goroutine: the runtime is already running");
+  bool expected = false;
+  if (!running.compare_exchange_strong(expected, true))
+    throw std::logic_error("gort::run called while another gort::run is in progress");
+
+  // schedinit
+  runtime_init_time = nanotime();
+  parsedebugvars();
+  stackinit(cfg.stack_size);
+  signals_init();
+  sched.stop.store(0, std::memory_order_relaxed);
+  sched.goidgen.store(0, std::memory_order_relaxed);
+  sched.mnext = 0;
+  sched.nmfreed = 0;
+  sched.nmidle = sched.nmidlelocked = sched.nmsys = 0;
+  sched.maxmcount = 10000;
+  sched.midle = nullptr;
+  sched.runq = {};
+  sched.runqsize.store(0, std::memory_order_relaxed);
+  sched.gfree = {};
+  sched.nmspinning.store(0, std::memory_order_relaxed);
+  sched.needspinning.store(0, std::memory_order_relaxed);
+  sched.gomaxprocs.store(0, std::memory_order_relaxed);
+  sched.allglen.store(0, std::memory_order_relaxed);
+  sched.main_started.store(false, std::memory_order_relaxed);
+
+  m m0;
+  sched.lock.lock();
+  mcommoninit(&m0);
+  sched.lock.unlock();
+  tls_m = &m0;
+  minit_switch(&m0);
+  minit_signals(&m0);
+
+  const int ncpu = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int procs = cfg.maxprocs > 0 ? cfg.maxprocs : gomaxprocs_from_env(ncpu);
+  procs = std::clamp(procs, 1, max_gomaxprocs);
+  sched.lock.lock();
+  procresize(&m0, procs);
+  sched.lock.unlock();
+
+  // newproc(main): goroutine 1, built as gort::go builds any goroutine.
+  main_g = malg();
+  m0.curg = &m0.g0;  // let newproc_commit see "a goroutine" with a P: g0 stands in
+  {
+    detail::newproc_slot slot{main_g, main_g->fnbuf};
+    using C = detail::closure<std::function<void()>>;
+    static_assert(sizeof(C) <= g::fnbuf_size);
+    main_g->fn = main_g->fnbuf;
+    ::new (slot.storage) C{std::move(main_fn), {}};
+    detail::newproc_commit(slot, &C::ops);
+  }
+  m0.curg = nullptr;
+  sched.main_started.store(true, std::memory_order_relaxed);
+  if (debug.schedtrace > 0) sysmon_start();
+
+  schedule(&m0);  // mstart on m0; returns when main has returned
+
+  if (m0.p) releasep(&m0);
+  teardown(&m0);
+  munmap_signals(&m0);
+  tls_m = nullptr;
+  running.store(false, std::memory_order_release);
+  return 0;
+}
+
+}  // namespace gort

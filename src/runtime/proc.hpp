@@ -1,0 +1,113 @@
+// proc.hpp: the scheduler's internal interface, shared by the runtime's
+// files. Go counterpart: the unexported functions of proc.go that chan.go,
+// sema.go and friends call (gopark, goready, getg, ...).
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/runtime2.hpp"
+
+namespace gort::rt {
+
+// getm returns this thread's M, or nullptr on a thread the runtime did not
+// create. It is never inlined, and never cached across a switch: a goroutine
+// that parks may resume on another thread, and a compiler may otherwise keep
+// the address of a thread_local from before the switch (see "Thread-local
+// state" in proc.cpp).
+m* getm();
+
+// getg returns the running user goroutine, or nullptr on g0 or off-runtime.
+g* getg();
+
+// acquireg returns the running goroutine, or throws std::logic_error naming
+// `what` when called outside run() or from a thread the runtime did not
+// create (the public API's entry check).
+g* acquireg(const char* what);
+
+// casgstatus moves gp from oldval to newval; a G in any other status is a
+// runtime bug (gothrow).
+void casgstatus(g* gp, gstatus oldval, gstatus newval);
+
+// gopark parks the running goroutine with reason. unlockf(gp, arg), if set,
+// runs after gp is off its stack, on the next context of this M; if it
+// returns false the park is cancelled and gp is made runnable again. Returns
+// when someone calls goready(gp). Go: gopark / park_m.
+using unlockf_t = bool (*)(g* gp, void* arg);
+void gopark(unlockf_t unlockf, void* arg, wait_reason reason);
+
+// goparkunlock parks and releases lock once the G is off its stack.
+void goparkunlock(mutex* lock, wait_reason reason);
+
+// goready makes gp (Gwaiting) runnable in the current P's runnext, so it runs
+// next and inherits the time slice; wakes an idle P if there is one. May be
+// called from any goroutine, or from g0 with a P. Go: goready / ready.
+void goready(g* gp);
+
+// runqput puts gp on pp's local queue (runnext if next), spilling half the
+// queue to the global queue when full. Owner P only.
+void runqput(p* pp, g* gp, bool next);
+
+// schedule_from leaves gp, which is no longer Grunning and whose
+// leftovers mp->afterswitch will handle, for the next G at hand or for g0.
+// If gp_exits, gp never runs again. Returns when gp is resumed (never if it
+// exits). See "Switching" in proc.cpp.
+void schedule_from(m* mp, g* gp, bool gp_exits);
+
+// gosched: runtime.Gosched for gp, the running G.
+void gosched(g* gp);
+
+// goexit1: gp's function has returned; destroy its closure and leave it for
+// good (goexit0 frees it after the switch). Never returns.
+[[noreturn]] void goexit1(g* gp);
+
+// wakep starts an M on an idle P if there is an idle P and no spinning M.
+void wakep();
+
+// cheaprand: per-M pseudo-random numbers (Go's cheaprand).
+std::uint32_t cheaprand(m* mp);
+std::uint32_t cheaprandn(m* mp, std::uint32_t n);
+
+// forEachG calls f(gp) for every G ever allocated in this run (allgs).
+template <class F> void for_each_g(F&& f);
+
+// mcommoninit gives a new M its id and puts it on allm (fatal "thread
+// exhaustion" over the limit). Requires sched.lock.
+void mcommoninit(m* mp);
+
+// Accessors for schedtrace and stats (racy snapshots).
+std::int32_t mcount();
+void lock_allgs();
+void unlock_allgs();
+g* const* allgs_data(std::size_t& n);  // requires lock_allgs
+
+template <class F>
+void for_each_g(F&& f) {
+  lock_allgs();
+  std::size_t n;
+  g* const* gs = allgs_data(n);
+  for (std::size_t i = 0; i < n; ++i) f(gs[i]);
+  unlock_allgs();
+}
+
+// The goroutine run() started for main_fn (goroutine 1).
+bool is_main_g(const g* gp);
+
+// Debug settings from GODEBUG, GOMAXPROCS (runtime1.cpp).
+struct dbgvars {
+  std::int32_t schedtrace = 0;   // ms between SCHED lines; 0: off
+  std::int32_t scheddetail = 0;  // 1: add P, M and G lines
+};
+extern dbgvars debug;
+void parsedebugvars();
+int gomaxprocs_from_env(int ncpu);  // $GOMAXPROCS if a positive integer, else ncpu
+
+// schedtrace prints one SCHED report (schedtrace.cpp). sysmon: the monitor
+// thread's loop (sysmon.cpp); sysmon_stop wakes it to exit.
+void schedtrace(bool detailed);
+void sysmon_start();
+void sysmon_stop();
+
+// Process start time for schedtrace's "SCHED <ms>ms".
+extern std::int64_t runtime_init_time;
+
+}  // namespace gort::rt

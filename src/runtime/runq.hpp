@@ -1,0 +1,196 @@
+// runq.hpp: a P's local run queue. Go counterpart: runqput, runqputslow (the
+// local half), runqget, runqgrab, runqsteal and runqempty in proc.go (1.23).
+//
+// Algorithm. A ring of N slots (N = 256 in production, smaller in the model
+// tests) plus one extra slot, runnext. head and tail are free-running uint32
+// counters; the queue holds slots [head, tail). The owner P pushes at tail and
+// pops at head; thieves (other Ps) take ceil(half) of the queue from head.
+// runnext holds the G the owner readied or created last: it runs before the
+// ring, inheriting the current time slice, which makes a producer/consumer
+// pair ping-pong on one P without the ring (Go's "runnext").
+//
+// Ownership and ordering.
+//   tail     written only by the owner; store-release publishes the slots
+//            below it (pairs with the load-acquire of tail in grab).
+//   head     advanced by owner and thieves, by CAS-release (pairs with the
+//            load-acquire of head in put, so a slot is reused only after the
+//            thief that read it has committed).
+//   slots    written only by the owner, in [tail, head+N); read by anyone in
+//            [head, tail). They are atomics only so that a thief's read of a
+//            slot the owner is about to overwrite is not a data race: such a
+//            thief's CAS on head then fails and it discards what it read.
+//   runnext  set only by the owner (exchange); cleared by the owner or a
+//            thief, by CAS.
+// Invariant: 0 <= tail - head <= N, for any snapshot where head is read
+// before tail (reading tail first can see tail - head > N: grab retries).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <utility>
+
+namespace gort::rt {
+
+template <class T, std::uint32_t N>
+class runq {
+  static_assert(N >= 2 && (N & (N - 1)) == 0, "runq size must be a power of two");
+
+ public:
+  static constexpr std::uint32_t capacity = N;
+
+  // put_next places gp in runnext and returns the G it evicted (nullptr if
+  // runnext was empty); the caller then puts the evicted G at the tail.
+  // Owner P only.
+  T* put_next(T* gp) { return runnext_.exchange(gp, std::memory_order_acq_rel); }
+
+  // put appends gp at the tail. Returns false, changing nothing, when the
+  // ring is full (the caller then runs runqputslow). Owner P only.
+  bool put(T* gp) {
+    std::uint32_t h = head_.load(std::memory_order_acquire);  // pairs with CAS in get/grab
+    std::uint32_t t = tail_.load(std::memory_order_relaxed);  // we are its only writer
+    if (t - h >= N) return false;
+    slot(t).store(gp, std::memory_order_relaxed);
+    tail_.store(t + 1, std::memory_order_release);  // publish; pairs with acquire in grab
+    return true;
+  }
+
+  // get pops runnext, else the head of the ring. inherit_time tells the
+  // caller not to start a new time slice (Go's inheritTime). Owner P only.
+  T* get(bool& inherit_time) {
+    T* next = runnext_.load(std::memory_order_relaxed);
+    // Only a thief can clear runnext while we look, so one CAS suffices: if
+    // it fails, the G is gone and we fall through to the ring.
+    if (next != nullptr &&
+        runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acquire)) {
+      inherit_time = true;
+      return next;
+    }
+    inherit_time = false;
+    for (;;) {
+      std::uint32_t h = head_.load(std::memory_order_acquire);
+      std::uint32_t t = tail_.load(std::memory_order_relaxed);
+      if (t == h) return nullptr;
+      T* gp = slot(h).load(std::memory_order_relaxed);
+      if (head_.compare_exchange_weak(h, h + 1, std::memory_order_release,
+                                      std::memory_order_relaxed))
+        return gp;
+    }
+  }
+
+  // take_half removes the first N/2 Gs from the head into batch (which must
+  // hold N/2), for runqputslow. Returns N/2, or 0 if a thief moved head
+  // meanwhile (then the caller retries put). Owner P only; call only when
+  // put has just failed, i.e. the ring is full.
+  std::uint32_t take_half(T** batch) {
+    std::uint32_t h = head_.load(std::memory_order_acquire);
+    std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    std::uint32_t n = (t - h) / 2;
+    if (n != N / 2) return 0;  // not full any more: a thief got there first
+    for (std::uint32_t i = 0; i < n; ++i) batch[i] = slot(h + i).load(std::memory_order_relaxed);
+    if (!head_.compare_exchange_strong(h, h + n, std::memory_order_release,
+                                       std::memory_order_relaxed))
+      return 0;
+    return n;
+  }
+
+  // steal moves ceil(half) of victim's ring into ours and returns one G to
+  // run now (Go's runqsteal over runqgrab). With steal_runnext, an empty ring
+  // gives up its runnext instead; victim_running tells whether the victim's
+  // owner is running a G, in which case we first back off 3 us so it can run
+  // the G it has just readied (see runqgrab). Called by the owner of *this,
+  // which must be a different P from victim. Returns nullptr if nothing.
+  template <class Backoff>
+  T* steal(runq& victim, bool steal_runnext, bool victim_running, Backoff&& backoff,
+           std::uint32_t& stolen) {
+    std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    std::uint32_t n = victim.grab(*this, t, steal_runnext, victim_running, backoff);
+    stolen = n;
+    if (n == 0) return nullptr;
+    --n;
+    T* gp = slot(t + n).load(std::memory_order_relaxed);
+    if (n == 0) return gp;
+    tail_.store(t + n, std::memory_order_release);  // publish; pairs with acquire in grab
+    return gp;
+  }
+
+  // empty reports whether the queue and runnext are both empty: a consistent
+  // snapshot, as Go's runqempty (re-reads tail to rule out a concurrent
+  // get-then-put of runnext).
+  bool empty() const {
+    for (;;) {
+      std::uint32_t h = head_.load(std::memory_order_acquire);
+      std::uint32_t t = tail_.load(std::memory_order_acquire);
+      T* next = runnext_.load(std::memory_order_acquire);
+      if (tail_.load(std::memory_order_acquire) == t) return h == t && next == nullptr;
+    }
+  }
+
+  // size is the ring's length (runnext not counted); a racy snapshot, for
+  // schedtrace and stats.
+  std::uint32_t size() const {
+    std::uint32_t h = head_.load(std::memory_order_acquire);
+    std::uint32_t t = tail_.load(std::memory_order_acquire);
+    std::uint32_t n = t - h;
+    return n > N ? N : n;
+  }
+
+  T* peek_runnext() const { return runnext_.load(std::memory_order_acquire); }
+
+  // drain empties the ring and runnext into out (runnext first), for
+  // procresize's destroy of a P. The world is stopped: no thief is running.
+  template <class Out>
+  void drain(Out&& out) {
+    if (T* next = runnext_.exchange(nullptr, std::memory_order_acq_rel)) out(next);
+    std::uint32_t h = head_.load(std::memory_order_acquire);
+    std::uint32_t t = tail_.load(std::memory_order_acquire);
+    for (; h != t; ++h) out(slot(h).load(std::memory_order_relaxed));
+    head_.store(h, std::memory_order_release);
+  }
+
+ private:
+  std::atomic<T*>& slot(std::uint32_t i) { return slots_[i % N]; }
+
+  // grab copies ceil(half) of this (victim) ring into thief's slots starting
+  // at thief_tail, and commits by CAS on our head. Returns the count. Any P.
+  template <class Backoff>
+  std::uint32_t grab(runq& thief, std::uint32_t thief_tail, bool steal_runnext,
+                     bool victim_running, Backoff& backoff) {
+    for (;;) {
+      std::uint32_t h = head_.load(std::memory_order_acquire);  // sync with other consumers
+      std::uint32_t t = tail_.load(std::memory_order_acquire);  // sync with the producer
+      std::uint32_t n = t - h;
+      n = n - n / 2;
+      if (n == 0) {
+        if (!steal_runnext) return 0;
+        T* next = runnext_.load(std::memory_order_acquire);
+        if (next == nullptr) return 0;
+        if (victim_running) {
+          // The victim has just readied next and is about to switch to it
+          // (ping-pong between two Gs): stealing it would only bounce it
+          // between threads. Go sleeps 3 us here (usleep(3)).
+          backoff();
+          next = runnext_.load(std::memory_order_acquire);
+          if (next == nullptr) return 0;
+        }
+        if (!runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
+          continue;
+        thief.slot(thief_tail).store(next, std::memory_order_relaxed);
+        return 1;
+      }
+      if (n > N / 2) continue;  // read head and tail inconsistently; retry
+      for (std::uint32_t i = 0; i < n; ++i)
+        thief.slot(thief_tail + i).store(slot(h + i).load(std::memory_order_relaxed),
+                                         std::memory_order_relaxed);
+      if (head_.compare_exchange_strong(h, h + n, std::memory_order_release,
+                                        std::memory_order_relaxed))
+        return n;
+    }
+  }
+
+  alignas(64) std::atomic<std::uint32_t> head_{0};
+  std::atomic<std::uint32_t> tail_{0};
+  std::atomic<T*> runnext_{nullptr};
+  std::atomic<T*> slots_[N] = {};
+};
+
+}  // namespace gort::rt

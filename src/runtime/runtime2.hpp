@@ -1,0 +1,286 @@
+// runtime2.hpp: the scheduler's data structures: g, m, p and schedt, their
+// status values and wait reasons. Go counterpart: runtime2.go (Go 1.23).
+//
+// G is a goroutine: its saved stack pointer, its stack, its status and its
+// function. M is an OS thread; it runs Gs, and runs the scheduler itself on
+// its g0, the thread's own stack. P is the right to run Go code: an M must
+// hold a P to run a G, and there are gomaxprocs Ps. Each P has a local run
+// queue; schedt (the global `sched`) has the global one, the idle lists and
+// the counters that coordinate idle and spinning Ms.
+//
+// Ownership (who may touch what), as in Go:
+//   g   A G's status is the lock on its stack: whoever moves it out of
+//       Grunnable or Gwaiting owns the G (casgstatus). The running M owns all
+//       other fields of its curg; a parked G's fields belong to whoever
+//       parked it until goready.
+//   m   Fields are the M's own, except park (futex word: anyone wakes it),
+//       nextp and spinning (set by the waker under sched.lock before
+//       notewakeup, read by the M after it wakes), schedlink (sched.lock).
+//   p   The M holding the P owns it; the run queue is lock-free for thieves
+//       (runq.hpp); status moves Pidle <-> Prunning under sched.lock.
+//   schedt  Fields are guarded by sched.lock unless they are atomics.
+//
+// gort departures from Go, each argued where it is implemented:
+//   - a G gets its stack when it first runs, not in newproc (stack.cpp);
+//   - sudogs live on the waiting G's stack (stacks never move in gort), so
+//     there is no sudog cache (sema.cpp);
+//   - a switch goes straight from one G to the next when the next is already
+//     at hand, and through g0 only when the M must look further or sleep
+//     (proc.cpp, "Switching").
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+
+#include "gort/detail/funcval.hpp"
+#include "runtime/asm_offsets.hpp"
+#include "runtime/lock_futex.hpp"
+#include "runtime/runq.hpp"
+
+namespace gort::rt {
+
+// gstatus: Go's values, since scheddetail prints them.
+enum class gstatus : std::uint32_t {
+  Gidle = 0,      // just allocated, not yet initialised
+  Grunnable = 1,  // on a run queue; not running; may have no stack yet
+  Grunning = 2,   // owns its stack, has an M and a P
+  Gsyscall = 3,   // in blocking(): owns its stack, has an M, no P
+  Gwaiting = 4,   // parked in the runtime (gopark); on some wait structure
+  Gdead = 6,      // on a free list, just exited, or being set up
+};
+
+// pstatus: Go's values.
+enum class pstatus : std::uint32_t {
+  Pidle = 0,     // not running user code; on the idle list
+  Prunning = 1,  // owned by an M
+  Psyscall = 2,  // its M is in blocking()
+  Pgcstop = 3,   // halted by stop-the-world
+  Pdead = 4,     // beyond gomaxprocs
+};
+
+// wait_reason: why a G is parked, with Go's strings (waitReasonStrings).
+enum class wait_reason : std::uint8_t {
+  zero,
+  chan_receive_nil_chan,
+  chan_send_nil_chan,
+  select,
+  select_no_cases,
+  chan_receive,
+  chan_send,
+  semacquire,
+  sleep,
+  sync_cond_wait,
+  sync_mutex_lock,
+  sync_rwmutex_rlock,
+  sync_rwmutex_lock,
+  sync_waitgroup_wait,
+  io_wait,
+  preempted,
+  stopping_the_world,
+};
+const char* wait_reason_string(wait_reason r);
+
+struct m;
+struct p;
+
+// A goroutine stack: [lo, hi). The descriptor itself sits at the top of the
+// stack's memory, above hi, so it costs no allocation and shares the page a
+// running goroutine touches first (stack.cpp).
+struct stack {
+  std::uintptr_t lo;
+  std::uintptr_t hi;
+  stack* next;   // free-list link
+  bool guarded;  // a guard page lies below lo (else: canary at lo)
+};
+
+struct g {
+  gobuf sched;                     // saved sp while not running; nullptr: never ran
+  stack* stk = nullptr;            // nullptr until first run (stack_prepare)
+  std::atomic<gstatus> atomicstatus{gstatus::Gidle};
+  wait_reason waitreason = wait_reason::zero;
+  bool is_g0 = false;
+  std::uint64_t goid = 0;
+  std::uint64_t parent_goid = 0;
+  g* schedlink = nullptr;          // run queue / free list link (one list at a time)
+  struct m* m = nullptr;           // the M running it, or that last ran it
+  struct m* lockedm = nullptr;     // lock_os_thread
+  void* param = nullptr;           // waker -> wakee payload (e.g. the winning sudog)
+
+  // The C++ runtime's per-thread state that is really per-goroutine; swapped
+  // on every switch (switch.cpp).
+  int saved_errno = 0;
+  void* eh_globals[2] = {nullptr, nullptr};  // __cxa_eh_globals: caught list, uncaught count
+
+  // The goroutine's function (a detail::closure), in fnbuf or on the heap.
+  const detail::funcval_ops* fnops = nullptr;
+  void* fn = nullptr;
+  static constexpr std::size_t fnbuf_size = 48;
+  alignas(16) unsigned char fnbuf[fnbuf_size];
+
+  void* panic_trace = nullptr;     // frames at the throw of an unrecovered exception (panic.cpp)
+#if defined(GORT_TSAN)
+  void* tsan_fiber = nullptr;
+#endif
+#if defined(GORT_ASAN)
+  void* asan_fake_stack = nullptr;
+#endif
+
+  gstatus status() const { return atomicstatus.load(std::memory_order_acquire); }
+};
+
+// gQueue: a FIFO of Gs linked through schedlink. Not synchronised.
+struct gqueue {
+  g* head = nullptr;
+  g* tail = nullptr;
+  bool empty() const { return head == nullptr; }
+  void push_back(g* gp) {
+    gp->schedlink = nullptr;
+    if (tail) tail->schedlink = gp; else head = gp;
+    tail = gp;
+  }
+  void push_front(g* gp) {
+    gp->schedlink = head;
+    head = gp;
+    if (!tail) tail = gp;
+  }
+  void push_back_all(gqueue q) {
+    if (q.empty()) return;
+    if (tail) tail->schedlink = q.head; else head = q.head;
+    tail = q.tail;
+  }
+  g* pop() {
+    g* gp = head;
+    if (gp) {
+      head = gp->schedlink;
+      if (!head) tail = nullptr;
+      gp->schedlink = nullptr;
+    }
+    return gp;
+  }
+};
+
+// gList: a LIFO of Gs linked through schedlink, with its length.
+struct glist {
+  g* head = nullptr;
+  std::int32_t n = 0;
+  void push(g* gp) { gp->schedlink = head; head = gp; ++n; }
+  g* pop() {
+    g* gp = head;
+    if (gp) { head = gp->schedlink; gp->schedlink = nullptr; --n; }
+    return gp;
+  }
+};
+
+// The function an M runs right after its next switch, on the new stack, to
+// finish leaving the old G (Go does this on g0 inside mcall: park_m's
+// unlockf, goexit0, gosched_m's runqput). See proc.cpp, "Switching".
+struct after_switch {
+  void (*fn)(struct m* mp, g* gp, void* arg) = nullptr;
+  g* gp = nullptr;
+  void* arg = nullptr;
+};
+
+inline constexpr std::uint32_t local_runq_size = 256;
+using local_runq = runq<g, local_runq_size>;
+
+struct p {
+  std::int32_t id = 0;
+  std::atomic<pstatus> status{pstatus::Pgcstop};
+  p* link = nullptr;                       // idle list (sched.lock)
+  std::atomic<std::uint32_t> schedtick{0}; // owner writes; schedtrace reads
+  std::atomic<std::uint32_t> syscalltick{0};
+  std::atomic<struct m*> m{nullptr};       // back-link to the M (nil if idle)
+
+  local_runq runq;
+
+  glist gfree;                             // free Gs (owner only)
+  std::atomic<std::int32_t> gfreecnt{0};   // gfree.n, readable by stats
+  stack* stackcache = nullptr;             // free stacks (owner only)
+  std::int32_t stackcachecnt = 0;
+  std::uint64_t goidcache = 0;
+  std::uint64_t goidcacheend = 0;
+
+  std::atomic<std::uint64_t> steals{0};            // owner writes; stats reads
+  std::atomic<std::uint64_t> context_switches{0};  // owner writes; stats reads
+};
+
+struct m {
+  g g0;                                // the scheduler's context: the thread's own stack
+  stack g0stack{};                     // g0's bounds (the thread's stack), g0.stk points here
+  g* curg = nullptr;                   // the user G running, nullptr on g0
+  struct p* p = nullptr;               // attached P (nullptr if none)
+  struct p* nextp = nullptr;           // P to acquire when woken (startm)
+  struct p* oldp = nullptr;            // P before blocking()
+  std::int64_t id = 0;
+  bool spinning = false;               // looking for work (counted in sched.nmspinning)
+  std::atomic<bool> blocked{false};    // parked in stopm (schedtrace)
+  bool is_sysmon = false;
+  note park;                           // stopm sleeps here
+  m* schedlink = nullptr;              // idle list (sched.lock)
+  m* alllink = nullptr;                // allm (sched.lock)
+  g* lockedg = nullptr;                // lock_os_thread
+  std::uint32_t locked = 0;            // lock_os_thread nesting (Go's lockedExt)
+  bool parkedlocked = false;           // asleep in stoplockedm (sched.lock)
+  g* handofflocked = nullptr;          // a G locked to another M, found by a fast path
+  std::uint64_t cheaprand = 0;         // per-M PRNG state (wyrand)
+  after_switch afterswitch;            // see proc.cpp, "Switching"
+  bool (*waitunlockf)(g*, void*) = nullptr;  // gopark's unlockf and its argument,
+  void* waitlock = nullptr;                  // carried across the switch (Go: the same)
+
+  // Addresses of this thread's errno and __cxa_eh_globals, looked up once:
+  // they are constant for the thread, and switch.cpp copies a G's values in
+  // and out of them on every switch.
+  int* errno_loc = nullptr;
+  void** eh_globals_loc = nullptr;
+
+  std::thread thread;                  // joinable for every M but m0
+  void* sigstack = nullptr;            // alternate signal stack (stack overflow reports)
+};
+
+// schedt: the global scheduler state (Go's `sched`).
+struct schedt {
+  mutex lock;
+
+  std::atomic<std::uint64_t> goidgen{0};
+
+  m* midle = nullptr;                  // idle Ms waiting for work
+  std::int32_t nmidle = 0;             // number of idle Ms
+  std::int32_t nmidlelocked = 0;       // idle Ms locked to a G (lock_os_thread)
+  std::int64_t mnext = 0;              // Ms created so far; next M's id
+  std::int32_t maxmcount = 10000;      // over it: fatal error: thread exhaustion
+  std::int32_t nmsys = 0;              // system Ms not counted by checkdead (sysmon)
+  std::int32_t nmfreed = 0;            // Ms that have exited
+
+  p* pidle = nullptr;                  // idle Ps
+  std::atomic<std::int32_t> npidle{0};
+  std::atomic<std::int32_t> nmspinning{0};  // see "Worker thread parking/unparking" in proc.cpp
+  std::atomic<std::uint32_t> needspinning{0};
+
+  gqueue runq;                         // global run queue
+  std::atomic<std::int32_t> runqsize{0};
+
+  glist gfree;                         // global free Gs
+
+  // Stop flags, one word so the fast switch paths test both with one load:
+  // stop_gcwaiting: a stop-the-world is in progress (gomaxprocs);
+  // stop_exiting: main has returned, every M must stop.
+  std::atomic<std::uint32_t> stop{0};
+  std::int32_t stopwait = 0;           // Ps yet to stop
+  note stopnote;                       // the stopper sleeps here
+
+  std::atomic<std::int32_t> gomaxprocs{0};
+  std::atomic<std::uint64_t> allglen{0};  // Gs ever allocated this run
+  std::atomic<bool> main_started{false};
+};
+inline constexpr std::uint32_t stop_gcwaiting = 1;
+inline constexpr std::uint32_t stop_exiting = 2;
+
+inline constexpr int max_gomaxprocs = 1024;  // Go's _MaxGomaxprocs
+
+extern schedt sched;
+extern p* allp[max_gomaxprocs];  // Ps are never freed during a run
+extern m* allm;                  // all Ms (sched.lock)
+
+}  // namespace gort::rt

@@ -1,0 +1,265 @@
+// stack.cpp: goroutine stacks. Go counterpart: stack.go (stackalloc,
+// stackfree, stackcache), and gfput/gfget's handling of stacks in proc.go.
+//
+// Go grows stacks by copying, from 2 KiB; C++ frames hold raw pointers into
+// the stack, so a gort stack never moves: each is a fixed reservation of
+// stack_size bytes (Config::stack_size, default 256 KiB) that the kernel
+// backs with memory only as it is touched. A goroutine that stays shallow
+// costs one or two resident pages.
+//
+// Layout. Stacks are carved from chunks of up to 64, one mmap each (address
+// space only: MAP_NORESERVE). Each stack is a guard page and then stack_size
+// bytes; the stack descriptor (runtime2.hpp, struct stack) sits in the top 64
+// bytes, so it shares the first page a goroutine touches:
+//
+//     | guard | lo ............................... hi | descriptor |
+//
+// Guard pages. A goroutine that runs off the bottom of its stack must stop
+// the program with "fatal error: stack overflow" (the SIGSEGV handler in
+// panic.cpp), never corrupt its neighbour. Linux 6.13+ has MADV_GUARD_INSTALL:
+// guard pages that cost no VMA, so a million stacks stay one mapping per
+// chunk. Older kernels only have mprotect, which splits the mapping (two VMAs
+// per stack), and vm.max_map_count (65530 by default) would stop us near
+// 30,000 stacks. So on such kernels stacks get mprotect guards while the VMA
+// budget lasts (half of max_map_count, less a margin for the program), and
+// beyond it a canary: a magic word at lo, checked at every switch away from
+// the goroutine and when it exits. The canary catches an overflow after the
+// fact and cannot catch a frame that jumps over it; that is the price of a
+// million goroutines on an old kernel, and the reason to run a new one.
+//
+// When a stack is taken. A G gets its stack when it first runs
+// (stack_prepare from execute), not when it is created as in Go's newproc1:
+// Gs waiting in run queues hold no stack, and a stack freed by an exiting G
+// is handed to the next new G while its pages are still resident and in
+// cache. Spawning a million goroutines that each finish quickly so touches a
+// handful of stacks, not a million (the VM this was measured on pays 10-12 us
+// for the first touch of a page, 0.7 us to reuse one).
+//
+// Pools, as Go's gFree lists. Each P caches up to 32 free stacks (owner only,
+// no lock); past that it moves 16 to the global pool (under stackpool.lock),
+// and an empty cache takes 16 back. A stack that enters the global pool gives
+// its deep pages back to the OS (MADV_DONTNEED below its top 16 KiB): the
+// per-P cache stays hot, the pool does not keep the memory of a burst of deep
+// recursion forever. Stacks are unmapped only when run() ends.
+#include "runtime/stack.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "runtime/panic.hpp"
+
+#if defined(GORT_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+namespace gort::rt {
+namespace {
+
+constexpr std::size_t default_stack_size = 256 * 1024;
+constexpr std::size_t min_stack_size = 16 * 1024;
+constexpr std::size_t descriptor_size = 64;
+constexpr std::size_t chunk_stacks = 64;
+constexpr std::int32_t stackcache_max = 32;
+constexpr std::int32_t stackcache_batch = 16;
+constexpr std::size_t keep_resident = 16 * 1024;
+constexpr std::uint64_t canary = 0x676f72742d737470ull;  // "gort-stp"
+
+struct chunk {
+  void* addr;
+  std::size_t len;
+};
+
+struct stackpool_t {
+  mutex lock;
+  stack* free = nullptr;  // lock
+  std::vector<chunk> chunks;  // lock
+  std::size_t size = 0;       // bytes per stack, [lo, hi) plus descriptor
+  std::size_t page = 4096;
+  bool guard_install = true;    // MADV_GUARD_INSTALL works here
+  std::int64_t mprotect_budget = 0;  // guard pages mprotect may still add
+} pool;
+
+std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+
+std::int64_t read_max_map_count() {
+  std::int64_t v = 65530;
+  if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+    long long x;
+    if (std::fscanf(f, "%lld", &x) == 1) v = x;
+    std::fclose(f);
+  }
+  return v;
+}
+
+// install_guard makes [addr, addr+page) fault on access. Requires pool.lock.
+bool install_guard(void* addr) {
+  if (pool.guard_install) {
+    if (madvise(addr, pool.page, MADV_GUARD_INSTALL) == 0) return true;
+    if (errno != EINVAL) gothrow("madvise(MADV_GUARD_INSTALL) failed");
+    pool.guard_install = false;  // kernel older than 6.13
+  }
+  if (pool.mprotect_budget > 0 && mprotect(addr, pool.page, PROT_NONE) == 0) {
+    --pool.mprotect_budget;
+    return true;
+  }
+  return false;
+}
+
+// newchunk maps chunk_stacks stacks and puts them on the global free list.
+// Requires pool.lock.
+void newchunk() {
+  const std::size_t span = pool.page + pool.size;
+  const std::size_t len = span * chunk_stacks;
+  void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) fatal("runtime: cannot allocate memory for goroutine stacks (mmap failed)");
+  pool.chunks.push_back({mem, len});
+  auto* base = static_cast<unsigned char*>(mem);
+  for (std::size_t i = chunk_stacks; i-- > 0;) {
+    unsigned char* guard = base + i * span;
+    unsigned char* top = guard + span;
+    auto* s = reinterpret_cast<stack*>(top - descriptor_size);
+    s->lo = reinterpret_cast<std::uintptr_t>(guard + pool.page);
+    s->hi = reinterpret_cast<std::uintptr_t>(s);
+    s->guarded = install_guard(guard);
+    if (!s->guarded) *reinterpret_cast<std::uint64_t*>(s->lo) = canary;
+    s->next = pool.free;
+    pool.free = s;
+  }
+}
+
+// release_deep gives the pages of s below its top keep_resident bytes back
+// to the OS; they read as zero when next touched. The canary, if any, is
+// rewritten.
+void release_deep(stack* s) {
+  std::uintptr_t end = (s->hi - keep_resident) & ~(pool.page - 1);
+  if (end <= s->lo) return;
+  madvise(reinterpret_cast<void*>(s->lo), end - s->lo, MADV_DONTNEED);
+  if (!s->guarded) *reinterpret_cast<std::uint64_t*>(s->lo) = canary;
+}
+
+stack* stackalloc(p* pp) {
+  if (pp->stackcache == nullptr) {
+    pool.lock.lock();
+    for (int i = 0; i < stackcache_batch; ++i) {
+      if (pool.free == nullptr) newchunk();
+      stack* s = pool.free;
+      pool.free = s->next;
+      s->next = pp->stackcache;
+      pp->stackcache = s;
+      ++pp->stackcachecnt;
+    }
+    pool.lock.unlock();
+  }
+  stack* s = pp->stackcache;
+  pp->stackcache = s->next;
+  --pp->stackcachecnt;
+  return s;
+}
+
+// spill moves n stacks from pp's cache to the pool, releasing their deep
+// pages (outside the lock: madvise is a system call).
+void spill(p* pp, std::int32_t n) {
+  stack* head = nullptr;
+  stack* tail = nullptr;
+  for (; n > 0 && pp->stackcache != nullptr; --n) {
+    stack* s = pp->stackcache;
+    pp->stackcache = s->next;
+    --pp->stackcachecnt;
+    release_deep(s);
+    s->next = head;
+    head = s;
+    if (!tail) tail = s;
+  }
+  if (!head) return;
+  pool.lock.lock();
+  tail->next = pool.free;
+  pool.free = head;
+  pool.lock.unlock();
+}
+
+}  // namespace
+
+void stackinit(std::size_t size) {
+  pool.page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  if (size == 0) size = default_stack_size;
+  size = std::max(round_up(size, pool.page), min_stack_size);
+  pool.size = size;
+  pool.free = nullptr;
+  pool.guard_install = true;
+  pool.mprotect_budget = std::max<std::int64_t>(0, read_max_map_count() / 2 - 2000);
+}
+
+std::size_t stack_size() { return pool.size; }
+
+void stackteardown() {
+  pool.lock.lock();
+  for (const chunk& c : pool.chunks) {
+#if defined(GORT_ASAN)
+    // Abandoned goroutines leave their frames' redzones poisoned.
+    ASAN_UNPOISON_MEMORY_REGION(c.addr, c.len);
+#endif
+    munmap(c.addr, c.len);
+  }
+  pool.chunks.clear();
+  pool.free = nullptr;
+  pool.lock.unlock();
+}
+
+void stack_prepare(p* pp, g* gp) {
+  stack* s = stackalloc(pp);
+  gp->stk = s;
+  auto* f = reinterpret_cast<switch_frame*>(s->hi - sizeof(switch_frame));
+  std::memset(f, 0, sizeof *f);
+#if defined(__x86_64__)
+  f->mxcsr = default_mxcsr;
+  f->fpucw = default_fpucw;
+  f->r12 = gp;
+  f->ret = reinterpret_cast<void*>(&gort_goentry_trampoline);
+#elif defined(__aarch64__)
+  f->x19 = gp;
+  f->x30 = reinterpret_cast<void*>(&gort_goentry_trampoline);
+#endif
+  gp->sched.sp = f;
+}
+
+void stackfree(p* pp, g* gp) {
+  stack* s = gp->stk;
+  gp->stk = nullptr;
+  gp->sched.sp = nullptr;
+  s->next = pp->stackcache;
+  pp->stackcache = s;
+  if (++pp->stackcachecnt > stackcache_max) spill(pp, stackcache_batch);
+}
+
+void stackcache_flush(p* pp) { spill(pp, pp->stackcachecnt); }
+
+void stack_canary_slow(const g* gp) {
+  if (*reinterpret_cast<const std::uint64_t*>(gp->stk->lo) != canary) {
+    printerr("runtime: goroutine stack exceeds %zu-byte limit\n", pool.size - descriptor_size);
+    printerr("runtime: canary at the bottom of goroutine %llu's stack overwritten\n",
+             static_cast<unsigned long long>(gp->goid));
+    fatal("stack overflow");
+  }
+}
+
+bool stack_guard_hit(const g* gp, const void* addr) {
+  if (gp == nullptr || gp->stk == nullptr) return false;
+  auto a = reinterpret_cast<std::uintptr_t>(addr);
+  // The guard page, and anything a large frame skipped to below it within
+  // one more page: both mean the stack ran out.
+  return a < gp->stk->lo && a + 2 * pool.page >= gp->stk->lo;
+}
+
+}  // namespace gort::rt

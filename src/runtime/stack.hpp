@@ -1,0 +1,41 @@
+// stack.hpp: goroutine stacks. Go counterpart: stack.go (stackalloc,
+// stackfree, the per-P stack cache). See stack.cpp for the design.
+#pragma once
+
+#include <cstddef>
+
+#include "runtime/runtime2.hpp"
+
+namespace gort::rt {
+
+// stackinit sets the stack size for this run (Config::stack_size, 0: the
+// default) and reads the kernel's guard-page support. stackteardown unmaps
+// every stack (run() is over).
+void stackinit(std::size_t size);
+void stackteardown();
+std::size_t stack_size();
+
+// stack_prepare gives gp (never run) a stack and builds the frame its first
+// switch pops, so that it starts in gort_goentry_trampoline. Requires a P.
+void stack_prepare(p* pp, g* gp);
+
+// stackfree returns gp's stack to pp's cache; gp must be off it for good.
+void stackfree(p* pp, g* gp);
+
+// stackcache_flush moves all of pp's cached stacks to the global pool
+// (procresize destroying pp).
+void stackcache_flush(p* pp);
+
+// stack_check_canary: for a stack without a guard page (see stack.cpp), a
+// fatal "stack overflow" if the canary at its low end was overwritten.
+void stack_canary_slow(const g* gp);
+inline void stack_check_canary(const g* gp) {
+  const stack* s = gp->stk;
+  if (s != nullptr && !s->guarded) [[unlikely]]
+    stack_canary_slow(gp);
+}
+
+// stack_guard_hit reports whether addr lies in the guard zone under gp's stack.
+bool stack_guard_hit(const g* gp, const void* addr);
+
+}  // namespace gort::rt

@@ -1,0 +1,147 @@
+// switch.cpp: goroutine switches. Go counterpart: gogo and mcall
+// (asm_amd64.s) plus the state Go keeps per G that C++ keeps per thread.
+//
+// A switch is gort_gogo_switch (asm_*.S: callee-saved registers, stack
+// pointer, FP control words) wrapped in what the C++ runtime and the
+// sanitizers must be told:
+//
+//   errno      Per thread in glibc, but a goroutine's errno must follow the
+//              goroutine: a G that fails a call, parks, and resumes on another
+//              thread still reads its own errno. Saved into the G when it
+//              leaves a thread and written back when it resumes.
+//   __cxa_eh_globals
+//              libstdc++/libc++abi keep the stack of caught exceptions and the
+//              uncaught count per thread. A G may yield inside a catch block
+//              and `throw;` on another thread, and std::uncaught_exceptions()
+//              in one G must not count another's unwinding. The two words move
+//              with the G exactly like errno. Their address is constant for a
+//              thread, so each M looks it up once (minit_switch).
+//   ASan       __sanitizer_start_switch_fiber before, finish after, so ASan
+//              knows which stack is live (and drops an exiting G's fake stack).
+//   TSan       __tsan_switch_to_fiber before: each G is a TSan fiber, and a
+//              switch is a synchronisation point (flag 0).
+//
+// After the switch, the resumed side runs its M's afterswitch (proc.cpp,
+// "Switching") before anything else: that finishes leaving the previous G now
+// that nobody is on its stack. A new G's first resume is gort_goentry.
+#include "runtime/switch.hpp"
+
+#include <pthread.h>
+
+#include <cerrno>
+#include <cstring>
+#include <cxxabi.h>
+
+#include "runtime/panic.hpp"
+#include "runtime/proc.hpp"
+#include "runtime/stack.hpp"
+
+#if defined(GORT_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(GORT_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace gort::rt {
+namespace {
+
+constexpr std::size_t eh_words = 2;  // caughtExceptions, uncaughtExceptions
+
+inline void save_thread_state(m* mp, g* gp) {
+  gp->saved_errno = *mp->errno_loc;
+  std::memcpy(gp->eh_globals, mp->eh_globals_loc, sizeof(void*) * eh_words);
+}
+
+inline void load_thread_state(m* mp, g* gp) {
+  std::memcpy(mp->eh_globals_loc, gp->eh_globals, sizeof(void*) * eh_words);
+  *mp->errno_loc = gp->saved_errno;
+}
+
+inline void run_afterswitch(m* mp) {
+  after_switch as = mp->afterswitch;
+  if (as.fn) {
+    mp->afterswitch = {};
+    as.fn(mp, as.gp, as.arg);
+  }
+}
+
+// resumed is the common tail of every resume: gp is running again on gp->m.
+inline void resumed(g* gp, [[maybe_unused]] void* fake_stack) {
+  m* mp = gp->m;
+#if defined(GORT_ASAN)
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
+  run_afterswitch(mp);
+  load_thread_state(mp, gp);
+}
+
+}  // namespace
+
+void gogo(m* mp, g* from, g* to, bool from_exits) {
+  to->m = mp;
+  save_thread_state(mp, from);
+  stack_check_canary(from);
+#if defined(GORT_ASAN)
+  __sanitizer_start_switch_fiber(from_exits ? nullptr : &from->asan_fake_stack,
+                                 reinterpret_cast<void*>(to->stk->lo), to->stk->hi - to->stk->lo);
+#else
+  (void)from_exits;
+#endif
+#if defined(GORT_TSAN)
+  __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+  gort_gogo_switch(&from->sched, &to->sched);
+#if defined(GORT_ASAN)
+  resumed(from, from->asan_fake_stack);
+#else
+  resumed(from, nullptr);
+#endif
+}
+
+void minit_switch(m* mp) {
+  mp->errno_loc = &errno;
+  mp->eh_globals_loc = reinterpret_cast<void**>(abi::__cxa_get_globals());
+  // g0 runs on the thread's own stack; record its bounds for ASan and the
+  // stack-overflow check.
+  pthread_attr_t attr;
+  void* addr = nullptr;
+  std::size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+  }
+  mp->g0stack.lo = reinterpret_cast<std::uintptr_t>(addr);
+  mp->g0stack.hi = mp->g0stack.lo + size;
+  mp->g0stack.guarded = true;  // the thread's own guard; never canary-checked
+  mp->g0.stk = &mp->g0stack;
+#if defined(GORT_TSAN)
+  mp->g0.tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+void g_init_switch([[maybe_unused]] g* gp) {
+#if defined(GORT_TSAN)
+  gp->tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+void g_destroy_switch([[maybe_unused]] g* gp) {
+#if defined(GORT_TSAN)
+  if (gp->tsan_fiber) __tsan_destroy_fiber(gp->tsan_fiber);
+  gp->tsan_fiber = nullptr;
+#endif
+}
+
+}  // namespace gort::rt
+
+// gort_goentry is where a new G first runs, called by gort_goentry_trampoline
+// (asm_*.S) at the bottom of its stack: finish the switch, run the function,
+// destroy the closure (on the goroutine, since its destructors may use the
+// runtime), and exit (goexit1).
+extern "C" [[noreturn]] void gort_goentry(gort::rt::g* gp) {
+  using namespace gort::rt;
+  resumed(gp, nullptr);
+  gp->fnops->call(gp->fn);
+  goexit1(gp);
+}

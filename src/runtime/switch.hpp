@@ -1,0 +1,27 @@
+// switch.hpp: the one place that moves a thread from one goroutine's stack to
+// another's. Go counterpart: gogo/mcall (asm_amd64.s) and the bookkeeping
+// around them; here also what C++ and the sanitizers need at a switch.
+#pragma once
+
+#include "runtime/runtime2.hpp"
+
+namespace gort::rt {
+
+// gogo switches mp from `from` (running now) to `to`, which must be ready to
+// run: to->sched.sp is a saved or prepared context, mp->curg and the statuses
+// already say what runs next. If from_exits, `from` will never run again (its
+// stack is about to be reused). Returns when something switches back to
+// `from`, possibly on another M; then it has run that M's afterswitch and
+// restored from's errno and exception state.
+void gogo(m* mp, g* from, g* to, bool from_exits);
+
+// minit_switch records the calling thread's errno and exception-globals
+// addresses and its g0 (stack bounds, sanitizer fiber) in mp. Run on every M's
+// own thread before its first switch.
+void minit_switch(m* mp);
+
+// g_init_switch / g_destroy_switch create and free a G's sanitizer state.
+void g_init_switch(g* gp);
+void g_destroy_switch(g* gp);
+
+}  // namespace gort::rt
