@@ -29,9 +29,10 @@
 // (switch.cpp): x19 = its G, x29 = 0, x30 = gort_goentry_trampoline,
 // FPCR = 0 (IEEE defaults); the frame must be 16-byte aligned.
 //
-// Unlike asm_amd64.S the switch has full CFI: it stays valid across the stack
-// change (both frames have the same layout), so a debugger or sampling
-// profiler stopped inside the switch unwinds into whichever context sp is on.
+// The CFI describes the frame at every instruction and stays valid across the
+// stack change (both frames have the same layout): a signal handler that
+// unwinds (profiler, crash report) may interrupt the switch anywhere, and
+// the default rule (return address in x30, CFA = sp) would be wrong there.
 
     .text
 

@@ -255,7 +255,7 @@ bool runqputslow(p* pp, g* gp) {
 // sleeping, so that a G leaving its M can hand it straight to the next
 // (see "Switching"): the 1-in-61 fairness check of the global queue, then
 // runnext and the local queue, then a batch of the global queue. Owner P.
-g* runnable_now(p* pp, bool& inherit_time) {
+[[gnu::always_inline]] inline g* runnable_now(p* pp, bool& inherit_time) {
   inherit_time = false;
   if (pp->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
       sched.runqsize.load(std::memory_order_relaxed) > 0) {
@@ -264,7 +264,9 @@ g* runnable_now(p* pp, bool& inherit_time) {
     sched.lock.unlock();
     if (gp) return gp;
   }
-  if (g* gp = pp->runq.get(inherit_time)) return gp;
+  // With one P nobody steals: the local queue needs no CAS (runq::get).
+  if (g* gp = pp->runq.get(inherit_time, sched.gomaxprocs.load(std::memory_order_relaxed) == 1))
+    return gp;
   if (sched.runqsize.load(std::memory_order_relaxed) != 0) {
     sched.lock.lock();
     g* gp = globrunqget(pp, 0);
@@ -590,7 +592,8 @@ void gcstopm(m* mp) {
 
 // execute switches mp from `from` to gp (Grunnable), giving gp a stack if
 // it has never run. Unless inherit_time, a new time slice: schedtick++.
-void execute(m* mp, g* from, g* gp, bool inherit_time, bool from_exits) {
+[[gnu::always_inline]] inline void execute(m* mp, g* from, g* gp, bool inherit_time,
+                                           bool from_exits) {
   p* pp = mp->p;
   mp->curg = gp;
   casgstatus(gp, gstatus::Grunnable, gstatus::Grunning);
@@ -803,11 +806,6 @@ m* getm() {
   return mp;
 }
 
-g* getg() {
-  m* mp = getm();
-  return mp ? mp->curg : nullptr;
-}
-
 g* acquireg(const char* what) {
   g* gp = getg();
   if (gp == nullptr) {
@@ -827,14 +825,11 @@ g* const* allgs_data(std::size_t& n) {
 }
 bool is_main_g(const g* gp) { return gp == main_g; }
 
-void casgstatus(g* gp, gstatus oldval, gstatus newval) {
-  gstatus cur = oldval;
-  if (!gp->atomicstatus.compare_exchange_strong(cur, newval, std::memory_order_acq_rel)) {
-    printerr("runtime: casgstatus: goroutine %llu: status %u, expected %u, want %u\n",
-             static_cast<unsigned long long>(gp->goid), static_cast<unsigned>(cur),
-             static_cast<unsigned>(oldval), static_cast<unsigned>(newval));
-    gothrow("casgstatus: bad incoming values");
-  }
+void badcasgstatus(g* gp, gstatus oldval, gstatus newval) {
+  printerr("runtime: casgstatus: goroutine %llu: status %u, expected %u, want %u\n",
+           static_cast<unsigned long long>(gp->goid), static_cast<unsigned>(gp->status()),
+           static_cast<unsigned>(oldval), static_cast<unsigned>(newval));
+  gothrow("casgstatus: bad incoming values");
 }
 
 // cheaprand is wyrand, as Go's cheaprand on 64-bit.

@@ -17,7 +17,10 @@ namespace gort::rt {
 m* getm();
 
 // getg returns the running user goroutine, or nullptr on g0 or off-runtime.
-g* getg();
+inline g* getg() {
+  m* mp = getm();
+  return mp ? mp->curg : nullptr;
+}
 
 // acquireg returns the running goroutine, or throws std::logic_error naming
 // `what` when called outside run() or from a thread the runtime did not
@@ -25,8 +28,17 @@ g* getg();
 g* acquireg(const char* what);
 
 // casgstatus moves gp from oldval to newval; a G in any other status is a
-// runtime bug (gothrow).
-void casgstatus(g* gp, gstatus oldval, gstatus newval);
+// runtime bug (gothrow). Go changes a G's status only by CAS, because the GC
+// may own the stack (the _Gscan bit) concurrently. gort has no GC: a G's
+// status has one writer at a time, whoever owns the G (the M running it, the
+// waker that dequeued it under a lock, the M that took it off a run queue),
+// so a checked release store does; a CAS here was a third of a yield's cost.
+[[noreturn]] void badcasgstatus(g* gp, gstatus oldval, gstatus newval);
+inline void casgstatus(g* gp, gstatus oldval, gstatus newval) {
+  if (gp->atomicstatus.load(std::memory_order_relaxed) != oldval) [[unlikely]]
+    badcasgstatus(gp, oldval, newval);
+  gp->atomicstatus.store(newval, std::memory_order_release);
+}
 
 // gopark parks the running goroutine with reason. unlockf(gp, arg), if set,
 // runs after gp is off its stack, on the next context of this M; if it
