@@ -1,0 +1,479 @@
+#!/usr/bin/env bash
+# compare.sh: runs gort's benchmark programs (bench/<workload>.cpp) side by
+# side with the anchors (Go and Boost.Fiber, /work/shared/anchors), run by
+# run, and prints the anchors' median table (run.sh --report) with gort's
+# columns and a gort ÷ Boost.Fiber column added.
+#
+# The anchors are built by their own run.sh (--build-only) into this repo's
+# build directory (nothing is written under the anchors' directory) and each
+# binary is invoked exactly as run.sh invokes it: same N, same environment
+# (GOMAXPROCS=1 for yield, 1 and 2 for pingpong_p1/p2, else inherited), same
+# timeout, same http procedure.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
+ALL_WORKLOADS="spawn pingpong skynet mpmc yield mutex sleepers parked httphello httphello_nethttp"
+BOOST_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked "
+HTTP_WORKLOADS=" httphello httphello_nethttp "
+# Workloads gort can have a program for (net/http is Go's library: no gort twin).
+GORT_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked httphello "
+
+usage() {
+    cat <<EOF
+usage: $(basename "$0") [--quick] [--runs N] [WORKLOAD...]
+
+Builds gort's benchmarks (cmake + ninja bench_<workload>, Release) and the
+anchors (run.sh --build-only), runs each selected workload N times (default 5)
+alternating Go, Boost.Fiber and gort run by run, keeps every RESULT line in
+<build>/results-<timestamp>.txt and prints the median table of
+run.sh --report plus a gort ÷ Boost.Fiber column and gort's page faults.
+
+  WORKLOAD      any of: $ALL_WORKLOADS
+                (default: all; pingpong runs as pingpong_p1 and pingpong_p2).
+                A workload with no bench/<workload>.cpp yet runs the anchors
+                only (and says so).
+  --quick       every N scaled down 10x, http runs 3 s, 3 runs (as run.sh --quick)
+  --runs N      runs per workload and implementation (default 5, quick 3)
+  -h, --help    this text
+
+A program that fails its self-check, crashes or hangs (PROG_TIMEOUT) is listed
+as FAILED, as is a gort program that does not build; the table is printed
+anyway and the script exits 1. Usage and setup errors exit 2.
+
+Environment (optional):
+  GOMAXPROCS         procs for the workloads that do not fix it (pingpong_p1=1,
+                     pingpong_p2=2, yield=1); default: all hardware threads
+  ANCHORS            the anchors' directory (default: $SCRIPT_DIR/../../shared/anchors)
+  GORT_BUILD_DIR     gort's build directory and results (default: $REPO/build-bench)
+  ANCHORS_BUILD_DIR  where run.sh builds the anchors (default: \$GORT_BUILD_DIR/anchors)
+  PROG_TIMEOUT       seconds before a hung program is killed (default 300)
+  PORT               first TCP port for the http servers (default 18080)
+  HTTP_DURATION      wrk duration (default 10s; 3s with --quick)
+  WRK_CPU            core to pin wrk to (default: the last allowed core)
+  CXX                C++ compiler for the Boost.Fiber anchors (default g++)
+EOF
+}
+
+die() {
+    echo "compare.sh: $*" >&2
+    exit 2
+}
+
+RUNS=""
+QUICK=0
+SELECTED=()
+while (($# > 0)); do
+    case "$1" in
+        -h | --help) usage; exit 0 ;;
+        --quick) QUICK=1 ;;
+        --runs) [[ $# -ge 2 ]] || die "--runs needs a number"; RUNS="$2"; shift ;;
+        --runs=*) RUNS="${1#--runs=}" ;;
+        -*) usage | head -1 >&2; die "unknown option: $1 (see --help)" ;;
+        *)
+            [[ " $ALL_WORKLOADS " == *" $1 "* ]] || { usage | head -1 >&2; die "unknown workload: $1 (see --help)"; }
+            [[ " ${SELECTED[*]-} " == *" $1 "* ]] || SELECTED+=("$1")
+            ;;
+    esac
+    shift
+done
+((${#SELECTED[@]} > 0)) || read -r -a SELECTED <<<"$ALL_WORKLOADS"
+if [[ -z "$RUNS" ]]; then
+    if ((QUICK)); then RUNS=3; else RUNS=5; fi
+fi
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, not '$RUNS'"
+
+ANCHORS="${ANCHORS:-$SCRIPT_DIR/../../shared/anchors}"
+[[ -x "$ANCHORS/run.sh" ]] || die "no anchors at $ANCHORS (run.sh missing; set ANCHORS)"
+ANCHORS="$(cd "$ANCHORS" && pwd)"
+GORT_BUILD_DIR="${GORT_BUILD_DIR:-$REPO/build-bench}"
+mkdir -p "$GORT_BUILD_DIR"
+GORT_BUILD_DIR="$(cd "$GORT_BUILD_DIR" && pwd)"
+ANCHORS_BUILD_DIR="${ANCHORS_BUILD_DIR:-$GORT_BUILD_DIR/anchors}"
+PORT="${PORT:-18080}"
+if ((QUICK)); then HTTP_DURATION="${HTTP_DURATION:-3s}"; else HTTP_DURATION="${HTTP_DURATION:-10s}"; fi
+PROG_TIMEOUT="${PROG_TIMEOUT:-300}"
+[[ "$PROG_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "PROG_TIMEOUT must be a positive integer, not '$PROG_TIMEOUT'"
+NCPU="$(nproc)"
+
+has_boost() { [[ "$BOOST_WORKLOADS" == *" $1 "* ]]; }
+is_http() { [[ "$HTTP_WORKLOADS" == *" $1 "* ]]; }
+gort_can() { [[ "$GORT_WORKLOADS" == *" $1 "* ]]; }
+
+# The N each program gets as its first argument: run.sh's size_of, verbatim.
+size_of() {
+    local full
+    case "$1" in
+        spawn | pingpong | skynet | parked) full=1000000 ;;
+        mpmc) full=10000000 ;;
+        yield) full=5000000 ;;
+        mutex) full=1000000 ;;
+        sleepers) full=100000 ;;
+        *) die "no size for $1" ;;
+    esac
+    if ((QUICK)); then echo $((full / 10)); else echo "$full"; fi
+}
+
+# ---------------------------------------------------------------- tools
+NEED_WRK=0
+for w in "${SELECTED[@]}"; do is_http "$w" && NEED_WRK=1; done
+missing_pkgs=()
+command -v go >/dev/null || missing_pkgs+=(golang-go)
+[[ -e /usr/include/boost/fiber/all.hpp ]] || missing_pkgs+=(libboost-fiber-dev libboost-context-dev)
+command -v "${CXX:-g++}" >/dev/null || missing_pkgs+=(g++)
+command -v cmake >/dev/null || missing_pkgs+=(cmake)
+command -v ninja >/dev/null || missing_pkgs+=(ninja-build)
+command -v timeout >/dev/null || missing_pkgs+=(coreutils)
+if ((NEED_WRK)); then command -v wrk >/dev/null || missing_pkgs+=(wrk); fi
+if ((${#missing_pkgs[@]} > 0)); then
+    ((EUID == 0)) || die "missing: ${missing_pkgs[*]} (run: sudo apt-get install -y ${missing_pkgs[*]})"
+    echo "installing ${missing_pkgs[*]}" >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing_pkgs[@]}" >&2; then
+        apt-get update >&2 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing_pkgs[@]}" >&2 ||
+            die "apt-get install ${missing_pkgs[*]} failed"
+    fi
+fi
+
+STAMP="$(date +%Y%m%d-%H%M%S)"
+RESULTS="$GORT_BUILD_DIR/results-$STAMP.txt"
+BUILD_LOG="$GORT_BUILD_DIR/build-$STAMP.log"
+FAILURES=()
+NOTES=()
+
+fail_run() { # label message
+    FAILURES+=("$1: $2")
+    echo "  FAIL $1: $2" >&2
+}
+
+# ---------------------------------------------------------------- build gort
+# GORT_OK[w]=1: bench_<w> is built and runs below.
+declare -A GORT_OK=()
+gort_wanted=()
+for w in "${SELECTED[@]}"; do
+    if ! gort_can "$w"; then
+        NOTES+=("$w: no gort counterpart (Go's net/http); anchors only")
+    elif [[ ! -e "$SCRIPT_DIR/$w.cpp" ]]; then
+        NOTES+=("$w: no gort program yet (bench/$w.cpp); anchors only")
+    else
+        gort_wanted+=("$w")
+    fi
+done
+: >"$BUILD_LOG"
+if ((${#gort_wanted[@]} > 0)); then
+    echo "building gort benchmarks (${gort_wanted[*]}) -> $GORT_BUILD_DIR (log: $BUILD_LOG)" >&2
+    if ! cmake -S "$REPO" -B "$GORT_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DGORT_BUILD_TESTS=OFF -DGORT_BUILD_EXAMPLES=OFF -DGORT_BUILD_BENCH=ON >>"$BUILD_LOG" 2>&1; then
+        why="cmake configure failed: $(tail -n 5 "$BUILD_LOG" | tr '\n' ' ' | tail -c 400)"
+        for w in "${gort_wanted[@]}"; do fail_run "$w/gort build" "$why"; done
+    else
+        for w in "${gort_wanted[@]}"; do
+            if ! ninja -C "$GORT_BUILD_DIR" -t query "bench_$w" >/dev/null 2>&1; then
+                NOTES+=("$w: bench/$w.cpp exists but bench/CMakeLists.txt has no bench_$w (add gort_bench($w)); anchors only")
+                continue
+            fi
+            echo "  ninja bench_$w" >&2
+            if ninja -C "$GORT_BUILD_DIR" "bench_$w" >>"$BUILD_LOG" 2>&1; then
+                GORT_OK[$w]=1
+            else
+                fail_run "$w/gort build" "ninja bench_$w failed: $(grep -m 3 -E 'error|FAILED' "$BUILD_LOG" | tr '\n' ' ' | tail -c 400) (see $BUILD_LOG)"
+            fi
+        done
+    fi
+fi
+
+# ---------------------------------------------------------------- build anchors
+echo "building anchors with $ANCHORS/run.sh --build-only -> $ANCHORS_BUILD_DIR" >&2
+BUILD_DIR="$ANCHORS_BUILD_DIR" "$ANCHORS/run.sh" --build-only "${SELECTED[@]}" ||
+    die "building the anchors failed ($ANCHORS/run.sh --build-only)"
+ANCHORS_BUILD_DIR="$(cd "$ANCHORS_BUILD_DIR" && pwd)"
+
+# ---------------------------------------------------------------- run
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/gort-compare.XXXXXX")"
+# Children run in the background and are waited for, so that a signal to this
+# script is handled at once; cleanup ends them by PID (as run.sh does).
+SERVER_PID=""
+CHILD_PID=""
+cleanup() {
+    local p
+    for p in $CHILD_PID $SERVER_PID; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in $CHILD_PID $SERVER_PID; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+wait_child() { # CMD...: runs CMD in the background, waits; returns its status
+    "$@" &
+    CHILD_PID=$!
+    local rc=0
+    wait "$CHILD_PID" || rc=$?
+    CHILD_PID=""
+    return "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+: >"$RESULTS"
+
+# run_prog LABEL IMPL BINARY [ENV=VALUE...] -- ARGS...: runs one program as
+# run.sh does (env ENV... timeout PROG_TIMEOUT BINARY ARGS...), keeps its
+# RESULT line; a non-zero exit or a missing RESULT line is a failure. gort's
+# programs also get a SIGKILL 10 s after the SIGTERM of the timeout (a new
+# runtime may not die of SIGTERM), and their line must say impl=gort.
+run_prog() {
+    local label="$1" impl="$2" bin="$3"
+    shift 3
+    local envs=()
+    while [[ "$1" != "--" ]]; do envs+=("$1"); shift; done
+    shift
+    local kill_after=()
+    [[ "$impl" != gort ]] || kill_after=(-k 10)
+    local rc=0
+    wait_child env ${envs[@]+"${envs[@]}"} timeout ${kill_after[@]+"${kill_after[@]}"} "$PROG_TIMEOUT" \
+        "$bin" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+    local line
+    line="$(awk '/^RESULT /{print; exit}' "$TMP/out")"
+    if ((rc == 124 || rc == 137)); then
+        fail_run "$label" "timed out after ${PROG_TIMEOUT}s (exit $rc); $(tail -c 300 "$TMP/err" | tr '\n' ' ')"
+        return 0
+    fi
+    if ((rc != 0)) || [[ -z "$line" ]]; then
+        fail_run "$label" "exit $rc; $(tail -c 300 "$TMP/err" | tr '\n' ' ')"
+        return 0
+    fi
+    if [[ " $line " != *" impl=$impl "* ]]; then
+        fail_run "$label" "RESULT line without impl=$impl: $line"
+        return 0
+    fi
+    echo "$line" >>"$RESULTS"
+    echo "  $line" >&2
+}
+
+# wrk prints latencies like 812.00us, 2.31ms, 1.02s; convert to ms (run.sh's).
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.3f", n }'
+}
+
+check_http() { # workload port: checks the exact bytes of the response (run.sh's)
+    local w="$1" port="$2" fd got
+    local resp=$'HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!'
+    exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 1
+    if [[ "$w" == httphello ]]; then
+        # two pipelined requests must get two exact responses
+        printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' >&"$fd"
+        got="$(timeout 5 head -c $((2 * ${#resp})) <&"$fd" || true)"
+        exec {fd}>&-
+        [[ "$got" == "$resp$resp" ]]
+    else
+        printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&"$fd"
+        got="$(timeout 5 cat <&"$fd" || true)"
+        exec {fd}>&-
+        [[ "$got" == $'HTTP/1.1 200 OK\r\n'* && "$got" == *$'\r\nContent-Length: 13\r\n'* &&
+            "$got" == *$'\r\nContent-Type: text/plain\r\n'* && "$got" == *$'\r\n\r\nHello, World!' ]]
+    fi
+}
+
+HTTP_SEQ=0
+WRK_PIN=()
+WRK_NOTE="wrk not pinned"
+if command -v taskset >/dev/null && ((NCPU > 1)); then
+    WRK_CPU="${WRK_CPU:-$(taskset -pc $$ | awk -F': ' '{n = split($2, a, /[,-]/); print a[n]}')}"
+    WRK_PIN=(taskset -c "$WRK_CPU")
+    WRK_NOTE="wrk pinned to core $WRK_CPU (taskset), server unpinned"
+fi
+
+# run_http WORKLOAD LABEL IMPL BINARY: run.sh's run_http with the server binary
+# as a parameter: start the server on a new port, check its answer, load it
+# with wrk, SIGTERM it (it prints its RESULT line), merge the figures.
+run_http() {
+    local w="$1" label="$2" impl="$3" bin="$4"
+    local port=$((PORT + HTTP_SEQ))
+    HTTP_SEQ=$((HTTP_SEQ + 1))
+    "$bin" "$port" >"$TMP/server.out" 2>"$TMP/server.err" &
+    SERVER_PID=$!
+    local up=0
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=1; break; fi
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    local ok=1 why=""
+    if ((up == 0)) || ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        ok=0; why="server did not start on port $port: $(tail -c 300 "$TMP/server.err" | tr '\n' ' ')"
+    elif ! check_http "$w" "$port"; then
+        ok=0; why="wrong HTTP response"
+    else
+        local wrc=0
+        wait_child ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t1 -c256 -d"$HTTP_DURATION" --latency \
+            "http://127.0.0.1:$port/" >"$TMP/wrk.out" 2>&1 || wrc=$?
+        ((wrc == 0)) || { ok=0; why="wrk exit $wrc: $(tail -c 300 "$TMP/wrk.out" | tr '\n' ' ')"; }
+    fi
+    # stop the server: SIGTERM, then SIGKILL after 10 s
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 200); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    local src=0
+    wait "$SERVER_PID" 2>/dev/null || src=$?
+    SERVER_PID=""
+    if ((ok == 0)); then fail_run "$label" "$why"; return 0; fi
+    ((src == 0)) || { fail_run "$label" "server exit $src: $(tail -c 300 "$TMP/server.err" | tr '\n' ' ')"; return 0; }
+
+    local line rps p99 total non2xx errs served
+    line="$(awk '/^RESULT /{print; exit}' "$TMP/server.out")"
+    rps="$(awk '/^Requests\/sec:/{print $2}' "$TMP/wrk.out")"
+    p99="$(awk '$1 == "99%" {print $2}' "$TMP/wrk.out")"
+    total="$(awk '/requests in/{print $1}' "$TMP/wrk.out")"
+    non2xx="$(awk '/Non-2xx/{print $NF}' "$TMP/wrk.out")"
+    errs="$(awk '/Socket errors:/{gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$TMP/wrk.out")"
+    served="$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^requests=/) {sub(/^requests=/, "", $i); print $i}}' <<<"$line")"
+    if [[ -z "$line" || -z "$rps" || -z "$p99" || -z "$total" || -z "$served" ]]; then
+        fail_run "$label" "could not read server RESULT or wrk output: $(tail -c 300 "$TMP/wrk.out" | tr '\n' ' ')"
+        return 0
+    fi
+    if [[ " $line " != *" impl=$impl "* ]]; then fail_run "$label" "RESULT line without impl=$impl: $line"; return 0; fi
+    if [[ -n "$non2xx" ]]; then fail_run "$label" "wrk saw $non2xx non-2xx responses"; return 0; fi
+    if ((served < total)); then fail_run "$label" "server answered $served < wrk's $total"; return 0; fi
+    line="$line req_per_s=$rps p99_ms=$(to_ms "$p99") wrk_requests=$total wrk_errors=${errs:-0}"
+    echo "$line" >>"$RESULTS"
+    echo "  $line" >&2
+}
+
+echo "runs: $RUNS per workload; results: $RESULTS" >&2
+for w in "${SELECTED[@]}"; do
+    impls=(go)
+    has_boost "$w" && impls+=(boostfiber)
+    [[ -z "${GORT_OK[$w]-}" ]] || impls+=(gort)
+    for r in $(seq 1 "$RUNS"); do
+        for impl in "${impls[@]}"; do
+            label="$w/$impl run $r/$RUNS"
+            if [[ "$impl" == gort ]]; then bin="$GORT_BUILD_DIR/bench/bench_$w"; else bin="$ANCHORS_BUILD_DIR/$impl/$w"; fi
+            if [[ ! -x "$bin" ]]; then fail_run "$label" "no binary $bin"; continue; fi
+            if is_http "$w"; then
+                echo "[$label] (wrk -t1 -c256 -d$HTTP_DURATION)" >&2
+                run_http "$w" "$label" "$impl" "$bin"
+                continue
+            fi
+            n="$(size_of "$w")"
+            echo "[$label] N=$n" >&2
+            case "$w" in
+                pingpong)
+                    run_prog "pingpong_p1/$impl run $r" "$impl" "$bin" GOMAXPROCS=1 -- "$n"
+                    run_prog "pingpong_p2/$impl run $r" "$impl" "$bin" GOMAXPROCS=2 -- "$n"
+                    ;;
+                yield) run_prog "$label" "$impl" "$bin" GOMAXPROCS=1 -- "$n" ;;
+                *) run_prog "$label" "$impl" "$bin" -- "$n" ;;
+            esac
+        done
+    done
+done
+
+# ---------------------------------------------------------------- report
+# stats FILE: "name impl key median min max count" per numeric field, with
+# run.sh's median (the mean of the middle two for an even count).
+stats() {
+    awk '$1 == "RESULT" {
+        name = ""; impl = ""
+        for (i = 2; i <= NF; i++) {
+            eq = index($i, "="); k = substr($i, 1, eq - 1); v = substr($i, eq + 1)
+            if (k == "name") name = v; else if (k == "impl") impl = v
+        }
+        for (i = 2; i <= NF; i++) {
+            eq = index($i, "="); k = substr($i, 1, eq - 1); v = substr($i, eq + 1)
+            if (k != "name" && k != "impl" && v ~ /^-?[0-9]+(\.[0-9]+)?$/) print name, impl, k, v
+        }
+    }' "$1" | sort -k1,1 -k2,2 -k3,3 -k4,4g | awk '
+        function flush() {
+            if (cnt == 0) return
+            med = (cnt % 2) ? vals[(cnt + 1) / 2] : (vals[cnt / 2] + vals[cnt / 2 + 1]) / 2
+            print key, med, vals[1], vals[cnt], cnt
+        }
+        { k = $1 " " $2 " " $3
+          if (k != key) { flush(); key = k; cnt = 0 }
+          vals[++cnt] = $4 }
+        END { flush() }'
+}
+
+boost_ver="$(awk '/define BOOST_LIB_VERSION/{gsub(/"/, "", $3); gsub(/_/, ".", $3); print $3}' /usr/include/boost/version.hpp 2>/dev/null || true)"
+cpu_model="$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
+gort_rev="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo 'no commit')"
+[[ -z "$(git -C "$REPO" status --porcelain 2>/dev/null | head -1)" ]] || gort_rev="$gort_rev + uncommitted changes"
+echo
+echo "# gort vs the anchors ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+echo
+echo "- machine: $NCPU CPUs (${cpu_model:-unknown}), $(awk '/MemTotal/{printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r)"
+echo "- gort $gort_rev (Release library, benchmarks -O2); $(go version 2>/dev/null || echo 'go: not found'); Boost ${boost_ver:-?} (Boost.Fiber); $("${CXX:-g++}" --version 2>/dev/null | head -1)"
+echo "- GOMAXPROCS=${GOMAXPROCS:-unset (all cores)}; $RUNS runs each, interleaved Go / Boost.Fiber / gort; $( ((QUICK)) && echo 'QUICK mode (N/10)' || echo 'full size')"
+if printf '%s\n' "${SELECTED[@]}" | awk '/httphello/{f = 1} END {exit !f}'; then
+    echo "- http: wrk -t1 -c256 -d$HTTP_DURATION --latency; $WRK_NOTE"
+fi
+echo
+
+STATS="$TMP/stats"
+stats "$RESULTS" >"$STATS"
+# run.sh's table, with a gort ÷ Boost.Fiber column appended when both are there.
+# The row list (workload, field, label) is run.sh's, to find each row's field.
+"$ANCHORS/run.sh" --report "$RESULTS" >"$TMP/report" || die "run.sh --report $RESULTS failed"
+awk -v statsfile="$STATS" '
+    BEGIN {
+        nrows = split("spawn ns_per_op ns/goroutine;spawn rss_kb peak RSS MiB;" \
+            "pingpong_p1 ns_per_op ns/round trip;pingpong_p2 ns_per_op ns/round trip;" \
+            "skynet wall_ms wall ms;skynet rss_kb peak RSS MiB;" \
+            "mpmc ns_per_op ns/item;mpmc items_per_s items/s;" \
+            "yield ns_per_op ns/switch;mutex ns_per_op ns/lock;" \
+            "sleepers wall_ms wall ms (ideal 100);sleepers cpu_ms CPU ms (user+sys);" \
+            "parked bytes_per_g RSS bytes/goroutine;" \
+            "httphello req_per_s requests/s;httphello p99_ms p99 latency ms;" \
+            "httphello_nethttp req_per_s requests/s;httphello_nethttp p99_ms p99 latency ms", rows, ";")
+        for (r = 1; r <= nrows; r++) {
+            split(rows[r], f, " "); label = rows[r]; sub(/^[^ ]+ [^ ]+ /, "", label)
+            field[f[1] SUBSEP label] = f[2]
+        }
+        while ((getline line < statsfile) > 0) {
+            split(line, s, " "); med[s[1] SUBSEP s[2] SUBSEP s[3]] = s[4]; has[s[2]] = 1
+        }
+        both = ("gort" in has) && ("boostfiber" in has)
+    }
+    function trim(x) { gsub(/^ +| +$/, "", x); return x }
+    !both { print; next }
+    /^\| workload \|/ { print $0 " gort ÷ Boost.Fiber |"; next }
+    /^\|---/ { print $0 "--:|"; next }
+    /^\| / {
+        split($0, c, "|"); n = trim(c[2]); label = trim(c[3]); ratio = "—"
+        if ((n SUBSEP label) in field) {
+            m = field[n SUBSEP label]; g = n SUBSEP "gort" SUBSEP m; b = n SUBSEP "boostfiber" SUBSEP m
+            # %.2f as run.sh; below 0.1 two significant digits (RSS ratios get tiny)
+            if ((g in med) && (b in med) && med[b] != 0) { x = med[g] / med[b]; ratio = sprintf(x >= 0.1 ? "%.2f" : "%.2g", x) }
+        }
+        print $0 " " ratio " |"; next
+    }
+    { print }' "$TMP/report"
+
+# gort's own extra figure: page faults over the timed region.
+if awk '$2 == "gort" && $3 == "minflt" {f = 1} END {exit !f}' "$STATS"; then
+    echo
+    echo "gort's minor page faults over the timed region (minflt):"
+    echo
+    echo "| workload | gort minflt median | min–max (runs) |"
+    echo "|---|--:|--:|"
+    awk '$2 == "gort" && $3 == "minflt" { printf "| %s | %.0f | %.0f–%.0f (%d) |\n", $1, $4, $5, $6, $7 }' "$STATS"
+fi
+
+echo
+echo "raw RESULT lines: $RESULTS"
+if ((${#NOTES[@]} > 0)); then
+    echo
+    echo "Not run for gort:"
+    printf -- '- %s\n' "${NOTES[@]}"
+fi
+if ((${#FAILURES[@]} > 0)); then
+    echo
+    echo "FAILED (${#FAILURES[@]}):"
+    printf -- '- %s\n' "${FAILURES[@]}"
+    exit 1
+fi
