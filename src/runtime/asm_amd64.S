@@ -22,7 +22,7 @@
 // stores both and reloads each only when its control bits differ.
 //
 // A new goroutine's stack starts with this frame built by stack_prepare
-// (switch.cpp): r12 = its G, return address = gort_goentry_trampoline.
+// (stack.cpp): r12 = its G, return address = gort_goentry_trampoline.
 //
 // The CFI describes the frame at every instruction and stays valid across the
 // stack change (both frames have the same layout): a signal handler that

@@ -26,7 +26,7 @@
 // and writes it only when the resumed value differs from the current one.
 //
 // A new goroutine's stack starts with this frame built by stack_prepare
-// (switch.cpp): x19 = its G, x29 = 0, x30 = gort_goentry_trampoline,
+// (stack.cpp): x19 = its G, x29 = 0, x30 = gort_goentry_trampoline,
 // FPCR = 0 (IEEE defaults); the frame must be 16-byte aligned.
 //
 // The CFI describes the frame at every instruction and stays valid across the
