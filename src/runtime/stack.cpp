@@ -74,6 +74,9 @@ constexpr std::int32_t stackcache_max = 32;
 constexpr std::int32_t stackcache_batch = 16;
 constexpr std::size_t keep_resident = 16 * 1024;
 constexpr std::uint64_t canary = 0x676f72742d737470ull;  // "gort-stp"
+// A stack's top (its descriptor's address) must be 16-byte aligned, as both
+// ABIs want the stack pointer at a call; the top of the mapping is a page.
+static_assert(descriptor_size % 16 == 0);
 
 struct chunk {
   void* addr;
@@ -102,12 +105,31 @@ std::int64_t read_max_map_count() {
   return v;
 }
 
+// guard_faults checks that addr really faults: the kernel refuses to copy
+// from it (EFAULT). Some environments accept MADV_GUARD_INSTALL and do
+// nothing (qemu-user 7.2 returns 0): trust it only once it has been seen to
+// work.
+bool guard_faults(const void* addr) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  const bool faults = write(fds[1], addr, 1) < 0 && errno == EFAULT;
+  close(fds[0]);
+  close(fds[1]);
+  return faults;
+}
+
 // install_guard makes [addr, addr+page) fault on access. Requires pool.lock.
 bool install_guard(void* addr) {
-  if (pool.guard_install) {
-    if (madvise(addr, pool.page, MADV_GUARD_INSTALL) == 0) return true;
-    if (errno != EINVAL) gothrow("madvise(MADV_GUARD_INSTALL) failed");
-    pool.guard_install = false;  // kernel older than 6.13
+  static int guard_install_verified = -1;  // per process: -1 unknown, 0 no, 1 yes
+  if (pool.guard_install && guard_install_verified != 0) {
+    if (madvise(addr, pool.page, MADV_GUARD_INSTALL) == 0) {
+      if (guard_install_verified == 1) return true;
+      guard_install_verified = guard_faults(addr) ? 1 : 0;
+      if (guard_install_verified == 1) return true;
+    } else if (errno != EINVAL) {
+      gothrow("madvise(MADV_GUARD_INSTALL) failed");
+    }
+    pool.guard_install = false;  // kernel older than 6.13, or an emulator
   }
   if (pool.mprotect_budget > 0 && mprotect(addr, pool.page, PROT_NONE) == 0) {
     --pool.mprotect_budget;
