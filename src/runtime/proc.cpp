@@ -77,6 +77,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <new>
 #include <numeric>
 #include <stdexcept>
@@ -105,6 +106,8 @@ thread_local m* tls_m = nullptr;
 
 mutex allglock;
 std::vector<g*> allgs;  // allglock
+std::vector<std::unique_ptr<g[]>> gblocks;  // allglock: the memory of every G
+std::size_t gblock_used = 0;                // allglock: Gs used in gblocks.back()
 g* main_g = nullptr;
 std::atomic<bool> running{false};  // a run() is in progress in this process
 
@@ -171,41 +174,55 @@ p* releasep(m* mp) {
 
 // ---- G allocation: malg, gfput, gfget ----
 
+// malg allocates a new G. Gs are carved from blocks of 256, never freed
+// until run() ends (Go never frees a G either): no allocator call per G, and
+// Gs made together sit together.
 g* malg() {
-  g* gp = new g;
-  g_init_switch(gp);
+  constexpr std::size_t block = 256;
   allglock.lock();
+  if (gblock_used == block || gblocks.empty()) {
+    gblocks.push_back(std::make_unique<g[]>(block));
+    gblock_used = 0;
+  }
+  g* gp = &gblocks.back()[gblock_used++];
   allgs.push_back(gp);
   allglock.unlock();
+  g_init_switch(gp);
   sched.allglen.fetch_add(1, std::memory_order_relaxed);
   gp->atomicstatus.store(gstatus::Gdead, std::memory_order_relaxed);
   return gp;
 }
 
-// gfput puts a dead G on pp's free list; past 64 it moves Gs to the global
-// list until 32 are left. gort: free Gs hold no stack (stack.cpp).
+// gfput puts a dead G on pp's free list; when it holds 64, 32 move to the
+// global list. gort: free Gs hold no stack (stack.cpp).
 void gfput(p* pp, g* gp) {
-  pp->gfree.push(gp);
-  if (pp->gfree.n >= gfree_local_max) {
-    glist moved;
-    while (pp->gfree.n > gfree_local_keep) moved.push(pp->gfree.pop());
-    sched.lock.lock();
-    while (g* x = moved.pop()) sched.gfree.push(x);
-    sched.lock.unlock();
+  std::int32_t n = pp->gfreecnt.load(std::memory_order_relaxed);
+  if (n == p::gfree_max) {
+    const std::int32_t keep = gfree_local_keep;
+    sched.gfreelock.lock();
+    sched.gfree.insert(sched.gfree.end(), pp->gfree + keep, pp->gfree + n);
+    sched.gfreelock.unlock();
+    n = keep;
   }
-  pp->gfreecnt.store(pp->gfree.n, std::memory_order_relaxed);
+  pp->gfree[n++] = gp;
+  pp->gfreecnt.store(n, std::memory_order_relaxed);
 }
 
-// gfget takes a free G for pp, refilling from the global list (up to 32).
+// gfget takes a free G for pp, refilling up to 32 from the global list.
 g* gfget(p* pp) {
-  if (pp->gfree.n == 0 && sched.gfree.n != 0) {  // racy peek; re-checked under the lock
-    sched.lock.lock();
-    while (pp->gfree.n < gfree_local_keep && sched.gfree.n > 0) pp->gfree.push(sched.gfree.pop());
-    sched.lock.unlock();
+  std::int32_t n = pp->gfreecnt.load(std::memory_order_relaxed);
+  if (n == 0) {
+    sched.gfreelock.lock();
+    const std::size_t take = std::min<std::size_t>(gfree_local_keep, sched.gfree.size());
+    std::copy(sched.gfree.end() - take, sched.gfree.end(), pp->gfree);
+    sched.gfree.resize(sched.gfree.size() - take);
+    sched.gfreelock.unlock();
+    n = static_cast<std::int32_t>(take);
+    if (n == 0) return nullptr;
   }
-  g* gp = pp->gfree.pop();
-  pp->gfreecnt.store(pp->gfree.n, std::memory_order_relaxed);
-  return gp;
+  --n;
+  pp->gfreecnt.store(n, std::memory_order_relaxed);
+  return pp->gfree[n];
 }
 
 // ---- the global run queue (sched.lock) ----
@@ -213,11 +230,6 @@ g* gfget(p* pp) {
 void globrunqput(g* gp) {
   sched.runq.push_back(gp);
   sched.runqsize.fetch_add(1, std::memory_order_relaxed);
-}
-
-void globrunqputbatch(gqueue q, std::int32_t n) {
-  sched.runq.push_back_all(q);
-  sched.runqsize.fetch_add(n, std::memory_order_relaxed);
 }
 
 // globrunqget takes a batch for pp: min(runqsize, runqsize/gomaxprocs + 1),
@@ -230,8 +242,12 @@ g* globrunqget(p* pp, std::int32_t max) {
   if (max > 0) n = std::min(n, max);
   n = std::min<std::int32_t>(n, local_runq_size / 2);
   sched.runqsize.fetch_sub(n, std::memory_order_relaxed);
-  g* gp = sched.runq.pop();
-  for (--n; n > 0; --n) runqput(pp, sched.runq.pop(), false);
+  g* gp = sched.runq.front();
+  sched.runq.pop_front();
+  for (--n; n > 0; --n) {
+    runqput(pp, sched.runq.front(), false);
+    sched.runq.pop_front();
+  }
   return gp;
 }
 
@@ -243,10 +259,9 @@ bool runqputslow(p* pp, g* gp) {
   std::uint32_t n = pp->runq.take_half(batch);
   if (n == 0) return false;
   batch[n++] = gp;
-  gqueue q;
-  for (std::uint32_t i = 0; i < n; ++i) q.push_back(batch[i]);
   sched.lock.lock();
-  globrunqputbatch(q, static_cast<std::int32_t>(n));
+  sched.runq.insert(sched.runq.end(), batch, batch + n);
+  sched.runqsize.fetch_add(static_cast<std::int32_t>(n), std::memory_order_relaxed);
   sched.lock.unlock();
   return true;
 }
@@ -669,16 +684,13 @@ std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
   // their free Gs and stacks to the global pools.
   for (std::int32_t i = nprocs; i < old; ++i) {
     p* pp = allp[i];
-    gqueue q;
-    std::int32_t n = 0;
-    pp->runq.drain([&](g* gp) { q.push_back(gp); ++n; });
-    if (n) {
-      q.tail->schedlink = sched.runq.head;
-      sched.runq.head = q.head;
-      if (!sched.runq.tail) sched.runq.tail = q.tail;
-      sched.runqsize.fetch_add(n, std::memory_order_relaxed);
-    }
-    while (g* gp = pp->gfree.pop()) sched.gfree.push(gp);
+    std::vector<g*> q;
+    pp->runq.drain([&](g* gp) { q.push_back(gp); });
+    sched.runq.insert(sched.runq.begin(), q.begin(), q.end());
+    sched.runqsize.fetch_add(static_cast<std::int32_t>(q.size()), std::memory_order_relaxed);
+    sched.gfreelock.lock();
+    sched.gfree.insert(sched.gfree.end(), pp->gfree, pp->gfree + pp->gfreecnt.load());
+    sched.gfreelock.unlock();
     pp->gfreecnt.store(0, std::memory_order_relaxed);
     stackcache_flush(pp);
     pp->status.store(pstatus::Pdead, std::memory_order_release);
@@ -764,9 +776,10 @@ void teardown(m* m0) {
     if (gp->fn && gp->fn != gp->fnbuf) std::free(gp->fn);
     std::free(gp->panic_trace);
     g_destroy_switch(gp);
-    delete gp;
   }
   allgs.clear();
+  gblocks.clear();
+  gblock_used = 0;
   main_g = nullptr;
   for (m* mp = allm; mp;) {
     m* next = mp->alllink;
@@ -904,6 +917,8 @@ void gosched_commit(m* mp, g* gp, void*) {
 // go back to the free lists. Go: goexit0/gdestroy.
 void goexit0(m* mp, g* gp, void*) {
   stackfree(mp->p, gp);
+  gp->saved_errno = 0;  // a new goroutine starts with a clean slate
+  gp->eh_globals[0] = gp->eh_globals[1] = nullptr;
   gfput(mp->p, gp);
 }
 
@@ -1095,9 +1110,9 @@ std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept
   newg->goid = pp->goidcache++;
   newg->parent_goid = gp->goid;
   newg->waitreason = wait_reason::zero;
-  newg->saved_errno = 0;
-  newg->eh_globals[0] = newg->eh_globals[1] = nullptr;
-  casgstatus(newg, gstatus::Gdead, gstatus::Grunnable);
+  // Not casgstatus: its check would load a line that another core has
+  // likely written last (the G came off the free list); we own newg.
+  newg->atomicstatus.store(gstatus::Grunnable, std::memory_order_release);
   runqput(pp, newg, true);
   if (sched.main_started.load(std::memory_order_relaxed)) wakep();
   return newg->goid;
@@ -1112,9 +1127,9 @@ std::uint64_t goid() { return acquireg("gort::goid")->goid; }
 std::size_t num_goroutine() {
   acquireg("gort::num_goroutine");
   std::int64_t n = static_cast<std::int64_t>(sched.allglen.load(std::memory_order_relaxed));
-  sched.lock.lock();
-  n -= sched.gfree.n;
-  sched.lock.unlock();
+  sched.gfreelock.lock();
+  n -= static_cast<std::int64_t>(sched.gfree.size());
+  sched.gfreelock.unlock();
   const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
   for (std::int32_t i = 0; i < procs; ++i) n -= allp[i]->gfreecnt.load(std::memory_order_relaxed);
   return n < 1 ? 1 : static_cast<std::size_t>(n);
@@ -1204,9 +1219,9 @@ int run(const Config& cfg, std::function<void()> main_fn) {
   sched.nmidle = sched.nmidlelocked = sched.nmsys = 0;
   sched.maxmcount = 10000;
   sched.midle = nullptr;
-  sched.runq = {};
+  sched.runq.clear();
   sched.runqsize.store(0, std::memory_order_relaxed);
-  sched.gfree = {};
+  sched.gfree.clear();
   sched.nmspinning.store(0, std::memory_order_relaxed);
   sched.needspinning.store(0, std::memory_order_relaxed);
   sched.gomaxprocs.store(0, std::memory_order_relaxed);

@@ -32,7 +32,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <thread>
+#include <vector>
 
 #include "gort/detail/funcval.hpp"
 #include "runtime/asm_offsets.hpp"
@@ -95,30 +97,33 @@ struct stack {
   bool guarded;  // a guard page lies below lo (else: canary at lo)
 };
 
-struct g {
-  gobuf sched;                     // saved sp while not running; nullptr: never ran
-  stack* stk = nullptr;            // nullptr until first run (stack_prepare)
+// A G is three cache lines, laid out by who touches them: the goroutine's
+// creator writes line 0 (and line 1 for a closure over 16 bytes), the M that
+// runs it everything. When one P creates and another runs (spawn, stealing),
+// one or two lines cross between cores per goroutine, not the whole G.
+struct alignas(64) g {
+  // Line 0: newproc writes, execute reads.
   std::atomic<gstatus> atomicstatus{gstatus::Gidle};
   wait_reason waitreason = wait_reason::zero;
   bool is_g0 = false;
   std::uint64_t goid = 0;
+  const detail::funcval_ops* fnops = nullptr;  // the goroutine's function (a detail::closure),
+  void* fn = nullptr;                          // in fnbuf or on the heap
   std::uint64_t parent_goid = 0;
-  g* schedlink = nullptr;          // run queue / free list link (one list at a time)
-  struct m* m = nullptr;           // the M running it, or that last ran it
-  struct m* lockedm = nullptr;     // lock_os_thread
-  void* param = nullptr;           // waker -> wakee payload (e.g. the winning sudog)
-
-  // The C++ runtime's per-thread state that is really per-goroutine; swapped
-  // on every switch (switch.cpp).
-  int saved_errno = 0;
-  void* eh_globals[2] = {nullptr, nullptr};  // __cxa_eh_globals: caught list, uncaught count
-
-  // The goroutine's function (a detail::closure), in fnbuf or on the heap.
-  const detail::funcval_ops* fnops = nullptr;
-  void* fn = nullptr;
   static constexpr std::size_t fnbuf_size = 48;
   alignas(16) unsigned char fnbuf[fnbuf_size];
 
+  // Line 1, after fnbuf: the running M's.
+  gobuf sched;                     // saved sp while not running; nullptr: never ran
+  stack* stk = nullptr;            // nullptr until first run (stack_prepare)
+  struct m* m = nullptr;           // the M running it, or that last ran it
+  struct m* lockedm = nullptr;     // lock_os_thread
+
+  // Line 2. The C++ runtime's per-thread state that is really per-goroutine;
+  // swapped on every switch (switch.cpp). Zero for a new G (goexit0 resets).
+  int saved_errno = 0;
+  void* eh_globals[2] = {nullptr, nullptr};  // __cxa_eh_globals: caught list, uncaught count
+  void* param = nullptr;           // waker -> wakee payload (e.g. the winning sudog)
   void* panic_trace = nullptr;     // frames at the throw of an unrecovered exception (panic.cpp)
 #if defined(GORT_TSAN)
   void* tsan_fiber = nullptr;
@@ -129,49 +134,13 @@ struct g {
 
   gstatus status() const { return atomicstatus.load(std::memory_order_acquire); }
 };
+static_assert(sizeof(g) == 192);
 
-// gQueue: a FIFO of Gs linked through schedlink. Not synchronised.
-struct gqueue {
-  g* head = nullptr;
-  g* tail = nullptr;
-  bool empty() const { return head == nullptr; }
-  void push_back(g* gp) {
-    gp->schedlink = nullptr;
-    if (tail) tail->schedlink = gp; else head = gp;
-    tail = gp;
-  }
-  void push_front(g* gp) {
-    gp->schedlink = head;
-    head = gp;
-    if (!tail) tail = gp;
-  }
-  void push_back_all(gqueue q) {
-    if (q.empty()) return;
-    if (tail) tail->schedlink = q.head; else head = q.head;
-    tail = q.tail;
-  }
-  g* pop() {
-    g* gp = head;
-    if (gp) {
-      head = gp->schedlink;
-      if (!head) tail = nullptr;
-      gp->schedlink = nullptr;
-    }
-    return gp;
-  }
-};
-
-// gList: a LIFO of Gs linked through schedlink, with its length.
-struct glist {
-  g* head = nullptr;
-  std::int32_t n = 0;
-  void push(g* gp) { gp->schedlink = head; head = gp; ++n; }
-  g* pop() {
-    g* gp = head;
-    if (gp) { head = gp->schedlink; gp->schedlink = nullptr; --n; }
-    return gp;
-  }
-};
+// gort: Go links its run and free queues through g.schedlink. gort keeps
+// them as arrays of pointers (the local ring, a deque, vectors), so that
+// moving a batch of Gs between Ps reads no G: a G is touched first by the M
+// that runs it, not by every queue it passes through. On the VM measured,
+// walking 32 Gs freshly written by another core cost most of a spawn.
 
 // The function an M runs right after its next switch, on the new stack, to
 // finish leaving the old G (Go does this on g0 inside mcall: park_m's
@@ -195,8 +164,9 @@ struct p {
 
   local_runq runq;
 
-  glist gfree;                             // free Gs (owner only)
-  std::atomic<std::int32_t> gfreecnt{0};   // gfree.n, readable by stats
+  static constexpr std::int32_t gfree_max = 64;
+  g* gfree[gfree_max];                     // free Gs (owner only)
+  std::atomic<std::int32_t> gfreecnt{0};   // their number; stats read it
   stack* stackcache = nullptr;             // free stacks (owner only)
   std::int32_t stackcachecnt = 0;
   std::uint64_t goidcache = 0;
@@ -258,10 +228,11 @@ struct schedt {
   std::atomic<std::int32_t> nmspinning{0};  // see "Worker thread parking/unparking" in proc.cpp
   std::atomic<std::uint32_t> needspinning{0};
 
-  gqueue runq;                         // global run queue
-  std::atomic<std::int32_t> runqsize{0};
+  std::deque<g*> runq;                 // global run queue
+  std::atomic<std::int32_t> runqsize{0};  // runq.size(), readable without the lock
 
-  glist gfree;                         // global free Gs
+  mutex gfreelock;                     // guards gfree (Go: sched.gFree.lock)
+  std::vector<g*> gfree;               // global free Gs
 
   // Stop flags, one word so the fast switch paths test both with one load:
   // stop_gcwaiting: a stop-the-world is in progress (gomaxprocs);
