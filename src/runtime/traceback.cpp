@@ -1,11 +1,14 @@
 // traceback.cpp: goroutine headers and stacks in fatal reports. Go
 // counterpart: traceback.go (goroutineheader, traceback, tracebackothers).
 //
-// Frames are symbolized with dladdr (the dynamic symbol table: gort::gort
-// links programs with -rdynamic for this) and demangled. Each frame prints as
-// Go prints one, the function and then, indented, where it is: here the
-// module and the offset into it, which `addr2line -f -C -e <module> <offset>`
-// turns into a file and line.
+// Each frame prints as Go prints one: the function, then, indented, where
+// it is. Frames are symbolized by GCC's libbacktrace (libgcc-dev ships it with
+// every g++): the function, file and line from the debug information, inlined
+// calls as frames of their own, and the symbol table (local functions too)
+// where there is no debug information. Built without it, gort falls back to
+// dladdr: the dynamic symbol table (gort::gort links programs with -rdynamic)
+// and the module offset, which `addr2line -f -C -e <module> <offset>` turns
+// into a file and line.
 //
 // gort: only the running goroutine's stack is printed; for the others, the
 // header with their wait reason and their creator.
@@ -14,6 +17,9 @@
 #include <cxxabi.h>
 #include <dlfcn.h>
 #include <execinfo.h>
+#if defined(GORT_HAVE_LIBBACKTRACE)
+#include <backtrace.h>
+#endif
 
 #include <cstdlib>
 #include <cstring>
@@ -38,32 +44,104 @@ const char* status_string(const g* gp) {
 
 }  // namespace
 
+namespace {
+
+// demangle returns the demangled name (to free) or nullptr.
+char* demangle(const char* name) {
+  if (!name) return nullptr;
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  return status == 0 ? d : nullptr;
+}
+
+bool is_goentry(const char* name) { return name && std::strcmp(name, "gort_goentry") == 0; }
+
+void print_function(const char* name) {
+  char* d = demangle(name);
+  const char* shown = d ? d : name ? name : "?";
+  printerr("%s%s\n", shown, std::strchr(shown, '(') ? "" : "(...)");
+  std::free(d);
+}
+
+// print_frame_dladdr prints pc as "function\n\tmodule +0xoffset pc=0x...".
+// False at gort_goentry, the runtime's frame below the goroutine's function.
+bool print_frame_dladdr(std::uintptr_t pc) {
+  Dl_info info;
+  std::memset(&info, 0, sizeof info);
+  dladdr(reinterpret_cast<void*>(pc), &info);
+  if (is_goentry(info.dli_sname)) return false;
+  print_function(info.dli_sname);
+  const auto base = reinterpret_cast<std::uintptr_t>(info.dli_fbase);
+  printerr("\t%s +0x%zx pc=%#zx\n", info.dli_fname ? info.dli_fname : "?",
+           static_cast<std::size_t>(pc - base), static_cast<std::size_t>(pc));
+  return true;
+}
+
+#if defined(GORT_HAVE_LIBBACKTRACE)
+backtrace_state* bt_state() {
+  static backtrace_state* state =
+      backtrace_create_state(nullptr, 1, [](void*, const char*, int) {}, nullptr);
+  return state;
+}
+
+struct frame_ctx {
+  std::uintptr_t pc;
+  bool printed = false;
+  bool stop = false;
+};
+
+// print_frame_libbacktrace prints pc, with a frame per inlined call. False at
+// gort_goentry.
+bool print_frame_libbacktrace(std::uintptr_t pc) {
+  frame_ctx ctx{pc};
+  backtrace_pcinfo(
+      bt_state(), pc,
+      [](void* data, std::uintptr_t, const char* file, int line, const char* function) -> int {
+        auto* c = static_cast<frame_ctx*>(data);
+        if (!function) return 0;  // no debug information here: use the symbol table
+        if (is_goentry(function)) {
+          c->stop = true;
+          return 1;
+        }
+        print_function(function);
+        printerr("\t%s:%d pc=%#zx\n", file ? file : "?", line, static_cast<std::size_t>(c->pc));
+        c->printed = true;
+        return 0;
+      },
+      [](void*, const char*, int) {}, &ctx);
+  if (ctx.stop) return false;
+  if (ctx.printed) return true;
+  const char* sym = nullptr;
+  backtrace_syminfo(
+      bt_state(), pc,
+      [](void* data, std::uintptr_t, const char* name, std::uintptr_t, std::uintptr_t) {
+        *static_cast<const char**>(data) = name;
+      },
+      [](void*, const char*, int) {}, &sym);
+  if (!sym) return print_frame_dladdr(pc);
+  if (is_goentry(sym)) return false;
+  print_function(sym);
+  Dl_info info;
+  std::memset(&info, 0, sizeof info);
+  dladdr(reinterpret_cast<void*>(pc), &info);
+  printerr("\t%s +0x%zx pc=%#zx\n", info.dli_fname ? info.dli_fname : "?",
+           static_cast<std::size_t>(pc - reinterpret_cast<std::uintptr_t>(info.dli_fbase)),
+           static_cast<std::size_t>(pc));
+  return true;
+}
+#endif
+
+}  // namespace
+
 void print_frames(void* const* frames, int n) {
   for (int i = 0; i < n; ++i) {
     // A return address points after the call; look up the call itself.
-    const auto pc = reinterpret_cast<std::uintptr_t>(frames[i]);
-    Dl_info info;
-    std::memset(&info, 0, sizeof info);
-    dladdr(reinterpret_cast<void*>(pc - 1), &info);
-    const char* name = info.dli_sname;
-    char* demangled = nullptr;
-    if (name) {
-      int status = 0;
-      demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-      if (status == 0 && demangled) name = demangled;
-    }
-    if (name && std::strcmp(name, "gort_goentry") == 0) {
-      std::free(demangled);
-      break;  // the runtime's frames below the goroutine's function
-    }
-    const auto base = reinterpret_cast<std::uintptr_t>(info.dli_fbase);
-    if (name)
-      printerr("%s%s\n", name, std::strchr(name, '(') ? "" : "(...)");
-    else
-      printerr("?()\n");
-    printerr("\t%s +0x%zx pc=%#zx\n", info.dli_fname ? info.dli_fname : "?",
-             static_cast<std::size_t>(pc - base), static_cast<std::size_t>(pc));
-    std::free(demangled);
+    const auto pc = reinterpret_cast<std::uintptr_t>(frames[i]) - 1;
+#if defined(GORT_HAVE_LIBBACKTRACE)
+    if (!print_frame_libbacktrace(pc)) break;
+#else
+    if (!print_frame_dladdr(pc)) break;
+#endif
   }
 }
 
