@@ -187,7 +187,6 @@ g* malg() {
   g* gp = &gblocks.back()[gblock_used++];
   allgs.push_back(gp);
   allglock.unlock();
-  g_init_switch(gp);
   sched.allglen.fetch_add(1, std::memory_order_relaxed);
   gp->atomicstatus.store(gstatus::Gdead, std::memory_order_relaxed);
   return gp;
@@ -616,7 +615,10 @@ void gcstopm(m* mp) {
                                          std::memory_order_relaxed);
   pp->context_switches.store(pp->context_switches.load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
-  if (gp->sched.sp == nullptr) stack_prepare(pp, gp);
+  if (gp->sched.sp == nullptr) {  // first run: a stack, and sanitizer state (TSan: a fiber)
+    stack_prepare(pp, gp);
+    g_init_switch(gp);
+  }
   gogo(mp, from, gp, from_exits);
 }
 
@@ -917,6 +919,7 @@ void gosched_commit(m* mp, g* gp, void*) {
 // go back to the free lists. Go: goexit0/gdestroy.
 void goexit0(m* mp, g* gp, void*) {
   stackfree(mp->p, gp);
+  g_destroy_switch(gp);
   gp->saved_errno = 0;  // a new goroutine starts with a clean slate
   gp->eh_globals[0] = gp->eh_globals[1] = nullptr;
   gfput(mp->p, gp);

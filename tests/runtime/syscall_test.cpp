@@ -1,0 +1,173 @@
+// syscall_test.cpp: lock_os_thread and blocking(), as Go's proc_test.go
+// (TestLockOSThread*) and the syscall tests exercise LockOSThread and
+// entersyscall/exitsyscall.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "gort/gort.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+class SyscallTest : public ::testing::TestWithParam<int> {};
+
+// A locked goroutine stays on its thread across parks and yields, and the
+// other goroutines keep running meanwhile (on other threads).
+TEST_P(SyscallTest, LockOSThread) {
+  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+    std::atomic<long> others{0};
+    std::atomic<bool> stop{false};
+    gort::WaitGroup workers;
+    workers.add(4);
+    for (int i = 0; i < 4; ++i)
+      gort::go([&] {
+        while (!stop.load()) {
+          others.fetch_add(1);
+          gort::yield();
+        }
+        workers.done();
+      });
+
+    gort::WaitGroup locked_done;
+    locked_done.add(1);
+    gort::go([&] {
+      gort::lock_os_thread();
+      const auto tid = std::this_thread::get_id();
+      for (int i = 0; i < 300; ++i) {
+        // Park: wait for a goroutine that runs on some other thread.
+        gort::WaitGroup ping;
+        ping.add(1);
+        gort::go([&ping] { ping.done(); });
+        ping.wait();
+        EXPECT_EQ(std::this_thread::get_id(), tid) << "park " << i;
+        gort::yield();
+        EXPECT_EQ(std::this_thread::get_id(), tid) << "yield " << i;
+      }
+      gort::unlock_os_thread();
+      locked_done.done();
+    });
+    locked_done.wait();
+    stop.store(true);
+    workers.wait();
+    EXPECT_GT(others.load(), 0);
+  });
+}
+
+// With one P, a locked goroutine that parks must hand the P over: the
+// goroutine that wakes it can only run if it does.
+TEST_P(SyscallTest, LockOSThreadParkedHandsOffP) {
+  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+    gort::WaitGroup wake, done;
+    wake.add(1);
+    done.add(1);
+    gort::go([&] {
+      gort::lock_os_thread();
+      const auto tid = std::this_thread::get_id();
+      wake.wait();
+      EXPECT_EQ(std::this_thread::get_id(), tid);
+      done.done();
+    });
+    gort::go([&] { wake.done(); });
+    done.wait();
+  });
+}
+
+// Nested locks: the goroutine stays wired until the last unlock (Go's
+// LockOSThread nesting since 1.10).
+TEST_P(SyscallTest, LockOSThreadNesting) {
+  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+    gort::WaitGroup done;
+    done.add(1);
+    gort::go([&] {
+      gort::lock_os_thread();
+      gort::lock_os_thread();
+      const auto tid = std::this_thread::get_id();
+      gort::unlock_os_thread();
+      for (int i = 0; i < 100; ++i) {
+        gort::WaitGroup ping;
+        ping.add(1);
+        gort::go([&ping] { ping.done(); });
+        ping.wait();
+        EXPECT_EQ(std::this_thread::get_id(), tid);
+      }
+      gort::unlock_os_thread();
+      gort::unlock_os_thread();  // one too many: ignored, as in Go
+      done.done();
+    });
+    done.wait();
+  });
+}
+
+// blocking(): with one P, a goroutine blocked in a system call does not stop
+// another from running.
+TEST_P(SyscallTest, BlockingDoesNotStall) {
+  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+    std::atomic<bool> blocked_done{false};
+    std::atomic<long> progress{0};
+    gort::WaitGroup wg;
+    wg.add(2);
+    gort::go([&] {
+      int r = gort::blocking([] {
+        usleep(300 * 1000);
+        return 7;
+      });
+      EXPECT_EQ(r, 7);
+      blocked_done.store(true);
+      wg.done();
+    });
+    gort::go([&] {
+      while (!blocked_done.load()) {
+        progress.fetch_add(1);
+        gort::yield();
+      }
+      wg.done();
+    });
+    wg.wait();
+    EXPECT_GT(progress.load(), 100) << "the other goroutine was stalled by the blocking call";
+  });
+}
+
+// blocking() returns f's result, rethrows f's exception, and keeps errno.
+TEST_P(SyscallTest, BlockingResultExceptionErrno) {
+  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+    EXPECT_EQ(gort::blocking([] { return std::string("ok"); }), "ok");
+    EXPECT_THROW(gort::blocking([]() -> int { throw std::runtime_error("io"); }),
+                 std::runtime_error);
+    int rc = gort::blocking([] { return ::close(-1); });
+    EXPECT_EQ(rc, -1);
+    EXPECT_EQ(errno, EBADF);
+    gort::blocking([] {});  // void
+  });
+}
+
+// Many goroutines in blocking() at once run on their own threads: the
+// whole batch takes about one call's time, not the sum.
+TEST_P(SyscallTest, BlockingInParallel) {
+  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+    constexpr int n = 32;
+    gort::WaitGroup wg;
+    wg.add(n);
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < n; ++i)
+      gort::go([&wg] {
+        gort::blocking([] { usleep(50 * 1000); });
+        wg.done();
+      });
+    wg.wait();
+    const auto elapsed = clock_type::now() - t0;
+    EXPECT_LT(elapsed, std::chrono::milliseconds(n * 50 / 2)) << "blocking calls ran one after another";
+    EXPECT_GT(gort::stats().threads, 2u);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, SyscallTest, ::testing::Values(1, 2, 4),
+                         [](const auto& info) { return "P" + std::to_string(info.param); });
+
+}  // namespace
