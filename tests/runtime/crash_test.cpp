@@ -1,0 +1,372 @@
+// crash_test.cpp: fatal errors and unrecovered panics, by running testprog
+// (tests/testprog) and checking its exit status and stderr. Go counterpart:
+// src/runtime/crash_test.go (runTestProg, TestSimpleDeadlock,
+// TestStackOverflow, TestThreadExhaustion, ...), which checks the first line
+// of the output the same way.
+//
+// What gort prints is Go's (API.md): a fatal error is "fatal error: <msg>"
+// then every goroutine as "goroutine <id> [<wait reason>]:" and its stack; an
+// unrecovered panic is "panic: <what()>", a blank line, then the panicking
+// goroutine as "goroutine <id> [running]:" and its stack; exit status 2.
+//
+// Skipped under sanitizers, which own SIGSEGV (stack overflow) and the exit
+// status of a dying process.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+#ifndef TESTPROG_PATH
+#error "TESTPROG_PATH must name the testprog binary"
+#endif
+#ifndef TESTPROG_EMULATOR
+#define TESTPROG_EMULATOR ""
+#endif
+
+namespace {
+
+struct prog_result {
+  bool exited = false;  // exited normally (not by a signal)
+  int status = -1;      // exit status if exited
+  int signal = 0;       // terminating signal otherwise
+  bool timed_out = false;
+  std::string out, err;
+
+  std::string describe() const {
+    std::ostringstream s;
+    if (timed_out) s << "timed out; ";
+    if (exited)
+      s << "exit status " << status;
+    else
+      s << "killed by signal " << signal << " (" << strsignal(signal) << ")";
+    s << "\n--- stderr ---\n" << err << "--- stdout ---\n" << out << "---";
+    return s.str();
+  }
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> v;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      v.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) v.push_back(cur);
+  return v;
+}
+
+std::vector<std::string> lines(const std::string& s) { return split(s, '\n'); }
+
+// run_testprog runs `testprog <name>` with GODEBUG and GOMAXPROCS removed
+// from the environment and `extra_env` ("K=V") added; it captures stdout and
+// stderr and kills the program after 60 s.
+prog_result run_testprog(const std::string& name, std::vector<std::string> extra_env = {}) {
+  prog_result r;
+  std::vector<std::string> args = split(TESTPROG_EMULATOR, '|');
+  args.push_back(TESTPROG_PATH);
+  args.push_back(name);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "GODEBUG=", 8) == 0 || std::strncmp(*e, "GOMAXPROCS=", 11) == 0) continue;
+    env.emplace_back(*e);
+  }
+  for (auto& e : extra_env) env.push_back(e);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+    return r;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+  pid_t pid;
+  int err = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (err != 0) {
+    ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(err);
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    return r;
+  }
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&r.out, &r.err};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      r.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    int n = poll(fds, 2, static_cast<int>(left));
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      ssize_t got = read(fds[i].fd, buf, sizeof buf);
+      if (got > 0) {
+        sinks[i]->append(buf, static_cast<std::size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& f : fds)
+    if (f.fd >= 0) close(f.fd);
+  int wstatus = 0;
+  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(wstatus)) {
+    r.exited = true;
+    r.status = WEXITSTATUS(wstatus);
+  } else if (WIFSIGNALED(wstatus)) {
+    r.signal = WTERMSIG(wstatus);
+  }
+  return r;
+}
+
+bool has_line(const std::vector<std::string>& ls, const std::string& want) {
+  return std::find(ls.begin(), ls.end(), want) != ls.end();
+}
+
+// find_line returns the index of the first line matching re, or -1.
+int find_line(const std::vector<std::string>& ls, const std::regex& re, std::size_t from = 0) {
+  for (std::size_t i = from; i < ls.size(); ++i)
+    if (std::regex_match(ls[i], re)) return static_cast<int>(i);
+  return -1;
+}
+
+const std::regex kRunningHeader(R"(goroutine ([0-9]+) \[running\]:)");
+
+class CrashTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+#if defined(GORT_TSAN) || defined(GORT_ASAN)
+    GTEST_SKIP() << "crash tests are skipped under sanitizers";
+#endif
+  }
+};
+
+void expect_deadlock(const prog_result& r) {
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  ASSERT_FALSE(ls.empty()) << r.describe();
+  EXPECT_EQ(ls[0], "fatal error: all goroutines are asleep - deadlock!") << r.describe();
+  EXPECT_TRUE(has_line(ls, "goroutine 1 [sync.WaitGroup.Wait]:")) << r.describe();
+}
+
+TEST_F(CrashTest, SimpleDeadlock) {
+  prog_result r = run_testprog("SimpleDeadlock");
+  expect_deadlock(r);
+}
+
+// Every goroutine's state is printed: main and its three, all in
+// sync.WaitGroup.Wait.
+TEST_F(CrashTest, GoroutineDeadlock) {
+  prog_result r = run_testprog("GoroutineDeadlock");
+  expect_deadlock(r);
+  std::regex header(R"(goroutine ([0-9]+) \[sync\.WaitGroup\.Wait\]:)");
+  std::vector<std::string> ids;
+  for (const auto& l : lines(r.err)) {
+    std::smatch m;
+    if (std::regex_match(l, m, header)) ids.push_back(m[1]);
+  }
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(std::unique(ids.begin(), ids.end()), ids.end()) << "a goroutine printed twice\n" << r.describe();
+  EXPECT_EQ(ids.size(), 4u) << "want main and its three goroutines\n" << r.describe();
+}
+
+TEST_F(CrashTest, PanicMain) {
+  prog_result r = run_testprog("PanicMain");
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  ASSERT_FALSE(ls.empty()) << r.describe();
+  EXPECT_EQ(ls[0], "panic: boom") << r.describe();
+  auto it = std::find(ls.begin(), ls.end(), "goroutine 1 [running]:");
+  ASSERT_NE(it, ls.end()) << r.describe();
+  ASSERT_NE(it + 1, ls.end()) << "no stack frame after the goroutine header\n" << r.describe();
+  EXPECT_FALSE((it + 1)->empty()) << "no stack frame after the goroutine header\n" << r.describe();
+}
+
+TEST_F(CrashTest, PanicGoroutine) {
+  prog_result r = run_testprog("PanicGoroutine");
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  ASSERT_FALSE(ls.empty()) << r.describe();
+  EXPECT_EQ(ls[0], "panic: bad thing") << r.describe();
+  int h = find_line(ls, kRunningHeader);
+  ASSERT_GE(h, 0) << r.describe();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(ls[h], m, kRunningHeader));
+  EXPECT_NE(m[1].str(), "1") << "the panicking goroutine is not main\n" << r.describe();
+  ASSERT_LT(h + 1, static_cast<int>(ls.size())) << r.describe();
+  EXPECT_FALSE(ls[h + 1].empty()) << "no stack frame after the goroutine header\n" << r.describe();
+  std::string stack;
+  for (std::size_t i = static_cast<std::size_t>(h) + 1; i < ls.size(); ++i) stack += ls[i] + "\n";
+  EXPECT_NE(stack.find("testprog_panicking_function"), std::string::npos)
+      << "the stack must name the function that threw\n" << r.describe();
+}
+
+TEST_F(CrashTest, PanicNonStd) {
+  prog_result r = run_testprog("PanicNonStd");
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  ASSERT_FALSE(ls.empty()) << r.describe();
+  EXPECT_EQ(ls[0].rfind("panic: ", 0), 0u) << r.describe();
+  EXPECT_GE(find_line(ls, kRunningHeader), 0) << r.describe();
+}
+
+// Go: "runtime: goroutine stack exceeds 1000000000-byte limit", then
+// "fatal error: stack overflow", then the goroutines.
+TEST_F(CrashTest, StackOverflow) {
+  prog_result r = run_testprog("StackOverflow");
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  EXPECT_TRUE(has_line(ls, "fatal error: stack overflow")) << r.describe();
+  EXPECT_GE(find_line(ls, std::regex(R"(runtime: goroutine stack exceeds [0-9]+-byte limit)")), 0)
+      << r.describe();
+  int h = find_line(ls, kRunningHeader);
+  ASSERT_GE(h, 0) << r.describe();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(ls[h], m, kRunningHeader));
+  EXPECT_NE(m[1].str(), "1") << "the overflowing goroutine is not main\n" << r.describe();
+}
+
+// Go: "runtime: program exceeds 2-thread limit", "fatal error: thread exhaustion".
+TEST_F(CrashTest, ThreadExhaustion) {
+  prog_result r = run_testprog("ThreadExhaustion");
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  EXPECT_TRUE(has_line(ls, "fatal error: thread exhaustion")) << r.describe();
+  EXPECT_GE(find_line(ls, std::regex(R"(runtime: program exceeds [0-9]+-thread limit)")), 0)
+      << r.describe();
+}
+
+const std::regex kSchedLine(
+    R"(SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ spinningthreads=[0-9]+ )"
+    R"(needspinning=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ \[[0-9]+ [0-9]+\])");
+const std::regex kSchedDetailLine(
+    R"(SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ spinningthreads=[0-9]+ )"
+    R"(needspinning=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ )"
+    R"(gcwaiting=(true|false) nmidlelocked=[0-9]+ stopwait=[0-9]+ sysmonwait=(true|false))");
+const std::regex kPLine(
+    R"(  P([0-9]+): status=[0-9]+ schedtick=[0-9]+ syscalltick=[0-9]+ m=([0-9]+|nil) )"
+    R"(runqsize=[0-9]+ gfreecnt=[0-9]+ timerslen=[0-9]+)");
+const std::regex kMLine(
+    R"(  M[0-9]+: p=([0-9]+|nil) curg=([0-9]+|nil) mallocing=0 throwing=0 preemptoff= locks=[0-9]+ )"
+    R"(dying=0 spinning=(true|false) blocked=(true|false) lockedg=([0-9]+|nil))");
+const std::regex kGLine(R"(  G([0-9]+): status=[0-9]+\(.*\) m=([0-9]+|nil) lockedm=([0-9]+|nil))");
+
+long sched_ms(const std::string& line) { return std::stol(line.substr(6)); }
+
+TEST_F(CrashTest, SchedTrace) {
+  prog_result r = run_testprog("SchedTrace", {"GODEBUG=schedtrace=50"});
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  auto ls = lines(r.err);
+  int good = 0;
+  long last_ms = -1;
+  for (std::size_t i = 0; i < ls.size(); ++i) {
+    if (ls[i].rfind("SCHED", 0) != 0) continue;
+    // The program may exit in the middle of writing its last line.
+    bool last_line = i + 1 == ls.size() && r.err.back() != '\n';
+    if (last_line) continue;
+    EXPECT_TRUE(std::regex_match(ls[i], kSchedLine)) << "line " << i << ": " << ls[i];
+    if (!std::regex_match(ls[i], kSchedLine)) continue;
+    ++good;
+    long ms = sched_ms(ls[i]);
+    EXPECT_GE(ms, last_ms) << "SCHED times must not go backwards: " << ls[i];
+    last_ms = ms;
+  }
+  EXPECT_GE(good, 3) << "~500 ms at schedtrace=50 should print about 10 SCHED lines\n" << r.describe();
+}
+
+// scheddetail=1: each SCHED line (with the detail fields instead of the
+// per-P queue lengths) is followed by one line per P, P0 first, then the Ms,
+// then the Gs.
+TEST_F(CrashTest, SchedDetail) {
+  prog_result r = run_testprog("SchedTrace", {"GODEBUG=schedtrace=50,scheddetail=1"});
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  auto ls = lines(r.err);
+  // Split into blocks, one per SCHED line; the last block may be cut short
+  // by the program's exit, so only complete blocks (followed by another
+  // SCHED line) are checked.
+  std::vector<std::size_t> starts;
+  for (std::size_t i = 0; i < ls.size(); ++i)
+    if (ls[i].rfind("SCHED", 0) == 0) starts.push_back(i);
+  ASSERT_GE(starts.size(), 4u) << r.describe();
+  bool saw_main = false;
+  for (std::size_t b = 0; b + 1 < starts.size(); ++b) {
+    std::size_t i = starts[b], end = starts[b + 1];
+    SCOPED_TRACE("block at line " + std::to_string(i) + ": " + ls[i]);
+    EXPECT_TRUE(std::regex_match(ls[i], kSchedDetailLine)) << ls[i];
+    std::size_t j = i + 1;
+    for (int p = 0; p < 2; ++p, ++j) {
+      std::smatch m;
+      ASSERT_LT(j, end) << "missing P" << p << " line";
+      EXPECT_TRUE(std::regex_match(ls[j], m, kPLine)) << ls[j];
+      if (!m.empty()) {
+        EXPECT_EQ(m[1].str(), std::to_string(p)) << ls[j];
+      }
+    }
+    int ms = 0, gs = 0;
+    for (; j < end && std::regex_match(ls[j], kMLine); ++j) ++ms;
+    for (; j < end; ++j) {
+      std::smatch m;
+      EXPECT_TRUE(std::regex_match(ls[j], m, kGLine)) << "line " << j << ": " << ls[j];
+      if (m.empty()) continue;
+      ++gs;
+      if (m[1].str() == "1") saw_main = true;
+    }
+    EXPECT_GE(ms, 1) << "no M lines";
+    EXPECT_GE(gs, 1) << "no G lines";
+  }
+  EXPECT_TRUE(saw_main) << "G1 (main) must appear among the G lines\n" << r.describe();
+}
+
+TEST_F(CrashTest, NoDeadlock) {
+  prog_result r = run_testprog("NoDeadlock");
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  EXPECT_EQ(r.err, "") << r.describe();
+}
+
+TEST_F(CrashTest, UnknownScenario) {
+  prog_result r = run_testprog("NoSuchScenario");
+  EXPECT_TRUE(r.exited && r.status == 1) << r.describe();
+  EXPECT_NE(r.err.find("unknown scenario"), std::string::npos) << r.describe();
+}
+
+}  // namespace

@@ -1,0 +1,185 @@
+// stress_test.cpp: many goroutines (label stress). CI runs these under
+// ThreadSanitizer and AddressSanitizer on 2 cores, so N scales down when
+// GORT_TSAN or GORT_ASAN is defined.
+//
+//   Spawn          the anchor workload "spawn" (../shared/anchors/README.md):
+//                  wg.add(N); N times go { wg.done() }; wg.wait(); then
+//                  NumGoroutine back to 1. N = 10^6 (10^5 under sanitizers).
+//   SpawnFromMany  the same N, spawned by 8 goroutines at once, so that
+//                  local queues overflow into the global queue and get stolen.
+//   SpawnTree      random trees: each goroutine spawns a random number of
+//                  children, to a random depth, and waits for them with a
+//                  WaitGroup; each returns its subtree's size, checked against
+//                  the same trees counted sequentially.
+// All at GOMAXPROCS 1, 2 and 4.
+#include <gtest/gtest.h>
+
+#include <gort/gort.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+namespace {
+
+#if defined(GORT_TSAN) || defined(GORT_ASAN)
+constexpr long kSpawnN = 100000;
+constexpr int kTreeRoots = 16;
+constexpr int kTreeMaxDepth = 8;
+#else
+constexpr long kSpawnN = 1000000;
+constexpr int kTreeRoots = 64;
+constexpr int kTreeMaxDepth = 10;
+#endif
+constexpr int kTreeMaxChildren = 5;
+
+int run_procs(int procs, std::function<void()> fn) {
+  return gort::run(gort::Config{.maxprocs = procs}, std::move(fn));
+}
+
+// settle waits, yielding, until only main is left (a goroutine that has
+// called done() may not have exited yet). Go's spawn anchor allows 10 s.
+std::size_t settle() {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (gort::num_goroutine() != 1 && std::chrono::steady_clock::now() < deadline) gort::yield();
+  return gort::num_goroutine();
+}
+
+class StressTest : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, StressTest, ::testing::Values(1, 2, 4),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return "P" + std::to_string(info.param);
+                         });
+
+TEST_P(StressTest, Spawn) {
+  std::atomic<long> ran{0};
+  std::size_t left = 0;
+  auto start = std::chrono::steady_clock::now();
+  int rc = run_procs(GetParam(), [&] {
+    gort::WaitGroup wg;
+    wg.add(static_cast<int>(kSpawnN));
+    for (long i = 0; i < kSpawnN; ++i) {
+      gort::go([&] {
+        ran.fetch_add(1, std::memory_order_relaxed);
+        wg.done();
+      });
+    }
+    wg.wait();
+    left = settle();
+  });
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start).count();
+  std::printf("%ld goroutines at GOMAXPROCS=%d: %lld ms\n", kSpawnN, GetParam(),
+              static_cast<long long>(ms));
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(ran.load(), kSpawnN);
+  EXPECT_EQ(left, 1u) << "goroutines still alive 10 s after the last done()";
+}
+
+TEST_P(StressTest, SpawnFromMany) {
+  constexpr int kSpawners = 8;
+  constexpr long kEach = kSpawnN / kSpawners;
+  std::atomic<long> ran{0};
+  std::size_t left = 0;
+  int rc = run_procs(GetParam(), [&] {
+    gort::WaitGroup spawners, all;
+    spawners.add(kSpawners);
+    all.add(static_cast<int>(kSpawners * kEach));
+    for (int s = 0; s < kSpawners; ++s) {
+      gort::go([&] {
+        for (long i = 0; i < kEach; ++i) {
+          gort::go([&] {
+            ran.fetch_add(1, std::memory_order_relaxed);
+            all.done();
+          });
+        }
+        spawners.done();
+      });
+    }
+    spawners.wait();
+    all.wait();
+    left = settle();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(ran.load(), kSpawners * kEach);
+  EXPECT_EQ(left, 1u);
+}
+
+// splitmix64: the trees are a pure function of their seeds, so the count can
+// be computed sequentially and compared.
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+std::uint64_t child_seed(std::uint64_t seed, int c) {
+  return mix(seed ^ (static_cast<std::uint64_t>(c + 1) * 0x100000001B3ull));
+}
+int children(std::uint64_t seed, int depth, int max_depth) {
+  return depth == max_depth ? 0 : static_cast<int>(mix(seed) % (kTreeMaxChildren + 1));
+}
+
+std::uint64_t count_tree(std::uint64_t seed, int depth, int max_depth) {
+  std::uint64_t n = 1;
+  for (int c = 0, k = children(seed, depth, max_depth); c < k; ++c)
+    n += count_tree(child_seed(seed, c), depth + 1, max_depth);
+  return n;
+}
+
+// grow is one goroutine of the tree: it spawns its children, waits for them,
+// and returns the size of its subtree as they report it.
+std::uint64_t grow(std::uint64_t seed, int depth, int max_depth, std::atomic<std::uint64_t>& total) {
+  total.fetch_add(1, std::memory_order_relaxed);
+  int k = children(seed, depth, max_depth);
+  if (k == 0) return 1;
+  auto sizes = std::make_unique<std::uint64_t[]>(k);
+  gort::WaitGroup wg;
+  wg.add(k);
+  for (int c = 0; c < k; ++c) {
+    gort::go([&, c] {
+      sizes[c] = grow(child_seed(seed, c), depth + 1, max_depth, total);
+      wg.done();
+    });
+  }
+  wg.wait();
+  std::uint64_t n = 1;
+  for (int c = 0; c < k; ++c) n += sizes[c];
+  return n;
+}
+
+TEST_P(StressTest, SpawnTree) {
+  std::vector<std::uint64_t> seeds(kTreeRoots), want(kTreeRoots), got(kTreeRoots, 0);
+  std::vector<int> depth(kTreeRoots);
+  std::uint64_t want_total = 0;
+  for (int r = 0; r < kTreeRoots; ++r) {
+    seeds[r] = mix(static_cast<std::uint64_t>(r) * 7919 + 17 + 1000003ull * GetParam());
+    depth[r] = 1 + static_cast<int>(mix(seeds[r] ^ 0xabc) % kTreeMaxDepth);
+    want[r] = count_tree(seeds[r], 0, depth[r]);
+    want_total += want[r];
+  }
+  std::atomic<std::uint64_t> total{0};
+  std::size_t left = 0;
+  int rc = run_procs(GetParam(), [&] {
+    gort::WaitGroup wg;
+    wg.add(kTreeRoots);
+    for (int r = 0; r < kTreeRoots; ++r) {
+      gort::go([&, r] {
+        got[r] = grow(seeds[r], 0, depth[r], total);
+        wg.done();
+      });
+    }
+    wg.wait();
+    left = settle();
+  });
+  std::printf("%d trees, %llu goroutines\n", kTreeRoots, static_cast<unsigned long long>(want_total));
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(total.load(), want_total);
+  for (int r = 0; r < kTreeRoots; ++r) EXPECT_EQ(got[r], want[r]) << "tree " << r;
+  EXPECT_EQ(left, 1u);
+}
+
+}  // namespace

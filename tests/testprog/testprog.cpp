@@ -1,0 +1,200 @@
+// testprog: gort's crash scenarios, one program run as `testprog <Name>`.
+// Go counterpart: src/runtime/testdata/testprog (deadlock.go, crash.go,
+// stackoverflow.go, ...), which crash_test.go builds and runs. Here
+// tests/runtime/crash_test.cpp runs it and checks the exit status and stderr.
+//
+// Each scenario returns what run() returned; a scenario that is meant to
+// crash and returns instead says so on stderr, so the crash test shows it.
+// testprog is linked with -rdynamic (gort::gort adds it), so the runtime's
+// dladdr symbolization can name the functions below that are extern.
+#include <gort/gort.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+// The functions a stack trace must name are extern "C" and never inlined, so
+// their symbols are in the dynamic symbol table under these exact names.
+extern "C" {
+
+__attribute__((noinline)) void testprog_panicking_function(int depth) {
+  if (depth > 0) {
+    testprog_panicking_function(depth - 1);
+    __asm__ volatile("");  // not a tail call: keep this frame
+    return;
+  }
+  throw gort::panic_error("bad thing");
+}
+
+__attribute__((noinline)) void testprog_throw_int() { throw 42; }
+
+volatile int testprog_recursion_limit = -1;  // never reached; keeps the recursion formally finite
+
+__attribute__((noinline)) int testprog_recurse(int n) {
+  volatile char frame[256];
+  frame[0] = static_cast<char>(n);
+  frame[sizeof frame - 1] = static_cast<char>(n);
+  if (n == testprog_recursion_limit) return frame[0];
+  return testprog_recurse(n + 1) + frame[sizeof frame - 1];  // not a tail call
+}
+
+}  // extern "C"
+
+namespace {
+
+int returned(const char* name, int rc) {
+  std::fprintf(stderr, "testprog: %s: run() returned %d, expected the process to die\n", name, rc);
+  return 0;
+}
+
+// main waits on a WaitGroup nobody will release.
+int SimpleDeadlock() {
+  int rc = gort::run([] {
+    gort::WaitGroup wg;
+    wg.add(1);
+    wg.wait();
+  });
+  return returned("SimpleDeadlock", rc);
+}
+
+// main and three goroutines all wait on WaitGroups nobody will release.
+int GoroutineDeadlock() {
+  int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
+    gort::WaitGroup a, b;
+    a.add(1);
+    b.add(1);
+    for (int i = 0; i < 3; ++i) gort::go([&b] { b.wait(); });
+    a.wait();
+  });
+  return returned("GoroutineDeadlock", rc);
+}
+
+int PanicMain() {
+  int rc = gort::run([] { throw std::runtime_error("boom"); });
+  return returned("PanicMain", rc);
+}
+
+int PanicGoroutine() {
+  int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&wg] {
+      testprog_panicking_function(3);
+      wg.done();
+    });
+    wg.wait();
+  });
+  return returned("PanicGoroutine", rc);
+}
+
+int PanicNonStd() {
+  int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&wg] {
+      testprog_throw_int();
+      wg.done();
+    });
+    wg.wait();
+  });
+  return returned("PanicNonStd", rc);
+}
+
+int StackOverflow() {
+  int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&wg] {
+      testprog_recurse(0);
+      wg.done();
+    });
+    wg.wait();
+  });
+  return returned("StackOverflow", rc);
+}
+
+// Go's debug.SetMaxThreads test: a limit of 2 threads, and four goroutines
+// that never give up their thread, on four Ps.
+int ThreadExhaustion() {
+  int rc = gort::run(gort::Config{.maxprocs = 4}, [] {
+    gort::set_max_threads(2);
+    gort::WaitGroup wg;
+    wg.add(4);
+    for (int i = 0; i < 4; ++i) {
+      gort::go([&wg] {
+        // Busy for 5 s (bounded, so a runtime that never enforces the limit
+        // ends and the test reports exit 0 rather than hanging).
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (std::chrono::steady_clock::now() < deadline) {
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  return returned("ThreadExhaustion", rc);
+}
+
+// About 500 ms of goroutines yielding on two Ps, for GODEBUG=schedtrace.
+int SchedTrace() {
+  return gort::run(gort::Config{.maxprocs = 2}, [] {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    gort::WaitGroup wg;
+    wg.add(4);
+    for (int i = 0; i < 4; ++i) {
+      gort::go([&wg, deadline] {
+        while (std::chrono::steady_clock::now() < deadline) gort::yield();
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+}
+
+// The control: goroutines that all finish; exits 0 with nothing on stderr.
+int NoDeadlock() {
+  return gort::run(gort::Config{.maxprocs = 2}, [] {
+    std::atomic<int> n{0};
+    gort::WaitGroup wg;
+    wg.add(10);
+    for (int i = 0; i < 10; ++i) gort::go([&] {
+      gort::yield();
+      n.fetch_add(1);
+      wg.done();
+    });
+    wg.wait();
+    if (n.load() != 10) std::fprintf(stderr, "testprog: NoDeadlock: %d goroutines ran, want 10\n", n.load());
+  });
+}
+
+struct scenario {
+  const char* name;
+  int (*fn)();
+};
+constexpr scenario scenarios[] = {
+    {"SimpleDeadlock", SimpleDeadlock},
+    {"GoroutineDeadlock", GoroutineDeadlock},
+    {"PanicMain", PanicMain},
+    {"PanicGoroutine", PanicGoroutine},
+    {"PanicNonStd", PanicNonStd},
+    {"StackOverflow", StackOverflow},
+    {"ThreadExhaustion", ThreadExhaustion},
+    {"SchedTrace", SchedTrace},
+    {"NoDeadlock", NoDeadlock},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2) {
+    for (const scenario& s : scenarios)
+      if (std::strcmp(argv[1], s.name) == 0) return s.fn();
+    std::fprintf(stderr, "testprog: unknown scenario %s\n", argv[1]);
+  }
+  std::fprintf(stderr, "usage: testprog <Name>; names:");
+  for (const scenario& s : scenarios) std::fprintf(stderr, " %s", s.name);
+  std::fprintf(stderr, "\n");
+  return 1;
+}
