@@ -425,8 +425,10 @@ bool stoplockedm(m* mp) {
     sched.lock.unlock();
     return false;
   }
-  mp->parkedlocked = true;
-  incidlelocked(1);
+  if (mp->nextp == nullptr) {  // startlockedm may have handed us a P already
+    mp->parkedlocked = true;
+    incidlelocked(1);
+  }
   sched.lock.unlock();
   mp->blocked.store(true, std::memory_order_relaxed);
   mp->park.sleep();
@@ -444,8 +446,10 @@ void startlockedm(m* mp, g* gp) {
   m* lm = gp->lockedm;
   p* pp = releasep(mp);
   sched.lock.lock();
-  lm->parkedlocked = false;
-  --sched.nmidlelocked;
+  if (lm->parkedlocked) {  // else lm has not gone to sleep yet; it will see nextp
+    lm->parkedlocked = false;
+    --sched.nmidlelocked;
+  }
   lm->nextp = pp;
   sched.lock.unlock();
   lm->park.wakeup();
@@ -468,11 +472,12 @@ struct random_order {
 };
 random_order steal_order;
 
-// steal_work tries stealing from every other P, 4 passes in random order;
-// runnext only on the last pass. Go: stealWork (without timers yet).
-g* steal_work(m* mp, p* pp) {
+// steal_work tries stealing from every other P, `tries` passes in random
+// order (Go: 4); runnext only on the last of 4. Go: stealWork (without
+// timers yet).
+g* steal_work(m* mp, p* pp, int tries) {
   const std::uint32_t n = steal_order.count;
-  for (int i = 0; i < steal_tries; ++i) {
+  for (int i = 0; i < tries; ++i) {
     const bool last = i == steal_tries - 1;
     std::uint32_t r = cheaprand(mp);
     std::uint32_t pos = r % n;
@@ -532,7 +537,7 @@ g* find_runnable(m* mp, bool& inherit_time) {
     if (mp->spinning || 2 * sched.nmspinning.load(std::memory_order_relaxed) <
                             procs - sched.npidle.load(std::memory_order_relaxed)) {
       if (!mp->spinning) become_spinning(mp);
-      if (g* gp = steal_work(mp, pp)) return gp;
+      if (g* gp = steal_work(mp, pp, steal_tries)) return gp;
       if (stopping()) continue;
     }
 
@@ -615,10 +620,7 @@ void gcstopm(m* mp) {
                                          std::memory_order_relaxed);
   pp->context_switches.store(pp->context_switches.load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
-  if (gp->sched.sp == nullptr) {  // first run: a stack, and sanitizer state (TSan: a fiber)
-    stack_prepare(pp, gp);
-    g_init_switch(gp);
-  }
+  if (gp->sched.sp == nullptr) stack_prepare(pp, gp);
   gogo(mp, from, gp, from_exits);
 }
 
@@ -777,7 +779,6 @@ void teardown(m* m0) {
     if (gp->fnops) gp->fnops->destroy(gp->fn);  // abandoned: its closure still lives
     if (gp->fn && gp->fn != gp->fnbuf) std::free(gp->fn);
     std::free(gp->panic_trace);
-    g_destroy_switch(gp);
   }
   allgs.clear();
   gblocks.clear();
@@ -919,7 +920,6 @@ void gosched_commit(m* mp, g* gp, void*) {
 // go back to the free lists. Go: goexit0/gdestroy.
 void goexit0(m* mp, g* gp, void*) {
   stackfree(mp->p, gp);
-  g_destroy_switch(gp);
   gp->saved_errno = 0;  // a new goroutine starts with a clean slate
   gp->eh_globals[0] = gp->eh_globals[1] = nullptr;
   gfput(mp->p, gp);
@@ -932,7 +932,13 @@ void gosched(g* gp) {
   if (!stopping() && mp->lockedg == nullptr) {
     bool inherit_time;
     g* next = runnable_now(mp->p, inherit_time);
-    if (next == nullptr) return;  // nothing else to run here: keep running
+    // Nothing here: look once at the other Ps' queues, so that yielding
+    // goroutines spread over the Ps as Go's, whose Gosched goes through the
+    // global queue. Else there is nobody to yield to: keep running.
+    if (next == nullptr && sched.npidle.load(std::memory_order_relaxed) + 1 <
+                               sched.gomaxprocs.load(std::memory_order_relaxed))
+      next = steal_work(mp, mp->p, 1);
+    if (next == nullptr) return;
     if (next->lockedm) {  // locked to another M: let g0 hand it over
       casgstatus(gp, gstatus::Grunning, gstatus::Grunnable);
       mp->afterswitch = {&gosched_commit, gp, nullptr};

@@ -95,6 +95,12 @@ struct stack {
   std::uintptr_t hi;
   stack* next;   // free-list link
   bool guarded;  // a guard page lies below lo (else: canary at lo)
+#if defined(GORT_TSAN)
+  // TSan's fiber for whatever runs on this stack. Made once per stack and
+  // kept with it through the pools: TSan counts fibers as threads (at most
+  // 8128) and zeroes ~800 KB to make one, so not one per goroutine.
+  void* tsan_fiber;
+#endif
 };
 
 // A G is three cache lines, laid out by who touches them: the goroutine's
@@ -125,9 +131,6 @@ struct alignas(64) g {
   void* eh_globals[2] = {nullptr, nullptr};  // __cxa_eh_globals: caught list, uncaught count
   void* param = nullptr;           // waker -> wakee payload (e.g. the winning sudog)
   void* panic_trace = nullptr;     // frames at the throw of an unrecovered exception (panic.cpp)
-#if defined(GORT_TSAN)
-  void* tsan_fiber = nullptr;
-#endif
 #if defined(GORT_ASAN)
   void* asan_fake_stack = nullptr;
 #endif

@@ -58,6 +58,9 @@
 #if defined(GORT_ASAN)
 #include <sanitizer/asan_interface.h>
 #endif
+#if defined(GORT_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -155,6 +158,9 @@ void newchunk() {
     s->lo = reinterpret_cast<std::uintptr_t>(guard + pool.page);
     s->hi = reinterpret_cast<std::uintptr_t>(s);
     s->guarded = install_guard(guard);
+#if defined(GORT_TSAN)
+    s->tsan_fiber = nullptr;  // made on first use (stack_prepare)
+#endif
     if (!s->guarded) *reinterpret_cast<std::uint64_t*>(s->lo) = canary;
     s->next = pool.free;
     pool.free = s;
@@ -228,6 +234,13 @@ std::size_t stack_size() { return pool.size; }
 void stackteardown() {
   pool.lock.lock();
   for (const chunk& c : pool.chunks) {
+#if defined(GORT_TSAN)
+    const std::size_t span = pool.page + pool.size;
+    for (std::size_t off = span; off <= c.len; off += span) {
+      auto* s = reinterpret_cast<stack*>(static_cast<unsigned char*>(c.addr) + off - descriptor_size);
+      if (s->tsan_fiber) __tsan_destroy_fiber(s->tsan_fiber);
+    }
+#endif
 #if defined(GORT_ASAN)
     // Abandoned goroutines leave their frames' redzones poisoned.
     ASAN_UNPOISON_MEMORY_REGION(c.addr, c.len);
@@ -242,6 +255,9 @@ void stackteardown() {
 void stack_prepare(p* pp, g* gp) {
   stack* s = stackalloc(pp);
   gp->stk = s;
+#if defined(GORT_TSAN)
+  if (!s->tsan_fiber) s->tsan_fiber = __tsan_create_fiber(0);
+#endif
   auto* f = reinterpret_cast<switch_frame*>(s->hi - sizeof(switch_frame));
   std::memset(f, 0, sizeof *f);
 #if defined(__x86_64__)

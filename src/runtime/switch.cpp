@@ -18,8 +18,8 @@
 //              thread, so each M looks it up once (minit_switch).
 //   ASan       __sanitizer_start_switch_fiber before, finish after, so ASan
 //              knows which stack is live (and drops an exiting G's fake stack).
-//   TSan       __tsan_switch_to_fiber before: each G is a TSan fiber, and a
-//              switch is a synchronisation point (flag 0).
+//   TSan       __tsan_switch_to_fiber before: each stack carries a TSan fiber
+//              (stack.cpp), and a switch is a synchronisation point (flag 0).
 //
 // After the switch, the resumed side runs its M's afterswitch (proc.cpp,
 // "Switching") before anything else: that finishes leaving the previous G now
@@ -89,7 +89,7 @@ void gogo(m* mp, g* from, g* to, bool from_exits) {
   (void)from_exits;
 #endif
 #if defined(GORT_TSAN)
-  __tsan_switch_to_fiber(to->tsan_fiber, 0);
+  __tsan_switch_to_fiber(to->stk->tsan_fiber, 0);
 #endif
   gort_gogo_switch(&from->sched, &to->sched);
 #if defined(GORT_ASAN)
@@ -116,20 +116,7 @@ void minit_switch(m* mp) {
   mp->g0stack.guarded = true;  // the thread's own guard; never canary-checked
   mp->g0.stk = &mp->g0stack;
 #if defined(GORT_TSAN)
-  mp->g0.tsan_fiber = __tsan_get_current_fiber();
-#endif
-}
-
-void g_init_switch([[maybe_unused]] g* gp) {
-#if defined(GORT_TSAN)
-  gp->tsan_fiber = __tsan_create_fiber(0);
-#endif
-}
-
-void g_destroy_switch([[maybe_unused]] g* gp) {
-#if defined(GORT_TSAN)
-  if (gp->tsan_fiber) __tsan_destroy_fiber(gp->tsan_fiber);
-  gp->tsan_fiber = nullptr;
+  mp->g0stack.tsan_fiber = __tsan_get_current_fiber();
 #endif
 }
 

@@ -20,10 +20,4 @@ void gogo(m* mp, g* from, g* to, bool from_exits);
 // own thread before its first switch.
 void minit_switch(m* mp);
 
-// g_init_switch / g_destroy_switch create and free a G's sanitizer state,
-// when it first runs and after it exits: TSan counts its fibers as threads,
-// and allows 8128, so only running and parked goroutines may hold one.
-void g_init_switch(g* gp);
-void g_destroy_switch(g* gp);
-
 }  // namespace gort::rt
