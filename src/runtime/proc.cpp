@@ -868,11 +868,7 @@ void runqput(p* pp, g* gp, bool next) {
     if (runqputslow(pp, gp)) return;
 }
 
-void wakep() {
-  // gort: skip the lock when no P is idle (Go takes it and sets
-  // needspinning). Nothing is stranded: the caller's own P is running and
-  // will reach the work; a spinning M giving up its P re-checks all queues.
-  if (sched.npidle.load(std::memory_order_seq_cst) == 0) return;
+void wakep_slow() {
   std::int32_t zero = 0;
   if (sched.nmspinning.load(std::memory_order_seq_cst) != 0 ||
       !sched.nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst))
@@ -1129,7 +1125,12 @@ std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept
 
 }  // namespace detail
 
-void yield() { gosched(acquireg("gort::yield")); }
+void yield() {
+  g* gp = getg();
+  if (gp == nullptr) [[unlikely]]
+    acquireg("gort::yield");  // throws
+  gosched(gp);
+}
 
 std::uint64_t goid() { return acquireg("gort::goid")->goid; }
 

@@ -73,7 +73,13 @@ void gosched(g* gp);
 [[noreturn]] void goexit1(g* gp);
 
 // wakep starts an M on an idle P if there is an idle P and no spinning M.
-void wakep();
+// gort: returns at once when no P is idle, without sched.lock (Go takes it
+// and sets needspinning). Nothing is stranded: the caller's own P is running
+// and will reach the work; a spinning M giving up its P re-checks all queues.
+void wakep_slow();
+inline void wakep() {
+  if (sched.npidle.load(std::memory_order_seq_cst) != 0) wakep_slow();
+}
 
 // cheaprand: per-M pseudo-random numbers (Go's cheaprand).
 std::uint32_t cheaprand(m* mp);
