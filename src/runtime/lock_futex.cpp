@@ -71,24 +71,24 @@ void mutex::lock_slow() {
   std::uint32_t wait = key_.exchange(locked, std::memory_order_acquire);
   if (wait == unlocked) return;
   // wait is locked or sleeping; whatever we swap in must preserve it.
-  int spin = multicore ? active_spin : 0;
+  const int spin = multicore ? active_spin : 0;
+  // try_take: while the key reads unlocked, try to swap in wait.
+  auto try_take = [this, &wait] {
+    while (key_.load(std::memory_order_relaxed) == unlocked) {
+      std::uint32_t expected = unlocked;
+      if (key_.compare_exchange_weak(expected, wait, std::memory_order_acquire,
+                                     std::memory_order_relaxed))
+        return true;
+    }
+    return false;
+  };
   for (;;) {
     for (int i = 0; i < spin; ++i) {
-      while (key_.load(std::memory_order_relaxed) == unlocked) {
-        std::uint32_t expected = unlocked;
-        if (key_.compare_exchange_weak(expected, wait, std::memory_order_acquire,
-                                       std::memory_order_relaxed))
-          return;
-      }
+      if (try_take()) return;
       procyield(active_spin_cnt);
     }
     for (int i = 0; i < passive_spin; ++i) {
-      while (key_.load(std::memory_order_relaxed) == unlocked) {
-        std::uint32_t expected = unlocked;
-        if (key_.compare_exchange_weak(expected, wait, std::memory_order_acquire,
-                                       std::memory_order_relaxed))
-          return;
-      }
+      if (try_take()) return;
       osyield();
     }
     wait = key_.exchange(sleeping, std::memory_order_acquire);

@@ -1050,6 +1050,7 @@ void checkdead() {
     gothrow("checkdead: inconsistent counts");
   }
   int grunning = 0;
+  g* runnable = nullptr;  // reported after allglock is released: gothrow lists all Gs
   for_each_g([&](g* gp) {
     switch (gp->status()) {
       case gstatus::Gwaiting:
@@ -1058,13 +1059,18 @@ void checkdead() {
       case gstatus::Grunnable:
       case gstatus::Grunning:
       case gstatus::Gsyscall:
-        printerr("runtime: checkdead: find g %llu in status %u\n",
-                 static_cast<unsigned long long>(gp->goid), static_cast<unsigned>(gp->status()));
-        gothrow("checkdead: runnable g");
+        if (!runnable) runnable = gp;
+        break;
       default:
         break;
     }
   });
+  if (runnable) {
+    printerr("runtime: checkdead: find g %llu in status %u\n",
+             static_cast<unsigned long long>(runnable->goid), static_cast<unsigned>(runnable->status()));
+    sched.lock.unlock();
+    gothrow("checkdead: runnable g");
+  }
   if (grunning == 0) return;  // every goroutine has exited; main's exit stops the run
   sched.lock.unlock();  // fatal prints every goroutine; let other Ms be
   fatal("all goroutines are asleep - deadlock!");
