@@ -25,6 +25,7 @@
 #include "runtime/panic.hpp"
 
 #include <signal.h>
+#include <ucontext.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <unwind.h>
@@ -100,7 +101,17 @@ void fatal(const char* msg) { die(msg); }
 
 namespace {
 
-void sighandler(int sig, siginfo_t* info, void* /*uctx*/) {
+// fault_sp is the stack pointer of the interrupted code.
+std::uintptr_t fault_sp(void* uctx) {
+  auto* uc = static_cast<ucontext_t*>(uctx);
+#if defined(__x86_64__)
+  return static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+  return static_cast<std::uintptr_t>(uc->uc_mcontext.sp);
+#endif
+}
+
+void sighandler(int sig, siginfo_t* info, void* uctx) {
   m* mp = getm();
   g* gp = mp ? mp->curg : nullptr;
   if (gp == nullptr) {
@@ -110,10 +121,15 @@ void sighandler(int sig, siginfo_t* info, void* /*uctx*/) {
     return;
   }
   start_dying();
-  if (stack_guard_hit(gp, info->si_addr)) {
+  // A stack overflow: the fault is in the guard page, or the stack pointer
+  // has left the stack (a stack without a guard page runs into whatever lies
+  // below it).
+  if (stack_guard_hit(gp, info->si_addr) ||
+      (gp->stk && fault_sp(uctx) < gp->stk->lo && fault_sp(uctx) + stack_size() > gp->stk->lo)) {
     printerr("runtime: goroutine stack exceeds %zu-byte limit\n",
              static_cast<std::size_t>(gp->stk->hi - gp->stk->lo));
-    printerr("runtime: sp=%p stack=[%#zx, %#zx]\n", info->si_addr,
+    printerr("runtime: sp=%#zx fault=%p stack=[%#zx, %#zx]\n",
+             static_cast<std::size_t>(fault_sp(uctx)), info->si_addr,
              static_cast<std::size_t>(gp->stk->lo), static_cast<std::size_t>(gp->stk->hi));
     printerr("fatal error: stack overflow\n\n");
   } else {
