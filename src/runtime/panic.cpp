@@ -122,10 +122,9 @@ void sighandler(int sig, siginfo_t* info, void* uctx) {
   }
   start_dying();
   // A stack overflow: the fault is in the guard page, or the stack pointer
-  // has left the stack (a stack without a guard page runs into whatever lies
-  // below it).
-  if (stack_guard_hit(gp, info->si_addr) ||
-      (gp->stk && fault_sp(uctx) < gp->stk->lo && fault_sp(uctx) + stack_size() > gp->stk->lo)) {
+  // has left the stack (a stack without a guard page runs on into the ones
+  // below it until it faults; the canary catches one that comes back).
+  if (stack_guard_hit(gp, info->si_addr) || (gp->stk && fault_sp(uctx) < gp->stk->lo)) {
     printerr("runtime: goroutine stack exceeds %zu-byte limit\n",
              static_cast<std::size_t>(gp->stk->hi - gp->stk->lo));
     printerr("runtime: sp=%#zx fault=%p stack=[%#zx, %#zx]\n",

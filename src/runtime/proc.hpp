@@ -114,6 +114,9 @@ bool is_main_g(const g* gp);
 struct dbgvars {
   std::int32_t schedtrace = 0;   // ms between SCHED lines; 0: off
   std::int32_t scheddetail = 0;  // 1: add P, M and G lines
+  // gort: stackguard=mprotect|canary forces the guard-page fallbacks of
+  // kernels without MADV_GUARD_INSTALL (stack.cpp), to test them anywhere.
+  enum class stackguard_mode { best, mprotect, canary } stackguard = stackguard_mode::best;
 };
 extern dbgvars debug;
 void parsedebugvars();

@@ -2,7 +2,8 @@
 // runtime1.go (parsedebugvars) and schedinit's GOMAXPROCS handling.
 //
 // GODEBUG is a comma-separated list of name=value pairs; gort knows
-// schedtrace=<ms> and scheddetail=1 (as Go, other names are ignored).
+// schedtrace=<ms> and scheddetail=1, and stackguard=mprotect|canary of its own
+// (as Go, other names are ignored).
 // GOMAXPROCS=<n> sets the number of Ps when Config::maxprocs is 0; a value
 // that is not a positive integer is ignored, as Go ignores it.
 #include <cstdlib>
@@ -43,6 +44,8 @@ void parsedebugvars() {
     std::string_view key = field.substr(0, eq), value = field.substr(eq + 1);
     if (key == "schedtrace") atoi32(value, debug.schedtrace);
     else if (key == "scheddetail") atoi32(value, debug.scheddetail);
+    else if (key == "stackguard" && value == "mprotect") debug.stackguard = dbgvars::stackguard_mode::mprotect;
+    else if (key == "stackguard" && value == "canary") debug.stackguard = dbgvars::stackguard_mode::canary;
   }
 }
 

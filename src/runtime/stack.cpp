@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "runtime/panic.hpp"
+#include "runtime/proc.hpp"
 
 #if defined(GORT_ASAN)
 #include <sanitizer/asan_interface.h>
@@ -254,8 +255,10 @@ void stackinit(std::size_t size) {
   size = std::max(round_up(size, pool.page), min_stack_size);
   pool.size = size;
   pool.free = nullptr;
-  pool.guard_install = true;
-  pool.mprotect_budget = std::max<std::int64_t>(0, read_max_map_count() / 2 - 2000);
+  pool.guard_install = debug.stackguard == dbgvars::stackguard_mode::best;
+  pool.mprotect_budget = debug.stackguard == dbgvars::stackguard_mode::canary
+                             ? 0
+                             : std::max<std::int64_t>(0, read_max_map_count() / 2 - 2000);
   if (pool.pidfd_pid != getpid()) {
     if (pool.pidfd >= 0) close(pool.pidfd);
     pool.pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));  // -1 before Linux 5.3

@@ -252,8 +252,8 @@ TEST_F(CrashTest, PanicNonStd) {
 
 // Go: "runtime: goroutine stack exceeds 1000000000-byte limit", then
 // "fatal error: stack overflow", then the goroutines.
-TEST_F(CrashTest, StackOverflow) {
-  prog_result r = run_testprog("StackOverflow");
+// expect_stack_overflow checks a StackOverflow run's report.
+void expect_stack_overflow(const prog_result& r) {
   auto ls = lines(r.err);
   EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
   EXPECT_TRUE(has_line(ls, "fatal error: stack overflow")) << r.describe();
@@ -264,6 +264,27 @@ TEST_F(CrashTest, StackOverflow) {
   std::smatch m;
   ASSERT_TRUE(std::regex_match(ls[h], m, kRunningHeader));
   EXPECT_NE(m[1].str(), "1") << "the overflowing goroutine is not main\n" << r.describe();
+}
+
+TEST_F(CrashTest, StackOverflow) { expect_stack_overflow(run_testprog("StackOverflow")); }
+
+// The fallbacks of kernels without MADV_GUARD_INSTALL: guard pages by
+// mprotect, and stacks with no guard page at all (a canary, and the stack
+// pointer checked at the fault). gort's GODEBUG=stackguard forces each.
+TEST_F(CrashTest, StackOverflowMprotectGuard) {
+  expect_stack_overflow(run_testprog("StackOverflow", {"GODEBUG=stackguard=mprotect"}));
+}
+
+TEST_F(CrashTest, StackOverflowNoGuard) {
+  expect_stack_overflow(run_testprog("StackOverflow", {"GODEBUG=stackguard=canary"}));
+}
+
+// Without guard pages, ordinary goroutines run clean: the canary check at
+// every switch does not fire on a stack that was not overrun.
+TEST_F(CrashTest, NoGuardNoFalseAlarm) {
+  prog_result r = run_testprog("NoDeadlock", {"GODEBUG=stackguard=canary"});
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  EXPECT_EQ(r.err, "") << r.describe();
 }
 
 // Go: "runtime: program exceeds 2-thread limit", "fatal error: thread exhaustion".
