@@ -887,11 +887,13 @@ void wakep_slow() {
 // schedule_from leaves gp (no longer Grunning; mp->afterswitch says what
 // to do with it) for the next G at hand, or for g0 when the M must look
 // further or stop. See "Switching".
-void schedule_from(m* mp, g* gp, bool gp_exits) {
-  bool inherit_time = false;
-  g* next = stopping() || mp->lockedg ? nullptr : runnable_now(mp->p, inherit_time);
+namespace {
+
+// leave switches mp from gp to next, or to g0 if next is nullptr or locked
+// to another M (g0 then hands it over: startlockedm).
+void leave(m* mp, g* gp, g* next, bool inherit_time, bool gp_exits) {
   if (next && next->lockedm && next->lockedm != mp) {
-    mp->handofflocked = next;  // g0 hands it to its M
+    mp->handofflocked = next;
     next = nullptr;
   }
   if (next) {
@@ -900,6 +902,14 @@ void schedule_from(m* mp, g* gp, bool gp_exits) {
   }
   mp->curg = nullptr;
   gogo(mp, gp, &mp->g0, gp_exits);
+}
+
+}  // namespace
+
+void schedule_from(m* mp, g* gp, bool gp_exits) {
+  bool inherit_time = false;
+  g* next = stopping() || mp->lockedg ? nullptr : runnable_now(mp->p, inherit_time);
+  leave(mp, gp, next, inherit_time, gp_exits);
 }
 
 namespace {
@@ -925,9 +935,10 @@ void goexit0(m* mp, g* gp, void*) {
 
 void gosched(g* gp) {
   m* mp = gp->m;
+  bool inherit_time = false;
+  g* next = nullptr;
   if (!stopping() && mp->lockedg == nullptr) {
-    bool inherit_time;
-    g* next = runnable_now(mp->p, inherit_time);
+    next = runnable_now(mp->p, inherit_time);
     // Nothing here: look once at the other Ps' queues, so that yielding
     // goroutines spread over the Ps as Go's, whose Gosched goes through the
     // global queue. Else there is nobody to yield to: keep running.
@@ -935,23 +946,10 @@ void gosched(g* gp) {
                                sched.gomaxprocs.load(std::memory_order_relaxed))
       next = steal_work(mp, mp->p, 1);
     if (next == nullptr) return;
-    if (next->lockedm) {  // locked to another M: let g0 hand it over
-      casgstatus(gp, gstatus::Grunning, gstatus::Grunnable);
-      mp->afterswitch = {&gosched_commit, gp, nullptr};
-      mp->handofflocked = next;
-      mp->curg = nullptr;
-      gogo(mp, gp, &mp->g0, false);
-      return;
-    }
-    casgstatus(gp, gstatus::Grunning, gstatus::Grunnable);
-    mp->afterswitch = {&gosched_commit, gp, nullptr};
-    execute(mp, gp, next, inherit_time, false);
-    return;
   }
   casgstatus(gp, gstatus::Grunning, gstatus::Grunnable);
   mp->afterswitch = {&gosched_commit, gp, nullptr};
-  mp->curg = nullptr;
-  gogo(mp, gp, &mp->g0, false);
+  leave(mp, gp, next, inherit_time, false);
 }
 
 void goexit1(g* gp) {
