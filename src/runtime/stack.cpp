@@ -292,6 +292,11 @@ void stackteardown() {
 void stack_prepare(p* pp, g* gp) {
   stack* s = stackalloc(pp);
   gp->stk = s;
+#if defined(GORT_ASAN)
+  // The last goroutine on this stack left by switching away, so the frames
+  // it never returned from are still poisoned in ASan's shadow.
+  ASAN_UNPOISON_MEMORY_REGION(reinterpret_cast<void*>(s->lo), s->hi - s->lo);
+#endif
 #if defined(GORT_TSAN)
   if (!s->tsan_fiber) s->tsan_fiber = __tsan_create_fiber(0);
 #endif
