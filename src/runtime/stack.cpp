@@ -23,9 +23,13 @@
 // 30,000 stacks. So on such kernels stacks get mprotect guards while the VMA
 // budget lasts (half of max_map_count, less a margin for the program), and
 // beyond it a canary: a magic word at lo, checked at every switch away from
-// the goroutine and when it exits. The canary catches an overflow after the
-// fact and cannot catch a frame that jumps over it; that is the price of a
-// million goroutines on an old kernel, and the reason to run a new one.
+// the goroutine and when it exits. The lowest page of every chunk is always
+// a guard (one per 64 stacks fits the budget even at a million), so a stack
+// without a guard that overflows runs at worst into the stacks below it in
+// its chunk and then faults, reported as a stack overflow since the stack
+// pointer has left the stack; the canary catches one that comes back before
+// it faults. That is the price of a million goroutines on an old kernel, and
+// the reason to run a new one.
 //
 // When a stack is taken. A G gets its stack when it first runs
 // (stack_prepare from execute), not when it is created as in Go's newproc1:
@@ -155,8 +159,12 @@ void install_guards(iovec* v, std::size_t n, bool* guarded) {
     }
   }
   pool.guard_install = false;  // kernel older than 6.13, or an emulator
+  // The chunk's lowest guard (v[0]) is installed whatever the budget: a
+  // stack without a guard that overflows then runs into its neighbours in
+  // the chunk and faults there, never into memory beyond the chunk.
   for (std::size_t i = 0; i < n; ++i) {
-    guarded[i] = pool.mprotect_budget > 0 && mprotect(v[i].iov_base, pool.page, PROT_NONE) == 0;
+    guarded[i] = (i == 0 || pool.mprotect_budget > 0) &&
+                 mprotect(v[i].iov_base, pool.page, PROT_NONE) == 0;
     if (guarded[i]) --pool.mprotect_budget;
   }
 }
