@@ -339,6 +339,10 @@ void stopm(m* mp) {
 // nmspinning, and the M starts out spinning. Go: startm.
 void startm(p* pp, bool spinning) {
   sched.lock.lock();
+  if (exiting()) {  // run() is ending: no new M may start (teardown joins allm)
+    sched.lock.unlock();
+    return;
+  }
   if (pp == nullptr) {
     pp = pidleget();
     if (pp == nullptr) {
@@ -772,9 +776,15 @@ void main_exit() {
 }
 
 void teardown(m* m0) {
-  // Every M but m0 has left schedule(); join them.
+  // Every M but m0 leaves schedule() at its next runtime entry; join them.
+  // allm is final: startm creates no M once the run is exiting.
+  sched.lock.lock();
+  std::vector<m*> ms;
   for (m* mp = allm; mp; mp = mp->alllink)
-    if (mp != m0 && mp->thread.joinable()) mp->thread.join();
+    if (mp != m0) ms.push_back(mp);
+  sched.lock.unlock();
+  for (m* mp : ms)
+    if (mp->thread.joinable()) mp->thread.join();
   for (g* gp : allgs) {
     if (gp->fnops) gp->fnops->destroy(gp->fn);  // abandoned: its closure still lives
     if (gp->fn && gp->fn != gp->fnbuf) std::free(gp->fn);
