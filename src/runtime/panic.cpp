@@ -79,8 +79,6 @@ void start_dying() {
 
 }  // namespace
 
-bool dying() { return dying_flag.load(); }
-
 void printerr(const char* fmt, ...) {
   char buf[1024];
   va_list ap;

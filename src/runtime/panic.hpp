@@ -19,10 +19,6 @@ namespace gort::rt {
 // (signal handlers, a crashing runtime). Lines longer than 1 KiB are cut.
 void printerr(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
-// dying: true once a fatal report has begun; other threads that hit a fatal
-// error meanwhile wait instead of interleaving their report with it.
-bool dying();
-
 // Signals (panic.cpp): a SIGSEGV/SIGBUS on a goroutine reports a stack
 // overflow or Go's nil-dereference panic. signals_init installs the
 // handlers (once per run); minit_signals gives the calling M its alternate

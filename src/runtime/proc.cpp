@@ -849,7 +849,6 @@ g* const* allgs_data(std::size_t& n) {
   n = allgs.size();
   return allgs.data();
 }
-bool is_main_g(const g* gp) { return gp == main_g; }
 
 void badcasgstatus(g* gp, gstatus oldval, gstatus newval) {
   printerr("runtime: casgstatus: goroutine %llu: status %u, expected %u, want %u\n",
@@ -865,9 +864,6 @@ std::uint32_t cheaprand(m* mp) {
   return static_cast<std::uint32_t>(static_cast<std::uint64_t>(t >> 64) ^ static_cast<std::uint64_t>(t));
 }
 
-std::uint32_t cheaprandn(m* mp, std::uint32_t n) {
-  return static_cast<std::uint32_t>((static_cast<std::uint64_t>(cheaprand(mp)) * n) >> 32);
-}
 
 void runqput(p* pp, g* gp, bool next) {
   if (next) {

@@ -83,7 +83,6 @@ inline void wakep() {
 
 // cheaprand: per-M pseudo-random numbers (Go's cheaprand).
 std::uint32_t cheaprand(m* mp);
-std::uint32_t cheaprandn(m* mp, std::uint32_t n);
 
 // forEachG calls f(gp) for every G ever allocated in this run (allgs).
 template <class F> void for_each_g(F&& f);
@@ -107,8 +106,6 @@ void for_each_g(F&& f) {
   unlock_allgs();
 }
 
-// The goroutine run() started for main_fn (goroutine 1).
-bool is_main_g(const g* gp);
 
 // Debug settings from GODEBUG, GOMAXPROCS (runtime1.cpp).
 struct dbgvars {

@@ -274,8 +274,6 @@ void stackinit(std::size_t size) {
   }
 }
 
-std::size_t stack_size() { return pool.size; }
-
 void stackteardown() {
   pool.lock.lock();
   for (const chunk& c : pool.chunks) {

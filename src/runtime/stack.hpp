@@ -13,7 +13,6 @@ namespace gort::rt {
 // every stack (run() is over).
 void stackinit(std::size_t size);
 void stackteardown();
-std::size_t stack_size();
 
 // stack_prepare gives gp (never run) a stack and builds the frame its first
 // switch pops, so that it starts in gort_goentry_trampoline. Requires a P.
