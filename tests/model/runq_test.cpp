@@ -553,22 +553,19 @@ model_result model(int thieves, int rounds, std::uint32_t items, std::uint32_t s
 
 constexpr int kModelRounds = kSanitized ? 2000 : 20000;
 
-TEST(RunqModelTest, OneThief) {
-  model_result r = model(1, kModelRounds, 64, 1);
-  // The checks are in model(); these lines show the model did race.
+// check_model runs the model with `thieves` thieves; the checks are in
+// model(); the line printed and the overflow count show the model did race.
+void check_model(int thieves, std::uint32_t seed) {
+  model_result r = model(thieves, kModelRounds, 64, seed);
   std::printf("owner got %llu, global %llu, stolen %llu in %llu steals\n",
               (unsigned long long)r.owner_got, (unsigned long long)r.global,
               (unsigned long long)r.stolen, (unsigned long long)r.steals);
   EXPECT_GT(r.global, 0u) << "the model never overflowed the ring";
 }
 
-TEST(RunqModelTest, TwoThieves) {
-  model_result r = model(2, kModelRounds, 64, 2);
-  std::printf("owner got %llu, global %llu, stolen %llu in %llu steals\n",
-              (unsigned long long)r.owner_got, (unsigned long long)r.global,
-              (unsigned long long)r.stolen, (unsigned long long)r.steals);
-  EXPECT_GT(r.global, 0u) << "the model never overflowed the ring";
-}
+TEST(RunqModelTest, OneThief) { check_model(1, 1); }
+
+TEST(RunqModelTest, TwoThieves) { check_model(2, 2); }
 
 // tokio's steal_overflow shape: the owner only puts (runnext and tail), never
 // gets, so the ring overflows constantly while thieves steal.

@@ -76,44 +76,28 @@ int PanicMain() {
   return returned("PanicMain", rc);
 }
 
+// in_goroutine runs fn in a goroutine other than main (on 2 Ps) and waits
+// for it: the scenarios below fail in that goroutine, not in main.
+int in_goroutine(const char* name, void (*fn)()) {
+  int rc = gort::run(gort::Config{.maxprocs = 2}, [fn] {
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&wg, fn] {
+      fn();
+      wg.done();
+    });
+    wg.wait();
+  });
+  return returned(name, rc);
+}
+
 int PanicGoroutine() {
-  int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
-    gort::WaitGroup wg;
-    wg.add(1);
-    gort::go([&wg] {
-      testprog_panicking_function(3);
-      wg.done();
-    });
-    wg.wait();
-  });
-  return returned("PanicGoroutine", rc);
+  return in_goroutine("PanicGoroutine", [] { testprog_panicking_function(3); });
 }
 
-int PanicNonStd() {
-  int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
-    gort::WaitGroup wg;
-    wg.add(1);
-    gort::go([&wg] {
-      testprog_throw_int();
-      wg.done();
-    });
-    wg.wait();
-  });
-  return returned("PanicNonStd", rc);
-}
+int PanicNonStd() { return in_goroutine("PanicNonStd", [] { testprog_throw_int(); }); }
 
-int StackOverflow() {
-  int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
-    gort::WaitGroup wg;
-    wg.add(1);
-    gort::go([&wg] {
-      testprog_recurse(0);
-      wg.done();
-    });
-    wg.wait();
-  });
-  return returned("StackOverflow", rc);
-}
+int StackOverflow() { return in_goroutine("StackOverflow", [] { testprog_recurse(0); }); }
 
 // Go's debug.SetMaxThreads test: a limit of 2 threads, and four goroutines
 // that never give up their thread, on four Ps.
