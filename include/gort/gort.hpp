@@ -1,5 +1,7 @@
 // gort/gort.hpp: the whole public API (../shared/API.md).
 #pragma once
 
+#include "gort/chan.hpp"
 #include "gort/runtime.hpp"
+#include "gort/select.hpp"
 #include "gort/sync.hpp"

@@ -54,6 +54,8 @@ void goparkunlock(mutex* lock, wait_reason reason) { gopark(&parkunlock_c, lock,
 void goready(g* gp) {
   m* mp = getm();
   casgstatus(gp, gstatus::Gwaiting, gstatus::Grunnable);
+  if (mp == nullptr || mp->p == nullptr) [[unlikely]]
+    return injectg(gp);
   runqput(mp->p, gp, true);
   wakep();
 }

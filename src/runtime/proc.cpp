@@ -874,6 +874,13 @@ void runqput(p* pp, g* gp, bool next) {
     if (runqputslow(pp, gp)) return;
 }
 
+void injectg(g* gp) {
+  sched.lock.lock();
+  globrunqput(gp);
+  sched.lock.unlock();
+  wakep();
+}
+
 void wakep_slow() {
   std::int32_t zero = 0;
   if (sched.nmspinning.load(std::memory_order_seq_cst) != 0 ||

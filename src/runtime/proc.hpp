@@ -51,9 +51,15 @@ void gopark(unlockf_t unlockf, void* arg, wait_reason reason);
 void goparkunlock(mutex* lock, wait_reason reason);
 
 // goready makes gp (Gwaiting) runnable in the current P's runnext, so it runs
-// next and inherits the time slice; wakes an idle P if there is one. May be
-// called from any goroutine, or from g0 with a P. Go: goready / ready.
+// next and inherits the time slice; wakes an idle P if there is one. Go:
+// goready / ready. From a thread with no P (a goroutine in blocking(), a
+// thread the runtime did not start: a non-blocking channel send from a
+// plain std::thread) gp goes to the global queue instead.
 void goready(g* gp);
+
+// injectg puts gp (Grunnable) on the global queue and wakes a P for it:
+// readying from a thread with no P (Go: injectglist with one G).
+void injectg(g* gp);
 
 // runqput puts gp on pp's local queue (runnext if next), spilling half the
 // queue to the global queue when full. Owner P only.
@@ -81,8 +87,12 @@ inline void wakep() {
   if (sched.npidle.load(std::memory_order_seq_cst) != 0) wakep_slow();
 }
 
-// cheaprand: per-M pseudo-random numbers (Go's cheaprand).
+// cheaprand: per-M pseudo-random numbers (Go's cheaprand). cheaprandn: one
+// in [0, n), by Lemire's multiply-shift (Go's cheaprandn).
 std::uint32_t cheaprand(m* mp);
+inline std::uint32_t cheaprandn(m* mp, std::uint32_t n) {
+  return static_cast<std::uint32_t>((static_cast<std::uint64_t>(cheaprand(mp)) * n) >> 32);
+}
 
 // forEachG calls f(gp) for every G ever allocated in this run (allgs).
 template <class F> void for_each_g(F&& f);

@@ -41,6 +41,10 @@
 #include "runtime/lock_futex.hpp"
 #include "runtime/runq.hpp"
 
+namespace gort::detail {
+struct hchan;  // chan.hpp
+}
+
 namespace gort::rt {
 
 // gstatus: Go's values, since scheddetail prints them.
@@ -128,6 +132,9 @@ struct alignas(64) g {
   // Line 2. The C++ runtime's per-thread state that is really per-goroutine;
   // swapped on every switch (switch.cpp). Zero for a new G (goexit0 resets).
   int saved_errno = 0;
+  // select: a waker must win this 0 -> 1 CAS to complete one of the G's
+  // select cases (chan.cpp, waitq::dequeue); the G resets it after waking.
+  std::atomic<std::uint32_t> selectdone{0};
   void* eh_globals[2] = {nullptr, nullptr};  // __cxa_eh_globals: caught list, uncaught count
   void* param = nullptr;           // waker -> wakee payload (e.g. the winning sudog)
   void* panic_trace = nullptr;     // frames at the throw of an unrecovered exception (panic.cpp)
@@ -138,6 +145,31 @@ struct alignas(64) g {
   gstatus status() const { return atomicstatus.load(std::memory_order_acquire); }
 };
 static_assert(sizeof(g) == 192);
+
+// sudog is a G waiting on something: a channel (in a send/recv queue) or a
+// semaphore address (in a sema root). A G waits in several at once only in
+// select, with one sudog per case. gort: sudogs live on the waiting G's own
+// stack (gort stacks never move), so there is no sudog cache as in Go.
+//
+// Channel sudogs: gp, next, prev, elem and c are guarded by the channel's
+// lock; is_select and success are written by the waker under that lock and
+// read by the G after it is readied (goready orders the two).
+// Sema sudogs: the root's lock guards all fields; prev/next are the treap's
+// left/right children, waitlink/waittail the FIFO list of further waiters on
+// the same address, which hangs off the treap node (sema.cpp).
+struct sudog {
+  g* gp = nullptr;
+  sudog* next = nullptr;
+  sudog* prev = nullptr;
+  void* elem = nullptr;        // channel: the data slot (may be on gp's stack); sema: the address
+  sudog* parent = nullptr;     // sema treap
+  sudog* waitlink = nullptr;   // sema: the list on one address; select: the G's sudogs
+  sudog* waittail = nullptr;   // sema: the list's tail (on the list's head only)
+  detail::hchan* c = nullptr;  // the channel waited on
+  std::uint32_t ticket = 0;    // sema: treap priority; 1 on a direct handoff. notify list: the ticket
+  bool is_select = false;      // a select case: wakers must win gp->selectdone
+  bool success = false;        // channel: a value was delivered (false: woken by close)
+};
 
 // gort: Go links its run and free queues through g.schedlink. gort keeps
 // them as arrays of pointers (the local ring, a deque, vectors), so that

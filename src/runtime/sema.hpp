@@ -15,8 +15,18 @@ namespace gort::rt {
 void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, wait_reason reason);
 
 // semrelease adds n to *addr and wakes up to n waiters on addr. After the
-// increment it never touches *addr again, so the object holding it may be
-// destroyed as soon as a woken waiter returns (WaitGroup's guarantee).
-void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n);
+// increment it touches *addr again only for a handoff, before readying the
+// waiter, so the object holding it may be destroyed as soon as a woken
+// waiter returns (WaitGroup's guarantee).
+// handoff (n == 1 only; sync.Mutex in starvation mode): the count goes
+// straight to the woken waiter, which then runs at once on this P while the
+// caller yields to the back of the local queue (Go's semrelease1 + goyield).
+void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n, bool handoff = false);
+
+// sync_runtime_canSpin: may sync.Mutex spin (iteration i) rather than park?
+// Only on multicore, a few times, while other Ps are running (the holder may
+// be one of them) and this P has nothing else to run.
+bool sync_runtime_can_spin(int i);
+void sync_runtime_do_spin();
 
 }  // namespace gort::rt

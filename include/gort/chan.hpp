@@ -1,0 +1,168 @@
+// gort/chan.hpp: Go's channels. A chan<T> is a reference, like Go's chan:
+// copies share one channel, and the channel is freed with its last handle.
+//
+//   auto ch = gort::make_chan<int>();        // unbuffered: send waits for a receiver
+//   gort::go([ch] { for (int i = 0; i < 3; ++i) ch.send(i); ch.close(); });
+//   for (int v : ch) std::printf("%d\n", v); // receives until closed and drained
+//
+// Every chan<T> shares one type-erased core in the runtime (src/runtime/
+// chan.cpp, Go's hchan), which moves elements with the operations in
+// detail::elem_ops. Misuse throws gort::panic_error with Go's messages:
+// "send on closed channel", "close of closed channel", "close of nil channel".
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <new>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "gort/runtime.hpp"
+
+namespace gort {
+
+template <class T> class chan;
+
+namespace detail {
+
+// How the runtime moves and destroys a channel's elements. move constructs
+// *dst from *src (the value is moved from; src's owner still destroys it);
+// nullptr means the type is trivially copyable and a memcpy does.
+struct elem_ops {
+  std::size_t size;
+  std::size_t align;
+  void (*move)(void* dst, void* src) noexcept;
+  void (*destroy)(void* p) noexcept;
+};
+
+template <class T>
+inline constexpr elem_ops elem_ops_for{
+    sizeof(T), alignof(T),
+    std::is_trivially_copyable_v<T> ? nullptr
+                                    : +[](void* dst, void* src) noexcept {
+                                        ::new (dst) T(std::move(*static_cast<T*>(src)));
+                                      },
+    std::is_trivially_destructible_v<T> ? nullptr
+                                        : +[](void* p) noexcept { static_cast<T*>(p)->~T(); }};
+
+// The channel core's handle count sits first, so copies of a chan<T> count
+// references without a call into the runtime.
+struct hchan_header {
+  std::atomic<std::size_t> refs{1};
+};
+struct hchan;
+
+// The runtime's channel operations (Go's makechan, chansend, chanrecv,
+// closechan). c may be nullptr (the nil channel) except in freechan.
+hchan* makechan(const elem_ops* ops, std::size_t capacity);
+void freechan(hchan* c) noexcept;
+void chansend(hchan* c, void* ep);  // moves from *ep
+bool chanrecv(hchan* c, void* ep);  // true: *ep was constructed; false: closed and drained
+void closechan(hchan* c);
+std::size_t chanlen(const hchan* c) noexcept;
+std::size_t chancap(const hchan* c) noexcept;
+
+inline hchan_header* header(hchan* c) noexcept { return reinterpret_cast<hchan_header*>(c); }
+
+// Uninitialised storage for one T, for the runtime to construct into.
+template <class T> union slot {
+  slot() noexcept {}
+  ~slot() {}
+  T v;
+};
+
+template <class T> hchan* chan_core(const chan<T>& ch) noexcept { return ch.c_; }
+
+}  // namespace detail
+
+template <class T>
+class chan {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "gort::chan<T>: T must be nothrow move constructible (a value moves between "
+                "goroutines under the channel's lock)");
+  static_assert(alignof(T) <= alignof(std::max_align_t),
+                "gort::chan<T>: over-aligned element types are not supported");
+
+ public:
+  chan() noexcept = default;  // the nil channel
+  chan(const chan& o) noexcept : c_(o.c_) { retain(); }
+  chan(chan&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  chan& operator=(chan o) noexcept {
+    std::swap(c_, o.c_);
+    return *this;
+  }
+  ~chan() { release(); }
+
+  // Blocks until a receiver takes v or the buffer has room. Throws
+  // panic_error "send on closed channel", also when the channel is closed
+  // while this send waits. On the nil channel, blocks forever.
+  void send(T v) const { detail::chansend(c_, &v); }
+
+  // Blocks until a value arrives; std::nullopt once the channel is closed
+  // and its buffer drained. On the nil channel, blocks forever.
+  std::optional<T> recv() const {
+    detail::slot<T> s;
+    if (!detail::chanrecv(c_, &s.v)) return std::nullopt;
+    std::optional<T> r(std::move(s.v));
+    s.v.~T();
+    return r;
+  }
+
+  // Wakes every waiting receiver (they get nullopt once the buffer is
+  // drained) and every waiting sender (they throw "send on closed channel").
+  void close() const { detail::closechan(c_); }
+
+  std::size_t len() const noexcept { return detail::chanlen(c_); }
+  std::size_t cap() const noexcept { return detail::chancap(c_); }
+  explicit operator bool() const noexcept { return c_ != nullptr; }
+  friend bool operator==(const chan& a, const chan& b) noexcept { return a.c_ == b.c_; }
+
+  // for (T v : ch): receives until the channel is closed and drained; each
+  // value is moved out to the loop variable.
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(const chan* ch) : ch_(ch) { ++*this; }
+    T&& operator*() { return std::move(*cur_); }
+    iterator& operator++() {
+      cur_ = ch_->recv();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return !it.cur_; }
+
+   private:
+    const chan* ch_ = nullptr;
+    std::optional<T> cur_;
+  };
+  iterator begin() const { return iterator(this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+ private:
+  template <class U> friend chan<U> make_chan(std::size_t);
+  template <class U> friend detail::hchan* detail::chan_core(const chan<U>&) noexcept;
+  explicit chan(detail::hchan* c) noexcept : c_(c) {}
+  void retain() const noexcept {
+    if (c_) detail::header(c_)->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void release() const noexcept {
+    if (c_ && detail::header(c_)->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      detail::freechan(c_);
+  }
+
+  detail::hchan* c_ = nullptr;
+};
+
+// makechan: a channel with room for capacity values (0: unbuffered). Throws
+// panic_error "makechan: size out of range" if the buffer cannot be sized.
+template <class T>
+chan<T> make_chan(std::size_t capacity = 0) {
+  return chan<T>(detail::makechan(&detail::elem_ops_for<T>, capacity));
+}
+
+}  // namespace gort

@@ -1,0 +1,297 @@
+// chan.cpp: channels. Go counterpart: chan.go (Go 1.23).
+//
+// One type-erased core, hchan (chan.hpp), serves every chan<T>: the element
+// type is only its size and the two operations of detail::elem_ops (move,
+// destroy), so the runtime never sees T. A buffered channel is a ring of
+// dataqsiz slots allocated with the hchan; an unbuffered one has no buffer.
+//
+// Go's fast paths, which make a channel cheaper than a lock plus a queue:
+//   - a send that finds a parked receiver moves its value straight into the
+//     receiver's slot (on the receiver's stack) and readies it; the value
+//     never passes through the buffer (send_direct);
+//   - a receive that finds a parked sender takes the sender's value (from
+//     its stack, unbuffered) or the head of the full buffer, refilling the
+//     freed slot from the sender (recv_direct);
+//   - the readied G goes to the waker's runnext (goready), so a pair of
+//     goroutines handing values back and forth stays on one P.
+// An unbuffered send therefore completes only when a receiver has the value.
+//
+// Waiting: a blocked sender or receiver puts a sudog on the channel's sendq
+// or recvq (a sudog on its own stack: gort stacks never move) pointing at
+// its value or its slot, and parks with goparkunlock, which releases the
+// channel's lock only once the G is off its stack (park.cpp). Whoever
+// dequeues a sudog owns its G until it readies it: it fills in the value,
+// sets success and param, unlocks, then goready. Values are moved under the
+// channel's lock; T's move constructor is noexcept (chan.hpp), so nothing can
+// be half-delivered.
+//
+// close wakes every parked receiver (success = false: nullopt, unless the
+// buffer still holds values, which are received first) and every parked
+// sender (success = false: it throws "send on closed channel"), as Go.
+//
+// The nil channel (a chan<T>() handle) blocks forever, and counts for
+// deadlock detection like any other park (wait reasons "chan send (nil
+// chan)", "chan receive (nil chan)").
+#include "runtime/chan.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "runtime/panic.hpp"
+#include "runtime/proc.hpp"
+
+namespace gort::rt {
+
+void waitq::enqueue(sudog* s) {
+  s->next = nullptr;
+  s->prev = last;
+  (last ? last->next : first) = s;
+  last = s;
+}
+
+sudog* waitq::dequeue() {
+  while (sudog* s = first) {
+    first = s->next;
+    (first ? first->prev : last) = nullptr;
+    s->next = s->prev = nullptr;
+    // A select's G waits in several queues at once; only one case may win
+    // it. The losers' sudogs are left unlinked: the G removes the others
+    // itself after it wakes (selectgo, pass 3).
+    if (s->is_select) {
+      std::uint32_t zero = 0;
+      if (!s->gp->selectdone.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) continue;
+    }
+    return s;
+  }
+  return nullptr;
+}
+
+void waitq::dequeue_sudog(sudog* s) {
+  sudog* x = s->prev;
+  sudog* y = s->next;
+  if (x == nullptr && y == nullptr && first != s) return;  // already dequeued
+  (x ? x->next : first) = y;
+  (y ? y->prev : last) = x;
+  s->next = s->prev = nullptr;
+}
+
+namespace {
+
+void unlock_chan(void* c) { static_cast<hchan*>(c)->lock.unlock(); }
+
+// finish_wake completes a dequeued sudog's wait after the lock is released:
+// gp's param names the sudog that won (select uses it), success says whether
+// a value moved.
+void finish_wake(sudog* sg, bool success) {
+  g* gp = sg->gp;
+  gp->param = sg;
+  sg->success = success;
+  goready(gp);
+}
+
+// park_forever: the nil channel and the empty select. Never returns.
+[[noreturn]] void park_forever(wait_reason reason) {
+  gopark(nullptr, nullptr, reason);
+  gothrow("unreachable: a goroutine parked forever was readied");
+}
+
+// block_on parks the running G on q with a sudog for ep and returns whether
+// it was woken by a transfer (true) or by close (false). c->lock is held on
+// entry and released by the park.
+bool block_on(g* gp, hchan* c, waitq& q, void* ep, wait_reason reason) {
+  sudog s;
+  s.gp = gp;
+  s.elem = ep;
+  s.c = c;
+  q.enqueue(&s);
+  goparkunlock(&c->lock, reason);
+  s.gp->param = nullptr;
+  return s.success;
+}
+
+}  // namespace
+
+void send_direct(hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
+  c->move_elem(sg->elem, ep);
+  sg->elem = nullptr;
+  unlock(arg);
+  finish_wake(sg, true);
+}
+
+void recv_direct(hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
+  if (c->dataqsiz == 0) {
+    c->move_elem(ep, sg->elem);  // from the sender's stack
+  } else {
+    // The buffer is full (a sender is waiting): take its head, and put the
+    // sender's value in the freed slot, which becomes the tail.
+    void* qp = c->slot(c->recvx);
+    c->take(ep, qp);
+    c->move_elem(qp, sg->elem);
+    if (++c->recvx == c->dataqsiz) c->recvx = 0;
+    c->sendx = c->recvx;
+  }
+  sg->elem = nullptr;
+  unlock(arg);
+  finish_wake(sg, true);
+}
+
+void buf_put(hchan* c, void* ep) {
+  c->move_elem(c->slot(c->sendx), ep);
+  if (++c->sendx == c->dataqsiz) c->sendx = 0;
+  c->qcount.store(c->qcount.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void buf_get(hchan* c, void* ep) {
+  c->take(ep, c->slot(c->recvx));
+  if (++c->recvx == c->dataqsiz) c->recvx = 0;
+  c->qcount.store(c->qcount.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+bool chansend(hchan* c, void* ep, bool block) {
+  if (c == nullptr) {
+    if (!block) return false;
+    acquireg("gort::chan::send");
+    park_forever(wait_reason::chan_send_nil_chan);
+  }
+  // The lock-free fail path of a non-blocking send (Go's, for select with a
+  // default), for buffered channels only: an unbuffered channel would have
+  // to read recvq outside the lock.
+  if (!block && c->dataqsiz != 0 && c->closed.load(std::memory_order_relaxed) == 0 &&
+      c->qcount.load(std::memory_order_relaxed) == c->dataqsiz)
+    return false;
+
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0) {
+    c->lock.unlock();
+    throw panic_error("send on closed channel");
+  }
+  if (sudog* sg = c->recvq.dequeue()) {
+    send_direct(c, sg, ep, &unlock_chan, c);
+    return true;
+  }
+  if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
+    buf_put(c, ep);
+    c->lock.unlock();
+    return true;
+  }
+  if (!block) {
+    c->lock.unlock();
+    return false;
+  }
+  if (!block_on(acquireg("gort::chan::send"), c, c->sendq, ep, wait_reason::chan_send))
+    throw panic_error("send on closed channel");
+  return true;
+}
+
+recv_result chanrecv(hchan* c, void* ep, bool block) {
+  if (c == nullptr) {
+    if (!block) return {false, false};
+    acquireg("gort::chan::recv");
+    park_forever(wait_reason::chan_receive_nil_chan);
+  }
+  if (!block && c->dataqsiz != 0 && c->qcount.load(std::memory_order_acquire) == 0) {
+    // Go's order: closed is loaded after the emptiness check, so "empty and
+    // not closed" was true at one instant and the receive may fail.
+    if (c->closed.load(std::memory_order_acquire) == 0) return {false, false};
+    if (c->qcount.load(std::memory_order_acquire) == 0) {
+      // Closed and empty for good; but take the lock to order this with
+      // the close (and with the last receive), as a receive under it would.
+      c->lock.lock();
+      const bool drained = c->qcount.load(std::memory_order_relaxed) == 0;
+      c->lock.unlock();
+      if (drained) return {true, false};
+    }
+  }
+
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0) {
+    if (c->qcount.load(std::memory_order_relaxed) == 0) {
+      c->lock.unlock();
+      return {true, false};
+    }
+  } else if (sudog* sg = c->sendq.dequeue()) {
+    recv_direct(c, sg, ep, &unlock_chan, c);
+    return {true, true};
+  }
+  if (c->qcount.load(std::memory_order_relaxed) > 0) {
+    buf_get(c, ep);
+    c->lock.unlock();
+    return {true, true};
+  }
+  if (!block) {
+    c->lock.unlock();
+    return {false, false};
+  }
+  return {true, block_on(acquireg("gort::chan::recv"), c, c->recvq, ep, wait_reason::chan_receive)};
+}
+
+// closechan: Go's closechan.
+void closechan(hchan* c) {
+  if (c == nullptr) throw panic_error("close of nil channel");
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0) {
+    c->lock.unlock();
+    throw panic_error("close of closed channel");
+  }
+  c->closed.store(1, std::memory_order_release);
+  // Every waiter, receivers first: a receiver's slot stays raw, a sender's
+  // value stays with it. They are pushed on a list through next (free once
+  // dequeued) and readied after the unlock, last pushed first, as Go's
+  // gList: each goready takes runnext and moves the previous one to the
+  // queue's tail, so the first waiter runs first and the rest in order.
+  sudog* woken = nullptr;
+  for (waitq* q : {&c->recvq, &c->sendq})
+    while (sudog* sg = q->dequeue()) {
+      sg->elem = nullptr;
+      sg->next = woken;
+      woken = sg;
+    }
+  c->lock.unlock();
+  while (sudog* s = woken) {
+    woken = s->next;  // read before the G may run and its stack change
+    finish_wake(s, false);
+  }
+}
+
+}  // namespace gort::rt
+
+namespace gort::detail {
+
+hchan* makechan(const elem_ops* ops, std::size_t capacity) {
+  // Go's limit is maxAlloc; any buffer this machine could not map will do.
+  constexpr std::size_t max_buf = std::size_t{1} << 40;
+  const std::size_t hdr = (sizeof(hchan) + ops->align - 1) / ops->align * ops->align;
+  if (ops->size != 0 && capacity > max_buf / ops->size) throw panic_error("makechan: size out of range");
+  void* mem = ::operator new(hdr + capacity * ops->size);
+  auto* c = ::new (mem) hchan;
+  c->ops = ops;
+  c->dataqsiz = capacity;
+  c->buf = static_cast<unsigned char*>(mem) + hdr;
+  return c;
+}
+
+// freechan runs when the last handle goes: no G can be parked on c (a parked
+// G holds a handle), so only buffered values remain.
+void freechan(hchan* c) noexcept {
+  for (std::size_t n = c->qcount.load(std::memory_order_relaxed), i = c->recvx; n > 0; --n) {
+    c->destroy_elem(c->slot(i));
+    if (++i == c->dataqsiz) i = 0;
+  }
+  c->~hchan();
+  ::operator delete(c);
+}
+
+void chansend(hchan* c, void* ep) { rt::chansend(c, ep, true); }
+
+bool chanrecv(hchan* c, void* ep) { return rt::chanrecv(c, ep, true).received; }
+
+void closechan(hchan* c) { rt::closechan(c); }
+
+std::size_t chanlen(const hchan* c) noexcept {
+  return c ? c->qcount.load(std::memory_order_relaxed) : 0;
+}
+
+std::size_t chancap(const hchan* c) noexcept { return c ? c->dataqsiz : 0; }
+
+}  // namespace gort::detail

@@ -1,0 +1,117 @@
+// chan.hpp: the channel core, shared by chan.cpp and select.cpp. Go
+// counterpart: hchan and waitq in chan.go.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "gort/chan.hpp"
+#include "runtime/runtime2.hpp"
+
+namespace gort::rt {
+
+// waitq: a FIFO of sudogs waiting on one channel, linked through next/prev.
+struct waitq {
+  sudog* first = nullptr;
+  sudog* last = nullptr;
+
+  void enqueue(sudog* s);
+  // dequeue removes and returns the first sudog whose G may be woken. A
+  // select's sudog is skipped (and dropped) when its G has already been won
+  // by another case: the waker must win gp->selectdone.
+  sudog* dequeue();
+  // dequeue_sudog removes s if it is still queued (select's pass 3).
+  void dequeue_sudog(sudog* s);
+};
+
+}  // namespace gort::rt
+
+namespace gort::detail {
+
+// hchan: Go's channel. Invariants (as chan.go):
+//   at least one of sendq and recvq is empty, except for a single select
+//     that sends and receives on the same unbuffered channel;
+//   on a buffered channel, qcount > 0 implies recvq is empty, and
+//     qcount < dataqsiz implies sendq is empty.
+// lock guards every field except refs (atomic), dataqsiz, ops and buf
+// (immutable), and closed and qcount, which are written under lock but read
+// without it by len() and the lock-free checks of non-blocking operations.
+// No G is readied while lock is held: a woken G could run on another M and
+// find the lock taken for nothing.
+struct hchan : hchan_header {
+  rt::mutex lock;
+  std::atomic<std::uint32_t> closed{0};
+  std::atomic<std::size_t> qcount{0};  // values in buf
+  std::size_t dataqsiz = 0;            // capacity of buf
+  std::size_t sendx = 0;               // next slot to send into
+  std::size_t recvx = 0;               // next slot to receive from
+  unsigned char* buf = nullptr;        // dataqsiz slots of ops->size bytes
+  const elem_ops* ops = nullptr;
+  rt::waitq recvq;  // parked receivers
+  rt::waitq sendq;  // parked senders
+
+  void* slot(std::size_t i) const { return buf + i * ops->size; }
+  // move_elem move-constructs *dst from *src. Small trivially copyable
+  // values (ints, pointers, empty structs) are copied inline, not through
+  // a call to memcpy: a channel of int is the common case.
+  void move_elem(void* dst, void* src) const {
+    if (ops->move) return ops->move(dst, src);
+    switch (ops->size) {
+      case 1: std::memcpy(dst, src, 1); return;
+      case 2: std::memcpy(dst, src, 2); return;
+      case 4: std::memcpy(dst, src, 4); return;
+      case 8: std::memcpy(dst, src, 8); return;
+      case 16: std::memcpy(dst, src, 16); return;
+      default: std::memcpy(dst, src, ops->size);
+    }
+  }
+  void destroy_elem(void* p) const {
+    if (ops->destroy) ops->destroy(p);
+  }
+  // take moves a value out of a buffer slot, leaving the slot raw memory.
+  // (A parked sender's value is only moved from: its owner destroys it.)
+  void take(void* dst, void* src) const {
+    move_elem(dst, src);
+    destroy_elem(src);
+  }
+  bool full() const {  // Go's full(): a send would block
+    return dataqsiz == 0 ? recvq.first == nullptr
+                         : qcount.load(std::memory_order_relaxed) == dataqsiz;
+  }
+  bool empty() const {  // Go's empty(): a receive would block
+    return dataqsiz == 0 ? sendq.first == nullptr : qcount.load(std::memory_order_relaxed) == 0;
+  }
+};
+
+}  // namespace gort::detail
+
+namespace gort::rt {
+
+using detail::hchan;
+
+// chansend: Go's chansend. Returns false only when !block and the send would
+// have blocked. Throws panic_error on a closed channel.
+bool chansend(hchan* c, void* ep, bool block);
+
+// chanrecv: Go's chanrecv. selected: the receive happened (false only when
+// !block and it would have blocked); received: a value was constructed at ep
+// (false: the channel is closed and drained).
+struct recv_result {
+  bool selected;
+  bool received;
+};
+recv_result chanrecv(hchan* c, void* ep, bool block);
+
+// closechan: Go's closechan (panics on nil and on closed channels).
+void closechan(hchan* c);
+
+// The steps that chansend/chanrecv and selectgo share. Each is entered with
+// c->lock held and unlocks it (through unlock(arg)) before readying anyone.
+using unlock_fn = void (*)(void* arg);
+void send_direct(hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg);  // Go: send
+void recv_direct(hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg);  // Go: recv
+void buf_put(hchan* c, void* ep);  // a buffered send into a free slot
+void buf_get(hchan* c, void* ep);  // a buffered receive from a full slot
+
+}  // namespace gort::rt

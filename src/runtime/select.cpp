@@ -1,0 +1,270 @@
+// select.cpp: the select statement. Go counterpart: selectgo in select.go
+// (Go 1.23), and reflect.Select's rselect for the run-time-built form.
+//
+// selectgo(cases):
+//   pollorder  the cases with a non-nil channel, shuffled (inside-out
+//              Fisher-Yates with cheaprandn), so that among ready cases each
+//              is chosen uniformly at random;
+//   lockorder  the same cases sorted by channel address; the channels are
+//              locked in that order (a channel appearing twice is locked
+//              once: duplicates are adjacent), so two selects, or a select
+//              and a channel operation, never deadlock on each other's locks.
+//   pass 1     with every channel locked, look for a case that can proceed
+//              now, in poll order; perform it with the same steps as
+//              chansend/chanrecv (send_direct, recv_direct, buf_put, buf_get).
+//              Nothing ready and a default case: unlock, choose default.
+//   pass 2     enqueue one sudog per case (is_select) on its channel's sendq
+//              or recvq, and park; selparkcommit unlocks the channels once
+//              the G is off its stack. A waker must win gp->selectdone
+//              (waitq::dequeue) to complete one of our cases; it leaves the
+//              winning sudog in gp->param.
+//   pass 3     woken: lock everything again, take the winner from param, and
+//              dequeue the sudogs of every other case.
+//
+// gort: the sudogs and both orders live on the selecting G's stack (gort
+// stacks never move), in small arrays for up to 8 cases, else on the heap.
+// selparkcommit therefore reads them while another thread may already be
+// waking the G: see its comment for why that is safe.
+//
+// As Go's compiler does, a select with one case and a default becomes a
+// non-blocking chansend/chanrecv (selectnbsend/selectnbrecv), and a select
+// of a single case a plain blocking operation.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+#include "gort/select.hpp"
+#include "runtime/chan.hpp"
+#include "runtime/panic.hpp"
+#include "runtime/proc.hpp"
+
+namespace gort::rt {
+namespace {
+
+using detail::scase;
+
+// A select in progress: its cases and the lock order over them.
+struct selstate {
+  scase* const* cases;
+  const std::uint16_t* lockorder;
+  int n;  // entries in lockorder
+  hchan* chan_at(int i) const { return cases[lockorder[i]]->c; }
+};
+
+void sellock(const selstate& s) {
+  hchan* prev = nullptr;
+  for (int i = 0; i < s.n; ++i) {
+    hchan* c = s.chan_at(i);
+    if (c != prev) c->lock.lock();
+    prev = c;
+  }
+}
+
+void selunlock(void* arg) {
+  const selstate& s = *static_cast<const selstate*>(arg);
+  // Backwards, skipping duplicates (which follow their first occurrence).
+  for (int i = s.n - 1; i >= 0; --i) {
+    hchan* c = s.chan_at(i);
+    if (i > 0 && c == s.chan_at(i - 1)) continue;
+    c->lock.unlock();
+  }
+}
+
+// selparkcommit: gopark's unlockf for select. The first unlock may already
+// let a waker dequeue one of our sudogs and ready the G, which may then run
+// on another M before this loop ends. That is safe because the G, in pass 3,
+// first locks every channel again, so it cannot get past sellock, nor change
+// the cases or lockorder read here, before the last unlock below; and after
+// the last unlock nothing of the G's is read.
+bool selparkcommit(g*, void* arg) {
+  const selstate s = *static_cast<const selstate*>(arg);
+  hchan* c = s.n > 0 ? s.chan_at(s.n - 1) : nullptr;
+  for (int i = s.n - 1; i >= 0; --i) {
+    hchan* next = i > 0 ? s.chan_at(i - 1) : nullptr;  // read before unlocking c
+    if (c != next) c->lock.unlock();
+    c = next;
+  }
+  return true;
+}
+
+// Pass 1: perform the first ready case in poll order, unlocking everything;
+// -1 (still locked) if none is ready.
+int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll, bool* recv_ok) {
+  for (int k = 0; k < npoll; ++k) {
+    const int i = pollorder[k];
+    scase* cas = st.cases[i];
+    hchan* c = cas->c;
+    if (cas->k == scase::kind::send) {
+      if (c->closed.load(std::memory_order_relaxed) != 0) {
+        selunlock(&st);
+        throw panic_error("send on closed channel");
+      }
+      if (sudog* sg = c->recvq.dequeue()) {
+        send_direct(c, sg, cas->elem, &selunlock, &st);
+        return i;
+      }
+      if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
+        buf_put(c, cas->elem);
+        selunlock(&st);
+        return i;
+      }
+    } else {
+      if (sudog* sg = c->sendq.dequeue()) {
+        recv_direct(c, sg, cas->elem, &selunlock, &st);
+        *recv_ok = true;
+        return i;
+      }
+      if (c->qcount.load(std::memory_order_relaxed) > 0) {
+        buf_get(c, cas->elem);
+        selunlock(&st);
+        *recv_ok = true;
+        return i;
+      }
+      if (c->closed.load(std::memory_order_relaxed) != 0) {
+        selunlock(&st);
+        *recv_ok = false;
+        return i;
+      }
+    }
+  }
+  return -1;
+}
+
+// Passes 2 and 3: wait on every case, and return the one that was completed.
+int select_wait(g* gp, selstate& st, sudog* sgs, bool* recv_ok) {
+  for (int k = 0; k < st.n; ++k) {
+    const int i = st.lockorder[k];
+    scase* cas = st.cases[i];
+    sudog* sg = ::new (&sgs[i]) sudog;
+    sg->gp = gp;
+    sg->is_select = true;
+    sg->elem = cas->elem;
+    sg->c = cas->c;
+    (cas->k == scase::kind::send ? cas->c->sendq : cas->c->recvq).enqueue(sg);
+  }
+  gp->param = nullptr;
+  gopark(&selparkcommit, &st, wait_reason::select);
+
+  sellock(st);
+  gp->selectdone.store(0, std::memory_order_relaxed);
+  auto* won = static_cast<sudog*>(gp->param);
+  gp->param = nullptr;
+  int casi = -1;
+  for (int k = 0; k < st.n; ++k) {
+    const int i = st.lockorder[k];
+    scase* cas = st.cases[i];
+    if (&sgs[i] == won)
+      casi = i;
+    else
+      (cas->k == scase::kind::send ? cas->c->sendq : cas->c->recvq).dequeue_sudog(&sgs[i]);
+  }
+  selunlock(&st);
+  if (casi < 0) gothrow("selectgo: bad wakeup");
+  if (st.cases[casi]->k == scase::kind::send) {
+    if (!won->success) throw panic_error("send on closed channel");
+  } else {
+    *recv_ok = won->success;
+  }
+  return casi;
+}
+
+// One case: a plain channel operation, non-blocking if there is a default.
+int select_one(scase* cas, int i, int deflt, bool* recv_ok) {
+  const bool block = deflt < 0;
+  if (cas->k == scase::kind::send) return chansend(cas->c, cas->elem, block) ? i : deflt;
+  const recv_result r = chanrecv(cas->c, cas->elem, block);
+  *recv_ok = r.received;
+  return r.selected ? i : deflt;
+}
+
+// Scratch for a select: a few cases fit on the stack, more go to the heap.
+// The sudogs are raw memory until pass 2 needs them (most selects find a
+// ready case in pass 1).
+struct select_scratch {
+  static constexpr int inline_cases = 8;
+  std::uint16_t order_buf[2 * inline_cases];
+  alignas(sudog) unsigned char sudog_buf[inline_cases * sizeof(sudog)];
+  std::unique_ptr<std::uint16_t[]> order_heap;
+  std::unique_ptr<sudog[]> sudog_heap;
+  std::uint16_t* order;
+  sudog* sudogs;
+
+  explicit select_scratch(int n) {
+    if (n <= inline_cases) {
+      order = order_buf;
+      sudogs = reinterpret_cast<sudog*>(sudog_buf);
+    } else {
+      order_heap = std::make_unique_for_overwrite<std::uint16_t[]>(2 * std::size_t(n));
+      sudog_heap = std::make_unique<sudog[]>(std::size_t(n));
+      order = order_heap.get();
+      sudogs = sudog_heap.get();
+    }
+  }
+};
+
+}  // namespace
+}  // namespace gort::rt
+
+namespace gort::detail {
+
+int selectgo(scase* const* cases, int n, bool* recv_ok) {
+  using namespace gort::rt;
+  g* gp = acquireg("gort::select");
+  if (n > 65536) throw panic_error("select: too many cases");
+  select_scratch scratch(n);
+  std::uint16_t* pollorder = scratch.order;
+  std::uint16_t* lockorder = scratch.order + n;
+
+  // pollorder: the cases with a channel, shuffled; nil channels never count.
+  int npoll = 0;
+  int deflt = -1;
+  for (int i = 0; i < n; ++i) {
+    scase* cas = cases[i];
+    if (cas->k == scase::kind::deflt) {
+      if (deflt >= 0) throw panic_error("select: multiple default cases");
+      deflt = i;
+      continue;
+    }
+    if (cas->c == nullptr) continue;
+    const std::uint32_t j = cheaprandn(gp->m, static_cast<std::uint32_t>(npoll + 1));
+    pollorder[npoll] = pollorder[j];
+    pollorder[j] = static_cast<std::uint16_t>(i);
+    ++npoll;
+  }
+  if (npoll == 0) {
+    if (deflt >= 0) return deflt;
+    gopark(nullptr, nullptr, n == 0 ? wait_reason::select_no_cases : wait_reason::select);
+    gothrow("unreachable: a select with no cases was readied");
+  }
+  if (npoll == 1 && (deflt >= 0 || n == 1))
+    return select_one(cases[pollorder[0]], pollorder[0], deflt, recv_ok);
+
+  std::copy(pollorder, pollorder + npoll, lockorder);
+  std::sort(lockorder, lockorder + npoll, [cases](std::uint16_t a, std::uint16_t b) {
+    return std::less<>()(cases[a]->c, cases[b]->c);
+  });
+  selstate st{cases, lockorder, npoll};
+  sellock(st);
+  const int i = select_ready(st, pollorder, npoll, recv_ok);
+  if (i >= 0) return i;
+  if (deflt >= 0) {
+    selunlock(&st);
+    return deflt;
+  }
+  return select_wait(gp, st, scratch.sudogs, recv_ok);
+}
+
+}  // namespace gort::detail
+
+namespace gort {
+
+int select(std::span<select_case> cases) {
+  std::unique_ptr<detail::scase*[]> cs(new detail::scase*[cases.size() + 1]);
+  for (std::size_t i = 0; i < cases.size(); ++i) cs[i] = cases[i].get();
+  bool recv_ok = false;
+  const int i = detail::selectgo(cs.get(), static_cast<int>(cases.size()), &recv_ok);
+  cs[i]->complete(recv_ok);
+  return i;
+}
+
+}  // namespace gort
