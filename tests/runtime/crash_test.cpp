@@ -287,6 +287,33 @@ TEST_F(CrashTest, NoGuardNoFalseAlarm) {
   EXPECT_EQ(r.err, "") << r.describe();
 }
 
+// Each goroutine is listed with what it waits on, in Go's words.
+TEST_F(CrashTest, WaitReasonsDeadlock) {
+  prog_result r = run_testprog("WaitReasonsDeadlock");
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  ASSERT_FALSE(ls.empty()) << r.describe();
+  EXPECT_EQ(ls[0], "fatal error: all goroutines are asleep - deadlock!") << r.describe();
+  const char* want[] = {
+      "goroutine 1 [chan receive]:",         "goroutine 2 [sync.Mutex.Lock]:",
+      "goroutine 3 [sync.RWMutex.RLock]:",   "goroutine 4 [sync.RWMutex.Lock]:",
+      "goroutine 5 [sync.WaitGroup.Wait]:",  "goroutine 6 [sync.Cond.Wait]:",
+      "goroutine 7 [chan send]:",            "goroutine 8 [chan receive (nil chan)]:",
+      "goroutine 9 [chan send (nil chan)]:", "goroutine 10 [select (no cases)]:",
+      "goroutine 11 [select]:",
+  };
+  for (const char* w : want) EXPECT_TRUE(has_line(ls, w)) << "missing: " << w << "\n" << r.describe();
+}
+
+// An unrecovered panic_error from the runtime is Go's panic.
+TEST_F(CrashTest, PanicSendOnClosed) {
+  prog_result r = run_testprog("PanicSendOnClosed");
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  ASSERT_FALSE(ls.empty()) << r.describe();
+  EXPECT_EQ(ls[0], "panic: send on closed channel") << r.describe();
+}
+
 // Go: "runtime: program exceeds 2-thread limit", "fatal error: thread exhaustion".
 TEST_F(CrashTest, ThreadExhaustion) {
   prog_result r = run_testprog("ThreadExhaustion");

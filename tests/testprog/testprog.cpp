@@ -7,6 +7,7 @@
 // crash and returns instead says so on stderr, so the crash test shows it.
 // testprog is linked with -rdynamic (gort::gort adds it), so the runtime's
 // dladdr symbolization can name the functions below that are extern.
+#include <functional>
 #include <gort/gort.hpp>
 
 #include <atomic>
@@ -69,6 +70,53 @@ int GoroutineDeadlock() {
     a.wait();
   });
   return returned("GoroutineDeadlock", rc);
+}
+
+// Every way to wait on channels, select and sync at once, with nothing left
+// to wake anyone: goroutine i+2 waits in waits[i] (crash_test.cpp checks
+// each reason), main in a receive.
+int WaitReasonsDeadlock() {
+  int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
+    static gort::Mutex mu, cond_mu;
+    static gort::RWMutex wlocked, rlocked;
+    static gort::Cond cond(cond_mu);
+    static gort::WaitGroup wg;
+    auto unbuffered = gort::make_chan<int>();
+    mu.lock();
+    wlocked.lock();
+    rlocked.lock_shared();
+    wg.add(1);
+    std::function<void()> waits[] = {
+        [] { mu.lock(); },                 // 2 sync.Mutex.Lock
+        [] { wlocked.lock_shared(); },     // 3 sync.RWMutex.RLock
+        [] { rlocked.lock(); },            // 4 sync.RWMutex.Lock
+        [] { wg.wait(); },                 // 5 sync.WaitGroup.Wait
+        [] {                               // 6 sync.Cond.Wait
+          std::lock_guard l(cond_mu);
+          cond.wait();
+        },
+        [=] { unbuffered.send(1); },       // 7 chan send
+        [] { gort::chan<int>().recv(); },  // 8 chan receive (nil chan)
+        [] { gort::chan<int>().send(1); }, // 9 chan send (nil chan)
+        [] { gort::select(); },            // 10 select (no cases)
+        [] {                               // 11 select
+          auto a = gort::make_chan<int>(), b = gort::make_chan<int>();
+          gort::select(gort::case_recv(a), gort::case_send(b, 1));
+        },
+    };
+    for (auto& w : waits) gort::go(w);
+    gort::make_chan<int>().recv();         // 1 chan receive
+  });
+  return returned("WaitReasonsDeadlock", rc);
+}
+
+int PanicSendOnClosed() {
+  int rc = gort::run([] {
+    auto ch = gort::make_chan<int>();
+    ch.close();
+    ch.send(1);
+  });
+  return returned("PanicSendOnClosed", rc);
 }
 
 int PanicMain() {
@@ -160,6 +208,8 @@ struct scenario {
 constexpr scenario scenarios[] = {
     {"SimpleDeadlock", SimpleDeadlock},
     {"GoroutineDeadlock", GoroutineDeadlock},
+    {"WaitReasonsDeadlock", WaitReasonsDeadlock},
+    {"PanicSendOnClosed", PanicSendOnClosed},
     {"PanicMain", PanicMain},
     {"PanicGoroutine", PanicGoroutine},
     {"PanicNonStd", PanicNonStd},
