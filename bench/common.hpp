@@ -111,7 +111,8 @@ inline double ns_between(clock::time_point a, clock::time_point b) {
 // Region: one timed region. start() reads CPU time and page faults, then the
 // monotonic clock (the anchors read CPU first, then time.Now); stop() reads
 // the clock, then CPU time and page faults. Then:
-//   wall_ms(), wall_ns(), cpu_ms() (user+sys of the whole process), minflt().
+//   wall_ms(), wall_ns(), cpu_ms() (user+sys of the whole process), minflt(),
+// and start_time(), stop_time().
 class Region {
  public:
   void start() {
@@ -126,6 +127,10 @@ class Region {
     cpu1_ = bench::cpu_ms(ru);
     flt1_ = ru.ru_minflt;
   }
+  // When start() and stop() read the clock, for a figure over part of the
+  // region (parked's park_ms and release_ms).
+  clock::time_point start_time() const { return t0_; }
+  clock::time_point stop_time() const { return t1_; }
   double wall_ms() const { return ms_between(t0_, t1_); }
   double wall_ns() const { return ns_between(t0_, t1_); }
   double cpu_ms() const { return cpu1_ - cpu0_; }
