@@ -104,10 +104,8 @@ class chan {
   // Blocks until a value arrives; std::nullopt once the channel is closed
   // and its buffer drained. On the nil channel, blocks forever.
   std::optional<T> recv() const {
-    detail::slot<T> s;
-    if (!detail::chanrecv(c_, &s.v)) return std::nullopt;
-    std::optional<T> r(std::move(s.v));
-    s.v.~T();
+    std::optional<T> r;
+    recv_into(r);
     return r;
   }
 
@@ -130,7 +128,8 @@ class chan {
     explicit iterator(const chan* ch) : ch_(ch) { ++*this; }
     T&& operator*() { return std::move(*cur_); }
     iterator& operator++() {
-      cur_ = ch_->recv();
+      cur_.reset();
+      ch_->recv_into(cur_);
       return *this;
     }
     void operator++(int) { ++*this; }
@@ -147,6 +146,14 @@ class chan {
   template <class U> friend chan<U> make_chan(std::size_t);
   template <class U> friend detail::hchan* detail::chan_core(const chan<U>&) noexcept;
   explicit chan(detail::hchan* c) noexcept : c_(c) {}
+  // recv_into receives into an empty optional (left empty once closed and
+  // drained); T needs only a move constructor, not assignment.
+  void recv_into(std::optional<T>& out) const {
+    detail::slot<T> s;
+    if (!detail::chanrecv(c_, &s.v)) return;
+    out.emplace(std::move(s.v));
+    s.v.~T();
+  }
   void retain() const noexcept {
     if (c_) detail::header(c_)->refs.fetch_add(1, std::memory_order_relaxed);
   }

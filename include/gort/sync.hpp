@@ -19,6 +19,13 @@
 
 namespace gort {
 
+namespace detail {
+// Throws std::logic_error naming `what` unless called from a goroutine: sync
+// types refuse threads the runtime did not create (they have no goroutine
+// to park), even when the operation would not have to wait.
+void require_goroutine(const char* what);
+}  // namespace detail
+
 // Mutex: sync.Mutex, with Go's two modes (src/sync/mutex.cpp). In normal
 // mode waiters queue FIFO but a woken waiter competes with new arrivals,
 // which usually win (they are already running): good throughput. A waiter
@@ -31,6 +38,7 @@ class Mutex {
   Mutex& operator=(const Mutex&) = delete;
 
   void lock() {
+    detail::require_goroutine("gort::Mutex::lock");
     std::int32_t old = 0;
     if (!state_.compare_exchange_strong(old, locked, std::memory_order_acquire,
                                         std::memory_order_relaxed))

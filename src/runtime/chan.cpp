@@ -83,11 +83,11 @@ void unlock_chan(void* c) { static_cast<hchan*>(c)->lock.unlock(); }
 // finish_wake completes a dequeued sudog's wait after the lock is released:
 // gp's param names the sudog that won (select uses it), success says whether
 // a value moved.
-void finish_wake(sudog* sg, bool success) {
+void finish_wake(m* mp, sudog* sg, bool success) {
   g* gp = sg->gp;
   gp->param = sg;
   sg->success = success;
-  goready(gp);
+  ready(mp, gp);
 }
 
 // park_forever: the nil channel and the empty select. Never returns.
@@ -112,14 +112,14 @@ bool block_on(g* gp, hchan* c, waitq& q, void* ep, wait_reason reason) {
 
 }  // namespace
 
-void send_direct(hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
+void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
   c->move_elem(sg->elem, ep);
   sg->elem = nullptr;
   unlock(arg);
-  finish_wake(sg, true);
+  finish_wake(mp, sg, true);
 }
 
-void recv_direct(hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
+void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
   if (c->dataqsiz == 0) {
     c->move_elem(ep, sg->elem);  // from the sender's stack
   } else {
@@ -133,7 +133,7 @@ void recv_direct(hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
   }
   sg->elem = nullptr;
   unlock(arg);
-  finish_wake(sg, true);
+  finish_wake(mp, sg, true);
 }
 
 void buf_put(hchan* c, void* ep) {
@@ -148,10 +148,9 @@ void buf_get(hchan* c, void* ep) {
   c->qcount.store(c->qcount.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
-bool chansend(hchan* c, void* ep, bool block) {
+bool chansend(g* gp, hchan* c, void* ep, bool block) {
   if (c == nullptr) {
     if (!block) return false;
-    acquireg("gort::chan::send");
     park_forever(wait_reason::chan_send_nil_chan);
   }
   // The lock-free fail path of a non-blocking send (Go's, for select with a
@@ -167,7 +166,7 @@ bool chansend(hchan* c, void* ep, bool block) {
     throw panic_error("send on closed channel");
   }
   if (sudog* sg = c->recvq.dequeue()) {
-    send_direct(c, sg, ep, &unlock_chan, c);
+    send_direct(gp->m, c, sg, ep, &unlock_chan, c);
     return true;
   }
   if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
@@ -179,15 +178,14 @@ bool chansend(hchan* c, void* ep, bool block) {
     c->lock.unlock();
     return false;
   }
-  if (!block_on(acquireg("gort::chan::send"), c, c->sendq, ep, wait_reason::chan_send))
+  if (!block_on(gp, c, c->sendq, ep, wait_reason::chan_send))
     throw panic_error("send on closed channel");
   return true;
 }
 
-recv_result chanrecv(hchan* c, void* ep, bool block) {
+recv_result chanrecv(g* gp, hchan* c, void* ep, bool block) {
   if (c == nullptr) {
     if (!block) return {false, false};
-    acquireg("gort::chan::recv");
     park_forever(wait_reason::chan_receive_nil_chan);
   }
   if (!block && c->dataqsiz != 0 && c->qcount.load(std::memory_order_acquire) == 0) {
@@ -211,7 +209,7 @@ recv_result chanrecv(hchan* c, void* ep, bool block) {
       return {true, false};
     }
   } else if (sudog* sg = c->sendq.dequeue()) {
-    recv_direct(c, sg, ep, &unlock_chan, c);
+    recv_direct(gp->m, c, sg, ep, &unlock_chan, c);
     return {true, true};
   }
   if (c->qcount.load(std::memory_order_relaxed) > 0) {
@@ -223,11 +221,11 @@ recv_result chanrecv(hchan* c, void* ep, bool block) {
     c->lock.unlock();
     return {false, false};
   }
-  return {true, block_on(acquireg("gort::chan::recv"), c, c->recvq, ep, wait_reason::chan_receive)};
+  return {true, block_on(gp, c, c->recvq, ep, wait_reason::chan_receive)};
 }
 
 // closechan: Go's closechan.
-void closechan(hchan* c) {
+void closechan(g* gp, hchan* c) {
   if (c == nullptr) throw panic_error("close of nil channel");
   c->lock.lock();
   if (c->closed.load(std::memory_order_relaxed) != 0) {
@@ -250,7 +248,7 @@ void closechan(hchan* c) {
   c->lock.unlock();
   while (sudog* s = woken) {
     woken = s->next;  // read before the G may run and its stack change
-    finish_wake(s, false);
+    finish_wake(gp->m, s, false);
   }
 }
 
@@ -282,11 +280,15 @@ void freechan(hchan* c) noexcept {
   ::operator delete(c);
 }
 
-void chansend(hchan* c, void* ep) { rt::chansend(c, ep, true); }
+// The entry points refuse threads the runtime did not create (acquireg
+// throws std::logic_error): such a thread has no goroutine to park.
+void chansend(hchan* c, void* ep) { rt::chansend(rt::acquireg("gort::chan::send"), c, ep, true); }
 
-bool chanrecv(hchan* c, void* ep) { return rt::chanrecv(c, ep, true).received; }
+bool chanrecv(hchan* c, void* ep) {
+  return rt::chanrecv(rt::acquireg("gort::chan::recv"), c, ep, true).received;
+}
 
-void closechan(hchan* c) { rt::closechan(c); }
+void closechan(hchan* c) { rt::closechan(rt::acquireg("gort::chan::close"), c); }
 
 std::size_t chanlen(const hchan* c) noexcept {
   return c ? c->qcount.load(std::memory_order_relaxed) : 0;

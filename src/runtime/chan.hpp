@@ -90,9 +90,10 @@ namespace gort::rt {
 
 using detail::hchan;
 
-// chansend: Go's chansend. Returns false only when !block and the send would
-// have blocked. Throws panic_error on a closed channel.
-bool chansend(hchan* c, void* ep, bool block);
+// chansend: Go's chansend, for the running goroutine gp. Returns false only
+// when !block and the send would have blocked. Throws panic_error on a
+// closed channel.
+bool chansend(g* gp, hchan* c, void* ep, bool block);
 
 // chanrecv: Go's chanrecv. selected: the receive happened (false only when
 // !block and it would have blocked); received: a value was constructed at ep
@@ -101,16 +102,17 @@ struct recv_result {
   bool selected;
   bool received;
 };
-recv_result chanrecv(hchan* c, void* ep, bool block);
+recv_result chanrecv(g* gp, hchan* c, void* ep, bool block);
 
 // closechan: Go's closechan (panics on nil and on closed channels).
-void closechan(hchan* c);
+void closechan(g* gp, hchan* c);
 
 // The steps that chansend/chanrecv and selectgo share. Each is entered with
-// c->lock held and unlocks it (through unlock(arg)) before readying anyone.
+// c->lock held and unlocks it (through unlock(arg)) before readying anyone;
+// mp is the caller's M, which readies the woken G.
 using unlock_fn = void (*)(void* arg);
-void send_direct(hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg);  // Go: send
-void recv_direct(hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg);  // Go: recv
+void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg);  // Go: send
+void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg);  // Go: recv
 void buf_put(hchan* c, void* ep);  // a buffered send into a free slot
 void buf_get(hchan* c, void* ep);  // a buffered receive from a full slot
 

@@ -85,6 +85,7 @@
 #include <vector>
 
 #include "gort/runtime.hpp"
+#include "gort/sync.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
@@ -265,22 +266,41 @@ bool runqputslow(p* pp, g* gp) {
   return true;
 }
 
+// globrunqget_one takes one G off the global queue for pp, if there is one.
+g* globrunqget_one(p* pp) {
+  if (sched.runqsize.load(std::memory_order_relaxed) == 0) return nullptr;
+  sched.lock.lock();
+  g* gp = globrunqget(pp, 1);
+  sched.lock.unlock();
+  return gp;
+}
+
+// A time slice ends after max_inherits switches that inherited it. Go's
+// sysmon ends a slice after 10 ms (schedtick unchanged), preempting the G;
+// that is what stops two goroutines that ready each other through runnext
+// from keeping the P forever while others wait. Until gort's sysmon preempts
+// (issue 5), runnable_now counts instead: 2^16 handoffs are 1-4 ms of a
+// channel ping-pong.
+constexpr std::uint32_t max_inherits = 1u << 16;
+
 // runnable_now is the part of find_runnable that needs neither stealing nor
 // sleeping, so that a G leaving its M can hand it straight to the next
 // (see "Switching"): the 1-in-61 fairness check of the global queue, then
 // runnext and the local queue, then a batch of the global queue. Owner P.
 [[gnu::always_inline]] inline g* runnable_now(p* pp, bool& inherit_time) {
   inherit_time = false;
-  if (pp->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
-      sched.runqsize.load(std::memory_order_relaxed) > 0) {
-    sched.lock.lock();
-    g* gp = globrunqget(pp, 1);
-    sched.lock.unlock();
-    if (gp) return gp;
-  }
+  if (pp->schedtick.load(std::memory_order_relaxed) % 61 == 0)
+    if (g* gp = globrunqget_one(pp)) return gp;
   // With one P nobody steals: the local queue needs no CAS (runq::get).
-  if (g* gp = pp->runq.get(inherit_time, sched.gomaxprocs.load(std::memory_order_relaxed) == 1))
-    return gp;
+  const bool no_thieves = sched.gomaxprocs.load(std::memory_order_relaxed) == 1;
+  if (g* gp = pp->runq.get(inherit_time, no_thieves)) {
+    if (!inherit_time || ++pp->inherits < max_inherits) return gp;
+    // The slice is over: gp waits its turn at the tail, and the global
+    // queue and the local queue's head go first, in a new slice.
+    runqput(pp, gp, false);
+    if (g* first = globrunqget_one(pp)) return first;
+    return pp->runq.get(inherit_time, no_thieves);
+  }
   if (sched.runqsize.load(std::memory_order_relaxed) != 0) {
     sched.lock.lock();
     g* gp = globrunqget(pp, 0);
@@ -620,8 +640,10 @@ void gcstopm(m* mp) {
   p* pp = mp->p;
   mp->curg = gp;
   casgstatus(gp, gstatus::Grunnable, gstatus::Grunning);
-  if (!inherit_time) pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1,
-                                         std::memory_order_relaxed);
+  if (!inherit_time) {
+    pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    pp->inherits = 0;
+  }
   pp->context_switches.store(pp->context_switches.load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
   if (gp->sched.sp == nullptr) stack_prepare(pp, gp);
@@ -1187,6 +1209,13 @@ void unlock_os_thread() {
   if (mp->locked == 0 || --mp->locked != 0) return;
   mp->lockedg = nullptr;
   gp->lockedm = nullptr;
+}
+
+// The sync types' entry check: reads the thread's M directly (no park can
+// come between the read and its use), so it costs no call to getm.
+void detail::require_goroutine(const char* what) {
+  if (tls_m == nullptr || tls_m->curg == nullptr) [[unlikely]]
+    acquireg(what);  // throws, saying why
 }
 
 detail::syscall_scope::syscall_scope() { entersyscall(acquireg("gort::blocking")); }

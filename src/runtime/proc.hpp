@@ -56,6 +56,9 @@ void goparkunlock(mutex* lock, wait_reason reason);
 // thread the runtime did not start: a non-blocking channel send from a
 // plain std::thread) gp goes to the global queue instead.
 void goready(g* gp);
+// ready is goready for a caller that has its M at hand (mp: getm(), or
+// nullptr on a thread the runtime did not create).
+void ready(m* mp, g* gp);
 
 // injectg puts gp (Grunnable) on the global queue and wakes a P for it:
 // readying from a thread with no P (Go: injectglist with one G).

@@ -195,6 +195,7 @@ struct p {
   p* link = nullptr;                       // idle list (sched.lock)
   std::atomic<std::uint32_t> schedtick{0}; // owner writes; schedtrace reads
   std::atomic<std::uint32_t> syscalltick{0};
+  std::uint32_t inherits = 0;              // switches that inherited this slice (proc.cpp, max_inherits)
   std::atomic<struct m*> m{nullptr};       // back-link to the M (nil if idle)
 
   local_runq runq;

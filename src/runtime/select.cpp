@@ -48,6 +48,7 @@ struct selstate {
   scase* const* cases;
   const std::uint16_t* lockorder;
   int n;  // entries in lockorder
+  m* mp;  // the selecting G's M (until it parks)
   hchan* chan_at(int i) const { return cases[lockorder[i]]->c; }
 };
 
@@ -100,7 +101,7 @@ int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll, bool* 
         throw panic_error("send on closed channel");
       }
       if (sudog* sg = c->recvq.dequeue()) {
-        send_direct(c, sg, cas->elem, &selunlock, &st);
+        send_direct(st.mp, c, sg, cas->elem, &selunlock, &st);
         return i;
       }
       if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
@@ -110,7 +111,7 @@ int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll, bool* 
       }
     } else {
       if (sudog* sg = c->sendq.dequeue()) {
-        recv_direct(c, sg, cas->elem, &selunlock, &st);
+        recv_direct(st.mp, c, sg, cas->elem, &selunlock, &st);
         *recv_ok = true;
         return i;
       }
@@ -169,10 +170,10 @@ int select_wait(g* gp, selstate& st, sudog* sgs, bool* recv_ok) {
 }
 
 // One case: a plain channel operation, non-blocking if there is a default.
-int select_one(scase* cas, int i, int deflt, bool* recv_ok) {
+int select_one(g* gp, scase* cas, int i, int deflt, bool* recv_ok) {
   const bool block = deflt < 0;
-  if (cas->k == scase::kind::send) return chansend(cas->c, cas->elem, block) ? i : deflt;
-  const recv_result r = chanrecv(cas->c, cas->elem, block);
+  if (cas->k == scase::kind::send) return chansend(gp, cas->c, cas->elem, block) ? i : deflt;
+  const recv_result r = chanrecv(gp, cas->c, cas->elem, block);
   *recv_ok = r.received;
   return r.selected ? i : deflt;
 }
@@ -237,13 +238,13 @@ int selectgo(scase* const* cases, int n, bool* recv_ok) {
     gothrow("unreachable: a select with no cases was readied");
   }
   if (npoll == 1 && (deflt >= 0 || n == 1))
-    return select_one(cases[pollorder[0]], pollorder[0], deflt, recv_ok);
+    return select_one(gp, cases[pollorder[0]], pollorder[0], deflt, recv_ok);
 
   std::copy(pollorder, pollorder + npoll, lockorder);
   std::sort(lockorder, lockorder + npoll, [cases](std::uint16_t a, std::uint16_t b) {
     return std::less<>()(cases[a]->c, cases[b]->c);
   });
-  selstate st{cases, lockorder, npoll};
+  selstate st{cases, lockorder, npoll, gp->m};
   sellock(st);
   const int i = select_ready(st, pollorder, npoll, recv_ok);
   if (i >= 0) return i;

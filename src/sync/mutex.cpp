@@ -40,6 +40,7 @@ constexpr std::int64_t starvation_threshold_ns = 1'000'000;
 }  // namespace
 
 bool Mutex::try_lock() {
+  detail::require_goroutine("gort::Mutex::try_lock");
   std::int32_t old = state_.load(std::memory_order_relaxed);
   if (old & (mutex_locked | mutex_starving)) return false;
   // A woken waiter may be competing for the mutex; try_lock competes too.
@@ -48,7 +49,6 @@ bool Mutex::try_lock() {
 }
 
 void Mutex::lock_slow() {
-  rt::acquireg("gort::Mutex::lock");
   std::int64_t wait_start = 0;
   bool starving = false;
   bool awoke = false;

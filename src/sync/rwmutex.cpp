@@ -21,14 +21,15 @@ constexpr std::int32_t max_readers = 1 << 30;
 }
 
 void RWMutex::lock_shared() {
+  detail::require_goroutine("gort::RWMutex::lock_shared");
   if (reader_count_.fetch_add(1, std::memory_order_acquire) + 1 < 0) {
     // A writer is pending: wait for it.
-    rt::acquireg("gort::RWMutex::lock_shared");
     rt::semacquire(&reader_sem_, false, rt::wait_reason::sync_rwmutex_rlock);
   }
 }
 
 bool RWMutex::try_lock_shared() {
+  detail::require_goroutine("gort::RWMutex::try_lock_shared");
   std::int32_t c = reader_count_.load(std::memory_order_relaxed);
   while (c >= 0)
     if (reader_count_.compare_exchange_weak(c, c + 1, std::memory_order_acquire, std::memory_order_relaxed))
@@ -53,10 +54,8 @@ void RWMutex::lock() {
   w_.lock();
   // Announce the pending writer to readers; r readers are still active.
   const std::int32_t r = reader_count_.fetch_sub(max_readers, std::memory_order_acq_rel);
-  if (r != 0 && reader_wait_.fetch_add(r, std::memory_order_acq_rel) + r != 0) {
-    rt::acquireg("gort::RWMutex::lock");
+  if (r != 0 && reader_wait_.fetch_add(r, std::memory_order_acq_rel) + r != 0)
     rt::semacquire(&writer_sem_, false, rt::wait_reason::sync_rwmutex_lock);
-  }
 }
 
 bool RWMutex::try_lock() {

@@ -1,0 +1,936 @@
+// chan_test.cpp: channels through the public API (API.md, "Channels").
+// Go counterpart: src/runtime/chan_test.go; tests keep Go's names where one
+// fits (Chan, MultiConsumer, NonblockRecvRace).
+//
+//   Chan                Go's TestChan for capacities 0..19: receive from an
+//                       empty channel and send to a full one block, a
+//                       non-blocking select does not; buffered values come
+//                       out of a closed channel before nullopt; close wakes a
+//                       receiver; FIFO; len/cap.
+//   SendersReceivers    the capacity x senders x receivers matrix: caps 0, 1,
+//                       10, 100, 1..4 senders and receivers; every value is
+//                       received exactly once (sum and count), FIFO per sender
+//                       as each receiver sees it.
+//   UnbufferedRendezvous an unbuffered send completes only once a receiver
+//                       has taken the value.
+//   Close*              Go's close semantics and its panic messages, also for
+//                       a sender parked when the close happens, and under load
+//                       (a sender whose send panicked delivered nothing, every
+//                       other value arrives exactly once).
+//   MoveOnly, NonDefaultConstructible, RangeUntilClosed, LenCap,
+//   HandleCopiesShare, EqualityAndBool, NilChannelBlocks, StorageFreed:
+//                       the C++ side of the contract.
+// Each runs at GOMAXPROCS 1, 2 and 4 where the scheduler matters.
+#include "chan_test_util.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+using namespace gort_test;
+using namespace std::chrono_literals;
+
+class ChanTest : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, ChanTest, ::testing::Values(1, 2, 4), procs_name);
+
+// ---- Go's TestChan ------------------------------------------------------------
+
+TEST_P(ChanTest, Chan) {
+  constexpr int N = 20;  // Go: 200, 20 with -short
+  std::vector<std::string> errors;
+  auto fail = [&errors](int cap, const std::string& what) {
+    errors.push_back("chan[" + std::to_string(cap) + "]: " + what);
+  };
+  int rc = run_procs(GetParam(), [&] {
+    for (int cap = 0; cap < N; ++cap) {
+      {
+        // Receive from an empty channel blocks.
+        auto c = gort::make_chan<int>(cap);
+        std::atomic<bool> recv1{false}, recv2{false};
+        gort::WaitGroup wg;
+        wg.add(2);
+        gort::go([&, c] {
+          (void)c.recv();
+          recv1.store(true);
+          wg.done();
+        });
+        gort::go([&, c] {
+          (void)c.recv();
+          recv2.store(true);
+          wg.done();
+        });
+        sleep_for(1ms);
+        if (recv1.load() || recv2.load()) fail(cap, "receive from empty chan");
+        // A non-blocking receive does not block.
+        bool got = false, dflt = false;
+        gort::select(gort::case_recv(c, [&](std::optional<int>) { got = true; }),
+                     gort::case_default([&] { dflt = true; }));
+        if (got || !dflt) fail(cap, "non-blocking receive from empty chan");
+        c.send(0);
+        c.send(0);
+        wg.wait();
+        if (!recv1.load() || !recv2.load()) fail(cap, "receivers did not wake");
+      }
+      {
+        // Send to a full channel blocks.
+        auto c = gort::make_chan<int>(cap);
+        for (int i = 0; i < cap; ++i) c.send(i);
+        std::atomic<bool> sent{false};
+        gort::WaitGroup wg;
+        wg.add(1);
+        gort::go([&, c] {
+          c.send(0);
+          sent.store(true);
+          wg.done();
+        });
+        sleep_for(1ms);
+        if (sent.load()) fail(cap, "send to full chan");
+        bool chose_send = false;
+        gort::select(gort::case_send(c, 0, [&] { chose_send = true; }), gort::case_default());
+        if (chose_send) fail(cap, "non-blocking send to full chan");
+        (void)c.recv();
+        wg.wait();
+        if (!sent.load()) fail(cap, "sender did not wake");
+      }
+      {
+        // Buffered values come out of a closed channel, then nullopt.
+        auto c = gort::make_chan<int>(cap);
+        for (int i = 0; i < cap; ++i) c.send(i);
+        c.close();
+        for (int i = 0; i < cap; ++i) {
+          auto v = c.recv();
+          if (!v || *v != i) fail(cap, "received " + (v ? std::to_string(*v) : "nullopt") + ", want " + std::to_string(i));
+        }
+        if (c.recv()) fail(cap, "value from closed, drained chan");
+        if (c.recv()) fail(cap, "value from closed, drained chan (second receive)");
+      }
+      {
+        // close unblocks a receive.
+        auto c = gort::make_chan<int>(cap);
+        std::atomic<int> result{-1};  // 1: nullopt, 0: a value
+        gort::WaitGroup wg;
+        wg.add(1);
+        gort::go([&, c] {
+          result.store(c.recv() ? 0 : 1);
+          wg.done();
+        });
+        sleep_for(1ms);
+        c.close();
+        wg.wait();
+        if (result.load() != 1) fail(cap, "received non-nullopt from closed chan");
+      }
+      {
+        // 100 integers, FIFO.
+        auto c = gort::make_chan<int>(cap);
+        gort::WaitGroup wg;
+        wg.add(1);
+        gort::go([&, c] {
+          for (int i = 0; i < 100; ++i) c.send(i);
+          wg.done();
+        });
+        for (int i = 0; i < 100; ++i) {
+          auto v = c.recv();
+          if (!v || *v != i) {
+            fail(cap, "FIFO: received " + (v ? std::to_string(*v) : "nullopt") + ", want " + std::to_string(i));
+            break;
+          }
+        }
+        wg.wait();
+      }
+      {
+        // len/cap.
+        auto c = gort::make_chan<int>(cap);
+        if (c.len() != 0 || c.cap() != static_cast<std::size_t>(cap)) fail(cap, "bad len/cap on a new chan");
+        for (int i = 0; i < cap; ++i) c.send(i);
+        if (c.len() != static_cast<std::size_t>(cap) || c.cap() != static_cast<std::size_t>(cap))
+          fail(cap, "bad len/cap on a full chan");
+      }
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(errors.empty()) << errors.size() << " failures, first: " << errors.front();
+}
+
+// ---- the capacity x senders x receivers matrix ---------------------------------
+
+struct matrix_outcome {
+  long received = 0;
+  long long sum = 0;
+  long not_once = 0;         // values received other than exactly once
+  long fifo_violations = 0;  // a receiver saw a sender's values out of order
+  std::size_t len_after = 1;
+};
+
+matrix_outcome run_matrix(int procs, int cap, int senders, int receivers, int per_sender) {
+  matrix_outcome out;
+  const int total = senders * per_sender;
+  std::vector<std::atomic<int>> seen(total);
+  std::vector<long> count(receivers, 0), fifo_bad(receivers, 0);
+  std::vector<long long> sum(receivers, 0);
+  int rc = run_procs(procs, [&] {
+    auto ch = gort::make_chan<int>(cap);
+    gort::WaitGroup sent, done;
+    sent.add(senders);
+    done.add(receivers);
+    for (int s = 0; s < senders; ++s) {
+      gort::go([&, ch, s] {
+        for (int k = 0; k < per_sender; ++k) ch.send(s * per_sender + k);
+        sent.done();
+      });
+    }
+    for (int r = 0; r < receivers; ++r) {
+      gort::go([&, ch, r] {
+        std::vector<int> last(senders, -1);
+        for (int v : ch) {
+          if (v < 0 || v >= total) {
+            ++fifo_bad[r];
+            continue;
+          }
+          seen[v].fetch_add(1, std::memory_order_relaxed);
+          ++count[r];
+          sum[r] += v;
+          int s = v / per_sender;
+          if (v <= last[s]) ++fifo_bad[r];
+          last[s] = v;
+        }
+        done.done();
+      });
+    }
+    sent.wait();
+    ch.close();
+    done.wait();
+    out.len_after = ch.len();
+  });
+  EXPECT_EQ(rc, 0);
+  for (int r = 0; r < receivers; ++r) {
+    out.received += count[r];
+    out.sum += sum[r];
+    out.fifo_violations += fifo_bad[r];
+  }
+  for (int v = 0; v < total; ++v) out.not_once += seen[v].load() != 1;
+  return out;
+}
+
+class ChanMatrixTest : public ::testing::TestWithParam<std::tuple<int, int>> {};
+INSTANTIATE_TEST_SUITE_P(CapProcs, ChanMatrixTest,
+                         ::testing::Combine(::testing::Values(0, 1, 10, 100), ::testing::Values(1, 2, 4)),
+                         [](const ::testing::TestParamInfo<std::tuple<int, int>>& info) {
+                           return "Cap" + std::to_string(std::get<0>(info.param)) + "_P" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
+
+TEST_P(ChanMatrixTest, SendersReceivers) {
+  const auto [cap, procs] = GetParam();
+  const int per = static_cast<int>(scaled(1000, 4));
+  for (int senders = 1; senders <= 4; ++senders) {
+    for (int receivers = 1; receivers <= 4; ++receivers) {
+      SCOPED_TRACE("cap " + std::to_string(cap) + ", " + std::to_string(senders) + " senders, " +
+                   std::to_string(receivers) + " receivers");
+      matrix_outcome o = run_matrix(procs, cap, senders, receivers, per);
+      const long total = static_cast<long>(senders) * per;
+      EXPECT_EQ(o.received, total);
+      EXPECT_EQ(o.sum, static_cast<long long>(total) * (total - 1) / 2);
+      EXPECT_EQ(o.not_once, 0) << "values not received exactly once";
+      EXPECT_EQ(o.fifo_violations, 0) << "a sender's values out of order";
+      EXPECT_EQ(o.len_after, 0u);
+    }
+  }
+}
+
+// ---- rendezvous and FIFO -------------------------------------------------------
+
+// An unbuffered send returns only after a receiver has taken the value: the
+// receiver sets receiver_in before it calls recv, so a sender that returns
+// must see it set.
+TEST_P(ChanTest, UnbufferedRendezvous) {
+  constexpr int kIters = 2000;
+  int early = 0, wrong = 0, len_nonzero = 0;
+  int rc = run_procs(GetParam(), [&] {
+    auto ch = gort::make_chan<int>();
+    for (int i = 0; i < kIters; ++i) {
+      std::atomic<bool> receiver_in{false};
+      gort::WaitGroup wg;
+      wg.add(1);
+      gort::go([&, ch, i] {
+        ch.send(i);
+        if (!receiver_in.load()) ++early;
+        wg.done();
+      });
+      for (int y = i % 4; y > 0; --y) gort::yield();  // sometimes the sender parks first
+      if (ch.len() != 0) ++len_nonzero;
+      receiver_in.store(true);
+      auto v = ch.recv();
+      if (!v || *v != i) ++wrong;
+      wg.wait();
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(early, 0) << "an unbuffered send completed before any receiver came";
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(len_nonzero, 0) << "an unbuffered channel has len 0 even with a parked sender";
+}
+
+// A parked unbuffered sender stays parked while no receiver comes.
+TEST_P(ChanTest, UnbufferedSendBlocks) {
+  std::atomic<int> sent{0};
+  int seen_early = -1;
+  std::optional<int> got;
+  int rc = run_procs(GetParam(), [&] {
+    auto ch = gort::make_chan<int>();
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&, ch] {
+      ch.send(7);
+      sent.store(1);
+      wg.done();
+    });
+    sleep_for(5ms);
+    seen_early = sent.load();
+    got = ch.recv();
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(seen_early, 0) << "unbuffered send completed with no receiver";
+  EXPECT_EQ(got, 7);
+  EXPECT_EQ(sent.load(), 1);
+}
+
+// FIFO per sender, three senders on a buffered channel, one receiver.
+TEST_P(ChanTest, FIFOPerSender) {
+  constexpr int kSenders = 3;
+  const int per = static_cast<int>(scaled(10000));
+  long out_of_order = 0, received = 0;
+  int rc = run_procs(GetParam(), [&] {
+    for (int cap : {0, 1, 10}) {
+      auto ch = gort::make_chan<std::pair<int, int>>(cap);
+      gort::WaitGroup wg;
+      wg.add(kSenders);
+      for (int s = 0; s < kSenders; ++s)
+        gort::go([&, ch, s] {
+          for (int k = 0; k < per; ++k) ch.send({s, k});
+          wg.done();
+        });
+      gort::WaitGroup closer;
+      closer.add(1);
+      gort::go([&, ch] {
+        wg.wait();
+        ch.close();
+        closer.done();
+      });
+      int next[kSenders] = {};
+      for (auto [s, k] : ch) {
+        if (k != next[s]) ++out_of_order;
+        next[s] = k + 1;
+        ++received;
+      }
+      closer.wait();
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(out_of_order, 0);
+  EXPECT_EQ(received, 3L * kSenders * per);
+}
+
+// A goroutine that yields is not starved by two others that hand a value
+// back and forth on unbuffered channels (each readies the other into runnext,
+// which inherits the time slice). Go bounds this with sysmon's preemption of
+// a time slice older than 10 ms (forcePreemptNS), after which the global
+// queue, where a yield puts its G, gets its turn. With one P the ping-pong
+// pair gives up after 5 s, so a failure does not hang.
+TEST(ChanTest, PingPongDoesNotStarveYielder) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> rounds{0};
+  bool gave_up = false;
+  long long main_waited_ms = -1;
+  int rc = run_procs(1, [&] {
+    auto ping = gort::make_chan<int>();
+    auto pong = gort::make_chan<int>();
+    gort::WaitGroup wg;
+    wg.add(2);
+    const auto start = std::chrono::steady_clock::now();
+    gort::go([&, ping, pong] {
+      while (!stop.load()) {
+        if (std::chrono::steady_clock::now() - start > std::chrono::seconds(5)) {
+          gave_up = true;
+          break;
+        }
+        ping.send(1);
+        (void)pong.recv();
+        rounds.fetch_add(1, std::memory_order_relaxed);
+      }
+      ping.close();
+      wg.done();
+    });
+    gort::go([&, ping, pong] {
+      for (int v : ping) pong.send(v);
+      wg.done();
+    });
+    gort::yield();  // to the global queue, behind nothing: the pair runs
+    main_waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    stop.store(true);
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_GT(rounds.load(), 0) << "the pair never ran";
+  EXPECT_FALSE(gave_up) << "main, having yielded, did not run again for 5 s while two goroutines ping-ponged ("
+                        << rounds.load() << " rounds)";
+  EXPECT_LT(main_waited_ms, 1000);
+}
+
+// Go's TestMultiConsumer: 23 workers range over a queue and forward each
+// value; the feeder closes the queue, waits for the workers, closes the
+// results.
+TEST_P(ChanTest, MultiConsumer) {
+  constexpr int nwork = 23;
+  const int niter = static_cast<int>(scaled(27183));  // Go: 271828
+  const int pn[] = {2, 3, 7, 11, 13, 17, 19, 23, 27, 31};
+  long n = 0, s = 0, expect = 0;
+  int rc = run_procs(GetParam(), [&] {
+    auto q = gort::make_chan<int>(nwork * 3);
+    auto r = gort::make_chan<int>(nwork * 3);
+    gort::WaitGroup wg;
+    for (int i = 0; i < nwork; ++i) {
+      wg.add(1);
+      gort::go([&, q, r, i] {
+        for (int v : q) {
+          if (pn[i % 10] == v) gort::yield();  // mess with the FIFO-ish nature of range
+          r.send(v);
+        }
+        wg.done();
+      });
+    }
+    gort::WaitGroup feeder;
+    feeder.add(1);
+    gort::go([&, q, r] {
+      for (int i = 0; i < niter; ++i) {
+        int v = pn[i % 10];
+        expect += v;
+        q.send(v);
+      }
+      q.close();
+      wg.wait();
+      r.close();
+      feeder.done();
+    });
+    for (int v : r) {
+      ++n;
+      s += v;
+    }
+    feeder.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(n, niter);
+  EXPECT_EQ(s, expect);
+}
+
+// Go's TestNonblockRecvRace: a buffered value is there for a non-blocking
+// receive even while the channel is being closed.
+TEST_P(ChanTest, NonblockRecvRace) {
+  const int n = static_cast<int>(scaled(10000));
+  std::atomic<int> not_ready{0};
+  int rc = run_procs(GetParam(), [&] {
+    for (int i = 0; i < n; ++i) {
+      auto c = gort::make_chan<int>(1);
+      c.send(1);
+      gort::WaitGroup wg;
+      wg.add(1);
+      gort::go([&, c] {
+        gort::select(gort::case_recv(c), gort::case_default([&] { not_ready.fetch_add(1); }));
+        wg.done();
+      });
+      c.close();
+      (void)c.recv();
+      wg.wait();
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(not_ready.load(), 0) << "chan is not ready";
+}
+
+// ---- close --------------------------------------------------------------------
+
+TEST_P(ChanTest, CloseDrainsBufferFirst) {
+  std::vector<std::optional<int>> got;
+  std::vector<std::size_t> lens;
+  int rc = run_procs(GetParam(), [&] {
+    auto ch = gort::make_chan<int>(5);
+    for (int i = 1; i <= 3; ++i) ch.send(i);
+    ch.close();
+    lens.push_back(ch.len());
+    for (int i = 0; i < 5; ++i) {
+      got.push_back(ch.recv());
+      lens.push_back(ch.len());
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[0], 1);
+  EXPECT_EQ(got[1], 2);
+  EXPECT_EQ(got[2], 3);
+  EXPECT_EQ(got[3], std::nullopt);
+  EXPECT_EQ(got[4], std::nullopt);
+  EXPECT_EQ(lens, (std::vector<std::size_t>{3, 2, 1, 0, 0, 0}));
+}
+
+TEST_P(ChanTest, ClosePanics) {
+  std::string send_closed, send_closed_unbuf, close_closed, close_nil, send_closed_again;
+  std::optional<int> after;
+  int rc = run_procs(GetParam(), [&] {
+    auto ch = gort::make_chan<int>(2);
+    ch.send(1);
+    ch.close();
+    send_closed = panic_message([&] { ch.send(2); });
+    send_closed_again = panic_message([&] { ch.send(3); });
+    close_closed = panic_message([&] { ch.close(); });
+    after = ch.recv();  // the value sent before close survives all that
+    auto unbuf = gort::make_chan<int>();
+    unbuf.close();
+    send_closed_unbuf = panic_message([&] { unbuf.send(1); });
+    gort::chan<int> nil;
+    close_nil = panic_message([&] { nil.close(); });
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(send_closed, "send on closed channel");
+  EXPECT_EQ(send_closed_again, "send on closed channel");
+  EXPECT_EQ(send_closed_unbuf, "send on closed channel");
+  EXPECT_EQ(close_closed, "close of closed channel");
+  EXPECT_EQ(close_nil, "close of nil channel");
+  EXPECT_EQ(after, 1);
+}
+
+// A sender parked when the channel is closed throws "send on closed channel";
+// its value is not delivered. Unbuffered and full buffered channels; several
+// parked senders at once.
+TEST_P(ChanTest, CloseWakesParkedSenders) {
+  constexpr int kSenders = 3;
+  std::vector<std::string> msgs;
+  std::vector<std::vector<std::optional<int>>> drained;
+  int rc = run_procs(GetParam(), [&] {
+    for (int cap : {0, 1, 4}) {
+      auto ch = gort::make_chan<int>(cap);
+      for (int i = 0; i < cap; ++i) ch.send(100 + i);  // full
+      gort::Mutex mu;
+      gort::WaitGroup wg;
+      wg.add(kSenders);
+      for (int s = 0; s < kSenders; ++s)
+        gort::go([&, ch, s] {
+          std::string m = panic_message([&] { ch.send(s); });
+          {
+            std::lock_guard l(mu);
+            msgs.push_back(m);
+          }
+          wg.done();
+        });
+      sleep_for(5ms);  // let them park
+      ch.close();
+      wg.wait();
+      std::vector<std::optional<int>> d;
+      for (int i = 0; i <= cap; ++i) d.push_back(ch.recv());
+      drained.push_back(d);
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  ASSERT_EQ(msgs.size(), 3u * kSenders);
+  for (const auto& m : msgs) EXPECT_EQ(m, "send on closed channel");
+  ASSERT_EQ(drained.size(), 3u);
+  const int caps[] = {0, 1, 4};
+  for (int k = 0; k < 3; ++k) {
+    for (int i = 0; i < caps[k]; ++i) EXPECT_EQ(drained[k][i], 100 + i) << "cap " << caps[k];
+    EXPECT_EQ(drained[k][caps[k]], std::nullopt) << "cap " << caps[k] << ": a parked sender's value was delivered";
+  }
+}
+
+// close wakes every parked receiver, with nullopt.
+TEST_P(ChanTest, CloseWakesParkedReceivers) {
+  constexpr int kReceivers = 8;
+  std::atomic<int> nullopts{0}, values{0};
+  int rc = run_procs(GetParam(), [&] {
+    for (int cap : {0, 3}) {
+      auto ch = gort::make_chan<int>(cap);
+      gort::WaitGroup wg;
+      wg.add(kReceivers);
+      for (int r = 0; r < kReceivers; ++r)
+        gort::go([&, ch] {
+          (ch.recv() ? values : nullopts).fetch_add(1);
+          wg.done();
+        });
+      sleep_for(2ms);
+      ch.close();
+      wg.wait();
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(nullopts.load(), 2 * kReceivers);
+  EXPECT_EQ(values.load(), 0);
+}
+
+// Close under load: 8 senders, 4 receivers, one closer that closes once half
+// the values have arrived. Each value is either delivered (send returned) and
+// received exactly once, or its send panicked and it was never received; once
+// a sender's send has panicked, all its later sends panic too.
+class ChanCloseLoadTest : public ::testing::TestWithParam<std::tuple<int, int>> {};
+INSTANTIATE_TEST_SUITE_P(CapProcs, ChanCloseLoadTest,
+                         ::testing::Combine(::testing::Values(0, 1, 16), ::testing::Values(1, 2, 4)),
+                         [](const ::testing::TestParamInfo<std::tuple<int, int>>& info) {
+                           return "Cap" + std::to_string(std::get<0>(info.param)) + "_P" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
+
+TEST_P(ChanCloseLoadTest, CloseUnderLoad) {
+  const auto [cap, procs] = GetParam();
+  constexpr int kSenders = 8, kReceivers = 4;
+  const int per = static_cast<int>(scaled(2000));
+  const int total = kSenders * per;
+  enum : int { unsent = 0, delivered = 1, panicked = 2 };
+  std::vector<std::atomic<int>> status(total), received(total);
+  std::atomic<long> nrecv{0}, bad_msg{0}, send_after_panic{0}, out_of_range{0};
+  int rc = run_procs(procs, [&] {
+    auto ch = gort::make_chan<int>(cap);
+    gort::WaitGroup wg;
+    wg.add(kSenders + kReceivers + 1);
+    for (int s = 0; s < kSenders; ++s)
+      gort::go([&, ch, s] {
+        bool had_panic = false;
+        for (int k = 0; k < per; ++k) {
+          const int v = s * per + k;
+          try {
+            ch.send(v);
+            status[v].store(delivered);
+            if (had_panic) send_after_panic.fetch_add(1);
+          } catch (const gort::panic_error& e) {
+            status[v].store(panicked);
+            had_panic = true;
+            if (std::string(e.what()) != "send on closed channel") bad_msg.fetch_add(1);
+          }
+          if (k % 64 == 0) gort::yield();
+        }
+        wg.done();
+      });
+    for (int r = 0; r < kReceivers; ++r)
+      gort::go([&, ch] {
+        for (int v : ch) {
+          if (v < 0 || v >= total) {
+            out_of_range.fetch_add(1);
+            continue;
+          }
+          received[v].fetch_add(1);
+          nrecv.fetch_add(1);
+        }
+        wg.done();
+      });
+    gort::go([&, ch] {
+      spin_until([&] { return nrecv.load() >= total / 2; }, std::chrono::seconds(60));
+      ch.close();
+      wg.done();
+    });
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  long n_delivered = 0, n_panicked = 0, lost = 0, ghost = 0, dup = 0, unsent_n = 0;
+  for (int v = 0; v < total; ++v) {
+    const int st = status[v].load(), r = received[v].load();
+    if (st == delivered) {
+      ++n_delivered;
+      if (r == 0) ++lost;
+      if (r > 1) ++dup;
+    } else if (st == panicked) {
+      ++n_panicked;
+      if (r != 0) ++ghost;
+    } else {
+      ++unsent_n;
+    }
+  }
+  std::printf("cap %d: %ld delivered, %ld panicked\n", cap, n_delivered, n_panicked);
+  EXPECT_EQ(unsent_n, 0);
+  EXPECT_EQ(lost, 0) << "values whose send returned but never received";
+  EXPECT_EQ(dup, 0) << "values received twice";
+  EXPECT_EQ(ghost, 0) << "values whose send panicked but were received";
+  EXPECT_EQ(bad_msg.load(), 0);
+  EXPECT_EQ(send_after_panic.load(), 0) << "a send succeeded after an earlier send saw the channel closed";
+  EXPECT_EQ(out_of_range.load(), 0);
+  EXPECT_EQ(nrecv.load(), n_delivered);
+  EXPECT_GE(n_delivered, total / 2);
+}
+
+// ---- element types ------------------------------------------------------------
+
+TEST_P(ChanTest, MoveOnly) {
+  std::vector<int> got;
+  int null_received = 0;
+  int rc = run_procs(GetParam(), [&] {
+    for (int cap : {0, 2}) {
+      auto ch = gort::make_chan<std::unique_ptr<int>>(cap);
+      gort::WaitGroup wg;
+      wg.add(1);
+      gort::go([&, ch] {
+        for (int i = 0; i < 5; ++i) ch.send(std::make_unique<int>(i));
+        gort::select(gort::case_send(ch, std::make_unique<int>(5)));
+        ch.close();
+        wg.done();
+      });
+      auto first = ch.recv();
+      if (!first || !*first) ++null_received;
+      else got.push_back(**first);
+      for (std::unique_ptr<int> p : ch) {  // range-for moves each value out
+        if (!p) ++null_received;
+        else got.push_back(*p);
+      }
+      wg.wait();
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(null_received, 0);
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5}));
+}
+
+struct no_default {
+  explicit no_default(int x, std::string s) : x(x), s(std::move(s)) {}
+  no_default() = delete;
+  int x;
+  std::string s;  // not trivially copyable either
+};
+
+TEST_P(ChanTest, NonDefaultConstructible) {
+  std::vector<std::string> got;
+  int rc = run_procs(GetParam(), [&] {
+    for (int cap : {0, 3}) {
+      auto ch = gort::make_chan<no_default>(cap);
+      gort::WaitGroup wg;
+      wg.add(1);
+      gort::go([&, ch] {
+        for (int i = 0; i < 4; ++i) ch.send(no_default(i, std::string(40, static_cast<char>('a' + i))));
+        ch.close();
+        wg.done();
+      });
+      for (no_default v : ch) got.push_back(std::to_string(v.x) + v.s.substr(0, 2));
+      wg.wait();
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(got, (std::vector<std::string>{"0aa", "1bb", "2cc", "3dd", "0aa", "1bb", "2cc", "3dd"}));
+}
+
+TEST_P(ChanTest, RangeUntilClosed) {
+  std::vector<int> got;
+  bool loop_ended = false;
+  int rc = run_procs(GetParam(), [&] {
+    auto ch = gort::make_chan<int>(4);
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&wg, ch] {
+      for (int i = 0; i < 10; ++i) ch.send(i);
+      ch.close();
+      wg.done();
+    });
+    for (int v : ch) got.push_back(v);
+    loop_ended = true;
+    // A range over an already closed and drained channel does nothing.
+    for (int v : ch) got.push_back(1000 + v);
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(loop_ended);
+  std::vector<int> want(10);
+  std::iota(want.begin(), want.end(), 0);
+  EXPECT_EQ(got, want);
+}
+
+TEST_P(ChanTest, LenCap) {
+  std::vector<std::size_t> v;
+  int rc = run_procs(GetParam(), [&] {
+    auto ch = gort::make_chan<int>(3);
+    v.push_back(ch.cap());
+    v.push_back(ch.len());
+    ch.send(1);
+    ch.send(2);
+    v.push_back(ch.len());
+    (void)ch.recv();
+    v.push_back(ch.len());
+    auto u = gort::make_chan<int>();
+    v.push_back(u.cap());
+    v.push_back(u.len());
+    gort::chan<int> nil;
+    v.push_back(nil.cap());  // Go: len and cap of a nil channel are 0
+    v.push_back(nil.len());
+    ch.close();
+    v.push_back(ch.len());  // closed, one value left
+    v.push_back(ch.cap());
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(v, (std::vector<std::size_t>{3, 0, 2, 1, 0, 0, 0, 0, 1, 3}));
+}
+
+TEST_P(ChanTest, HandleCopiesShare) {
+  std::optional<int> a, b, c;
+  bool eq_copy = false, eq_assigned = false, moved_from_nil = false, moved_to_same = false;
+  std::size_t len_via_copy = 99;
+  int rc = run_procs(GetParam(), [&] {
+    auto ch = gort::make_chan<int>(4);
+    gort::chan<int> copy = ch;
+    eq_copy = copy == ch;
+    ch.send(1);
+    ch.send(2);
+    len_via_copy = copy.len();
+    a = copy.recv();
+    gort::chan<int> assigned;
+    assigned = copy;
+    eq_assigned = assigned == ch;
+    gort::chan<int> moved = std::move(copy);
+    moved_from_nil = !copy;  // NOLINT(bugprone-use-after-move): a moved-from chan is nil
+    moved_to_same = moved == ch;
+    b = moved.recv();
+    assigned.close();
+    c = ch.recv();  // closed through another handle
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(eq_copy);
+  EXPECT_EQ(len_via_copy, 2u);
+  EXPECT_EQ(a, 1);
+  EXPECT_TRUE(eq_assigned);
+  EXPECT_TRUE(moved_from_nil);
+  EXPECT_TRUE(moved_to_same);
+  EXPECT_EQ(b, 2);
+  EXPECT_EQ(c, std::nullopt);
+}
+
+TEST(ChanTest, EqualityAndBool) {
+  bool nil_false = true, made_true = false, nils_equal = false, distinct = true, self_equal = false;
+  int rc = run_procs(1, [&] {
+    gort::chan<int> n1, n2;
+    auto a = gort::make_chan<int>();
+    auto b = gort::make_chan<int>();
+    nil_false = static_cast<bool>(n1);
+    made_true = static_cast<bool>(a);
+    nils_equal = n1 == n2;
+    distinct = a == b || a == n1;
+    self_equal = a == a;
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_FALSE(nil_false);
+  EXPECT_TRUE(made_true);
+  EXPECT_TRUE(nils_equal);
+  EXPECT_FALSE(distinct);
+  EXPECT_TRUE(self_equal);
+}
+
+// A nil channel's cases are never ready: a select with default always takes
+// the default, however often it is tried, also while other goroutines run.
+TEST_P(ChanTest, NilChannelBlocks) {
+  int defaults = 0, others = 0;
+  int rc = run_procs(GetParam(), [&] {
+    gort::chan<int> nil;
+    for (int i = 0; i < 1000; ++i) {
+      int k = gort::select(gort::case_recv(nil, [&](std::optional<int>) { ++others; }),
+                           gort::case_send(nil, i, [&] { ++others; }), gort::case_default([&] { ++defaults; }));
+      if (k != 2) ++others;
+      if (i % 100 == 0) gort::yield();
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(defaults, 1000);
+  EXPECT_EQ(others, 0);
+}
+
+// The values left in a channel are destroyed with its last handle, and no
+// element outlives the channel: counted::live returns to 0.
+TEST_P(ChanTest, StorageFreed) {
+  long live_with_copy = -1, live_after_first = -1, live_after_last = -1, live_after_unbuffered = -1;
+  long live_after_moves = -1;
+  counted::live.store(0);
+  int rc = run_procs(GetParam(), [&] {
+    {
+      auto ch = gort::make_chan<counted>(10);
+      for (int i = 0; i < 5; ++i) ch.send(counted(i));
+      auto copy = std::make_unique<gort::chan<counted>>(ch);
+      live_with_copy = counted::live.load();
+      { gort::chan<counted> drop = std::move(ch); }  // first handle gone
+      live_after_first = counted::live.load();
+      copy.reset();  // last handle gone
+      live_after_last = counted::live.load();
+    }
+    {
+      // Values that went through a channel and were received are not leaked.
+      auto ch = gort::make_chan<counted>(0);
+      gort::WaitGroup wg;
+      wg.add(1);
+      gort::go([&, ch] {
+        for (int i = 0; i < 100; ++i) ch.send(counted(i));
+        ch.close();
+        wg.done();
+      });
+      long sum = 0;
+      for (counted c : ch) sum += c.v;
+      wg.wait();
+      (void)sum;
+    }
+    live_after_unbuffered = counted::live.load();
+    {
+      // A closed channel with values left, handles held by parked-then-done goroutines.
+      auto ch = gort::make_chan<counted>(3);
+      ch.send(counted(1));
+      ch.send(counted(2));
+      ch.close();
+      gort::WaitGroup wg;
+      wg.add(2);
+      for (int i = 0; i < 2; ++i)
+        gort::go([ch, &wg] {
+          gort::chan<counted> keep = ch;
+          gort::yield();
+          wg.done();
+        });
+      wg.wait();
+    }
+    // The goroutines' closures (each with a handle) go when they exit, just
+    // after done(): give them a moment.
+    spin_until([] { return counted::live.load() == 0; }, std::chrono::seconds(5));
+    live_after_moves = counted::live.load();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(live_with_copy, 5);
+  EXPECT_EQ(live_after_first, 5) << "the channel went with a handle that was not its last";
+  EXPECT_EQ(live_after_last, 0) << "buffered values not destroyed with the last handle";
+  EXPECT_EQ(live_after_unbuffered, 0);
+  EXPECT_EQ(live_after_moves, 0);
+}
+
+// A channel made in one run, its handle kept past run(): the last handle may
+// go outside run() (freeing needs no goroutine). Operations there are refused
+// with std::logic_error (API.md: channel operations from foreign threads).
+TEST(ChanMisuseTest, ForeignThread) {
+  int threw = 0, other = 0;
+  int rc = run_procs(2, [&] {
+    auto ch = gort::make_chan<int>(4);
+    ch.send(1);
+    std::thread t([&, ch] {
+      auto attempt = [&](auto&& f) {
+        try {
+          f();
+          ++other;
+        } catch (const gort::panic_error&) {
+          ++other;
+        } catch (const std::logic_error&) {
+          ++threw;
+        } catch (...) {
+          ++other;
+        }
+      };
+      attempt([&] { ch.send(2); });
+      attempt([&] { (void)ch.recv(); });
+      attempt([&] { ch.close(); });
+    });
+    t.join();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(threw, 3);
+  EXPECT_EQ(other, 0);
+}
+
+}  // namespace

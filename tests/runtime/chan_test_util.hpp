@@ -1,0 +1,178 @@
+// chan_test_util.hpp: helpers shared by the channel, select and sync tests
+// (chan_test.cpp, select_test.cpp, sync_test.cpp, chan_stress_test.cpp and
+// ../model/chan_model_test.cpp).
+//
+// Conventions, as proc_test.cpp: the body runs inside gort::run at a given
+// GOMAXPROCS; goroutines record what they saw (atomics, or plain variables a
+// WaitGroup or the end of run() publishes) and the test asserts after run()
+// returns, on its own thread. Every goroutine a test starts is joined before
+// the frame it points into goes away.
+//
+// gort has no timers yet (time.hpp), so Go's time.Sleep becomes sleep_for: a
+// loop of gort::yield() until the deadline. It keeps the P busy but lets every
+// other runnable goroutine run, and, unlike parking, never looks like a
+// deadlock to checkdead.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <gort/chan.hpp>
+#include <gort/runtime.hpp>
+#include <gort/select.hpp>
+#include <gort/sync.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace gort_test {
+
+#if defined(GORT_TSAN) || defined(GORT_ASAN)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
+// scaled: n normally, n / div under a sanitizer (at least 1).
+constexpr long scaled(long n, long div = 10) { return kSanitized ? (n / div > 0 ? n / div : 1) : n; }
+
+inline int run_procs(int procs, std::function<void()> fn) {
+  return gort::run(gort::Config{.maxprocs = procs}, std::move(fn));
+}
+
+inline std::string procs_name(const ::testing::TestParamInfo<int>& info) {
+  return "P" + std::to_string(info.param);
+}
+
+// sleep_for: Go's time.Sleep for a goroutine, by yielding until the deadline.
+inline void sleep_for(std::chrono::microseconds d) {
+  const auto deadline = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < deadline) gort::yield();
+}
+
+// spin_until: yields until pred() holds or timeout passes; returns pred().
+template <class Pred>
+bool spin_until(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return pred();
+    gort::yield();
+  }
+  return true;
+}
+
+// panic_message: what() of the gort::panic_error f throws, "no panic" if f
+// returns, "other exception: ..." for anything else.
+template <class F>
+std::string panic_message(F&& f) {
+  try {
+    std::forward<F>(f)();
+  } catch (const gort::panic_error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("other exception: ") + e.what();
+  } catch (...) {
+    return "other exception";
+  }
+  return "no panic";
+}
+
+// counted: a move-only, non-trivially-copyable element that counts the live
+// objects of its type, to see that a channel or a select destroys what it
+// holds. Each test resets live first (tests in one process run in sequence).
+struct counted {
+  static inline std::atomic<long> live{0};
+  int v;
+  explicit counted(int x) noexcept : v(x) { live.fetch_add(1, std::memory_order_relaxed); }
+  counted(counted&& o) noexcept : v(o.v) { live.fetch_add(1, std::memory_order_relaxed); }
+  counted(const counted&) = delete;
+  // Move-assignable: chan<T>::iterator (range-for) assigns its std::optional<T>.
+  counted& operator=(counted&& o) noexcept {
+    v = o.v;
+    return *this;
+  }
+  ~counted() { live.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+// splitmix64, for seeded pseudo-random choices.
+inline std::uint64_t mix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+struct rng {
+  std::uint64_t s;
+  explicit rng(std::uint64_t seed) : s(seed) {}
+  std::uint64_t next() { return s = mix(s); }
+  int below(int n) { return static_cast<int>(next() % static_cast<std::uint64_t>(n)); }
+};
+
+// select_stress: Go's TestSelectStress (select_test.cpp, and with a bigger N
+// chan_stress_test.cpp): on 4 channels (caps 0, 0, 2, 3), 4 plain senders and
+// 4 plain receivers, plus one goroutine sending N on each channel in a single
+// select and one receiving N on each in a single select; a case whose count
+// is done has its channel set to nil. Every count must come out exact.
+inline void select_stress(int procs, long N) {
+  std::array<long, 4> sel_sent{}, sel_recv{};
+  std::array<std::atomic<long>, 4> plain_recv{};
+  int rc = run_procs(procs, [&] {
+    std::array<gort::chan<int>, 4> c = {gort::make_chan<int>(), gort::make_chan<int>(), gort::make_chan<int>(2),
+                                        gort::make_chan<int>(3)};
+    gort::WaitGroup wg;
+    wg.add(10);
+    for (int k = 0; k < 4; ++k) {
+      gort::go([&, k] {
+        for (long i = 0; i < N; ++i) c[k].send(0);
+        wg.done();
+      });
+      gort::go([&, k] {
+        for (long i = 0; i < N; ++i)
+          if (c[k].recv()) plain_recv[k].fetch_add(1, std::memory_order_relaxed);
+        wg.done();
+      });
+    }
+    gort::go([&] {
+      auto c1 = c;
+      auto& n = sel_sent;
+      auto sent = [&](int k) {
+        return [&, k] {
+          if (++n[k] == N) c1[k] = {};
+        };
+      };
+      for (long i = 0; i < 4 * N; ++i)
+        gort::select(gort::case_send(c1[3], 0, sent(3)), gort::case_send(c1[2], 0, sent(2)),
+                     gort::case_send(c1[0], 0, sent(0)), gort::case_send(c1[1], 0, sent(1)));
+      wg.done();
+    });
+    gort::go([&] {
+      auto c1 = c;
+      auto& n = sel_recv;
+      auto recv = [&](int k) {
+        return [&, k](std::optional<int> v) {
+          if (v && ++n[k] == N) c1[k] = {};
+        };
+      };
+      for (long i = 0; i < 4 * N; ++i)
+        gort::select(gort::case_recv(c1[0], recv(0)), gort::case_recv(c1[1], recv(1)),
+                     gort::case_recv(c1[2], recv(2)), gort::case_recv(c1[3], recv(3)));
+      wg.done();
+    });
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_EQ(sel_sent[k], N) << "channel " << k;
+    EXPECT_EQ(sel_recv[k], N) << "channel " << k;
+    EXPECT_EQ(plain_recv[k].load(), N) << "channel " << k;
+  }
+}
+
+}  // namespace gort_test
