@@ -52,9 +52,9 @@ void goparkunlock(mutex* lock, wait_reason reason);
 
 // goready makes gp (Gwaiting) runnable in the current P's runnext, so it runs
 // next and inherits the time slice; wakes an idle P if there is one. Go:
-// goready / ready. From a thread with no P (a goroutine in blocking(), a
-// thread the runtime did not start: a non-blocking channel send from a
-// plain std::thread) gp goes to the global queue instead.
+// goready / ready. From a thread with no P (a goroutine in blocking(), or
+// Cond::signal from a thread the runtime did not start) gp goes to the
+// global queue instead.
 void goready(g* gp);
 // ready is goready for a caller that has its M at hand (mp: getm(), or
 // nullptr on a thread the runtime did not create).
