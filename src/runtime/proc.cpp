@@ -1151,15 +1151,18 @@ std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept
     pp->goidcache = sched.goidgen.fetch_add(goid_cache_batch, std::memory_order_relaxed) + 1;
     pp->goidcacheend = pp->goidcache + goid_cache_batch;
   }
-  newg->goid = pp->goidcache++;
+  const std::uint64_t goid = pp->goidcache++;
+  newg->goid = goid;
   newg->parent_goid = gp->goid;
   newg->waitreason = wait_reason::zero;
   // Not casgstatus: its check would load a line that another core has
   // likely written last (the G came off the free list); we own newg.
   newg->atomicstatus.store(gstatus::Grunnable, std::memory_order_release);
+  // From here newg is not ours: a thief may run it, and it may exit and be
+  // reused by another go() before this returns.
   runqput(pp, newg, true);
   if (sched.main_started.load(std::memory_order_relaxed)) wakep();
-  return newg->goid;
+  return goid;
 }
 
 }  // namespace detail
