@@ -16,9 +16,14 @@
 namespace gort::rt {
 namespace {
 
-// Go's lock2 constants: active_spin, active_spin_cnt, passive_spin.
+// Go's lock2 constants: active_spin, active_spin_cnt, passive_spin, but
+// with 60 pauses per round where Go has 30. Measured with mpmc (8
+// goroutines on one channel's lock from 2 Ps): the longer a waiter stays off
+// the key, the more operations its holder does in a row without losing the
+// cache line: 24 ns per item at 30, 20.7 at 60, 21-24 at 120, 34-40 at 10,
+// and ~100 when the key was looked at after every pause.
 constexpr int active_spin = 4;
-constexpr int active_spin_cnt = 30;
+constexpr int active_spin_cnt = 60;
 constexpr int passive_spin = 1;
 
 const bool multicore = std::thread::hardware_concurrency() > 1;
