@@ -5,3 +5,4 @@
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"
 #include "gort/sync.hpp"
+#include "gort/time.hpp"

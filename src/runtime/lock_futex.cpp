@@ -28,8 +28,8 @@ constexpr int passive_spin = 1;
 
 const bool multicore = std::thread::hardware_concurrency() > 1;
 
-// futexsleep: sleeps while *addr == val, at most ns (ns < 0: forever). May
-// wake spuriously; callers re-check.
+}  // namespace
+
 void futexsleep(std::atomic<std::uint32_t>* addr, std::uint32_t val, std::int64_t ns) {
   timespec ts;
   timespec* tsp = nullptr;
@@ -48,8 +48,6 @@ void futexwakeup(std::atomic<std::uint32_t>* addr, int cnt) {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAKE_PRIVATE, cnt, nullptr, nullptr, 0);
   errno = saved;
 }
-
-}  // namespace
 
 void procyield(int n) {
   for (int i = 0; i < n; ++i) {

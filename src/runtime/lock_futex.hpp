@@ -55,6 +55,11 @@ class note {
   std::atomic<std::uint32_t> key_{0};
 };
 
+// futexsleep sleeps while *addr == val, at most ns nanoseconds (ns < 0: no
+// limit); it may wake spuriously. futexwakeup wakes up to cnt sleepers.
+void futexsleep(std::atomic<std::uint32_t>* addr, std::uint32_t val, std::int64_t ns);
+void futexwakeup(std::atomic<std::uint32_t>* addr, int cnt);
+
 // Monotonic clock in nanoseconds (Go's nanotime).
 std::int64_t nanotime();
 

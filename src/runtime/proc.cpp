@@ -90,6 +90,7 @@
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/switch.hpp"
+#include "runtime/time.hpp"
 
 namespace gort::rt {
 
@@ -497,8 +498,7 @@ struct random_order {
 random_order steal_order;
 
 // steal_work tries stealing from every other P, `tries` passes in random
-// order (Go: 4); runnext only on the last of 4. Go: stealWork (without
-// timers yet).
+// order (Go: 4); runnext and timers only on the last of 4. Go: stealWork.
 g* steal_work(m* mp, p* pp, int tries) {
   const std::uint32_t n = steal_order.count;
   for (int i = 0; i < tries; ++i) {
@@ -510,6 +510,13 @@ g* steal_work(m* mp, p* pp, int tries) {
       if (stopping()) return nullptr;
       p* p2 = allp[pos];
       if (p2 == pp) continue;
+      // On the last pass, run p2's due timers (idle or busy, p2 may not get
+      // to them soon); what they ready lands in our queue.
+      if (last && p2->timers.min_when.load(std::memory_order_relaxed) != 0) {
+        check_timers(p2, 0);
+        bool inherit = false;
+        if (g* gp = pp->runq.get(inherit)) return gp;
+      }
       pstatus st = p2->status.load(std::memory_order_acquire);
       if (st == pstatus::Pidle) continue;
       std::uint32_t stolen = 0;
@@ -541,6 +548,7 @@ p* check_runqs_nop() {
 }
 
 void gcstopm(m* mp);
+void run_all_timers();
 
 // find_runnable blocks until it finds a G for mp, in Go's order (see the top
 // of this file). Returns nullptr only when run() is ending. Runs on g0.
@@ -552,6 +560,7 @@ g* find_runnable(m* mp, bool& inherit_time) {
       continue;
     }
     p* pp = mp->p;
+    check_timers(pp, 0);
     if (g* gp = runnable_now(pp, inherit_time)) return gp;
 
     // Spin (steal) only while the spinning Ms are fewer than half the busy
@@ -612,8 +621,29 @@ g* find_runnable(m* mp, bool& inherit_time) {
         continue;
       }
     }
+    // Timers pending on some P: unless another M already does, sleep until
+    // the earliest, then come back with an idle P and run every P's due
+    // timers (Go: the netpoll block with pollUntil, and stealWork's timers).
+    if (const std::int64_t next = time_sleep_until(); next != 0 && timer_sleep(next)) {
+      if (exiting()) return nullptr;
+      sched.lock.lock();
+      p* p2 = pidleget();
+      sched.lock.unlock();
+      if (p2) {
+        acquirep(mp, p2);
+        run_all_timers();
+      }
+      if (mp->p) continue;
+    }
     stopm(mp);
   }
+}
+
+// run_all_timers runs the due timers of every P, into the caller's P.
+void run_all_timers() {
+  const std::int64_t now = nanotime();
+  const std::int32_t n = sched.gomaxprocs.load(std::memory_order_relaxed);
+  for (std::int32_t i = 0; i < n; ++i) check_timers(allp[i], now);
 }
 
 // gcstopm stops mp's P for a stop-the-world and parks mp. Go: gcstopm.
@@ -723,6 +753,7 @@ std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
     sched.gfreelock.unlock();
     pp->gfreecnt.store(0, std::memory_order_relaxed);
     stackcache_flush(pp);
+    move_timers(allp[0], pp);
     pp->status.store(pstatus::Pdead, std::memory_order_release);
   }
   // The current M keeps its P if it survives, else takes P0.
@@ -786,6 +817,7 @@ void start_the_world(m* mp, std::int32_t nprocs) {
 void main_exit() {
   sched.stop.fetch_or(stop_exiting, std::memory_order_seq_cst);
   sysmon_stop();
+  wake_timer_sleeper();
   sched.lock.lock();
   while (m* mp = mget()) mp->park.wakeup();
   for (m* mp = allm; mp; mp = mp->alllink) {
@@ -823,6 +855,7 @@ void teardown(m* m0) {
   }
   allm = nullptr;
   for (p*& pp : allp) {
+    if (pp) clear_timers(pp);
     delete pp;
     pp = nullptr;
   }
@@ -934,6 +967,15 @@ void wakep_slow() {
 // further or stop. See "Switching".
 namespace {
 
+// timers_due: does pp have a timer to run now? Then a G leaving its M goes
+// through g0 (schedule -> find_runnable runs the timers): not on the
+// leaving G's stack, where it may still hold the lock of the very channel a
+// timer is about to send on (it is released after the switch).
+bool timers_due(p* pp) {
+  const std::int64_t next = pp->timers.min_when.load(std::memory_order_relaxed);
+  return next != 0 && nanotime() >= next;
+}
+
 // leave switches mp from gp to next, or to g0 if next is nullptr or locked
 // to another M (g0 then hands it over: startlockedm).
 void leave(m* mp, g* gp, g* next, bool inherit_time, bool gp_exits) {
@@ -953,7 +995,7 @@ void leave(m* mp, g* gp, g* next, bool inherit_time, bool gp_exits) {
 
 void schedule_from(m* mp, g* gp, bool gp_exits) {
   bool inherit_time = false;
-  g* next = stopping() || mp->lockedg ? nullptr : runnable_now(mp->p, inherit_time);
+  g* next = stopping() || mp->lockedg || timers_due(mp->p) ? nullptr : runnable_now(mp->p, inherit_time);
   leave(mp, gp, next, inherit_time, gp_exits);
 }
 
@@ -982,7 +1024,7 @@ void gosched(g* gp) {
   m* mp = gp->m;
   bool inherit_time = false;
   g* next = nullptr;
-  if (!stopping() && mp->lockedg == nullptr) {
+  if (!stopping() && mp->lockedg == nullptr && !timers_due(mp->p)) {
     next = runnable_now(mp->p, inherit_time);
     // Nothing here: look once at the other Ps' queues, so that yielding
     // goroutines spread over the Ps as Go's, whose Gosched goes through the
@@ -1115,8 +1157,29 @@ void checkdead() {
     gothrow("checkdead: runnable g");
   }
   if (grunning == 0) return;  // every goroutine has exited; main's exit stops the run
+  // A pending timer will wake someone (Go checks the same).
+  for (std::int32_t i = 0; i < sched.gomaxprocs.load(std::memory_order_relaxed); ++i)
+    if (allp[i]->timers.min_when.load(std::memory_order_relaxed) != 0) return;
   sched.lock.unlock();  // fatal prints every goroutine; let other Ms be
   fatal("all goroutines are asleep - deadlock!");
+}
+
+}  // namespace gort::rt
+
+namespace gort::detail {
+newproc_slot reserve_on(rt::p* pp, std::size_t size, std::size_t align);
+std::uint64_t commit_on(rt::p* pp, std::uint64_t parent_goid, newproc_slot slot,
+                        const funcval_ops* ops) noexcept;
+}  // namespace gort::detail
+
+namespace gort::rt {
+
+void newproc_system(std::function<void()> fn) {
+  using C = detail::closure<std::function<void()>>;
+  p* pp = getm()->p;
+  detail::newproc_slot slot = detail::reserve_on(pp, sizeof(C), alignof(C));
+  ::new (slot.storage) C{std::move(fn), {}};
+  detail::commit_on(pp, 0, slot, &C::ops);
 }
 
 }  // namespace gort::rt
@@ -1128,33 +1191,28 @@ using namespace gort::rt;
 
 namespace detail {
 
-newproc_slot newproc_reserve(std::size_t size, std::size_t align) {
-  g* gp = acquireg("gort::go");
-  p* pp = gp->m->p;
+// reserve_on and commit_on are newproc's halves for a given P, shared by
+// go() and the runtime's own goroutines (newproc_system).
+newproc_slot reserve_on(rt::p* pp, std::size_t size, std::size_t align) {
   g* newg = gfget(pp);
   if (newg == nullptr) newg = malg();
   void* storage = newg->fnbuf;
   if (size > g::fnbuf_size || align > alignof(std::max_align_t)) {
     align = std::max(align, alignof(std::max_align_t));
     storage = std::aligned_alloc(align, (size + align - 1) / align * align);
-    if (storage == nullptr) throw std::bad_alloc();
+    if (storage == nullptr) {
+      gfput(pp, newg);
+      throw std::bad_alloc();
+    }
   }
   newg->fn = storage;
   return {newg, storage};
 }
 
-void newproc_cancel(newproc_slot slot) noexcept {
-  g* newg = static_cast<g*>(slot.gp);
-  if (newg->fn != newg->fnbuf) std::free(newg->fn);
-  newg->fn = nullptr;
-  gfput(getg()->m->p, newg);
-}
-
-// newproc_commit is newproc1's tail and newproc: the new G takes runnext,
-// and an idle P is woken to take over what this P has queued.
-std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept {
-  g* gp = getg();
-  p* pp = gp->m->p;
+// commit_on is newproc1's tail: the new G takes runnext on pp, and an idle
+// P is woken to take over what pp has queued.
+std::uint64_t commit_on(rt::p* pp, std::uint64_t parent_goid, newproc_slot slot,
+                        const funcval_ops* ops) noexcept {
   g* newg = static_cast<g*>(slot.gp);
   newg->fnops = ops;
   if (pp->goidcache == pp->goidcacheend) {
@@ -1163,7 +1221,7 @@ std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept
   }
   const std::uint64_t goid = pp->goidcache++;
   newg->goid = goid;
-  newg->parent_goid = gp->goid;
+  newg->parent_goid = parent_goid;
   newg->waitreason = wait_reason::zero;
   // Not casgstatus: its check would load a line that another core has
   // likely written last (the G came off the free list); we own newg.
@@ -1173,6 +1231,22 @@ std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept
   runqput(pp, newg, true);
   if (sched.main_started.load(std::memory_order_relaxed)) wakep();
   return goid;
+}
+
+newproc_slot newproc_reserve(std::size_t size, std::size_t align) {
+  return reserve_on(acquireg("gort::go")->m->p, size, align);
+}
+
+void newproc_cancel(newproc_slot slot) noexcept {
+  g* newg = static_cast<g*>(slot.gp);
+  if (newg->fn != newg->fnbuf) std::free(newg->fn);
+  newg->fn = nullptr;
+  gfput(getg()->m->p, newg);
+}
+
+std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept {
+  g* gp = getg();
+  return commit_on(gp->m->p, gp->goid, slot, ops);
 }
 
 }  // namespace detail

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "runtime/runtime2.hpp"
 
@@ -59,6 +60,10 @@ void goready(g* gp);
 // ready is goready for a caller that has its M at hand (mp: getm(), or
 // nullptr on a thread the runtime did not create).
 void ready(m* mp, g* gp);
+
+// newproc_system starts fn as a new goroutine from the runtime itself (a
+// timer's after_func), on the current M's P, with no parent goroutine.
+void newproc_system(std::function<void()> fn);
 
 // injectg puts gp (Grunnable) on the global queue and wakes a P for it:
 // readying from a thread with no P (Go: injectglist with one G).

@@ -43,6 +43,7 @@
 
 namespace gort::detail {
 struct hchan;  // chan.hpp
+struct timer;  // time.hpp
 }
 
 namespace gort::rt {
@@ -186,6 +187,15 @@ struct after_switch {
   void* arg = nullptr;
 };
 
+// timers: a P's timers, Go's timers (time.go): a 4-ary min-heap on when.
+// Any M may lock mu: the owner adds and runs, others stop, reset and, when
+// the P is idle or they steal, run (time.cpp).
+struct timers {
+  mutex mu;
+  std::vector<detail::timer*> heap;        // mu
+  std::atomic<std::int64_t> min_when{0};   // heap[0]'s when; 0: empty. Written under mu, read without
+};
+
 inline constexpr std::uint32_t local_runq_size = 256;
 using local_runq = runq<g, local_runq_size>;
 
@@ -207,6 +217,8 @@ struct p {
   std::int32_t stackcachecnt = 0;
   std::uint64_t goidcache = 0;
   std::uint64_t goidcacheend = 0;
+
+  struct timers timers;
 
   std::atomic<std::uint64_t> steals{0};            // owner writes; stats reads
   std::atomic<std::uint64_t> context_switches{0};  // owner writes; stats reads
@@ -276,6 +288,13 @@ struct schedt {
   std::atomic<std::uint32_t> stop{0};
   std::int32_t stopwait = 0;           // Ps yet to stop
   note stopnote;                       // the stopper sleeps here
+
+  // The timer sleeper: one idle M, without a P, sleeps until the earliest
+  // timer of any P (Go: the M blocked in netpoll with pollUntil). A timer
+  // added earlier than timer_until pokes it awake (time.cpp, timer_sleep).
+  std::atomic<bool> timer_sleeping{false};
+  std::atomic<std::int64_t> timer_until{0};
+  std::atomic<std::uint32_t> timer_wake{0};  // futex word: bumped to wake the sleeper
 
   std::atomic<std::int32_t> gomaxprocs{0};
   std::atomic<std::uint64_t> allglen{0};  // Gs ever allocated this run

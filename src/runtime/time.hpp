@@ -1,0 +1,68 @@
+// time.hpp: timers, the runtime's side. Go counterpart: the timer struct and
+// the timers functions of time.go (Go 1.23).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "gort/chan.hpp"
+#include "runtime/runtime2.hpp"
+
+namespace gort::detail {
+
+// timer: one pending wakeup. Three kinds, by f:
+//   sleep      on the sleeping G's stack; f readies the G. Only ever added
+//              and run, never stopped: after f nothing may touch it.
+//   channel    a Timer's or Ticker's: f sends the time on c without
+//              blocking, if seq is still the one it was popped with.
+//   func       after_func's: f starts a goroutine running fn.
+// Channel and func timers are owned by shared_ptrs (Timer, Ticker); while
+// in a heap, self keeps the timer alive.
+//
+// Locking: ts->mu (the heap holding it) guards when, period, index, ts and
+// self while the timer is in that heap; mu serializes stop/reset with a
+// firing's send (Go's sendLock), and guards when/period/seq changes. Lock
+// order: mu, then a P's timers.mu, then a channel's lock.
+struct timer {
+  rt::mutex mu;
+  std::atomic<rt::timers*> ts{nullptr};  // the heap it is in, if any
+  std::int64_t when = 0;                 // nanotime() at which it fires
+  std::int64_t period = 0;               // > 0: a ticker
+  std::uint32_t index = 0;               // position in ts->heap
+  std::atomic<std::uint64_t> seq{0};     // bumped by stop/reset: a firing in flight sends nothing
+  std::atomic<std::int32_t> sending{0};  // one-shot channel firings popped but not yet sent
+  void (*f)(timer* t, std::int64_t now) = nullptr;
+  rt::g* gp = nullptr;                   // sleep: the G to ready
+  chan<std::chrono::steady_clock::time_point> c;  // channel timers
+  std::function<void()> fn;              // func timers
+  std::shared_ptr<timer> self;           // set while heaped (channel and func timers)
+};
+
+}  // namespace gort::detail
+
+namespace gort::rt {
+
+// check_timers runs pp's due timers (now: nanotime(), or 0 to read it only
+// if some timer may be due) and returns the earliest remaining when (0: none).
+// The caller holds a P (f may ready Gs into it). Go: timers.check.
+std::int64_t check_timers(p* pp, std::int64_t now);
+
+// time_sleep_until: the earliest timer over all Ps (0: none). Go: timeSleepUntil.
+std::int64_t time_sleep_until();
+
+// timer_sleep: the calling M, idle and without a P, sleeps until when (or
+// until a timer is armed earlier, or run() ends). Returns false at once if
+// another M already is the timer sleeper. Go: the M blocked in
+// netpoll(pollUntil).
+bool timer_sleep(std::int64_t when);
+void wake_timer_sleeper();  // run() is ending
+
+// move_timers moves from's timers into to's heap (procresize); clear_timers
+// drops pp's (run() is over).
+void move_timers(p* to, p* from);
+void clear_timers(p* pp);
+
+}  // namespace gort::rt
