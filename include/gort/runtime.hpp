@@ -48,6 +48,11 @@ std::uint64_t go(F&& f, Args&&... args) {
 }
 
 void yield();                // runtime.Gosched
+// maybe_yield: a cheap preemption point for long loops that do not otherwise
+// enter the runtime. sysmon ends a goroutine's time slice after 10 ms; the
+// runtime's own entries (channel operations, select, go, ...) then yield,
+// and so does this. Otherwise it costs one load.
+void maybe_yield();
 std::uint64_t goid();        // current goroutine's id; main is 1; never reused within a run
 int gomaxprocs(int n = 0);   // runtime.GOMAXPROCS: n > 0 sets; returns the previous value
 std::size_t num_goroutine(); // runtime.NumGoroutine (live goroutines, main included)

@@ -282,10 +282,17 @@ void freechan(hchan* c) noexcept {
 
 // The entry points refuse threads the runtime did not create (acquireg
 // throws std::logic_error): such a thread has no goroutine to park.
-void chansend(hchan* c, void* ep) { rt::chansend(rt::acquireg("gort::chan::send"), c, ep, true); }
+// They are also preemption points (preempt_check).
+void chansend(hchan* c, void* ep) {
+  rt::g* gp = rt::acquireg("gort::chan::send");
+  rt::preempt_check(gp);
+  rt::chansend(gp, c, ep, true);
+}
 
 bool chanrecv(hchan* c, void* ep) {
-  return rt::chanrecv(rt::acquireg("gort::chan::recv"), c, ep, true).received;
+  rt::g* gp = rt::acquireg("gort::chan::recv");
+  rt::preempt_check(gp);
+  return rt::chanrecv(gp, c, ep, true).received;
 }
 
 void closechan(hchan* c) { rt::closechan(rt::acquireg("gort::chan::close"), c); }

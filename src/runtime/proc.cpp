@@ -276,14 +276,6 @@ g* globrunqget_one(p* pp) {
   return gp;
 }
 
-// A time slice ends after max_inherits switches that inherited it. Go's
-// sysmon ends a slice after 10 ms (schedtick unchanged), preempting the G;
-// that is what stops two goroutines that ready each other through runnext
-// from keeping the P forever while others wait. Until gort's sysmon preempts
-// (issue 5), runnable_now counts instead: 2^16 handoffs are 1-4 ms of a
-// channel ping-pong.
-constexpr std::uint32_t max_inherits = 1u << 16;
-
 // runnable_now is the part of find_runnable that needs neither stealing nor
 // sleeping, so that a G leaving its M can hand it straight to the next
 // (see "Switching"): the 1-in-61 fairness check of the global queue, then
@@ -295,9 +287,11 @@ constexpr std::uint32_t max_inherits = 1u << 16;
   // With one P nobody steals: the local queue needs no CAS (runq::get).
   const bool no_thieves = sched.gomaxprocs.load(std::memory_order_relaxed) == 1;
   if (g* gp = pp->runq.get(inherit_time, no_thieves)) {
-    if (!inherit_time || ++pp->inherits < max_inherits) return gp;
-    // The slice is over: gp waits its turn at the tail, and the global
-    // queue and the local queue's head go first, in a new slice.
+    // A G readied through runnext inherits the time slice, so two Gs that
+    // ready each other could keep the P forever. Go's sysmon ends a slice
+    // older than 10 ms (preemptone); then gp waits its turn at the tail,
+    // and the global queue and the local queue's head go first.
+    if (!inherit_time || !pp->preempt.load(std::memory_order_relaxed)) return gp;
     runqput(pp, gp, false);
     if (g* first = globrunqget_one(pp)) return first;
     return pp->runq.get(inherit_time, no_thieves);
@@ -400,9 +394,11 @@ void resetspinning(m* mp) {
   wakep();
 }
 
-// handoffp: pp's M is going away (blocking(), a locked M parking). Start an
-// M for pp if there is anything it could do, else put it on the idle list.
-// Go: handoffp.
+}  // namespace
+
+// handoffp: pp's M is going away (blocking() retaken by sysmon, a locked M
+// parking). Start an M for pp if there is anything it could do, else put it
+// on the idle list. Go: handoffp.
 void handoffp(p* pp) {
   if (!pp->runq.empty() || sched.runqsize.load(std::memory_order_relaxed) != 0) {
     startm(pp, false);
@@ -432,6 +428,8 @@ void handoffp(p* pp) {
   pidleput(pp);
   sched.lock.unlock();
 }
+
+namespace {
 
 // incidlelocked counts Ms asleep for their locked G (checkdead does not
 // count them as running). Requires sched.lock.
@@ -670,9 +668,9 @@ void gcstopm(m* mp) {
   p* pp = mp->p;
   mp->curg = gp;
   casgstatus(gp, gstatus::Grunnable, gstatus::Grunning);
-  if (!inherit_time) {
+  if (!inherit_time) {  // a new time slice
     pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    pp->inherits = 0;
+    if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
   }
   pp->context_switches.store(pp->context_switches.load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
@@ -797,6 +795,13 @@ void stop_the_world(m* mp) {
     pp->status.store(pstatus::Pgcstop, std::memory_order_release);
     --sched.stopwait;
   }
+  // Ps whose M is inside blocking(): take them (entersyscall's CAS, if it
+  // comes second, finds them gone).
+  for (std::int32_t i = 0; i < sched.gomaxprocs.load(std::memory_order_relaxed); ++i) {
+    pstatus expected = pstatus::Psyscall;
+    if (allp[i]->status.compare_exchange_strong(expected, pstatus::Pgcstop, std::memory_order_acq_rel))
+      --sched.stopwait;
+  }
   const bool wait = sched.stopwait > 0;
   sched.lock.unlock();
   if (wait) sched.stopnote.sleep();
@@ -807,6 +812,7 @@ void start_the_world(m* mp, std::int32_t nprocs) {
   sched.lock.lock();
   std::vector<p*> runnable = procresize(mp, nprocs);
   sched.stop.fetch_and(~stop_gcwaiting, std::memory_order_seq_cst);
+  sysmon_wake_locked();
   sched.lock.unlock();
   for (p* pp : runnable) startm(pp, false);
   wakep();
@@ -1032,7 +1038,10 @@ void gosched(g* gp) {
     if (next == nullptr && sched.npidle.load(std::memory_order_relaxed) + 1 <
                                sched.gomaxprocs.load(std::memory_order_relaxed))
       next = steal_work(mp, mp->p, 1);
-    if (next == nullptr) return;
+    if (next == nullptr) {  // nobody to yield to: keep running, in a new slice
+      mp->p->preempt.store(false, std::memory_order_relaxed);
+      return;
+    }
   }
   casgstatus(gp, gstatus::Grunning, gstatus::Grunnable);
   mp->afterswitch = {&gosched_commit, gp, nullptr};
@@ -1071,48 +1080,61 @@ void exitsyscall0_commit(m*, g* gp, void*) {
   wakep();
 }
 
-// pidleremove takes pp off the idle list if it is there. Requires sched.lock.
-bool pidleremove(p* pp) {
-  for (p** link = &sched.pidle; *link; link = &(*link)->link) {
-    if (*link == pp) {
-      *link = pp->link;
-      pp->link = nullptr;
-      sched.npidle.fetch_sub(1, std::memory_order_seq_cst);
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
-// entersyscall: gp is about to block its thread. gort hands the P to
-// another M at once (Go's entersyscallblock); Go's cheaper entersyscall,
-// which leaves the P for sysmon to retake, comes with sysmon.
+// entersyscall: gp is about to block its thread in blocking(). As Go, the P
+// stays with the M in status Psyscall, for a cheap return; sysmon hands it
+// to another M if the call lasts (retake). A stop-the-world in progress
+// takes it at once.
 void entersyscall(g* gp) {
   m* mp = gp->m;
   casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
   p* pp = releasep(mp);
-  pp->syscalltick.fetch_add(1, std::memory_order_relaxed);
+  mp->syscalltick = pp->syscalltick.load(std::memory_order_relaxed);
   mp->oldp = pp;
-  handoffp(pp);
+  pp->status.store(pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
+  if (sched.sysmonwait.load(std::memory_order_relaxed)) {
+    sched.lock.lock();
+    sysmon_wake_locked();
+    sched.lock.unlock();
+  }
+  if (sched.stop.load(std::memory_order_seq_cst) & stop_gcwaiting) {
+    pstatus expected = pstatus::Psyscall;
+    if (pp->status.compare_exchange_strong(expected, pstatus::Pgcstop, std::memory_order_acq_rel)) {
+      sched.lock.lock();
+      if (--sched.stopwait == 0) sched.stopnote.wakeup();
+      sched.lock.unlock();
+    }
+  }
 }
 
-// exitsyscall: back from the blocking call. Take the old P if it is idle,
-// else any idle P (exitsyscallfast); else queue gp globally and let its M
-// sleep (exitsyscall0). If run() has ended meanwhile, gp is abandoned.
+// exitsyscallfast: take back the P we had if sysmon left it to us, else
+// any idle P. Go: exitsyscallfast.
+bool exitsyscallfast(m* mp, p* oldp) {
+  if (stopping()) return false;
+  pstatus expected = pstatus::Psyscall;
+  if (oldp && oldp->status.compare_exchange_strong(expected, pstatus::Prunning, std::memory_order_acq_rel)) {
+    acquirep(mp, oldp);
+    oldp->syscalltick.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  sched.lock.lock();
+  p* pp = pidleget();
+  if (pp) sysmon_wake_locked();
+  sched.lock.unlock();
+  if (pp == nullptr) return false;
+  acquirep(mp, pp);
+  return true;
+}
+
+// exitsyscall: back from the blocking call, with a P from exitsyscallfast;
+// else gp goes on the global queue and its M sleeps (exitsyscall0). If
+// run() has ended meanwhile, gp is abandoned.
 void exitsyscall(g* gp) {
   m* mp = gp->m;
   p* oldp = mp->oldp;
   mp->oldp = nullptr;
-  p* pp = nullptr;
-  if (!stopping()) {
-    sched.lock.lock();
-    pp = oldp && pidleremove(oldp) ? oldp : pidleget();
-    sched.lock.unlock();
-  }
-  if (pp) {
-    acquirep(mp, pp);
+  if (exitsyscallfast(mp, oldp)) {
     casgstatus(gp, gstatus::Gsyscall, gstatus::Grunning);
     return;
   }
@@ -1234,7 +1256,9 @@ std::uint64_t commit_on(rt::p* pp, std::uint64_t parent_goid, newproc_slot slot,
 }
 
 newproc_slot newproc_reserve(std::size_t size, std::size_t align) {
-  return reserve_on(acquireg("gort::go")->m->p, size, align);
+  g* gp = acquireg("gort::go");
+  preempt_check(gp);
+  return reserve_on(gp->m->p, size, align);
 }
 
 void newproc_cancel(newproc_slot slot) noexcept {
@@ -1250,6 +1274,13 @@ std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept
 }
 
 }  // namespace detail
+
+void maybe_yield() {
+  g* gp = getg();
+  if (gp == nullptr) [[unlikely]]
+    acquireg("gort::maybe_yield");  // throws
+  preempt_check(gp);
+}
 
 void yield() {
   g* gp = getg();
@@ -1399,7 +1430,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
   }
   m0.curg = nullptr;
   sched.main_started.store(true, std::memory_order_relaxed);
-  if (debug.schedtrace > 0) sysmon_start();
+  sysmon_start();
 
   schedule(&m0);  // mstart on m0; returns when main has returned
 

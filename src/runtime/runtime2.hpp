@@ -205,7 +205,7 @@ struct p {
   p* link = nullptr;                       // idle list (sched.lock)
   std::atomic<std::uint32_t> schedtick{0}; // owner writes; schedtrace reads
   std::atomic<std::uint32_t> syscalltick{0};
-  std::uint32_t inherits = 0;              // switches that inherited this slice (proc.cpp, max_inherits)
+  std::atomic<bool> preempt{false};        // sysmon: end the time slice at the next runtime entry
   std::atomic<struct m*> m{nullptr};       // back-link to the M (nil if idle)
 
   local_runq runq;
@@ -231,6 +231,7 @@ struct m {
   struct p* p = nullptr;               // attached P (nullptr if none)
   struct p* nextp = nullptr;           // P to acquire when woken (startm)
   struct p* oldp = nullptr;            // P before blocking()
+  std::uint32_t syscalltick = 0;       // oldp's syscalltick when blocking() began
   std::int64_t id = 0;
   bool spinning = false;               // looking for work (counted in sched.nmspinning)
   std::atomic<bool> blocked{false};    // parked in stopm (schedtrace)
@@ -295,6 +296,8 @@ struct schedt {
   std::atomic<bool> timer_sleeping{false};
   std::atomic<std::int64_t> timer_until{0};
   std::atomic<std::uint32_t> timer_wake{0};  // futex word: bumped to wake the sleeper
+
+  std::atomic<bool> sysmonwait{false};  // sysmon sleeps deeply (sysmon.cpp); written under lock
 
   std::atomic<std::int32_t> gomaxprocs{0};
   std::atomic<std::uint64_t> allglen{0};  // Gs ever allocated this run

@@ -211,6 +211,7 @@ namespace gort::detail {
 int selectgo(scase* const* cases, int n, bool* recv_ok) {
   using namespace gort::rt;
   g* gp = acquireg("gort::select");
+  preempt_check(gp);
   if (n > 65536) throw panic_error("select: too many cases");
   select_scratch scratch(n);
   std::uint16_t* pollorder = scratch.order;

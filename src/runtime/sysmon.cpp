@@ -1,28 +1,140 @@
-// sysmon.cpp: the system monitor, a thread with no P that watches the
-// scheduler. Go counterpart: sysmon in proc.go.
+// sysmon.cpp: the system monitor, an M with no P that watches the
+// scheduler. Go counterpart: sysmon, retake and preemptone in proc.go.
 //
-// In Go, sysmon retakes Ps from long system calls, preempts goroutines that
-// run too long, polls the network when nobody has, and prints schedtrace.
-// gort's sysmon so far does the last: it is started only when
-// GODEBUG=schedtrace is set, and sleeps on a note between reports so that
-// run()'s end (sysmon_stop) wakes it at once. It counts as a system M
-// (sched.nmsys), so checkdead does not take it for a thread at work.
+// Loop (Go's): sleep 20 us while there is something to do; after 50 idle
+// rounds (about 1 ms) double the sleep each round, up to 10 ms. When every P
+// is idle (and no schedtrace is wanted) sleep deeply: until the earliest
+// timer, at most 60 s, or until entersyscall/exitsyscall/start_the_world
+// wake it (sysmonwait). Each round:
+//   retake   for every P, as Go:
+//     - a P whose schedtick has not moved for 10 ms (forcePreemptNS) has run
+//       one G, or a chain of Gs inheriting one time slice through runnext,
+//       for that long: ask it to end the slice (preemptone: p.preempt,
+//       honoured at its next runtime entry; see runnable_now and
+//       maybe_yield in proc.cpp);
+//     - a P in Psyscall (its M is inside blocking()) that sysmon has seen in
+//       the same call for a round is handed to another M (handoffp), unless
+//       it has no local work, some M is spinning or idle to pick up new
+//       work, and the call is younger than 10 ms. The returning M then
+//       finds its P gone and takes another, or queues its G (exitsyscall).
+//   schedtrace when GODEBUG=schedtrace asks.
+// sysmon counts as a system M (sched.nmsys): checkdead does not take it for
+// a thread at work. gort: no netpoll or GC duties yet.
 #include <algorithm>
 
 #include "runtime/proc.hpp"
+#include "runtime/time.hpp"
 
 namespace gort::rt {
 namespace {
 
-note sysmonnote;      // woken by sysmon_stop
+constexpr std::int64_t force_preempt_ns = 10'000'000;  // Go's forcePreemptNS
+constexpr std::int64_t syscall_keep_ns = 10'000'000;   // retake's 10 ms for a syscall
+constexpr std::int64_t max_deep_sleep_ns = 60'000'000'000;  // Go: forcegcperiod / 2
+
+note sysmonnote;      // woken by sysmon_stop and sysmon_wake
 m* sysmon_m = nullptr;
 
+// sysmontick: what sysmon saw of a P last round (Go: p.sysmontick).
+struct sysmontick {
+  std::uint32_t schedtick = 0;
+  std::int64_t schedwhen = 0;
+  std::uint32_t syscalltick = 0;
+  std::int64_t syscallwhen = 0;
+};
+sysmontick ticks[max_gomaxprocs];
+
+// preemptone asks pp's running G to yield at its next runtime entry. Go
+// also marks the G and signals its M (async preemption); gort's is
+// cooperative so far.
+void preemptone(p* pp) { pp->preempt.store(true, std::memory_order_relaxed); }
+
+int retake(std::int64_t now) {
+  int n = 0;
+  const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
+  for (std::int32_t i = 0; i < procs; ++i) {
+    p* pp = allp[i];
+    sysmontick& pd = ticks[i];
+    const pstatus s = pp->status.load(std::memory_order_acquire);
+    bool sysretake = false;
+    if (s == pstatus::Prunning || s == pstatus::Psyscall) {
+      const std::uint32_t t = pp->schedtick.load(std::memory_order_relaxed);
+      if (pd.schedtick != t) {
+        pd.schedtick = t;
+        pd.schedwhen = now;
+      } else if (pd.schedwhen + force_preempt_ns <= now) {
+        preemptone(pp);
+        sysretake = true;  // a syscall this long need not wait another round
+      }
+    }
+    if (s != pstatus::Psyscall) continue;
+    const std::uint32_t t = pp->syscalltick.load(std::memory_order_relaxed);
+    if (!sysretake && pd.syscalltick != t) {
+      pd.syscalltick = t;
+      pd.syscallwhen = now;
+      continue;
+    }
+    if (pp->runq.empty() &&
+        sched.nmspinning.load(std::memory_order_relaxed) + sched.npidle.load(std::memory_order_relaxed) > 0 &&
+        pd.syscallwhen + syscall_keep_ns > now)
+      continue;
+    pstatus expected = pstatus::Psyscall;
+    if (pp->status.compare_exchange_strong(expected, pstatus::Pidle, std::memory_order_acq_rel)) {
+      pp->syscalltick.fetch_add(1, std::memory_order_relaxed);
+      ++n;
+      handoffp(pp);
+    }
+  }
+  return n;
+}
+
+// deep_sleep: every P is idle; sleep until the earliest timer (at most 60 s)
+// or a wakeup. True if woken (then the caller restarts its short delays).
+bool deep_sleep(std::int64_t now) {
+  sched.lock.lock();
+  const bool idle = (sched.stop.load(std::memory_order_relaxed) & stop_gcwaiting) ||
+                    sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed);
+  if (!idle) {
+    sched.lock.unlock();
+    return false;
+  }
+  sched.sysmonwait.store(true, std::memory_order_seq_cst);
+  sched.lock.unlock();
+  std::int64_t sleep = max_deep_sleep_ns;
+  if (const std::int64_t next = time_sleep_until(); next != 0) sleep = std::min(sleep, std::max<std::int64_t>(0, next - now));
+  const bool woken = sysmonnote.tsleep(sleep);
+  sched.lock.lock();
+  sched.sysmonwait.store(false, std::memory_order_seq_cst);
+  if (!(sched.stop.load(std::memory_order_relaxed) & stop_exiting)) sysmonnote.clear();
+  sched.lock.unlock();
+  return woken;
+}
+
 void sysmon() {
-  std::int64_t next = runtime_init_time + std::int64_t(debug.schedtrace) * 1000000;
+  const std::int64_t trace_every = std::int64_t(debug.schedtrace) * 1000000;
+  std::int64_t next_trace = runtime_init_time + trace_every;
+  std::int64_t delay = 0;  // ns
+  int idle = 0;            // rounds that found nothing to do
   for (;;) {
-    if (sysmonnote.tsleep(std::max<std::int64_t>(0, next - nanotime()))) return;
-    schedtrace(debug.scheddetail > 0);
-    next += std::int64_t(debug.schedtrace) * 1000000;
+    if (idle == 0)
+      delay = 20'000;
+    else if (idle > 50)
+      delay = std::min<std::int64_t>(delay * 2, 10'000'000);
+    if (sysmonnote.tsleep(delay) || sched.stop.load(std::memory_order_acquire) & stop_exiting) return;
+    std::int64_t now = nanotime();
+    if (debug.schedtrace <= 0 && sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed)) {
+      if (deep_sleep(now)) {
+        idle = 0;
+        delay = 20'000;
+      }
+      if (sched.stop.load(std::memory_order_acquire) & stop_exiting) return;
+      now = nanotime();
+    }
+    idle = retake(now) != 0 ? 0 : idle + 1;
+    if (trace_every > 0 && now >= next_trace) {
+      schedtrace(debug.scheddetail > 0);
+      next_trace += trace_every;
+    }
   }
 }
 
@@ -30,6 +142,7 @@ void sysmon() {
 
 void sysmon_start() {
   sysmonnote.clear();
+  std::fill(std::begin(ticks), std::end(ticks), sysmontick{});
   sched.lock.lock();
   m* mp = new m;
   mp->is_sysmon = true;
@@ -43,7 +156,15 @@ void sysmon_start() {
 void sysmon_stop() {
   if (sysmon_m == nullptr) return;
   sysmon_m = nullptr;
-  sysmonnote.wakeup();
+  sched.lock.lock();
+  if (!sysmonnote.is_set()) sysmonnote.wakeup();
+  sched.lock.unlock();
+}
+
+void sysmon_wake_locked() {
+  if (!sched.sysmonwait.load(std::memory_order_relaxed)) return;
+  sched.sysmonwait.store(false, std::memory_order_relaxed);
+  if (!sysmonnote.is_set()) sysmonnote.wakeup();
 }
 
 }  // namespace gort::rt
