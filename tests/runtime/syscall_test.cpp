@@ -167,6 +167,47 @@ TEST_P(SyscallTest, BlockingInParallel) {
   });
 }
 
+// Short blocking() calls keep their P (Psyscall) and take it back on
+// return: no hand-off per call, so no new threads for them (Go's
+// entersyscall/exitsyscallfast).
+TEST_P(SyscallTest, ShortBlockingKeepsP) {
+  std::size_t threads = 0;
+  gort::run(gort::Config{.maxprocs = GetParam()}, [&] {
+    for (int i = 0; i < 20000; ++i) EXPECT_GT(gort::blocking([] { return ::getpid(); }), 0);
+    threads = gort::stats().threads;
+  });
+  // m0, sysmon, and at most a few Ms woken for the other Ps.
+  EXPECT_LE(threads, static_cast<std::size_t>(GetParam()) + 4);
+}
+
+// sysmon ends a time slice after 10 ms: goroutines looping on maybe_yield()
+// on every P still let main, woken by its timer, run and stop them.
+TEST_P(SyscallTest, MaybeYieldIsPreempted) {
+  std::atomic<bool> stop{false};
+  const auto start = clock_type::now();
+  bool gave_up = false;
+  gort::run(gort::Config{.maxprocs = GetParam()}, [&] {
+    gort::WaitGroup wg;
+    wg.add(GetParam());
+    for (int i = 0; i < GetParam(); ++i)
+      gort::go([&] {
+        while (!stop.load()) {
+          if (clock_type::now() - start > std::chrono::seconds(10)) {
+            gave_up = true;
+            break;
+          }
+          gort::maybe_yield();
+        }
+        wg.done();
+      });
+    gort::sleep(std::chrono::milliseconds(20));  // the spinners take every P
+    stop.store(true);
+    wg.wait();
+  });
+  EXPECT_FALSE(gave_up) << "the spinning goroutines were never preempted";
+  EXPECT_LT(clock_type::now() - start, std::chrono::seconds(2));
+}
+
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, SyscallTest, ::testing::Values(1, 2, 4),
                          [](const auto& info) { return "P" + std::to_string(info.param); });
 
