@@ -1090,7 +1090,6 @@ void entersyscall(g* gp) {
   m* mp = gp->m;
   casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
   p* pp = releasep(mp);
-  mp->syscalltick = pp->syscalltick.load(std::memory_order_relaxed);
   mp->oldp = pp;
   pp->status.store(pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
   if (sched.sysmonwait.load(std::memory_order_relaxed)) {

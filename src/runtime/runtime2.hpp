@@ -231,7 +231,6 @@ struct m {
   struct p* p = nullptr;               // attached P (nullptr if none)
   struct p* nextp = nullptr;           // P to acquire when woken (startm)
   struct p* oldp = nullptr;            // P before blocking()
-  std::uint32_t syscalltick = 0;       // oldp's syscalltick when blocking() began
   std::int64_t id = 0;
   bool spinning = false;               // looking for work (counted in sched.nmspinning)
   std::atomic<bool> blocked{false};    // parked in stopm (schedtrace)
