@@ -112,10 +112,15 @@ bool addr_less(const void* a, const void* b) {
   return reinterpret_cast<std::uintptr_t>(a) < reinterpret_cast<std::uintptr_t>(b);
 }
 
+// seq_cst, not acquire: after semacquire's nwait increment this load is the
+// other half of the store-load pairing with semrelease (add to *addr, then
+// load nwait). With acquire, a load-acquire-RCpc (aarch64 LDAPR) could read
+// *addr before the nwait increment is visible, and both sides would miss
+// each other: a lost wakeup.
 bool cansemacquire(std::atomic<std::uint32_t>* addr) {
-  std::uint32_t v = addr->load(std::memory_order_acquire);
+  std::uint32_t v = addr->load(std::memory_order_seq_cst);
   while (v != 0)
-    if (addr->compare_exchange_weak(v, v - 1, std::memory_order_acquire)) return true;
+    if (addr->compare_exchange_weak(v, v - 1, std::memory_order_seq_cst)) return true;
   return false;
 }
 
