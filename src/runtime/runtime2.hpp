@@ -187,12 +187,22 @@ struct after_switch {
   void* arg = nullptr;
 };
 
+// timer_when: a heap entry, Go's timerWhen: the key sits in the heap itself,
+// so sifting compares without touching the timers (a sleeping G's timer
+// lives on its stack: 100,000 sleepers are 100,000 cold pages). indexed: the
+// timer can be stopped or reset, so it keeps its position (timer::index).
+struct timer_when {
+  std::int64_t when;
+  detail::timer* t;
+  bool indexed;
+};
+
 // timers: a P's timers, Go's timers (time.go): a 4-ary min-heap on when.
 // Any M may lock mu: the owner adds and runs, others stop, reset and, when
 // the P is idle or they steal, run (time.cpp).
 struct timers {
   mutex mu;
-  std::vector<detail::timer*> heap;        // mu
+  std::vector<timer_when> heap;            // mu
   std::atomic<std::int64_t> min_when{0};   // heap[0]'s when; 0: empty. Written under mu, read without
 };
 

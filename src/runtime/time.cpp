@@ -52,57 +52,61 @@ using steady = std::chrono::steady_clock;
 
 // ---- the heap (ts.mu held) ----
 
-void set_at(timers& ts, std::size_t i, timer* t) {
-  ts.heap[i] = t;
-  t->index = static_cast<std::uint32_t>(i);
+void set_at(timers& ts, std::size_t i, const timer_when& e) {
+  ts.heap[i] = e;
+  if (e.indexed) e.t->index = static_cast<std::uint32_t>(i);
 }
 
 void siftup(timers& ts, std::size_t i) {
-  timer* t = ts.heap[i];
+  const timer_when e = ts.heap[i];
   while (i > 0) {
     const std::size_t parent = (i - 1) / heap_ary;
-    if (t->when >= ts.heap[parent]->when) break;
+    if (e.when >= ts.heap[parent].when) break;
     set_at(ts, i, ts.heap[parent]);
     i = parent;
   }
-  set_at(ts, i, t);
+  set_at(ts, i, e);
 }
 
 void siftdown(timers& ts, std::size_t i) {
   const std::size_t n = ts.heap.size();
-  timer* t = ts.heap[i];
+  const timer_when e = ts.heap[i];
   for (;;) {
     const std::size_t first = i * heap_ary + 1;
     if (first >= n) break;
     std::size_t min = first;
     for (std::size_t c = first + 1; c < first + heap_ary && c < n; ++c)
-      if (ts.heap[c]->when < ts.heap[min]->when) min = c;
-    if (ts.heap[min]->when >= t->when) break;
+      if (ts.heap[c].when < ts.heap[min].when) min = c;
+    if (ts.heap[min].when >= e.when) break;
     set_at(ts, i, ts.heap[min]);
     i = min;
   }
-  set_at(ts, i, t);
+  set_at(ts, i, e);
 }
 
 void update_min(timers& ts) {
-  ts.min_when.store(ts.heap.empty() ? 0 : ts.heap[0]->when, std::memory_order_seq_cst);
+  ts.min_when.store(ts.heap.empty() ? 0 : ts.heap[0].when, std::memory_order_seq_cst);
 }
 
+// heap_add adds t at t->when. A sleep timer (gp set) is never removed but
+// as the head, so it keeps no index.
 void heap_add(timers& ts, timer* t) {
-  ts.heap.push_back(t);
+  ts.heap.push_back({t->when, t, t->gp == nullptr});
   siftup(ts, ts.heap.size() - 1);
   t->ts.store(&ts, std::memory_order_relaxed);
   update_min(ts);
 }
 
-void heap_remove(timers& ts, timer* t) {
-  const std::size_t i = t->index;
-  timer* last = ts.heap.back();
+void heap_remove_at(timers& ts, std::size_t i) {
+  timer* t = ts.heap[i].t;
+  const timer_when last = ts.heap.back();
   ts.heap.pop_back();
-  if (last != t) {
+  if (i < ts.heap.size()) {
     set_at(ts, i, last);
-    siftup(ts, i);
-    siftdown(ts, last->index);
+    if (i > 0 && last.when < ts.heap[(i - 1) / heap_ary].when)
+      siftup(ts, i);
+    else
+      siftdown(ts, i);
   }
   t->ts.store(nullptr, std::memory_order_relaxed);
   update_min(ts);
@@ -147,7 +151,7 @@ std::shared_ptr<timer> unlink(timer* t, bool& was_pending) {
     }
     ts->mu.lock();
     if (t->ts.load(std::memory_order_relaxed) == ts) {  // else a firing or a move got there first
-      heap_remove(*ts, t);
+      heap_remove_at(*ts, t->index);
       std::shared_ptr<timer> self = std::move(t->self);
       ts->mu.unlock();
       was_pending = true;
@@ -165,7 +169,7 @@ void run_timer(timers& ts, timer* t, std::int64_t now) {
   const bool one_shot = t->period == 0;
   std::shared_ptr<timer> keep;
   if (one_shot) {
-    heap_remove(ts, t);
+    heap_remove_at(ts, 0);
     keep = std::move(t->self);
     if (t->c) t->sending.fetch_add(1, std::memory_order_relaxed);
   } else {
@@ -173,6 +177,7 @@ void run_timer(timers& ts, timer* t, std::int64_t now) {
     const std::int64_t delay = now - t->when;
     const std::int64_t next = t->when + t->period * (1 + delay / t->period);
     t->when = next < t->when ? LLONG_MAX : next;
+    ts.heap[0].when = t->when;
     siftdown(ts, 0);
     update_min(ts);
     keep = t->self;
@@ -283,7 +288,7 @@ std::int64_t check_timers(p* pp, std::int64_t now) {
   if (now == 0) now = nanotime();
   if (now < next) return next;
   ts.mu.lock();
-  while (!ts.heap.empty() && ts.heap[0]->when <= now) run_timer(ts, ts.heap[0], now);
+  while (!ts.heap.empty() && ts.heap[0].when <= now) run_timer(ts, ts.heap[0].t, now);
   const std::int64_t left = ts.min_when.load(std::memory_order_relaxed);
   ts.mu.unlock();
   return left;
@@ -329,9 +334,9 @@ void wake_timer_sleeper() { poke_timer_sleeper(); }
 void clear_timers(p* pp) {
   std::vector<std::shared_ptr<timer>> owned;
   pp->timers.mu.lock();
-  for (timer* t : pp->timers.heap) {
-    t->ts.store(nullptr, std::memory_order_relaxed);
-    owned.push_back(std::move(t->self));
+  for (const timer_when& e : pp->timers.heap) {
+    e.t->ts.store(nullptr, std::memory_order_relaxed);
+    owned.push_back(std::move(e.t->self));
   }
   pp->timers.heap.clear();
   update_min(pp->timers);
@@ -340,12 +345,12 @@ void clear_timers(p* pp) {
 
 void move_timers(p* to, p* from) {
   from->timers.mu.lock();
-  std::vector<timer*> moving;
+  std::vector<timer_when> moving;
   moving.swap(from->timers.heap);
   update_min(from->timers);
   from->timers.mu.unlock();
   to->timers.mu.lock();
-  for (timer* t : moving) heap_add(to->timers, t);
+  for (const timer_when& e : moving) heap_add(to->timers, e.t);
   to->timers.mu.unlock();
 }
 
