@@ -1039,7 +1039,9 @@ void gosched(g* gp) {
                                sched.gomaxprocs.load(std::memory_order_relaxed))
       next = steal_work(mp, mp->p, 1);
     if (next == nullptr) {  // nobody to yield to: keep running, in a new slice
-      mp->p->preempt.store(false, std::memory_order_relaxed);
+      p* pp = mp->p;
+      pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      pp->preempt.store(false, std::memory_order_relaxed);
       return;
     }
   }

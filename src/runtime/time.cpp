@@ -108,7 +108,7 @@ void heap_remove_at(timers& ts, std::size_t i) {
     else
       siftdown(ts, i);
   }
-  t->ts.store(nullptr, std::memory_order_relaxed);
+  t->ts.store(nullptr, std::memory_order_release);  // pairs with unlink: what was read under ts.mu is done
   update_min(ts);
 }
 
@@ -133,18 +133,19 @@ void wake_for(std::int64_t when) {
 // add_timer puts t in pp's heap (t not in any heap). self: the reference
 // the heap keeps (nullptr for a sleep timer).
 void add_timer(p* pp, timer* t, std::shared_ptr<timer> self) {
+  const std::int64_t when = t->when;  // once unlocked, t may fire and (a sleep timer) be gone
   pp->timers.mu.lock();
   t->self = std::move(self);
   heap_add(pp->timers, t);
   pp->timers.mu.unlock();
-  wake_for(t->when);
+  wake_for(when);
 }
 
 // unlink takes t out of whatever heap holds it, returning the heap's
 // reference (empty if t was in none). t->mu held: nobody else adds it.
 std::shared_ptr<timer> unlink(timer* t, bool& was_pending) {
   for (;;) {
-    timers* ts = t->ts.load(std::memory_order_relaxed);
+    timers* ts = t->ts.load(std::memory_order_acquire);
     if (ts == nullptr) {
       was_pending = false;
       return nullptr;
@@ -169,9 +170,11 @@ void run_timer(timers& ts, timer* t, std::int64_t now) {
   const bool one_shot = t->period == 0;
   std::shared_ptr<timer> keep;
   if (one_shot) {
-    heap_remove_at(ts, 0);
+    // Before the heap lets go of t (heap_remove_at's release store of ts):
+    // a stop() that then finds t in no heap must see the firing in flight.
     keep = std::move(t->self);
     if (t->c) t->sending.fetch_add(1, std::memory_order_relaxed);
+    heap_remove_at(ts, 0);
   } else {
     // The next tick after now, skipping the ones missed (Go's formula).
     const std::int64_t delay = now - t->when;

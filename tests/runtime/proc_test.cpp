@@ -193,6 +193,9 @@ TEST(ProcTest, RunnextOrder) {
   std::mutex mu;  // not held across a yield
   bool main_last = false;
   int rc = run_procs(1, [&] {
+    // Start a fresh time slice: if sysmon ended main's (10 ms, easily spent
+    // starting up under a sanitizer), go() would yield, changing the order.
+    gort::yield();
     gort::WaitGroup wg;
     wg.add(3);
     for (char name : {'B', 'C', 'D'}) {
