@@ -39,6 +39,8 @@
 #include <gort/select.hpp>
 #include <gort/sync.hpp>
 
+#include "../runtime/chan_test_util.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -60,19 +62,7 @@ constexpr int kSeeds = 80;
 constexpr int kSeeds = 500;
 #endif
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-struct rng {
-  std::uint64_t s;
-  explicit rng(std::uint64_t seed) : s(seed * 0x2545F4914F6CDD1Dull + 1) {}
-  int below(int n) { return static_cast<int>((s = mix(s)) % static_cast<std::uint64_t>(n)); }
-  bool chance(int percent) { return below(100) < percent; }
-};
+using gort_test::rng;
 
 // ---- the element ------------------------------------------------------------------
 
@@ -126,7 +116,7 @@ struct program {
 // way before they finish or block; about a third of the operations become
 // selects with extra random cases.
 program generate(std::uint64_t seed) {
-  rng r(seed);
+  rng r(seed * 0x2545F4914F6CDD1Dull + 1);
   program p;
   const int nch = 2 + r.below(3);
   for (int c = 0; c < nch; ++c) p.caps.push_back(r.below(4));

@@ -8,10 +8,8 @@
 // returns, on its own thread. Every goroutine a test starts is joined before
 // the frame it points into goes away.
 //
-// gort has no timers yet (time.hpp), so Go's time.Sleep becomes sleep_for: a
-// loop of gort::yield() until the deadline. It keeps the P busy but lets every
-// other runnable goroutine run, and, unlike parking, never looks like a
-// deadlock to checkdead.
+// Also shared with the timer tests (time_test.cpp, time_stress_test.cpp):
+// errors, try_recv.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -20,6 +18,7 @@
 #include <gort/runtime.hpp>
 #include <gort/select.hpp>
 #include <gort/sync.hpp>
+#include <gort/time.hpp>
 
 #include <array>
 #include <atomic>
@@ -28,7 +27,9 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <mutex>
 #include <string>
+#include <vector>
 #include <utility>
 
 namespace gort_test {
@@ -50,11 +51,8 @@ inline std::string procs_name(const ::testing::TestParamInfo<int>& info) {
   return "P" + std::to_string(info.param);
 }
 
-// sleep_for: Go's time.Sleep for a goroutine, by yielding until the deadline.
-inline void sleep_for(std::chrono::microseconds d) {
-  const auto deadline = std::chrono::steady_clock::now() + d;
-  while (std::chrono::steady_clock::now() < deadline) gort::yield();
-}
+// sleep_for: Go's time.Sleep.
+inline void sleep_for(std::chrono::microseconds d) { gort::sleep(d); }
 
 // spin_until: yields until pred() holds or timeout passes; returns pred().
 template <class Pred>
@@ -113,7 +111,37 @@ struct rng {
   explicit rng(std::uint64_t seed) : s(seed) {}
   std::uint64_t next() { return s = mix(s); }
   int below(int n) { return static_cast<int>(next() % static_cast<std::uint64_t>(n)); }
+  bool chance(int percent) { return below(100) < percent; }
 };
+
+// errors: what goroutines saw go wrong, asserted after run() returns.
+struct errors {
+  std::mutex mu;
+  std::vector<std::string> list;
+  void add(std::string s) {
+    std::lock_guard l(mu);
+    list.push_back(std::move(s));
+  }
+  std::string str() {
+    std::lock_guard l(mu);
+    std::string s;
+    for (std::size_t i = 0; i < list.size() && i < 20; ++i) s += list[i] + "\n";
+    if (list.size() > 20) s += "... " + std::to_string(list.size() - 20) + " more\n";
+    return s;
+  }
+  bool empty() {
+    std::lock_guard l(mu);
+    return list.empty();
+  }
+};
+
+// try_recv: a non-blocking receive (select with a default case).
+template <class T>
+std::optional<T> try_recv(const gort::chan<T>& c) {
+  std::optional<T> out;
+  gort::select(gort::case_recv(c, [&](std::optional<T> v) { out = std::move(v); }), gort::case_default());
+  return out;
+}
 
 // select_stress: Go's TestSelectStress (select_test.cpp, and with a bigger N
 // chan_stress_test.cpp): on 4 channels (caps 0, 0, 2, 3), 4 plain senders and

@@ -176,8 +176,10 @@ TEST_P(SyscallTest, ShortBlockingKeepsP) {
     for (int i = 0; i < 20000; ++i) EXPECT_GT(gort::blocking([] { return ::getpid(); }), 0);
     threads = gort::stats().threads;
   });
-  // m0, sysmon, and at most a few Ms woken for the other Ps.
-  EXPECT_LE(threads, static_cast<std::size_t>(GetParam()) + 4);
+  // m0, sysmon, a few Ms woken for the other Ps, and a few more when the OS
+  // descheduled a caller long enough for sysmon to retake its P (a loaded
+  // machine): nothing like a thread per call.
+  EXPECT_LE(threads, static_cast<std::size_t>(GetParam()) + 8);
 }
 
 // sysmon ends a time slice after 10 ms: goroutines looping on maybe_yield()

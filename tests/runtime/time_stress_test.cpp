@@ -41,31 +41,7 @@ using tp = steady::time_point;
 class TimeStressTest : public ::testing::TestWithParam<int> {};
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, TimeStressTest, ::testing::Values(1, 2, 4), procs_name);
 
-struct errors {
-  std::mutex mu;
-  std::vector<std::string> list;
-  void add(std::string s) {
-    std::lock_guard l(mu);
-    list.push_back(std::move(s));
-  }
-  std::string str() {
-    std::lock_guard l(mu);
-    std::string s;
-    for (std::size_t i = 0; i < list.size() && i < 20; ++i) s += list[i] + "\n";
-    if (list.size() > 20) s += "... " + std::to_string(list.size() - 20) + " more\n";
-    return s;
-  }
-  bool empty() {
-    std::lock_guard l(mu);
-    return list.empty();
-  }
-};
 
-std::optional<tp> try_recv(const gort::chan<tp>& c) {
-  std::optional<tp> out;
-  gort::select(gort::case_recv(c, [&](std::optional<tp> v) { out = v; }), gort::case_default());
-  return out;
-}
 
 std::chrono::microseconds us(int n) { return std::chrono::microseconds(n); }
 

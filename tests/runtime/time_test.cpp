@@ -65,33 +65,7 @@ constexpr auto kLate = kSanitized ? 2000ms : 1000ms;
 
 double ms(steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-// errors: what goroutines saw go wrong, asserted after run() returns.
-struct errors {
-  std::mutex mu;
-  std::vector<std::string> list;
-  void add(std::string s) {
-    std::lock_guard l(mu);
-    list.push_back(std::move(s));
-  }
-  std::string str() {
-    std::lock_guard l(mu);
-    std::string s;
-    for (std::size_t i = 0; i < list.size() && i < 20; ++i) s += list[i] + "\n";
-    if (list.size() > 20) s += "... " + std::to_string(list.size() - 20) + " more\n";
-    return s;
-  }
-  bool empty() {
-    std::lock_guard l(mu);
-    return list.empty();
-  }
-};
 
-// try_recv: a non-blocking receive (select with a default case).
-std::optional<tp> try_recv(const gort::chan<tp>& c) {
-  std::optional<tp> out;
-  gort::select(gort::case_recv(c, [&](std::optional<tp> v) { out = v; }), gort::case_default());
-  return out;
-}
 
 // recv_within: receives from c, or gives up after d (nullopt).
 std::optional<tp> recv_within(const gort::chan<tp>& c, std::chrono::nanoseconds d) {
