@@ -119,63 +119,7 @@ TEST_P(ChanStressTest, MultiConsumer) {
 }
 
 TEST_P(ChanStressTest, CloseUnderLoad) {
-  constexpr int kS = 64, kR = 16;
-  const int per = static_cast<int>(scaled(2000));
-  const int total = kS * per;
-  for (int cap : {0, 8}) {
-    std::vector<std::atomic<int>> status(total), received(total);  // status: 1 delivered, 2 panicked
-    std::atomic<long> nrecv{0}, bad{0};
-    int rc = run_procs(GetParam(), [&] {
-      auto ch = gort::make_chan<int>(cap);
-      gort::WaitGroup wg;
-      wg.add(kS + kR + 1);
-      for (int s = 0; s < kS; ++s)
-        gort::go([&, ch, s] {
-          bool closed = false;
-          for (int k = 0; k < per; ++k) {
-            const int v = s * per + k;
-            try {
-              ch.send(v);
-              status[v].store(1);
-              if (closed) bad.fetch_add(1);
-            } catch (const gort::panic_error& e) {
-              status[v].store(2);
-              closed = true;
-              if (std::string(e.what()) != "send on closed channel") bad.fetch_add(1);
-            }
-          }
-          wg.done();
-        });
-      for (int r = 0; r < kR; ++r)
-        gort::go([&, ch] {
-          for (int v : ch) {
-            if (v < 0 || v >= total) {
-              bad.fetch_add(1);
-              continue;
-            }
-            received[v].fetch_add(1);
-            nrecv.fetch_add(1);
-          }
-          wg.done();
-        });
-      gort::go([&, ch] {
-        spin_until([&] { return nrecv.load() >= total / 2; }, std::chrono::seconds(120));
-        ch.close();
-        wg.done();
-      });
-      wg.wait();
-    });
-    EXPECT_EQ(rc, 0);
-    long wrong = 0, delivered = 0;
-    for (int v = 0; v < total; ++v) {
-      const int st = status[v].load(), r = received[v].load();
-      delivered += st == 1;
-      wrong += !((st == 1 && r == 1) || (st == 2 && r == 0));
-    }
-    EXPECT_EQ(wrong, 0) << "cap " << cap << ": values lost, duplicated, or delivered by a panicking send";
-    EXPECT_EQ(bad.load(), 0) << "cap " << cap;
-    EXPECT_EQ(nrecv.load(), delivered) << "cap " << cap;
-  }
+  for (int cap : {0, 8}) close_under_load(GetParam(), cap, 64, 16, static_cast<int>(scaled(2000)));
 }
 
 TEST_P(ChanStressTest, PingPong) {

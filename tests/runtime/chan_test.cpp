@@ -586,78 +586,7 @@ INSTANTIATE_TEST_SUITE_P(CapProcs, ChanCloseLoadTest,
 
 TEST_P(ChanCloseLoadTest, CloseUnderLoad) {
   const auto [cap, procs] = GetParam();
-  constexpr int kSenders = 8, kReceivers = 4;
-  const int per = static_cast<int>(scaled(2000));
-  const int total = kSenders * per;
-  enum : int { unsent = 0, delivered = 1, panicked = 2 };
-  std::vector<std::atomic<int>> status(total), received(total);
-  std::atomic<long> nrecv{0}, bad_msg{0}, send_after_panic{0}, out_of_range{0};
-  int rc = run_procs(procs, [&] {
-    auto ch = gort::make_chan<int>(cap);
-    gort::WaitGroup wg;
-    wg.add(kSenders + kReceivers + 1);
-    for (int s = 0; s < kSenders; ++s)
-      gort::go([&, ch, s] {
-        bool had_panic = false;
-        for (int k = 0; k < per; ++k) {
-          const int v = s * per + k;
-          try {
-            ch.send(v);
-            status[v].store(delivered);
-            if (had_panic) send_after_panic.fetch_add(1);
-          } catch (const gort::panic_error& e) {
-            status[v].store(panicked);
-            had_panic = true;
-            if (std::string(e.what()) != "send on closed channel") bad_msg.fetch_add(1);
-          }
-          if (k % 64 == 0) gort::yield();
-        }
-        wg.done();
-      });
-    for (int r = 0; r < kReceivers; ++r)
-      gort::go([&, ch] {
-        for (int v : ch) {
-          if (v < 0 || v >= total) {
-            out_of_range.fetch_add(1);
-            continue;
-          }
-          received[v].fetch_add(1);
-          nrecv.fetch_add(1);
-        }
-        wg.done();
-      });
-    gort::go([&, ch] {
-      spin_until([&] { return nrecv.load() >= total / 2; }, std::chrono::seconds(60));
-      ch.close();
-      wg.done();
-    });
-    wg.wait();
-  });
-  EXPECT_EQ(rc, 0);
-  long n_delivered = 0, n_panicked = 0, lost = 0, ghost = 0, dup = 0, unsent_n = 0;
-  for (int v = 0; v < total; ++v) {
-    const int st = status[v].load(), r = received[v].load();
-    if (st == delivered) {
-      ++n_delivered;
-      if (r == 0) ++lost;
-      if (r > 1) ++dup;
-    } else if (st == panicked) {
-      ++n_panicked;
-      if (r != 0) ++ghost;
-    } else {
-      ++unsent_n;
-    }
-  }
-  std::printf("cap %d: %ld delivered, %ld panicked\n", cap, n_delivered, n_panicked);
-  EXPECT_EQ(unsent_n, 0);
-  EXPECT_EQ(lost, 0) << "values whose send returned but never received";
-  EXPECT_EQ(dup, 0) << "values received twice";
-  EXPECT_EQ(ghost, 0) << "values whose send panicked but were received";
-  EXPECT_EQ(bad_msg.load(), 0);
-  EXPECT_EQ(send_after_panic.load(), 0) << "a send succeeded after an earlier send saw the channel closed";
-  EXPECT_EQ(out_of_range.load(), 0);
-  EXPECT_EQ(nrecv.load(), n_delivered);
-  EXPECT_GE(n_delivered, total / 2);
+  close_under_load(procs, cap, 8, 4, static_cast<int>(scaled(2000)));
 }
 
 // ---- element types ------------------------------------------------------------
