@@ -429,14 +429,14 @@ void handoffp(p* pp) {
   sched.lock.unlock();
 }
 
-namespace {
-
 // incidlelocked counts Ms asleep for their locked G (checkdead does not
 // count them as running). Requires sched.lock.
 void incidlelocked(std::int32_t v) {
   sched.nmidlelocked += v;
   if (v > 0) checkdead();
 }
+
+namespace {
 
 // stoplockedm: mp's locked G is not running; give the P away and sleep until
 // someone finds the G runnable and hands mp a P for it (startlockedm).

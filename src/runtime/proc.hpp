@@ -159,6 +159,10 @@ void sysmon_wake_locked();
 // handoffp: pp has no M; start one for it if it has work, else idle it.
 void handoffp(p* pp);
 
+// incidlelocked adjusts the count of Ms checkdead does not count as running
+// (v > 0 runs checkdead). Requires sched.lock.
+void incidlelocked(std::int32_t v);
+
 // Process start time for schedtrace's "SCHED <ms>ms".
 extern std::int64_t runtime_init_time;
 

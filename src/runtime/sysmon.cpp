@@ -78,12 +78,22 @@ int retake(std::int64_t now) {
         sched.nmspinning.load(std::memory_order_relaxed) + sched.npidle.load(std::memory_order_relaxed) > 0 &&
         pd.syscallwhen + syscall_keep_ns > now)
       continue;
+    // Count sysmon as running while the P is between its M and the next
+    // (Go's incidlelocked(-1) here): otherwise the M we take it from can
+    // return from its call, find no P, go idle and, the last M counted as
+    // running, report a deadlock with its G still runnable.
+    sched.lock.lock();
+    incidlelocked(-1);
+    sched.lock.unlock();
     pstatus expected = pstatus::Psyscall;
     if (pp->status.compare_exchange_strong(expected, pstatus::Pidle, std::memory_order_acq_rel)) {
       pp->syscalltick.fetch_add(1, std::memory_order_relaxed);
       ++n;
       handoffp(pp);
     }
+    sched.lock.lock();
+    incidlelocked(1);
+    sched.lock.unlock();
   }
   return n;
 }
