@@ -188,13 +188,15 @@ struct after_switch {
 };
 
 // timer_when: a heap entry, Go's timerWhen: the key sits in the heap itself,
-// so sifting compares without touching the timers (a sleeping G's timer
-// lives on its stack: 100,000 sleepers are 100,000 cold pages). indexed: the
-// timer can be stopped or reset, so it keeps its position (timer::index).
+// so sifting compares without touching the timers. A sleeping G needs no
+// timer at all: its entry names the G (t is nullptr), so firing it touches
+// only the G it readies (100,000 sleepers are 100,000 cold stacks). A
+// timer's entry keeps the timer's position in it (timer::index), so that
+// stop and reset can remove it.
 struct timer_when {
   std::int64_t when;
-  detail::timer* t;
-  bool indexed;
+  detail::timer* t;  // a Timer's, Ticker's or after_func's timer; nullptr: a sleep
+  struct g* gp;      // a sleep: the G to ready
 };
 
 // timers: a P's timers, Go's timers (time.go): a 4-ary min-heap on when.

@@ -23,9 +23,9 @@
 //     heap never points at a timer nobody owns. Lock order: the timer's mu,
 //     then a heap's mu, then a channel's lock. A heap's entry owns the timer
 //     (timer::self) until it is removed;
-//   - a sleeping G's timer lives on its stack: it is only added (after the
-//     G is parked: reset_for_sleep, as Go's resetForSleep) and fired, and
-//     firing removes it before readying the G;
+//   - a sleep has no timer: its heap entry names the G (timer_when), added
+//     once the G is parked (reset_for_sleep, as Go's resetForSleep), and
+//     firing it readies the G;
 //   - Go 1.23 timer channels have cap 0 to len/cap and send lazily; here
 //     the channel is an ordinary one-value buffer, and stop/reset discard an
 //     unread value under the timer's lock, which every send also takes, so
@@ -54,7 +54,7 @@ using steady = std::chrono::steady_clock;
 
 void set_at(timers& ts, std::size_t i, const timer_when& e) {
   ts.heap[i] = e;
-  if (e.indexed) e.t->index = static_cast<std::uint32_t>(i);
+  if (e.t) e.t->index = static_cast<std::uint32_t>(i);
 }
 
 void siftup(timers& ts, std::size_t i) {
@@ -88,14 +88,14 @@ void update_min(timers& ts) {
   ts.min_when.store(ts.heap.empty() ? 0 : ts.heap[0].when, std::memory_order_seq_cst);
 }
 
-// heap_add adds t at t->when. A sleep timer (gp set) is never removed but
-// as the head, so it keeps no index.
-void heap_add(timers& ts, timer* t) {
-  ts.heap.push_back({t->when, t, t->gp == nullptr});
+void heap_push(timers& ts, const timer_when& e) {
+  ts.heap.push_back(e);
   siftup(ts, ts.heap.size() - 1);
-  t->ts.store(&ts, std::memory_order_relaxed);
+  if (e.t) e.t->ts.store(&ts, std::memory_order_relaxed);
   update_min(ts);
 }
+
+void heap_add(timers& ts, timer* t) { heap_push(ts, {t->when, t, nullptr}); }
 
 void heap_remove_at(timers& ts, std::size_t i) {
   timer* t = ts.heap[i].t;
@@ -108,7 +108,7 @@ void heap_remove_at(timers& ts, std::size_t i) {
     else
       siftdown(ts, i);
   }
-  t->ts.store(nullptr, std::memory_order_release);  // pairs with unlink: what was read under ts.mu is done
+  if (t) t->ts.store(nullptr, std::memory_order_release);  // pairs with unlink: what was read under ts.mu is done
   update_min(ts);
 }
 
@@ -130,10 +130,10 @@ void wake_for(std::int64_t when) {
   }
 }
 
-// add_timer puts t in pp's heap (t not in any heap). self: the reference
-// the heap keeps (nullptr for a sleep timer).
+// add_timer puts t in pp's heap (t not in any heap), with self, the
+// reference the heap keeps.
 void add_timer(p* pp, timer* t, std::shared_ptr<timer> self) {
-  const std::int64_t when = t->when;  // once unlocked, t may fire and (a sleep timer) be gone
+  const std::int64_t when = t->when;  // once unlocked, t may fire and be re-armed
   pp->timers.mu.lock();
   t->self = std::move(self);
   heap_add(pp->timers, t);
@@ -187,9 +187,7 @@ void run_timer(timers& ts, timer* t, std::int64_t now) {
   }
   void (*f)(timer*, std::int64_t) = t->f;
   ts.mu.unlock();
-  if (!keep) {
-    f(t, now);  // a sleep timer: once its G is ready, t may be gone
-  } else if (t->c) {
+  if (t->c) {
     t->mu.lock();
     if (t->seq.load(std::memory_order_relaxed) == seq) f(t, now);
     if (one_shot) t->sending.fetch_sub(1, std::memory_order_relaxed);
@@ -201,9 +199,7 @@ void run_timer(timers& ts, timer* t, std::int64_t now) {
   ts.mu.lock();
 }
 
-// ---- the three kinds of f ----
-
-void ready_sleeper(timer* t, std::int64_t) { ready(getm(), t->gp); }
+// ---- the two kinds of f ----
 
 // The G a timer's own channel operations run as: they never block, and
 // readying needs only its M. nullptr off the runtime's threads (a Ticker
@@ -269,8 +265,8 @@ std::int64_t when_after(std::chrono::nanoseconds d) {
   return ns > LLONG_MAX - now ? LLONG_MAX : now + ns;
 }
 
-bool reset_for_sleep(g* gp, void* arg) {
-  add_timer(gp->m->p, static_cast<timer*>(arg), nullptr);
+bool reset_for_sleep(g* gp, void* when) {
+  add_sleep(gp->m->p, gp, *static_cast<const std::int64_t*>(when));
   return true;
 }
 
@@ -284,6 +280,13 @@ std::shared_ptr<timer> new_chan_timer(std::int64_t when, std::int64_t period) {
 
 }  // namespace
 
+void add_sleep(p* pp, g* gp, std::int64_t when) {
+  pp->timers.mu.lock();
+  heap_push(pp->timers, {when, nullptr, gp});
+  pp->timers.mu.unlock();
+  wake_for(when);
+}
+
 std::int64_t check_timers(p* pp, std::int64_t now) {
   timers& ts = pp->timers;
   const std::int64_t next = ts.min_when.load(std::memory_order_acquire);
@@ -291,7 +294,17 @@ std::int64_t check_timers(p* pp, std::int64_t now) {
   if (now == 0) now = nanotime();
   if (now < next) return next;
   ts.mu.lock();
-  while (!ts.heap.empty() && ts.heap[0].when <= now) run_timer(ts, ts.heap[0].t, now);
+  while (!ts.heap.empty() && ts.heap[0].when <= now) {
+    const timer_when e = ts.heap[0];
+    if (e.t) {
+      run_timer(ts, e.t, now);
+    } else {
+      heap_remove_at(ts, 0);
+      ts.mu.unlock();
+      ready(getm(), e.gp);
+      ts.mu.lock();
+    }
+  }
   const std::int64_t left = ts.min_when.load(std::memory_order_relaxed);
   ts.mu.unlock();
   return left;
@@ -338,6 +351,7 @@ void clear_timers(p* pp) {
   std::vector<std::shared_ptr<timer>> owned;
   pp->timers.mu.lock();
   for (const timer_when& e : pp->timers.heap) {
+    if (e.t == nullptr) continue;  // a sleep: its G is abandoned with run()
     e.t->ts.store(nullptr, std::memory_order_relaxed);
     owned.push_back(std::move(e.t->self));
   }
@@ -353,7 +367,7 @@ void move_timers(p* to, p* from) {
   update_min(from->timers);
   from->timers.mu.unlock();
   to->timers.mu.lock();
-  for (const timer_when& e : moving) heap_add(to->timers, e.t);
+  for (const timer_when& e : moving) heap_push(to->timers, e);
   to->timers.mu.unlock();
 }
 
@@ -364,13 +378,10 @@ namespace gort {
 using rt::timer;
 
 void sleep(std::chrono::nanoseconds d) {
-  rt::g* gp = rt::acquireg("gort::sleep");
+  rt::acquireg("gort::sleep");
   if (d.count() <= 0) return;
-  timer t;
-  t.f = &rt::ready_sleeper;
-  t.gp = gp;
-  t.when = rt::when_after(d);
-  rt::gopark(&rt::reset_for_sleep, &t, rt::wait_reason::sleep);
+  std::int64_t when = rt::when_after(d);
+  rt::gopark(&rt::reset_for_sleep, &when, rt::wait_reason::sleep);
 }
 
 void sleep_until(std::chrono::steady_clock::time_point t) {

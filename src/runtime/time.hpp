@@ -13,14 +13,13 @@
 
 namespace gort::detail {
 
-// timer: one pending wakeup. Three kinds, by f:
-//   sleep      on the sleeping G's stack; f readies the G. Only ever added
-//              and run, never stopped: after f nothing may touch it.
-//   channel    a Timer's or Ticker's: f sends the time on c without
-//              blocking, if seq is still the one it was popped with.
-//   func       after_func's: f starts a goroutine running fn.
-// Channel and func timers are owned by shared_ptrs (Timer, Ticker); while
-// in a heap, self keeps the timer alive.
+// timer: a Timer's, Ticker's or after_func's pending wakeup (a sleep needs
+// none: its heap entry names the G, see timer_when). Two kinds, by f:
+//   channel    f sends the time on c without blocking, if seq is still the
+//              one it was popped with;
+//   func       f starts a goroutine running fn.
+// They are owned by shared_ptrs (Timer, Ticker); while in a heap, self
+// keeps the timer alive.
 //
 // Locking: ts->mu (the heap holding it) guards when, period, index, ts and
 // self while the timer is in that heap; mu serializes stop/reset with a
@@ -35,7 +34,6 @@ struct timer {
   std::atomic<std::uint64_t> seq{0};     // bumped by stop/reset: a firing in flight sends nothing
   std::atomic<std::int32_t> sending{0};  // one-shot channel firings popped but not yet sent
   void (*f)(timer* t, std::int64_t now) = nullptr;
-  rt::g* gp = nullptr;                   // sleep: the G to ready
   chan<std::chrono::steady_clock::time_point> c;  // channel timers
   std::function<void()> fn;              // func timers
   std::shared_ptr<timer> self;           // set while heaped (channel and func timers)
@@ -44,6 +42,9 @@ struct timer {
 }  // namespace gort::detail
 
 namespace gort::rt {
+
+// add_sleep puts a sleep for gp, waking at when, in pp's heap.
+void add_sleep(p* pp, g* gp, std::int64_t when);
 
 // check_timers runs pp's due timers (now: nanotime(), or 0 to read it only
 // if some timer may be due) and returns the earliest remaining when (0: none).
