@@ -5,16 +5,19 @@
 // timers), so adding, firing and removing cost O(log n) with shallow,
 // cache-friendly levels. A timer is added to the heap of the P that arms
 // it. Timers run on the scheduler's paths, as Go's:
-//   - runnable_now (every time a G leaves its M) runs its own P's due
-//     timers first; it costs one atomic load while the heap is empty, and a
-//     clock read while it is not;
+//   - find_runnable runs its own P's due timers first. A G leaving its M
+//     (schedule_from, gosched) checks whether one is due (one atomic load
+//     while the heap is empty, a clock read while it is not) and if so goes
+//     through g0 and find_runnable, not straight to the next G: on the
+//     leaving G's stack the timers could meet the lock it is parking on;
 //   - steal_work runs the due timers of the Ps it visits, so a busy or
 //     idle P's timers do not wait for that P;
 //   - an M that finds nothing to do and gives up its P becomes the timer
 //     sleeper if nobody is, and sleeps until the earliest timer of any P
 //     (Go: the M blocked in netpoll until pollUntil); arming a timer
-//     earlier than that pokes it. Once awake it takes an idle P and looks
-//     for work, which runs the timers. So no timer waits for a busy P.
+//     earlier than that pokes it. Once awake it takes an idle P and runs
+//     every P's due timers. So no timer waits for an idle P, nor for a busy
+//     one that enters the runtime.
 // A timer never fires early: it runs only once nanotime() >= when.
 //
 // gort departures, for C++'s lack of a GC:
@@ -26,7 +29,7 @@
 //   - a sleep has no timer: its heap entry names the G (timer_when), added
 //     once the G is parked (reset_for_sleep, as Go's resetForSleep), and
 //     firing it readies the G;
-//   - Go 1.23 timer channels have cap 0 to len/cap and send lazily; here
+//   - Go 1.23 timer channels report 0 to len/cap and send lazily; here
 //     the channel is an ordinary one-value buffer, and stop/reset discard an
 //     unread value under the timer's lock, which every send also takes, so
 //     no stale time is received after they return (Go's guarantee).
