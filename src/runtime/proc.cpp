@@ -13,13 +13,22 @@
 // There are exactly gomaxprocs Ps. Each P has a local run queue (runq.hpp);
 // the global queue in sched holds what overflows and what has no P.
 //
-// Finding work (find_runnable, in Go's order). Every 61st schedule of a P
-// takes one G from the global queue first, so that two Gs handing a value
-// back and forth through the local queue cannot starve it; then runnext and
-// the local queue; then a batch from the global queue; then stealing: up to 4
-// passes over all Ps in a random order, taking half of a victim's queue, and
-// on the last pass its runnext too. Failing all that, the M gives up its P
-// and sleeps on its park note (stopm) until startm hands it a P.
+// Finding work (find_runnable, in Go's order). First the P's due timers
+// (time.cpp). Every 61st schedule of a P takes one G from the global queue
+// first, so that two Gs handing a value back and forth through the local
+// queue cannot starve it; then runnext and the local queue; then a batch
+// from the global queue; then stealing: up to 4 passes over all Ps in a
+// random order, taking half of a victim's queue, and on the last pass its
+// runnext and its due timers too. Failing all that, the M gives up its P and
+// sleeps: until the earliest timer if it becomes the timer sleeper, else on
+// its park note (stopm) until startm hands it a P.
+//
+// Time slices. A G readied through runnext inherits its readier's slice
+// (schedtick does not move), so a pair that readies each other would keep
+// the P; sysmon ends any slice older than 10 ms (sysmon.cpp), and the next
+// runtime entry then yields (preempt_check; runnable_now sends an inheriting
+// G to the tail). blocking() leaves its P in Psyscall (entersyscall) for
+// sysmon to hand off if the call lasts; exitsyscallfast takes it back.
 //
 // Worker thread parking/unparking (Go's essay, unchanged). We need to balance
 // between keeping enough running worker threads to use the available
