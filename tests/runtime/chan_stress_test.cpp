@@ -78,45 +78,7 @@ TEST_P(ChanStressTest, ManyToMany) {
 
 TEST_P(ChanStressTest, SelectStress) { select_stress(GetParam(), scaled(100000)); }
 
-TEST_P(ChanStressTest, MultiConsumer) {
-  constexpr int nwork = 23;
-  const int niter = static_cast<int>(scaled(271828));
-  const int pn[] = {2, 3, 7, 11, 13, 17, 19, 23, 27, 31};
-  long n = 0, s = 0, expect = 0;
-  int rc = run_procs(GetParam(), [&] {
-    auto q = gort::make_chan<int>(nwork * 3);
-    auto r = gort::make_chan<int>(nwork * 3);
-    gort::WaitGroup wg, feeder;
-    wg.add(nwork);
-    for (int i = 0; i < nwork; ++i)
-      gort::go([&, q, r, i] {
-        for (int v : q) {
-          if (pn[i % 10] == v) gort::yield();
-          r.send(v);
-        }
-        wg.done();
-      });
-    feeder.add(1);
-    gort::go([&, q, r] {
-      for (int i = 0; i < niter; ++i) {
-        expect += pn[i % 10];
-        q.send(pn[i % 10]);
-      }
-      q.close();
-      wg.wait();
-      r.close();
-      feeder.done();
-    });
-    for (int v : r) {
-      ++n;
-      s += v;
-    }
-    feeder.wait();
-  });
-  EXPECT_EQ(rc, 0);
-  EXPECT_EQ(n, niter);
-  EXPECT_EQ(s, expect);
-}
+TEST_P(ChanStressTest, MultiConsumer) { multi_consumer(GetParam(), static_cast<int>(scaled(271828))); }
 
 TEST_P(ChanStressTest, CloseUnderLoad) {
   for (int cap : {0, 8}) close_under_load(GetParam(), cap, 64, 16, static_cast<int>(scaled(2000)));

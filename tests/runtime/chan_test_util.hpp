@@ -284,4 +284,49 @@ inline void close_under_load(int procs, int cap, int kSenders, int kReceivers, i
 }
 
 
+// multi_consumer: Go's TestMultiConsumer: 23 workers range over a queue and
+// forward each value; the feeder closes the queue, waits for the workers,
+// closes the results; every value arrives once (count and sum).
+inline void multi_consumer(int procs, int niter) {
+  constexpr int nwork = 23;
+  const int pn[] = {2, 3, 7, 11, 13, 17, 19, 23, 27, 31};
+  long n = 0, s = 0, expect = 0;
+  int rc = run_procs(procs, [&] {
+    auto q = gort::make_chan<int>(nwork * 3);
+    auto r = gort::make_chan<int>(nwork * 3);
+    gort::WaitGroup wg;
+    for (int i = 0; i < nwork; ++i) {
+      wg.add(1);
+      gort::go([&, q, r, i] {
+        for (int v : q) {
+          if (pn[i % 10] == v) gort::yield();  // mess with the FIFO-ish nature of range
+          r.send(v);
+        }
+        wg.done();
+      });
+    }
+    gort::WaitGroup feeder;
+    feeder.add(1);
+    gort::go([&, q, r] {
+      for (int i = 0; i < niter; ++i) {
+        int v = pn[i % 10];
+        expect += v;
+        q.send(v);
+      }
+      q.close();
+      wg.wait();
+      r.close();
+      feeder.done();
+    });
+    for (int v : r) {
+      ++n;
+      s += v;
+    }
+    feeder.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(n, niter);
+  EXPECT_EQ(s, expect);
+}
+
 }  // namespace gort_test
