@@ -39,6 +39,7 @@
 #include <new>
 
 #include "runtime/panic.hpp"
+#include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 
 namespace gort::rt {
@@ -280,22 +281,22 @@ void freechan(hchan* c) noexcept {
   ::operator delete(c);
 }
 
-// The entry points refuse threads the runtime did not create (acquireg
+// The entry points refuse threads the runtime did not create (entry_guard
 // throws std::logic_error): such a thread has no goroutine to park.
-// They are also preemption points (preempt_check).
 void chansend(hchan* c, void* ep) {
-  rt::g* gp = rt::acquireg("gort::chan::send");
-  rt::preempt_check(gp);
-  rt::chansend(gp, c, ep, true);
+  rt::entry_guard e("gort::chan::send");
+  rt::chansend(e.gp, c, ep, true);
 }
 
 bool chanrecv(hchan* c, void* ep) {
-  rt::g* gp = rt::acquireg("gort::chan::recv");
-  rt::preempt_check(gp);
-  return rt::chanrecv(gp, c, ep, true).received;
+  rt::entry_guard e("gort::chan::recv");
+  return rt::chanrecv(e.gp, c, ep, true).received;
 }
 
-void closechan(hchan* c) { rt::closechan(rt::acquireg("gort::chan::close"), c); }
+void closechan(hchan* c) {
+  rt::entry_guard e("gort::chan::close");
+  rt::closechan(e.gp, c);
+}
 
 std::size_t chanlen(const hchan* c) noexcept {
   return c ? c->qcount.load(std::memory_order_relaxed) : 0;

@@ -96,6 +96,7 @@
 #include "gort/runtime.hpp"
 #include "gort/sync.hpp"
 #include "runtime/panic.hpp"
+#include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/switch.hpp"
@@ -434,8 +435,11 @@ void handoffp(p* pp) {
     startm(pp, false);
     return;
   }
+  // Its timers must not wait for the next M that happens to look.
+  const std::int64_t when = pp->timers.min_when.load(std::memory_order_relaxed);
   pidleput(pp);
   sched.lock.unlock();
+  if (when != 0) wake_for(when);
 }
 
 // incidlelocked counts Ms asleep for their locked G (checkdead does not
@@ -726,6 +730,7 @@ void mstart(m* mp) {
   tls_m = mp;
   minit_switch(mp);
   minit_signals(mp);
+  minit_preempt(mp);
   if (mp->nextp) {
     acquirep(mp, mp->nextp);
     mp->nextp = nullptr;
@@ -1265,44 +1270,42 @@ std::uint64_t commit_on(rt::p* pp, std::uint64_t parent_goid, newproc_slot slot,
   return goid;
 }
 
+// go() is three entries, each guarded: between them the closure is built,
+// which is user code (its P may be taken meanwhile: the slot is not tied to
+// a P).
 newproc_slot newproc_reserve(std::size_t size, std::size_t align) {
-  g* gp = acquireg("gort::go");
-  preempt_check(gp);
-  return reserve_on(gp->m->p, size, align);
+  entry_guard e("gort::go");
+  return reserve_on(e.gp->m->p, size, align);
 }
 
 void newproc_cancel(newproc_slot slot) noexcept {
+  entry_guard e(getg());
   g* newg = static_cast<g*>(slot.gp);
   if (newg->fn != newg->fnbuf) std::free(newg->fn);
   newg->fn = nullptr;
-  gfput(getg()->m->p, newg);
+  gfput(e.gp->m->p, newg);
 }
 
 std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept {
-  g* gp = getg();
-  return commit_on(gp->m->p, gp->goid, slot, ops);
+  entry_guard e(getg());
+  return commit_on(e.gp->m->p, e.gp->goid, slot, ops);
 }
 
 }  // namespace detail
 
 void maybe_yield() {
-  g* gp = getg();
-  if (gp == nullptr) [[unlikely]]
-    acquireg("gort::maybe_yield");  // throws
-  preempt_check(gp);
+  entry_guard e("gort::maybe_yield");  // the entry is the preemption point
 }
 
 void yield() {
-  g* gp = getg();
-  if (gp == nullptr) [[unlikely]]
-    acquireg("gort::yield");  // throws
-  gosched(gp);
+  entry_guard e("gort::yield");
+  gosched(e.gp);
 }
 
 std::uint64_t goid() { return acquireg("gort::goid")->goid; }
 
 std::size_t num_goroutine() {
-  acquireg("gort::num_goroutine");
+  entry_guard e("gort::num_goroutine");
   std::int64_t n = static_cast<std::int64_t>(sched.allglen.load(std::memory_order_relaxed));
   sched.gfreelock.lock();
   n -= static_cast<std::int64_t>(sched.gfree.size());
@@ -1313,18 +1316,19 @@ std::size_t num_goroutine() {
 }
 
 int gomaxprocs(int n) {
-  g* gp = acquireg("gort::gomaxprocs");
+  entry_guard e("gort::gomaxprocs");
   const int old = sched.gomaxprocs.load(std::memory_order_relaxed);
   if (n <= 0 || n == old) return old;
   n = std::min(n, max_gomaxprocs);
-  m* mp = gp->m;
+  m* mp = e.gp->m;
   stop_the_world(mp);
   start_the_world(mp, n);
   return old;
 }
 
 void lock_os_thread() {
-  g* gp = acquireg("gort::lock_os_thread");
+  entry_guard e("gort::lock_os_thread");
+  g* gp = e.gp;
   m* mp = gp->m;
   if (++mp->locked == 0) throw std::overflow_error("gort::lock_os_thread: nesting overflow");
   mp->lockedg = gp;
@@ -1332,7 +1336,8 @@ void lock_os_thread() {
 }
 
 void unlock_os_thread() {
-  g* gp = acquireg("gort::unlock_os_thread");
+  entry_guard e("gort::unlock_os_thread");
+  g* gp = e.gp;
   m* mp = gp->m;
   if (mp->locked == 0 || --mp->locked != 0) return;
   mp->lockedg = nullptr;
@@ -1346,11 +1351,27 @@ void detail::require_goroutine(const char* what) {
     acquireg(what);  // throws, saying why
 }
 
-detail::syscall_scope::syscall_scope() { entersyscall(acquireg("gort::blocking")); }
-detail::syscall_scope::~syscall_scope() { exitsyscall(getg()); }
+// blocking() is an entry whose inside is user code run without a P. A G
+// already without one (inside another blocking(), or its P taken by the
+// preemption signal) stays as it is: the next entry gets it a P.
+detail::syscall_scope::syscall_scope() {
+  g* gp = acquireg("gort::blocking");
+  user_ = gp->m->in_user.load(std::memory_order_relaxed);
+  gp->m->in_user.store(false, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  entered_ = gp->status() != gstatus::Gsyscall;
+  if (entered_) entersyscall(gp);
+}
+
+detail::syscall_scope::~syscall_scope() {
+  g* gp = getg();
+  if (entered_) exitsyscall(gp);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (user_) gp->m->in_user.store(true, std::memory_order_relaxed);
+}
 
 int set_max_threads(int n) {
-  acquireg("gort::set_max_threads");
+  entry_guard e("gort::set_max_threads");
   sched.lock.lock();
   const int old = sched.maxmcount;
   if (n > 0) sched.maxmcount = n;
@@ -1363,7 +1384,7 @@ int set_max_threads(int n) {
 }
 
 Stats stats() {
-  acquireg("gort::stats");
+  entry_guard e("gort::stats");
   Stats s{};
   s.goroutines = num_goroutine();
   sched.lock.lock();
@@ -1396,6 +1417,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
   parsedebugvars();
   stackinit(cfg.stack_size);
   signals_init();
+  preempt_init();
   sched.stop.store(0, std::memory_order_relaxed);
   sched.goidgen.store(0, std::memory_order_relaxed);
   sched.mnext = 0;
@@ -1419,6 +1441,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
   tls_m = &m0;
   minit_switch(&m0);
   minit_signals(&m0);
+  minit_preempt(&m0);
 
   const int ncpu = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int procs = cfg.maxprocs > 0 ? cfg.maxprocs : gomaxprocs_from_env(ncpu);

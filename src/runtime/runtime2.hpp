@@ -53,7 +53,7 @@ enum class gstatus : std::uint32_t {
   Gidle = 0,      // just allocated, not yet initialised
   Grunnable = 1,  // on a run queue; not running; may have no stack yet
   Grunning = 2,   // owns its stack, has an M and a P
-  Gsyscall = 3,   // in blocking(): owns its stack, has an M, no P
+  Gsyscall = 3,   // in blocking(), or its P taken by signal: has an M, no P
   Gwaiting = 4,   // parked in the runtime (gopark); on some wait structure
   Gdead = 6,      // on a free list, just exited, or being set up
 };
@@ -62,7 +62,7 @@ enum class gstatus : std::uint32_t {
 enum class pstatus : std::uint32_t {
   Pidle = 0,     // not running user code; on the idle list
   Prunning = 1,  // owned by an M
-  Psyscall = 2,  // its M is in blocking()
+  Psyscall = 2,  // its M is in blocking(), or was signalled off it (preempt.cpp)
   Pgcstop = 3,   // halted by stop-the-world
   Pdead = 4,     // beyond gomaxprocs
 };
@@ -266,6 +266,11 @@ struct m {
   void** eh_globals_loc = nullptr;
 
   std::thread thread;                  // joinable for every M but m0
+  std::int32_t procid = 0;             // kernel thread id: sysmon signals it (preempt.cpp)
+  // in_user: the M is running its curg's own code, outside every runtime
+  // entry, so the preemption signal may take its P. Written by the M, read
+  // by its own signal handler (preempt.cpp).
+  std::atomic<bool> in_user{false};
   void* sigstack = nullptr;            // alternate signal stack (stack overflow reports)
 };
 

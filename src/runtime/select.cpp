@@ -36,6 +36,7 @@
 #include "gort/select.hpp"
 #include "runtime/chan.hpp"
 #include "runtime/panic.hpp"
+#include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 
 namespace gort::rt {
@@ -210,8 +211,8 @@ namespace gort::detail {
 
 int selectgo(scase* const* cases, int n, bool* recv_ok) {
   using namespace gort::rt;
-  g* gp = acquireg("gort::select");
-  preempt_check(gp);
+  entry_guard e("gort::select");
+  g* gp = e.gp;
   if (n > 65536) throw panic_error("select: too many cases");
   select_scratch scratch(n);
   std::uint16_t* pollorder = scratch.order;

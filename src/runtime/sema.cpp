@@ -74,6 +74,7 @@
 
 #include "gort/sync.hpp"
 #include "runtime/panic.hpp"
+#include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 
 namespace gort::rt {
@@ -244,9 +245,10 @@ void sema_root::rotate_right(sudog* y) {
 
 void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, wait_reason reason) {
   if (cansemacquire(addr)) return;  // the easy case
+  entry_guard e(getg());  // the sync types' way into the runtime
   sema_root* root = semroot(addr);
   sudog s;
-  s.gp = getg();
+  s.gp = e.gp;
   for (;;) {
     root->lock.lock();
     root->nwait.fetch_add(1, std::memory_order_seq_cst);  // pairs with the load in semrelease
@@ -268,6 +270,7 @@ void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n, bool handoff)
   addr->fetch_add(n, std::memory_order_seq_cst);
   // Easy case: no waiters. The load must come after the add (see semacquire).
   if (root->nwait.load(std::memory_order_seq_cst) == 0) return;
+  entry_guard e(getg());  // nullptr on a thread the runtime did not start
 
   sudog* head = nullptr;  // the waiters to wake, in dequeue order, linked by next
   sudog* tail = nullptr;
@@ -305,7 +308,7 @@ void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n, bool handoff)
     // now on our time slice, while we go to the back of the local queue
     // (Go's goyield). Only in starvation mode: otherwise a third goroutine
     // could take the count while we reschedule, and the switch is wasted.
-    if (g* gp = getg()) gosched(gp);
+    if (e.gp) gosched(e.gp);
   }
 }
 
@@ -365,7 +368,8 @@ std::uint32_t notify_list_add(notify_list* l) noexcept {
 // notifyListWait: returns at once if ticket t was notified since
 // notify_list_add, else parks until it is.
 void notify_list_wait(notify_list* l, std::uint32_t t) {
-  rt::g* gp = rt::acquireg("gort::Cond::wait");
+  rt::entry_guard e("gort::Cond::wait");
+  rt::g* gp = e.gp;
   rt::mutex* lock = list_lock(l);
   lock->lock();
   if (less(t, l->notify.load(std::memory_order_relaxed))) {  // notify is written under lock
@@ -388,6 +392,7 @@ void notify_list_notify_all(notify_list* l) noexcept {
   // No new waiter since the last notification: nothing to do, no lock.
   if (l->wait.load(std::memory_order_seq_cst) == l->notify.load(std::memory_order_seq_cst))
     return;
+  rt::entry_guard e(rt::getg());  // nullptr on a thread the runtime did not start
   rt::mutex* lock = list_lock(l);
   lock->lock();
   rt::sudog* s = as_sudog(l->head);
@@ -409,6 +414,7 @@ void notify_list_notify_all(notify_list* l) noexcept {
 void notify_list_notify_one(notify_list* l) noexcept {
   if (l->wait.load(std::memory_order_seq_cst) == l->notify.load(std::memory_order_seq_cst))
     return;
+  rt::entry_guard e(rt::getg());
   rt::mutex* lock = list_lock(l);
   lock->lock();
   const std::uint32_t t = l->notify.load(std::memory_order_relaxed);

@@ -33,6 +33,7 @@
 #include <cxxabi.h>
 
 #include "runtime/panic.hpp"
+#include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
 
@@ -125,10 +126,13 @@ void minit_switch(m* mp) {
 // gort_goentry is where a new G first runs, called by gort_goentry_trampoline
 // (asm_*.S) at the bottom of its stack: finish the switch, run the function,
 // destroy the closure (on the goroutine, since its destructors may use the
-// runtime), and exit (goexit1).
+// runtime), and exit (goexit1). The function is the goroutine's own code,
+// where its P may be taken (user_enter/user_exit, preempt.hpp).
 extern "C" [[noreturn]] void gort_goentry(gort::rt::g* gp) {
   using namespace gort::rt;
   resumed(gp, nullptr);
+  user_enter(gp);
   gp->fnops->call(gp->fn);
+  user_exit(gp);
   goexit1(gp);
 }

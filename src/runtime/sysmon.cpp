@@ -12,6 +12,11 @@
 //       for that long: ask it to end the slice (preemptone: p.preempt,
 //       honoured at its next runtime entry; see runnable_now and
 //       maybe_yield in proc.cpp);
+//     - a P whose schedtick has not moved for 20 ms belongs to a goroutine
+//       that does not enter the runtime (a tight loop, a plain blocking
+//       system call): signal its M (preemptm), whose handler puts the P
+//       in Psyscall as blocking() would, so that the next rule hands it
+//       off (preempt.cpp);
 //     - a P in Psyscall (its M is inside blocking()) that sysmon has seen in
 //       the same call for a round is handed to another M (handoffp), unless
 //       it has no local work, some M is spinning or idle to pick up new
@@ -22,6 +27,7 @@
 // a thread at work. gort: no netpoll or GC duties yet.
 #include <algorithm>
 
+#include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/time.hpp"
 
@@ -29,6 +35,8 @@ namespace gort::rt {
 namespace {
 
 constexpr std::int64_t force_preempt_ns = 10'000'000;  // Go's forcePreemptNS
+constexpr std::int64_t force_handoff_ns = 20'000'000;  // then the signal (gort)
+constexpr std::int64_t resignal_ns = 1'000'000;        // one signal per P per ms at most
 constexpr std::int64_t syscall_keep_ns = 10'000'000;   // retake's 10 ms for a syscall
 constexpr std::int64_t max_deep_sleep_ns = 60'000'000'000;  // Go: forcegcperiod / 2
 
@@ -41,13 +49,25 @@ struct sysmontick {
   std::int64_t schedwhen = 0;
   std::uint32_t syscalltick = 0;
   std::int64_t syscallwhen = 0;
+  std::int64_t signalwhen = 0;  // the last preemption signal to its M
 };
 sysmontick ticks[max_gomaxprocs];
 
 // preemptone asks pp's running G to yield at its next runtime entry. Go
-// also marks the G and signals its M (async preemption); gort's is
-// cooperative so far.
+// also signals its M at once (async preemption); gort signals later, to take
+// the P rather than the G (signal_handoff).
 void preemptone(p* pp) { pp->preempt.store(true, std::memory_order_relaxed); }
+
+// signal_handoff: pp has run one time slice for 20 ms without a runtime
+// entry: signal its M to give the P up (preempt.cpp). True if signalled.
+bool signal_handoff(p* pp, sysmontick& pd, std::int64_t now) {
+  if (pd.schedwhen + force_handoff_ns > now || pd.signalwhen + resignal_ns > now) return false;
+  m* mp = pp->m.load(std::memory_order_relaxed);
+  if (mp == nullptr) return false;
+  pd.signalwhen = now;
+  preemptm(mp);
+  return true;
+}
 
 int retake(std::int64_t now) {
   int n = 0;
@@ -65,6 +85,7 @@ int retake(std::int64_t now) {
       } else if (pd.schedwhen + force_preempt_ns <= now) {
         preemptone(pp);
         sysretake = true;  // a syscall this long need not wait another round
+        if (s == pstatus::Prunning && signal_handoff(pp, pd, now)) ++n;  // look again soon
       }
     }
     if (s != pstatus::Psyscall) continue;
@@ -152,7 +173,10 @@ void sysmon() {
 
 void sysmon_start() {
   sysmonnote.clear();
-  std::fill(std::begin(ticks), std::end(ticks), sysmontick{});
+  // As if sysmon had looked at every P just now: a P whose schedtick is
+  // still 0 has not run for 10 ms yet.
+  const std::int64_t now = nanotime();
+  std::fill(std::begin(ticks), std::end(ticks), sysmontick{0, now, 0, now, 0});
   sched.lock.lock();
   m* mp = new m;
   mp->is_sysmon = true;

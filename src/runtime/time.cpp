@@ -41,6 +41,7 @@
 #include "gort/time.hpp"
 #include "runtime/chan.hpp"
 #include "runtime/panic.hpp"
+#include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 
 namespace gort::rt {
@@ -122,9 +123,11 @@ void poke_timer_sleeper() {
   futexwakeup(&sched.timer_wake, 1);
 }
 
-// wake_for: a timer was armed for when. If an M sleeps for timers past
-// when, poke it; if none does, wake an idle P, whose M will either find the
-// timer due or become the sleeper. Go: wakeNetPoller.
+}  // namespace
+
+// wake_for: if an M sleeps for timers past when, poke it; if none does,
+// wake an idle P, whose M will either find the timer due or become the
+// sleeper.
 void wake_for(std::int64_t when) {
   if (sched.timer_sleeping.load(std::memory_order_seq_cst)) {
     if (when < sched.timer_until.load(std::memory_order_seq_cst)) poke_timer_sleeper();
@@ -132,6 +135,8 @@ void wake_for(std::int64_t when) {
     wakep();
   }
 }
+
+namespace {
 
 // add_timer puts t in pp's heap (t not in any heap), with self, the
 // reference the heap keeps.
@@ -381,7 +386,7 @@ namespace gort {
 using rt::timer;
 
 void sleep(std::chrono::nanoseconds d) {
-  rt::acquireg("gort::sleep");
+  rt::entry_guard e("gort::sleep");
   if (d.count() <= 0) return;
   std::int64_t when = rt::when_after(d);
   rt::gopark(&rt::reset_for_sleep, &when, rt::wait_reason::sleep);
@@ -392,23 +397,23 @@ void sleep_until(std::chrono::steady_clock::time_point t) {
 }
 
 Timer::Timer(std::chrono::nanoseconds d) {
-  rt::acquireg("gort::Timer");
+  rt::entry_guard e("gort::Timer");
   t_ = rt::new_chan_timer(rt::when_after(d), 0);
   c_ = t_->c;
 }
 
 bool Timer::stop() {
-  rt::acquireg("gort::Timer::stop");
+  rt::entry_guard e("gort::Timer::stop");
   return rt::stop_timer(t_.get());
 }
 
 bool Timer::reset(std::chrono::nanoseconds d) {
-  rt::acquireg("gort::Timer::reset");
+  rt::entry_guard e("gort::Timer::reset");
   return rt::reset_timer(t_, rt::when_after(d), 0);
 }
 
 Timer after_func(std::chrono::nanoseconds d, std::function<void()> f) {
-  rt::acquireg("gort::after_func");
+  rt::entry_guard e("gort::after_func");
   Timer tm;
   tm.t_ = std::make_shared<timer>();
   tm.t_->f = &rt::start_func;
@@ -423,7 +428,10 @@ chan<std::chrono::steady_clock::time_point> after(std::chrono::nanoseconds d) {
 
 struct Ticker::stopper {
   std::shared_ptr<timer> t;
-  ~stopper() { rt::stop_timer(t.get()); }
+  ~stopper() {
+    rt::entry_guard e(rt::getg());  // nullptr off the runtime (a Ticker outliving run())
+    rt::stop_timer(t.get());
+  }
 };
 
 namespace {
@@ -434,7 +442,7 @@ std::int64_t ticker_period(std::chrono::nanoseconds period) {
 }  // namespace
 
 Ticker::Ticker(std::chrono::nanoseconds period) {
-  rt::acquireg("gort::Ticker");
+  rt::entry_guard e("gort::Ticker");
   const std::int64_t p = ticker_period(period);
   t_ = std::make_shared<stopper>();
   t_->t = rt::new_chan_timer(rt::when_after(period), p);
@@ -442,12 +450,12 @@ Ticker::Ticker(std::chrono::nanoseconds period) {
 }
 
 void Ticker::stop() {
-  rt::acquireg("gort::Ticker::stop");
+  rt::entry_guard e("gort::Ticker::stop");
   rt::stop_timer(t_->t.get());
 }
 
 void Ticker::reset(std::chrono::nanoseconds period) {
-  rt::acquireg("gort::Ticker::reset");
+  rt::entry_guard e("gort::Ticker::reset");
   if (period.count() <= 0) throw panic_error("non-positive interval for Ticker.Reset");
   rt::reset_timer(t_->t, rt::when_after(period), period.count());
 }

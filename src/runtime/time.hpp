@@ -59,6 +59,11 @@ std::int64_t time_sleep_until();
 // another M already is the timer sleeper. Go: the M blocked in
 // netpoll(pollUntil).
 bool timer_sleep(std::int64_t when);
+
+// wake_for: a timer is pending for when on a P no M may be looking at (just
+// armed, or its P just idled): make sure some M wakes for it. Go:
+// wakeNetPoller.
+void wake_for(std::int64_t when);
 void wake_timer_sleeper();  // run() is ending
 
 // move_timers moves from's timers into to's heap (procresize); clear_timers

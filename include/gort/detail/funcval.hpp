@@ -66,6 +66,10 @@ struct syscall_scope {
   ~syscall_scope();
   syscall_scope(const syscall_scope&) = delete;
   syscall_scope& operator=(const syscall_scope&) = delete;
+
+ private:
+  bool user_ = false;     // called from the goroutine's own code
+  bool entered_ = false;  // entersyscall done here (not already without a P)
 };
 
 }  // namespace gort::detail

@@ -1,0 +1,90 @@
+// preempt.hpp: the boundary between a goroutine's own code and the runtime,
+// and the signal that takes a P from a goroutine that never crosses it. See
+// the design comment in preempt.cpp.
+#pragma once
+
+#include <atomic>
+
+#include "runtime/proc.hpp"
+
+namespace gort::rt {
+
+// entersyscall / exitsyscall (proc.cpp): also the hand-off's two halves.
+void entersyscall(g* gp);
+void exitsyscall(g* gp);
+
+// entry_guard opens every public entry point of the runtime that may touch
+// its P or its scheduling state, before anything else, and lives to its
+// end. On construction it marks the M as in the runtime (the preemption
+// signal then leaves its P alone) and, if the signal took the P while the
+// goroutine ran its own code, gets a P back (exitsyscall; the goroutine may
+// have to wait for one). Else, coming from user code, it is a cooperative
+// preemption point (preempt_check): Go honours sysmon's request in every
+// function prologue, gort at every entry. From inside blocking() it borrows
+// a P for the call, and gives it back on destruction. On destruction it marks the M as
+// running user code again, if it was when the guard was made: nested entry
+// points (Once's lock, a timer's channel) leave the mark to the outermost.
+//
+// The constructor with a name throws std::logic_error off a goroutine (as
+// acquireg); the one with a G tolerates nullptr (a thread the runtime did
+// not start, where there is no P to protect).
+class entry_guard {
+ public:
+  explicit entry_guard(const char* what) : entry_guard(acquireg(what)) {}
+  explicit entry_guard(g* gp) noexcept : gp(gp) {
+    if (gp == nullptr) return;
+    m* mp = gp->m;
+    outer_ = mp->in_user.load(std::memory_order_relaxed);
+    if (outer_) mp->in_user.store(false, std::memory_order_relaxed);
+    // The handler runs on this thread: only the compiler could reorder.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (gp->atomicstatus.load(std::memory_order_relaxed) == gstatus::Gsyscall) [[unlikely]]
+      reacquire();
+    else if (outer_)
+      preempt_check(gp);
+  }
+  ~entry_guard() {
+    if (gp == nullptr) return;
+    if (resyscall_) [[unlikely]]
+      entersyscall(gp);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (outer_) gp->m->in_user.store(true, std::memory_order_relaxed);  // gp->m: it may have moved
+  }
+  entry_guard(const entry_guard&) = delete;
+  entry_guard& operator=(const entry_guard&) = delete;
+
+  g* const gp;
+
+ private:
+  void reacquire() noexcept {
+    resyscall_ = !outer_;  // inside blocking(): give the P back at the end
+    exitsyscall(gp);
+  }
+  bool outer_ = false;
+  bool resyscall_ = false;
+};
+
+// user_enter / user_exit bracket a goroutine's function (gort_goentry): the
+// code between them is the goroutine's own. user_exit gets a P back if the
+// signal took it.
+inline void user_enter(g* gp) {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  gp->m->in_user.store(true, std::memory_order_relaxed);
+}
+inline void user_exit(g* gp) {
+  gp->m->in_user.store(false, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (gp->atomicstatus.load(std::memory_order_relaxed) == gstatus::Gsyscall) [[unlikely]]
+    exitsyscall(gp);
+}
+
+// preempt_init installs the preemption signal's handler (SIGURG, as Go).
+// minit_preempt records the calling thread's id in mp->procid.
+void preempt_init();
+void minit_preempt(m* mp);
+
+// preemptm asks mp, by signal, to give up its P if it is running user code.
+// Go: preemptM. Harmless if mp has meanwhile entered the runtime.
+void preemptm(m* mp);
+
+}  // namespace gort::rt

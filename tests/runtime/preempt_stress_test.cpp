@@ -1,0 +1,81 @@
+// preempt_stress_test.cpp: the preemption signal against runtime entries
+// (label stress, part of gort_stress_tests). See preempt.cpp.
+//
+//   SignalsAgainstEntries  goroutines ("hogs") that never reach a
+//                          preemption point: they loop on blocking() calls,
+//                          which do not end a time slice, and user code, so
+//                          their schedtick goes stale and sysmon signals
+//                          their Ms every millisecond. The signal lands in
+//                          entersyscall/exitsyscall (where it must do
+//                          nothing) and in user code (where it takes the
+//                          P). Each hog also arms and stops a timer now and
+//                          then, which gets it a P back. Meanwhile a pair of
+//                          goroutines hands values over a channel: none
+//                          lost, none doubled.
+// At GOMAXPROCS 1, 2 and 4.
+#include "chan_test_util.hpp"
+
+#include <gort/time.hpp>
+
+#include <atomic>
+#include <chrono>
+
+namespace {
+
+using namespace gort_test;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+class PreemptStressTest : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, PreemptStressTest, ::testing::Values(1, 2, 4), procs_name);
+
+TEST_P(PreemptStressTest, SignalsAgainstEntries) {
+  const int hogs = GetParam() + 1;
+  const auto duration = kSanitized ? 400ms : 600ms;
+  const long values = scaled(20000);
+  std::atomic<long> ops{0}, bad_stops{0}, received{0}, sum{0};
+  int rc = run_procs(GetParam(), [&] {
+    std::atomic<bool> stop{false};
+    gort::WaitGroup wg;
+    wg.add(hogs + 1);
+    for (int h = 0; h < hogs; ++h)
+      gort::go([&] {
+        gort::Timer t(1h);
+        std::uint64_t x = 1;
+        auto next_entry = steady::now() + 25ms;
+        for (unsigned n = 1; !stop.load(std::memory_order_relaxed); ++n) {
+          x = gort::blocking([x] { return x * 6364136223846793005ull + 1; });
+          x ^= x >> 7;  // a little user code: most of the time goes to blocking()
+          // Past the 20 ms after which sysmon signals: a P again, if the
+          // signal took it.
+          if (n % 256 == 0 && steady::now() >= next_entry) {
+            if (!t.stop() || t.reset(1h)) bad_stops.fetch_add(1);  // pending, then not
+            next_entry = steady::now() + 25ms;
+          }
+          ops.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (x == 0) ops.fetch_add(1);  // keep x alive
+        wg.done();
+      });
+    auto c = gort::make_chan<long>(4);
+    gort::go([&, c] {
+      for (long i = 1; i <= values; ++i) c.send(i);
+      c.close();
+      wg.done();
+    });
+    for (long v : c) {
+      received.fetch_add(1);
+      sum.fetch_add(v);
+    }
+    gort::sleep(duration);
+    stop.store(true);
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(bad_stops.load(), 0);
+  EXPECT_GT(ops.load(), 0);
+  EXPECT_EQ(received.load(), values);
+  EXPECT_EQ(sum.load(), values * (values + 1) / 2);
+}
+
+}  // namespace
