@@ -1,45 +1,25 @@
-// demo: a tree of goroutines, to watch the scheduler at work. Run it as
-//   GODEBUG=schedtrace=100 ./demo
-// to see Go's SCHED lines: Ps, Ms, spinning threads and run queue lengths.
+// demo: the first program of the Go tour's concurrency chapter, to watch the
+// scheduler keep sleeping goroutines. Run it as
+//   GODEBUG=schedtrace=1000,scheddetail=1 ./demo
+// Every second the runtime prints Go's SCHED report: the Ps (idle, since
+// both goroutines sleep), the Ms (m0, sysmon, the idle ones), and, with
+// scheddetail=1, each goroutine with its status and wait reason:
+// "G1: status=4(sleep)" for main, the same for the other until its 5 s end.
 #include <gort/gort.hpp>
 
-#include <atomic>
+#include <chrono>
 #include <cstdio>
 
-namespace {
-
-std::atomic<long> leaves{0};
-
-// tree spawns fanout children down to depth, each yielding a little, and
-// waits for them: work for every P, and stealing to balance it.
-void tree(int depth, int fanout) {
-  if (depth == 0) {
-    for (int i = 0; i < 100; ++i) gort::yield();
-    leaves.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  gort::WaitGroup wg;
-  wg.add(fanout);
-  for (int i = 0; i < fanout; ++i)
-    gort::go([&wg, depth, fanout] {
-      tree(depth - 1, fanout);
-      wg.done();
-    });
-  wg.wait();
-}
-
-}  // namespace
-
 int main() {
+  using namespace std::chrono_literals;
   return gort::run([] {
-    std::printf("Hello from goroutine %llu on %d Ps\n",
-                static_cast<unsigned long long>(gort::goid()), gort::gomaxprocs());
-    for (int round = 0; round < 5; ++round) {
-      tree(6, 8);  // 8^6 = 262,144 leaves
-      gort::Stats s = gort::stats();
-      std::printf("round %d: %ld leaves, threads=%zu steals=%llu switches=%llu\n", round,
-                  leaves.load(), s.threads, static_cast<unsigned long long>(s.steals),
-                  static_cast<unsigned long long>(s.context_switches));
-    }
+    std::puts("Hello, world!");
+    std::fflush(stdout);  // keep the order with the trace on stderr
+    gort::go([] {
+      std::puts("Hello, goroutine world!");
+      std::fflush(stdout);
+      gort::sleep(5s);
+    });
+    gort::sleep(6s);
   });
 }

@@ -1,5 +1,6 @@
 // gort/runtime.hpp: goroutines and the scheduler, the public face of Go's
-// runtime package (proc.go). See ../../docs/scheduler.md for how it works.
+// runtime package (proc.go). How it works: the design comment at the top of
+// src/runtime/proc.cpp.
 //
 //   int main() {
 //     return gort::run([] {
@@ -49,9 +50,9 @@ std::uint64_t go(F&& f, Args&&... args) {
 
 void yield();                // runtime.Gosched
 // maybe_yield: a cheap preemption point for long loops that do not otherwise
-// enter the runtime. sysmon ends a goroutine's time slice after 10 ms; the
-// runtime's own entries (channel operations, select, go, ...) then yield,
-// and so does this. Otherwise it costs one load.
+// enter the runtime. sysmon ends a goroutine's time slice after 10 ms; every
+// runtime entry (channel operations, select, go, sleep, ...) then yields,
+// and so does this. Otherwise it costs a few loads and stores.
 void maybe_yield();
 std::uint64_t goid();        // current goroutine's id; main is 1; never reused within a run
 int gomaxprocs(int n = 0);   // runtime.GOMAXPROCS: n > 0 sets; returns the previous value
@@ -66,6 +67,20 @@ int set_max_threads(int n);
 // entersyscall/exitsyscall around a call that may block its OS thread (file
 // I/O, a blocking library call): the P is handed to another thread so other
 // goroutines keep running. Returns f's result; rethrows f's exception.
+// Runtime calls made inside f work (each borrows a P for its duration).
+//
+// Without blocking(), nothing stalls for long either: a goroutine that holds
+// its P for 20 ms without entering the runtime (a plain read(), a
+// std::mutex, std::this_thread::sleep_for, a loop that calls nothing) has
+// its P taken by sysmon, as a long blocking() call would, at any
+// GOMAXPROCS. Its thread goes on running it without a P, and gets one back
+// at its next runtime call. The cost, only while it lasts: the other
+// goroutines wait up to 20 ms plus a sysmon round, and one more OS thread
+// runs. The signal that does it (SIGURG) may make a system call that is not
+// restartable (poll, nanosleep, ...) return EINTR, as any signal would.
+// blocking() is still the better choice for calls known to block: the P
+// moves at once when they last, with no signal. Go cannot do this for code
+// outside its compiler; see src/runtime/preempt.cpp.
 template <class F>
 auto blocking(F&& f) -> std::invoke_result_t<F> {
   detail::syscall_scope scope;

@@ -1078,6 +1078,7 @@ void goexit1(g* gp) {
     mp->locked = 0;
     gp->lockedm = nullptr;
   }
+  gp->waitreason = wait_reason::zero;  // a dead G reports no reason (Go: gdestroy)
   casgstatus(gp, gstatus::Grunning, gstatus::Gdead);
   if (gp == main_g) main_exit();
   mp->afterswitch = {&goexit0, gp, nullptr};

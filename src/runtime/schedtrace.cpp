@@ -24,6 +24,14 @@ const char* boolstr(bool b) { return b ? "true" : "false"; }
 
 void schedtrace(bool detailed) {
   const long long now_ms = (nanotime() - runtime_init_time) / 1000000;
+  // Timer counts first: a heap's lock is never taken under sched.lock.
+  std::size_t timerslen[max_gomaxprocs] = {};
+  for (std::int32_t i = 0; detailed && i < sched.gomaxprocs.load(std::memory_order_relaxed); ++i) {
+    timers& ts = allp[i]->timers;
+    ts.mu.lock();
+    timerslen[i] = ts.heap.size();
+    ts.mu.unlock();
+  }
   sched.lock.lock();
   const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
   std::string line = "SCHED " + std::to_string(now_ms) + "ms: gomaxprocs=" + std::to_string(procs) +
@@ -36,7 +44,8 @@ void schedtrace(bool detailed) {
   if (detailed) {
     line += std::string(" gcwaiting=") + boolstr(sched.stop.load() & stop_gcwaiting) +
             " nmidlelocked=" + std::to_string(sched.nmidlelocked) +
-            " stopwait=" + std::to_string(sched.stopwait) + " sysmonwait=false\n";
+            " stopwait=" + std::to_string(sched.stopwait) +
+            " sysmonwait=" + boolstr(sched.sysmonwait.load()) + "\n";
   }
   for (std::int32_t i = 0; i < procs; ++i) {
     p* pp = allp[i];
@@ -48,7 +57,8 @@ void schedtrace(bool detailed) {
               " syscalltick=" + std::to_string(pp->syscalltick.load()) +
               " m=" + idstr(mp != nullptr, mp ? mp->id : 0) +
               " runqsize=" + std::to_string(pp->runq.size()) +
-              " gfreecnt=" + std::to_string(pp->gfreecnt.load()) + " timerslen=0\n";
+              " gfreecnt=" + std::to_string(pp->gfreecnt.load()) +
+              " timerslen=" + std::to_string(timerslen[i]) + "\n";
     } else {
       line += (i == 0 ? " [" : " ") + std::to_string(pp->runq.size());
       if (i == procs - 1) line += "]\n";

@@ -405,6 +405,28 @@ TEST_F(CrashTest, SchedDetail) {
   EXPECT_TRUE(saw_main) << "G1 (main) must appear among the G lines\n" << r.describe();
 }
 
+// A goroutine in a long blocking() call, and one in a plain blocking call
+// whose P sysmon took by signal: the trace shows each as Go shows a
+// goroutine in a system call, status 3 on an M that has no P.
+TEST_F(CrashTest, SchedDetailSyscall) {
+  prog_result r = run_testprog("SchedTraceSyscall", {"GODEBUG=schedtrace=50,scheddetail=1"});
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  auto ls = lines(r.err);
+  const std::regex g_syscall(R"(  G([23]): status=3\(.*\) m=([0-9]+) lockedm=nil)");
+  bool seen[4] = {};
+  for (std::size_t i = 0; i < ls.size(); ++i) {
+    std::smatch g;
+    if (!std::regex_match(ls[i], g, g_syscall)) continue;
+    // Its M, listed above it in the same block, has no P and runs it.
+    const std::string m_line = "  M" + g[2].str() + ": p=nil curg=" + g[1].str() + " ";
+    for (std::size_t j = i; j-- > 0 && ls[j].rfind("SCHED", 0) != 0;)
+      if (ls[j].rfind(m_line, 0) == 0) seen[std::stoi(g[1].str())] = true;
+  }
+  EXPECT_TRUE(seen[2]) << "goroutine 2 in blocking() never shown in syscall on an M with no P\n" << r.describe();
+  EXPECT_TRUE(seen[3]) << "goroutine 3, its P taken by sysmon, never shown in syscall on an M with no P\n"
+                       << r.describe();
+}
+
 TEST_F(CrashTest, NoDeadlock) {
   prog_result r = run_testprog("NoDeadlock");
   EXPECT_TRUE(r.exited && r.status == 0) << r.describe();

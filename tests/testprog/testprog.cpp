@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 // The functions a stack trace must name are extern "C" and never inlined, so
 // their symbols are in the dynamic symbol table under these exact names.
@@ -185,6 +186,26 @@ int SchedTrace() {
   });
 }
 
+// One P; goroutine 2 sleeps 400 ms in blocking(), goroutine 3 as long in a
+// plain sleep_for: sysmon hands the P off from each (retake; the signal of
+// preempt.cpp), and GODEBUG=schedtrace=50,scheddetail=1 must show each in
+// syscall (status=3) on an M with no P.
+int SchedTraceSyscall() {
+  return gort::run(gort::Config{.maxprocs = 1}, [] {
+    gort::WaitGroup wg;
+    wg.add(2);
+    gort::go([&wg] {
+      gort::blocking([] { std::this_thread::sleep_for(std::chrono::milliseconds(400)); });
+      wg.done();
+    });
+    gort::go([&wg] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      wg.done();
+    });
+    wg.wait();
+  });
+}
+
 // The control: goroutines that all finish; exits 0 with nothing on stderr.
 int NoDeadlock() {
   return gort::run(gort::Config{.maxprocs = 2}, [] {
@@ -216,6 +237,7 @@ constexpr scenario scenarios[] = {
     {"StackOverflow", StackOverflow},
     {"ThreadExhaustion", ThreadExhaustion},
     {"SchedTrace", SchedTrace},
+    {"SchedTraceSyscall", SchedTraceSyscall},
     {"NoDeadlock", NoDeadlock},
 };
 
