@@ -138,6 +138,12 @@ void for_each_g(F&& f) {
 struct dbgvars {
   std::int32_t schedtrace = 0;   // ms between SCHED lines; 0: off
   std::int32_t scheddetail = 0;  // 1: add P, M and G lines
+  // 1: sysmon never signals, so a goroutine that does not enter the runtime
+  // keeps its P (preempt.cpp). Go's: it turns off its async preemption.
+  std::int32_t asyncpreemptoff = 0;
+  // gort: 1 runs no sysmon at all, to measure what it costs: no preemption,
+  // no hand-off of blocking calls, no schedtrace.
+  std::int32_t sysmonoff = 0;
   // gort: stackguard=mprotect|canary forces the guard-page fallbacks of
   // kernels without MADV_GUARD_INSTALL (stack.cpp), to test them anywhere.
   enum class stackguard_mode { best, mprotect, canary } stackguard = stackguard_mode::best;

@@ -1,9 +1,10 @@
 // runtime1.cpp: the environment the runtime reads at start. Go counterpart:
 // runtime1.go (parsedebugvars) and schedinit's GOMAXPROCS handling.
 //
-// GODEBUG is a comma-separated list of name=value pairs; gort knows
-// schedtrace=<ms> and scheddetail=1, and stackguard=mprotect|canary of its own
-// (as Go, other names are ignored).
+// GODEBUG is a comma-separated list of name=value pairs; gort knows Go's
+// schedtrace=<ms>, scheddetail=1 and asyncpreemptoff=1, and of its own
+// stackguard=mprotect|canary and sysmonoff=1 (as Go, other names are
+// ignored).
 // GOMAXPROCS=<n> sets the number of Ps when Config::maxprocs is 0; a value
 // that is not a positive integer is ignored, as Go ignores it.
 #include <cstdlib>
@@ -44,6 +45,8 @@ void parsedebugvars() {
     std::string_view key = field.substr(0, eq), value = field.substr(eq + 1);
     if (key == "schedtrace") atoi32(value, debug.schedtrace);
     else if (key == "scheddetail") atoi32(value, debug.scheddetail);
+    else if (key == "asyncpreemptoff") atoi32(value, debug.asyncpreemptoff);
+    else if (key == "sysmonoff") atoi32(value, debug.sysmonoff);
     else if (key == "stackguard" && value == "mprotect") debug.stackguard = dbgvars::stackguard_mode::mprotect;
     else if (key == "stackguard" && value == "canary") debug.stackguard = dbgvars::stackguard_mode::canary;
   }

@@ -85,7 +85,8 @@ int retake(std::int64_t now) {
       } else if (pd.schedwhen + force_preempt_ns <= now) {
         preemptone(pp);
         sysretake = true;  // a syscall this long need not wait another round
-        if (s == pstatus::Prunning && signal_handoff(pp, pd, now)) ++n;  // look again soon
+        if (s == pstatus::Prunning && !debug.asyncpreemptoff && signal_handoff(pp, pd, now))
+          ++n;  // look again soon
       }
     }
     if (s != pstatus::Psyscall) continue;
@@ -172,6 +173,7 @@ void sysmon() {
 }  // namespace
 
 void sysmon_start() {
+  if (debug.sysmonoff) return;
   sysmonnote.clear();
   // As if sysmon had looked at every P just now: a P whose schedtick is
   // still 0 has not run for 10 ms yet.
