@@ -13,6 +13,24 @@ namespace gort::rt {
 void entersyscall(g* gp);
 void exitsyscall(g* gp);
 
+// runtime_enter: the M leaves its goroutine's own code for the runtime's.
+// True if it was in user code (the caller is the outermost entry). The
+// flag's only reader is the M's own signal handler: only the compiler could
+// reorder, and the fences stop it.
+inline bool runtime_enter(m* mp) {
+  const bool user = mp->in_user.load(std::memory_order_relaxed);
+  if (user) mp->in_user.store(false, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return user;
+}
+
+// runtime_leave: back to the goroutine's own code, if user (gp->m: the G
+// may have moved to another M meanwhile).
+inline void runtime_leave(g* gp, bool user) {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (user) gp->m->in_user.store(true, std::memory_order_relaxed);
+}
+
 // entry_guard opens every public entry point of the runtime that may touch
 // its P or its scheduling state, before anything else, and lives to its
 // end. On construction it marks the M as in the runtime (the preemption
@@ -33,11 +51,7 @@ class entry_guard {
   explicit entry_guard(const char* what) : entry_guard(acquireg(what)) {}
   explicit entry_guard(g* gp) noexcept : gp(gp) {
     if (gp == nullptr) return;
-    m* mp = gp->m;
-    outer_ = mp->in_user.load(std::memory_order_relaxed);
-    if (outer_) mp->in_user.store(false, std::memory_order_relaxed);
-    // The handler runs on this thread: only the compiler could reorder.
-    std::atomic_signal_fence(std::memory_order_seq_cst);
+    outer_ = runtime_enter(gp->m);
     if (gp->atomicstatus.load(std::memory_order_relaxed) == gstatus::Gsyscall) [[unlikely]]
       reacquire();
     else if (outer_)
@@ -47,8 +61,7 @@ class entry_guard {
     if (gp == nullptr) return;
     if (resyscall_) [[unlikely]]
       entersyscall(gp);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (outer_) gp->m->in_user.store(true, std::memory_order_relaxed);  // gp->m: it may have moved
+    runtime_leave(gp, outer_);
   }
   entry_guard(const entry_guard&) = delete;
   entry_guard& operator=(const entry_guard&) = delete;
@@ -67,13 +80,9 @@ class entry_guard {
 // user_enter / user_exit bracket a goroutine's function (gort_goentry): the
 // code between them is the goroutine's own. user_exit gets a P back if the
 // signal took it.
-inline void user_enter(g* gp) {
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  gp->m->in_user.store(true, std::memory_order_relaxed);
-}
+inline void user_enter(g* gp) { runtime_leave(gp, true); }
 inline void user_exit(g* gp) {
-  gp->m->in_user.store(false, std::memory_order_relaxed);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
+  runtime_enter(gp->m);
   if (gp->atomicstatus.load(std::memory_order_relaxed) == gstatus::Gsyscall) [[unlikely]]
     exitsyscall(gp);
 }

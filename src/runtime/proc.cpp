@@ -1360,9 +1360,7 @@ void detail::require_goroutine(const char* what) {
 // preemption signal) stays as it is: the next entry gets it a P.
 detail::syscall_scope::syscall_scope() {
   g* gp = acquireg("gort::blocking");
-  user_ = gp->m->in_user.load(std::memory_order_relaxed);
-  gp->m->in_user.store(false, std::memory_order_relaxed);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
+  user_ = runtime_enter(gp->m);
   entered_ = gp->status() != gstatus::Gsyscall;
   if (entered_) entersyscall(gp);
 }
@@ -1370,8 +1368,7 @@ detail::syscall_scope::syscall_scope() {
 detail::syscall_scope::~syscall_scope() {
   g* gp = getg();
   if (entered_) exitsyscall(gp);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (user_) gp->m->in_user.store(true, std::memory_order_relaxed);
+  runtime_leave(gp, user_);
 }
 
 int set_max_threads(int n) {
