@@ -37,7 +37,7 @@ inline void runtime_leave(g* gp, bool user) {
 // signal then leaves its P alone) and, if the signal took the P while the
 // goroutine ran its own code, gets a P back (exitsyscall; the goroutine may
 // have to wait for one). Else, coming from user code, it is a cooperative
-// preemption point (preempt_check): Go honours sysmon's request in every
+// preemption point (p.preempt, set by sysmon): Go honours sysmon's request in every
 // function prologue, gort at every entry. From inside blocking() it borrows
 // a P for the call, and gives it back on destruction. On destruction it marks the M as
 // running user code again, if it was when the guard was made: nested entry
@@ -48,14 +48,9 @@ inline void runtime_leave(g* gp, bool user) {
 // not start, where there is no P to protect).
 class entry_guard {
  public:
-  explicit entry_guard(const char* what) : entry_guard(acquireg(what)) {}
+  explicit entry_guard(const char* what) : gp(acquireg(what)) { enter(); }
   explicit entry_guard(g* gp) noexcept : gp(gp) {
-    if (gp == nullptr) return;
-    outer_ = runtime_enter(gp->m);
-    if (gp->atomicstatus.load(std::memory_order_relaxed) == gstatus::Gsyscall) [[unlikely]]
-      reacquire();
-    else if (outer_)
-      preempt_check(gp);
+    if (gp != nullptr) enter();
   }
   ~entry_guard() {
     if (gp == nullptr) return;
@@ -69,6 +64,17 @@ class entry_guard {
   g* const gp;
 
  private:
+  // A goroutine's M has no P only in syscall state: inside blocking(), or
+  // its P taken by the signal.
+  void enter() noexcept {
+    m* mp = gp->m;
+    outer_ = runtime_enter(mp);
+    p* pp = mp->p;
+    if (pp == nullptr) [[unlikely]]
+      reacquire();
+    else if (outer_ && pp->preempt.load(std::memory_order_relaxed)) [[unlikely]]
+      gosched(gp);
+  }
   void reacquire() noexcept {
     resyscall_ = !outer_;  // inside blocking(): give the P back at the end
     exitsyscall(gp);

@@ -26,7 +26,7 @@
 // Time slices. A G readied through runnext inherits its readier's slice
 // (schedtick does not move), so a pair that readies each other would keep
 // the P; sysmon ends any slice older than 10 ms (sysmon.cpp), and the next
-// runtime entry then yields (entry_guard's preempt_check; runnable_now sends
+// runtime entry then yields (entry_guard, on p.preempt; runnable_now sends
 // an inheriting G to the tail). blocking() leaves its P in Psyscall
 // (entersyscall) for sysmon to hand off if the call lasts; exitsyscallfast
 // takes it back. A G that holds its P 20 ms without any runtime entry is

@@ -82,15 +82,6 @@ void schedule_from(m* mp, g* gp, bool gp_exits);
 // gosched: runtime.Gosched for gp, the running G.
 void gosched(g* gp);
 
-// preempt_check: the cooperative preemption point at runtime entries (Go's
-// check in every function prologue): if sysmon has ended gp's time slice
-// (p.preempt, set after 10 ms), yield. One load when it has not.
-inline void preempt_check(g* gp) {
-  p* pp = gp->m->p;
-  if (pp && pp->preempt.load(std::memory_order_relaxed)) [[unlikely]]
-    gosched(gp);
-}
-
 // goexit1: gp's function has returned; destroy its closure and leave it for
 // good (goexit0 frees it after the switch). Never returns.
 [[noreturn]] void goexit1(g* gp);
