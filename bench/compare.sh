@@ -9,36 +9,46 @@
 # binary is invoked exactly as run.sh invokes it: same N, same environment
 # (GOMAXPROCS=1 for yield, 1 and 2 for pingpong_p1/p2, else inherited), same
 # timeout, same http procedure.
+#
+# A workload with no anchor (timers) has its Go program in this repo,
+# bench/go/<workload>/main.go (standard library only), built with go build
+# into <build>/go/ and run as the anchors' Go programs are; it has no
+# Boost.Fiber counterpart, and its rows get a table of their own.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
-ALL_WORKLOADS="spawn pingpong skynet mpmc yield mutex sleepers parked httphello httphello_nethttp"
+ALL_WORKLOADS="spawn pingpong skynet mpmc yield mutex sleepers parked httphello httphello_nethttp timers"
 BOOST_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked "
 HTTP_WORKLOADS=" httphello httphello_nethttp "
 # Workloads gort can have a program for (net/http is Go's library: no gort twin).
-GORT_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked httphello "
+GORT_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked httphello timers "
+# Workloads with no anchor: their Go program is bench/go/<workload>/main.go.
+REPO_GO_WORKLOADS=" timers "
 
 usage() {
     cat <<EOF
 usage: $(basename "$0") [--quick] [--runs N] [WORKLOAD...]
 
-Builds gort's benchmarks (cmake + ninja bench_<workload>, Release) and the
-anchors (run.sh --build-only), runs each selected workload N times (default 5)
-alternating Go, Boost.Fiber and gort run by run, keeps every RESULT line in
-<build>/results-<timestamp>.txt and prints the median table of
-run.sh --report plus a gort ÷ Boost.Fiber column and gort's page faults.
+Builds gort's benchmarks (cmake + ninja bench_<workload>, Release), the
+anchors (run.sh --build-only) and this repo's Go programs (go build), runs
+each selected workload N times (default 5) alternating Go, Boost.Fiber and
+gort run by run, keeps every RESULT line in <build>/results-<timestamp>.txt
+and prints the median table of run.sh --report plus a gort ÷ Boost.Fiber
+column and gort's page faults.
 
   WORKLOAD      any of: $ALL_WORKLOADS
                 (default: all; pingpong runs as pingpong_p1 and pingpong_p2).
                 A workload with no bench/<workload>.cpp yet runs the anchors
-                only (and says so).
+                only (and says so). timers has no anchor: its Go program is
+                bench/go/timers/main.go (go build into <build>/go/), it has
+                no Boost.Fiber counterpart, and it gets a table of its own.
   --quick       every N scaled down 10x, http runs 3 s, 3 runs (as run.sh --quick)
   --runs N      runs per workload and implementation (default 5, quick 3)
   -h, --help    this text
 
 A program that fails its self-check, crashes or hangs (PROG_TIMEOUT) is listed
-as FAILED, as is a gort program that does not build; the table is printed
+as FAILED, as is a gort or bench/go program that does not build; the table is printed
 anyway and the script exits 1. Usage and setup errors exit 2.
 
 Environment (optional):
@@ -99,12 +109,18 @@ NCPU="$(nproc)"
 has_boost() { [[ "$BOOST_WORKLOADS" == *" $1 "* ]]; }
 is_http() { [[ "$HTTP_WORKLOADS" == *" $1 "* ]]; }
 gort_can() { [[ "$GORT_WORKLOADS" == *" $1 "* ]]; }
+repo_go() { [[ "$REPO_GO_WORKLOADS" == *" $1 "* ]]; }
 
-# The N each program gets as its first argument: run.sh's size_of, verbatim.
+# The selected workloads that have anchors (run.sh knows them).
+ANCHOR_SELECTED=()
+for w in "${SELECTED[@]}"; do repo_go "$w" || ANCHOR_SELECTED+=("$w"); done
+
+# The N each program gets as its first argument: run.sh's size_of, verbatim,
+# plus the workloads with no anchor.
 size_of() {
     local full
     case "$1" in
-        spawn | pingpong | skynet | parked) full=1000000 ;;
+        spawn | pingpong | skynet | parked | timers) full=1000000 ;;
         mpmc) full=10000000 ;;
         yield) full=5000000 ;;
         mutex) full=1000000 ;;
@@ -182,11 +198,31 @@ if ((${#gort_wanted[@]} > 0)); then
     fi
 fi
 
+# ---------------------------------------------------------------- build this repo's Go programs
+# GO_OK[w]=1: <build>/go/<w> is built from bench/go/<w>/main.go. Built as
+# run.sh builds the anchors (standard library only, no network), as a single
+# file, so that no go.mod is needed.
+declare -A GO_OK=()
+for w in "${SELECTED[@]}"; do
+    repo_go "$w" || continue
+    echo "  go build bench/go/$w/main.go -> $GORT_BUILD_DIR/go/$w" >&2
+    mkdir -p "$GORT_BUILD_DIR/go"
+    if (cd "$SCRIPT_DIR/go/$w" && GO111MODULE=on GOFLAGS='' GOPROXY=off GOWORK=off \
+        GOCACHE="${GOCACHE:-$GORT_BUILD_DIR/gocache}" GOPATH="${GOPATH:-$GORT_BUILD_DIR/gopath}" \
+        go build -o "$GORT_BUILD_DIR/go/$w" main.go) >>"$BUILD_LOG" 2>&1; then
+        GO_OK[$w]=1
+    else
+        fail_run "$w/go build" "go build bench/go/$w/main.go failed: $(tail -n 3 "$BUILD_LOG" | tr '\n' ' ' | tail -c 400) (see $BUILD_LOG)"
+    fi
+done
+
 # ---------------------------------------------------------------- build anchors
-echo "building anchors with $ANCHORS/run.sh --build-only -> $ANCHORS_BUILD_DIR" >&2
-BUILD_DIR="$ANCHORS_BUILD_DIR" "$ANCHORS/run.sh" --build-only "${SELECTED[@]}" ||
-    die "building the anchors failed ($ANCHORS/run.sh --build-only)"
-ANCHORS_BUILD_DIR="$(cd "$ANCHORS_BUILD_DIR" && pwd)"
+if ((${#ANCHOR_SELECTED[@]} > 0)); then
+    echo "building anchors with $ANCHORS/run.sh --build-only -> $ANCHORS_BUILD_DIR" >&2
+    BUILD_DIR="$ANCHORS_BUILD_DIR" "$ANCHORS/run.sh" --build-only "${ANCHOR_SELECTED[@]}" ||
+        die "building the anchors failed ($ANCHORS/run.sh --build-only)"
+    ANCHORS_BUILD_DIR="$(cd "$ANCHORS_BUILD_DIR" && pwd)"
+fi
 
 # ---------------------------------------------------------------- run
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/gort-compare.XXXXXX")"
@@ -346,13 +382,20 @@ run_http() {
 
 echo "runs: $RUNS per workload; results: $RESULTS" >&2
 for w in "${SELECTED[@]}"; do
-    impls=(go)
+    impls=()
+    if ! repo_go "$w" || [[ -n "${GO_OK[$w]-}" ]]; then impls+=(go); fi
     has_boost "$w" && impls+=(boostfiber)
     [[ -z "${GORT_OK[$w]-}" ]] || impls+=(gort)
     for r in $(seq 1 "$RUNS"); do
-        for impl in "${impls[@]}"; do
+        for impl in ${impls[@]+"${impls[@]}"}; do
             label="$w/$impl run $r/$RUNS"
-            if [[ "$impl" == gort ]]; then bin="$GORT_BUILD_DIR/bench/bench_$w"; else bin="$ANCHORS_BUILD_DIR/$impl/$w"; fi
+            if [[ "$impl" == gort ]]; then
+                bin="$GORT_BUILD_DIR/bench/bench_$w"
+            elif repo_go "$w"; then
+                bin="$GORT_BUILD_DIR/go/$w"
+            else
+                bin="$ANCHORS_BUILD_DIR/$impl/$w"
+            fi
             if [[ ! -x "$bin" ]]; then fail_run "$label" "no binary $bin"; continue; fi
             if is_http "$w"; then
                 echo "[$label] (wrk -t1 -c256 -d$HTTP_DURATION)" >&2
@@ -418,7 +461,12 @@ STATS="$TMP/stats"
 stats "$RESULTS" >"$STATS"
 # run.sh's table, with a gort ÷ Boost.Fiber column appended when both are there.
 # The row list (workload, field, label) is run.sh's, to find each row's field.
-"$ANCHORS/run.sh" --report "$RESULTS" >"$TMP/report" || die "run.sh --report $RESULTS failed"
+# With no anchor workload selected there is no such table.
+if ((${#ANCHOR_SELECTED[@]} > 0)); then
+    "$ANCHORS/run.sh" --report "$RESULTS" >"$TMP/report" || die "run.sh --report $RESULTS failed"
+else
+    : >"$TMP/report"
+fi
 awk -v statsfile="$STATS" '
     BEGIN {
         nrows = split("spawn ns_per_op ns/goroutine;spawn rss_kb peak RSS MiB;" \
@@ -453,6 +501,44 @@ awk -v statsfile="$STATS" '
         print $0 " " ratio " |"; next
     }
     { print }' "$TMP/report"
+
+# The workloads with no anchor: a table of their own in run.sh's format
+# (median, min–max (runs), gort ÷ Go), from the same stats.
+repo_selected=0
+for w in "${SELECTED[@]}"; do repo_go "$w" && repo_selected=1; done
+if ((repo_selected)); then
+    echo
+    echo "## Workloads with no anchor (Go: bench/go/<workload>/main.go; no Boost.Fiber)"
+    echo
+    awk -v statsfile="$STATS" '
+        function fmt(x) {   # as run.sh formats
+            if (x >= 1e6) return sprintf("%.2fM", x / 1e6)
+            if (x >= 1000) return sprintf("%.0f", x)
+            if (x >= 10) return sprintf("%.1f", x)
+            return sprintf("%.2f", x)
+        }
+        function cell(k) { return (k in med) ? fmt(med[k]) " | " fmt(lo[k]) "–" fmt(hi[k]) " (" cnt[k] ")" : "— | " }
+        BEGIN {
+            nrows = split("timers timer_bytes RSS bytes/Timer;timers afterfunc_bytes RSS bytes/AfterFunc timer;" \
+                "timers sleep_bytes RSS bytes/sleep (sleeping G − G blocked on nil chan);" \
+                "timers recv_g_bytes RSS bytes/G blocked on nil chan;timers sleep_g_bytes RSS bytes/G sleeping;" \
+                "timers create_ns ns/Timer created", rows, ";")
+            while ((getline line < statsfile) > 0) {
+                split(line, s, " "); k = s[1] SUBSEP s[2] SUBSEP s[3]
+                med[k] = s[4]; lo[k] = s[5]; hi[k] = s[6]; cnt[k] = s[7]; seen[s[1]] = 1
+            }
+            print "| workload | metric | Go median | Go min–max (runs) | gort median | gort min–max (runs) | gort ÷ Go |"
+            print "|---|---|--:|--:|--:|--:|--:|"
+            for (r = 1; r <= nrows; r++) {
+                split(rows[r], f, " "); n = f[1]; m = f[2]
+                label = rows[r]; sub(/^[^ ]+ [^ ]+ /, "", label)
+                if (!(n in seen)) continue
+                g = n SUBSEP "go" SUBSEP m; o = n SUBSEP "gort" SUBSEP m
+                ratio = ((g in med) && (o in med) && med[g] != 0) ? sprintf("%.2f", med[o] / med[g]) : "—"
+                print "| " n " | " label " | " cell(g) " | " cell(o) " | " ratio " |"
+            }
+        }'
+fi
 
 # gort's own extra figure: page faults over the timed region.
 if awk '$2 == "gort" && $3 == "minflt" {f = 1} END {exit !f}' "$STATS"; then

@@ -75,7 +75,7 @@ int GoroutineDeadlock() {
 
 // Every way to wait on channels, select and sync at once, with nothing left
 // to wake anyone: goroutine i+2 waits in waits[i] (crash_test.cpp checks
-// each reason), main in a receive.
+// each reason; the ids may differ), main in a receive.
 int WaitReasonsDeadlock() {
   int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
     static gort::Mutex mu, cond_mu;
