@@ -74,8 +74,9 @@ int GoroutineDeadlock() {
 }
 
 // Every way to wait on channels, select and sync at once, with nothing left
-// to wake anyone: goroutine i+2 waits in waits[i] (crash_test.cpp checks
-// each reason; the ids may differ), main in a receive.
+// to wake anyone: one goroutine waits in each of waits[] (crash_test.cpp
+// checks each reason; the ids in the comments are the usual ones, not
+// guaranteed), main in a receive.
 int WaitReasonsDeadlock() {
   int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
     static gort::Mutex mu, cond_mu;
