@@ -507,7 +507,7 @@ awk -v statsfile="$STATS" '
 repo_selected=0
 for w in "${SELECTED[@]}"; do repo_go "$w" && repo_selected=1; done
 if ((repo_selected)); then
-    echo
+    [[ ! -s "$TMP/report" ]] || echo
     echo "## Workloads with no anchor (Go: bench/go/<workload>/main.go; no Boost.Fiber)"
     echo
     awk -v statsfile="$STATS" '
