@@ -22,10 +22,10 @@
 //  1. timer: before = RSS; the timed region starts; a vector<gort::Timer> is
 //     reserved for N, and N times emplace_back(1h); the region stops; after =
 //     RSS. timer_bytes = (after - before) * 1024 / N - sizeof(gort::Timer):
-//     the vector is the benchmark's, not the timers', so its 24 bytes per
-//     element (channel handle and shared_ptr) are taken off (Go takes off its
-//     slice's 8 bytes per *time.Timer; a program holding N timers pays those
-//     too). create_ns: the region's wall ns / N; minflt: its page faults.
+//     the vector is the benchmark's, not the timers', so its 16 bytes per
+//     element (channel handle and timer reference) are taken off (Go takes
+//     off its slice's 8 bytes per *time.Timer; a program holding N timers
+//     pays those too). create_ns: the region's wall ns / N; minflt: its page faults.
 //     Check: all N stop() calls return true.
 //  2. afterfunc: the same with gort::after_func(1h, fired) (fired, a plain
 //     function, counts its calls): afterfunc_bytes. Check: all N stop()

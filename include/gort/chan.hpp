@@ -75,6 +75,9 @@ template <class T> union slot {
 };
 
 template <class T> hchan* chan_core(const chan<T>& ch) noexcept { return ch.c_; }
+// adopt_chan: a handle taking over one of c's references (the runtime's
+// channels made other than by make_chan: a timer's, src/runtime/time.cpp).
+template <class T> chan<T> adopt_chan(hchan* c) noexcept { return chan<T>(c); }
 
 }  // namespace detail
 
@@ -145,6 +148,7 @@ class chan {
  private:
   template <class U> friend chan<U> make_chan(std::size_t);
   template <class U> friend detail::hchan* detail::chan_core(const chan<U>&) noexcept;
+  template <class U> friend chan<U> detail::adopt_chan(detail::hchan*) noexcept;
   explicit chan(detail::hchan* c) noexcept : c_(c) {}
   // recv_into receives into an empty optional (left empty once closed and
   // drained); T needs only a move constructor, not assignment.

@@ -17,15 +17,46 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "gort/chan.hpp"
 
 namespace gort {
 
 namespace detail {
-struct timer;  // src/runtime/time.hpp
+
+void timer_retain(std::uintptr_t t) noexcept;
+void timer_release(std::uintptr_t t) noexcept;
+
+// timer_ref: a counted reference to a timer (src/runtime/time.hpp), a
+// pointer tagged with the timer's kind. A Timer's, Ticker's or after's
+// timer lives in its channel's allocation and counts on the channel's
+// references; an after_func's has a count of its own.
+class timer_ref {
+ public:
+  timer_ref() noexcept = default;
+  explicit timer_ref(std::uintptr_t adopted) noexcept : t_(adopted) {}
+  timer_ref(const timer_ref& o) noexcept : t_(o.t_) {
+    if (t_) timer_retain(t_);
+  }
+  timer_ref(timer_ref&& o) noexcept : t_(std::exchange(o.t_, 0)) {}
+  timer_ref& operator=(timer_ref o) noexcept {
+    std::swap(t_, o.t_);
+    return *this;
+  }
+  ~timer_ref() {
+    if (t_) timer_release(t_);
+  }
+  std::uintptr_t get() const noexcept { return t_; }
+  std::uintptr_t release() noexcept { return std::exchange(t_, 0); }  // the reference goes to the caller
+
+ private:
+  std::uintptr_t t_ = 0;
+};
+
 }  // namespace detail
 
 // time.Sleep: parks the goroutine for at least d; d <= 0 returns at once.
@@ -46,7 +77,7 @@ class Timer {
   friend Timer after_func(std::chrono::nanoseconds d, std::function<void()> f);
   Timer() = default;
   chan<std::chrono::steady_clock::time_point> c_;
-  std::shared_ptr<detail::timer> t_;
+  detail::timer_ref t_;
 };
 
 // time.NewTicker: sends the time on c() every period; a reader that falls

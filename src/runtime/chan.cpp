@@ -253,14 +253,10 @@ void closechan(g* gp, hchan* c) {
   }
 }
 
-}  // namespace gort::rt
-
-namespace gort::detail {
-
-hchan* makechan(const elem_ops* ops, std::size_t capacity) {
+hchan* makechan_room(const detail::elem_ops* ops, std::size_t capacity, std::size_t room) {
   // Go's limit is maxAlloc; any buffer this machine could not map will do.
   constexpr std::size_t max_buf = std::size_t{1} << 40;
-  const std::size_t hdr = (sizeof(hchan) + ops->align - 1) / ops->align * ops->align;
+  const std::size_t hdr = (sizeof(hchan) + room + ops->align - 1) / ops->align * ops->align;
   if (ops->size != 0 && capacity > max_buf / ops->size) throw panic_error("makechan: size out of range");
   void* mem = ::operator new(hdr + capacity * ops->size);
   auto* c = ::new (mem) hchan;
@@ -269,6 +265,12 @@ hchan* makechan(const elem_ops* ops, std::size_t capacity) {
   c->buf = static_cast<unsigned char*>(mem) + hdr;
   return c;
 }
+
+}  // namespace gort::rt
+
+namespace gort::detail {
+
+hchan* makechan(const elem_ops* ops, std::size_t capacity) { return rt::makechan_room(ops, capacity, 0); }
 
 // freechan runs when the last handle goes: no G can be parked on c (a parked
 // G holds a handle), so only buffered values remain.

@@ -104,6 +104,14 @@ struct recv_result {
 };
 recv_result chanrecv(g* gp, hchan* c, void* ep, bool block);
 
+// makechan_room: makechan with room bytes for the caller right after the
+// hchan, in the same allocation (chan_room; room_chan is the way back). They
+// go with the channel's last reference, unconstructed: what lives there must
+// be trivially destructible. A timer's channel holds its timer there.
+hchan* makechan_room(const detail::elem_ops* ops, std::size_t capacity, std::size_t room);
+inline void* chan_room(hchan* c) { return c + 1; }
+inline hchan* room_chan(void* room) { return static_cast<hchan*>(room) - 1; }
+
 // closechan: Go's closechan (panics on nil and on closed channels).
 void closechan(g* gp, hchan* c);
 

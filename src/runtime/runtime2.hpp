@@ -187,16 +187,42 @@ struct after_switch {
   void* arg = nullptr;
 };
 
+// timer_kind: what a heap entry's tagged pointer (timer_when::what) points
+// at, in its low two bits (Gs and timers are aligned to at least 8). A
+// detail::timer_ref holds a timer in the same encoding: an entry holding a
+// timer is the heap's reference to it (time.hpp).
+enum class timer_kind : std::uintptr_t {
+  sleep = 0,  // a sleeping G
+  chan = 1,   // a detail::chan_timer: a Timer's, Ticker's or after's
+  func = 2,   // a detail::func_timer: an after_func's
+};
+inline constexpr std::uintptr_t timer_kind_mask = 3;
+
+inline std::uintptr_t tagged(const void* p, timer_kind k) {
+  return reinterpret_cast<std::uintptr_t>(p) | static_cast<std::uintptr_t>(k);
+}
+inline timer_kind kind_of(std::uintptr_t what) { return static_cast<timer_kind>(what & timer_kind_mask); }
+// timer_of: the timer what points at (a detail::timer*, upcast before it
+// was tagged), what not a sleep.
+inline detail::timer* timer_of(std::uintptr_t what) {
+  return reinterpret_cast<detail::timer*>(what & ~timer_kind_mask);
+}
+
 // timer_when: a heap entry, Go's timerWhen: the key sits in the heap itself,
-// so sifting compares without touching the timers. A sleeping G needs no
-// timer at all: its entry names the G (t is nullptr), so firing it touches
-// only the G it readies (100,000 sleepers are 100,000 cold stacks). A
-// timer's entry keeps the timer's position in it (timer::index), so that
-// stop and reset can remove it.
+// so sifting compares without touching the timers, and a timer keeps its
+// when nowhere else. 16 bytes: when and one tagged pointer. A sleeping G
+// needs no timer at all: its entry names the G, so firing it touches only
+// the G it readies (100,000 sleepers are 100,000 cold stacks). A timer's
+// entry keeps the timer's position in it (timer::index), so that stop and
+// reset can remove it.
 struct timer_when {
   std::int64_t when;
-  detail::timer* t;  // a Timer's, Ticker's or after_func's timer; nullptr: a sleep
-  struct g* gp;      // a sleep: the G to ready
+  std::uintptr_t what;  // a G or a timer, tagged with its timer_kind
+
+  detail::timer* t() const {  // nullptr: a sleep
+    return kind_of(what) == timer_kind::sleep ? nullptr : timer_of(what);
+  }
+  struct g* gp() const { return reinterpret_cast<struct g*>(what); }  // a sleep's G
 };
 
 // timers: a P's timers, Go's timers (time.go): a 4-ary min-heap on when.

@@ -24,8 +24,20 @@
 //   - removal is eager: stop and reset take the timer out of its heap at
 //     once (Go marks it a zombie and lets the heap's owner drop it), so a
 //     heap never points at a timer nobody owns. Lock order: the timer's mu,
-//     then a heap's mu, then a channel's lock. A heap's entry owns the timer
-//     (timer::self) until it is removed;
+//     then a heap's mu, then a channel's lock. A heap's entry holds a
+//     reference to the timer (as a timer_ref does) until it is removed;
+//   - timers are counted, and small: a Timer's, Ticker's or after's timer
+//     (chan_timer) lives in its channel's allocation, after the hchan, and
+//     counts on the channel's references (its handles, the Timer's or
+//     Ticker's, its heap entry's), so a fired timer whose channel nobody
+//     holds goes with it; an after_func's (func_timer) has a count of its
+//     own. A timer keeps neither its when (its heap entry does) nor its kind
+//     (the pointers to it, heap entries and timer_refs, carry it in their low
+//     bits). Per pending timer, with glibc's malloc: a Timer is one 144-byte
+//     chunk (a 96-byte hchan, a 32-byte chan_timer, an 8-byte buffer) and a
+//     16-byte heap entry, an after_func a 64-byte chunk (a 56-byte
+//     func_timer, 32 of them its std::function) and the entry, a sleep the
+//     entry alone (bench/timers.cpp measures them against Go's);
 //   - a sleep has no timer: its heap entry names the G (timer_when), added
 //     once the G is parked (reset_for_sleep, as Go's resetForSleep), and
 //     firing it readies the G;
@@ -36,6 +48,8 @@
 #include "runtime/time.hpp"
 
 #include <climits>
+#include <new>
+#include <type_traits>
 #include <utility>
 
 #include "gort/time.hpp"
@@ -46,7 +60,10 @@
 
 namespace gort::rt {
 
+using detail::chan_timer;
+using detail::func_timer;
 using detail::timer;
+using detail::timer_ref;
 
 namespace {
 
@@ -58,7 +75,7 @@ using steady = std::chrono::steady_clock;
 
 void set_at(timers& ts, std::size_t i, const timer_when& e) {
   ts.heap[i] = e;
-  if (e.t) e.t->index = static_cast<std::uint32_t>(i);
+  if (timer* t = e.t()) t->index = static_cast<std::uint32_t>(i);
 }
 
 void siftup(timers& ts, std::size_t i) {
@@ -95,14 +112,12 @@ void update_min(timers& ts) {
 void heap_push(timers& ts, const timer_when& e) {
   ts.heap.push_back(e);
   siftup(ts, ts.heap.size() - 1);
-  if (e.t) e.t->ts.store(&ts, std::memory_order_relaxed);
+  if (timer* t = e.t()) t->ts.store(&ts, std::memory_order_relaxed);
   update_min(ts);
 }
 
-void heap_add(timers& ts, timer* t) { heap_push(ts, {t->when, t, nullptr}); }
-
 void heap_remove_at(timers& ts, std::size_t i) {
-  timer* t = ts.heap[i].t;
+  timer* t = ts.heap[i].t();
   const timer_when last = ts.heap.back();
   ts.heap.pop_back();
   if (i < ts.heap.size()) {
@@ -138,76 +153,51 @@ void wake_for(std::int64_t when) {
 
 namespace {
 
-// add_timer puts t in pp's heap (t not in any heap), with self, the
-// reference the heap keeps.
-void add_timer(p* pp, timer* t, std::shared_ptr<timer> self) {
-  const std::int64_t when = t->when;  // once unlocked, t may fire and be re-armed
+// ---- timer references ----
+
+// chan_timer_of: the channel timer what (a timer_ref's or a heap entry's)
+// points at; nullptr if it is another kind.
+chan_timer* chan_timer_of(std::uintptr_t what) {
+  return kind_of(what) == timer_kind::chan ? static_cast<chan_timer*>(timer_of(what)) : nullptr;
+}
+
+// retained: a new reference to the timer what points at.
+timer_ref retained(std::uintptr_t what) {
+  detail::timer_retain(what);
+  return timer_ref(what);
+}
+
+// add_timer puts the timer ref points at in pp's heap, for when (it is in
+// no heap); the entry keeps ref, the heap's reference.
+void add_timer(p* pp, timer_ref ref, std::int64_t when) {
   pp->timers.mu.lock();
-  t->self = std::move(self);
-  heap_add(pp->timers, t);
+  heap_push(pp->timers, {when, ref.release()});
   pp->timers.mu.unlock();
   wake_for(when);
 }
 
 // unlink takes t out of whatever heap holds it, returning the heap's
 // reference (empty if t was in none). t->mu held: nobody else adds it.
-std::shared_ptr<timer> unlink(timer* t, bool& was_pending) {
+timer_ref unlink(timer* t, bool& was_pending) {
   for (;;) {
     timers* ts = t->ts.load(std::memory_order_acquire);
     if (ts == nullptr) {
       was_pending = false;
-      return nullptr;
+      return timer_ref();
     }
     ts->mu.lock();
     if (t->ts.load(std::memory_order_relaxed) == ts) {  // else a firing or a move got there first
+      timer_ref heaps(ts->heap[t->index].what);
       heap_remove_at(*ts, t->index);
-      std::shared_ptr<timer> self = std::move(t->self);
       ts->mu.unlock();
       was_pending = true;
-      return self;
+      return heaps;
     }
     ts->mu.unlock();
   }
 }
 
-// run_timer fires the head of ts, which is due. ts.mu is held on entry and
-// on return, and dropped while f runs (f may take channel locks and ready
-// Gs). Go: timer.unlockAndRun.
-void run_timer(timers& ts, timer* t, std::int64_t now) {
-  const std::uint64_t seq = t->seq.load(std::memory_order_relaxed);
-  const bool one_shot = t->period == 0;
-  std::shared_ptr<timer> keep;
-  if (one_shot) {
-    // Before the heap lets go of t (heap_remove_at's release store of ts):
-    // a stop() that then finds t in no heap must see the firing in flight.
-    keep = std::move(t->self);
-    if (t->c) t->sending.fetch_add(1, std::memory_order_relaxed);
-    heap_remove_at(ts, 0);
-  } else {
-    // The next tick after now, skipping the ones missed (Go's formula).
-    const std::int64_t delay = now - t->when;
-    const std::int64_t next = t->when + t->period * (1 + delay / t->period);
-    t->when = next < t->when ? LLONG_MAX : next;
-    ts.heap[0].when = t->when;
-    siftdown(ts, 0);
-    update_min(ts);
-    keep = t->self;
-  }
-  void (*f)(timer*, std::int64_t) = t->f;
-  ts.mu.unlock();
-  if (t->c) {
-    t->mu.lock();
-    if (t->seq.load(std::memory_order_relaxed) == seq) f(t, now);
-    if (one_shot) t->sending.fetch_sub(1, std::memory_order_relaxed);
-    t->mu.unlock();
-  } else {
-    f(t, now);
-  }
-  keep.reset();
-  ts.mu.lock();
-}
-
-// ---- the two kinds of f ----
+// ---- a channel timer's channel ----
 
 // The G a timer's own channel operations run as: they never block, and
 // readying needs only its M. nullptr off the runtime's threads (a Ticker
@@ -219,49 +209,89 @@ g* timer_g() {
 
 // send_time: a channel timer fired. The send never blocks: a full buffer
 // means the reader has not taken the last tick, which is dropped (Go).
-void send_time(timer* t, std::int64_t) {
+void send_time(chan_timer* t) {
   steady::time_point now = steady::now();
-  chansend(timer_g(), detail::chan_core(t->c), &now, false);
+  chansend(timer_g(), room_chan(t), &now, false);
 }
-
-void start_func(timer* t, std::int64_t) { newproc_system(t->fn); }
 
 // drain discards a value sent but not received. t->mu held. True if there
 // was one.
-bool drain(timer* t) {
+bool drain(chan_timer* t) {
   steady::time_point v;
-  return chanrecv(timer_g(), detail::chan_core(t->c), &v, false).received;
+  return chanrecv(timer_g(), room_chan(t), &v, false).received;
 }
 
-// stop_timer: Go's timer.stop. True if t was pending: in a heap, or fired
-// but its value not yet received.
-bool stop_timer(timer* t) {
-  t->mu.lock();
-  bool pending = false;
-  std::shared_ptr<timer> self = unlink(t, pending);
-  if (t->c) {
+// run_timer fires e, the head of ts, which is due. ts.mu is held on entry
+// and on return, and dropped while the timer fires (it may take channel
+// locks and ready Gs). Go: timer.unlockAndRun.
+void run_timer(timers& ts, const timer_when e, std::int64_t now) {
+  chan_timer* ct = chan_timer_of(e.what);
+  const std::uint32_t seq = ct ? ct->seq.load(std::memory_order_relaxed) : 0;
+  const bool one_shot = ct == nullptr || ct->period == 0;
+  timer_ref keep;
+  if (one_shot) {
+    // Before the heap lets go of the timer (heap_remove_at's release store
+    // of ts): a stop() that then finds it in no heap must see the firing in
+    // flight.
+    keep = timer_ref(e.what);  // the heap's reference
+    if (ct) ct->sending.fetch_add(1, std::memory_order_relaxed);
+    heap_remove_at(ts, 0);
+  } else {
+    // The next tick after now, skipping the ones missed (Go's formula).
+    const std::int64_t next = e.when + ct->period * (1 + (now - e.when) / ct->period);
+    ts.heap[0].when = next < e.when ? LLONG_MAX : next;
+    siftdown(ts, 0);
+    update_min(ts);
+    keep = retained(e.what);
+  }
+  ts.mu.unlock();
+  if (ct) {
+    ct->mu.lock();
+    if (ct->seq.load(std::memory_order_relaxed) == seq) send_time(ct);
+    if (one_shot) ct->sending.fetch_sub(1, std::memory_order_relaxed);
+    ct->mu.unlock();
+  } else {
+    newproc_system(static_cast<func_timer*>(e.t())->fn);
+  }
+  keep = timer_ref();  // may free the timer
+  ts.mu.lock();
+}
+
+// disarm: what stop and reset share, with t->mu held (ref points at t, and
+// the caller holds it): takes t out of its heap, returning the heap's
+// reference, and keeps a firing in flight from sending and a value not yet
+// received from being received. Sets pending if t was pending: in a heap,
+// or fired but its value not yet received.
+timer_ref disarm(std::uintptr_t ref, bool& pending) {
+  timer_ref heaps = unlink(timer_of(ref), pending);
+  if (chan_timer* t = chan_timer_of(ref)) {
     t->seq.fetch_add(1, std::memory_order_relaxed);  // a firing in flight sends nothing
     if (t->period == 0 && t->sending.load(std::memory_order_relaxed) > 0) pending = true;
     if (drain(t)) pending = true;
   }
+  return heaps;
+}
+
+// stop_timer: Go's timer.stop. True if the timer was pending.
+bool stop_timer(std::uintptr_t ref) {
+  timer* t = timer_of(ref);
+  t->mu.lock();
+  bool pending = false;
+  timer_ref heaps = disarm(ref, pending);
   t->mu.unlock();
   return pending;
 }
 
 // reset_timer: Go's timer.reset: re-arm for d from now, every period if
-// period > 0, in the current P's heap. True if t was pending.
-bool reset_timer(const std::shared_ptr<timer>& t, std::int64_t when, std::int64_t period) {
+// period > 0 (a channel timer), in the current P's heap. True if the timer
+// was pending.
+bool reset_timer(const timer_ref& ref, std::int64_t when, std::int64_t period) {
+  timer* t = timer_of(ref.get());
   t->mu.lock();
   bool pending = false;
-  std::shared_ptr<timer> old = unlink(t.get(), pending);
-  if (t->c) {
-    t->seq.fetch_add(1, std::memory_order_relaxed);
-    if (t->period == 0 && t->sending.load(std::memory_order_relaxed) > 0) pending = true;
-    if (drain(t.get())) pending = true;
-  }
-  t->when = when;
-  t->period = period;
-  add_timer(getm()->p, t.get(), t);
+  timer_ref heaps = disarm(ref.get(), pending);
+  if (chan_timer* ct = chan_timer_of(ref.get())) ct->period = period;
+  add_timer(getm()->p, ref, when);
   t->mu.unlock();
   return pending;
 }
@@ -278,19 +308,27 @@ bool reset_for_sleep(g* gp, void* when) {
   return true;
 }
 
-std::shared_ptr<timer> new_chan_timer(std::int64_t when, std::int64_t period) {
-  auto t = std::make_shared<timer>();
-  t->f = &send_time;
-  t->c = make_chan<steady::time_point>(1);
-  reset_timer(t, when, period);
-  return t;
+static_assert(std::is_trivially_destructible_v<chan_timer>, "freed with its channel, never destroyed");
+static_assert(sizeof(hchan) + sizeof(chan_timer) + sizeof(steady::time_point) <= 136,
+              "a channel timer's allocation fits a 144-byte glibc chunk");
+
+// new_chan_timer sets c to a new channel of one value, whose allocation
+// holds the channel timer returned, armed for when (and every period if
+// period > 0).
+timer_ref new_chan_timer(chan<steady::time_point>& c, std::int64_t when, std::int64_t period) {
+  hchan* h = makechan_room(&detail::elem_ops_for<steady::time_point>, 1, sizeof(chan_timer));
+  c = detail::adopt_chan<steady::time_point>(h);
+  timer* t = ::new (chan_room(h)) chan_timer;
+  timer_ref ref = retained(tagged(t, timer_kind::chan));
+  reset_timer(ref, when, period);
+  return ref;
 }
 
 }  // namespace
 
 void add_sleep(p* pp, g* gp, std::int64_t when) {
   pp->timers.mu.lock();
-  heap_push(pp->timers, {when, nullptr, gp});
+  heap_push(pp->timers, {when, tagged(gp, timer_kind::sleep)});
   pp->timers.mu.unlock();
   wake_for(when);
 }
@@ -304,12 +342,12 @@ std::int64_t check_timers(p* pp, std::int64_t now) {
   ts.mu.lock();
   while (!ts.heap.empty() && ts.heap[0].when <= now) {
     const timer_when e = ts.heap[0];
-    if (e.t) {
-      run_timer(ts, e.t, now);
+    if (e.t()) {
+      run_timer(ts, e, now);
     } else {
       heap_remove_at(ts, 0);
       ts.mu.unlock();
-      ready(getm(), e.gp);
+      ready(getm(), e.gp());
       ts.mu.lock();
     }
   }
@@ -356,12 +394,13 @@ bool timer_sleep(std::int64_t when) {
 void wake_timer_sleeper() { poke_timer_sleeper(); }
 
 void clear_timers(p* pp) {
-  std::vector<std::shared_ptr<timer>> owned;
+  std::vector<timer_ref> owned;
   pp->timers.mu.lock();
   for (const timer_when& e : pp->timers.heap) {
-    if (e.t == nullptr) continue;  // a sleep: its G is abandoned with run()
-    e.t->ts.store(nullptr, std::memory_order_relaxed);
-    owned.push_back(std::move(e.t->self));
+    timer* t = e.t();
+    if (t == nullptr) continue;  // a sleep: its G is abandoned with run()
+    t->ts.store(nullptr, std::memory_order_relaxed);
+    owned.emplace_back(e.what);  // the heap's reference
   }
   pp->timers.heap.clear();
   update_min(pp->timers);
@@ -383,8 +422,6 @@ void move_timers(p* to, p* from) {
 
 namespace gort {
 
-using rt::timer;
-
 void sleep(std::chrono::nanoseconds d) {
   rt::entry_guard e("gort::sleep");
   if (d.count() <= 0) return;
@@ -398,8 +435,7 @@ void sleep_until(std::chrono::steady_clock::time_point t) {
 
 Timer::Timer(std::chrono::nanoseconds d) {
   rt::entry_guard e("gort::Timer");
-  t_ = rt::new_chan_timer(rt::when_after(d), 0);
-  c_ = t_->c;
+  t_ = rt::new_chan_timer(c_, rt::when_after(d), 0);
 }
 
 bool Timer::stop() {
@@ -414,10 +450,10 @@ bool Timer::reset(std::chrono::nanoseconds d) {
 
 Timer after_func(std::chrono::nanoseconds d, std::function<void()> f) {
   rt::entry_guard e("gort::after_func");
+  auto* t = new rt::func_timer;  // refs: 1, tm's
+  t->fn = std::move(f);
   Timer tm;
-  tm.t_ = std::make_shared<timer>();
-  tm.t_->f = &rt::start_func;
-  tm.t_->fn = std::move(f);
+  tm.t_ = detail::timer_ref(rt::tagged(static_cast<rt::timer*>(t), rt::timer_kind::func));
   rt::reset_timer(tm.t_, rt::when_after(d), 0);
   return tm;
 }
@@ -427,7 +463,7 @@ chan<std::chrono::steady_clock::time_point> after(std::chrono::nanoseconds d) {
 }
 
 struct Ticker::stopper {
-  std::shared_ptr<timer> t;
+  detail::timer_ref t;
   ~stopper() {
     rt::entry_guard e(rt::getg());  // nullptr off the runtime (a Ticker outliving run())
     rt::stop_timer(t.get());
@@ -445,8 +481,7 @@ Ticker::Ticker(std::chrono::nanoseconds period) {
   rt::entry_guard e("gort::Ticker");
   const std::int64_t p = ticker_period(period);
   t_ = std::make_shared<stopper>();
-  t_->t = rt::new_chan_timer(rt::when_after(period), p);
-  c_ = t_->t->c;
+  t_->t = rt::new_chan_timer(c_, rt::when_after(period), p);
 }
 
 void Ticker::stop() {
@@ -461,3 +496,24 @@ void Ticker::reset(std::chrono::nanoseconds period) {
 }
 
 }  // namespace gort
+
+namespace gort::detail {
+
+void timer_retain(std::uintptr_t t) noexcept {
+  if (chan_timer* ct = rt::chan_timer_of(t))
+    header(rt::room_chan(ct))->refs.fetch_add(1, std::memory_order_relaxed);
+  else
+    static_cast<func_timer*>(rt::timer_of(t))->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void timer_release(std::uintptr_t t) noexcept {
+  if (chan_timer* ct = rt::chan_timer_of(t)) {
+    hchan* c = rt::room_chan(ct);
+    if (header(c)->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) freechan(c);
+  } else {
+    auto* ft = static_cast<func_timer*>(rt::timer_of(t));
+    if (ft->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete ft;
+  }
+}
+
+}  // namespace gort::detail

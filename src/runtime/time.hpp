@@ -3,40 +3,46 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <functional>
-#include <memory>
 
-#include "gort/chan.hpp"
 #include "runtime/runtime2.hpp"
 
 namespace gort::detail {
 
-// timer: a Timer's, Ticker's or after_func's pending wakeup (a sleep needs
-// none: its heap entry names the G, see timer_when). Two kinds, by f:
-//   channel    f sends the time on c without blocking, if seq is still the
-//              one it was popped with;
-//   func       f starts a goroutine running fn.
-// They are owned by shared_ptrs (Timer, Ticker); while in a heap, self
-// keeps the timer alive.
+// timer: what every timer has, its place in a heap (a sleep needs none: its
+// heap entry names the G, see timer_when). Its when is in its heap entry
+// only, and its kind in the tag of the pointers to it (timer_kind): the
+// heap entry's and the timer_refs'. Two kinds:
+//   chan_timer  a Timer's, Ticker's or after's: firing sends the time on
+//               its channel without blocking, if seq is still the one it
+//               was popped with;
+//   func_timer  an after_func's: firing starts a goroutine running fn.
+// Each lives as long as a reference to it: a timer_ref (while it is in a
+// heap, its entry is one) or, for a chan_timer, a handle of its channel.
 //
-// Locking: ts->mu (the heap holding it) guards when, period, index, ts and
-// self while the timer is in that heap; mu serializes stop/reset with a
-// firing's send (Go's sendLock), and guards when/period/seq changes. Lock
-// order: mu, then a P's timers.mu, then a channel's lock.
+// Locking: ts->mu (the heap holding it) guards index and ts, its entry
+// there and, for a ticker, period; mu serializes stop/reset with a firing's
+// send (Go's sendLock), and guards period and seq changes. Lock order: mu,
+// then a P's timers.mu, then a channel's lock.
 struct timer {
   rt::mutex mu;
-  std::atomic<rt::timers*> ts{nullptr};  // the heap it is in, if any
-  std::int64_t when = 0;                 // nanotime() at which it fires
-  std::int64_t period = 0;               // > 0: a ticker
   std::uint32_t index = 0;               // position in ts->heap
-  std::atomic<std::uint64_t> seq{0};     // bumped by stop/reset: a firing in flight sends nothing
-  std::atomic<std::int32_t> sending{0};  // one-shot channel firings popped but not yet sent
-  void (*f)(timer* t, std::int64_t now) = nullptr;
-  chan<std::chrono::steady_clock::time_point> c;  // channel timers
-  std::function<void()> fn;              // func timers
-  std::shared_ptr<timer> self;           // set while heaped (channel and func timers)
+  std::atomic<rt::timers*> ts{nullptr};  // the heap it is in, if any
+};
+
+// chan_timer lives in its channel's allocation, right after the hchan
+// (makechan_room), so it is freed with the channel's last reference: the
+// channel's handles, the Timer's or Ticker's, its heap entry's.
+struct chan_timer : timer {
+  std::atomic<std::uint32_t> seq{0};     // bumped by stop/reset: a firing in flight sends nothing
+  std::atomic<std::int32_t> sending{0};  // one-shot firings popped but not yet sent
+  std::int64_t period = 0;               // > 0: a ticker
+};
+
+struct func_timer : timer {
+  std::atomic<std::uint32_t> refs{1};
+  std::function<void()> fn;
 };
 
 }  // namespace gort::detail

@@ -23,7 +23,7 @@
 //     timers[i] = time.NewTimer(time.Hour); after := RSS. timer_bytes =
 //     (after - before) * 1024 / N - 8: the slice is the benchmark's, not the
 //     timers', so its 8 bytes per element (unsafe.Sizeof(*time.Timer)) are
-//     taken off (gort takes off its vector's sizeof(gort::Timer) = 24; a
+//     taken off (gort takes off its vector's sizeof(gort::Timer) = 16; a
 //     program holding N timers pays those too). create_ns: wall ns per
 //     timer from just before the slice is made to just after the last
 //     NewTimer returns. Check: all N Stop() calls return true.
