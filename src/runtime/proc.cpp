@@ -83,6 +83,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -674,6 +675,25 @@ void gcstopm(m* mp) {
 
 // ---- running a G ----
 
+// prefetch_next starts fetching what the switch after this one will touch
+// first, while the G about to run works: the switch frame on the stack of
+// the G next in pp's queue, and the G after that (whose sched.sp the next
+// prefetch_next reads). A G woken after a while has a cold stack: with
+// 100,000 sleepers, the first load from it (a TLB miss and a cache miss)
+// was a third of a wakeup's cost. The Gs are only peeked at: a thief may
+// take them meanwhile, and a stale address costs nothing (a prefetch never
+// faults). sched.sp is read atomically for that reason.
+[[gnu::always_inline]] inline void prefetch_next(p* pp) {
+  std::uint32_t i = 0;
+  g* next = pp->runq.peek_runnext();
+  if (next == nullptr && (next = pp->runq.peek(i++)) == nullptr) return;
+  if (void* sp = std::atomic_ref<void*>(next->sched.sp).load(std::memory_order_relaxed)) {
+    __builtin_prefetch(sp, 1);
+    __builtin_prefetch(static_cast<char*>(sp) + sizeof(switch_frame) - 1, 1);
+  }
+  if (g* after = pp->runq.peek(i)) __builtin_prefetch(&after->sched, 1);
+}
+
 // execute switches mp from `from` to gp (Grunnable), giving gp a stack if
 // it has never run. Unless inherit_time, a new time slice: schedtick++.
 [[gnu::always_inline]] inline void execute(m* mp, g* from, g* gp, bool inherit_time,
@@ -688,6 +708,7 @@ void gcstopm(m* mp) {
   pp->context_switches.store(pp->context_switches.load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
   if (gp->sched.sp == nullptr) stack_prepare(pp, gp);
+  prefetch_next(pp);
   gogo(mp, from, gp, from_exits);
 }
 

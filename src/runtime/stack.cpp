@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -317,13 +318,13 @@ void stack_prepare(p* pp, g* gp) {
   f->x19 = gp;
   f->x30 = reinterpret_cast<void*>(&gort_goentry_trampoline);
 #endif
-  gp->sched.sp = f;
+  std::atomic_ref<void*>(gp->sched.sp).store(f, std::memory_order_relaxed);  // see prefetch_next
 }
 
 void stackfree(p* pp, g* gp) {
   stack* s = gp->stk;
   gp->stk = nullptr;
-  gp->sched.sp = nullptr;
+  std::atomic_ref<void*>(gp->sched.sp).store(nullptr, std::memory_order_relaxed);  // see prefetch_next
   s->next = pp->stackcache;
   pp->stackcache = s;
   if (++pp->stackcachecnt > stackcache_max) spill(pp, stackcache_batch);
