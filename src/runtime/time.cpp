@@ -29,6 +29,13 @@
 //   - a sleep has no timer: its heap entry names the G (timer_when), added
 //     once the G is parked (reset_for_sleep, as Go's resetForSleep), and
 //     firing it readies the G;
+//   - due sleeps are taken off the heap in batches under one hold of its
+//     lock, and their Gs go to the tail of the local queue in the order
+//     they fell due (Go readies each into runnext, so of a batch the last
+//     runs first and inherits the time slice). In order, the queue tells
+//     execute which G runs next, so it can fetch that G's cold stack ahead
+//     (proc.cpp, prefetch_next): 100,000 sleepers wake to 100,000 cold
+//     stacks;
 //   - Go 1.23 timer channels report 0 to len/cap and send lazily; here
 //     the channel is an ordinary one-value buffer, and stop/reset discard an
 //     unread value under the timer's lock, which every send also takes, so
@@ -51,6 +58,7 @@ using detail::timer;
 namespace {
 
 constexpr std::size_t heap_ary = 4;  // Go's timerHeapN
+constexpr std::size_t sleep_batch = 16;  // due sleeps check_timers takes per hold of the heap's lock
 
 using steady = std::chrono::steady_clock;
 
@@ -113,7 +121,6 @@ void heap_remove_at(timers& ts, std::size_t i) {
       siftdown(ts, i);
   }
   if (t) t->ts.store(nullptr, std::memory_order_release);  // pairs with unlink: what was read under ts.mu is done
-  update_min(ts);
 }
 
 // ---- the timer sleeper ----
@@ -161,6 +168,7 @@ std::shared_ptr<timer> unlink(timer* t, bool& was_pending) {
     ts->mu.lock();
     if (t->ts.load(std::memory_order_relaxed) == ts) {  // else a firing or a move got there first
       heap_remove_at(*ts, t->index);
+      update_min(*ts);
       std::shared_ptr<timer> self = std::move(t->self);
       ts->mu.unlock();
       was_pending = true;
@@ -183,6 +191,7 @@ void run_timer(timers& ts, timer* t, std::int64_t now) {
     keep = std::move(t->self);
     if (t->c) t->sending.fetch_add(1, std::memory_order_relaxed);
     heap_remove_at(ts, 0);
+    update_min(ts);
   } else {
     // The next tick after now, skipping the ones missed (Go's formula).
     const std::int64_t delay = now - t->when;
@@ -301,17 +310,31 @@ std::int64_t check_timers(p* pp, std::int64_t now) {
   if (next == 0) return 0;
   if (now == 0) now = nanotime();
   if (now < next) return next;
+  p* into = getm()->p;  // what the timers ready goes to the caller's P
   ts.mu.lock();
   while (!ts.heap.empty() && ts.heap[0].when <= now) {
-    const timer_when e = ts.heap[0];
-    if (e.t) {
-      run_timer(ts, e.t, now);
-    } else {
-      heap_remove_at(ts, 0);
-      ts.mu.unlock();
-      ready(getm(), e.gp);
-      ts.mu.lock();
+    if (timer* t = ts.heap[0].t) {
+      run_timer(ts, t, now);
+      continue;
     }
+    // A run of due sleeps: take up to sleep_batch under one hold of mu
+    // (min_when, left low meanwhile, is set once), fetching each G while
+    // the heap is sifted, then ready them in the order they fell due.
+    g* batch[sleep_batch];
+    std::size_t n = 0;
+    do {
+      batch[n] = ts.heap[0].gp;
+      __builtin_prefetch(batch[n++], 1);
+      heap_remove_at(ts, 0);
+    } while (n < sleep_batch && !ts.heap.empty() && ts.heap[0].when <= now && ts.heap[0].t == nullptr);
+    update_min(ts);
+    ts.mu.unlock();
+    for (std::size_t i = 0; i < n; ++i) {
+      casgstatus(batch[i], gstatus::Gwaiting, gstatus::Grunnable);
+      runqput(into, batch[i], false);
+    }
+    wakep();
+    ts.mu.lock();
   }
   const std::int64_t left = ts.min_when.load(std::memory_order_relaxed);
   ts.mu.unlock();
