@@ -199,13 +199,16 @@ struct timer_when {
   struct g* gp;      // a sleep: the G to ready
 };
 
-// timers: a P's timers, Go's timers (time.go): a 4-ary min-heap on when.
-// Any M may lock mu: the owner adds and runs, others stop, reset and, when
-// the P is idle or they steal, run (time.cpp).
+// timers: a P's timers, Go's timers (time.go): a 4-ary min-heap on when,
+// and beside it the sorted run, sleeps that arrived in when order, a FIFO
+// (time.cpp, "The sorted run"). Any M may lock mu: the owner adds and
+// runs, others stop, reset and, when the P is idle or they steal, run.
 struct timers {
   mutex mu;
   std::vector<timer_when> heap;            // mu
-  std::atomic<std::int64_t> min_when{0};   // heap[0]'s when; 0: empty. Written under mu, read without
+  std::vector<timer_when> run;             // mu: sleeps, when nondecreasing from run_head on
+  std::size_t run_head = 0;                // mu
+  std::atomic<std::int64_t> min_when{0};   // the earliest when of both; 0: empty. Written under mu, read without
 };
 
 inline constexpr std::uint32_t local_runq_size = 256;
