@@ -189,15 +189,21 @@ struct after_switch {
 
 // timer_when: a heap entry, Go's timerWhen: the key sits in the heap itself,
 // so sifting compares without touching the timers. A sleeping G needs no
-// timer at all: its entry names the G (t is nullptr), so firing it touches
-// only the G it readies (100,000 sleepers are 100,000 cold stacks). A
-// timer's entry keeps the timer's position in it (timer::index), so that
-// stop and reset can remove it.
+// timer at all: its entry names the G, so firing it touches only the G it
+// readies (100,000 sleepers are 100,000 cold stacks). A timer's entry keeps
+// the timer's position in it (timer::index), so that stop and reset can
+// remove it. 16 bytes, as Go's: the low bit of what tells a G (64-byte
+// aligned) from a timer.
 struct timer_when {
   std::int64_t when;
-  detail::timer* t;  // a Timer's, Ticker's or after_func's timer; nullptr: a sleep
-  struct g* gp;      // a sleep: the G to ready
+  std::uintptr_t what;  // a Timer's, Ticker's or after_func's timer, or a sleeping G | 1
+
+  static timer_when of(std::int64_t when, detail::timer* t) { return {when, reinterpret_cast<std::uintptr_t>(t)}; }
+  static timer_when of(std::int64_t when, struct g* gp) { return {when, reinterpret_cast<std::uintptr_t>(gp) | 1}; }
+  detail::timer* t() const { return what & 1 ? nullptr : reinterpret_cast<detail::timer*>(what); }
+  struct g* gp() const { return what & 1 ? reinterpret_cast<struct g*>(what & ~std::uintptr_t{1}) : nullptr; }
 };
+static_assert(sizeof(timer_when) == 16);
 
 // timers: a P's timers, Go's timers (time.go): a 4-ary min-heap on when,
 // and beside it the sorted run, sleeps that arrived in when order, a FIFO

@@ -77,7 +77,7 @@ using steady = std::chrono::steady_clock;
 
 void set_at(timers& ts, std::size_t i, const timer_when& e) {
   ts.heap[i] = e;
-  if (e.t) e.t->index = static_cast<std::uint32_t>(i);
+  if (timer* t = e.t()) t->index = static_cast<std::uint32_t>(i);
 }
 
 void siftup(timers& ts, std::size_t i) {
@@ -110,11 +110,11 @@ void siftdown(timers& ts, std::size_t i) {
 void heap_push(timers& ts, const timer_when& e) {
   ts.heap.push_back(e);
   siftup(ts, ts.heap.size() - 1);
-  if (e.t) e.t->ts.store(&ts, std::memory_order_relaxed);
+  if (timer* t = e.t()) t->ts.store(&ts, std::memory_order_relaxed);
 }
 
 void heap_remove_at(timers& ts, std::size_t i) {
-  timer* t = ts.heap[i].t;
+  timer* t = ts.heap[i].t();
   const timer_when last = ts.heap.back();
   ts.heap.pop_back();
   if (i < ts.heap.size()) {
@@ -137,19 +137,31 @@ const timer_when* earliest(const timers& ts) {
   return r && r->when < ts.heap[0].when ? r : &ts.heap[0];
 }
 
-void update_min(timers& ts) {
+// update_min publishes the earliest when in min_when if it changed, and
+// says whether it moved earlier (or from none): only then may an M sleeping
+// for timers have to wake sooner (wake_for, as Go's wakeNetPoller after
+// maybeAdd). The store is seq_cst for wake_for and timer_sleep; skipping
+// it when nothing changed saves a full barrier on almost every sleep.
+bool update_min(timers& ts) {
   const timer_when* e = earliest(ts);
-  ts.min_when.store(e ? e->when : 0, std::memory_order_seq_cst);
+  const std::int64_t when = e ? e->when : 0;
+  const std::int64_t old = ts.min_when.load(std::memory_order_relaxed);  // written only under mu
+  if (when == old) return false;
+  ts.min_when.store(when, std::memory_order_seq_cst);
+  return when != 0 && (old == 0 || when < old);
 }
 
 // push adds e (a timer, or a sleep), to the run if it keeps the run in order.
 void push(timers& ts, const timer_when& e) {
-  if (e.t == nullptr && (ts.run_head == ts.run.size() || e.when >= ts.run.back().when)) {
+  if (e.t() == nullptr && (ts.run_head == ts.run.size() || e.when >= ts.run.back().when)) {
     if (ts.run_head == ts.run.size()) {
       ts.run.clear();
       ts.run_head = 0;
     }
     ts.run.push_back(e);
+    // The slots ahead were consumed a round ago and are cold: fetch them
+    // now, or the store's miss stalls the unlock that follows.
+    if (ts.run.size() + 16 <= ts.run.capacity()) __builtin_prefetch(ts.run.data() + ts.run.size() + 12, 1);
   } else {
     heap_push(ts, e);
   }
@@ -199,10 +211,10 @@ void add_timer(p* pp, timer* t, std::shared_ptr<timer> self) {
   const std::int64_t when = t->when;  // once unlocked, t may fire and be re-armed
   pp->timers.mu.lock();
   t->self = std::move(self);
-  heap_push(pp->timers, {t->when, t, nullptr});
-  update_min(pp->timers);
+  heap_push(pp->timers, timer_when::of(t->when, t));
+  const bool earlier = update_min(pp->timers);
   pp->timers.mu.unlock();
-  wake_for(when);
+  if (earlier) wake_for(when);
 }
 
 // unlink takes t out of whatever heap holds it, returning the heap's
@@ -348,10 +360,10 @@ std::shared_ptr<timer> new_chan_timer(std::int64_t when, std::int64_t period) {
 
 void add_sleep(p* pp, g* gp, std::int64_t when) {
   pp->timers.mu.lock();
-  push(pp->timers, {when, nullptr, gp});
-  update_min(pp->timers);
+  push(pp->timers, timer_when::of(when, gp));
+  const bool earlier = update_min(pp->timers);
   pp->timers.mu.unlock();
-  wake_for(when);
+  if (earlier) wake_for(when);
 }
 
 std::int64_t check_timers(p* pp, std::int64_t now) {
@@ -365,8 +377,8 @@ std::int64_t check_timers(p* pp, std::int64_t now) {
   for (;;) {
     const timer_when* e = earliest(ts);
     if (e == nullptr || e->when > now) break;
-    if (e->t) {  // the heap's root: only sleeps are in the run
-      run_timer(ts, e->t, now);
+    if (timer* t = e->t()) {  // the heap's root: only sleeps are in the run
+      run_timer(ts, t, now);
       continue;
     }
     // Due sleeps: take up to sleep_batch under one hold of mu (min_when,
@@ -375,11 +387,11 @@ std::int64_t check_timers(p* pp, std::int64_t now) {
     g* batch[sleep_batch];
     std::size_t n = 0;
     do {
-      batch[n] = e->gp;
+      batch[n] = e->gp();
       __builtin_prefetch(batch[n++], 1);
       remove_earliest(ts, e);
       e = earliest(ts);
-    } while (n < sleep_batch && e && e->when <= now && e->t == nullptr);
+    } while (n < sleep_batch && e && e->when <= now && e->t() == nullptr);
     update_min(ts);
     ts.mu.unlock();
     for (std::size_t i = 0; i < n; ++i) {
@@ -435,9 +447,10 @@ void clear_timers(p* pp) {
   std::vector<std::shared_ptr<timer>> owned;
   pp->timers.mu.lock();
   for (const timer_when& e : pp->timers.heap) {
-    if (e.t == nullptr) continue;  // a sleep: its G is abandoned with run()
-    e.t->ts.store(nullptr, std::memory_order_relaxed);
-    owned.push_back(std::move(e.t->self));
+    timer* t = e.t();
+    if (t == nullptr) continue;  // a sleep: its G is abandoned with run()
+    t->ts.store(nullptr, std::memory_order_relaxed);
+    owned.push_back(std::move(t->self));
   }
   pp->timers.heap.clear();
   pp->timers.run.clear();  // sleeps: their Gs are abandoned with run()
