@@ -298,7 +298,7 @@ void stackteardown() {
 
 void stack_prepare(p* pp, g* gp) {
   stack* s = stackalloc(pp);
-  gp->stk = s;
+  std::atomic_ref<stack*>(gp->stk).store(s, std::memory_order_relaxed);  // see prefetch_next
 #if defined(GORT_ASAN)
   // The last goroutine on this stack left by switching away, so the frames
   // it never returned from are still poisoned in ASan's shadow.
@@ -323,8 +323,8 @@ void stack_prepare(p* pp, g* gp) {
 
 void stackfree(p* pp, g* gp) {
   stack* s = gp->stk;
-  gp->stk = nullptr;
-  std::atomic_ref<void*>(gp->sched.sp).store(nullptr, std::memory_order_relaxed);  // see prefetch_next
+  std::atomic_ref<stack*>(gp->stk).store(nullptr, std::memory_order_relaxed);  // see prefetch_next
+  std::atomic_ref<void*>(gp->sched.sp).store(nullptr, std::memory_order_relaxed);
   s->next = pp->stackcache;
   pp->stackcache = s;
   if (++pp->stackcachecnt > stackcache_max) spill(pp, stackcache_batch);
