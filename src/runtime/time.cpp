@@ -15,7 +15,9 @@
 // where the heap sifts through log4(n) cold levels on every pop: with
 // 100,000 sleepers the heap was a fifth of the CPU. Node.js keeps its
 // timers in per-duration lists for the same reason. Only sleeps go in the
-// run: they are never removed early, so no entry needs an index. Timers run on the scheduler's paths, as Go's:
+// run: they are never removed early, so no entry needs an index.
+//
+// Timers run on the scheduler's paths, as Go's:
 //   - find_runnable runs its own P's due timers first. A G leaving its M
 //     (schedule_from, gosched) checks whether one is due (one atomic load
 //     while the heap is empty, a clock read while it is not) and if so goes
@@ -40,8 +42,8 @@
 //   - a sleep has no timer: its heap entry names the G (timer_when), added
 //     once the G is parked (reset_for_sleep, as Go's resetForSleep), and
 //     firing it readies the G;
-//   - due sleeps are taken off the heap in batches under one hold of its
-//     lock, and their Gs go to the tail of the local queue in the order
+//   - due sleeps are taken off the run and the heap in batches under one
+//     hold of the lock, and their Gs go to the tail of the local queue in the order
 //     they fell due (Go readies each into runnext, so of a batch the last
 //     runs first and inherits the time slice). In order, the queue tells
 //     execute which G runs next, so it can fetch that G's cold stack ahead
