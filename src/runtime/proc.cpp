@@ -1018,15 +1018,6 @@ void wakep_slow() {
 // further or stop. See "Switching".
 namespace {
 
-// timers_due: does pp have a timer to run now? Then a G leaving its M goes
-// through g0 (schedule -> find_runnable runs the timers): not on the
-// leaving G's stack, where it may still hold the lock of the very channel a
-// timer is about to send on (it is released after the switch).
-bool timers_due(p* pp) {
-  const std::int64_t next = pp->timers.min_when.load(std::memory_order_relaxed);
-  return next != 0 && nanotime() >= next;
-}
-
 // leave switches mp from gp to next, or to g0 if next is nullptr or locked
 // to another M (g0 then hands it over: startlockedm).
 void leave(m* mp, g* gp, g* next, bool inherit_time, bool gp_exits) {
@@ -1044,9 +1035,17 @@ void leave(m* mp, g* gp, g* next, bool inherit_time, bool gp_exits) {
 
 }  // namespace
 
+// While the P has timers pending, the next G runs the due ones first
+// (after_switch::timers): not on gp's stack, where it may still hold the
+// lock of the very channel a timer is about to send on (released by the
+// afterswitch, before the timers run). What they ready goes to the tail of
+// the queue, after next. Going through g0 for them instead cost a switch
+// and a second clock read, with timers falling due every few switches.
 void schedule_from(m* mp, g* gp, bool gp_exits) {
   bool inherit_time = false;
-  g* next = stopping() || mp->lockedg || timers_due(mp->p) ? nullptr : runnable_now(mp->p, inherit_time);
+  g* next = stopping() || mp->lockedg ? nullptr : runnable_now(mp->p, inherit_time);
+  // On g0, find_runnable runs them.
+  mp->afterswitch.timers = next && mp->p->timers.min_when.load(std::memory_order_relaxed) != 0;
   leave(mp, gp, next, inherit_time, gp_exits);
 }
 
@@ -1075,7 +1074,8 @@ void gosched(g* gp) {
   m* mp = gp->m;
   bool inherit_time = false;
   g* next = nullptr;
-  if (!stopping() && mp->lockedg == nullptr && !timers_due(mp->p)) {
+  if (!stopping() && mp->lockedg == nullptr) {
+    check_timers(mp->p, 0);  // a yielding G holds no lock a timer could need
     next = runnable_now(mp->p, inherit_time);
     // Nothing here: look once at the other Ps' queues, so that yielding
     // goroutines spread over the Ps as Go's, whose Gosched goes through the

@@ -185,6 +185,7 @@ struct after_switch {
   void (*fn)(struct m* mp, g* gp, void* arg) = nullptr;
   g* gp = nullptr;
   void* arg = nullptr;
+  bool timers = false;  // then run the P's due timers (schedule_from)
 };
 
 // timer_when: a heap entry, Go's timerWhen: the key sits in the heap itself,

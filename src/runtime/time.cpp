@@ -18,11 +18,12 @@
 // run: they are never removed early, so no entry needs an index.
 //
 // Timers run on the scheduler's paths, as Go's:
-//   - find_runnable runs its own P's due timers first. A G leaving its M
-//     (schedule_from, gosched) checks whether one is due (one atomic load
-//     while the heap is empty, a clock read while it is not) and if so goes
-//     through g0 and find_runnable, not straight to the next G: on the
-//     leaving G's stack the timers could meet the lock it is parking on;
+//   - find_runnable runs its own P's due timers first. A G that yields
+//     (gosched) runs them itself; one that parks or exits (schedule_from)
+//     leaves them to the next G, which runs them right after the switch
+//     (after_switch::timers): on the leaving G's stack the timers could
+//     meet the lock it is parking on. Either way one atomic load while the
+//     heap is empty, a clock read while it is not;
 //   - steal_work runs the due timers of the Ps it visits, so a busy or
 //     idle P's timers do not wait for that P;
 //   - an M that finds nothing to do and gives up its P becomes the timer
