@@ -100,6 +100,7 @@ constexpr std::uint64_t canary = 0x676f72742d737470ull;  // "gort-stp"
 // A stack's top (its descriptor's address) must be 16-byte aligned, as both
 // ABIs want the stack pointer at a call; the top of the mapping is a page.
 static_assert(descriptor_size % 16 == 0);
+static_assert(chunk_stacks > stackcache_batch);  // stackalloc pools the rest of a new chunk
 
 struct chunk {
   void* addr;
@@ -181,18 +182,20 @@ void install_guards(iovec* v, std::size_t n, bool* guarded) {
   }
 }
 
-// newchunk maps chunk_stacks stacks and puts them on the global free list.
-// Their guard pages are installed, and their top pages made resident, in one
-// system call each (MADV_POPULATE_WRITE): on the VM measured, a page that
-// faults in on first touch costs 20-28 us, one populated in a batch 1.4 us.
-// Requires pool.lock.
-void newchunk() {
+// newchunk maps chunk_stacks stacks and returns them as a list, lowest
+// first (last: its tail). Their guard pages are installed, and their top
+// pages made resident, in one system call each (MADV_POPULATE_WRITE): on the
+// VM measured, a page that faults in on first touch costs 20-28 us, one
+// populated in a batch 1.4 us. Takes pool.lock only for the chunk list and
+// the guards (install_guards' budget): populating is most of the cost, and
+// two Ps may need stacks at once, as when a burst of new goroutines runs on
+// both.
+stack* newchunk(stack*& last) {
   const std::size_t span = pool.page + pool.size;
   const std::size_t len = span * chunk_stacks;
   void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) fatal("runtime: cannot allocate memory for goroutine stacks (mmap failed)");
-  pool.chunks.push_back({mem, len});
   auto* base = static_cast<unsigned char*>(mem);
   iovec guards[chunk_stacks], tops[chunk_stacks];
   bool guarded[chunk_stacks];
@@ -200,8 +203,12 @@ void newchunk() {
     guards[i] = {base + i * span, pool.page};
     tops[i] = {base + (i + 1) * span - pool.page, pool.page};
   }
+  pool.lock.lock();
+  pool.chunks.push_back({mem, len});
   install_guards(guards, chunk_stacks, guarded);
+  pool.lock.unlock();
   madvise_all(tops, chunk_stacks, MADV_POPULATE_WRITE);  // if refused, pages fault in as used
+  stack* first = nullptr;
   for (std::size_t i = chunk_stacks; i-- > 0;) {
     auto* s = reinterpret_cast<stack*>(base + (i + 1) * span - descriptor_size);
     s->lo = reinterpret_cast<std::uintptr_t>(base + i * span + pool.page);
@@ -211,9 +218,11 @@ void newchunk() {
     s->tsan_fiber = nullptr;  // made on first use (stack_prepare)
 #endif
     if (!s->guarded) *reinterpret_cast<std::uint64_t*>(s->lo) = canary;
-    s->next = pool.free;
-    pool.free = s;
+    if (first == nullptr) last = s;
+    s->next = first;
+    first = s;
   }
+  return first;
 }
 
 // deep_range is the part of s below its top keep_resident bytes.
@@ -222,8 +231,8 @@ iovec deep_range(const stack* s) {
   return {reinterpret_cast<void*>(s->lo), end > s->lo ? end - s->lo : 0};
 }
 
-// pool_get takes a stack from the pool, the most resident first. Requires
-// pool.lock.
+// pool_get takes a stack from the pool, the most resident first; nullptr
+// if it is empty. Requires pool.lock.
 stack* pool_get() {
   for (stack** list : {&pool.dirty, &pool.aged, &pool.free}) {
     if (stack* s = *list) {
@@ -231,22 +240,35 @@ stack* pool_get() {
       return s;
     }
   }
-  newchunk();
-  stack* s = pool.free;
-  pool.free = s->next;
-  return s;
+  return nullptr;
 }
 
 stack* stackalloc(p* pp) {
   if (pp->stackcache == nullptr) {
+    std::int32_t n = 0;
     pool.lock.lock();
-    for (int i = 0; i < stackcache_batch; ++i) {
+    for (; n < stackcache_batch; ++n) {
       stack* s = pool_get();
+      if (s == nullptr) break;
       s->next = pp->stackcache;
       pp->stackcache = s;
-      ++pp->stackcachecnt;
     }
     pool.lock.unlock();
+    if (n < stackcache_batch) {  // a new chunk: keep what we need, pool the rest
+      stack* last = nullptr;
+      stack* rest = newchunk(last);
+      for (; n < stackcache_batch; ++n) {
+        stack* s = rest;
+        rest = s->next;
+        s->next = pp->stackcache;
+        pp->stackcache = s;
+      }
+      pool.lock.lock();
+      last->next = pool.free;
+      pool.free = rest;
+      pool.lock.unlock();
+    }
+    pp->stackcachecnt += n;
   }
   stack* s = pp->stackcache;
   pp->stackcache = s->next;
