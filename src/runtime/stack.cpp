@@ -7,8 +7,15 @@
 // backs with memory only as it is touched. A goroutine that stays shallow
 // costs one or two resident pages.
 //
-// Layout. Stacks are carved from chunks of up to 64, one mmap each (address
-// space only: MAP_NORESERVE). Each stack is a guard page and then stack_size
+// Layout. Stacks are carved from chunks of 64, and chunks from regions of
+// up to 256 chunks (about 4 GiB with the default size), one mmap each
+// (address space only: MAP_NORESERVE). Making a chunk needs no mmap: mmap
+// takes the kernel's mmap lock for writing, and while a burst of new
+// goroutines ran on two Ps, their chunks' mmaps and populates (which hold it
+// for reading) kept blocking each other: 1,891 of the 3,320 context
+// switches of one sleepers run were waits for that lock. A region the kernel
+// refuses (strict overcommit) is retried at half the size, down to one
+// chunk. Each stack is a guard page and then stack_size
 // bytes; the stack descriptor (runtime2.hpp, struct stack) sits in the top 64
 // bytes, so it shares the first page a goroutine touches:
 //
@@ -18,7 +25,7 @@
 // the program with "fatal error: stack overflow" (the SIGSEGV handler in
 // panic.cpp), never corrupt its neighbour. Linux 6.13+ has MADV_GUARD_INSTALL:
 // guard pages that cost no VMA, so a million stacks stay one mapping per
-// chunk. Older kernels only have mprotect, which splits the mapping (two VMAs
+// region. Older kernels only have mprotect, which splits the mapping (two VMAs
 // per stack), and vm.max_map_count (65530 by default) would stop us near
 // 30,000 stacks. So on such kernels stacks get mprotect guards while the VMA
 // budget lasts (half of max_map_count, less a margin for the program), and
@@ -93,6 +100,7 @@ constexpr std::size_t default_stack_size = 256 * 1024;
 constexpr std::size_t min_stack_size = 16 * 1024;
 constexpr std::size_t descriptor_size = 64;
 constexpr std::size_t chunk_stacks = 64;
+constexpr std::size_t region_chunks = 256;
 constexpr std::int32_t stackcache_max = 32;
 constexpr std::int32_t stackcache_batch = 16;
 constexpr std::size_t keep_resident = 16 * 1024;
@@ -112,7 +120,10 @@ struct stackpool_t {
   stack* dirty = nullptr;  // lock: spilled since the last scavenge; deep pages may be resident
   stack* aged = nullptr;   // lock: spilled before the last scavenge
   stack* free = nullptr;   // lock: deep pages given back, or never touched
-  std::vector<chunk> chunks;  // lock
+  std::vector<chunk> chunks;  // lock: every chunk made
+  std::vector<chunk> regions;  // lock: every region mapped
+  unsigned char* region_next = nullptr;  // lock: the current region's next chunk
+  std::size_t region_left = 0;           // lock: chunks left in it
   std::size_t size = 0;       // bytes per stack, [lo, hi) plus descriptor
   std::size_t page = 4096;
   bool guard_install = true;    // MADV_GUARD_INSTALL works here
@@ -186,25 +197,38 @@ void install_guards(iovec* v, std::size_t n, bool* guarded) {
 // first (last: its tail). Their guard pages are installed, and their top
 // pages made resident, in one system call each (MADV_POPULATE_WRITE): on the
 // VM measured, a page that faults in on first touch costs 20-28 us, one
-// populated in a batch 1.4 us. Takes pool.lock only for the chunk list and
-// the guards (install_guards' budget): populating is most of the cost, and
+// populated in a batch 1.4 us. Takes pool.lock only for the region, the
+// chunk list and the guards (install_guards' budget): populating is most of
+// the cost, and
 // two Ps may need stacks at once, as when a burst of new goroutines runs on
 // both.
 stack* newchunk(stack*& last) {
   const std::size_t span = pool.page + pool.size;
   const std::size_t len = span * chunk_stacks;
-  void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (mem == MAP_FAILED) fatal("runtime: cannot allocate memory for goroutine stacks (mmap failed)");
-  auto* base = static_cast<unsigned char*>(mem);
+  pool.lock.lock();
+  if (pool.region_left == 0) {
+    for (std::size_t n = region_chunks;; n /= 2) {
+      void* mem = mmap(nullptr, len * n, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (mem != MAP_FAILED) {
+        pool.regions.push_back({mem, len * n});
+        pool.region_next = static_cast<unsigned char*>(mem);
+        pool.region_left = n;
+        break;
+      }
+      if (n == 1) fatal("runtime: cannot allocate memory for goroutine stacks (mmap failed)");
+    }
+  }
+  unsigned char* base = pool.region_next;
+  pool.region_next += len;
+  --pool.region_left;
+  pool.chunks.push_back({base, len});
   iovec guards[chunk_stacks], tops[chunk_stacks];
   bool guarded[chunk_stacks];
   for (std::size_t i = 0; i < chunk_stacks; ++i) {
     guards[i] = {base + i * span, pool.page};
     tops[i] = {base + (i + 1) * span - pool.page, pool.page};
   }
-  pool.lock.lock();
-  pool.chunks.push_back({mem, len});
   install_guards(guards, chunk_stacks, guarded);
   pool.lock.unlock();
   madvise_all(tops, chunk_stacks, MADV_POPULATE_WRITE);  // if refused, pages fault in as used
@@ -349,6 +373,7 @@ void stack_scavenge(bool all) {
 
 void stackteardown() {
   pool.lock.lock();
+#if defined(GORT_TSAN) || defined(GORT_ASAN)
   for (const chunk& c : pool.chunks) {
 #if defined(GORT_TSAN)
     const std::size_t span = pool.page + pool.size;
@@ -361,9 +386,13 @@ void stackteardown() {
     // Abandoned goroutines leave their frames' redzones poisoned.
     ASAN_UNPOISON_MEMORY_REGION(c.addr, c.len);
 #endif
-    munmap(c.addr, c.len);
   }
+#endif
+  for (const chunk& r : pool.regions) munmap(r.addr, r.len);
   pool.chunks.clear();
+  pool.regions.clear();
+  pool.region_next = nullptr;
+  pool.region_left = 0;
   pool.dirty = pool.aged = pool.free = nullptr;
   pool.lock.unlock();
 }
