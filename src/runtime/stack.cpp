@@ -126,7 +126,7 @@ struct stackpool_t {
   std::size_t region_left = 0;           // lock: chunks left in it
   std::size_t size = 0;       // bytes per stack, [lo, hi) plus descriptor
   std::size_t page = 4096;
-  bool guard_install = true;    // MADV_GUARD_INSTALL works here
+  std::atomic<bool> guard_install{true};  // MADV_GUARD_INSTALL works here
   std::int64_t mprotect_budget = 0;  // guard pages mprotect may still add
   int pidfd = -1;               // this process, for process_madvise
   pid_t pidfd_pid = 0;          // whose pidfd it is (a forked child opens its own)
@@ -172,17 +172,26 @@ bool madvise_all(iovec* v, std::size_t n, int advice) {
 }
 
 // install_guards makes each range of v (a guard page) fault on access and
-// marks its stack guarded, in guarded[i]. Requires pool.lock.
+// marks its stack guarded, in guarded[i]. Without pool.lock: it takes it
+// for the mprotect fallback's budget.
 void install_guards(iovec* v, std::size_t n, bool* guarded) {
-  static int verified = -1;  // per process: has a MADV_GUARD_INSTALL guard been seen to fault?
-  if (pool.guard_install && verified != 0 && madvise_all(v, n, MADV_GUARD_INSTALL)) {
-    if (verified == -1) verified = guard_faults(v[0].iov_base) ? 1 : 0;
-    if (verified == 1) {
+  // Per process: has a MADV_GUARD_INSTALL guard been seen to fault? Two
+  // threads may both find out; they find the same.
+  static std::atomic<int> verified{-1};
+  if (pool.guard_install.load(std::memory_order_relaxed) && verified.load(std::memory_order_relaxed) != 0 &&
+      madvise_all(v, n, MADV_GUARD_INSTALL)) {
+    int ok = verified.load(std::memory_order_relaxed);
+    if (ok == -1) {
+      ok = guard_faults(v[0].iov_base) ? 1 : 0;
+      verified.store(ok, std::memory_order_relaxed);
+    }
+    if (ok == 1) {
       std::fill(guarded, guarded + n, true);
       return;
     }
   }
-  pool.guard_install = false;  // kernel older than 6.13, or an emulator
+  pool.guard_install.store(false, std::memory_order_relaxed);  // kernel older than 6.13, or an emulator
+  pool.lock.lock();
   // The chunk's lowest guard (v[0]) is installed whatever the budget: a
   // stack without a guard that overflows then runs into its neighbours in
   // the chunk and faults there, never into memory beyond the chunk.
@@ -191,15 +200,16 @@ void install_guards(iovec* v, std::size_t n, bool* guarded) {
                  mprotect(v[i].iov_base, pool.page, PROT_NONE) == 0;
     if (guarded[i]) --pool.mprotect_budget;
   }
+  pool.lock.unlock();
 }
 
 // newchunk maps chunk_stacks stacks and returns them as a list, lowest
 // first (last: its tail). Their guard pages are installed, and their top
 // pages made resident, in one system call each (MADV_POPULATE_WRITE): on the
 // VM measured, a page that faults in on first touch costs 20-28 us, one
-// populated in a batch 1.4 us. Takes pool.lock only for the region, the
-// chunk list and the guards (install_guards' budget): populating is most of
-// the cost, and
+// populated in a batch 1.4 us. Takes pool.lock only for the region and the
+// chunk list (and install_guards for the mprotect budget): the system calls
+// are most of the cost, and
 // two Ps may need stacks at once, as when a burst of new goroutines runs on
 // both.
 stack* newchunk(stack*& last) {
@@ -223,6 +233,7 @@ stack* newchunk(stack*& last) {
   pool.region_next += len;
   --pool.region_left;
   pool.chunks.push_back({base, len});
+  pool.lock.unlock();
   iovec guards[chunk_stacks], tops[chunk_stacks];
   bool guarded[chunk_stacks];
   for (std::size_t i = 0; i < chunk_stacks; ++i) {
@@ -230,7 +241,6 @@ stack* newchunk(stack*& last) {
     tops[i] = {base + (i + 1) * span - pool.page, pool.page};
   }
   install_guards(guards, chunk_stacks, guarded);
-  pool.lock.unlock();
   madvise_all(tops, chunk_stacks, MADV_POPULATE_WRITE);  // if refused, pages fault in as used
   stack* first = nullptr;
   for (std::size_t i = chunk_stacks; i-- > 0;) {
@@ -324,7 +334,7 @@ void stackinit(std::size_t size) {
   size = std::max(round_up(size, pool.page), min_stack_size);
   pool.size = size;
   pool.dirty = pool.aged = pool.free = nullptr;
-  pool.guard_install = debug.stackguard == dbgvars::stackguard_mode::best;
+  pool.guard_install.store(debug.stackguard == dbgvars::stackguard_mode::best, std::memory_order_relaxed);
   pool.mprotect_budget = debug.stackguard == dbgvars::stackguard_mode::canary
                              ? 0
                              : std::max<std::int64_t>(0, read_max_map_count() / 2 - 2000);
