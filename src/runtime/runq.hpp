@@ -158,6 +158,15 @@ class runq {
 
   T* peek_runnext() const { return runnext_.load(std::memory_order_acquire); }
 
+  // peek returns the i-th G of the ring from its head without taking it, or
+  // nullptr past the tail: a hint (a thief may take it meanwhile), for the
+  // owner to prefetch what the G will touch when it runs.
+  T* peek(std::uint32_t i) {
+    std::uint32_t h = head_.load(std::memory_order_relaxed);
+    std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    return t - h > i && t - h <= N ? slot(h + i).load(std::memory_order_relaxed) : nullptr;
+  }
+
   // drain empties the ring and runnext into out (runnext first), for
   // procresize's destroy of a P. The world is stopped: no thief is running.
   template <class Out>

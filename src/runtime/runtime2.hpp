@@ -185,6 +185,7 @@ struct after_switch {
   void (*fn)(struct m* mp, g* gp, void* arg) = nullptr;
   g* gp = nullptr;
   void* arg = nullptr;
+  bool timers = false;  // then run the P's due timers (schedule_from)
 };
 
 // timer_kind: what a heap entry's tagged pointer (timer_when::what) points
@@ -224,14 +225,18 @@ struct timer_when {
   }
   struct g* gp() const { return reinterpret_cast<struct g*>(what); }  // a sleep's G
 };
+static_assert(sizeof(timer_when) == 16);
 
-// timers: a P's timers, Go's timers (time.go): a 4-ary min-heap on when.
-// Any M may lock mu: the owner adds and runs, others stop, reset and, when
-// the P is idle or they steal, run (time.cpp).
+// timers: a P's timers, Go's timers (time.go): a 4-ary min-heap on when,
+// and beside it the sorted run, sleeps that arrived in when order, a FIFO
+// (time.cpp, "The sorted run"). Any M may lock mu: the owner adds and
+// runs, others stop, reset and, when the P is idle or they steal, run.
 struct timers {
   mutex mu;
   std::vector<timer_when> heap;            // mu
-  std::atomic<std::int64_t> min_when{0};   // heap[0]'s when; 0: empty. Written under mu, read without
+  std::vector<timer_when> run;             // mu: sleeps, when nondecreasing from run_head on
+  std::size_t run_head = 0;                // mu
+  std::atomic<std::int64_t> min_when{0};   // the earliest when of both; 0: empty. Written under mu, read without
 };
 
 inline constexpr std::uint32_t local_runq_size = 256;

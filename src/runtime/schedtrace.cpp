@@ -29,7 +29,7 @@ void schedtrace(bool detailed) {
   for (std::int32_t i = 0; detailed && i < sched.gomaxprocs.load(std::memory_order_relaxed); ++i) {
     timers& ts = allp[i]->timers;
     ts.mu.lock();
-    timerslen[i] = ts.heap.size();
+    timerslen[i] = ts.heap.size() + (ts.run.size() - ts.run_head);
     ts.mu.unlock();
   }
   sched.lock.lock();

@@ -7,8 +7,15 @@
 // backs with memory only as it is touched. A goroutine that stays shallow
 // costs one or two resident pages.
 //
-// Layout. Stacks are carved from chunks of up to 64, one mmap each (address
-// space only: MAP_NORESERVE). Each stack is a guard page and then stack_size
+// Layout. Stacks are carved from chunks of 64, and chunks from regions of
+// up to 256 chunks (about 4 GiB with the default size), one mmap each
+// (address space only: MAP_NORESERVE). Making a chunk needs no mmap: mmap
+// takes the kernel's mmap lock for writing, and while a burst of new
+// goroutines ran on two Ps, their chunks' mmaps and populates (which hold it
+// for reading) kept blocking each other: 1,891 of the 3,320 context
+// switches of one sleepers run were waits for that lock. A region the kernel
+// refuses (strict overcommit) is retried at half the size, down to one
+// chunk. Each stack is a guard page and then stack_size
 // bytes; the stack descriptor (runtime2.hpp, struct stack) sits in the top 64
 // bytes, so it shares the first page a goroutine touches:
 //
@@ -18,7 +25,7 @@
 // the program with "fatal error: stack overflow" (the SIGSEGV handler in
 // panic.cpp), never corrupt its neighbour. Linux 6.13+ has MADV_GUARD_INSTALL:
 // guard pages that cost no VMA, so a million stacks stay one mapping per
-// chunk. Older kernels only have mprotect, which splits the mapping (two VMAs
+// region. Older kernels only have mprotect, which splits the mapping (two VMAs
 // per stack), and vm.max_map_count (65530 by default) would stop us near
 // 30,000 stacks. So on such kernels stacks get mprotect guards while the VMA
 // budget lasts (half of max_map_count, less a margin for the program), and
@@ -41,10 +48,19 @@
 //
 // Pools, as Go's gFree lists. Each P caches up to 32 free stacks (owner only,
 // no lock); past that it moves 16 to the global pool (under stackpool.lock),
-// and an empty cache takes 16 back. A stack that enters the global pool gives
-// its deep pages back to the OS (MADV_DONTNEED below its top 16 KiB): the
-// per-P cache stays hot, the pool does not keep the memory of a burst of deep
-// recursion forever. Stacks are unmapped only when run() ends.
+// and an empty cache takes 16 back. Stacks are unmapped only when run() ends.
+//
+// Scavenging, as Go's background scavenger. A stack that enters the global
+// pool keeps its pages for now (dirty); sysmon gives its deep pages back to
+// the OS (MADV_DONTNEED below its top 16 KiB) once it has sat in the pool
+// through a whole scavenge period of a second (aged), and all of them when
+// every P goes idle for as long (stack_scavenge). So the pool does not keep
+// the memory of a burst of deep recursion for long, a burst of goroutines
+// reuses resident stacks first (dirty, then aged, then released ones), and
+// the release is not paid by exiting goroutines on their way out: 100,000
+// of them exiting spent about 0.08 s of system time in it (sleepers). The
+// work is deferred to sysmon's thread, not saved, unless the stacks are
+// reused first.
 #include "runtime/stack.hpp"
 
 #include <sys/mman.h>
@@ -53,6 +69,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -83,6 +100,7 @@ constexpr std::size_t default_stack_size = 256 * 1024;
 constexpr std::size_t min_stack_size = 16 * 1024;
 constexpr std::size_t descriptor_size = 64;
 constexpr std::size_t chunk_stacks = 64;
+constexpr std::size_t region_chunks = 256;
 constexpr std::int32_t stackcache_max = 32;
 constexpr std::int32_t stackcache_batch = 16;
 constexpr std::size_t keep_resident = 16 * 1024;
@@ -90,6 +108,7 @@ constexpr std::uint64_t canary = 0x676f72742d737470ull;  // "gort-stp"
 // A stack's top (its descriptor's address) must be 16-byte aligned, as both
 // ABIs want the stack pointer at a call; the top of the mapping is a page.
 static_assert(descriptor_size % 16 == 0);
+static_assert(chunk_stacks > stackcache_batch);  // stackalloc pools the rest of a new chunk
 
 struct chunk {
   void* addr;
@@ -98,11 +117,16 @@ struct chunk {
 
 struct stackpool_t {
   mutex lock;
-  stack* free = nullptr;  // lock
-  std::vector<chunk> chunks;  // lock
+  stack* dirty = nullptr;  // lock: spilled since the last scavenge; deep pages may be resident
+  stack* aged = nullptr;   // lock: spilled before the last scavenge
+  stack* free = nullptr;   // lock: deep pages given back, or never touched
+  std::vector<chunk> chunks;  // lock: every chunk made
+  std::vector<chunk> regions;  // lock: every region mapped
+  unsigned char* region_next = nullptr;  // lock: the current region's next chunk
+  std::size_t region_left = 0;           // lock: chunks left in it
   std::size_t size = 0;       // bytes per stack, [lo, hi) plus descriptor
   std::size_t page = 4096;
-  bool guard_install = true;    // MADV_GUARD_INSTALL works here
+  std::atomic<bool> guard_install{true};  // MADV_GUARD_INSTALL works here
   std::int64_t mprotect_budget = 0;  // guard pages mprotect may still add
   int pidfd = -1;               // this process, for process_madvise
   pid_t pidfd_pid = 0;          // whose pidfd it is (a forked child opens its own)
@@ -148,17 +172,26 @@ bool madvise_all(iovec* v, std::size_t n, int advice) {
 }
 
 // install_guards makes each range of v (a guard page) fault on access and
-// marks its stack guarded, in guarded[i]. Requires pool.lock.
+// marks its stack guarded, in guarded[i]. Without pool.lock: it takes it
+// for the mprotect fallback's budget.
 void install_guards(iovec* v, std::size_t n, bool* guarded) {
-  static int verified = -1;  // per process: has a MADV_GUARD_INSTALL guard been seen to fault?
-  if (pool.guard_install && verified != 0 && madvise_all(v, n, MADV_GUARD_INSTALL)) {
-    if (verified == -1) verified = guard_faults(v[0].iov_base) ? 1 : 0;
-    if (verified == 1) {
+  // Per process: has a MADV_GUARD_INSTALL guard been seen to fault? Two
+  // threads may both find out; they find the same.
+  static std::atomic<int> verified{-1};
+  if (pool.guard_install.load(std::memory_order_relaxed) && verified.load(std::memory_order_relaxed) != 0 &&
+      madvise_all(v, n, MADV_GUARD_INSTALL)) {
+    int ok = verified.load(std::memory_order_relaxed);
+    if (ok == -1) {
+      ok = guard_faults(v[0].iov_base) ? 1 : 0;
+      verified.store(ok, std::memory_order_relaxed);
+    }
+    if (ok == 1) {
       std::fill(guarded, guarded + n, true);
       return;
     }
   }
-  pool.guard_install = false;  // kernel older than 6.13, or an emulator
+  pool.guard_install.store(false, std::memory_order_relaxed);  // kernel older than 6.13, or an emulator
+  pool.lock.lock();
   // The chunk's lowest guard (v[0]) is installed whatever the budget: a
   // stack without a guard that overflows then runs into its neighbours in
   // the chunk and faults there, never into memory beyond the chunk.
@@ -167,21 +200,40 @@ void install_guards(iovec* v, std::size_t n, bool* guarded) {
                  mprotect(v[i].iov_base, pool.page, PROT_NONE) == 0;
     if (guarded[i]) --pool.mprotect_budget;
   }
+  pool.lock.unlock();
 }
 
-// newchunk maps chunk_stacks stacks and puts them on the global free list.
-// Their guard pages are installed, and their top pages made resident, in one
-// system call each (MADV_POPULATE_WRITE): on the VM measured, a page that
-// faults in on first touch costs 20-28 us, one populated in a batch 1.4 us.
-// Requires pool.lock.
-void newchunk() {
+// newchunk maps chunk_stacks stacks and returns them as a list, lowest
+// first (last: its tail). Their guard pages are installed, and their top
+// pages made resident, in one system call each (MADV_POPULATE_WRITE): on the
+// VM measured, a page that faults in on first touch costs 20-28 us, one
+// populated in a batch 1.4 us. Takes pool.lock only for the region and the
+// chunk list (and install_guards for the mprotect budget): the system calls
+// are most of the cost, and
+// two Ps may need stacks at once, as when a burst of new goroutines runs on
+// both.
+stack* newchunk(stack*& last) {
   const std::size_t span = pool.page + pool.size;
   const std::size_t len = span * chunk_stacks;
-  void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (mem == MAP_FAILED) fatal("runtime: cannot allocate memory for goroutine stacks (mmap failed)");
-  pool.chunks.push_back({mem, len});
-  auto* base = static_cast<unsigned char*>(mem);
+  pool.lock.lock();
+  if (pool.region_left == 0) {
+    for (std::size_t n = region_chunks;; n /= 2) {
+      void* mem = mmap(nullptr, len * n, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (mem != MAP_FAILED) {
+        pool.regions.push_back({mem, len * n});
+        pool.region_next = static_cast<unsigned char*>(mem);
+        pool.region_left = n;
+        break;
+      }
+      if (n == 1) fatal("runtime: cannot allocate memory for goroutine stacks (mmap failed)");
+    }
+  }
+  unsigned char* base = pool.region_next;
+  pool.region_next += len;
+  --pool.region_left;
+  pool.chunks.push_back({base, len});
+  pool.lock.unlock();
   iovec guards[chunk_stacks], tops[chunk_stacks];
   bool guarded[chunk_stacks];
   for (std::size_t i = 0; i < chunk_stacks; ++i) {
@@ -190,6 +242,7 @@ void newchunk() {
   }
   install_guards(guards, chunk_stacks, guarded);
   madvise_all(tops, chunk_stacks, MADV_POPULATE_WRITE);  // if refused, pages fault in as used
+  stack* first = nullptr;
   for (std::size_t i = chunk_stacks; i-- > 0;) {
     auto* s = reinterpret_cast<stack*>(base + (i + 1) * span - descriptor_size);
     s->lo = reinterpret_cast<std::uintptr_t>(base + i * span + pool.page);
@@ -199,9 +252,11 @@ void newchunk() {
     s->tsan_fiber = nullptr;  // made on first use (stack_prepare)
 #endif
     if (!s->guarded) *reinterpret_cast<std::uint64_t*>(s->lo) = canary;
-    s->next = pool.free;
-    pool.free = s;
+    if (first == nullptr) last = s;
+    s->next = first;
+    first = s;
   }
+  return first;
 }
 
 // deep_range is the part of s below its top keep_resident bytes.
@@ -210,18 +265,44 @@ iovec deep_range(const stack* s) {
   return {reinterpret_cast<void*>(s->lo), end > s->lo ? end - s->lo : 0};
 }
 
+// pool_get takes a stack from the pool, the most resident first; nullptr
+// if it is empty. Requires pool.lock.
+stack* pool_get() {
+  for (stack** list : {&pool.dirty, &pool.aged, &pool.free}) {
+    if (stack* s = *list) {
+      *list = s->next;
+      return s;
+    }
+  }
+  return nullptr;
+}
+
 stack* stackalloc(p* pp) {
   if (pp->stackcache == nullptr) {
+    std::int32_t n = 0;
     pool.lock.lock();
-    for (int i = 0; i < stackcache_batch; ++i) {
-      if (pool.free == nullptr) newchunk();
-      stack* s = pool.free;
-      pool.free = s->next;
+    for (; n < stackcache_batch; ++n) {
+      stack* s = pool_get();
+      if (s == nullptr) break;
       s->next = pp->stackcache;
       pp->stackcache = s;
-      ++pp->stackcachecnt;
     }
     pool.lock.unlock();
+    if (n < stackcache_batch) {  // a new chunk: keep what we need, pool the rest
+      stack* last = nullptr;
+      stack* rest = newchunk(last);
+      for (; n < stackcache_batch; ++n) {
+        stack* s = rest;
+        rest = s->next;
+        s->next = pp->stackcache;
+        pp->stackcache = s;
+      }
+      pool.lock.lock();
+      last->next = pool.free;
+      pool.free = rest;
+      pool.lock.unlock();
+    }
+    pp->stackcachecnt += n;
   }
   stack* s = pp->stackcache;
   pp->stackcache = s->next;
@@ -229,29 +310,19 @@ stack* stackalloc(p* pp) {
   return s;
 }
 
-// spill moves n stacks from pp's cache to the pool, giving their deep pages
-// back to the OS (MADV_DONTNEED: they read as zero when next touched), in one
-// system call, outside the lock.
+// spill moves n stacks from pp's cache to the pool's dirty list.
 void spill(p* pp, std::int32_t n) {
-  stack* batch[stackcache_max + 1];
-  iovec deep[stackcache_max + 1];
-  std::int32_t k = 0;
-  for (; k < n && pp->stackcache != nullptr; ++k) {
-    stack* s = pp->stackcache;
-    pp->stackcache = s->next;
+  stack* first = pp->stackcache;
+  stack* last = nullptr;
+  for (std::int32_t k = 0; k < n && pp->stackcache != nullptr; ++k) {
+    last = pp->stackcache;
+    pp->stackcache = last->next;
     --pp->stackcachecnt;
-    batch[k] = s;
-    deep[k] = deep_range(s);
   }
-  if (k == 0) return;
-  madvise_all(deep, static_cast<std::size_t>(k), MADV_DONTNEED);
-  for (std::int32_t i = 0; i < k; ++i) {
-    if (!batch[i]->guarded) *reinterpret_cast<std::uint64_t*>(batch[i]->lo) = canary;
-    batch[i]->next = i + 1 < k ? batch[i + 1] : nullptr;
-  }
+  if (last == nullptr) return;
   pool.lock.lock();
-  batch[k - 1]->next = pool.free;
-  pool.free = batch[0];
+  last->next = pool.dirty;
+  pool.dirty = first;
   pool.lock.unlock();
 }
 
@@ -262,8 +333,8 @@ void stackinit(std::size_t size) {
   if (size == 0) size = default_stack_size;
   size = std::max(round_up(size, pool.page), min_stack_size);
   pool.size = size;
-  pool.free = nullptr;
-  pool.guard_install = debug.stackguard == dbgvars::stackguard_mode::best;
+  pool.dirty = pool.aged = pool.free = nullptr;
+  pool.guard_install.store(debug.stackguard == dbgvars::stackguard_mode::best, std::memory_order_relaxed);
   pool.mprotect_budget = debug.stackguard == dbgvars::stackguard_mode::canary
                              ? 0
                              : std::max<std::int64_t>(0, read_max_map_count() / 2 - 2000);
@@ -274,8 +345,45 @@ void stackinit(std::size_t size) {
   }
 }
 
+void stack_scavenge(bool all) {
+  pool.lock.lock();
+  stack* list = pool.aged;
+  pool.aged = pool.dirty;
+  pool.dirty = nullptr;
+  if (all) {
+    stack** tail = &list;
+    while (*tail) tail = &(*tail)->next;
+    *tail = pool.aged;
+    pool.aged = nullptr;
+  }
+  pool.lock.unlock();
+  // Outside the lock, in system calls of up to 64 ranges: these stacks are
+  // in no list meanwhile.
+  constexpr std::size_t batch = 64;
+  while (list != nullptr) {
+    stack* first = list;
+    stack* last = nullptr;
+    iovec deep[batch];
+    std::size_t k = 0;
+    for (; k < batch && list != nullptr; ++k, list = list->next) {
+      last = list;
+      deep[k] = deep_range(list);
+    }
+    madvise_all(deep, k, MADV_DONTNEED);  // the deep pages read as zero when next touched
+    for (stack* s = first;; s = s->next) {
+      if (!s->guarded) *reinterpret_cast<std::uint64_t*>(s->lo) = canary;
+      if (s == last) break;
+    }
+    pool.lock.lock();
+    last->next = pool.free;
+    pool.free = first;
+    pool.lock.unlock();
+  }
+}
+
 void stackteardown() {
   pool.lock.lock();
+#if defined(GORT_TSAN) || defined(GORT_ASAN)
   for (const chunk& c : pool.chunks) {
 #if defined(GORT_TSAN)
     const std::size_t span = pool.page + pool.size;
@@ -288,16 +396,20 @@ void stackteardown() {
     // Abandoned goroutines leave their frames' redzones poisoned.
     ASAN_UNPOISON_MEMORY_REGION(c.addr, c.len);
 #endif
-    munmap(c.addr, c.len);
   }
+#endif
+  for (const chunk& r : pool.regions) munmap(r.addr, r.len);
   pool.chunks.clear();
-  pool.free = nullptr;
+  pool.regions.clear();
+  pool.region_next = nullptr;
+  pool.region_left = 0;
+  pool.dirty = pool.aged = pool.free = nullptr;
   pool.lock.unlock();
 }
 
 void stack_prepare(p* pp, g* gp) {
   stack* s = stackalloc(pp);
-  gp->stk = s;
+  std::atomic_ref<stack*>(gp->stk).store(s, std::memory_order_relaxed);  // see prefetch_next
 #if defined(GORT_ASAN)
   // The last goroutine on this stack left by switching away, so the frames
   // it never returned from are still poisoned in ASan's shadow.
@@ -317,13 +429,13 @@ void stack_prepare(p* pp, g* gp) {
   f->x19 = gp;
   f->x30 = reinterpret_cast<void*>(&gort_goentry_trampoline);
 #endif
-  gp->sched.sp = f;
+  std::atomic_ref<void*>(gp->sched.sp).store(f, std::memory_order_relaxed);  // see prefetch_next
 }
 
 void stackfree(p* pp, g* gp) {
   stack* s = gp->stk;
-  gp->stk = nullptr;
-  gp->sched.sp = nullptr;
+  std::atomic_ref<stack*>(gp->stk).store(nullptr, std::memory_order_relaxed);  // see prefetch_next
+  std::atomic_ref<void*>(gp->sched.sp).store(nullptr, std::memory_order_relaxed);
   s->next = pp->stackcache;
   pp->stackcache = s;
   if (++pp->stackcachecnt > stackcache_max) spill(pp, stackcache_batch);

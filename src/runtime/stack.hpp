@@ -25,6 +25,11 @@ void stackfree(p* pp, g* gp);
 // (procresize destroying pp).
 void stackcache_flush(p* pp);
 
+// stack_scavenge gives the deep pages of the pool's aged stacks back to the
+// OS, and ages the dirty ones; with all, it releases both (see stack.cpp,
+// "Scavenging"). sysmon calls it.
+void stack_scavenge(bool all);
+
 // stack_check_canary: for a stack without a guard page (see stack.cpp), a
 // fatal "stack overflow" if the canary at its low end was overwritten.
 void stack_canary_slow(const g* gp);

@@ -36,6 +36,7 @@
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
+#include "runtime/time.hpp"
 
 #if defined(GORT_ASAN)
 #include <sanitizer/common_interface_defs.h>
@@ -61,9 +62,10 @@ inline void load_thread_state(m* mp, g* gp) {
 
 inline void run_afterswitch(m* mp) {
   after_switch as = mp->afterswitch;
-  if (as.fn) {
+  if (as.fn || as.timers) {
     mp->afterswitch = {};
-    as.fn(mp, as.gp, as.arg);
+    if (as.fn) as.fn(mp, as.gp, as.arg);
+    if (as.timers) check_timers(mp->p, 0);
   }
 }
 

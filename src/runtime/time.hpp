@@ -49,7 +49,7 @@ struct func_timer : timer {
 
 namespace gort::rt {
 
-// add_sleep puts a sleep for gp, waking at when, in pp's heap.
+// add_sleep puts a sleep for gp, waking at when, in pp's timers.
 void add_sleep(p* pp, g* gp, std::int64_t when);
 
 // check_timers runs pp's due timers (now: nanotime(), or 0 to read it only
