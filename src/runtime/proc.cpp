@@ -95,6 +95,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gort/runtime.hpp"
@@ -1049,6 +1050,7 @@ void schedule_from(m* mp, g* gp, bool gp_exits) {
   g* next = stopping() || mp->lockedg ? nullptr : runnable_now(mp->p, inherit_time);
   // On g0, find_runnable runs them.
   mp->afterswitch.timers = next && mp->p->timers.min_when.load(std::memory_order_relaxed) != 0;
+  mp->afterswitch.now = std::exchange(mp->now_hint, 0);
   leave(mp, gp, next, inherit_time, gp_exits);
 }
 

@@ -185,7 +185,8 @@ struct after_switch {
   void (*fn)(struct m* mp, g* gp, void* arg) = nullptr;
   g* gp = nullptr;
   void* arg = nullptr;
-  bool timers = false;  // then run the P's due timers (schedule_from)
+  bool timers = false;  // then run the P's due timers (schedule_from),
+  std::int64_t now = 0; // as of this nanotime() (0: read the clock)
 };
 
 // timer_kind: what a heap entry's tagged pointer (timer_when::what) points
@@ -297,6 +298,10 @@ struct m {
   void** eh_globals_loc = nullptr;
 
   std::thread thread;                  // joinable for every M but m0
+  // now_hint: a nanotime() the running G read just before it parked
+  // (sleep), which the timer check after the switch uses instead of reading
+  // the clock again. Older than the clock, so no timer fires early.
+  std::int64_t now_hint = 0;
   std::int32_t procid = 0;             // kernel thread id: sysmon signals it (preempt.cpp)
   // in_user: the M is running its curg's own code, outside every runtime
   // entry, so the preemption signal may take its P. Written by the M, read

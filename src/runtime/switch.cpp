@@ -65,7 +65,7 @@ inline void run_afterswitch(m* mp) {
   if (as.fn || as.timers) {
     mp->afterswitch = {};
     if (as.fn) as.fn(mp, as.gp, as.arg);
-    if (as.timers) check_timers(mp->p, 0);
+    if (as.timers) check_timers(mp->p, as.now);
   }
 }
 

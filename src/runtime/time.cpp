@@ -371,9 +371,8 @@ bool reset_timer(const timer_ref& ref, std::int64_t when, std::int64_t period) {
   return pending;
 }
 
-// when_after: nanotime() + d, saturating (Go's when()).
-std::int64_t when_after(std::chrono::nanoseconds d) {
-  const std::int64_t now = nanotime();
+// when_after: now + d, saturating (Go's when()).
+std::int64_t when_after(std::chrono::nanoseconds d, std::int64_t now = nanotime()) {
   const std::int64_t ns = d.count() > 0 ? d.count() : 0;
   return ns > LLONG_MAX - now ? LLONG_MAX : now + ns;
 }
@@ -526,7 +525,9 @@ namespace gort {
 void sleep(std::chrono::nanoseconds d) {
   rt::entry_guard e("gort::sleep");
   if (d.count() <= 0) return;
-  std::int64_t when = rt::when_after(d);
+  const std::int64_t now = rt::nanotime();
+  std::int64_t when = rt::when_after(d, now);
+  e.gp->m->now_hint = now;  // the timer check after the switch needs no clock read of its own
   rt::gopark(&rt::reset_for_sleep, &when, rt::wait_reason::sleep);
 }
 
