@@ -133,7 +133,7 @@ struct dbgvars {
   // keeps its P (preempt.cpp). Go's: it turns off its async preemption.
   std::int32_t asyncpreemptoff = 0;
   // gort: 1 runs no sysmon at all, to measure what it costs: no preemption,
-  // no hand-off of blocking calls, no schedtrace.
+  // no hand-off of blocking calls, no schedtrace, no stack scavenging.
   std::int32_t sysmonoff = 0;
   // gort: stackguard=mprotect|canary forces the guard-page fallbacks of
   // kernels without MADV_GUARD_INSTALL (stack.cpp), to test them anywhere.
