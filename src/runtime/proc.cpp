@@ -102,6 +102,7 @@
 #include "gort/sync.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
+#include "runtime/sema.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/switch.hpp"
@@ -909,6 +910,7 @@ void teardown(m* m0) {
     mp = next;
   }
   allm = nullptr;
+  sema_teardown();
   for (p*& pp : allp) {
     if (pp) clear_timers(pp);
     delete pp;

@@ -312,6 +312,15 @@ void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n, bool handoff)
   }
 }
 
+void sema_teardown() {
+  for (sema_root& root : semtable) {
+    root.lock.lock();
+    root.treap = nullptr;
+    root.nwait.store(0, std::memory_order_relaxed);
+    root.lock.unlock();
+  }
+}
+
 // sync_runtime_canSpin (proc.go). Spinning is worth it only on a multicore
 // machine, a few times (active_spin), while another P is running (the holder
 // may be it), and while this P has nothing else to run: no goroutine waits

@@ -29,4 +29,9 @@ void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n, bool handoff 
 bool sync_runtime_can_spin(int i);
 void sync_runtime_do_spin();
 
+// sema_teardown: run() is over and its abandoned goroutines' stacks go, with
+// the waiting records (sudogs) on them: empty every root of the table, or
+// the next run would walk into freed stacks.
+void sema_teardown();
+
 }  // namespace gort::rt

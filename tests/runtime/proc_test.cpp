@@ -1059,6 +1059,48 @@ TEST_P(RunTest, ReturnWithParkedGoroutines) {
   EXPECT_FALSE(resumed.load()) << "an abandoned goroutine was resumed";
 }
 
+// Goroutines abandoned while parked on semaphores (WaitGroup, Mutex) leave
+// nothing behind in the semaphore table: their waiting records lived on
+// their stacks, which go with run(). The next run parks and wakes on many
+// addresses, so every root of the table is walked.
+TEST_P(RunTest, AbandonedSemaWaitersLeaveNoTrace) {
+  constexpr int kAbandoned = 64, kAfter = 2048;
+  int rc = run_procs(GetParam(), [] {
+    static gort::WaitGroup never[kAbandoned];  // outlive run(), as waiters' targets
+    gort::WaitGroup started;
+    started.add(kAbandoned);
+    for (auto& w : never) {
+      w.add(1);
+      gort::go([&] {
+        started.done();
+        w.wait();
+      });
+    }
+    started.wait();
+    gort::sleep(std::chrono::milliseconds(1));  // let them park
+  });
+  ASSERT_EQ(rc, 0);
+  std::atomic<int> woke{0};
+  rc = run_procs(GetParam(), [&] {
+    std::vector<gort::WaitGroup> gates(kAfter);
+    gort::WaitGroup all;
+    all.add(kAfter);
+    for (auto& g : gates) {
+      g.add(1);
+      gort::go([&] {
+        g.wait();
+        woke.fetch_add(1);
+        all.done();
+      });
+    }
+    gort::yield();
+    for (auto& g : gates) g.done();
+    all.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(woke.load(), kAfter);
+}
+
 // main returns while goroutines are runnable (yielding forever): run()
 // returns 0, and none of them runs again afterwards.
 TEST_P(RunTest, ReturnWithRunnableGoroutines) {
