@@ -35,7 +35,8 @@ const char* status_string(const g* gp) {
     case gstatus::Gidle: return "idle";
     case gstatus::Grunnable: return "runnable";
     case gstatus::Grunning: return "running";
-    case gstatus::Gsyscall: return "syscall";
+    case gstatus::Gsyscall:  // its P taken by signal, it still runs its own code (preempt.cpp)
+      return gp->m && gp->m->in_user.load(std::memory_order_relaxed) ? "running" : "syscall";
     case gstatus::Gwaiting: return wait_reason_string(gp->waitreason);
     case gstatus::Gdead: return "dead";
   }

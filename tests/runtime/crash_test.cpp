@@ -223,8 +223,9 @@ TEST_F(CrashTest, PanicMain) {
   EXPECT_FALSE((it + 1)->empty()) << "no stack frame after the goroutine header\n" << r.describe();
 }
 
-TEST_F(CrashTest, PanicGoroutine) {
-  prog_result r = run_testprog("PanicGoroutine");
+// expect_goroutine_panic: "panic: bad thing", then the panicking goroutine
+// (not main) as running, with the stack that names the function that threw.
+void expect_goroutine_panic(const prog_result& r) {
   auto ls = lines(r.err);
   EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
   ASSERT_FALSE(ls.empty()) << r.describe();
@@ -241,6 +242,12 @@ TEST_F(CrashTest, PanicGoroutine) {
   EXPECT_NE(stack.find("testprog_panicking_function"), std::string::npos)
       << "the stack must name the function that threw\n" << r.describe();
 }
+
+TEST_F(CrashTest, PanicGoroutine) { expect_goroutine_panic(run_testprog("PanicGoroutine")); }
+
+// The same after sysmon took the goroutine's P (it spun 60 ms first): it is
+// still running its own code, and reported so, not as in a syscall.
+TEST_F(CrashTest, PanicAfterHandoff) { expect_goroutine_panic(run_testprog("PanicAfterHandoff")); }
 
 TEST_F(CrashTest, PanicNonStd) {
   prog_result r = run_testprog("PanicNonStd");

@@ -145,6 +145,17 @@ int PanicGoroutine() {
   return in_goroutine("PanicGoroutine", [] { testprog_panicking_function(3); });
 }
 
+// A tight loop long enough for sysmon to take the P (preempt.cpp), then the
+// panic.
+int PanicAfterHandoff() {
+  return in_goroutine("PanicAfterHandoff", [] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(60);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    testprog_panicking_function(3);
+  });
+}
+
 int PanicNonStd() { return in_goroutine("PanicNonStd", [] { testprog_throw_int(); }); }
 
 int StackOverflow() { return in_goroutine("StackOverflow", [] { testprog_recurse(0); }); }
@@ -234,6 +245,7 @@ constexpr scenario scenarios[] = {
     {"PanicSendOnClosed", PanicSendOnClosed},
     {"PanicMain", PanicMain},
     {"PanicGoroutine", PanicGoroutine},
+    {"PanicAfterHandoff", PanicAfterHandoff},
     {"PanicNonStd", PanicNonStd},
     {"StackOverflow", StackOverflow},
     {"ThreadExhaustion", ThreadExhaustion},
