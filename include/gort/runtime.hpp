@@ -34,9 +34,11 @@ struct Config {
 // Bootstrap, the analogue of rt0_go -> schedinit -> newproc(main) -> mstart:
 // makes m0/g0 and the Ps, runs main_fn as goroutine 1 on the scheduler, and
 // returns 0 when main_fn returns. Goroutines still alive then are abandoned, as
-// when a Go program's main returns. run() may be called again, one call after
-// another, each with a fresh scheduler; calling it from a goroutine throws
-// std::logic_error. An exception escaping main_fn is an unrecovered panic.
+// when a Go program's main returns. A channel or Cond that outlives run()
+// with an abandoned goroutine waiting on it must not be used by a later
+// run(): the waiter's record went with its stack. run() may be called again,
+// one call after another, each with a fresh scheduler; calling it from a
+// goroutine throws std::logic_error. An exception escaping main_fn is an unrecovered panic.
 int run(std::function<void()> main_fn);
 int run(const Config& cfg, std::function<void()> main_fn);
 
