@@ -40,6 +40,7 @@
 #include <exception>
 #include <string>
 
+#include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/traceback.hpp"
@@ -62,6 +63,9 @@ void start_dying() {
   if (dying_flag.exchange(true)) {
     for (;;) pause();
   }
+  // The report is the runtime's: the preemption signal must not take this
+  // M's P halfway through it (preempt.cpp).
+  if (m* mp = getm()) runtime_enter(mp);
 }
 
 [[noreturn]] void die(const char* msg) {
@@ -70,7 +74,7 @@ void start_dying() {
   g* gp = getg();
   if (gp) {
     printerr("\n");
-    goroutineheader(gp);
+    goroutineheader(gp, true);
     traceback_current(2);
   }
   tracebackothers(gp);
@@ -135,7 +139,7 @@ void sighandler(int sig, siginfo_t* info, void* uctx) {
              sig == SIGSEGV ? "segmentation violation" : "bus error", info->si_code,
              info->si_addr);
   }
-  goroutineheader(gp);
+  goroutineheader(gp, true);
   traceback_current(2);
   tracebackothers(gp);
   _exit(2);
@@ -264,7 +268,7 @@ extern "C" [[noreturn]] void gort_gopanic(_Unwind_Exception* ue) {
   start_dying();
   g* gp = getg();
   printerr("panic: %s\n\n", value.c_str());
-  goroutineheader(gp);
+  goroutineheader(gp, true);
   if (auto* t = static_cast<panic_trace*>(gp->panic_trace)) {
     int first = skip_throw_frames(t->frames, t->n);
     print_frames(t->frames + first, t->n - first);

@@ -146,8 +146,9 @@ void print_frames(void* const* frames, int n) {
   }
 }
 
-void goroutineheader(const g* gp) {
-  printerr("goroutine %llu [%s]:\n", static_cast<unsigned long long>(gp->goid), status_string(gp));
+void goroutineheader(const g* gp, bool current) {
+  printerr("goroutine %llu [%s]:\n", static_cast<unsigned long long>(gp->goid),
+           current ? "running" : status_string(gp));
 }
 
 void traceback_current(int skip) {

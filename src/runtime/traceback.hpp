@@ -13,8 +13,11 @@ struct g;
 // the dynamic symbol table and demangled.
 void print_frames(void* const* frames, int n);
 
-// goroutineheader prints "goroutine <id> [<state>]:".
-void goroutineheader(const g* gp);
+// goroutineheader prints "goroutine <id> [<state>]:". current: gp is the
+// goroutine making a fatal report, running whatever its status says (it
+// may be inside blocking(), or its P taken by sysmon's signal), as Go
+// prints the panicking goroutine.
+void goroutineheader(const g* gp, bool current = false);
 
 // traceback_current prints the running goroutine (or thread) and its stack,
 // skipping the innermost skip frames (the reporting code itself).
