@@ -38,9 +38,12 @@
 // runtime locks, or run on g0; outside them it touches no runtime state, so
 // the handler may. The flag is written by the M and read by its own signal
 // handler, on the same thread: a relaxed atomic with signal fences (compiler
-// barriers) is all the ordering it needs, and an entry costs two plain
-// stores. Because the handler interrupts only code that holds no runtime
-// lock, it may take sched.lock as entersyscall does.
+// barriers) is all the ordering it needs; with the P check and the
+// cooperative preemption check it shares a load with, an entry_guard costs
+// about 18 instructions per channel operation (docs/PERFORMANCE.md).
+// Because the handler interrupts only code that holds no runtime lock, it
+// may take sched.lock as entersyscall does. A fatal report marks its M as
+// in the runtime first (panic.cpp, start_dying).
 //
 // The cost, which the guarantee pays only while it lasts: one more thread
 // per goroutine so treated (the M that goes on running it), and a signal.
@@ -48,10 +51,10 @@
 // restart (poll, epoll_wait, nanosleep, futex waits with a timeout) return
 // EINTR, as they do for any signal, and std::this_thread::sleep_for and
 // well-written loops retry. A program that installs its own SIGURG handler
-// turns this off. A goroutine in a runtime entry that does not return (a
-// user function run inside one: a channel element's move constructor) is
-// not covered; nor is the time before it is found (20 ms and up to one
-// sysmon round).
+// turns this off. User code that runs from inside a runtime entry (a
+// channel element's move constructor, a closure's destructor when its
+// goroutine exits) is not covered; nor is the time before a hold is found
+// (20 ms and up to one sysmon round).
 #include "runtime/preempt.hpp"
 
 #include <signal.h>
