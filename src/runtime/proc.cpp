@@ -83,6 +83,7 @@
 // allgs. Lock order: hchan < sched.lock < allglock; stackpool.lock and
 // sema roots are leaves.
 #include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -95,6 +96,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -124,8 +126,12 @@ thread_local m* tls_m = nullptr;
 
 mutex allglock;
 std::vector<g*> allgs;  // allglock
-std::vector<std::unique_ptr<g[]>> gblocks;  // allglock: the memory of every G
-std::size_t gblock_used = 0;                // allglock: Gs used in gblocks.back()
+// The memory of every G (malg): regions of address space, each mapped once.
+struct gregions_t {
+  std::vector<std::pair<void*, std::size_t>> maps;  // allglock: every region
+  g* next = nullptr;       // allglock: the current region's next G
+  std::size_t left = 0;    // allglock: Gs left in it
+} gregions;
 g* main_g = nullptr;
 std::atomic<bool> running{false};  // a run() is in progress in this process
 
@@ -192,17 +198,27 @@ p* releasep(m* mp) {
 
 // ---- G allocation: malg, gfput, gfget ----
 
-// malg allocates a new G. Gs are carved from blocks of 256, never freed
-// until run() ends (Go never frees a G either): no allocator call per G, and
-// Gs made together sit together.
+// malg allocates a new G. Gs are carved from regions of 64Ki (12 MiB of
+// address space, one mmap; the kernel backs a page as it is first touched),
+// never freed until run() ends (Go never frees a G either): no allocator
+// call per G, and Gs made together sit together. Not from malloc: its heap
+// grows by brk, which takes the kernel's mmap lock for writing and so waits
+// for any stack populate (stack.cpp) the other P has under way, and every
+// later populate queues behind it. In one sleepers run, spawning 100,000
+// goroutines in blocks of 256 Gs stalled in brk 250 times.
 g* malg() {
-  constexpr std::size_t block = 256;
+  constexpr std::size_t region_gs = 64 * 1024;
   allglock.lock();
-  if (gblock_used == block || gblocks.empty()) {
-    gblocks.push_back(std::make_unique<g[]>(block));
-    gblock_used = 0;
+  if (gregions.left == 0) {
+    const std::size_t len = region_gs * sizeof(g);
+    void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) fatal("runtime: cannot allocate memory for goroutines (mmap failed)");
+    gregions.maps.emplace_back(mem, len);
+    gregions.next = static_cast<g*>(mem);
+    gregions.left = region_gs;
   }
-  g* gp = &gblocks.back()[gblock_used++];
+  g* gp = new (gregions.next++) g;
+  --gregions.left;
   allgs.push_back(gp);
   allglock.unlock();
   sched.allglen.fetch_add(1, std::memory_order_relaxed);
@@ -901,8 +917,9 @@ void teardown(m* m0) {
     std::free(gp->panic_trace);
   }
   allgs.clear();
-  gblocks.clear();
-  gblock_used = 0;
+  static_assert(std::is_trivially_destructible_v<g>);  // so a region is simply unmapped
+  for (auto [addr, len] : gregions.maps) munmap(addr, len);
+  gregions = {};
   main_g = nullptr;
   for (m* mp = allm; mp;) {
     m* next = mp->alllink;
