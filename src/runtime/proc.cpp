@@ -1099,8 +1099,11 @@ void gosched(g* gp) {
   bool inherit_time = false;
   g* next = nullptr;
   if (!stopping() && mp->lockedg == nullptr) {
-    check_timers(mp->p, 0);  // a yielding G holds no lock a timer could need
+    // A yielding G holds no lock a timer could need. Timers after the take:
+    // the queue then has room for what they ready (time.cpp, "room").
     next = runnable_now(mp->p, inherit_time);
+    check_timers(mp->p, 0);
+    if (next == nullptr) next = runnable_now(mp->p, inherit_time);
     // Nothing here: look once at the other Ps' queues, so that yielding
     // goroutines spread over the Ps as Go's, whose Gosched goes through the
     // global queue. Else there is nobody to yield to: keep running.

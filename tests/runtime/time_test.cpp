@@ -868,6 +868,37 @@ TEST_P(TimeTest, BusyYieldingP) {
   EXPECT_LT(slept, kSanitized ? 300ms : 150ms) << "a sleeper waited for a busy P";
 }
 
+// check_timers readies due sleeps only into room on its P's local queue
+// (time.cpp, "room"): a queue kept full by goroutines that yield must not
+// hold a sleeper back. Around the local queue's 256 slots, and past them.
+TEST_P(TimeTest, SleeperBesideFullRunQueue) {
+  for (const int yielders : {200, 255, 256, 257, 400}) {
+    steady::duration slept{};
+    int rc = run_procs(GetParam(), [&] {
+      gort::WaitGroup wg;
+      wg.add(yielders + 1);
+      std::atomic<bool> stop{false};
+      const auto end = steady::now() + 2s;
+      for (int i = 0; i < yielders; ++i)
+        gort::go([&] {
+          while (!stop.load(std::memory_order_relaxed) && steady::now() < end) gort::yield();
+          wg.done();
+        });
+      gort::go([&] {
+        const auto s = steady::now();
+        gort::sleep(10ms);
+        slept = steady::now() - s;
+        stop = true;
+        wg.done();
+      });
+      wg.wait();
+    });
+    EXPECT_EQ(rc, 0);
+    EXPECT_GE(slept, 10ms) << yielders << " yielders";
+    EXPECT_LT(slept, kSanitized ? 300ms : 150ms) << "a sleeper waited behind " << yielders << " yielders";
+  }
+}
+
 // A goroutine arms a timer on its P and then spins without entering the
 // runtime: another P (the timer sleeper, or a stealing M) must run that
 // timer; with one P, the M that sysmon hands the P to (preempt.cpp).
