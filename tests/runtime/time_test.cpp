@@ -871,6 +871,9 @@ TEST_P(TimeTest, BusyYieldingP) {
 // check_timers readies due sleeps only into room on its P's local queue
 // (time.cpp, "room"): a queue kept full by goroutines that yield must not
 // hold a sleeper back. Around the local queue's 256 slots, and past them.
+// A held-back sleeper waits until the yielders stop, after 3 s; the bound
+// leaves room for a loaded machine (under TSan, at P4 on 2 CPUs beside
+// another test, one waited 332 ms behind 400 yielders).
 TEST_P(TimeTest, SleeperBesideFullRunQueue) {
   for (const int yielders : {200, 255, 256, 257, 400}) {
     steady::duration slept{};
@@ -878,7 +881,7 @@ TEST_P(TimeTest, SleeperBesideFullRunQueue) {
       gort::WaitGroup wg;
       wg.add(yielders + 1);
       std::atomic<bool> stop{false};
-      const auto end = steady::now() + 2s;
+      const auto end = steady::now() + 3s;
       for (int i = 0; i < yielders; ++i)
         gort::go([&] {
           while (!stop.load(std::memory_order_relaxed) && steady::now() < end) gort::yield();
@@ -895,7 +898,7 @@ TEST_P(TimeTest, SleeperBesideFullRunQueue) {
     });
     EXPECT_EQ(rc, 0);
     EXPECT_GE(slept, 10ms) << yielders << " yielders";
-    EXPECT_LT(slept, kSanitized ? 300ms : 150ms) << "a sleeper waited behind " << yielders << " yielders";
+    EXPECT_LT(slept, kSanitized ? 1000ms : 500ms) << "a sleeper waited behind " << yielders << " yielders";
   }
 }
 
