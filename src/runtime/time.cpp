@@ -70,7 +70,7 @@
 //     time under sched.lock, to be taken back the same way: 100,000 sleepers
 //     kept about 90,000 Gs in the global queue, and new goroutines queued
 //     there behind them started up to 235 ms late. With room, same-session
-//     medians: wall 312 -> 263 ms, CPU 500 -> 419 ms, and no goroutine
+//     medians: wall 287 -> 261 ms, CPU 465 -> 419 ms, and no goroutine
 //     took more than ~110 ms for its ten 10 ms sleeps. A queue full at
 //     every check would hold sleepers back for good, so the check a switch
 //     makes comes after the next G was taken off the queue (schedule_from's

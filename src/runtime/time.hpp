@@ -53,7 +53,9 @@ namespace gort::rt {
 void add_sleep(p* pp, g* gp, std::int64_t when);
 
 // check_timers runs pp's due timers (now: nanotime(), or 0 to read it only
-// if some timer may be due) and returns the earliest remaining when (0: none).
+// if some timer may be due), readying no more sleeps than the caller's local
+// queue has room for (time.cpp, "room"), and returns the earliest remaining
+// when (0: none; at most now if due sleeps were left for lack of room).
 // The caller holds a P (f may ready Gs into it). Go: timers.check.
 std::int64_t check_timers(p* pp, std::int64_t now);
 
