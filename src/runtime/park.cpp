@@ -45,7 +45,7 @@ void gopark(unlockf_t unlockf, void* arg, wait_reason reason) {
   mp->waitunlockf = unlockf;
   mp->waitlock = arg;
   casgstatus(gp, gstatus::Grunning, gstatus::Gwaiting);
-  mp->afterswitch = {&park_commit, gp, nullptr};
+  mp->afterswitch.set(&park_commit, gp, nullptr);
   schedule_from(mp, gp, false);
 }
 

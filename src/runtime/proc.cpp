@@ -1118,7 +1118,7 @@ void gosched(g* gp) {
     }
   }
   casgstatus(gp, gstatus::Grunning, gstatus::Grunnable);
-  mp->afterswitch = {&gosched_commit, gp, nullptr};
+  mp->afterswitch.set(&gosched_commit, gp, nullptr);
   leave(mp, gp, next, inherit_time, false);
 }
 
@@ -1139,7 +1139,7 @@ void goexit1(g* gp) {
   gp->waitreason = wait_reason::zero;  // a dead G reports no reason (Go: gdestroy)
   casgstatus(gp, gstatus::Grunning, gstatus::Gdead);
   if (gp == main_g) main_exit();
-  mp->afterswitch = {&goexit0, gp, nullptr};
+  mp->afterswitch.set(&goexit0, gp, nullptr);
   schedule_from(mp, gp, true);
   gothrow("goexit1: dead goroutine resumed");
 }
@@ -1214,7 +1214,7 @@ void exitsyscall(g* gp) {
   }
   casgstatus(gp, gstatus::Gsyscall, gstatus::Grunnable);
   mp->curg = nullptr;
-  if (!exiting()) mp->afterswitch = {&exitsyscall0_commit, gp, nullptr};
+  if (!exiting()) mp->afterswitch.set(&exitsyscall0_commit, gp, nullptr);
   gogo(mp, gp, &mp->g0, false);
 }
 

@@ -182,11 +182,20 @@ struct sudog {
 // finish leaving the old G (Go does this on g0 inside mcall: park_m's
 // unlockf, goexit0, gosched_m's runqput). See proc.cpp, "Switching".
 struct after_switch {
-  void (*fn)(struct m* mp, g* gp, void* arg) = nullptr;
+  using func = void (*)(struct m* mp, g* gp, void* arg);
+  func fn = nullptr;
   g* gp = nullptr;
   void* arg = nullptr;
   bool timers = false;  // then run the P's due timers (schedule_from),
   std::int64_t now = 0; // as of this nanotime() (0: read the clock)
+
+  // set names what to do with gp; timers and now are schedule_from's.
+  // Each is cleared as it runs (switch.cpp), so no switch finds them set.
+  void set(func f, g* g1, void* a) {
+    fn = f;
+    gp = g1;
+    arg = a;
+  }
 };
 
 // timer_kind: what a heap entry's tagged pointer (timer_when::what) points

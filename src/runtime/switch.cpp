@@ -31,6 +31,7 @@
 #include <cerrno>
 #include <cstring>
 #include <cxxabi.h>
+#include <utility>
 
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
@@ -60,12 +61,13 @@ inline void load_thread_state(m* mp, g* gp) {
   *mp->errno_loc = gp->saved_errno;
 }
 
+// In place, each part cleared as it runs: nothing in them switches.
 inline void run_afterswitch(m* mp) {
-  after_switch as = mp->afterswitch;
-  if (as.fn || as.timers) {
-    mp->afterswitch = {};
-    if (as.fn) as.fn(mp, as.gp, as.arg);
-    if (as.timers) check_timers(mp->p, as.now);
+  after_switch& as = mp->afterswitch;
+  if (as.fn) std::exchange(as.fn, nullptr)(mp, as.gp, as.arg);
+  if (as.timers) {
+    as.timers = false;
+    check_timers(mp->p, as.now);
   }
 }
 

@@ -427,10 +427,10 @@ void add_sleep(p* pp, g* gp, std::int64_t when) {
   if (earlier) wake_for(when);
 }
 
-std::int64_t check_timers(p* pp, std::int64_t now) {
+std::int64_t check_timers_pending(p* pp, std::int64_t now) {
   timers& ts = pp->timers;
   const std::int64_t next = ts.min_when.load(std::memory_order_acquire);
-  if (next == 0) return 0;
+  if (next == 0) return 0;  // run or stolen since the caller looked
   if (now == 0) now = nanotime();
   if (now < next) return next;
   p* into = getm()->p;  // what the timers ready goes to the caller's P
