@@ -72,12 +72,12 @@
 //     there behind them started up to 235 ms late. With room, same-session
 //     medians: wall 287 -> 261 ms, CPU 465 -> 419 ms, and ten 10 ms
 //     sleeps took each goroutine at most 108-114 ms, where they had taken
-//     up to 259-268 ms (median 146). A queue full at
-//     every check would hold sleepers back for good, so the check a switch
-//     makes comes after the next G was taken off the queue (schedule_from's
-//     afterswitch, gosched), and finds room for one at least; a yielding G
-//     then puts itself back into the full queue, which moves half of it to
-//     the global queue. (gosched checked before its take: 257 goroutines
+//     up to 259-268 ms (median 146). A queue full at every check would
+//     hold sleepers back for good, so the check a switch makes comes after
+//     the next G was taken off the queue (schedule_from's afterswitch,
+//     gosched), and finds room for one at least; a yielding G then puts
+//     itself back into the full queue, which moves half of it to the
+//     global queue. (gosched checked before its take: 257 goroutines
 //     yielding at one P found the queue full at every check, and a sleeper
 //     waited as long as they yielded. Readying one sleep into a full queue
 //     instead, as the way out, cost the whole gain above.);
