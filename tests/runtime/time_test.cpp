@@ -841,19 +841,21 @@ TEST_P(TimeTest, SleepingMainIsNotDeadlock) {
   EXPECT_GE(c, 50ms);
 }
 
-// A goroutine yields in a loop for 500 ms while another sleeps 10 ms: the
-// sleeper wakes long before the loop ends, whichever P holds its timer.
-TEST_P(TimeTest, BusyYieldingP) {
+// sleep_beside_yielders runs one goroutine that sleeps 10 ms beside n that
+// call yield in a loop until it wakes (or for `limit`) and returns how long
+// its sleep took; the run must end cleanly.
+steady::duration sleep_beside_yielders(int procs, int n, steady::duration limit) {
   steady::duration slept{};
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_procs(procs, [&] {
     gort::WaitGroup wg;
-    wg.add(2);
+    wg.add(n + 1);
     std::atomic<bool> stop{false};
-    gort::go([&] {
-      const auto end = steady::now() + 500ms;
-      while (steady::now() < end && !stop.load()) gort::yield();
-      wg.done();
-    });
+    const auto end = steady::now() + limit;
+    for (int i = 0; i < n; ++i)
+      gort::go([&] {
+        while (!stop.load(std::memory_order_relaxed) && steady::now() < end) gort::yield();
+        wg.done();
+      });
     gort::go([&] {
       const auto s = steady::now();
       gort::sleep(10ms);
@@ -864,6 +866,13 @@ TEST_P(TimeTest, BusyYieldingP) {
     wg.wait();
   });
   EXPECT_EQ(rc, 0);
+  return slept;
+}
+
+// A goroutine yields in a loop for 500 ms while another sleeps 10 ms: the
+// sleeper wakes long before the loop ends, whichever P holds its timer.
+TEST_P(TimeTest, BusyYieldingP) {
+  const steady::duration slept = sleep_beside_yielders(GetParam(), 1, 500ms);
   EXPECT_GE(slept, 10ms);
   EXPECT_LT(slept, kSanitized ? 300ms : 150ms) << "a sleeper waited for a busy P";
 }
@@ -876,27 +885,7 @@ TEST_P(TimeTest, BusyYieldingP) {
 // another test, one waited 332 ms behind 400 yielders).
 TEST_P(TimeTest, SleeperBesideFullRunQueue) {
   for (const int yielders : {200, 255, 256, 257, 400}) {
-    steady::duration slept{};
-    int rc = run_procs(GetParam(), [&] {
-      gort::WaitGroup wg;
-      wg.add(yielders + 1);
-      std::atomic<bool> stop{false};
-      const auto end = steady::now() + 3s;
-      for (int i = 0; i < yielders; ++i)
-        gort::go([&] {
-          while (!stop.load(std::memory_order_relaxed) && steady::now() < end) gort::yield();
-          wg.done();
-        });
-      gort::go([&] {
-        const auto s = steady::now();
-        gort::sleep(10ms);
-        slept = steady::now() - s;
-        stop = true;
-        wg.done();
-      });
-      wg.wait();
-    });
-    EXPECT_EQ(rc, 0);
+    const steady::duration slept = sleep_beside_yielders(GetParam(), yielders, 3s);
     EXPECT_GE(slept, 10ms) << yielders << " yielders";
     EXPECT_LT(slept, kSanitized ? 1000ms : 500ms) << "a sleeper waited behind " << yielders << " yielders";
   }
