@@ -2,6 +2,7 @@
 #pragma once
 
 #include "gort/chan.hpp"
+#include "gort/net.hpp"
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"
 #include "gort/sync.hpp"
