@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# compare.sh: runs gort's benchmark programs (bench/<workload>.cpp) side by
-# side with the anchors (Go and Boost.Fiber, /work/shared/anchors), run by
-# run, and prints the anchors' median table (run.sh --report) with gort's
-# columns and a gort ÷ Boost.Fiber column added.
+# compare.sh: runs gort's benchmark programs (bench/<workload>.cpp) and
+# network servers (examples/http_hello.cpp, examples/echo.cpp) side by side
+# with the anchors (Go, Boost.Fiber and Boost.Asio, /work/shared/anchors),
+# run by run, and prints the anchors' median table (run.sh --report) with
+# gort's columns, and gort ÷ Boost.Fiber and gort ÷ Asio columns, added.
 #
 # The anchors are built by their own run.sh (--build-only) into this repo's
 # build directory (nothing is written under the anchors' directory) and each
 # binary is invoked exactly as run.sh invokes it: same N, same environment
 # (GOMAXPROCS=1 for yield, 1 and 2 for pingpong_p1/p2, else inherited), same
-# timeout, same http procedure.
+# timeout.
+#
+# The servers (httphello, httphello_nethttp, echo) are run by run.sh itself,
+# one run of one implementation per call (--runs 1 --impl go|asio), so that
+# its procedure (the answer check, wrk or echoclient pinned to a core, the
+# SIGTERM, the figures appended, the failure rules) is the one every
+# implementation goes through. gort's servers go through it as Asio's: run.sh
+# runs <BUILD_DIR>/asio/<workload>, and in gort's own run.sh build directory
+# (<build>/anchors-gort) that is a symlink to gort's binary, newer than the
+# Asio source, so run.sh does not rebuild it; its go/ (echoclient) is the
+# anchors' go/. Its RESULT line must then say impl=gort.
 #
 # A workload with no anchor (timers) has its Go program in this repo,
 # bench/go/<workload>/main.go (standard library only), built with go build
@@ -18,11 +29,12 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
-ALL_WORKLOADS="spawn pingpong skynet mpmc yield mutex sleepers parked httphello httphello_nethttp timers"
+ALL_WORKLOADS="spawn pingpong skynet mpmc yield mutex sleepers parked httphello httphello_nethttp echo timers"
 BOOST_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked "
-HTTP_WORKLOADS=" httphello httphello_nethttp "
+ASIO_WORKLOADS=" httphello echo "
+SERVER_WORKLOADS=" httphello httphello_nethttp echo "
 # Workloads gort can have a program for (net/http is Go's library: no gort twin).
-GORT_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked httphello timers "
+GORT_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked httphello echo timers "
 # Workloads with no anchor: their Go program is bench/go/<workload>/main.go.
 REPO_GO_WORKLOADS=" timers "
 
@@ -30,12 +42,13 @@ usage() {
     cat <<EOF
 usage: $(basename "$0") [--quick] [--runs N] [WORKLOAD...]
 
-Builds gort's benchmarks (cmake + ninja bench_<workload>, Release), the
-anchors (run.sh --build-only) and this repo's Go programs (go build), runs
-each selected workload N times (default 5) alternating Go, Boost.Fiber and
-gort run by run, keeps every RESULT line in <build>/results-<timestamp>.txt
-and prints the median table of run.sh --report plus a gort ÷ Boost.Fiber
-column and gort's page faults.
+Builds gort's benchmarks (cmake + ninja bench_<workload>, Release) and
+servers (ninja http_hello echo), the anchors (run.sh --build-only) and this
+repo's Go programs (go build), runs each selected workload N times (default
+5) alternating Go, Boost.Fiber or Asio, and gort run by run, keeps every
+RESULT line in <build>/results-<timestamp>.txt and prints the median table
+of run.sh --report plus gort ÷ Boost.Fiber and gort ÷ Asio columns and
+gort's page faults.
 
   WORKLOAD      any of: $ALL_WORKLOADS
                 (default: all; pingpong runs as pingpong_p1 and pingpong_p2).
@@ -43,7 +56,10 @@ column and gort's page faults.
                 only (and says so). timers has no anchor: its Go program is
                 bench/go/timers/main.go (go build into <build>/go/), it has
                 no Boost.Fiber counterpart, and it gets a table of its own.
-  --quick       every N scaled down 10x, http runs 3 s, 3 runs (as run.sh --quick)
+                httphello and echo run gort's examples/http_hello and
+                examples/echo beside Go's and Asio's servers;
+                httphello_nethttp is Go's net/http alone.
+  --quick       every N scaled down 10x, http and echo runs 3 s, 3 runs (as run.sh --quick)
   --runs N      runs per workload and implementation (default 5, quick 3)
   -h, --help    this text
 
@@ -58,9 +74,12 @@ Environment (optional):
   GORT_BUILD_DIR     gort's build directory and results (default: $REPO/build-bench)
   ANCHORS_BUILD_DIR  where run.sh builds the anchors (default: \$GORT_BUILD_DIR/anchors)
   PROG_TIMEOUT       seconds before a hung program is killed (default 300)
-  PORT               first TCP port for the http servers (default 18080)
-  HTTP_DURATION      wrk duration (default 10s; 3s with --quick)
-  WRK_CPU            core to pin wrk to (default: the last allowed core)
+  PORT               first TCP port for the servers (default 18080)
+  HTTP_DURATION      wrk's and echoclient's duration (default 10s; 3s with --quick)
+  WRK_CPU            core to pin wrk and echoclient to (default: run.sh's, the last allowed core)
+  ECHO_CONNS         echoclient connections (default 1000)
+  ECHO_SIZE          echoclient message size in bytes (default 512)
+  ASIO_MODE          shared (default) or per_thread: Asio's servers' mode (run.sh)
   CXX                C++ compiler for the Boost.Fiber anchors (default g++)
 EOF
 }
@@ -107,7 +126,8 @@ PROG_TIMEOUT="${PROG_TIMEOUT:-300}"
 NCPU="$(nproc)"
 
 has_boost() { [[ "$BOOST_WORKLOADS" == *" $1 "* ]]; }
-is_http() { [[ "$HTTP_WORKLOADS" == *" $1 "* ]]; }
+has_asio() { [[ "$ASIO_WORKLOADS" == *" $1 "* ]]; }
+is_server() { [[ "$SERVER_WORKLOADS" == *" $1 "* ]]; }
 gort_can() { [[ "$GORT_WORKLOADS" == *" $1 "* ]]; }
 repo_go() { [[ "$REPO_GO_WORKLOADS" == *" $1 "* ]]; }
 
@@ -132,7 +152,7 @@ size_of() {
 
 # ---------------------------------------------------------------- tools
 NEED_WRK=0
-for w in "${SELECTED[@]}"; do is_http "$w" && NEED_WRK=1; done
+for w in "${SELECTED[@]}"; do [[ "$w" != httphello* ]] || NEED_WRK=1; done
 missing_pkgs=()
 command -v go >/dev/null || missing_pkgs+=(golang-go)
 [[ -e /usr/include/boost/fiber/all.hpp ]] || missing_pkgs+=(libboost-fiber-dev libboost-context-dev)
@@ -163,14 +183,37 @@ fail_run() { # label message
 }
 
 # ---------------------------------------------------------------- build gort
-# GORT_OK[w]=1: bench_<w> is built and runs below.
+# gort's program for a workload: a server is an example (examples/<source>,
+# target <target>), anything else bench/<w>.cpp, target bench_<w>.
+gort_source() {
+    case "$1" in
+        httphello) echo examples/http_hello.cpp ;;
+        echo) echo examples/echo.cpp ;;
+        *) echo "bench/$1.cpp" ;;
+    esac
+}
+gort_target() {
+    case "$1" in
+        httphello) echo http_hello ;;
+        echo) echo echo ;;
+        *) echo "bench_$1" ;;
+    esac
+}
+gort_bin() {
+    case "$1" in
+        httphello | echo) echo "$GORT_BUILD_DIR/examples/$(gort_target "$1")" ;;
+        *) echo "$GORT_BUILD_DIR/bench/bench_$1" ;;
+    esac
+}
+
+# GORT_OK[w]=1: gort's program for w is built and runs below.
 declare -A GORT_OK=()
 gort_wanted=()
 for w in "${SELECTED[@]}"; do
     if ! gort_can "$w"; then
         NOTES+=("$w: no gort counterpart (Go's net/http); anchors only")
-    elif [[ ! -e "$SCRIPT_DIR/$w.cpp" ]]; then
-        NOTES+=("$w: no gort program yet (bench/$w.cpp); anchors only")
+    elif [[ ! -e "$REPO/$(gort_source "$w")" ]]; then
+        NOTES+=("$w: no gort program yet ($(gort_source "$w")); anchors only")
     else
         gort_wanted+=("$w")
     fi
@@ -179,20 +222,21 @@ done
 if ((${#gort_wanted[@]} > 0)); then
     echo "building gort benchmarks (${gort_wanted[*]}) -> $GORT_BUILD_DIR (log: $BUILD_LOG)" >&2
     if ! cmake -S "$REPO" -B "$GORT_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-        -DGORT_BUILD_TESTS=OFF -DGORT_BUILD_EXAMPLES=OFF -DGORT_BUILD_BENCH=ON >>"$BUILD_LOG" 2>&1; then
+        -DGORT_BUILD_TESTS=OFF -DGORT_BUILD_EXAMPLES=ON -DGORT_BUILD_BENCH=ON >>"$BUILD_LOG" 2>&1; then
         why="cmake configure failed: $(tail -n 5 "$BUILD_LOG" | tr '\n' ' ' | tail -c 400)"
         for w in "${gort_wanted[@]}"; do fail_run "$w/gort build" "$why"; done
     else
         for w in "${gort_wanted[@]}"; do
-            if ! ninja -C "$GORT_BUILD_DIR" -t query "bench_$w" >/dev/null 2>&1; then
-                NOTES+=("$w: bench/$w.cpp exists but bench/CMakeLists.txt has no bench_$w (add gort_bench($w)); anchors only")
+            t="$(gort_target "$w")"
+            if ! ninja -C "$GORT_BUILD_DIR" -t query "$t" >/dev/null 2>&1; then
+                NOTES+=("$w: $(gort_source "$w") exists but CMake has no target $t; anchors only")
                 continue
             fi
-            echo "  ninja bench_$w" >&2
-            if ninja -C "$GORT_BUILD_DIR" "bench_$w" >>"$BUILD_LOG" 2>&1; then
+            echo "  ninja $t" >&2
+            if ninja -C "$GORT_BUILD_DIR" "$t" >>"$BUILD_LOG" 2>&1; then
                 GORT_OK[$w]=1
             else
-                fail_run "$w/gort build" "ninja bench_$w failed: $(grep -m 3 -E 'error|FAILED' "$BUILD_LOG" | tr '\n' ' ' | tail -c 400) (see $BUILD_LOG)"
+                fail_run "$w/gort build" "ninja $t failed: $(grep -m 3 -E 'error|FAILED' "$BUILD_LOG" | tr '\n' ' ' | tail -c 400) (see $BUILD_LOG)"
             fi
         done
     fi
@@ -223,6 +267,11 @@ if ((${#ANCHOR_SELECTED[@]} > 0)); then
         die "building the anchors failed ($ANCHORS/run.sh --build-only)"
     ANCHORS_BUILD_DIR="$(cd "$ANCHORS_BUILD_DIR" && pwd)"
 fi
+# gort's run.sh build directory: asio/<server> gets gort's binary before each
+# run; go/ (echoclient) is the anchors'.
+GORT_RUNSH_DIR="$GORT_BUILD_DIR/anchors-gort"
+mkdir -p "$GORT_RUNSH_DIR/asio"
+ln -sfn "$ANCHORS_BUILD_DIR/go" "$GORT_RUNSH_DIR/go"
 
 # ---------------------------------------------------------------- run
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/gort-compare.XXXXXX")"
@@ -286,98 +335,52 @@ run_prog() {
     echo "  $line" >&2
 }
 
-# wrk prints latencies like 812.00us, 2.31ms, 1.02s; convert to ms (run.sh's).
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        printf "%.3f", n }'
-}
-
-check_http() { # workload port: checks the exact bytes of the response (run.sh's)
-    local w="$1" port="$2" fd got
-    local resp=$'HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!'
-    exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 1
-    if [[ "$w" == httphello ]]; then
-        # two pipelined requests must get two exact responses
-        printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' >&"$fd"
-        got="$(timeout 5 head -c $((2 * ${#resp})) <&"$fd" || true)"
-        exec {fd}>&-
-        [[ "$got" == "$resp$resp" ]]
-    else
-        printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&"$fd"
-        got="$(timeout 5 cat <&"$fd" || true)"
-        exec {fd}>&-
-        [[ "$got" == $'HTTP/1.1 200 OK\r\n'* && "$got" == *$'\r\nContent-Length: 13\r\n'* &&
-            "$got" == *$'\r\nContent-Type: text/plain\r\n'* && "$got" == *$'\r\n\r\nHello, World!' ]]
-    fi
-}
-
-HTTP_SEQ=0
-WRK_PIN=()
-WRK_NOTE="wrk not pinned"
+# The core run.sh pins wrk and echoclient to (its default, computed as run.sh
+# does), passed to run.sh so that every server's client shares it.
 if command -v taskset >/dev/null && ((NCPU > 1)); then
     WRK_CPU="${WRK_CPU:-$(taskset -pc $$ | awk -F': ' '{n = split($2, a, /[,-]/); print a[n]}')}"
-    WRK_PIN=(taskset -c "$WRK_CPU")
-    WRK_NOTE="wrk pinned to core $WRK_CPU (taskset), server unpinned"
+    PIN_NOTE="client pinned to core $WRK_CPU (taskset), server unpinned"
+else
+    PIN_NOTE="client not pinned"
 fi
+ECHO_CONNS="${ECHO_CONNS:-1000}"
+ECHO_SIZE="${ECHO_SIZE:-512}"
+ASIO_MODE="${ASIO_MODE:-shared}"
 
-# run_http WORKLOAD LABEL IMPL BINARY: run.sh's run_http with the server binary
-# as a parameter: start the server on a new port, check its answer, load it
-# with wrk, SIGTERM it (it prints its RESULT line), merge the figures.
-run_http() {
-    local w="$1" label="$2" impl="$3" bin="$4"
-    local port=$((PORT + HTTP_SEQ))
-    HTTP_SEQ=$((HTTP_SEQ + 1))
-    "$bin" "$port" >"$TMP/server.out" 2>"$TMP/server.err" &
-    SERVER_PID=$!
-    local up=0
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=1; break; fi
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    local ok=1 why=""
-    if ((up == 0)) || ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        ok=0; why="server did not start on port $port: $(tail -c 300 "$TMP/server.err" | tr '\n' ' ')"
-    elif ! check_http "$w" "$port"; then
-        ok=0; why="wrong HTTP response"
-    else
-        local wrc=0
-        wait_child ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t1 -c256 -d"$HTTP_DURATION" --latency \
-            "http://127.0.0.1:$port/" >"$TMP/wrk.out" 2>&1 || wrc=$?
-        ((wrc == 0)) || { ok=0; why="wrk exit $wrc: $(tail -c 300 "$TMP/wrk.out" | tr '\n' ' ')"; }
+# run_server WORKLOAD LABEL IMPL: one run of one server (go, asio or gort) by
+# run.sh --runs 1 (see the top of this file for gort's), on a port of its
+# own. Its RESULT line joins ours, its failures are ours; its progress goes
+# to stderr as it comes.
+SERVER_SEQ=0
+run_server() {
+    local w="$1" label="$2" impl="$3" dir="$ANCHORS_BUILD_DIR" as="$3"
+    if [[ "$impl" == gort ]]; then
+        dir="$GORT_RUNSH_DIR"
+        as=asio
+        # A copy, not a symlink: were run.sh to rebuild Asio's server over it,
+        # it would not overwrite gort's binary, and the impl check catches it.
+        cp -f "$(gort_bin "$w")" "$dir/asio/$w" || { fail_run "$label" "cannot copy $(gort_bin "$w") to $dir/asio/"; return 0; }
     fi
-    # stop the server: SIGTERM, then SIGKILL after 10 s
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 200); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    local src=0
-    wait "$SERVER_PID" 2>/dev/null || src=$?
-    SERVER_PID=""
-    if ((ok == 0)); then fail_run "$label" "$why"; return 0; fi
-    ((src == 0)) || { fail_run "$label" "server exit $src: $(tail -c 300 "$TMP/server.err" | tr '\n' ' ')"; return 0; }
-
-    local line rps p99 total non2xx errs served
-    line="$(awk '/^RESULT /{print; exit}' "$TMP/server.out")"
-    rps="$(awk '/^Requests\/sec:/{print $2}' "$TMP/wrk.out")"
-    p99="$(awk '$1 == "99%" {print $2}' "$TMP/wrk.out")"
-    total="$(awk '/requests in/{print $1}' "$TMP/wrk.out")"
-    non2xx="$(awk '/Non-2xx/{print $NF}' "$TMP/wrk.out")"
-    errs="$(awk '/Socket errors:/{gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$TMP/wrk.out")"
-    served="$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^requests=/) {sub(/^requests=/, "", $i); print $i}}' <<<"$line")"
-    if [[ -z "$line" || -z "$rps" || -z "$p99" || -z "$total" || -z "$served" ]]; then
-        fail_run "$label" "could not read server RESULT or wrk output: $(tail -c 300 "$TMP/wrk.out" | tr '\n' ' ')"
+    local port=$((PORT + SERVER_SEQ))
+    SERVER_SEQ=$((SERVER_SEQ + 1))
+    local rc=0
+    wait_child env BUILD_DIR="$dir" PORT="$port" HTTP_DURATION="$HTTP_DURATION" PROG_TIMEOUT="$PROG_TIMEOUT" \
+        ECHO_CONNS="$ECHO_CONNS" ECHO_SIZE="$ECHO_SIZE" ASIO_MODE="$ASIO_MODE" ${WRK_CPU:+WRK_CPU="$WRK_CPU"} \
+        GOCACHE="${GOCACHE:-$ANCHORS_BUILD_DIR/gocache}" GOPATH="${GOPATH:-$ANCHORS_BUILD_DIR/gopath}" \
+        "$ANCHORS/run.sh" --runs 1 --impl "$as" "$w" >"$TMP/runsh.out" || rc=$?
+    local file
+    file="$(awk '/^raw RESULT lines: /{print $4}' "$TMP/runsh.out")"
+    if ((rc != 0)); then
+        local why
+        why="$(awk '/^FAILED runs/{f = 1; next} f && /^- /{sub(/^- [^:]*: /, ""); print}' "$TMP/runsh.out" | tr '\n' ' ')"
+        fail_run "$label" "run.sh exit $rc: ${why:-$(tail -c 300 "$TMP/runsh.out" | tr '\n' ' ')}"
         return 0
     fi
+    local line
+    line="$(awk '/^RESULT /{print; exit}' "${file:-/dev/null}" 2>/dev/null || true)"
+    if [[ -z "$line" ]]; then fail_run "$label" "no RESULT line in run.sh's results (${file:-none})"; return 0; fi
     if [[ " $line " != *" impl=$impl "* ]]; then fail_run "$label" "RESULT line without impl=$impl: $line"; return 0; fi
-    if [[ -n "$non2xx" ]]; then fail_run "$label" "wrk saw $non2xx non-2xx responses"; return 0; fi
-    if ((served < total)); then fail_run "$label" "server answered $served < wrk's $total"; return 0; fi
-    line="$line req_per_s=$rps p99_ms=$(to_ms "$p99") wrk_requests=$total wrk_errors=${errs:-0}"
     echo "$line" >>"$RESULTS"
-    echo "  $line" >&2
 }
 
 echo "runs: $RUNS per workload; results: $RESULTS" >&2
@@ -385,23 +388,24 @@ for w in "${SELECTED[@]}"; do
     impls=()
     if ! repo_go "$w" || [[ -n "${GO_OK[$w]-}" ]]; then impls+=(go); fi
     has_boost "$w" && impls+=(boostfiber)
+    has_asio "$w" && impls+=(asio)
     [[ -z "${GORT_OK[$w]-}" ]] || impls+=(gort)
     for r in $(seq 1 "$RUNS"); do
         for impl in ${impls[@]+"${impls[@]}"}; do
             label="$w/$impl run $r/$RUNS"
+            if is_server "$w"; then
+                echo "[$label] (run.sh --runs 1 --impl $impl)" >&2
+                run_server "$w" "$label" "$impl"
+                continue
+            fi
             if [[ "$impl" == gort ]]; then
-                bin="$GORT_BUILD_DIR/bench/bench_$w"
+                bin="$(gort_bin "$w")"
             elif repo_go "$w"; then
                 bin="$GORT_BUILD_DIR/go/$w"
             else
                 bin="$ANCHORS_BUILD_DIR/$impl/$w"
             fi
             if [[ ! -x "$bin" ]]; then fail_run "$label" "no binary $bin"; continue; fi
-            if is_http "$w"; then
-                echo "[$label] (wrk -t1 -c256 -d$HTTP_DURATION)" >&2
-                run_http "$w" "$label" "$impl" "$bin"
-                continue
-            fi
             n="$(size_of "$w")"
             echo "[$label] N=$n" >&2
             case "$w" in
@@ -451,17 +455,24 @@ echo "# gort vs the anchors ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 echo
 echo "- machine: $NCPU CPUs (${cpu_model:-unknown}), $(awk '/MemTotal/{printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r)"
 echo "- gort $gort_rev (Release library, benchmarks -O2); $(go version 2>/dev/null || echo 'go: not found'); Boost ${boost_ver:-?} (Boost.Fiber); $("${CXX:-g++}" --version 2>/dev/null | head -1)"
-echo "- GOMAXPROCS=${GOMAXPROCS:-unset (all cores)}; $RUNS runs each, interleaved Go / Boost.Fiber / gort; $( ((QUICK)) && echo 'QUICK mode (N/10)' || echo 'full size')"
+echo "- GOMAXPROCS=${GOMAXPROCS:-unset (all cores)}; $RUNS runs each, interleaved Go / Boost.Fiber or Asio / gort; $( ((QUICK)) && echo 'QUICK mode (N/10)' || echo 'full size')"
+if printf '%s\n' "${SELECTED[@]}" | awk '$0 == "httphello" || $0 == "echo" {f = 1} END {exit !f}'; then
+    echo "- Asio: ASIO_MODE=$ASIO_MODE, GOMAXPROCS threads; servers run by run.sh --runs 1, gort's as its Asio"
+fi
 if printf '%s\n' "${SELECTED[@]}" | awk '/httphello/{f = 1} END {exit !f}'; then
-    echo "- http: wrk -t1 -c256 -d$HTTP_DURATION --latency; $WRK_NOTE"
+    echo "- http: wrk -t1 -c256 -d$HTTP_DURATION --latency; $PIN_NOTE"
+fi
+if printf '%s\n' "${SELECTED[@]}" | awk '$0 == "echo" {f = 1} END {exit !f}'; then
+    echo "- echo: echoclient -conns $ECHO_CONNS -size $ECHO_SIZE -duration $HTTP_DURATION (GOMAXPROCS=1); $PIN_NOTE"
 fi
 echo
 
 STATS="$TMP/stats"
 stats "$RESULTS" >"$STATS"
-# run.sh's table, with a gort ÷ Boost.Fiber column appended when both are there.
-# The row list (workload, field, label) is run.sh's, to find each row's field.
-# With no anchor workload selected there is no such table.
+# run.sh's table, with a gort ÷ Boost.Fiber and a gort ÷ Asio column
+# appended when gort and that implementation are both there. The row list
+# (workload, field, label) is run.sh's, to find each row's field. With no
+# anchor workload selected there is no such table.
 if ((${#ANCHOR_SELECTED[@]} > 0)); then
     "$ANCHORS/run.sh" --report "$RESULTS" >"$TMP/report" || die "run.sh --report $RESULTS failed"
 else
@@ -477,7 +488,8 @@ awk -v statsfile="$STATS" '
             "sleepers wall_ms wall ms (ideal 100);sleepers cpu_ms CPU ms (user+sys);" \
             "parked bytes_per_g RSS bytes/goroutine;" \
             "httphello req_per_s requests/s;httphello p99_ms p99 latency ms;" \
-            "httphello_nethttp req_per_s requests/s;httphello_nethttp p99_ms p99 latency ms", rows, ";")
+            "httphello_nethttp req_per_s requests/s;httphello_nethttp p99_ms p99 latency ms;" \
+            "echo qps round trips/s;echo p99_us p99 latency µs", rows, ";")
         for (r = 1; r <= nrows; r++) {
             split(rows[r], f, " "); label = rows[r]; sub(/^[^ ]+ [^ ]+ /, "", label)
             field[f[1] SUBSEP label] = f[2]
@@ -485,20 +497,26 @@ awk -v statsfile="$STATS" '
         while ((getline line < statsfile) > 0) {
             split(line, s, " "); med[s[1] SUBSEP s[2] SUBSEP s[3]] = s[4]; has[s[2]] = 1
         }
-        both = ("gort" in has) && ("boostfiber" in has)
+        nother = 0
+        if (("gort" in has) && ("boostfiber" in has)) { other[++nother] = "boostfiber"; title["boostfiber"] = "Boost.Fiber" }
+        if (("gort" in has) && ("asio" in has)) { other[++nother] = "asio"; title["asio"] = "Asio" }
     }
     function trim(x) { gsub(/^ +| +$/, "", x); return x }
-    !both { print; next }
-    /^\| workload \|/ { print $0 " gort ÷ Boost.Fiber |"; next }
-    /^\|---/ { print $0 "--:|"; next }
+    nother == 0 { print; next }
+    /^\| workload \|/ { for (i = 1; i <= nother; i++) $0 = $0 " gort ÷ " title[other[i]] " |"; print; next }
+    /^\|---/ { for (i = 1; i <= nother; i++) $0 = $0 "--:|"; print; next }
     /^\| / {
-        split($0, c, "|"); n = trim(c[2]); label = trim(c[3]); ratio = "—"
-        if ((n SUBSEP label) in field) {
-            m = field[n SUBSEP label]; g = n SUBSEP "gort" SUBSEP m; b = n SUBSEP "boostfiber" SUBSEP m
-            # %.2f as run.sh; below 0.1 two significant digits (RSS ratios get tiny)
-            if ((g in med) && (b in med) && med[b] != 0) { x = med[g] / med[b]; ratio = sprintf(x >= 0.1 ? "%.2f" : "%.2g", x) }
+        split($0, c, "|"); n = trim(c[2]); label = trim(c[3]); line = $0
+        for (i = 1; i <= nother; i++) {
+            ratio = "—"
+            if ((n SUBSEP label) in field) {
+                m = field[n SUBSEP label]; g = n SUBSEP "gort" SUBSEP m; b = n SUBSEP other[i] SUBSEP m
+                # %.2f as run.sh; below 0.1 two significant digits (RSS ratios get tiny)
+                if ((g in med) && (b in med) && med[b] != 0) { x = med[g] / med[b]; ratio = sprintf(x >= 0.1 ? "%.2f" : "%.2g", x) }
+            }
+            line = line " " ratio " |"
         }
-        print $0 " " ratio " |"; next
+        print line; next
     }
     { print }' "$TMP/report"
 
