@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -131,10 +132,13 @@ netfd_ptr bind_local(std::string_view op, const network& n, std::string_view add
 }
 
 // deadline_of: a dial's deadline as a nanotime() instant (0: none). A
-// negative timeout is a deadline already past, as Go's.
+// negative timeout is a deadline already past, as Go's; one beyond the
+// clock's range is the latest instant, as Go's poll_runtime_pollSetDeadline.
 std::int64_t deadline_of(std::chrono::nanoseconds timeout) {
   if (timeout.count() == 0) return 0;
-  return std::max<std::int64_t>(1, rt::nanotime() + timeout.count());
+  const std::int64_t now = rt::nanotime();
+  if (timeout.count() > std::numeric_limits<std::int64_t>::max() - now) return std::numeric_limits<std::int64_t>::max();
+  return std::max<std::int64_t>(1, now + timeout.count());
 }
 
 // partial_deadline: Go's partialDeadline; nullopt when time is up.
