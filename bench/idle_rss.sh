@@ -16,8 +16,9 @@
 # no GC is forced, and its per-connection garbage is small (the 4 KiB buffer
 # and the response slice stay live).
 #
-# Prints one RESULT line per run, then a table of the medians (min–max) and
-# each one's ratio to Go's raw-TCP server. Builds what it needs as
+# Prints one RESULT line per run (kept in GORT_BUILD_DIR/idle-<timestamp>.txt),
+# then a table of the medians (min–max) and each one's ratio to Go's raw-TCP
+# server. Builds what it needs as
 # compare.sh does: gort's http_hello in GORT_BUILD_DIR (default build-bench,
 # Release), the anchors with their run.sh --build-only into
 # GORT_BUILD_DIR/anchors, the client with go build. PORT: the first port
@@ -113,7 +114,8 @@ one() {
         "bytes_per_conn=$(((after - before) * 1024 / CONNS))"
 }
 
-results="$TMP/results"
+results="$BUILD/idle-$(date +%Y%m%d-%H%M%S).txt"
+: >"$results"
 seq_no=0
 for r in $(seq 1 "$RUNS"); do
     for impl in "${IMPLS[@]}"; do
@@ -139,3 +141,5 @@ done | paste <(printf '%s\n' "${IMPLS[@]}") - | awk '
             printf "| %s | %d | %d–%d (%d) | %.2f | %.1f |\n", name, med[i], lo[i], hi[i], n[i], med[i] / g, after[i] / 1024
         }
     }'
+echo
+echo "raw RESULT lines: $results"
