@@ -100,6 +100,7 @@ void netpoll_break() {
 // that a timer about to fall due does not make the M spin (Go's rule).
 void netpoll(std::int64_t delay, glist& list) {
   list.n = 0;
+  list.delta = 0;
   if (epfd < 0) return;
   int waitms;
   if (delay < 0)
@@ -136,6 +137,7 @@ void netpoll(std::int64_t delay, glist& list) {
     if (ev.events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) mode += 'w';
     if (mode != 0) netpoll_event(ev.data.u64, mode, ev.events == EPOLLERR, list);
   }
+  netpoll_adjust_waiters(list.delta);
 }
 
 }  // namespace gort::rt
