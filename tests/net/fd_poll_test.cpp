@@ -142,7 +142,9 @@ TEST_P(FDPollTest, DialErrors) {
     EXPECT_EQ(error_of([&] { net::dial(addr); }), "dial tcp " + addr + ": connect: connection refused");
     EXPECT_EQ(error_of([] { net::dial("tcp", "127.0.0.1"); }), "dial tcp: address 127.0.0.1: missing port in address");
     EXPECT_EQ(error_of([] { net::dial("udp7", "127.0.0.1:1"); }), "dial udp7: unknown network udp7");
-    EXPECT_EQ(error_of([] { net::listen("udp", ":0"); }), "listen udp: unknown network udp");
+    EXPECT_EQ(error_of([] { net::dial("unix", ""); }), "dial unix: missing address");
+    EXPECT_EQ(error_of([] { net::listen("udp", ":0"); }), "listen udp :0: address :0: unexpected address type");
+    EXPECT_EQ(error_of([] { net::listen_packet("tcp", ":0"); }), "listen tcp :0: address :0: unexpected address type");
     EXPECT_EQ(error_of([] { net::dial("tcp", "nosuchhost.invalid:80"); }),
               "dial tcp: lookup nosuchhost.invalid: no such host");
     net::Listener ln = net::listen("tcp", "127.0.0.1:0");
