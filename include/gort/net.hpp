@@ -19,14 +19,17 @@
 //   - std::system_error (net::op_error) carrying the errno, whose what()
 //     names the operation and addresses: "dial tcp 127.0.0.1:1: connect:
 //     connection refused", "read tcp 127.0.0.1:41234->127.0.0.1:8080:
-//     connection reset by peer";
+//     read: connection reset by peer"; a failed lookup is "dial tcp:
+//     lookup nosuch.invalid: no such host" (code: getaddrinfo's EAI_*
+//     value, in a category of its own);
 //   - net::timeout_error when a deadline passes (code std::errc::timed_out,
 //     "... i/o timeout");
 //   - op_error "... use of closed network connection" (code
 //     std::errc::bad_file_descriptor) for a Conn, Listener or PacketConn
 //     used after close(), including a blocked call that close() woke;
-//   - std::invalid_argument for a malformed address, a port outside
-//     0..65535, or an unknown network ("unknown network udp7").
+//   - std::invalid_argument for a malformed address ("dial tcp: address
+//     127.0.0.1: missing port in address"), a port outside 0..65535, or an
+//     unknown network ("dial udp7: unknown network udp7").
 // EINTR is retried; no call raises SIGPIPE.
 //
 // Deadlines are absolute steady_clock instants, as Go's SetDeadline:
@@ -121,10 +124,16 @@ class Listener {
   detail::netfd_ptr fd_;
 };
 
-// network: "tcp", "tcp4", "tcp6" or "unix". An empty host (":8080", ":0")
-// listens on all interfaces, IPv6 and IPv4 together where the machine has
-// IPv6 (Go's dual stack). A "unix" Listener removes its socket file on close,
-// as Go's UnixListener does.
+// network: "tcp", "tcp4", "tcp6", "unix" or "unixpacket" (listen and
+// dial); dial also takes Go's datagram networks ("udp", "udp4", "udp6",
+// "unixgram") for a connected datagram Conn, whose read returns one
+// datagram. An empty host (":8080", ":0") listens on all interfaces, IPv6
+// and IPv4 together where the machine has IPv6 (Go's dual stack), as does
+// 0.0.0.0; its addr() is then "[::]:8080", as Go's. A "unix" Listener
+// removes its socket file on close, as Go's UnixListener does; a Unix
+// address starting with '@' is in Linux's abstract namespace, and an
+// unnamed Unix socket's address is "@", as Go prints it. With a timeout,
+// dial gives each address an equal share of it (at least 2 s), as Go.
 Listener listen(std::string_view address);             // "tcp"
 Listener listen(std::string_view network, std::string_view address);
 Conn dial(std::string_view address);                   // "tcp"
@@ -161,8 +170,12 @@ PacketConn listen_packet(std::string_view network, std::string_view address);
 // Park the goroutine until fd is readable / writable: any non-blocking fd
 // (a pipe, an eventfd, another library's socket), so that a C library with
 // an fd-based async API can be driven from goroutines. Returns false if the
-// deadline passes first (time_point{}: none). Not for the fd of a gort
-// Conn, Listener or PacketConn (std::invalid_argument).
+// deadline passes first (time_point{}: none); true once poll() says the fd
+// is ready (an error or hang-up counts: the next call would not block). A
+// regular file is always ready. One goroutine may wait readable and another
+// writable on the same fd; two in the same mode take turns. Not for the fd
+// of a gort Conn, Listener or PacketConn: std::invalid_argument if such a
+// wait would have to park; likewise for an fd that is not open.
 bool wait_readable(int fd, time_point deadline = {});
 bool wait_writable(int fd, time_point deadline = {});
 
