@@ -79,6 +79,7 @@ inline constexpr int netpoll_events = 128;
 struct glist {
   g* gs[2 * netpoll_events];
   int n = 0;
+  std::int32_t delta = 0;  // netpoll: the change in netpoll_waiters, applied at its end
   bool empty() const { return n == 0; }
 };
 
@@ -113,7 +114,12 @@ int netpollclose(int fd);
 // netpoll_event: epoll reported mode ('r', 'w' or 'r'+'w') for the
 // descriptor tag names (netpoll.cpp drops it if the descriptor has been
 // reused since); event_err: the event was EPOLLERR alone. Adds the Gs it
-// readies to list. Go: the tail of netpoll's loop and netpollready.
+// readies to list, counting them in list.delta. Go: the tail of netpoll's
+// loop and netpollready.
 void netpoll_event(std::uint64_t tag, int mode, bool event_err, glist& list);
+
+// netpoll_adjust_waiters applies a delta that netpoll_event counted: once
+// per poll, not once per G. Go: netpollAdjustWaiters.
+void netpoll_adjust_waiters(std::int32_t delta);
 
 }  // namespace gort::rt
