@@ -12,6 +12,11 @@
 //     if (int e = poll_wait(pd, 'r')) fail(e);       // parks the goroutine
 //   }
 //
+// The hooks are called inside an entry_guard (preempt.hpp), as every
+// runtime entry is: poll_wait parks, and poll_set_deadline and
+// poll_unblock may ready a goroutine, which the preemption signal must not
+// find half done.
+//
 // A poll_desc serves one reader and one writer at a time (the fd layer
 // serializes readers and writers with its fd mutex): a second goroutine
 // waiting in the same mode is a runtime bug ("netpollblock: double wait").
