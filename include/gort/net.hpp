@@ -19,14 +19,17 @@
 //   - std::system_error (net::op_error) carrying the errno, whose what()
 //     names the operation and addresses: "dial tcp 127.0.0.1:1: connect:
 //     connection refused", "read tcp 127.0.0.1:41234->127.0.0.1:8080:
-//     connection reset by peer";
+//     read: connection reset by peer"; a failed lookup is "dial tcp:
+//     lookup nosuch.invalid: no such host" (code: getaddrinfo's EAI_*
+//     value, in a category of its own);
 //   - net::timeout_error when a deadline passes (code std::errc::timed_out,
 //     "... i/o timeout");
 //   - op_error "... use of closed network connection" (code
 //     std::errc::bad_file_descriptor) for a Conn, Listener or PacketConn
 //     used after close(), including a blocked call that close() woke;
-//   - std::invalid_argument for a malformed address, a port outside
-//     0..65535, or an unknown network ("unknown network udp7").
+//   - std::invalid_argument for a malformed address ("dial tcp: address
+//     127.0.0.1: missing port in address"), a port outside 0..65535, or an
+//     unknown network ("dial udp7: unknown network udp7").
 // EINTR is retried; no call raises SIGPIPE.
 //
 // Deadlines are absolute steady_clock instants, as Go's SetDeadline:
@@ -121,10 +124,16 @@ class Listener {
   detail::netfd_ptr fd_;
 };
 
-// network: "tcp", "tcp4", "tcp6" or "unix". An empty host (":8080", ":0")
-// listens on all interfaces, IPv6 and IPv4 together where the machine has
-// IPv6 (Go's dual stack). A "unix" Listener removes its socket file on close,
-// as Go's UnixListener does.
+// network: "tcp", "tcp4", "tcp6", "unix" or "unixpacket" (listen and
+// dial); dial also takes Go's datagram networks ("udp", "udp4", "udp6",
+// "unixgram") for a connected datagram Conn, whose read returns one
+// datagram. An empty host (":8080", ":0") listens on all interfaces, IPv6
+// and IPv4 together where the machine has IPv6 (Go's dual stack), as does
+// 0.0.0.0; its addr() is then "[::]:8080", as Go's. A "unix" Listener
+// removes its socket file on close, as Go's UnixListener does; a Unix
+// address starting with '@' is in Linux's abstract namespace, and an
+// unnamed Unix socket's address is "@", as Go prints it. With a timeout,
+// dial gives each address an equal share of it (at least 2 s), as Go.
 Listener listen(std::string_view address);             // "tcp"
 Listener listen(std::string_view network, std::string_view address);
 Conn dial(std::string_view address);                   // "tcp"
