@@ -139,12 +139,16 @@ void guarded(errors& errs, const std::string& who, F&& f) {
 }
 
 // go_guarded starts f in a goroutine that ends with wg.done(); wg.add(1) is
-// done here.
+// done here. f (and whatever it captured, a Conn say) is destroyed before
+// wg.done(), so that nothing of it is left when the waiter goes on.
 template <class F>
 void go_guarded(gort::WaitGroup& wg, errors& errs, std::string who, F f) {
   wg.add(1);
   gort::go([&wg, &errs, who = std::move(who), f = std::move(f)]() mutable {
-    guarded(errs, who, f);
+    {
+      F mine = std::move(f);
+      guarded(errs, who, mine);
+    }
     wg.done();
   });
 }
