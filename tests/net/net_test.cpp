@@ -33,9 +33,9 @@
 //     AcceptTimeoutUnblocksAccept, ReadTimeout, ReadTimeoutMustNotReturn,
 //     ReadTimeoutUnblocksRead, WriteTimeout, WriteTimeoutMustNotReturn,
 //     WriteTimeoutUnblocksWrite, ReadFromTimeout, WriteToTimeout
-//   NetTest.NetpollWhileSpinning  GOMAXPROCS=1, a goroutine spinning without
-//                                 entering the runtime: I/O still progresses
-//   NetTest.NotOnAGoroutine, ForeignThread, ConnOutlivesRun
+//   NetpollTest.IOWhileSpinningP1  GOMAXPROCS=1, a goroutine spinning without
+//                                  entering the runtime: I/O still progresses
+//   NetTestMisuse.NotOnAGoroutine, ForeignThread, ConnOutlivesRun
 //
 // Timing: a deadline is never early (asserted exactly: the call fails at or
 // after the instant); how late it may be is bounded in seconds (kSlack), as
@@ -1401,70 +1401,23 @@ TEST_P(NetTest, WaitNetFd) {
 // ---- fd reuse --------------------------------------------------------------------
 
 // A closed Conn's events still in flight (its peer wrote just before it was
-// closed, sometimes with a reader blocked on it) must not reach the new Conn
-// that reuses its fd number at once: the new Conn times out on an empty
-// read (no data, no EOF, no error), then reads and writes exactly.
+// closed, sometimes with a reader blocked on it, sometimes with an RST on
+// top) must not reach the new Conn that reuses its fd number at once: the
+// new Conn times out on an empty read (no data, no EOF, no error), then
+// reads and writes exactly (fd_reuse_rounds). And the number is reused:
+// close() releases the fd before it returns, as Go's Close does.
 TEST_P(NetTest, FdReuse) {
   const int kRounds = static_cast<int>(scaled(100, 2));
-  int same_fd = 0, clean = 0;
+  fd_reuse_result res;
   errors errs;
   int rc = run_net(GetParam(), [&] {
     net::Listener ln = net::listen("tcp", "127.0.0.1:0");
-    const std::string addr = ln.addr();
-    for (int round = 0; round < kRounds; ++round) {
-      const std::string r = "round " + std::to_string(round) + ": ";
-      net::Conn c1 = net::dial(addr);
-      net::Conn s1 = ln.accept();
-      const int fd1 = c1.fd();
-      gort::WaitGroup wg;
-      if (round % 2 == 1)
-        go_guarded(wg, errs, r + "old reader", [&] {
-          outcome o = outcome_of([&] {
-            char b[8];
-            c1.read(std::span(b));
-          });
-          if (o.kind != outcome::returned && !is_closed(o)) errs.add("old reader: " + o.str());
-        });
-      if (round % 2 == 1) gort::yield();
-      s1.write("stale");  // c1 becomes readable: an event on its fd
-      if (round % 3 == 0) {  // and an RST on top
-        set_linger0(s1.fd());
-        s1.close();
-      }
-      c1.close();
-      wg.wait();
-      net::Conn c2 = net::dial(addr);
-      net::Conn s2 = ln.accept();
-      if (c2.fd() == fd1) ++same_fd;
-      const tp dl = steady::now() + 10ms;
-      c2.set_read_deadline(dl);
-      outcome empty = outcome_of([&] {
-        char b[8];
-        std::size_t n = c2.read(std::span(b));
-        throw std::runtime_error("read returned " + std::to_string(n) + " bytes (" + std::string(b, std::min<std::size_t>(n, 8)) + ")");
-      });
-      if (!is_timeout(empty, "read tcp ") || steady::now() < dl) {
-        errs.add(r + "the new Conn's empty read: " + empty.str());
-        continue;
-      }
-      c2.set_read_deadline(tp{});
-      s2.write("fresh" + std::to_string(round));
-      const std::string want = "fresh" + std::to_string(round);
-      std::string got = read_string(c2, want.size());
-      c2.write("back");
-      std::string back = read_string(s2, 4);
-      if (got != want || back != "back") {
-        errs.add(r + "new Conn read \"" + got + "\", its peer \"" + back + "\"");
-        continue;
-      }
-      ++clean;
-    }
+    res = fd_reuse_rounds(ln, kRounds, errs);
   });
   EXPECT_EQ(rc, 0);
   EXPECT_TRUE(errs.empty()) << errs.str();
-  EXPECT_EQ(clean, kRounds);
-  EXPECT_EQ(same_fd, kRounds) << "the new Conn did not reuse the closed one's fd number in every round "
-                                 "(close() must release the fd before returning, as Go's)";
+  EXPECT_EQ(res.clean, kRounds);
+  EXPECT_EQ(res.same_fd, kRounds) << "the new Conn did not reuse the closed one's fd number in every round";
 }
 
 // ---- resets, closed peers, SIGPIPE ------------------------------------------------------

@@ -352,4 +352,73 @@ inline int port_of(const std::string& addr) {
   return std::stoi(m[1].str());
 }
 
+// ---- fd reuse ------------------------------------------------------------------
+
+struct fd_reuse_result {
+  int clean = 0;    // rounds whose new Conn behaved exactly
+  int same_fd = 0;  // rounds whose new Conn got the closed one's fd number
+};
+
+// fd_reuse_rounds: rounds of: dial c1 (accepted as s1 on ln); s1 writes, so
+// an event for c1's fd is on its way (in odd rounds a goroutine is blocked
+// reading c1, in every third round s1 also resets); close c1; dial c2 at
+// once, which usually gets c1's fd number. c2 must then time out on a read
+// (10 ms deadline: no stale data, no EOF, no error), and exchange exact
+// bytes with its peer. Failures go to errs.
+inline fd_reuse_result fd_reuse_rounds(net::Listener& ln, int rounds, errors& errs) {
+  fd_reuse_result res;
+  const std::string addr = ln.addr();
+  for (int round = 0; round < rounds; ++round) {
+    const std::string r = "round " + std::to_string(round) + ": ";
+    net::Conn c1 = net::dial(addr);
+    net::Conn s1 = ln.accept();
+    const int fd1 = c1.fd();
+    gort::WaitGroup wg;
+    if (round % 2 == 1) {
+      go_guarded(wg, errs, r + "old reader", [&, r] {
+        outcome o = outcome_of([&] {
+          char b[8];
+          c1.read(std::span(b));
+        });
+        if (o.kind != outcome::returned && !is_closed(o)) errs.add(r + "old reader: " + o.str());
+      });
+      gort::yield();
+    }
+    s1.write("stale");  // c1 becomes readable: an event for its fd
+    if (round % 3 == 0) {  // and an RST on top
+      set_linger0(s1.fd());
+      s1.close();
+    }
+    c1.close();
+    wg.wait();
+    net::Conn c2 = net::dial(addr);
+    net::Conn s2 = ln.accept();
+    if (c2.fd() == fd1) ++res.same_fd;
+    const tp dl = steady::now() + 10ms;
+    c2.set_read_deadline(dl);
+    outcome empty = outcome_of([&] {
+      char b[8];
+      std::size_t n = c2.read(std::span(b));
+      throw std::runtime_error("read returned " + std::to_string(n) + " bytes (\"" +
+                               std::string(b, std::min<std::size_t>(n, 8)) + "\")");
+    });
+    if (!is_timeout(empty, "read tcp ") || steady::now() < dl) {
+      errs.add(r + "the new Conn's empty read: " + empty.str());
+      continue;
+    }
+    c2.set_read_deadline(tp{});
+    const std::string want = "fresh" + std::to_string(round);
+    s2.write(want);
+    std::string got = read_string(c2, want.size());
+    c2.write("back");
+    std::string back = read_string(s2, 4);
+    if (got != want || back != "back") {
+      errs.add(r + "new Conn read \"" + got + "\", its peer \"" + back + "\"");
+      continue;
+    }
+    ++res.clean;
+  }
+  return res;
+}
+
 }  // namespace gort_net_test
