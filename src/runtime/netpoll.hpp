@@ -102,4 +102,18 @@ bool netpoll_anywaiters();
 // run can still be closed.
 void netpoll_teardown();
 
+// ---- the platform's half (netpoll_epoll.cpp), as netpoll.go lists it ----
+
+// netpollopen registers fd, edge-triggered for reading and writing, with
+// tag as the events' user data; netpollclose deregisters it. Each returns
+// 0 or an errno.
+int netpollopen(int fd, std::uint64_t tag);
+int netpollclose(int fd);
+
+// netpoll_event: epoll reported mode ('r', 'w' or 'r'+'w') for the
+// descriptor tag names (netpoll.cpp drops it if the descriptor has been
+// reused since); event_err: the event was EPOLLERR alone. Adds the Gs it
+// readies to list. Go: the tail of netpoll's loop and netpollready.
+void netpoll_event(std::uint64_t tag, int mode, bool event_err, glist& list);
+
 }  // namespace gort::rt

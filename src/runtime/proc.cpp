@@ -17,11 +17,18 @@
 // (time.cpp). Every 61st schedule of a P takes one G from the global queue
 // first, so that two Gs handing a value back and forth through the local
 // queue cannot starve it; then runnext and the local queue; then a batch
-// from the global queue; then stealing: up to 4 passes over all Ps in a
-// random order, taking half of a victim's queue, and on the last pass its
-// runnext and its due timers too. Failing all that, the M gives up its P and
-// sleeps: until the earliest timer if it becomes the timer sleeper, else on
-// its park note (stopm) until startm hands it a P.
+// from the global queue; then the network, without blocking, if goroutines
+// wait on I/O and no M is blocked in netpoll; then stealing: up to 4
+// passes over all Ps in a random order, taking half of a victim's queue,
+// and on the last pass its runnext and its due timers too. Failing all
+// that, the M gives up its P. If goroutines wait on I/O or timers are
+// pending, one such M (sched.lastpoll says which) blocks in netpoll until
+// an fd is ready or the earliest timer falls due; any other sleeps on its
+// park note (stopm) until startm hands it a P. netpoll is the one place an
+// idle M sleeps for something other than a P: a timer armed earlier, or
+// main's exit, breaks it out (netpoll_break). What a poll readies is handed
+// out as Go's injectglist does: one G per idle P to the global queue, with
+// an M started for each, the rest to the poller's own P (netpoll.cpp).
 //
 // Time slices. A G readied through runnext inherits its readier's slice
 // (schedtick does not move), so a pair that readies each other would keep
@@ -80,7 +87,8 @@
 //
 // Locks. sched.lock guards the idle lists, the global run queue, the M and P
 // counts (except the atomics) and the stop-the-world state. allglock guards
-// allgs. Lock order: hchan < sched.lock < allglock; stackpool.lock and
+// allgs. Lock order: hchan < sched.lock < allglock; poll_desc.lock <
+// timer.mu < timers.mu < sched.lock; stackpool.lock, pollcache.lock and
 // sema roots are leaves.
 #include <sched.h>
 #include <sys/mman.h>
@@ -102,6 +110,7 @@
 
 #include "gort/runtime.hpp"
 #include "gort/sync.hpp"
+#include "runtime/netpoll.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/sema.hpp"
@@ -153,13 +162,17 @@ void pidleput(p* pp) {
   sched.npidle.fetch_add(1, std::memory_order_seq_cst);
 }
 
-// pidleget takes an idle P, or nullptr. Requires sched.lock.
+// pidleget takes an idle P, or nullptr. A P leaving the idle list wakes
+// sysmon if it sleeps deeply, which it does only while every P is idle:
+// the G about to run there may need preempting (sysmon.cpp). Requires
+// sched.lock.
 p* pidleget() {
   p* pp = sched.pidle;
   if (pp) {
     sched.pidle = pp->link;
     pp->link = nullptr;
     sched.npidle.fetch_sub(1, std::memory_order_seq_cst);
+    sysmon_wake_locked();
   }
   return pp;
 }
@@ -411,6 +424,18 @@ void startm(p* pp, bool spinning) {
   nmp->park.wakeup();
 }
 
+// start_idle starts an M on each of up to n idle Ps, for Gs just put on the
+// global queue. Go: injectglist's startIdle.
+void start_idle(int n) {
+  for (int i = 0; i < n; ++i) {
+    sched.lock.lock();
+    p* pp = pidleget_spinning();
+    sched.lock.unlock();
+    if (pp == nullptr) return;
+    startm(pp, false);
+  }
+}
+
 void become_spinning(m* mp) {
   mp->spinning = true;
   sched.nmspinning.fetch_add(1, std::memory_order_seq_cst);
@@ -457,11 +482,19 @@ void handoffp(p* pp) {
     startm(pp, false);
     return;
   }
+  // The last running P, and nobody polls the network: some M must, or
+  // goroutines waiting on I/O wait for sysmon.
+  if (sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed) - 1 &&
+      sched.lastpoll.load(std::memory_order_relaxed) != 0) {
+    sched.lock.unlock();
+    startm(pp, false);
+    return;
+  }
   // Its timers must not wait for the next M that happens to look.
   const std::int64_t when = pp->timers.min_when.load(std::memory_order_relaxed);
   pidleput(pp);
   sched.lock.unlock();
-  if (when != 0) wake_for(when);
+  if (when != 0) wake_netpoller(when);
 }
 
 // incidlelocked counts Ms asleep for their locked G (checkdead does not
@@ -583,6 +616,15 @@ p* check_runqs_nop() {
 void gcstopm(m* mp);
 void run_all_timers();
 
+// take_polled runs the first G a netpoll readied (Gwaiting) and hands the
+// others out (injectglist). Go: findRunnable's list.pop() then injectglist.
+g* take_polled(p* pp, glist& list) {
+  g* gp = list.gs[0];
+  injectglist(pp, list.gs + 1, list.n - 1);
+  casgstatus(gp, gstatus::Gwaiting, gstatus::Grunnable);
+  return gp;
+}
+
 // find_runnable blocks until it finds a G for mp, in Go's order (see the top
 // of this file). Returns nullptr only when run() is ending. Runs on g0.
 g* find_runnable(m* mp, bool& inherit_time) {
@@ -596,9 +638,17 @@ g* find_runnable(m* mp, bool& inherit_time) {
     check_timers(pp, 0);
     if (g* gp = runnable_now(pp, inherit_time)) return gp;
 
+    // Goroutines wait on I/O and no M is blocked in netpoll: poll, without
+    // blocking, before taking work from other Ps.
+    inherit_time = false;
+    if (netpoll_anywaiters() && sched.lastpoll.load(std::memory_order_relaxed) != 0) {
+      glist list;
+      netpoll(0, list);
+      if (!list.empty()) return take_polled(pp, list);
+    }
+
     // Spin (steal) only while the spinning Ms are fewer than half the busy
     // Ps: more would burn CPU for nothing.
-    inherit_time = false;
     const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
     if (mp->spinning || 2 * sched.nmspinning.load(std::memory_order_relaxed) <
                             procs - sched.npidle.load(std::memory_order_relaxed)) {
@@ -631,7 +681,8 @@ g* find_runnable(m* mp, bool& inherit_time) {
     // Delicate dance: we were spinning, so a submitter may have skipped
     // waking anyone, counting on us. Stop spinning (the seq_cst decrement is
     // the StoreLoad barrier), then look at every queue again.
-    if (mp->spinning) {
+    const bool was_spinning = mp->spinning;
+    if (was_spinning) {
       mp->spinning = false;
       if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0)
         gothrow("findrunnable: negative nmspinning");
@@ -654,19 +705,35 @@ g* find_runnable(m* mp, bool& inherit_time) {
         continue;
       }
     }
-    // Timers pending on some P: unless another M already does, sleep until
-    // the earliest, then come back with an idle P and run every P's due
-    // timers (Go: the netpoll block with pollUntil, and stealWork's timers).
-    if (const std::int64_t next = time_sleep_until(); next != 0 && timer_sleep(next)) {
+    // Block in netpoll, if goroutines wait on I/O or timers are pending
+    // and no other M does already (the exchange makes sure of it): until
+    // an fd is ready or the earliest timer of any P falls due. Then take
+    // an idle P, run every P's due timers, and run what the poll readied.
+    const std::int64_t poll_until = time_sleep_until();
+    if ((netpoll_anywaiters() || poll_until != 0) && sched.lastpoll.exchange(0, std::memory_order_seq_cst) != 0) {
+      sched.poll_until.store(poll_until, std::memory_order_seq_cst);
+      const std::int64_t delay = poll_until == 0 ? -1 : std::max<std::int64_t>(0, poll_until - nanotime());
+      glist list;
+      netpoll(delay, list);
+      sched.poll_until.store(0, std::memory_order_seq_cst);
+      sched.lastpoll.store(nanotime(), std::memory_order_seq_cst);
       if (exiting()) return nullptr;
       sched.lock.lock();
       p* p2 = pidleget();
       sched.lock.unlock();
-      if (p2) {
+      if (p2 == nullptr) {
+        injectglist(nullptr, list.gs, list.n);
+      } else {
         acquirep(mp, p2);
         run_all_timers();
+        if (!list.empty()) return take_polled(p2, list);
+        if (was_spinning) become_spinning(mp);
+        continue;
       }
-      if (mp->p) continue;
+    } else if (poll_until != 0) {
+      // Another M polls: make sure it wakes in time for our timer.
+      const std::int64_t until = sched.poll_until.load(std::memory_order_seq_cst);
+      if (until == 0 || until > poll_until) netpoll_break();
     }
     stopm(mp);
   }
@@ -889,7 +956,7 @@ void start_the_world(m* mp, std::int32_t nprocs) {
 void main_exit() {
   sched.stop.fetch_or(stop_exiting, std::memory_order_seq_cst);
   sysmon_stop();
-  wake_timer_sleeper();
+  netpoll_break();
   sched.lock.lock();
   while (m* mp = mget()) mp->park.wakeup();
   for (m* mp = allm; mp; mp = mp->alllink) {
@@ -928,6 +995,7 @@ void teardown(m* m0) {
   }
   allm = nullptr;
   sema_teardown();
+  netpoll_teardown();
   for (p*& pp : allp) {
     if (pp) clear_timers(pp);
     delete pp;
@@ -1017,6 +1085,21 @@ void injectg(g* gp) {
   sched.lock.lock();
   globrunqput(gp);
   sched.lock.unlock();
+  wakep();
+}
+
+void injectglist(p* pp, g* const* gs, int n) {
+  if (n <= 0) return;
+  for (int i = 0; i < n; ++i) casgstatus(gs[i], gstatus::Gwaiting, gstatus::Grunnable);
+  const int nglobal = pp ? std::min(n, static_cast<int>(sched.npidle.load(std::memory_order_seq_cst))) : n;
+  if (nglobal > 0) {
+    sched.lock.lock();
+    for (int i = 0; i < nglobal; ++i) globrunqput(gs[i]);
+    sched.lock.unlock();
+    start_idle(nglobal);
+  }
+  if (pp == nullptr) return;
+  for (int i = nglobal; i < n; ++i) runqput(pp, gs[i], false);
   wakep();
 }
 
@@ -1489,6 +1572,9 @@ int run(const Config& cfg, std::function<void()> main_fn) {
   sched.gomaxprocs.store(0, std::memory_order_relaxed);
   sched.allglen.store(0, std::memory_order_relaxed);
   sched.main_started.store(false, std::memory_order_relaxed);
+  netpollinit();
+  sched.lastpoll.store(nanotime(), std::memory_order_relaxed);
+  sched.poll_until.store(0, std::memory_order_relaxed);
 
   m m0;
   sched.lock.lock();

@@ -69,6 +69,12 @@ void newproc_system(std::function<void()> fn);
 // readying from a thread with no P (Go: injectglist with one G).
 void injectg(g* gp);
 
+// injectglist makes gs[0..n) (Gwaiting: readied by netpoll) runnable. With
+// pp nullptr (no P) all go to the global queue, with an M started for each
+// idle P; else one per idle P does, and the rest go to pp's local queue.
+// Go: injectglist.
+void injectglist(p* pp, g* const* gs, int n);
+
 // runqput puts gp on pp's local queue (runnext if next), spilling half the
 // queue to the global queue when full. Owner P only.
 void runqput(p* pp, g* gp, bool next);

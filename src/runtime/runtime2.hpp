@@ -206,6 +206,7 @@ enum class timer_kind : std::uintptr_t {
   sleep = 0,  // a sleeping G
   chan = 1,   // a detail::chan_timer: a Timer's, Ticker's or after's
   func = 2,   // a detail::func_timer: an after_func's
+  rt = 3,     // a detail::rt_timer: the runtime's own (netpoll deadlines)
 };
 inline constexpr std::uintptr_t timer_kind_mask = 3;
 
@@ -351,12 +352,14 @@ struct schedt {
   std::int32_t stopwait = 0;           // Ps yet to stop
   note stopnote;                       // the stopper sleeps here
 
-  // The timer sleeper: one idle M, without a P, sleeps until the earliest
-  // timer of any P (Go: the M blocked in netpoll with pollUntil). A timer
-  // added earlier than timer_until pokes it awake (time.cpp, timer_sleep).
-  std::atomic<bool> timer_sleeping{false};
-  std::atomic<std::int64_t> timer_until{0};
-  std::atomic<std::uint32_t> timer_wake{0};  // futex word: bumped to wake the sleeper
+  // The netpoller (proc.cpp, find_runnable): at most one idle M, without a
+  // P, blocks in netpoll, until an fd is ready or poll_until, the earliest
+  // timer of any P when it went to sleep (0: none). lastpoll is 0 while it
+  // does, else when the last poll ended, which tells sysmon how stale the
+  // poll is. A timer armed earlier than poll_until, or work for an M while
+  // every M sleeps, breaks it out (netpoll_break). Go: the same fields.
+  std::atomic<std::int64_t> lastpoll{0};
+  std::atomic<std::int64_t> poll_until{0};
 
   std::atomic<bool> sysmonwait{false};  // sysmon sleeps deeply (sysmon.cpp); written under lock
 

@@ -28,10 +28,16 @@
 //     background scavenger). With a 100 ms period the sleepers benchmark's
 //     Ps spent 25% more user time, for reasons not found;
 //   schedtrace when GODEBUG=schedtrace asks.
+//   netpoll  when goroutines wait on I/O and nobody has polled for 10 ms:
+//     every M is busy and none blocks in netpoll, so without this a
+//     readied connection would wait for some P to run out of work.
 // sysmon counts as a system M (sched.nmsys): checkdead does not take it for
-// a thread at work. gort: no netpoll or GC duties yet.
+// a thread at work. Its deep sleep ends when a P leaves the idle list
+// (pidleget): a G that I/O readied may need preempting as any other, and
+// no timer bounds that sleep. gort: no GC duties.
 #include <algorithm>
 
+#include "runtime/netpoll.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
@@ -46,6 +52,7 @@ constexpr std::int64_t resignal_ns = 1'000'000;        // one signal per P per m
 constexpr std::int64_t syscall_keep_ns = 10'000'000;   // retake's 10 ms for a syscall
 constexpr std::int64_t max_deep_sleep_ns = 60'000'000'000;  // Go: forcegcperiod / 2
 constexpr std::int64_t scavenge_period_ns = 1'000'000'000;
+constexpr std::int64_t netpoll_stale_ns = 10'000'000;  // Go: sysmon polls after 10 ms
 
 note sysmonnote;      // woken by sysmon_stop and sysmon_wake
 m* sysmon_m = nullptr;
@@ -127,6 +134,27 @@ int retake(std::int64_t now) {
   return n;
 }
 
+// sysmon_netpoll: goroutines wait on I/O and nobody has polled for 10 ms
+// (every M is busy, none blocks in netpoll): poll without blocking and
+// hand out what is ready. Go: sysmon's netpoll.
+void sysmon_netpoll(std::int64_t now) {
+  std::int64_t last = sched.lastpoll.load(std::memory_order_relaxed);
+  if (last == 0 || last + netpoll_stale_ns >= now || !netpoll_anywaiters()) return;
+  sched.lastpoll.compare_exchange_strong(last, now, std::memory_order_seq_cst);
+  glist list;
+  netpoll(0, list);
+  if (list.empty()) return;
+  // Count sysmon as running while the Gs are between the poll and the
+  // Ms that injectglist starts (as retake does).
+  sched.lock.lock();
+  incidlelocked(-1);
+  sched.lock.unlock();
+  injectglist(nullptr, list.gs, list.n);
+  sched.lock.lock();
+  incidlelocked(1);
+  sched.lock.unlock();
+}
+
 // deep_sleep: every P is idle; sleep until the earliest timer (at most 60 s)
 // or a wakeup. True if woken (then the caller restarts its short delays).
 bool deep_sleep(std::int64_t now) {
@@ -171,6 +199,7 @@ void sysmon() {
       if (sched.stop.load(std::memory_order_acquire) & stop_exiting) return;
       now = nanotime();
     }
+    sysmon_netpoll(now);
     idle = retake(now) != 0 ? 0 : idle + 1;
     if (now >= next_scavenge) {
       stack_scavenge(false);

@@ -26,12 +26,12 @@
 //     heap is empty, a clock read while it is not;
 //   - steal_work runs the due timers of the Ps it visits, so a busy or
 //     idle P's timers do not wait for that P;
-//   - an M that finds nothing to do and gives up its P becomes the timer
-//     sleeper if nobody is, and sleeps until the earliest timer of any P
-//     (Go: the M blocked in netpoll until pollUntil); arming a timer
-//     earlier than that pokes it. Once awake it takes an idle P and runs
-//     every P's due timers. So no timer waits for an idle P, nor for a busy
-//     one that enters the runtime.
+//   - an M that finds nothing to do and gives up its P blocks in netpoll
+//     if nobody does, until the earliest timer of any P (poll_until) or an
+//     fd's readiness; arming a timer earlier than that breaks it out
+//     (wake_netpoller). Once awake it takes an idle P and runs every P's
+//     due timers. So no timer waits for an idle P, nor for a busy one that
+//     enters the runtime.
 // A timer never fires early: it runs only once nanotime() >= when.
 //
 // gort departures, for C++'s lack of a GC:
@@ -95,6 +95,7 @@
 
 #include "gort/time.hpp"
 #include "runtime/chan.hpp"
+#include "runtime/netpoll.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
@@ -103,6 +104,7 @@ namespace gort::rt {
 
 using detail::chan_timer;
 using detail::func_timer;
+using detail::rt_timer;
 using detail::timer;
 using detail::timer_ref;
 
@@ -179,8 +181,9 @@ const timer_when* earliest(const timers& ts) {
 
 // update_min publishes the earliest when in min_when if it changed, and
 // says whether it moved earlier (or from none): only then may an M sleeping
-// for timers have to wake sooner (wake_for, as Go's wakeNetPoller after
-// maybeAdd). The store is seq_cst for wake_for and timer_sleep; skipping
+// for timers have to wake sooner (wake_netpoller, as Go's after
+// maybeAdd). The store is seq_cst for wake_netpoller and the M about to
+// block in netpoll (find_runnable reads every P's min_when); skipping
 // it when nothing changed saves a full barrier on almost every sleep.
 bool update_min(timers& ts) {
   const timer_when* e = earliest(ts);
@@ -223,21 +226,15 @@ void remove_earliest(timers& ts, const timer_when* e) {
   }
 }
 
-// ---- the timer sleeper ----
-
-void poke_timer_sleeper() {
-  sched.timer_wake.fetch_add(1, std::memory_order_seq_cst);
-  futexwakeup(&sched.timer_wake, 1);
-}
-
 }  // namespace
 
-// wake_for: if an M sleeps for timers past when, poke it; if none does,
-// wake an idle P, whose M will either find the timer due or become the
-// sleeper.
-void wake_for(std::int64_t when) {
-  if (sched.timer_sleeping.load(std::memory_order_seq_cst)) {
-    if (when < sched.timer_until.load(std::memory_order_seq_cst)) poke_timer_sleeper();
+// wake_netpoller: if an M is blocked in netpoll past when, break it out;
+// if none is, wake an idle P, whose M will either find the timer due or
+// block in netpoll until it is. Go: wakeNetPoller.
+void wake_netpoller(std::int64_t when) {
+  if (sched.lastpoll.load(std::memory_order_seq_cst) == 0) {
+    const std::int64_t until = sched.poll_until.load(std::memory_order_seq_cst);
+    if (until == 0 || until > when) netpoll_break();
   } else {
     wakep();
   }
@@ -266,7 +263,7 @@ void add_timer(p* pp, timer_ref ref, std::int64_t when) {
   heap_push(pp->timers, {when, ref.release()});
   const bool earlier = update_min(pp->timers);
   pp->timers.mu.unlock();
-  if (earlier) wake_for(when);
+  if (earlier) wake_netpoller(when);
 }
 
 // unlink takes t out of whatever heap holds it, returning the heap's
@@ -319,6 +316,20 @@ bool drain(chan_timer* t) {
 // and on return, and dropped while the timer fires (it may take channel
 // locks and ready Gs). Go: timer.unlockAndRun.
 void run_timer(timers& ts, const timer_when e, std::int64_t now) {
+  if (kind_of(e.what) == timer_kind::rt) {
+    // Read with the timer still in the heap: a modtimer waiting in unlink
+    // rewrites them only once it is out (rt_timer).
+    auto* t = static_cast<rt_timer*>(e.t());
+    const auto f = t->f;
+    void* const arg = t->arg;
+    const std::uintptr_t seq = t->seq;
+    heap_remove_at(ts, 0);
+    update_min(ts);
+    ts.mu.unlock();
+    f(arg, seq);
+    ts.mu.lock();
+    return;
+  }
   chan_timer* ct = chan_timer_of(e.what);
   const std::uint32_t seq = ct ? ct->seq.load(std::memory_order_relaxed) : 0;
   const bool one_shot = ct == nullptr || ct->period == 0;
@@ -420,12 +431,32 @@ timer_ref new_chan_timer(chan<steady::time_point>& c, std::int64_t when, std::in
 
 }  // namespace
 
+void modtimer(rt_timer* t, std::int64_t when, void (*f)(void*, std::uintptr_t), void* arg,
+              std::uintptr_t seq) {
+  t->mu.lock();
+  bool pending;
+  unlink(t, pending);  // an rt_timer's references count nothing
+  t->f = f;
+  t->arg = arg;
+  t->seq = seq;
+  add_timer(getm()->p, timer_ref(tagged(t, timer_kind::rt)), when);
+  t->mu.unlock();
+}
+
+bool deltimer(rt_timer* t) {
+  t->mu.lock();
+  bool pending;
+  unlink(t, pending);
+  t->mu.unlock();
+  return pending;
+}
+
 void add_sleep(p* pp, g* gp, std::int64_t when) {
   pp->timers.mu.lock();
   push(pp->timers, {when, tagged(gp, timer_kind::sleep)});
   const bool earlier = update_min(pp->timers);
   pp->timers.mu.unlock();
-  if (earlier) wake_for(when);
+  if (earlier) wake_netpoller(when);
 }
 
 std::int64_t check_timers_pending(p* pp, std::int64_t now) {
@@ -481,33 +512,6 @@ std::int64_t time_sleep_until() {
   }
   return next;
 }
-
-bool timer_sleep(std::int64_t when) {
-  bool expected = false;
-  if (sched.timer_sleeping.load(std::memory_order_relaxed)) return false;
-  sched.timer_until.store(when, std::memory_order_seq_cst);
-  if (!sched.timer_sleeping.compare_exchange_strong(expected, true, std::memory_order_seq_cst))
-    return false;
-  std::uint32_t gen = sched.timer_wake.load(std::memory_order_seq_cst);
-  // A timer armed between the caller's look and our claim saw no sleeper
-  // (and woke a P instead); look again now that we are the sleeper.
-  const std::int64_t next = time_sleep_until();
-  if (next != 0 && next < when) {
-    when = next;
-    sched.timer_until.store(when, std::memory_order_seq_cst);
-  }
-  for (;;) {
-    if (sched.stop.load(std::memory_order_acquire) & stop_exiting) break;
-    const std::int64_t now = nanotime();
-    if (now >= when) break;
-    futexsleep(&sched.timer_wake, gen, when - now);
-    if (sched.timer_wake.load(std::memory_order_seq_cst) != gen) break;  // poked
-  }
-  sched.timer_sleeping.store(false, std::memory_order_seq_cst);
-  return true;
-}
-
-void wake_timer_sleeper() { poke_timer_sleeper(); }
 
 void clear_timers(p* pp) {
   std::vector<timer_ref> owned;
@@ -625,7 +629,9 @@ void Ticker::reset(std::chrono::nanoseconds period) {
 
 namespace gort::detail {
 
+// An rt_timer is not counted (its owner outlives it): both are no-ops for it.
 void timer_retain(std::uintptr_t t) noexcept {
+  if (rt::kind_of(t) == rt::timer_kind::rt) return;
   if (chan_timer* ct = rt::chan_timer_of(t))
     header(rt::room_chan(ct))->refs.fetch_add(1, std::memory_order_relaxed);
   else
@@ -633,6 +639,7 @@ void timer_retain(std::uintptr_t t) noexcept {
 }
 
 void timer_release(std::uintptr_t t) noexcept {
+  if (rt::kind_of(t) == rt::timer_kind::rt) return;
   if (chan_timer* ct = rt::chan_timer_of(t)) {
     hchan* c = rt::room_chan(ct);
     if (header(c)->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) freechan(c);

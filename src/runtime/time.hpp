@@ -13,13 +13,17 @@ namespace gort::detail {
 // timer: what every timer has, its place in a heap (a sleep needs none: its
 // heap entry names the G, see timer_when). Its when is in its heap entry
 // only, and its kind in the tag of the pointers to it (timer_kind): the
-// heap entry's and the timer_refs'. Two kinds:
+// heap entry's and the timer_refs'. Three kinds:
 //   chan_timer  a Timer's, Ticker's or after's: firing sends the time on
 //               its channel without blocking, if seq is still the one it
 //               was popped with;
-//   func_timer  an after_func's: firing starts a goroutine running fn.
-// Each lives as long as a reference to it: a timer_ref (while it is in a
-// heap, its entry is one) or, for a chan_timer, a handle of its channel.
+//   func_timer  an after_func's: firing starts a goroutine running fn;
+//   rt_timer    the runtime's own (a netpoll deadline): firing calls
+//               f(arg, seq) with no lock held.
+// A chan_timer or func_timer lives as long as a reference to it: a
+// timer_ref (while it is in a heap, its entry is one) or, for a
+// chan_timer, a handle of its channel. An rt_timer is not counted: its
+// owner outlives it (a poll_desc is never freed).
 //
 // Locking: ts->mu (the heap holding it) guards index and ts, its entry
 // there and, for a ticker, period; mu serializes stop/reset with a firing's
@@ -43,6 +47,18 @@ struct chan_timer : timer {
 struct func_timer : timer {
   std::atomic<std::uint32_t> refs{1};
   std::function<void()> fn;
+};
+
+// rt_timer: Go's timer with f, arg and seq, as the runtime arms it for
+// itself. seq is what the arming passed: f compares it with its own state
+// to drop a firing that a later arming or a reuse of arg made stale (Go's
+// netpoll rseq/wseq). f, arg and seq are written by modtimer with mu held
+// and the timer in no heap, and read by the firing under the heap's lock
+// with the timer still in it, so the two never overlap.
+struct rt_timer : timer {
+  void (*f)(void* arg, std::uintptr_t seq) = nullptr;
+  void* arg = nullptr;
+  std::uintptr_t seq = 0;
 };
 
 }  // namespace gort::detail
@@ -69,17 +85,19 @@ inline std::int64_t check_timers(p* pp, std::int64_t now) {
 // time_sleep_until: the earliest timer over all Ps (0: none). Go: timeSleepUntil.
 std::int64_t time_sleep_until();
 
-// timer_sleep: the calling M, idle and without a P, sleeps until when (or
-// until a timer is armed earlier, or run() ends). Returns false at once if
-// another M already is the timer sleeper. Go: the M blocked in
-// netpoll(pollUntil).
-bool timer_sleep(std::int64_t when);
-
-// wake_for: a timer is pending for when on a P no M may be looking at (just
-// armed, or its P just idled): make sure some M wakes for it. Go:
+// wake_netpoller: a timer is pending for when on a P no M may be looking
+// at (just armed, or its P just idled): make sure some M wakes for it: the
+// M blocked in netpoll if it sleeps past when, else an idle P's. Go:
 // wakeNetPoller.
-void wake_for(std::int64_t when);
-void wake_timer_sleeper();  // run() is ending
+void wake_netpoller(std::int64_t when);
+
+// modtimer arms t to call f(arg, seq) at when, disarming it first if it is
+// pending; deltimer disarms it, true if it was pending. The caller
+// serializes them per timer (netpoll: pd.lock); modtimer needs a P, whose
+// heap takes the timer. Go: timer.modify and timer.stop.
+void modtimer(detail::rt_timer* t, std::int64_t when, void (*f)(void*, std::uintptr_t), void* arg,
+              std::uintptr_t seq);
+bool deltimer(detail::rt_timer* t);
 
 // move_timers moves from's timers into to's heap (procresize); clear_timers
 // drops pp's (run() is over).
