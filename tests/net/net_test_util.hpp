@@ -223,9 +223,11 @@ inline conn_pair make_pair_on(net::Listener ln, std::string_view network = "tcp"
 }
 inline conn_pair tcp_pair() { return make_pair_on(net::listen("tcp", "127.0.0.1:0")); }
 
-// set_buffers shrinks fd's socket buffers, so that a write blocks after a few
-// KiB rather than megabytes.
-inline void set_buffers(int fd, int size = 4096) {
+// set_buffers fixes fd's socket buffers at 64 KiB (no autotuning, which may
+// grow a receive buffer to tcp_rmem's maximum, 32 MiB on some machines), so
+// that a write of kBlockingWrite blocks until the peer reads. Not smaller: a
+// window of a few KiB meets the peer's delayed ACKs and crawls (~50 KB/s).
+inline void set_buffers(int fd, int size = 64 << 10) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
 }
