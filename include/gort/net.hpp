@@ -170,8 +170,12 @@ PacketConn listen_packet(std::string_view network, std::string_view address);
 // Park the goroutine until fd is readable / writable: any non-blocking fd
 // (a pipe, an eventfd, another library's socket), so that a C library with
 // an fd-based async API can be driven from goroutines. Returns false if the
-// deadline passes first (time_point{}: none). Not for the fd of a gort
-// Conn, Listener or PacketConn (std::invalid_argument).
+// deadline passes first (time_point{}: none); true once poll() says the fd
+// is ready (an error or hang-up counts: the next call would not block). A
+// regular file is always ready. One goroutine may wait readable and another
+// writable on the same fd; two in the same mode take turns. Not for the fd
+// of a gort Conn, Listener or PacketConn: std::invalid_argument if such a
+// wait would have to park; likewise for an fd that is not open.
 bool wait_readable(int fd, time_point deadline = {});
 bool wait_writable(int fd, time_point deadline = {});
 

@@ -19,7 +19,9 @@
 
 #include <algorithm>
 #include <exception>
+#include <limits>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "net/dial.hpp"
@@ -54,11 +56,18 @@ constexpr network networks[] = {
 };
 
 // parse_network: Go's parseNetwork, narrowed to the socket types op takes
-// (Listen: stream and seqpacket; ListenPacket: datagram; Dial: any).
-// Anything else is Go's UnknownNetworkError, as Go's Listen("udp") is.
-network parse_network(std::string_view op, std::string_view net, bool stream, bool datagram) {
-  for (const network& n : networks)
-    if (n.name == net && (n.sotype == SOCK_DGRAM ? datagram : stream)) return n;
+// (Listen: stream and seqpacket; ListenPacket: datagram; Dial: any). A
+// name Go does not know is its UnknownNetworkError; a known one of the
+// other kind is the AddrError Go's Listen("udp", ...) and ListenPacket("tcp",
+// ...) return, "listen udp :0: address :0: unexpected address type".
+network parse_network(std::string_view op, std::string_view net, std::string_view address, bool stream,
+                      bool datagram) {
+  for (const network& n : networks) {
+    if (n.name != net) continue;
+    if (n.sotype == SOCK_DGRAM ? datagram : stream) return n;
+    throw std::invalid_argument(detail::op_text(op, net, {}, address,
+                                                detail::addr_error(address, "unexpected address type").what()));
+  }
   detail::throw_unknown_network(op, net);
 }
 
@@ -131,10 +140,13 @@ netfd_ptr bind_local(std::string_view op, const network& n, std::string_view add
 }
 
 // deadline_of: a dial's deadline as a nanotime() instant (0: none). A
-// negative timeout is a deadline already past, as Go's.
+// negative timeout is a deadline already past, as Go's; one beyond the
+// clock's range is the latest instant, as Go's poll_runtime_pollSetDeadline.
 std::int64_t deadline_of(std::chrono::nanoseconds timeout) {
   if (timeout.count() == 0) return 0;
-  return std::max<std::int64_t>(1, rt::nanotime() + timeout.count());
+  const std::int64_t now = rt::nanotime();
+  if (timeout.count() > std::numeric_limits<std::int64_t>::max() - now) return std::numeric_limits<std::int64_t>::max();
+  return std::max<std::int64_t>(1, now + timeout.count());
 }
 
 // partial_deadline: Go's partialDeadline; nullopt when time is up.
@@ -203,13 +215,13 @@ Listener listen(std::string_view address) { return listen("tcp", address); }
 
 Listener listen(std::string_view network, std::string_view address) {
   rt::entry_guard e("gort::net::listen");
-  const struct network n = parse_network("listen", network, true, false);
+  const struct network n = parse_network("listen", network, address, true, false);
   return Listener(bind_local("listen", n, address));
 }
 
 PacketConn listen_packet(std::string_view network, std::string_view address) {
   rt::entry_guard e("gort::net::listen_packet");
-  const struct network n = parse_network("listen", network, false, true);
+  const struct network n = parse_network("listen", network, address, false, true);
   return PacketConn(bind_local("listen", n, address));
 }
 
@@ -223,7 +235,9 @@ Conn dial(std::string_view network, std::string_view address) {
 
 Conn dial(std::string_view network, std::string_view address, std::chrono::nanoseconds timeout) {
   rt::entry_guard e("gort::net::dial");
-  const struct network n = parse_network("dial", network, true, true);
+  const struct network n = parse_network("dial", network, address, true, true);
+  // Go's resolveAddrList: a dial needs somewhere to go.
+  if (address.empty()) throw std::invalid_argument(detail::op_text("dial", network, {}, {}, "missing address"));
   const std::int64_t deadline = deadline_of(timeout);
   return n.unix ? dial_unix(n, address, deadline) : dial_serial(n, address, deadline);
 }

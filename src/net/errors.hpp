@@ -49,16 +49,17 @@ std::string op_text(std::string_view op, std::string_view net, std::string_view 
 [[noreturn]] void throw_op_error(std::string_view op, std::string_view net, std::string_view source,
                                  std::string_view addr, fd_error e);
 
-// addr_error: Go's AddrError ("address X: why") inside Go's OpError
-// without addresses ("dial tcp: address 127.0.0.1: missing port in
-// address"), as std::invalid_argument: the caller's input is wrong.
+// addr_error: Go's AddrError, "address X: why", as std::invalid_argument:
+// the caller's input is wrong.
 struct addr_error : std::invalid_argument {
   addr_error(std::string_view addr, std::string_view why);
 };
-// with_op: e's text behind "op net: " (Go's OpError around an AddrError or
-// UnknownNetworkError), still an invalid_argument.
+// throw_invalid: e's text behind "op net: ", as Go's OpError wraps an
+// AddrError ("dial tcp: address 127.0.0.1: missing port in address"),
+// still an invalid_argument.
 [[noreturn]] void throw_invalid(std::string_view op, std::string_view net, const std::invalid_argument& e);
-// unknown_network: Go's UnknownNetworkError, "unknown network X".
+// throw_unknown_network: Go's UnknownNetworkError in an OpError, "dial
+// udp7: unknown network udp7", as std::invalid_argument.
 [[noreturn]] void throw_unknown_network(std::string_view op, std::string_view net);
 
 // lookup_category: getaddrinfo's EAI_* codes, the code of a failed lookup.

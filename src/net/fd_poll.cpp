@@ -75,7 +75,6 @@ fd_error poll_fd::init(int fd, bool stream) {
   if (pd == nullptr) return {errno, "epoll_ctl"};
   sysfd = fd;
   is_stream = stream;
-  zero_read_is_eof = stream;
   return {};
 }
 

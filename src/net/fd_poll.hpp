@@ -52,7 +52,6 @@ struct poll_fd {
   fd_mutex fdmu;
   std::atomic<std::uint32_t> csema{0};  // destroy() releases it; close() waits on it
   bool is_stream = true;                // Go's IsStream: SOCK_STREAM
-  bool zero_read_is_eof = true;         // Go's ZeroReadIsEOF: not for datagrams
 
   // init registers sysfd (already O_NONBLOCK) with the netpoller. On
   // failure the caller still owns sysfd.

@@ -55,7 +55,8 @@ struct netfd {
   fd_error close();
 };
 
-// sockaddr_of: getsockname / getpeername as a sockaddr_any (len 0 on failure).
+// getsockname_of / getpeername_of: the kernel's address of s as a sockaddr_any
+// (len 0 on failure).
 sockaddr_any getsockname_of(int s);
 sockaddr_any getpeername_of(int s);
 

@@ -125,11 +125,11 @@ void publish_info(poll_desc* pd) {
 
 // set_event_err sets or clears the event error bit, if info is still about
 // the fd that seq tagged (an event in flight for a reused descriptor must
-// not mark its next fd).
+// not mark its next fd); seq 0: whatever fd it is about.
 void set_event_err(poll_desc* pd, bool b, std::uint32_t seq) {
   std::uint32_t x = pd->info.load(std::memory_order_relaxed);
   for (;;) {
-    if (((x >> poll_fdseq_shift) & tag_mask) != (seq & tag_mask)) return;
+    if (seq != 0 && ((x >> poll_fdseq_shift) & tag_mask) != (seq & tag_mask)) return;
     const std::uint32_t y = b ? x | poll_event_err : x & ~poll_event_err;
     if (x == y || pd->info.compare_exchange_weak(x, y, std::memory_order_seq_cst)) return;
   }
@@ -224,8 +224,9 @@ bool netpollblock(poll_desc* pd, int mode) {
 }
 
 // netpollunblock moves mode's semaphore to ready (ioready) or nil, and
-// returns the G waiting there, if any. Go: netpollunblock.
-g* netpollunblock(poll_desc* pd, int mode, bool ioready) {
+// returns the G waiting there, if any, counting it off in delta (the
+// caller adjusts netpoll_waiters). Go: netpollunblock.
+g* netpollunblock(poll_desc* pd, int mode, bool ioready, std::int32_t& delta) {
   std::atomic<std::uintptr_t>& gpp = sema_of(pd, mode);
   std::uintptr_t old = gpp.load(std::memory_order_seq_cst);
   for (;;) {
@@ -235,14 +236,17 @@ g* netpollunblock(poll_desc* pd, int mode, bool ioready) {
     if (old == pd_nil && !ioready) return nullptr;
     if (gpp.compare_exchange_weak(old, ioready ? pd_ready : pd_nil, std::memory_order_seq_cst)) {
       if (old == pd_nil || old == pd_wait) return nullptr;
-      netpoll_waiters.fetch_sub(1, std::memory_order_seq_cst);
+      --delta;
       return reinterpret_cast<g*>(old);
     }
   }
 }
 
-void netpollgoready(g* gp) {
-  if (gp) goready(gp);
+// netpollgoready readies what a deadline or a close unblocked.
+void netpollgoready(g* rg, g* wg, std::int32_t delta) {
+  netpoll_adjust_waiters(delta);
+  if (rg) goready(rg);
+  if (wg) goready(wg);
 }
 
 // ---- deadlines ----
@@ -257,21 +261,21 @@ void netpoll_deadline_impl(poll_desc* pd, std::uintptr_t seq, bool read, bool wr
   }
   g* rg = nullptr;
   g* wg = nullptr;
+  std::int32_t delta = 0;
   if (read) {
     if (pd->rd <= 0 || !pd->rrun) gothrow("runtime: inconsistent read deadline");
     pd->rd = -1;
     publish_info(pd);
-    rg = netpollunblock(pd, 'r', false);
+    rg = netpollunblock(pd, 'r', false, delta);
   }
   if (write) {
     if (pd->wd <= 0 || (!pd->wrun && !read)) gothrow("runtime: inconsistent write deadline");
     pd->wd = -1;
     publish_info(pd);
-    wg = netpollunblock(pd, 'w', false);
+    wg = netpollunblock(pd, 'w', false, delta);
   }
   pd->lock.unlock();
-  netpollgoready(rg);
-  netpollgoready(wg);
+  netpollgoready(rg, wg, delta);
 }
 
 void netpoll_deadline(void* arg, std::uintptr_t seq) {
@@ -387,11 +391,11 @@ void poll_set_deadline(poll_desc* pd, std::int64_t d, int mode) {
   }
   // A deadline set in the past wakes the I/O pending now (publish_info
   // above came first).
-  g* rg = pd->rd < 0 ? netpollunblock(pd, 'r', false) : nullptr;
-  g* wg = pd->wd < 0 ? netpollunblock(pd, 'w', false) : nullptr;
+  std::int32_t delta = 0;
+  g* rg = pd->rd < 0 ? netpollunblock(pd, 'r', false, delta) : nullptr;
+  g* wg = pd->wd < 0 ? netpollunblock(pd, 'w', false, delta) : nullptr;
   pd->lock.unlock();
-  netpollgoready(rg);
-  netpollgoready(wg);
+  netpollgoready(rg, wg, delta);
 }
 
 void poll_unblock(poll_desc* pd) {
@@ -401,8 +405,9 @@ void poll_unblock(poll_desc* pd) {
   pd->rseq++;
   pd->wseq++;
   publish_info(pd);
-  g* rg = netpollunblock(pd, 'r', false);
-  g* wg = netpollunblock(pd, 'w', false);
+  std::int32_t delta = 0;
+  g* rg = netpollunblock(pd, 'r', false, delta);
+  g* wg = netpollunblock(pd, 'w', false, delta);
   if (pd->rrun) {
     deltimer(&pd->rt);
     pd->rrun = false;
@@ -412,8 +417,7 @@ void poll_unblock(poll_desc* pd) {
     pd->wrun = false;
   }
   pd->lock.unlock();
-  netpollgoready(rg);
-  netpollgoready(wg);
+  netpollgoready(rg, wg, delta);
 }
 
 // ---- the scheduler's side ----
@@ -425,9 +429,13 @@ void netpoll_event(std::uint64_t tag, int mode, bool event_err, glist& list) {
   set_event_err(pd, event_err, seq);
   // netpollready
   if (mode == 'r' || mode == 'r' + 'w')
-    if (g* gp = netpollunblock(pd, 'r', true)) list.gs[list.n++] = gp;
+    if (g* gp = netpollunblock(pd, 'r', true, list.delta)) list.gs[list.n++] = gp;
   if (mode == 'w' || mode == 'r' + 'w')
-    if (g* gp = netpollunblock(pd, 'w', true)) list.gs[list.n++] = gp;
+    if (g* gp = netpollunblock(pd, 'w', true, list.delta)) list.gs[list.n++] = gp;
+}
+
+void netpoll_adjust_waiters(std::int32_t delta) {
+  if (delta != 0) netpoll_waiters.fetch_add(delta, std::memory_order_seq_cst);
 }
 
 bool netpoll_anywaiters() { return netpoll_waiters.load(std::memory_order_seq_cst) > 0; }

@@ -12,6 +12,11 @@
 //     if (int e = poll_wait(pd, 'r')) fail(e);       // parks the goroutine
 //   }
 //
+// The hooks are called inside an entry_guard (preempt.hpp), as every
+// runtime entry is: poll_wait parks, and poll_set_deadline and
+// poll_unblock may ready a goroutine, which the preemption signal must not
+// find half done.
+//
 // A poll_desc serves one reader and one writer at a time (the fd layer
 // serializes readers and writers with its fd mutex): a second goroutine
 // waiting in the same mode is a runtime bug ("netpollblock: double wait").
@@ -79,6 +84,7 @@ inline constexpr int netpoll_events = 128;
 struct glist {
   g* gs[2 * netpoll_events];
   int n = 0;
+  std::int32_t delta = 0;  // netpoll: the change in netpoll_waiters, applied at its end
   bool empty() const { return n == 0; }
 };
 
@@ -113,7 +119,12 @@ int netpollclose(int fd);
 // netpoll_event: epoll reported mode ('r', 'w' or 'r'+'w') for the
 // descriptor tag names (netpoll.cpp drops it if the descriptor has been
 // reused since); event_err: the event was EPOLLERR alone. Adds the Gs it
-// readies to list. Go: the tail of netpoll's loop and netpollready.
+// readies to list, counting them in list.delta. Go: the tail of netpoll's
+// loop and netpollready.
 void netpoll_event(std::uint64_t tag, int mode, bool event_err, glist& list);
+
+// netpoll_adjust_waiters applies a delta that netpoll_event counted: once
+// per poll, not once per G. Go: netpollAdjustWaiters.
+void netpoll_adjust_waiters(std::int32_t delta);
 
 }  // namespace gort::rt

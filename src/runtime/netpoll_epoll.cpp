@@ -17,6 +17,12 @@
 // has a new fdseq, so an event still in flight for the old fd is dropped
 // (netpollready is never called for it).
 //
+// A timed wait uses epoll_pwait2, whose timeout is in nanoseconds, so an
+// idle runtime wakes for a timer as precisely as the futex sleep it
+// replaces; Go's epoll_wait rounds the delay to milliseconds (up, below
+// one), which makes a short sleep in an idle program last a millisecond.
+// Kernels before 5.11 lack it (ENOSYS): then epoll_wait, with Go's rounding.
+//
 // netpoll_break wakes an M blocked in epoll_wait through an eventfd in the
 // same epoll set (level-triggered). netpoll_wake_sig makes a burst of breaks
 // cost one write: it is set by the first, and reset by the blocked M when it
@@ -41,6 +47,7 @@ int epfd = -1;
 int netpoll_event_fd = -1;
 std::atomic<std::uint32_t> netpoll_wake_sig{0};  // a break is in flight
 std::once_flag netpoll_once;
+std::atomic<bool> have_pwait2{true};  // until the kernel says ENOSYS
 
 [[noreturn]] void netpoll_fail(const char* what) {
   printerr("runtime: %s failed with %d\n", what, errno);
@@ -96,11 +103,18 @@ void netpoll_break() {
   }
 }
 
-// netpoll: see netpoll.hpp. The delay is rounded up to a millisecond, so
-// that a timer about to fall due does not make the M spin (Go's rule).
-void netpoll(std::int64_t delay, glist& list) {
-  list.n = 0;
-  if (epfd < 0) return;
+namespace {
+
+// epoll_wait_for waits at most delay ns (< 0: no limit) for events.
+int epoll_wait_for(epoll_event* events, std::int64_t delay) {
+  if (delay > 0 && have_pwait2.load(std::memory_order_relaxed)) {
+    const timespec ts{static_cast<time_t>(delay / 1'000'000'000), static_cast<long>(delay % 1'000'000'000)};
+    const int n = epoll_pwait2(epfd, events, netpoll_events, &ts, nullptr);
+    if (n >= 0 || errno != ENOSYS) return n;
+    have_pwait2.store(false, std::memory_order_relaxed);
+  }
+  // Go's rounding: up to a millisecond below one, so that a timer about
+  // to fall due does not make the M spin.
   int waitms;
   if (delay < 0)
     waitms = -1;
@@ -112,14 +126,24 @@ void netpoll(std::int64_t delay, glist& list) {
     waitms = static_cast<int>(delay / 1'000'000);
   else
     waitms = 1'000'000'000;  // about 11.5 days
+  return epoll_wait(epfd, events, netpoll_events, waitms);
+}
+
+}  // namespace
+
+// netpoll: see netpoll.hpp.
+void netpoll(std::int64_t delay, glist& list) {
+  list.n = 0;
+  list.delta = 0;
+  if (epfd < 0) return;
   epoll_event events[netpoll_events];
   int n;
   for (;;) {
-    n = epoll_wait(epfd, events, netpoll_events, waitms);
+    n = epoll_wait_for(events, delay);
     if (n >= 0) break;
     if (errno != EINTR) netpoll_fail("runtime: netpoll");
     // A timed wait returns to the scheduler, which recomputes it.
-    if (waitms > 0) return;
+    if (delay > 0) return;
   }
   for (int i = 0; i < n; ++i) {
     const epoll_event& ev = events[i];
@@ -136,6 +160,7 @@ void netpoll(std::int64_t delay, glist& list) {
     if (ev.events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) mode += 'w';
     if (mode != 0) netpoll_event(ev.data.u64, mode, ev.events == EPOLLERR, list);
   }
+  netpoll_adjust_waiters(list.delta);
 }
 
 }  // namespace gort::rt

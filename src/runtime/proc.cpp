@@ -978,6 +978,9 @@ void teardown(m* m0) {
   sched.lock.unlock();
   for (m* mp : ms)
     if (mp->thread.joinable()) mp->thread.join();
+  // Before the closures go: one may hold a Conn whose close would
+  // otherwise ready the abandoned goroutine parked on it.
+  netpoll_teardown();
   for (g* gp : allgs) {
     if (gp->fnops) gp->fnops->destroy(gp->fn);  // abandoned: its closure still lives
     if (gp->fn && gp->fn != gp->fnbuf) std::free(gp->fn);
@@ -995,7 +998,6 @@ void teardown(m* m0) {
   }
   allm = nullptr;
   sema_teardown();
-  netpoll_teardown();
   for (p*& pp : allp) {
     if (pp) clear_timers(pp);
     delete pp;

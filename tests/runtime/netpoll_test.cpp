@@ -18,6 +18,7 @@
 #include "gort/gort.hpp"
 #include "runtime/lock_futex.hpp"
 #include "runtime/netpoll.hpp"
+#include "runtime/preempt.hpp"
 
 namespace {
 
@@ -30,6 +31,21 @@ using clock_type = std::chrono::steady_clock;
 constexpr auto hang = std::chrono::seconds(10);
 
 std::int64_t ns_from_now(std::chrono::nanoseconds d) { return nanotime() + d.count(); }
+
+// The hooks are the runtime's inside: called, as the fd layer calls them,
+// within an entry_guard, so that the preemption signal cannot take the P
+// in the middle of a park (preempt.hpp).
+template <class F>
+auto in_runtime(F f) {
+  entry_guard e(getg());
+  return f();
+}
+void set_deadline(poll_desc* pd, std::int64_t d, int mode) {
+  in_runtime([=] { poll_set_deadline(pd, d, mode); });
+}
+int reset(poll_desc* pd, int mode) {
+  return in_runtime([=] { return poll_reset(pd, mode); });
+}
 
 // A non-blocking pipe registered with the poller (its read end).
 struct polled_pipe {
@@ -44,10 +60,10 @@ struct polled_pipe {
     EXPECT_NE(pd, nullptr) << "errno " << errno;
   }
   ~polled_pipe() {
-    if (pd) {
+    if (pd) in_runtime([this] {
       poll_unblock(pd);
       poll_close(pd);
-    }
+    });
     close(r);
     close(w);
   }
@@ -55,6 +71,7 @@ struct polled_pipe {
   // read_one: internal/poll's read loop: reset, read, park on EAGAIN.
   // Returns the byte, or -1 - the poll error.
   int read_one() const {
+    entry_guard guard(getg());
     if (int e = poll_reset(pd, 'r')) return -1 - e;
     for (;;) {
       char c;
@@ -116,15 +133,15 @@ TEST_P(NetpollTest, DeadlineWakesParkedReader) {
   run([] {
     polled_pipe p;
     const auto t0 = clock_type::now();
-    poll_set_deadline(p.pd, ns_from_now(milliseconds(30)), 'r');
+    set_deadline(p.pd, ns_from_now(milliseconds(30)), 'r');
     EXPECT_EQ(p.read_one(), timed_out);
     const auto took = clock_type::now() - t0;
     EXPECT_GE(took, milliseconds(30));
     EXPECT_LT(took, hang);
     // Expired, it stays so: the next attempt fails at once.
-    EXPECT_EQ(poll_reset(p.pd, 'r'), poll_err_timeout);
+    EXPECT_EQ(reset(p.pd, 'r'), poll_err_timeout);
     // Cleared, the reader waits for data again.
-    poll_set_deadline(p.pd, 0, 'r');
+    set_deadline(p.pd, 0, 'r');
     gort::go([&p] {
       gort::sleep(milliseconds(5));
       p.put('d');
@@ -136,9 +153,9 @@ TEST_P(NetpollTest, DeadlineWakesParkedReader) {
 TEST_P(NetpollTest, DeadlineInThePastFailsAtOnce) {
   run([] {
     polled_pipe p;
-    poll_set_deadline(p.pd, nanotime() - 1, 'r');
-    EXPECT_EQ(poll_reset(p.pd, 'r'), poll_err_timeout);
-    EXPECT_EQ(poll_reset(p.pd, 'w'), poll_no_error);  // the other direction is unaffected
+    set_deadline(p.pd, nanotime() - 1, 'r');
+    EXPECT_EQ(reset(p.pd, 'r'), poll_err_timeout);
+    EXPECT_EQ(reset(p.pd, 'w'), poll_no_error);  // the other direction is unaffected
   });
 }
 
@@ -149,15 +166,15 @@ TEST_P(NetpollTest, DeadlineMovedWhileWaiting) {
   run([] {
     polled_pipe p;
     auto got = gort::make_chan<int>(1);
-    poll_set_deadline(p.pd, ns_from_now(std::chrono::hours(1)), 'r');
+    set_deadline(p.pd, ns_from_now(std::chrono::hours(1)), 'r');
     gort::go([&p, got] { got.send(p.read_one()); });
     gort::sleep(milliseconds(5));
-    poll_set_deadline(p.pd, ns_from_now(milliseconds(10)), 'r');
+    set_deadline(p.pd, ns_from_now(milliseconds(10)), 'r');
     EXPECT_EQ(got.recv(), timed_out);
 
-    poll_set_deadline(p.pd, ns_from_now(milliseconds(20)), 'r');
+    set_deadline(p.pd, ns_from_now(milliseconds(20)), 'r');
     gort::go([&p, got] { got.send(p.read_one()); });
-    poll_set_deadline(p.pd, ns_from_now(std::chrono::hours(1)), 'r');
+    set_deadline(p.pd, ns_from_now(std::chrono::hours(1)), 'r');
     gort::sleep(milliseconds(60));  // past the first deadline: it must not fire
     p.put('m');
     EXPECT_EQ(got.recv(), 'm');
@@ -169,13 +186,13 @@ TEST_P(NetpollTest, DeadlineMovedWhileWaiting) {
 TEST_P(NetpollTest, CombinedDeadline) {
   run([] {
     polled_pipe p;
-    poll_set_deadline(p.pd, ns_from_now(milliseconds(15)), 'r' + 'w');
+    set_deadline(p.pd, ns_from_now(milliseconds(15)), 'r' + 'w');
     EXPECT_EQ(p.read_one(), timed_out);
-    EXPECT_EQ(poll_reset(p.pd, 'w'), poll_err_timeout);
-    poll_set_deadline(p.pd, 0, 'r' + 'w');
-    poll_set_deadline(p.pd, ns_from_now(milliseconds(10)), 'r');
+    EXPECT_EQ(reset(p.pd, 'w'), poll_err_timeout);
+    set_deadline(p.pd, 0, 'r' + 'w');
+    set_deadline(p.pd, ns_from_now(milliseconds(10)), 'r');
     EXPECT_EQ(p.read_one(), timed_out);
-    EXPECT_EQ(poll_reset(p.pd, 'w'), poll_no_error);
+    EXPECT_EQ(reset(p.pd, 'w'), poll_no_error);
   });
 }
 
@@ -185,10 +202,10 @@ TEST_P(NetpollTest, UnblockWakesParkedReader) {
     auto got = gort::make_chan<int>(1);
     gort::go([&p, got] { got.send(p.read_one()); });
     gort::sleep(milliseconds(5));
-    poll_unblock(p.pd);
+    in_runtime([&p] { poll_unblock(p.pd); });
     EXPECT_EQ(got.recv(), closed);
-    EXPECT_EQ(poll_reset(p.pd, 'r'), poll_err_closing);
-    poll_close(p.pd);
+    EXPECT_EQ(reset(p.pd, 'r'), poll_err_closing);
+    in_runtime([&p] { poll_close(p.pd); });
     p.pd = nullptr;
   });
 }
