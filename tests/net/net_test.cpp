@@ -1515,6 +1515,12 @@ TEST_P(NetTest, WriteToClosedPeer) {
 // poller would not say so again). With the limit restored, the same listener
 // accepts that connection.
 TEST_P(NetTest, AcceptEMFILE) {
+#if defined(GORT_ASAN)
+  // UBSan (part of the ASan build) checks the vptr of the exception that
+  // accept constructs; at the fd limit it cannot open the pipe it probes
+  // memory with, reports "object has invalid vptr" and aborts.
+  GTEST_SKIP() << "UBSan's vptr check needs a free fd";
+#endif
   timed at_limit;
   outcome restored;
   std::string echoed;
@@ -1530,7 +1536,16 @@ TEST_P(NetTest, AcceptEMFILE) {
       ASSERT_GE(probe, 0);
       ::close(probe);
       ASSERT_TRUE(lim.set_soft(static_cast<rlim_t>(probe)));  // every fd below probe is in use
-      at_limit = timed_outcome([&] { ln.accept(); });
+      std::exception_ptr ep;
+      at_limit.start = steady::now();
+      try {
+        ln.accept();
+      } catch (...) {
+        ep = std::current_exception();
+      }
+      at_limit.end = steady::now();
+      lim.restore();  // before looking at the exception: see classify()
+      at_limit.o = classify(ep);
     }
     ln.set_deadline(steady::now() + 10s);
     restored = outcome_of([&] {

@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <regex>
 #include <span>
 #include <stdexcept>
@@ -88,12 +89,15 @@ struct outcome {
   bool starts_with(std::string_view s) const { return what.rfind(s, 0) == 0; }
 };
 
-// outcome_of runs f and classifies what it threw.
-template <class F>
-outcome outcome_of(F&& f) {
+// classify(ep) classifies an exception caught earlier (nullptr: none).
+// Catching with catch (...) and classifying later lets a test look at the
+// exception only after it has undone what it did to the process
+// (AcceptEMFILE restores the fd limit first).
+inline outcome classify(std::exception_ptr ep) {
   outcome o;
+  if (!ep) return o;
   try {
-    std::forward<F>(f)();
+    std::rethrow_exception(ep);
   } catch (const net::timeout_error& e) {
     o = {outcome::timeout, e.what(), e.code()};
   } catch (const net::op_error& e) {
@@ -110,6 +114,18 @@ outcome outcome_of(F&& f) {
     o = {outcome::other, "(not a std::exception)", {}};
   }
   return o;
+}
+
+// outcome_of runs f and classifies what it threw.
+template <class F>
+outcome outcome_of(F&& f) {
+  std::exception_ptr ep;
+  try {
+    std::forward<F>(f)();
+  } catch (...) {
+    ep = std::current_exception();
+  }
+  return classify(ep);
 }
 
 // is_timeout: API.md's deadline error: net::timeout_error, code
