@@ -20,7 +20,7 @@
 //     TCPListenerName, TCPConnLocalAndRemoteNames, DualStackTCPListener
 //                                address formats; ":0" reachable over 127.0.0.1 and ::1
 //     UDPServer, UDPReadSizeError, UnixServer, UnixUnlink, UnixgramServer
-//     WaitReadablePipe, WaitWritablePipe, WaitEventfd, WaitNetFd
+//     WaitReadablePipe, WaitWritablePipe, WaitEventfd, WaitNetFd, WaitBothModes
 //                                wait_readable/wait_writable on foreign fds
 //     FdReuse                    a closed Conn's in-flight events do not reach
 //                                the new Conn that reuses its fd number
@@ -1380,22 +1380,89 @@ TEST_P(NetTest, WaitEventfd) {
 }
 
 // wait_readable/wait_writable refuse the fd of a gort Conn, Listener or
-// PacketConn (net.hpp): std::invalid_argument.
+// PacketConn when the wait would have to park (net.hpp: std::invalid_argument;
+// one already ready may just return true), and an fd that is not open; a
+// regular file is always ready.
 TEST_P(NetTest, WaitNetFd) {
   std::vector<std::pair<std::string, outcome>> got;
+  bool file_ready = false;
   int rc = run_net(GetParam(), [&] {
     conn_pair p = tcp_pair();
     net::PacketConn pc = net::listen_packet("udp", "127.0.0.1:0");
+    // Fill the client's send buffer (raw, non-blocking: the fd is O_NONBLOCK)
+    // so that waiting for it to be writable would park.
+    set_buffers(p.client.fd());
+    set_buffers(p.server.fd());
+    static char junk[65536];
+    while (::send(p.client.fd(), junk, sizeof junk, MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+    }
     got.emplace_back("Conn", outcome_of([&] { net::wait_readable(p.client.fd(), steady::now() + 1s); }));
-    got.emplace_back("Conn (writable)", outcome_of([&] { net::wait_writable(p.server.fd(), steady::now() + 1s); }));
+    got.emplace_back("Conn (writable, buffer full)",
+                     outcome_of([&] { net::wait_writable(p.client.fd(), steady::now() + 1s); }));
     got.emplace_back("Listener", outcome_of([&] { net::wait_readable(p.ln.fd(), steady::now() + 1s); }));
     got.emplace_back("PacketConn", outcome_of([&] { net::wait_readable(pc.fd(), steady::now() + 1s); }));
-    // The Conn still works afterwards.
+    int closed_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ::close(closed_fd);
+    got.emplace_back("an fd that is not open", outcome_of([&] { net::wait_readable(closed_fd, steady::now() + 1s); }));
+    char path[] = "/tmp/gort-net-file-XXXXXX";
+    int file = ::mkstemp(path);
+    file_ready = net::wait_readable(file, steady::now() + 10s) && net::wait_writable(file, steady::now() + 10s);
+    ::close(file);
+    ::unlink(path);
+    // The Conn still works afterwards: the server drains, a write goes through.
+    gort::WaitGroup wg;
+    errors errs;
+    go_guarded(wg, errs, "drain", [&] { read_all(p.server); });
     p.client.write("ok");
-    EXPECT_EQ(read_string(p.server, 2), "ok");
+    p.client.close_write();
+    wg.wait();
+    EXPECT_TRUE(errs.empty()) << errs.str();
   });
   EXPECT_EQ(rc, 0);
   for (auto& [what, o] : got) EXPECT_EQ(o.kind, outcome::invalid_arg) << what << ": " << o.str();
+  EXPECT_TRUE(file_ready) << "a regular file must be ready at once";
+}
+
+// One goroutine waits readable and another writable on the same fd (a
+// socketpair end whose send buffer is full and nothing to read): each is
+// woken by its own event only.
+TEST_P(NetTest, WaitBothModes) {
+  bool readable = false, writable = false;
+  int order_ok = 0;
+  errors errs;
+  int rc = run_net(GetParam(), [&] {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    static char junk[4096];
+    while (::write(sv[0], junk, sizeof junk) > 0) {
+    }
+    std::atomic<int> woken{0};
+    gort::WaitGroup wg;
+    go_guarded(wg, errs, "reader", [&] {
+      readable = net::wait_readable(sv[0], steady::now() + 30s);
+      if (woken.fetch_add(1) == 0) ++order_ok;  // woken first: by the write below
+    });
+    go_guarded(wg, errs, "writer", [&] {
+      writable = net::wait_writable(sv[0], steady::now() + 30s);
+      if (woken.fetch_add(1) == 1) ++order_ok;  // woken second: by the drain
+    });
+    let_it_park();
+    EXPECT_EQ(::write(sv[1], "x", 1), 1);  // sv[0] readable, still not writable
+    spin_until([&] { return woken.load() >= 1; }, 30s);
+    let_it_park();
+    EXPECT_EQ(woken.load(), 1) << "the writable-waiter woke on the readable event";
+    char b[4096];
+    while (::read(sv[1], b, sizeof b) > 0) {
+    }
+    wg.wait();
+    ::close(sv[0]);
+    ::close(sv[1]);
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(errs.empty()) << errs.str();
+  EXPECT_TRUE(readable);
+  EXPECT_TRUE(writable);
+  EXPECT_EQ(order_ok, 2);
 }
 
 // ---- fd reuse --------------------------------------------------------------------
