@@ -442,6 +442,32 @@ TEST_F(CrashTest, SchedDetailSyscall) {
                        << r.describe();
 }
 
+// A program whose goroutines all wait on I/O (a pipe written by a plain
+// std::thread, a TCP read) is not deadlocked: it finishes normally.
+TEST_F(CrashTest, IOWaitNotDeadlock) {
+  prog_result r = run_testprog("IOWait");
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  EXPECT_EQ(r.err, "") << r.describe();
+  EXPECT_EQ(r.out.find("deadlock"), std::string::npos) << r.describe();
+}
+
+// scheddetail shows a goroutine parked on I/O as Go does: Gwaiting (4) with
+// wait reason "IO wait", on no M: main in wait_readable, another in a read.
+TEST_F(CrashTest, SchedDetailIOWait) {
+  prog_result r = run_testprog("IOWait", {"GODEBUG=schedtrace=50,scheddetail=1"});
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  EXPECT_EQ(r.err.find("deadlock"), std::string::npos) << r.describe();
+  const std::regex io_wait(R"(  G([0-9]+): status=4\(IO wait\) m=nil lockedm=nil)");
+  bool main_seen = false, other_seen = false;
+  for (const std::string& l : lines(r.err)) {
+    std::smatch m;
+    if (!std::regex_match(l, m, io_wait)) continue;
+    (m[1].str() == "1" ? main_seen : other_seen) = true;
+  }
+  EXPECT_TRUE(main_seen) << "G1, parked in wait_readable, never shown in IO wait\n" << r.describe();
+  EXPECT_TRUE(other_seen) << "the goroutine parked in Conn::read never shown in IO wait\n" << r.describe();
+}
+
 TEST_F(CrashTest, NoDeadlock) {
   prog_result r = run_testprog("NoDeadlock");
   EXPECT_TRUE(r.exited && r.status == 0) << r.describe();

@@ -17,6 +17,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 // The functions a stack trace must name are extern "C" and never inlined, so
 // their symbols are in the dynamic symbol table under these exact names.
 extern "C" {
@@ -218,6 +221,46 @@ int SchedTraceSyscall() {
   });
 }
 
+// Blocked only on I/O, which is not a deadlock: main parks about 1 s in
+// wait_readable on a pipe that a plain std::thread, started before run(),
+// writes; goroutine 2 parks as long reading a TCP Conn that main writes
+// once woken. Nothing but the network can wake either. Exits 0 with nothing
+// on stderr; under GODEBUG=schedtrace=50,scheddetail=1 the G lines show both
+// in "IO wait" (crash_test.cpp).
+int IOWait() {
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    std::perror("testprog: IOWait: pipe2");
+    return 1;
+  }
+  std::thread writer([w = fds[1]] {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    char c = 'x';
+    if (::write(w, &c, 1) != 1) std::perror("testprog: IOWait: write");
+  });
+  int rc = gort::run(gort::Config{.maxprocs = 2}, [&] {
+    gort::net::Listener ln = gort::net::listen("tcp", "127.0.0.1:0");
+    gort::net::Conn c = gort::net::dial(ln.addr());
+    gort::net::Conn s = ln.accept();
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      char b[1];
+      if (s.read(std::span(b)) != 1 || b[0] != 'y') std::fprintf(stderr, "testprog: IOWait: goroutine read wrong\n");
+      wg.done();
+    });
+    if (!gort::net::wait_readable(fds[0])) std::fprintf(stderr, "testprog: IOWait: wait_readable returned false\n");
+    char b = 0;
+    if (::read(fds[0], &b, 1) != 1 || b != 'x') std::fprintf(stderr, "testprog: IOWait: pipe read wrong\n");
+    c.write("y");
+    wg.wait();
+  });
+  writer.join();
+  ::close(fds[0]);
+  ::close(fds[1]);
+  return rc;
+}
+
 // The control: goroutines that all finish; exits 0 with nothing on stderr.
 int NoDeadlock() {
   return gort::run(gort::Config{.maxprocs = 2}, [] {
@@ -251,6 +294,7 @@ constexpr scenario scenarios[] = {
     {"ThreadExhaustion", ThreadExhaustion},
     {"SchedTrace", SchedTrace},
     {"SchedTraceSyscall", SchedTraceSyscall},
+    {"IOWait", IOWait},
     {"NoDeadlock", NoDeadlock},
 };
 
