@@ -403,25 +403,34 @@ TEST_P(TimeTest, AfterQueuing) {
 // ---- Stop and Reset ---------------------------------------------------------------
 
 // Go's TestTimerStopStress: 100 goroutines each arm an after_func and stop it
-// well before it is due; none may run.
+// well before it is due; none that stop() reports stopped may run. Which
+// ones stop in time depends on how late their 100 ms sleeps wake (a loaded
+// machine under TSan woke some over 500 ms late), so the guarantee is
+// checked timer by timer: fired ones are those stop() found gone.
 TEST_P(TimeTest, TimerStopStress) {
-  std::atomic<int> fired{0}, stopped{0};
+  constexpr int n = 100;
+  std::atomic<bool> fired[n] = {};
+  bool stopped[n] = {};
   int rc = run_procs(GetParam(), [&] {
     gort::WaitGroup wg;
-    wg.add(100);
-    for (int i = 0; i < 100; ++i)
-      gort::go([&] {
-        gort::Timer t = gort::after_func(600ms, [&] { fired.fetch_add(1); });
+    wg.add(n);
+    for (int i = 0; i < n; ++i)
+      gort::go([&, i] {
+        gort::Timer t = gort::after_func(600ms, [&, i] { fired[i].store(true); });
         gort::sleep(100ms);
-        if (t.stop()) stopped.fetch_add(1);
+        stopped[i] = t.stop();
         wg.done();
       });
     wg.wait();
     gort::sleep(800ms);  // past every deadline
   });
   EXPECT_EQ(rc, 0);
-  EXPECT_EQ(fired.load(), 0) << "stopped after_funcs ran";
-  EXPECT_EQ(stopped.load(), 100);
+  int nstopped = 0;
+  for (int i = 0; i < n; ++i) {
+    EXPECT_NE(stopped[i], fired[i].load()) << "timer " << i << (stopped[i] ? ": stopped, yet it ran" : ": neither stopped nor run");
+    nstopped += stopped[i];
+  }
+  EXPECT_GT(nstopped, 0) << "no timer was stopped 500 ms before it was due";
 }
 
 // Go's TestSleepZeroDeadlock: sleep(0) between channel operations while
@@ -880,14 +889,16 @@ TEST_P(TimeTest, BusyYieldingP) {
 // check_timers readies due sleeps only into room on its P's local queue
 // (time.cpp, "room"): a queue kept full by goroutines that yield must not
 // hold a sleeper back. Around the local queue's 256 slots, and past them.
-// A held-back sleeper waits until the yielders stop, after 3 s; the bound
-// leaves room for a loaded machine (under TSan, at P4 on 2 CPUs beside
-// another test, one waited 332 ms behind 400 yielders).
+// A held-back sleeper waits until the yielders stop, after `starved`; the
+// bound is half of that, which leaves room for a loaded machine (under
+// TSan, at P4 on 2 CPUs beside the network stress tests, one waited 2.6 s
+// behind 257 yielders), and a passing run ends as soon as the sleeper wakes.
 TEST_P(TimeTest, SleeperBesideFullRunQueue) {
+  constexpr steady::duration starved = kSanitized ? 12s : 3s;
   for (const int yielders : {200, 255, 256, 257, 400}) {
-    const steady::duration slept = sleep_beside_yielders(GetParam(), yielders, 3s);
+    const steady::duration slept = sleep_beside_yielders(GetParam(), yielders, starved);
     EXPECT_GE(slept, 10ms) << yielders << " yielders";
-    EXPECT_LT(slept, kSanitized ? 1000ms : 500ms) << "a sleeper waited behind " << yielders << " yielders";
+    EXPECT_LT(slept, starved / 2) << "a sleeper waited behind " << yielders << " yielders";
   }
 }
 
