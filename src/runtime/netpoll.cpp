@@ -300,7 +300,10 @@ poll_desc* poll_open(int fd) {
   const std::uintptr_t rg = pd->rg.load(std::memory_order_relaxed);
   if (rg != pd_nil && rg != pd_ready) gothrow("runtime: blocked read on free polldesc");
   pd->fd = fd;
-  if (pd->fdseq.load(std::memory_order_relaxed) == 0) pd->fdseq.store(1, std::memory_order_relaxed);  // 0 never tags
+  // A release store, even of the same value: the M that reads it in
+  // netpoll_event, handed the descriptor by the kernel (epoll_wait), then
+  // sees the descriptor as made, for ThreadSanitizer too. 0 never tags.
+  pd->fdseq.store(std::max<std::uint32_t>(pd->fdseq.load(std::memory_order_relaxed), 1), std::memory_order_release);
   pd->closing = false;
   set_event_err(pd, false, 0);
   pd->rseq++;
@@ -425,7 +428,7 @@ void poll_unblock(poll_desc* pd) {
 void netpoll_event(std::uint64_t tag, int mode, bool event_err, glist& list) {
   poll_desc* pd = pd_of(tag);
   const std::uint32_t seq = seq_of(tag);
-  if (seq != pd->fdseq.load(std::memory_order_seq_cst)) return;  // the fd it was for is gone
+  if (seq != pd->fdseq.load(std::memory_order_acquire)) return;  // the fd it was for is gone (pairs with poll_open)
   set_event_err(pd, event_err, seq);
   // netpollready
   if (mode == 'r' || mode == 'r' + 'w')
