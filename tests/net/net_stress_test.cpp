@@ -10,7 +10,8 @@
 //                 with a goroutine parked reading it, all at once; then
 //                 released: each gets its own 4 bytes and answers. The
 //                 client ends live in a child process (this binary again,
-//                 see client_child), so each process needs N fds, not 2N.
+//                 see client_child; through qemu when emulated), so each
+//                 process needs N fds, not 2N.
 //   TCPBig        Go's TestTCPBig: one write of 64 MiB (16 MiB under
 //                 sanitizers) to a slow reader completes across many parks,
 //                 bytes exact.
@@ -153,6 +154,39 @@ int client_child(const char* spec) {
   return 0;
 }
 
+// Under qemu-user (cmake/aarch64-linux-gnu.cmake) the child must be started
+// through the emulator, as crash_test.cpp starts testprog: the host kernel
+// cannot run this binary by itself. NET_TEST_EMULATOR is the emulator's
+// command line with its words separated by '|'; empty natively.
+#ifndef NET_TEST_EMULATOR
+#define NET_TEST_EMULATOR ""
+#endif
+
+std::vector<std::string> emulator_words() {
+  std::vector<std::string> v;
+  std::string cur;
+  for (const char* p = NET_TEST_EMULATOR; *p != '\0'; ++p) {
+    if (*p == '|') {
+      v.push_back(cur);
+      cur.clear();
+    } else {
+      cur += *p;
+    }
+  }
+  if (!cur.empty()) v.push_back(cur);
+  return v;
+}
+
+// self_path: this binary's path. Not "/proc/self/exe" itself: handed to a
+// new emulator, that names the emulator (qemu answers a readlink of it with
+// the emulated program's path).
+std::string self_path() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "/proc/self/exe";
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
 [[maybe_unused]] const int client_child_hook = [] {
   if (const char* spec = std::getenv("GORT_NET_CLIENT_CHILD")) std::_Exit(client_child(spec));
   return 0;
@@ -183,12 +217,15 @@ TEST_P(NetStressTest, ParkedReads) {
     std::vector<char*> envp;
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
-    char self[] = "/proc/self/exe";
-    char* argv[] = {self, nullptr};
+    std::vector<std::string> args = emulator_words();
+    args.push_back(self_path());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, ctl[0], 3);
-    int err = posix_spawn(&child, "/proc/self/exe", &fa, nullptr, argv, envp.data());
+    int err = posix_spawn(&child, argv[0], &fa, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     ::close(ctl[0]);
     if (err != 0) {
