@@ -17,9 +17,9 @@
 # SIGTERM, the figures appended, the failure rules) is the one every
 # implementation goes through. gort's servers go through it as Asio's: run.sh
 # runs <BUILD_DIR>/asio/<workload>, and in gort's own run.sh build directory
-# (<build>/anchors-gort) that is a symlink to gort's binary, newer than the
-# Asio source, so run.sh does not rebuild it; its go/ (echoclient) is the
-# anchors' go/. Its RESULT line must then say impl=gort.
+# (<build>/anchors-gort) that is a fresh copy of gort's binary, newer than
+# the Asio source, so run.sh does not rebuild it; its go/ (echoclient) is a
+# symlink to the anchors' go/. Its RESULT line must then say impl=gort.
 #
 # A workload with no anchor (timers) has its Go program in this repo,
 # bench/go/<workload>/main.go (standard library only), built with go build
