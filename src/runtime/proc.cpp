@@ -711,6 +711,17 @@ g* find_runnable(m* mp, bool& inherit_time) {
     // an idle P, run every P's due timers, and run what the poll readied.
     const std::int64_t poll_until = time_sleep_until();
     if ((netpoll_anywaiters() || poll_until != 0) && sched.lastpoll.exchange(0, std::memory_order_seq_cst) != 0) {
+      // The run may have ended since the check at the top, and main_exit's
+      // netpoll_break been taken by the M that was polling before us (it
+      // drained the eventfd and left): with nobody to wake us, we would
+      // block until poll_until, and the run's teardown wait for us. Seen
+      // under qemu-user, where ParkedReads took its listener's 120 s
+      // deadline to end. Once we hold the poll (lastpoll 0), a break
+      // after this check stays in the eventfd for us.
+      if (exiting()) {
+        sched.lastpoll.store(nanotime(), std::memory_order_seq_cst);
+        return nullptr;
+      }
       sched.poll_until.store(poll_until, std::memory_order_seq_cst);
       const std::int64_t delay = poll_until == 0 ? -1 : std::max<std::int64_t>(0, poll_until - nanotime());
       glist list;
