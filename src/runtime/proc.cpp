@@ -714,10 +714,9 @@ g* find_runnable(m* mp, bool& inherit_time) {
       // The run may have ended since the check at the top, and main_exit's
       // netpoll_break been taken by the M that was polling before us (it
       // drained the eventfd and left): with nobody to wake us, we would
-      // block until poll_until, and the run's teardown wait for us. Seen
-      // under qemu-user, where ParkedReads took its listener's 120 s
-      // deadline to end. Once we hold the poll (lastpoll 0), a break
-      // after this check stays in the eventfd for us.
+      // block until poll_until, and the run's teardown wait for us. Once
+      // we hold the poll (lastpoll 0), a break after this check stays in
+      // the eventfd for us.
       if (exiting()) {
         sched.lastpoll.store(nanotime(), std::memory_order_seq_cst);
         return nullptr;
