@@ -224,19 +224,23 @@ TEST_P(FDPollTest, WaitReadableWritable) {
 TEST(FDPollOutlivesRunTest, CloseAfterRun) {
   net::Conn kept;
   net::Listener ln_kept;
+  // Outside the goroutine's frame: an abandoned goroutine's frames are
+  // never destroyed (API.md), so a Conn there would leak.
+  net::Conn accepted;
   gort::run([&] {
     ln_kept = net::listen("tcp", "127.0.0.1:0");
     kept = net::dial(ln_kept.addr());
     gort::go([&] {  // abandoned in accept-then-read when main returns
-      net::Conn s = ln_kept.accept();
+      accepted = ln_kept.accept();
       char buf[4];
-      s.read(std::span(buf));
+      accepted.read(std::span(buf));
     });
     gort::sleep(10ms);
   });
   EXPECT_GE(kept.fd(), 0);
   kept.close();  // no goroutine: closes at once
   EXPECT_EQ(kept.fd(), -1);
+  accepted.close();  // its abandoned reader still holds a reference: closes at once too
   EXPECT_THROW(net::dial("127.0.0.1:1"), std::logic_error);  // outside a goroutine
 }
 
