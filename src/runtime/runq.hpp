@@ -42,8 +42,8 @@ class runq {
   // runnext was empty); the caller then puts the evicted G at the tail.
   // Owner P only. Thieves only ever clear runnext, so an empty runnext
   // stays empty until the owner fills it: a release store does, and only
-  // evicting a G needs the exchange (a CAS costs 6 ns on the machine
-  // measured, and every goready and go() comes here).
+  // evicting a G needs the exchange (a CAS costs as much as a whole
+  // switch, and every goready and go() comes here).
   T* put_next(T* gp) {
     if (runnext_.load(std::memory_order_relaxed) == nullptr) {
       runnext_.store(gp, std::memory_order_release);  // pairs with the thief's acquire
@@ -67,7 +67,7 @@ class runq {
   // caller not to start a new time slice (Go's inheritTime). Owner P only.
   // no_thieves says nobody can steal now (there is a single P): then the
   // owner claims runnext and head with plain stores instead of CAS, which
-  // on the machine measured costs 6 ns each, as much as a whole switch.
+  // costs as much as a whole switch.
   T* get(bool& inherit_time, bool no_thieves = false) {
     T* next = runnext_.load(std::memory_order_relaxed);
     if (next != nullptr) {

@@ -175,8 +175,8 @@ struct sudog {
 // gort: Go links its run and free queues through g.schedlink. gort keeps
 // them as arrays of pointers (the local ring, a deque, vectors), so that
 // moving a batch of Gs between Ps reads no G: a G is touched first by the M
-// that runs it, not by every queue it passes through. On the VM measured,
-// walking 32 Gs freshly written by another core cost most of a spawn.
+// that runs it, not by every queue it passes through: walking a batch of Gs
+// freshly written by another core was most of a spawn's cost.
 
 // The function an M runs right after its next switch, on the new stack, to
 // finish leaving the old G (Go does this on g0 inside mcall: park_m's

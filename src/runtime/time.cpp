@@ -69,10 +69,9 @@
 //     overflows the local queue goes to the global one, half a queue at a
 //     time under sched.lock, to be taken back the same way: 100,000 sleepers
 //     kept about 90,000 Gs in the global queue, and new goroutines queued
-//     there behind them started up to 235 ms late. With room, same-session
-//     medians: wall 287 -> 261 ms, CPU 465 -> 419 ms, and ten 10 ms
-//     sleeps took each goroutine at most 108-114 ms, where they had taken
-//     up to 259-268 ms (median 146). A queue full at every check would
+//     there behind them started late. With room, the sleepers benchmark
+//     is faster and each goroutine's sleeps are on time under load
+//     (docs/PERFORMANCE.md, 2026-11-30). A queue full at every check would
 //     hold sleepers back for good, so the check a switch makes comes after
 //     the next G was taken off the queue (schedule_from's afterswitch,
 //     gosched), and finds room for one at least; a yielding G then puts
