@@ -70,11 +70,12 @@ class poll_fd::op_ref {
   bool ok_ = false;
 };
 
-fd_error poll_fd::init(int fd, bool stream) {
+fd_error poll_fd::init(int fd, bool stream, bool tcp) {
   pd = rt::poll_open(fd);
   if (pd == nullptr) return {errno, "epoll_ctl"};
   sysfd = fd;
   is_stream = stream;
+  is_tcp = tcp;
   return {};
 }
 
@@ -120,9 +121,14 @@ io_result poll_fd::read(std::span<std::byte> buf) {
   op_ref r(*this, op_ref::read_lock);
   if (!r.held()) return {0, {err_net_closing}};
   if (buf.empty()) return {};  // Go: a zero-byte read returns at once, without EOF
-  if (const int res = rt::poll_reset(pd, 'r')) return {0, convert_err(res)};
+  // After a short read the queue was empty: wait for epoll's word before
+  // reading, rather than try a read that fails with EAGAIN.
+  if (const int res = read_drained ? rt::poll_wait_drained(pd) : rt::poll_reset(pd, 'r'))
+    return {0, convert_err(res)};
   if (is_stream) buf = buf.first(std::min(buf.size(), max_rw));
-  return retry('r', "read", [&] { return ::read(sysfd, buf.data(), buf.size()); });
+  const io_result res = retry('r', "read", [&] { return ::read(sysfd, buf.data(), buf.size()); });
+  read_drained = is_tcp && !res.err && res.n > 0 && res.n < buf.size();
+  return res;
 }
 
 io_result poll_fd::write(std::span<const std::byte> buf) {

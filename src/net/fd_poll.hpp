@@ -6,7 +6,9 @@
 // lock, poll_reset the mode (fails at once if closing or past the
 // deadline), then try the system call; EINTR retries it, EAGAIN parks the
 // goroutine in poll_wait until the fd is ready, its deadline passes or
-// close() unblocks it, and retries. A stream write writes all of its
+// close() unblocks it, and retries. One departure: after a TCP read came
+// back short, the next read waits first (poll_wait_drained) instead of
+// trying a read that would fail with EAGAIN. A stream write writes all of its
 // buffer, across as many parks as it takes. send() carries MSG_NOSIGNAL:
 // a peer that went away is EPIPE, never SIGPIPE.
 //
@@ -52,10 +54,12 @@ struct poll_fd {
   fd_mutex fdmu;
   std::atomic<std::uint32_t> csema{0};  // destroy() releases it; close() waits on it
   bool is_stream = true;                // Go's IsStream: SOCK_STREAM
+  bool is_tcp = false;                  // a TCP socket: a short read means drained (poll_wait_drained)
+  bool read_drained = false;            // the last read came back short; under the read lock
 
   // init registers sysfd (already O_NONBLOCK) with the netpoller. On
   // failure the caller still owns sysfd.
-  fd_error init(int fd, bool stream);
+  fd_error init(int fd, bool stream, bool tcp);
 
   // close: see "Closing". err_net_closing if already closed. After run()
   // has returned (no goroutine), the references still held belong to

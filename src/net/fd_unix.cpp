@@ -38,7 +38,7 @@ netfd_ptr netfd::new_fd(int s, int family, int sotype, std::string_view net, fd_
   fd->family = family;
   fd->sotype = sotype;
   fd->net = net;
-  err = fd->pfd.init(s, sotype == SOCK_STREAM);
+  err = fd->pfd.init(s, sotype == SOCK_STREAM, sotype == SOCK_STREAM && family != AF_UNIX);
   if (err) {
     ::close(s);  // pfd.sysfd stays -1: netfd_closer has nothing to close
     return nullptr;

@@ -22,9 +22,10 @@
 // semaphore nil (then ready, and the park does not happen) or wait (then
 // the commit fails) or the G (then it readies it).
 //
-// A reader sees three more things through info, a word readable without
+// A reader sees four more things through info, a word readable without
 // the lock (publish_info): the descriptor is closing, the read or write
-// deadline has expired, epoll reported an error alone. netpollblock checks
+// deadline has expired, epoll reported an error alone, epoll has reported
+// a hang-up, an error or urgent data (not Go's; poll_wait_drained). netpollblock checks
 // them after claiming the semaphore, and their writers (poll_unblock,
 // poll_set_deadline, the deadline timers) publish them before they look at
 // the semaphore: one of the two sides sees the other.
@@ -109,28 +110,31 @@ constexpr std::uint32_t poll_closing = 1;
 constexpr std::uint32_t poll_event_err = 2;
 constexpr std::uint32_t poll_expired_read_deadline = 4;
 constexpr std::uint32_t poll_expired_write_deadline = 8;
-constexpr int poll_fdseq_shift = 4;  // the fdseq's low 22 bits above the flags
+constexpr std::uint32_t poll_event_hup = 16;  // not Go's: see poll_wait_drained
+constexpr std::uint32_t poll_event_bits = poll_event_err | poll_event_hup;
+constexpr int poll_fdseq_shift = 5;  // the fdseq's low 22 bits above the flags
 
 // publish_info recomputes info from the locked fields, keeping the event
-// error bit, which netpoll sets without the lock. Requires pd.lock.
+// bits, which netpoll sets without the lock. Requires pd.lock.
 void publish_info(poll_desc* pd) {
   std::uint32_t info = (pd->fdseq.load(std::memory_order_relaxed) & tag_mask) << poll_fdseq_shift;
   if (pd->closing) info |= poll_closing;
   if (pd->rd < 0) info |= poll_expired_read_deadline;
   if (pd->wd < 0) info |= poll_expired_write_deadline;
   std::uint32_t x = pd->info.load(std::memory_order_relaxed);
-  while (!pd->info.compare_exchange_weak(x, (x & poll_event_err) | info, std::memory_order_seq_cst)) {
+  while (!pd->info.compare_exchange_weak(x, (x & poll_event_bits) | info, std::memory_order_seq_cst)) {
   }
 }
 
-// set_event_err sets or clears the event error bit, if info is still about
-// the fd that seq tagged (an event in flight for a reused descriptor must
-// not mark its next fd); seq 0: whatever fd it is about.
-void set_event_err(poll_desc* pd, bool b, std::uint32_t seq) {
+// set_event_bits replaces the event bits in clear with those in set, if
+// info is still about the fd that seq tagged (an event in flight for a
+// reused descriptor must not mark its next fd); seq 0: whatever fd it is
+// about.
+void set_event_bits(poll_desc* pd, std::uint32_t clear, std::uint32_t set, std::uint32_t seq) {
   std::uint32_t x = pd->info.load(std::memory_order_relaxed);
   for (;;) {
     if (seq != 0 && ((x >> poll_fdseq_shift) & tag_mask) != (seq & tag_mask)) return;
-    const std::uint32_t y = b ? x | poll_event_err : x & ~poll_event_err;
+    const std::uint32_t y = (x & ~clear) | set;
     if (x == y || pd->info.compare_exchange_weak(x, y, std::memory_order_seq_cst)) return;
   }
 }
@@ -305,7 +309,7 @@ poll_desc* poll_open(int fd) {
   // sees the descriptor as made, for ThreadSanitizer too. 0 never tags.
   pd->fdseq.store(std::max<std::uint32_t>(pd->fdseq.load(std::memory_order_relaxed), 1), std::memory_order_release);
   pd->closing = false;
-  set_event_err(pd, false, 0);
+  set_event_bits(pd, poll_event_bits, 0, 0);
   pd->rseq++;
   pd->rg.store(pd_nil, std::memory_order_relaxed);
   pd->rd = 0;
@@ -348,6 +352,11 @@ int poll_wait(poll_desc* pd, int mode) {
     // nothing happened, wait again.
   }
   return poll_no_error;
+}
+
+int poll_wait_drained(poll_desc* pd) {
+  if (pd->info.load(std::memory_order_seq_cst) & poll_event_hup) return netpollcheckerr(pd, 'r');
+  return poll_wait(pd, 'r');
 }
 
 void poll_set_deadline(poll_desc* pd, std::int64_t d, int mode) {
@@ -425,11 +434,13 @@ void poll_unblock(poll_desc* pd) {
 
 // ---- the scheduler's side ----
 
-void netpoll_event(std::uint64_t tag, int mode, bool event_err, glist& list) {
+void netpoll_event(std::uint64_t tag, int mode, bool event_err, bool hup, glist& list) {
   poll_desc* pd = pd_of(tag);
   const std::uint32_t seq = seq_of(tag);
   if (seq != pd->fdseq.load(std::memory_order_acquire)) return;  // the fd it was for is gone (pairs with poll_open)
-  set_event_err(pd, event_err, seq);
+  // The hang-up bit is set before the reader is readied: poll_wait_drained
+  // must see it once the G that the event wakes runs.
+  set_event_bits(pd, poll_event_err, (event_err ? poll_event_err : 0) | (hup ? poll_event_hup : 0), seq);
   // netpollready
   if (mode == 'r' || mode == 'r' + 'w')
     if (g* gp = netpollunblock(pd, 'r', true, list.delta)) list.gs[list.n++] = gp;

@@ -63,6 +63,18 @@ int poll_reset(poll_desc* pd, int mode);
 // poll_runtime_pollWait.
 int poll_wait(poll_desc* pd, int mode);
 
+// poll_wait_drained is poll_reset and poll_wait for a reader whose last
+// read came back short from a TCP socket, so that it need not try a read
+// it knows will fail with EAGAIN: the short read emptied the receive
+// queue, and anything that arrives after it raises a new edge, which
+// epoll reports. It keeps (and consumes) a readiness that arrived since,
+// and returns at once once the fd has reported a hang-up, an error or
+// urgent data (sticky until the descriptor is reused): the edge for a FIN
+// or a reset may have come with the data the short read took, and a read
+// stops short at an urgent mark, so no later edge would come. Not Go's:
+// Go reads until EAGAIN.
+int poll_wait_drained(poll_desc* pd);
+
 // poll_set_deadline sets the deadline of mode ('r', 'w', or 'r'+'w' for
 // both) to d, a nanotime() instant: 0 clears it, d <= now makes waits and
 // the next poll_reset fail at once with poll_err_timeout. A goroutine
@@ -116,12 +128,13 @@ void netpoll_teardown();
 int netpollopen(int fd, std::uint64_t tag);
 int netpollclose(int fd);
 
-// netpoll_event: epoll reported mode ('r', 'w' or 'r'+'w') for the
+// netpoll_event: epoll reported mode ('r', 'w' or 'r'+'w', or 0) for the
 // descriptor tag names (netpoll.cpp drops it if the descriptor has been
-// reused since); event_err: the event was EPOLLERR alone. Adds the Gs it
-// readies to list, counting them in list.delta. Go: the tail of netpoll's
-// loop and netpollready.
-void netpoll_event(std::uint64_t tag, int mode, bool event_err, glist& list);
+// reused since); event_err: the event was EPOLLERR alone; hup: it reported
+// the peer's hang-up, an error or urgent data (see poll_wait_drained).
+// Adds the Gs it readies to list, counting them in list.delta. Go: the
+// tail of netpoll's loop and netpollready.
+void netpoll_event(std::uint64_t tag, int mode, bool event_err, bool hup, glist& list);
 
 // netpoll_adjust_waiters applies a delta that netpoll_event counted: once
 // per poll, not once per G. Go: netpollAdjustWaiters.

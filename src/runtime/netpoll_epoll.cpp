@@ -6,7 +6,9 @@
 // for good: a Conn may outlive its run(), and its close must still find the
 // instance it was registered with. Every fd is registered once, when its
 // descriptor is opened, for reading and writing together and edge-triggered
-// (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET): the kernel reports each
+// (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, and EPOLLPRI, which Go does
+// not ask for, so that urgent data marks the descriptor for
+// poll_wait_drained as a hang-up does): the kernel reports each
 // change of readiness once, and the descriptor's rg/wg remember it
 // (pd_ready) until a goroutine consumes it, so no epoll_ctl is needed per
 // wait, and no event is lost between a failed read and the park
@@ -80,7 +82,7 @@ void netpollinit() {
 
 int netpollopen(int fd, std::uint64_t tag) {
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
   ev.data.u64 = tag;
   return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
 }
@@ -158,7 +160,8 @@ void netpoll(std::int64_t delay, glist& list) {
     int mode = 0;
     if (ev.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) mode += 'r';
     if (ev.events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) mode += 'w';
-    if (mode != 0) netpoll_event(ev.data.u64, mode, ev.events == EPOLLERR, list);
+    const bool hup = ev.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI);
+    if (mode != 0 || hup) netpoll_event(ev.data.u64, mode, ev.events == EPOLLERR, hup, list);
   }
   netpoll_adjust_waiters(list.delta);
 }

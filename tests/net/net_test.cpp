@@ -1540,6 +1540,83 @@ TEST_P(NetTest, ReadAfterReset) {
   EXPECT_LT(wr.took(), 10s) << "the reset did not wake the writer";
 }
 
+// ---- a short read, then what epoll has already reported ------------------------
+
+// After a TCP read comes back short, the next read waits for epoll's word
+// instead of trying a read that would fail with EAGAIN (poll_wait_drained).
+// These are the cases where no later edge comes: the peer's FIN, its reset,
+// or urgent data arrived before the short read and epoll reported them
+// with the data. Each test lets the idle M take that event (the sleep)
+// before the reads, so that the short read does not drain it; a read that
+// waits for another edge fails with the hang guard's timeout.
+struct short_read_then {
+  std::string first;   // what the first read returned
+  outcome first_o;     // how it ended
+  std::string second;  // what the second read returned
+  timed second_t;      // how and when it ended
+};
+
+template <class PeerSends>
+short_read_then read_twice_after(int procs, PeerSends peer_sends) {
+  short_read_then r;
+  int rc = run_net(procs, [&] {
+    conn_pair p = tcp_pair();
+    peer_sends(p.client);
+    gort::sleep(50ms);  // the idle M blocks in epoll meanwhile and takes the event
+    p.server.set_read_deadline(steady::now() + 30s);  // the hang guard
+    char b[64];
+    auto read_into = [&](std::string& s) { s.assign(b, p.server.read(std::span(b))); };
+    r.first_o = outcome_of([&] { read_into(r.first); });
+    if (r.first_o.kind == outcome::returned) r.second_t = timed_outcome([&] { read_into(r.second); });
+  });
+  EXPECT_EQ(rc, 0);
+  return r;
+}
+
+TEST_P(NetTest, ShortReadThenEOF) {
+  short_read_then r = read_twice_after(GetParam(), [](net::Conn& c) {
+    c.write(std::string_view("hello"));
+    c.close();  // the FIN follows the data at once
+  });
+  EXPECT_EQ(r.first_o.kind, outcome::returned) << r.first_o.str();
+  EXPECT_EQ(r.first, "hello");
+  EXPECT_EQ(r.second_t.o.kind, outcome::returned) << r.second_t.o.str();
+  EXPECT_EQ(r.second, "") << "EOF is a read of 0 bytes";
+  EXPECT_LT(r.second_t.took(), kSlack) << "the read at EOF waited";
+}
+
+TEST_P(NetTest, ShortReadThenReset) {
+  short_read_then r = read_twice_after(GetParam(), [](net::Conn& c) {
+    c.write(std::string_view("hello"));
+    set_linger0(c.fd());
+    c.close();  // a reset right behind the data
+  });
+  // Linux may report the reset before the data it dropped; if the data
+  // came first, the reset must follow at once.
+  const outcome& reset = r.first_o.kind == outcome::returned ? r.second_t.o : r.first_o;
+  if (r.first_o.kind == outcome::returned) {
+    EXPECT_EQ(r.first, "hello");
+    EXPECT_LT(r.second_t.took(), kSlack) << "the read after the reset waited";
+  }
+  EXPECT_EQ(reset.kind, outcome::op) << reset.str();
+  EXPECT_EQ(reset.code.value(), ECONNRESET) << reset.str();
+}
+
+TEST_P(NetTest, ShortReadAtUrgentMark) {
+  short_read_then r = read_twice_after(GetParam(), [](net::Conn& c) {
+    c.write(std::string_view("ab"));
+    ASSERT_EQ(::send(c.fd(), "c", 1, MSG_OOB), 1) << std::strerror(errno);
+    c.write(std::string_view("de"));
+  });
+  // A read stops short at the urgent byte, which is out of band: the data
+  // behind it is already queued, and no later edge comes for it.
+  EXPECT_EQ(r.first_o.kind, outcome::returned) << r.first_o.str();
+  EXPECT_EQ(r.first, "ab");
+  EXPECT_EQ(r.second_t.o.kind, outcome::returned) << r.second_t.o.str();
+  EXPECT_EQ(r.second, "de");
+  EXPECT_LT(r.second_t.took(), kSlack) << "the read behind the urgent mark waited";
+}
+
 // Writing to a peer that has closed throws EPIPE or ECONNRESET, over TCP
 // (after the peer's RST comes back) and over a Unix socket (at once), and
 // never raises SIGPIPE: SIGPIPE is left at its default here, so one would
