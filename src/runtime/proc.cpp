@@ -26,9 +26,20 @@
 // an fd is ready or the earliest timer falls due; any other sleeps on its
 // park note (stopm) until startm hands it a P. netpoll is the one place an
 // idle M sleeps for something other than a P: a timer armed earlier, or
-// main's exit, breaks it out (netpoll_break). What a poll readies is handed
-// out as Go's injectglist does: one G per idle P to the global queue, with
-// an M started for each, the rest to the poller's own P (netpoll.cpp).
+// main's exit, breaks it out (netpoll_break). What a poll readies goes to
+// the poller's own P, or with no P to the global queue (injectglist, below).
+//
+// Gs readied by the network (not Go's). Go's injectglist hands one G per
+// idle P to the global queue and starts an M for each. A server whose
+// handlers are short (read a request, write the answer) then pays a
+// thread wakeup, on another core, for every poll that readies a few
+// connections, and keeps every core busy for work one core would finish
+// sooner than the wakeup takes. gort puts them all on the poller's P and
+// marks the P (p.wake_deferred): if Gs are still waiting on its queue
+// wake_defer_ns (1 ms) later, seen when the P takes its next G or by
+// sysmon, it wakes another P (wakep), whose M steals half and wakes the
+// next, as for any work. So a burst of long handlers spreads over the Ps
+// after 1 ms, and short ones never leave the core that polled them.
 //
 // Time slices. A G readied through runnext inherits its readier's slice
 // (schedtick does not move), so a pair that readies each other would keep
@@ -172,7 +183,7 @@ p* pidleget() {
     sched.pidle = pp->link;
     pp->link = nullptr;
     sched.npidle.fetch_sub(1, std::memory_order_seq_cst);
-    sysmon_wake_locked();
+    sysmon_wake_locked(false);
   }
   return pp;
 }
@@ -327,6 +338,8 @@ g* globrunqget_one(p* pp) {
 // runnext and the local queue, then a batch of the global queue. Owner P.
 [[gnu::always_inline]] inline g* runnable_now(p* pp, bool& inherit_time) {
   inherit_time = false;
+  if (const std::int64_t since = pp->wake_deferred.load(std::memory_order_relaxed)) [[unlikely]]
+    deferred_wakep(pp, since);
   if (pp->schedtick.load(std::memory_order_relaxed) % 61 == 0)
     if (g* gp = globrunqget_one(pp)) return gp;
   // With one P nobody steals: the local queue needs no CAS (runq::get).
@@ -955,7 +968,7 @@ void start_the_world(m* mp, std::int32_t nprocs) {
   sched.lock.lock();
   std::vector<p*> runnable = procresize(mp, nprocs);
   sched.stop.fetch_and(~stop_gcwaiting, std::memory_order_seq_cst);
-  sysmon_wake_locked();
+  sysmon_wake_locked(true);
   sched.lock.unlock();
   for (p* pp : runnable) startm(pp, false);
   wakep();
@@ -1103,16 +1116,30 @@ void injectg(g* gp) {
 void injectglist(p* pp, g* const* gs, int n) {
   if (n <= 0) return;
   for (int i = 0; i < n; ++i) casgstatus(gs[i], gstatus::Gwaiting, gstatus::Grunnable);
-  const int nglobal = pp ? std::min(n, static_cast<int>(sched.npidle.load(std::memory_order_seq_cst))) : n;
-  if (nglobal > 0) {
+  if (pp == nullptr) {
     sched.lock.lock();
-    for (int i = 0; i < nglobal; ++i) globrunqput(gs[i]);
+    for (int i = 0; i < n; ++i) globrunqput(gs[i]);
     sched.lock.unlock();
-    start_idle(nglobal);
+    start_idle(n);
+    return;
   }
-  if (pp == nullptr) return;
-  for (int i = nglobal; i < n; ++i) runqput(pp, gs[i], false);
-  wakep();
+  for (int i = 0; i < n; ++i) runqput(pp, gs[i], false);
+  if (pp->wake_deferred.load(std::memory_order_relaxed) == 0)
+    pp->wake_deferred.store(nanotime(), std::memory_order_relaxed);
+}
+
+void deferred_wakep(p* pp, std::int64_t since) {
+  if (pp->runq.empty()) {
+    pp->wake_deferred.store(0, std::memory_order_relaxed);
+  } else if (nanotime() - since >= wake_defer_ns) {
+    pp->wake_deferred.store(0, std::memory_order_relaxed);
+    wakep();
+  }
+}
+
+void deferred_wakep_sysmon(p* pp, std::int64_t now) {
+  const std::int64_t since = pp->wake_deferred.load(std::memory_order_relaxed);
+  if (since != 0 && now - since >= wake_defer_ns && !pp->runq.empty()) wakep();
 }
 
 void wakep_slow() {
@@ -1264,7 +1291,7 @@ void entersyscall(g* gp) {
   pp->status.store(pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
   if (sched.sysmonwait.load(std::memory_order_relaxed)) {
     sched.lock.lock();
-    sysmon_wake_locked();
+    sysmon_wake_locked(true);
     sched.lock.unlock();
   }
   if (sched.stop.load(std::memory_order_seq_cst) & stop_gcwaiting) {
@@ -1289,7 +1316,7 @@ bool exitsyscallfast(m* mp, p* oldp) {
   }
   sched.lock.lock();
   p* pp = pidleget();
-  if (pp) sysmon_wake_locked();
+  if (pp) sysmon_wake_locked(true);
   sched.lock.unlock();
   if (pp == nullptr) return false;
   acquirep(mp, pp);

@@ -71,8 +71,9 @@ void injectg(g* gp);
 
 // injectglist makes gs[0..n) (Gwaiting: readied by netpoll) runnable. With
 // pp nullptr (no P) all go to the global queue, with an M started for each
-// idle P; else one per idle P does, and the rest go to pp's local queue.
-// Go: injectglist.
+// idle P; else all go to pp's local queue, and another P is woken for them
+// only if they still wait there wake_defer_ns later (deferred_wakep; not
+// Go's: proc.cpp, "Gs readied by the network"). Go: injectglist.
 void injectglist(p* pp, g* const* gs, int n);
 
 // runqput puts gp on pp's local queue (runnext if next), spilling half the
@@ -97,6 +98,14 @@ void gosched(g* gp);
 // and sets needspinning). Nothing is stranded: the caller's own P is running
 // and will reach the work; a spinning M giving up its P re-checks all queues.
 void wakep_slow();
+
+// deferred_wakep: pp's owner, about to take its next G, wakes another P
+// (wakep) if the Gs injectglist queued without waking one have waited
+// wake_defer_ns; since is p.wake_deferred. deferred_wakep_sysmon is
+// sysmon's same check, for a P whose G runs long.
+inline constexpr std::int64_t wake_defer_ns = 1'000'000;
+void deferred_wakep(p* pp, std::int64_t since);
+void deferred_wakep_sysmon(p* pp, std::int64_t now);
 inline void wakep() {
   if (sched.npidle.load(std::memory_order_seq_cst) != 0) wakep_slow();
 }
@@ -155,9 +164,11 @@ void schedtrace(bool detailed);
 void sysmon_start();
 void sysmon_stop();
 // sysmon_wake_locked wakes sysmon if it sleeps deeply (sysmonwait).
-// Requires sched.lock. Go: the sysmonwait checks in entersyscall,
-// exitsyscall and startTheWorld.
-void sysmon_wake_locked();
+// rush: for a system call or a start of the world, after which sysmon
+// goes back to its shortest sleep, as Go's does after any wakeup; a P
+// leaving the idle list (pidleget) does not rush it. Requires sched.lock.
+// Go: the sysmonwait checks in entersyscall, exitsyscall and startTheWorld.
+void sysmon_wake_locked(bool rush);
 
 // handoffp: pp has no M; start one for it if it has work, else idle it.
 void handoffp(p* pp);

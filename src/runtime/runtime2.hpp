@@ -263,6 +263,10 @@ struct p {
   std::atomic<struct m*> m{nullptr};       // back-link to the M (nil if idle)
 
   local_runq runq;
+  // When Gs a poll readied went on runq without waking another P (0: none
+  // waiting so): the owner sets and clears it, sysmon reads it. proc.cpp,
+  // "Gs readied by the network".
+  std::atomic<std::int64_t> wake_deferred{0};
 
   static constexpr std::int32_t gfree_max = 64;
   g* gfree[gfree_max];                     // free Gs (owner only)
@@ -362,6 +366,7 @@ struct schedt {
   std::atomic<std::int64_t> poll_until{0};
 
   std::atomic<bool> sysmonwait{false};  // sysmon sleeps deeply (sysmon.cpp); written under lock
+  bool sysmon_rush = false;             // its wakeup was for a system call or a start: sleep short again (lock)
 
   std::atomic<std::int32_t> gomaxprocs{0};
   std::atomic<std::uint64_t> allglen{0};  // Gs ever allocated this run

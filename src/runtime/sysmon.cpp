@@ -5,7 +5,8 @@
 // rounds (about 1 ms) double the sleep each round, up to 10 ms. When every P
 // is idle (and no schedtrace is wanted) sleep deeply: until the earliest
 // timer, at most 60 s, or until entersyscall/exitsyscall/start_the_world
-// wake it (sysmonwait). Each round:
+// wake it (sysmonwait); a P leaving the idle list wakes it too, without
+// resetting its sleep to 20 us (not Go's, see below). Each round:
 //   retake   for every P, as Go:
 //     - a P whose schedtick has not moved for 10 ms (forcePreemptNS) has run
 //       one G, or a chain of Gs inheriting one time slice through runnext,
@@ -21,7 +22,9 @@
 //       the same call for a round is handed to another M (handoffp), unless
 //       it has no local work, some M is spinning or idle to pick up new
 //       work, and the call is younger than 10 ms. The returning M then
-//       finds its P gone and takes another, or queues its G (exitsyscall).
+//       finds its P gone and takes another, or queues its G (exitsyscall);
+//     - a P whose queue holds Gs a poll readied 1 ms ago or more without
+//       waking another P (proc.cpp, "Gs readied by the network"): wakep.
 //   scavenge every second, and before a deep sleep of as long: give back
 //     the deep pages of goroutine stacks that have sat unused in the
 //     global pool since the last time (stack.cpp, "Scavenging"; Go's
@@ -34,7 +37,11 @@
 // sysmon counts as a system M (sched.nmsys): checkdead does not take it for
 // a thread at work. Its deep sleep ends when a P leaves the idle list
 // (pidleget): a G that I/O readied may need preempting as any other, and
-// no timer bounds that sleep. gort: no GC duties.
+// no timer bounds that sleep. Such a wakeup keeps the sleep sysmon had
+// reached, up to 10 ms, which is enough to end a 10 ms time slice: a
+// server whose Ps go idle between requests would otherwise restart the
+// 20 us rounds each time, and sysmon take thousands of wakeups a second
+// from the cores that serve. gort: no GC duties.
 #include <algorithm>
 
 #include "runtime/netpoll.hpp"
@@ -92,6 +99,7 @@ int retake(std::int64_t now) {
     const pstatus s = pp->status.load(std::memory_order_acquire);
     bool sysretake = false;
     if (s == pstatus::Prunning || s == pstatus::Psyscall) {
+      deferred_wakep_sysmon(pp, now);
       const std::uint32_t t = pp->schedtick.load(std::memory_order_relaxed);
       if (pd.schedtick != t) {
         pd.schedtick = t;
@@ -156,7 +164,10 @@ void sysmon_netpoll(std::int64_t now) {
 }
 
 // deep_sleep: every P is idle; sleep until the earliest timer (at most 60 s)
-// or a wakeup. True if woken (then the caller restarts its short delays).
+// or a wakeup. True if woken for a system call or a start of the world
+// (then the caller restarts its short delays); a P that left the idle list
+// only needs watching for its time slice, which the delays sysmon had
+// reached still do.
 bool deep_sleep(std::int64_t now) {
   sched.lock.lock();
   const bool idle = (sched.stop.load(std::memory_order_relaxed) & stop_gcwaiting) ||
@@ -166,16 +177,18 @@ bool deep_sleep(std::int64_t now) {
     return false;
   }
   sched.sysmonwait.store(true, std::memory_order_seq_cst);
+  sched.sysmon_rush = false;
   sched.lock.unlock();
   std::int64_t sleep = max_deep_sleep_ns;
   if (const std::int64_t next = time_sleep_until(); next != 0) sleep = std::min(sleep, std::max<std::int64_t>(0, next - now));
   if (sleep >= scavenge_period_ns) stack_scavenge(true);
-  const bool woken = sysmonnote.tsleep(sleep);
+  sysmonnote.tsleep(sleep);
   sched.lock.lock();
   sched.sysmonwait.store(false, std::memory_order_seq_cst);
   if (!(sched.stop.load(std::memory_order_relaxed) & stop_exiting)) sysmonnote.clear();
+  const bool rush = sched.sysmon_rush;
   sched.lock.unlock();
-  return woken;
+  return rush;
 }
 
 void sysmon() {
@@ -239,7 +252,8 @@ void sysmon_stop() {
   sched.lock.unlock();
 }
 
-void sysmon_wake_locked() {
+void sysmon_wake_locked(bool rush) {
+  if (rush) sched.sysmon_rush = true;
   if (!sched.sysmonwait.load(std::memory_order_relaxed)) return;
   sched.sysmonwait.store(false, std::memory_order_relaxed);
   if (!sysmonnote.is_set()) sysmonnote.wakeup();

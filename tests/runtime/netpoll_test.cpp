@@ -4,14 +4,18 @@
 // waits, moved, cleared), by poll_unblock; readiness that arrives before
 // the park is not lost; the scheduler's poll runs goroutines readied from
 // outside the runtime; a program waiting only on I/O is no deadlock; a
-// spinning goroutine at GOMAXPROCS=1 does not keep I/O from progressing.
-// Each case runs at GOMAXPROCS 1 and 2.
+// spinning goroutine at GOMAXPROCS=1 does not keep I/O from progressing;
+// a burst of long readers spreads over the Ps. Each case runs at GOMAXPROCS
+// 1 and 2, but the last (2 only).
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -258,6 +262,43 @@ TEST_P(NetpollTest, SpinnerDoesNotStarveIO) {
     writer.join();
     spun.wait();
   });
+}
+
+// Gs a poll readies stay on the poller's P (proc.cpp, "Gs readied by the
+// network"), and another P is woken for them only if they still wait 1 ms
+// later. A burst of readers that each run 2 ms, shorter than a time slice,
+// must still spread over both Ps: they must not all run on one thread.
+TEST(NetpollSpreadTest, LongHandlersSpreadOverPs) {
+  constexpr int n = 40;
+  std::atomic<int> ok{0};
+  std::mutex mu;
+  std::set<long> threads;
+  gort::run(gort::Config{.maxprocs = 2}, [&] {
+    std::vector<std::unique_ptr<polled_pipe>> pipes;
+    for (int i = 0; i < n; ++i) pipes.push_back(std::make_unique<polled_pipe>());
+    gort::WaitGroup wg;
+    wg.add(n);
+    for (int i = 0; i < n; ++i)
+      gort::go([&, i] {
+        if (pipes[i]->read_one() == 'x') ok.fetch_add(1);
+        const auto end = clock_type::now() + milliseconds(2);
+        while (clock_type::now() < end) {
+        }
+        {
+          std::lock_guard l(mu);
+          threads.insert(syscall(SYS_gettid));
+        }
+        wg.done();
+      });
+    gort::sleep(milliseconds(5));  // let them park
+    std::thread writer([&] {
+      for (auto& p : pipes) p->put('x');
+    });
+    wg.wait();
+    writer.join();
+  });
+  EXPECT_EQ(ok.load(), n);
+  EXPECT_GE(threads.size(), 2u) << "every reader ran on one thread";
 }
 
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, NetpollTest, ::testing::Values(1, 2),
