@@ -43,8 +43,8 @@
 // Gs waiting in run queues hold no stack, and a stack freed by an exiting G
 // is handed to the next new G while its pages are still resident and in
 // cache. Spawning a million goroutines that each finish quickly so touches a
-// handful of stacks, not a million (the VM this was measured on pays 10-12 us
-// for the first touch of a page, 0.7 us to reuse one).
+// handful of stacks, not a million: a page's first touch costs a fault, many
+// times the cost of reusing a resident page (docs/PERFORMANCE.md).
 //
 // Pools, as Go's gFree lists. Each P caches up to 32 free stacks (owner only,
 // no lock); past that it moves 16 to the global pool (under stackpool.lock),
@@ -205,9 +205,9 @@ void install_guards(iovec* v, std::size_t n, bool* guarded) {
 
 // newchunk maps chunk_stacks stacks and returns them as a list, lowest
 // first (last: its tail). Their guard pages are installed, and their top
-// pages made resident, in one system call each (MADV_POPULATE_WRITE): on the
-// VM measured, a page that faults in on first touch costs 20-28 us, one
-// populated in a batch 1.4 us. Takes pool.lock only for the region and the
+// pages made resident, in one system call each (MADV_POPULATE_WRITE): a page
+// populated in a batch costs a fraction of one that faults in on first touch
+// (docs/PERFORMANCE.md). Takes pool.lock only for the region and the
 // chunk list (and install_guards for the mprotect budget): the system calls
 // are most of the cost, and
 // two Ps may need stacks at once, as when a burst of new goroutines runs on
