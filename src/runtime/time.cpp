@@ -559,7 +559,10 @@ void sleep(std::chrono::nanoseconds d) {
 }
 
 void sleep_until(std::chrono::steady_clock::time_point t) {
-  sleep(std::chrono::duration_cast<std::chrono::nanoseconds>(t - std::chrono::steady_clock::now()));
+  // t - now overflows for a t near the clock's minimum: a t already past
+  // is a sleep of 0 (which still checks that we are on a goroutine).
+  const auto now = std::chrono::steady_clock::now();
+  sleep(t > now ? std::chrono::duration_cast<std::chrono::nanoseconds>(t - now) : std::chrono::nanoseconds(0));
 }
 
 Timer::Timer(std::chrono::nanoseconds d) {

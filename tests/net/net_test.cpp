@@ -959,6 +959,51 @@ TEST_P(TimeoutTest, ReadTimeout) {
   EXPECT_TRUE(is_timeout(both.o, prefix)) << "set_deadline must cover reads: " << both.o.str();
 }
 
+// The clock's extremes as deadlines: time_point::min() is long past (the
+// read fails at once, as for any past deadline), time_point::max() never
+// comes (the read waits for data); a dial with the most negative timeout
+// fails at once and with the largest one succeeds.
+TEST_P(TimeoutTest, DeadlineExtremes) {
+  timed min_read, max_read, min_wait, min_dial;
+  bool max_dial_ok = false;
+  std::string local, remote, max_read_got;
+  int rc = run_net(GetParam(), [&] {
+    conn_pair p = tcp_pair();
+    local = p.client.local_addr();
+    remote = p.client.remote_addr();
+    char b[16];
+    p.client.set_read_deadline(tp::min());
+    min_read = timed_outcome([&] { p.client.read(std::span(b)); });
+    int fds[2];
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+    min_wait = timed_outcome([&] {
+      if (net::wait_readable(fds[0], tp::min())) throw std::logic_error("wait_readable: ready, with no data");
+    });
+    ::close(fds[0]);
+    ::close(fds[1]);
+    p.client.set_read_deadline(tp::max());
+    gort::go([&p] {
+      gort::sleep(20ms);
+      p.server.write("late");
+    });
+    max_read = timed_outcome([&] { max_read_got = read_string(p.client, 4); });
+    net::Listener ln = net::listen("tcp", "127.0.0.1:0");
+    min_dial = timed_outcome([&] { net::dial("tcp", ln.addr(), std::chrono::nanoseconds::min()); });
+    net::Conn c = net::dial("tcp", ln.addr(), std::chrono::nanoseconds::max());
+    max_dial_ok = !c.remote_addr().empty();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(is_timeout(min_read.o, "read tcp " + local + "->" + remote)) << min_read.o.str();
+  EXPECT_LT(min_read.took(), kAtOnce);
+  EXPECT_EQ(min_wait.o.kind, outcome::returned) << "wait_readable past its deadline returns false: " << min_wait.o.str();
+  EXPECT_LT(min_wait.took(), kAtOnce);
+  EXPECT_EQ(max_read.o.kind, outcome::returned) << max_read.o.str();
+  EXPECT_EQ(max_read_got, "late");
+  EXPECT_EQ(min_dial.o.kind, outcome::timeout) << min_dial.o.str();
+  EXPECT_LT(min_dial.took(), kAtOnce);
+  EXPECT_TRUE(max_dial_ok);
+}
+
 // Go's TestReadTimeoutMustNotReturn: a deadline cleared before it passes
 // leaves the read blocked until data arrives, long after it.
 TEST_P(TimeoutTest, ReadTimeoutMustNotReturn) {

@@ -27,6 +27,7 @@
 //   GomaxprocsMovesTimers                  timers of removed Ps still fire/stop
 //   Ticker (Go's TestTicker), TickerDropsTicks, TickerReset, TickerStop,
 //   TickerStopDrains, TickerDestroyed, TickerCopies, NewTickerNonPositive
+//   ExtremeTimes                           min/max/0/negative times saturate
 //   TimerDestroyedStillFires, ChannelCapacity, NotOnAGoroutine
 //
 // "Never early" is asserted strictly; lateness only loosely (a noisy 2-vCPU
@@ -1189,6 +1190,63 @@ TEST_P(TimeTest, NewTickerNonPositive) {
   EXPECT_EQ(neg, "non-positive interval for NewTicker");
   EXPECT_EQ(reset_zero, "non-positive interval for Ticker.Reset");
   EXPECT_EQ(reset_neg, "non-positive interval for Ticker.Reset");
+}
+
+// The extremes of the clock and of durations saturate instead of
+// overflowing: a time already past, however far, is a sleep of 0 (before,
+// sleep_until(time_point::min()) computed min - now, which wrapped to a
+// sleep of about 292 years); the far future is never. Each call that must
+// return at once runs on a goroutine of its own, so a hang is a failure,
+// not a stuck test.
+TEST_P(TimeTest, ExtremeTimes) {
+  std::vector<std::string> hung;
+  bool max_sleeper_woke = true, max_timer_fired = true, max_after_func_ran = true;
+  bool max_timer_stopped = false, max_after_func_stopped = false, min_timer_fired = false;
+  int rc = run_procs(GetParam(), [&] {
+    auto at_once = [&](std::string what, std::function<void()> f) {
+      auto done = gort::make_chan<tp>(1);
+      gort::go([f, done] {
+        f();
+        done.send(steady::now());
+      });
+      if (!recv_within(done, kLate)) hung.push_back(what);
+    };
+    at_once("sleep_until(min)", [] { gort::sleep_until(tp::min()); });
+    at_once("sleep_until(now - 1ns)", [] { gort::sleep_until(steady::now() - 1ns); });
+    at_once("sleep_until(now)", [] { gort::sleep_until(steady::now()); });
+    at_once("sleep_until(now + 1ns)", [] { gort::sleep_until(steady::now() + 1ns); });
+    at_once("sleep(nanoseconds::min())", [] { gort::sleep(std::chrono::nanoseconds::min()); });
+    at_once("sleep(-1ns)", [] { gort::sleep(-1ns); });
+    at_once("sleep(0)", [] { gort::sleep(0ns); });
+    at_once("sleep(1ns)", [] { gort::sleep(1ns); });
+
+    auto woke = std::make_shared<std::atomic<bool>>(false);
+    gort::go([woke] {
+      gort::sleep_until(tp::max());
+      woke->store(true);
+    });
+    gort::Timer max_timer(std::chrono::nanoseconds::max());
+    auto ran = std::make_shared<std::atomic<bool>>(false);
+    gort::Timer max_after_func = gort::after_func(std::chrono::nanoseconds::max(), [ran] { ran->store(true); });
+    gort::Ticker max_ticker(std::chrono::nanoseconds::max());
+    gort::Timer min_timer(std::chrono::nanoseconds::min());
+    min_timer_fired = recv_within(min_timer.c(), kLate).has_value();
+    gort::sleep(20ms);
+    max_timer_fired = recv_within(max_timer.c(), 0ns).has_value() || recv_within(max_ticker.c(), 0ns).has_value();
+    max_timer_stopped = max_timer.stop();
+    max_after_func_stopped = max_after_func.stop();
+    max_ticker.stop();
+    max_sleeper_woke = woke->load();
+    max_after_func_ran = ran->load();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(hung.empty()) << "did not return at once: " << testing::PrintToString(hung);
+  EXPECT_TRUE(min_timer_fired) << "a Timer of nanoseconds::min() did not fire at once";
+  EXPECT_FALSE(max_sleeper_woke) << "sleep_until(time_point::max()) returned";
+  EXPECT_FALSE(max_timer_fired) << "a Timer or Ticker of nanoseconds::max() fired";
+  EXPECT_TRUE(max_timer_stopped);
+  EXPECT_TRUE(max_after_func_stopped);
+  EXPECT_FALSE(max_after_func_ran);
 }
 
 // ---- handles --------------------------------------------------------------------
