@@ -107,6 +107,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -115,6 +116,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -374,7 +376,7 @@ void newm(p* pp, bool spinning) {
   mcommoninit(mp);
   mp->nextp = pp;
   mp->spinning = spinning;
-  mp->thread = std::thread([mp] { mstart(mp); });
+  mp->thread = newosproc([mp] { mstart(mp); });
 }
 
 // mput puts mp on the idle list and checks for deadlock. Requires sched.lock.
@@ -1072,6 +1074,16 @@ namespace {
   if (gp == nullptr) [[unlikely]]
     throw_outside_goroutine(what);
   return gp;
+}
+
+std::thread newosproc(std::function<void()> fn) {
+  try {
+    return std::thread(std::move(fn));
+  } catch (const std::system_error& e) {
+    printerr("runtime: failed to create new OS thread (have %d already; errno=%d)\n", mcount(), e.code().value());
+    if (e.code().value() == EAGAIN) printerr("runtime: may need to increase max user processes (ulimit -u)\n");
+    fatal("newosproc");
+  }
 }
 
 std::int32_t mcount() { return static_cast<std::int32_t>(sched.mnext - sched.nmfreed); }

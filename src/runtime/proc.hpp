@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <thread>
 
 #include "runtime/runtime2.hpp"
 
@@ -126,6 +127,12 @@ void mcommoninit(m* mp);
 
 // Accessors for schedtrace and stats (racy snapshots).
 std::int32_t mcount();
+
+// newosproc starts the thread of a new M running fn. If the OS refuses
+// (EAGAIN: a limit on threads or on address space), a fatal error with
+// the number of Ms and the errno, as Go's, never an exception: it may run
+// under sched.lock, or on sysmon. Go: newosproc.
+std::thread newosproc(std::function<void()> fn);
 void lock_allgs();
 void unlock_allgs();
 g* const* allgs_data(std::size_t& n);  // requires lock_allgs

@@ -240,7 +240,7 @@ void sysmon_start() {
   mcommoninit(mp);
   ++sched.nmsys;
   sysmon_m = mp;
-  mp->thread = std::thread(sysmon);
+  mp->thread = newosproc(sysmon);
   sched.lock.unlock();
 }
 

@@ -339,6 +339,22 @@ TEST_F(CrashTest, ThreadExhaustion) {
       << r.describe();
 }
 
+// The OS refuses a thread (an address-space limit leaves no room for its
+// stack): Go's report, never an uncaught std::system_error (terminate,
+// exit 134). Go: "runtime: failed to create new OS thread (have 41 already;
+// errno=11)", "runtime: may need to increase max user processes (ulimit
+// -u)", "fatal error: newosproc", exit 2.
+TEST_F(CrashTest, NewosprocFails) {
+  prog_result r = run_testprog("NewosprocFails");
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  const int i = find_line(ls, std::regex(R"(runtime: failed to create new OS thread \(have [0-9]+ already; errno=11\))"));
+  ASSERT_GE(i, 0) << r.describe();
+  ASSERT_LT(i + 2, static_cast<int>(ls.size())) << r.describe();
+  EXPECT_EQ(ls[i + 1], "runtime: may need to increase max user processes (ulimit -u)") << r.describe();
+  EXPECT_EQ(ls[i + 2], "fatal error: newosproc") << r.describe();
+}
+
 const std::regex kSchedLine(
     R"(SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ spinningthreads=[0-9]+ )"
     R"(needspinning=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ \[[0-9]+ [0-9]+\])");

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 // The functions a stack trace must name are extern "C" and never inlined, so
@@ -185,6 +186,42 @@ int ThreadExhaustion() {
   return returned("ThreadExhaustion", rc);
 }
 
+// The OS refuses a new thread: an address-space limit just above what the
+// process maps leaves no room for a thread's stack. Eight goroutines get
+// their stacks first (they park on a channel), then all enter blocking(),
+// so that the Ps are handed off to new Ms. Go: "runtime: failed to create
+// new OS thread", "fatal error: newosproc".
+int NewosprocFails() {
+  int rc = gort::run(gort::Config{.maxprocs = 2}, [] {
+    auto go_on = gort::make_chan<int>();
+    gort::WaitGroup wg;
+    wg.add(8);
+    for (int i = 0; i < 8; ++i)
+      gort::go([&wg, go_on] {
+        go_on.recv();
+        gort::blocking([] { usleep(300 * 1000); });
+        wg.done();
+      });
+    gort::sleep(std::chrono::milliseconds(20));
+    long vm_kb = 0;
+    if (FILE* f = std::fopen("/proc/self/status", "r")) {
+      char line[256];
+      while (std::fgets(line, sizeof line, f))
+        if (std::sscanf(line, "VmSize: %ld kB", &vm_kb) == 1) break;
+      std::fclose(f);
+    }
+    const rlim_t limit = static_cast<rlim_t>(vm_kb + 2048) * 1024;  // 2 MiB of room; a thread stack takes 8
+    const rlimit rl{limit, limit};
+    if (vm_kb == 0 || setrlimit(RLIMIT_AS, &rl) != 0) {
+      std::fprintf(stderr, "testprog: cannot limit the address space\n");
+      return;
+    }
+    go_on.close();
+    wg.wait();
+  });
+  return returned("NewosprocFails", rc);
+}
+
 // About 500 ms of goroutines yielding on two Ps, for GODEBUG=schedtrace.
 int SchedTrace() {
   return gort::run(gort::Config{.maxprocs = 2}, [] {
@@ -292,6 +329,7 @@ constexpr scenario scenarios[] = {
     {"PanicNonStd", PanicNonStd},
     {"StackOverflow", StackOverflow},
     {"ThreadExhaustion", ThreadExhaustion},
+    {"NewosprocFails", NewosprocFails},
     {"SchedTrace", SchedTrace},
     {"SchedTraceSyscall", SchedTraceSyscall},
     {"IOWait", IOWait},
