@@ -1603,7 +1603,6 @@ int run(const Config& cfg, std::function<void()> main_fn) {
     throw std::logic_error("gort::run called while another gort::run is in progress");
 
   // schedinit
-  runtime_init_time = nanotime();
   parsedebugvars();
   stackinit(cfg.stack_size);
   signals_init();
@@ -1656,6 +1655,9 @@ int run(const Config& cfg, std::function<void()> main_fn) {
   }
   m0.curg = nullptr;
   sched.main_started.store(true, std::memory_order_relaxed);
+  // Go's runtime.main: runtimeInitTime, then sysmon, whose first round
+  // prints schedtrace's "SCHED 0ms".
+  runtime_init_time = nanotime();
   sysmon_start();
 
   schedule(&m0);  // mstart on m0; returns when main has returned

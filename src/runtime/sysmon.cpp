@@ -30,7 +30,8 @@
 //     global pool since the last time (stack.cpp, "Scavenging"; Go's
 //     background scavenger). With a 100 ms period the sleepers benchmark's
 //     Ps spent 25% more user time, for reasons not found;
-//   schedtrace when GODEBUG=schedtrace asks.
+//   schedtrace when GODEBUG=schedtrace asks: at the first round, then
+//     once a period.
 //   netpoll  when goroutines wait on I/O and nobody has polled for 10 ms:
 //     every M is busy and none blocks in netpoll, so without this a
 //     readied connection would wait for some P to run out of work.
@@ -193,7 +194,7 @@ bool deep_sleep(std::int64_t now) {
 
 void sysmon() {
   const std::int64_t trace_every = std::int64_t(debug.schedtrace) * 1000000;
-  std::int64_t next_trace = runtime_init_time + trace_every;
+  std::int64_t next_trace = runtime_init_time;  // the first line at the first round: "SCHED 0ms", as Go's
   std::int64_t next_scavenge = nanotime() + scavenge_period_ns;
   std::int64_t delay = 0;  // ns
   int idle = 0;            // rounds that found nothing to do

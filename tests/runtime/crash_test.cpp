@@ -391,6 +391,12 @@ TEST_F(CrashTest, SchedTrace) {
     last_ms = ms;
   }
   EXPECT_GE(good, 3) << "~500 ms at schedtrace=50 should print about 10 SCHED lines\n" << r.describe();
+  // As Go's: the first line at sysmon's first round ("SCHED 0ms" unless the
+  // machine is slow to start the thread), then one a period.
+  const int first = find_line(ls, std::regex("SCHED .*"));
+  ASSERT_GE(first, 0) << r.describe();
+  EXPECT_LT(sched_ms(ls[first]), 50) << "the first line waited a period: " << ls[first];
+  EXPECT_GE(good, last_ms / 50) << "a period without its line\n" << r.describe();
 }
 
 // scheddetail=1: each SCHED line (with the detail fields instead of the
