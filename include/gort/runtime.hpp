@@ -27,7 +27,8 @@
 namespace gort {
 
 struct Config {
-  int maxprocs = 0;            // number of Ps; 0: $GOMAXPROCS, else hardware threads
+  int maxprocs = 0;            // number of Ps; 0: $GOMAXPROCS, else hardware threads; at most 1024
+                               // (more: 1024, and a line on stderr once)
   std::size_t stack_size = 0;  // bytes of each goroutine's stack; 0: the default (256 KiB)
 };
 
@@ -57,7 +58,7 @@ void yield();                // runtime.Gosched
 // and so does this. Otherwise it costs a few loads and stores.
 void maybe_yield();
 std::uint64_t goid();        // current goroutine's id; main is 1; never reused within a run
-int gomaxprocs(int n = 0);   // runtime.GOMAXPROCS: n > 0 sets; returns the previous value
+int gomaxprocs(int n = 0);   // runtime.GOMAXPROCS: n > 0 sets (at most 1024, as Config); returns the previous value
 std::size_t num_goroutine(); // runtime.NumGoroutine (live goroutines, main included)
 void lock_os_thread();       // runtime.LockOSThread: wire this goroutine to its thread
 void unlock_os_thread();     // runtime.UnlockOSThread

@@ -1086,6 +1086,14 @@ std::thread newosproc(std::function<void()> fn) {
   }
 }
 
+int limit_procs(int n) {
+  if (n <= max_gomaxprocs) return n;
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true))
+    printerr("gort: GOMAXPROCS=%d is over the limit of %d Ps; using %d\n", n, max_gomaxprocs, max_gomaxprocs);
+  return max_gomaxprocs;
+}
+
 std::int32_t mcount() { return static_cast<std::int32_t>(sched.mnext - sched.nmfreed); }
 void lock_allgs() { allglock.lock(); }
 void unlock_allgs() { allglock.unlock(); }
@@ -1511,8 +1519,9 @@ std::size_t num_goroutine() {
 int gomaxprocs(int n) {
   entry_guard e("gort::gomaxprocs");
   const int old = sched.gomaxprocs.load(std::memory_order_relaxed);
-  if (n <= 0 || n == old) return old;
-  n = std::min(n, max_gomaxprocs);
+  if (n <= 0) return old;
+  n = limit_procs(n);
+  if (n == old) return old;
   m* mp = e.gp->m;
   stop_the_world(mp);
   start_the_world(mp, n);
@@ -1637,7 +1646,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
 
   const int ncpu = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int procs = cfg.maxprocs > 0 ? cfg.maxprocs : gomaxprocs_from_env(ncpu);
-  procs = std::clamp(procs, 1, max_gomaxprocs);
+  procs = limit_procs(std::max(procs, 1));
   sched.lock.lock();
   procresize(&m0, procs);
   sched.lock.unlock();

@@ -128,6 +128,10 @@ void mcommoninit(m* mp);
 // Accessors for schedtrace and stats (racy snapshots).
 std::int32_t mcount();
 
+// limit_procs: n Ps, or max_gomaxprocs (Go's limit before 1.10) if n is
+// over it, saying so on stderr the first time in the process.
+int limit_procs(int n);
+
 // newosproc starts the thread of a new M running fn. If the OS refuses
 // (EAGAIN: a limit on threads or on address space), a fatal error with
 // the number of Ms and the errno, as Go's, never an exception: it may run

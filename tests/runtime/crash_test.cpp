@@ -355,6 +355,15 @@ TEST_F(CrashTest, NewosprocFails) {
   EXPECT_EQ(ls[i + 2], "fatal error: newosproc") << r.describe();
 }
 
+// Go takes any GOMAXPROCS; gort keeps Go's old limit of 1024 Ps and says
+// so, once per process, instead of capping in silence.
+TEST_F(CrashTest, GomaxprocsOverLimit) {
+  prog_result r = run_testprog("GomaxprocsOverLimit");
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  EXPECT_EQ(r.out, "1024\n1024\n") << r.describe();
+  EXPECT_EQ(r.err, "gort: GOMAXPROCS=5000 is over the limit of 1024 Ps; using 1024\n") << r.describe();
+}
+
 const std::regex kSchedLine(
     R"(SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ spinningthreads=[0-9]+ )"
     R"(needspinning=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ \[[0-9]+ [0-9]+\])");

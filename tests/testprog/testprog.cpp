@@ -222,6 +222,18 @@ int NewosprocFails() {
   return returned("NewosprocFails", rc);
 }
 
+// GOMAXPROCS over gort's limit of 1024 Ps, from Config and then from
+// gomaxprocs(n): each is capped, and stderr says so once. Prints the
+// procs seen on stdout.
+int GomaxprocsOverLimit() {
+  return gort::run(gort::Config{.maxprocs = 5000}, [] {
+    std::printf("%d\n", gort::gomaxprocs());
+    gort::gomaxprocs(2);
+    gort::gomaxprocs(3000);
+    std::printf("%d\n", gort::gomaxprocs());
+  });
+}
+
 // About 500 ms of goroutines yielding on two Ps, for GODEBUG=schedtrace.
 int SchedTrace() {
   return gort::run(gort::Config{.maxprocs = 2}, [] {
@@ -330,6 +342,7 @@ constexpr scenario scenarios[] = {
     {"StackOverflow", StackOverflow},
     {"ThreadExhaustion", ThreadExhaustion},
     {"NewosprocFails", NewosprocFails},
+    {"GomaxprocsOverLimit", GomaxprocsOverLimit},
     {"SchedTrace", SchedTrace},
     {"SchedTraceSyscall", SchedTraceSyscall},
     {"IOWait", IOWait},
