@@ -823,6 +823,7 @@ void gcstopm(m* mp) {
                                            bool from_exits) {
   p* pp = mp->p;
   mp->curg = gp;
+  gp->m = mp;  // before Grunning, as Go's: a trace that sees it running sees its M
   casgstatus(gp, gstatus::Grunnable, gstatus::Grunning);
   if (!inherit_time) {  // a new time slice
     pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
