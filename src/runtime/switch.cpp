@@ -84,7 +84,6 @@ inline void resumed(g* gp, [[maybe_unused]] void* fake_stack) {
 }  // namespace
 
 void gogo(m* mp, g* from, g* to, bool from_exits) {
-  to->m = mp;
   save_thread_state(mp, from);
   stack_check_canary(from);
 #if defined(GORT_ASAN)

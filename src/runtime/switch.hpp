@@ -8,8 +8,9 @@
 namespace gort::rt {
 
 // gogo switches mp from `from` (running now) to `to`, which must be ready to
-// run: to->sched.sp is a saved or prepared context, mp->curg and the statuses
-// already say what runs next. If from_exits, `from` will never run again (its
+// run: to->sched.sp is a saved or prepared context, to->m is mp (execute
+// sets it; a g0's is its own M), mp->curg and the statuses already say what
+// runs next. If from_exits, `from` will never run again (its
 // stack is about to be reused). Returns when something switches back to
 // `from`, possibly on another M; then it has run that M's afterswitch and
 // restored from's errno and exception state.
