@@ -79,11 +79,14 @@ int set_max_threads(int n);
 // GOMAXPROCS. Its thread goes on running it without a P, and gets one back
 // at its next runtime call. The cost, only while it lasts: the other
 // goroutines wait up to 20 ms plus a sysmon round, and one more OS thread
-// runs. The signal that does it (SIGURG) may make a system call that is not
-// restartable (poll, nanosleep, ...) return EINTR, as any signal would.
-// blocking() is still the better choice for calls known to block: the P
-// moves at once when they last, with no signal. Go cannot do this for code
-// outside its compiler; see src/runtime/preempt.cpp.
+// runs. No signal is involved (sysmon uses a membarrier handshake), so the
+// goroutine's system calls are not interrupted and never fail with EINTR
+// because of gort; only on a kernel without membarrier does gort fall back
+// to a signal (SIGURG, as Go), which can make a call that is not restartable
+// (poll, nanosleep, ...) return EINTR. blocking() is still the better
+// choice for calls known to block: the P moves at once, not after 20 ms.
+// Go cannot do this for code outside its compiler; see
+// src/runtime/preempt.cpp.
 template <class F>
 auto blocking(F&& f) -> std::invoke_result_t<F> {
   detail::syscall_scope scope;

@@ -14,7 +14,7 @@
 //
 // The hooks are called inside an entry_guard (preempt.hpp), as every
 // runtime entry is: poll_wait parks, and poll_set_deadline and
-// poll_unblock may ready a goroutine, which the preemption signal must not
+// poll_unblock may ready a goroutine, which sysmon's takeaway must not
 // find half done.
 //
 // A poll_desc serves one reader and one writer at a time (the fd layer

@@ -63,7 +63,7 @@ void start_dying() {
   if (dying_flag.exchange(true)) {
     for (;;) pause();
   }
-  // The report is the runtime's: the preemption signal must not take this
+  // The report is the runtime's: sysmon must not take this
   // M's P halfway through it (preempt.cpp).
   if (m* mp = getm()) runtime_enter(mp);
 }

@@ -16,13 +16,11 @@
 // goes to another M, exactly as retake takes a P from a long system call.
 //   1. sysmon (retake) sees a P whose schedtick has not moved for 20 ms
 //      (twice Go's forcePreemptNS: the cooperative request came first, at
-//      10 ms) and sends SIGURG to its M (preemptm), at most once a
-//      millisecond.
-//   2. The handler, on that M, acts only if the M is running its
-//      goroutine's own code (m.in_user, below): then it does what
-//      entersyscall does (G Grunning -> Gsyscall, P Prunning -> Psyscall,
-//      the M keeps it in oldp). Elsewhere, it does nothing, and sysmon
-//      tries again.
+//      10 ms) and asks its M (preemptm), at most once a millisecond.
+//   2. If the M is running its goroutine's own code (m.in_user, below),
+//      the P is put in syscall state as entersyscall would (G Grunning ->
+//      Gsyscall, P Prunning -> Psyscall, the M keeps it in oldp). If it
+//      is in the runtime, nothing happens, and sysmon asks again.
 //   3. sysmon's next round finds the P in Psyscall with a stale schedtick
 //      and hands it off (handoffp) to a new or idle M, which runs the
 //      queued goroutines and the timers.
@@ -36,57 +34,138 @@
 // entered or the function returns. Inside those brackets the runtime may be
 // halfway through an update of its P (a run queue push, a timer heap), hold
 // runtime locks, or run on g0; outside them it touches no runtime state, so
-// the handler may. The flag is written by the M and read by its own signal
-// handler, on the same thread: a relaxed atomic with signal fences (compiler
-// barriers) is all the ordering it needs; with the P check and the
-// cooperative preemption check it shares a load with, an entry_guard costs
-// about 18 instructions per channel operation (docs/PERFORMANCE.md).
-// Because the handler interrupts only code that holds no runtime lock, it
-// may take sched.lock as entersyscall does. A fatal report marks its M as
-// in the runtime first (panic.cpp, start_dying).
+// step 2 may.
 //
-// The cost, which the guarantee pays only while it lasts: one more thread
-// per goroutine so treated (the M that goes on running it), and a signal.
-// SA_RESTART restarts most interrupted system calls; those that never
-// restart (poll, epoll_wait, nanosleep, futex waits with a timeout) return
-// EINTR, as they do for any signal, and std::this_thread::sleep_for and
-// well-written loops retry. A program that installs its own SIGURG handler
-// turns this off. User code that runs from inside a runtime entry (a
+// Step 2 is a handshake between two threads, sysmon and the M, as JVMs
+// reach safepoints (and as folly's asymmetric barriers and liburcu work):
+//   sysmon: handoff = requested; membarrier(PRIVATE_EXPEDITED); read in_user
+//   M:      in_user = false;     (compiler barrier only);       read handoff
+// This is Dekker's pattern, which needs a full fence on both sides between
+// the store and the load; membarrier runs one on every CPU that is running
+// a thread of the process, at some point during the call, so the M's
+// fast path pays none. Either the M's store came before that point, and
+// sysmon sees in_user false and withdraws its request; or the M's load
+// comes after it, and the M sees the request. Both may happen; then the
+// two race on a CAS of handoff: the M's requested -> none (it refuses, being
+// in the runtime) or sysmon's requested -> taking. Having won, sysmon does
+// step 2 for the M, which cannot touch its P meanwhile: it is in user code,
+// or at the start of an entry, waiting for taking -> taken (handoff_wait).
+// in_user = true is a release store and sysmon's read an acquire load, so
+// what the M wrote before leaving the runtime is visible to sysmon's
+// rewrite; taken is published with release and read with acquire. The
+// membarrier is one system call for sysmon, made only when a P has been
+// held for 20 ms; the M's side adds one load of a line it already holds to
+// an outer runtime entry. Nothing interrupts the M: its system calls (poll,
+// nanosleep, epoll_wait, sem_timedwait, futex waits) run undisturbed, and
+// third-party code that does not retry on EINTR keeps working.
+//
+// Where membarrier is missing (Linux before 4.14, a seccomp filter) or
+// GODEBUG=preemptsignal=1 asks, step 2 is done by a signal, SIGURG as Go's:
+// its handler, on the M, does the same if in_user is set.
+// The flag's writer and reader are then one thread, and the compiler
+// barriers are all the ordering it needs. SA_RESTART restarts most
+// interrupted system calls, but those that never restart (poll,
+// epoll_wait, nanosleep, futex waits with a timeout) fail with EINTR. A
+// program that installs its own SIGURG handler turns that mode off.
+//
+// Because step 2 happens only to code that holds no runtime lock, it may
+// take sched.lock as entersyscall does. A fatal report marks its M as in the
+// runtime first (panic.cpp, start_dying). The cost, which the guarantee pays
+// only while it lasts: one more thread per goroutine so treated (the M that
+// goes on running it). User code that runs from inside a runtime entry (a
 // channel element's move constructor, a closure's destructor when its
 // goroutine exits) is not covered; nor is the time before a hold is found
 // (20 ms and up to one sysmon round).
 #include "runtime/preempt.hpp"
 
 #include <signal.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "runtime/lock_futex.hpp"
+#include "runtime/panic.hpp"
+
 namespace gort::rt {
 namespace {
 
 constexpr int sigpreempt = SIGURG;  // Go's choice: rarely used, ignored by default
+bool use_signal = true;             // written by preempt_init before any M runs
 
-// sig_preempt is the handler: entersyscall for a goroutine found running
-// its own code with a P. Go: doSigPreempt.
+// take_p is step 2, on the M's behalf (sysmon, having won the handshake) or
+// on its own thread (the signal's handler): entersyscall for a goroutine
+// found running its own code with pp.
+bool take_p(m* mp, p* pp) {
+  g* gp = mp->curg;
+  if (gp == nullptr || mp->p != pp || gp->status() != gstatus::Grunning ||
+      pp->status.load(std::memory_order_relaxed) != pstatus::Prunning)
+    return false;
+  entersyscall(gp);
+  return true;
+}
+
+// sig_preempt is the handler: step 2 if the signal landed in user code.
+// Go: doSigPreempt.
 void sig_preempt(int, siginfo_t*, void*) {
   const int saved_errno = errno;
   m* mp = getm();
-  if (mp != nullptr && mp->in_user.load(std::memory_order_relaxed)) {
-    g* gp = mp->curg;
-    p* pp = mp->p;
-    if (gp != nullptr && pp != nullptr && gp->status() == gstatus::Grunning &&
-        pp->status.load(std::memory_order_relaxed) == pstatus::Prunning)
-      entersyscall(gp);
-  }
+  if (mp != nullptr && mp->in_user.load(std::memory_order_relaxed) && mp->p != nullptr)
+    take_p(mp, mp->p);
   errno = saved_errno;
+}
+
+bool membarrier_available() {
+  const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return false;
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+// handshake is sysmon's half: true if it took pp from mp.
+bool handshake(m* mp, p* pp, std::uint32_t tick) {
+  std::uint32_t s = handoff_none;
+  // Not none: the M has not yet seen an earlier take (it is still in user
+  // code, and the P no longer its own).
+  if (!mp->handoff.compare_exchange_strong(s, handoff_requested, std::memory_order_relaxed)) return false;
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+    fatal("membarrier failed after it registered");
+  s = handoff_requested;
+  if (!mp->in_user.load(std::memory_order_acquire) ||
+      !mp->handoff.compare_exchange_strong(s, handoff_taking, std::memory_order_acquire)) {
+    s = handoff_requested;
+    mp->handoff.compare_exchange_strong(s, handoff_none, std::memory_order_relaxed);
+    return false;
+  }
+  const bool took = pp->schedtick.load(std::memory_order_relaxed) == tick && take_p(mp, pp);
+  mp->handoff.store(took ? handoff_taken : handoff_none, std::memory_order_release);
+  return took;
 }
 
 }  // namespace
 
+void handoff_wait(m* mp) noexcept {
+  for (int spins = 0;; ++spins) {
+    std::uint32_t s = mp->handoff.load(std::memory_order_acquire);
+    switch (s) {
+      case handoff_none:
+        return;
+      case handoff_requested:
+        if (mp->handoff.compare_exchange_strong(s, handoff_none, std::memory_order_relaxed)) return;
+        break;
+      case handoff_taken:
+        mp->handoff.store(handoff_none, std::memory_order_relaxed);
+        return;
+      default:  // taking: sysmon is putting the P in syscall state, a few stores
+        if (spins < 64) procyield(1);
+        else osyield();
+    }
+  }
+}
+
 void preempt_init() {
+  use_signal = debug.preemptsignal != 0 || !membarrier_available();
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = &sig_preempt;
@@ -95,12 +174,16 @@ void preempt_init() {
   sigaction(sigpreempt, &sa, nullptr);
 }
 
+bool preempt_uses_signal() { return use_signal; }
+
 void minit_preempt(m* mp) { mp->procid = static_cast<std::int32_t>(syscall(SYS_gettid)); }
 
-void preemptm(m* mp) {
+bool preemptm(m* mp, p* pp, std::uint32_t tick) {
+  if (!use_signal) return handshake(mp, pp, tick);
   // tgkill, not pthread_kill: an M never exits while run() lasts, and the
   // thread id stays valid to signal even if the M were gone.
   syscall(SYS_tgkill, getpid(), mp->procid, sigpreempt);
+  return false;
 }
 
 }  // namespace gort::rt

@@ -1,6 +1,6 @@
 // preempt.hpp: the boundary between a goroutine's own code and the runtime,
-// and the signal that takes a P from a goroutine that never crosses it. See
-// the design comment in preempt.cpp.
+// and how sysmon takes the P of a goroutine that never crosses it. See the
+// design comment in preempt.cpp.
 #pragma once
 
 #include <atomic>
@@ -13,29 +13,47 @@ namespace gort::rt {
 void entersyscall(g* gp);
 void exitsyscall(g* gp);
 
+// handoff_state: mp->handoff, sysmon's side of the handshake that takes the
+// P of an M running user code (preempt.cpp). sysmon moves it none ->
+// requested -> taking -> taken (or back to none); the M, entering the
+// runtime, moves requested -> none (refused: it is in the runtime now) and
+// taken -> none (it has seen its P go).
+enum handoff_state : std::uint32_t { handoff_none, handoff_requested, handoff_taking, handoff_taken };
+
+// handoff_wait: the entry's slow path, when sysmon has a handshake under way
+// with this M.
+void handoff_wait(m* mp) noexcept;
+
 // runtime_enter: the M leaves its goroutine's own code for the runtime's.
 // True if it was in user code (the caller is the outermost entry). The
-// flag's only reader is the M's own signal handler: only the compiler could
-// reorder, and the fences stop it.
+// store and the load after it are the M's half of the handshake: plain
+// instructions with only the compiler kept from reordering them; sysmon's
+// membarrier supplies the fence between them when it matters (preempt.cpp).
 inline bool runtime_enter(m* mp) {
   const bool user = mp->in_user.load(std::memory_order_relaxed);
-  if (user) mp->in_user.store(false, std::memory_order_relaxed);
+  if (user) {
+    mp->in_user.store(false, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (mp->handoff.load(std::memory_order_relaxed) != handoff_none) [[unlikely]]
+      handoff_wait(mp);
+  }
   std::atomic_signal_fence(std::memory_order_seq_cst);
   return user;
 }
 
 // runtime_leave: back to the goroutine's own code, if user (gp->m: the G
-// may have moved to another M meanwhile).
+// may have moved to another M meanwhile). Release: sysmon, seeing the flag,
+// may rewrite the M's P and the G's status.
 inline void runtime_leave(g* gp, bool user) {
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (user) gp->m->in_user.store(true, std::memory_order_relaxed);
+  if (user) gp->m->in_user.store(true, std::memory_order_release);
 }
 
 // entry_guard opens every public entry point of the runtime that may touch
 // its P or its scheduling state, before anything else, and lives to its
-// end. On construction it marks the M as in the runtime (the preemption
-// signal then leaves its P alone) and, if the signal took the P while the
-// goroutine ran its own code, gets a P back (exitsyscall; the goroutine may
+// end. On construction it marks the M as in the runtime (sysmon then leaves
+// its P alone) and, if sysmon took the P while the goroutine ran its own
+// code, gets a P back (exitsyscall; the goroutine may
 // have to wait for one). Else, coming from user code, it is a cooperative
 // preemption point (p.preempt, set by sysmon): Go honours sysmon's request in every
 // function prologue, gort at every entry. From inside blocking() it borrows
@@ -65,7 +83,7 @@ class entry_guard {
 
  private:
   // A goroutine's M has no P only in syscall state: inside blocking(), or
-  // its P taken by the signal.
+  // its P taken by sysmon.
   void enter() noexcept {
     m* mp = gp->m;
     outer_ = runtime_enter(mp);
@@ -93,13 +111,18 @@ inline void user_exit(g* gp) {
     exitsyscall(gp);
 }
 
-// preempt_init installs the preemption signal's handler (SIGURG, as Go).
-// minit_preempt records the calling thread's id in mp->procid.
+// preempt_init chooses how sysmon takes a P (the membarrier handshake, or
+// the signal where membarrier is missing or GODEBUG=preemptsignal=1 asks)
+// and installs the signal's handler (SIGURG, as Go). minit_preempt records
+// the calling thread's id in mp->procid.
 void preempt_init();
 void minit_preempt(m* mp);
+bool preempt_uses_signal();
 
-// preemptm asks mp, by signal, to give up its P if it is running user code.
-// Go: preemptM. Harmless if mp has meanwhile entered the runtime.
-void preemptm(m* mp);
+// preemptm takes pp from mp if mp is running user code with it and pp's
+// schedtick is still tick: at once by the handshake (true if it took it),
+// or later by the signal's handler (false). Go: preemptM. Harmless if mp
+// has meanwhile entered the runtime. Called by sysmon only.
+bool preemptm(m* mp, p* pp, std::uint32_t tick);
 
 }  // namespace gort::rt

@@ -1556,7 +1556,7 @@ void detail::require_goroutine(const char* what) {
 
 // blocking() is an entry whose inside is user code run without a P. A G
 // already without one (inside another blocking(), or its P taken by the
-// preemption signal) stays as it is: the next entry gets it a P.
+// takeaway of preempt.cpp) stays as it is: the next entry gets it a P.
 detail::syscall_scope::syscall_scope() {
   g* gp = acquireg("gort::blocking");
   user_ = runtime_enter(gp->m);

@@ -155,9 +155,12 @@ void for_each_g(F&& f) {
 struct dbgvars {
   std::int32_t schedtrace = 0;   // ms between SCHED lines; 0: off
   std::int32_t scheddetail = 0;  // 1: add P, M and G lines
-  // 1: sysmon never signals, so a goroutine that does not enter the runtime
-  // keeps its P (preempt.cpp). Go's: it turns off its async preemption.
+  // 1: sysmon never takes the P of a goroutine that does not enter the
+  // runtime (preempt.cpp). Go's: it turns off its async preemption.
   std::int32_t asyncpreemptoff = 0;
+  // gort: 1 takes such a P by signal even where membarrier works, to test
+  // the fallback anywhere (preempt.cpp).
+  std::int32_t preemptsignal = 0;
   // gort: 1 runs no sysmon at all, to measure what it costs: no preemption,
   // no hand-off of blocking calls, no schedtrace, no stack scavenging.
   std::int32_t sysmonoff = 0;

@@ -3,8 +3,8 @@
 //
 // GODEBUG is a comma-separated list of name=value pairs; gort knows Go's
 // schedtrace=<ms>, scheddetail=1 and asyncpreemptoff=1, and of its own
-// stackguard=mprotect|canary and sysmonoff=1 (as Go, other names are
-// ignored).
+// stackguard=mprotect|canary, preemptsignal=1 and sysmonoff=1 (as Go, other
+// names are ignored).
 // GOMAXPROCS=<n> sets the number of Ps when Config::maxprocs is 0; a value
 // that is not a positive integer is ignored, as Go ignores it.
 #include <cstdlib>
@@ -46,6 +46,7 @@ void parsedebugvars() {
     if (key == "schedtrace") atoi32(value, debug.schedtrace);
     else if (key == "scheddetail") atoi32(value, debug.scheddetail);
     else if (key == "asyncpreemptoff") atoi32(value, debug.asyncpreemptoff);
+    else if (key == "preemptsignal") atoi32(value, debug.preemptsignal);
     else if (key == "sysmonoff") atoi32(value, debug.sysmonoff);
     else if (key == "stackguard" && value == "mprotect") debug.stackguard = dbgvars::stackguard_mode::mprotect;
     else if (key == "stackguard" && value == "canary") debug.stackguard = dbgvars::stackguard_mode::canary;

@@ -318,9 +318,12 @@ struct m {
   std::int64_t now_hint = 0;
   std::int32_t procid = 0;             // kernel thread id: sysmon signals it (preempt.cpp)
   // in_user: the M is running its curg's own code, outside every runtime
-  // entry, so the preemption signal may take its P. Written by the M, read
-  // by its own signal handler (preempt.cpp).
+  // entry, so sysmon may take its P. Written by the M; read by sysmon
+  // (after a membarrier) or by the M's own signal handler. handoff: sysmon's
+  // side of the handshake that takes the P (handoff_state). Both in
+  // preempt.cpp.
   std::atomic<bool> in_user{false};
+  std::atomic<std::uint32_t> handoff{0};
   void* sigstack = nullptr;            // alternate signal stack (stack overflow reports)
 };
 

@@ -15,9 +15,9 @@
 //       maybe_yield in proc.cpp);
 //     - a P whose schedtick has not moved for 20 ms belongs to a goroutine
 //       that does not enter the runtime (a tight loop, a plain blocking
-//       system call): signal its M (preemptm), whose handler puts the P
-//       in Psyscall as blocking() would, so that the next rule hands it
-//       off (preempt.cpp);
+//       system call): ask its M (preemptm: a membarrier handshake, or a
+//       signal where membarrier is missing) to put the P in Psyscall as
+//       blocking() would, so that the next rule hands it off (preempt.cpp);
 //     - a P in Psyscall (its M is inside blocking()) that sysmon has seen in
 //       the same call for a round is handed to another M (handoffp), unless
 //       it has no local work, some M is spinning or idle to pick up new
@@ -55,8 +55,8 @@ namespace gort::rt {
 namespace {
 
 constexpr std::int64_t force_preempt_ns = 10'000'000;  // Go's forcePreemptNS
-constexpr std::int64_t force_handoff_ns = 20'000'000;  // then the signal (gort)
-constexpr std::int64_t resignal_ns = 1'000'000;        // one signal per P per ms at most
+constexpr std::int64_t force_handoff_ns = 20'000'000;  // then take the P (gort)
+constexpr std::int64_t reask_ns = 1'000'000;           // one request per P per ms at most
 constexpr std::int64_t syscall_keep_ns = 10'000'000;   // retake's 10 ms for a syscall
 constexpr std::int64_t max_deep_sleep_ns = 60'000'000'000;  // Go: forcegcperiod / 2
 constexpr std::int64_t scavenge_period_ns = 1'000'000'000;
@@ -71,23 +71,23 @@ struct sysmontick {
   std::int64_t schedwhen = 0;
   std::uint32_t syscalltick = 0;
   std::int64_t syscallwhen = 0;
-  std::int64_t signalwhen = 0;  // the last preemption signal to its M
+  std::int64_t askwhen = 0;     // the last preemptm for it
 };
 sysmontick ticks[max_gomaxprocs];
 
 // preemptone asks pp's running G to yield at its next runtime entry. Go
-// also signals its M at once (async preemption); gort signals later, to take
-// the P rather than the G (signal_handoff).
+// also signals its M at once (async preemption); gort acts later, to take
+// the P rather than the G (take_held_p).
 void preemptone(p* pp) { pp->preempt.store(true, std::memory_order_relaxed); }
 
-// signal_handoff: pp has run one time slice for 20 ms without a runtime
-// entry: signal its M to give the P up (preempt.cpp). True if signalled.
-bool signal_handoff(p* pp, sysmontick& pd, std::int64_t now) {
-  if (pd.schedwhen + force_handoff_ns > now || pd.signalwhen + resignal_ns > now) return false;
+// take_held_p: pp has run one time slice for 20 ms without a runtime
+// entry: ask its M to give the P up (preempt.cpp). True if asked.
+bool take_held_p(p* pp, sysmontick& pd, std::int64_t now) {
+  if (pd.schedwhen + force_handoff_ns > now || pd.askwhen + reask_ns > now) return false;
   m* mp = pp->m.load(std::memory_order_relaxed);
   if (mp == nullptr) return false;
-  pd.signalwhen = now;
-  preemptm(mp);
+  pd.askwhen = now;
+  preemptm(mp, pp, pd.schedtick);
   return true;
 }
 
@@ -108,7 +108,7 @@ int retake(std::int64_t now) {
       } else if (pd.schedwhen + force_preempt_ns <= now) {
         preemptone(pp);
         sysretake = true;  // a syscall this long need not wait another round
-        if (s == pstatus::Prunning && !debug.asyncpreemptoff && signal_handoff(pp, pd, now))
+        if (s == pstatus::Prunning && !debug.asyncpreemptoff && take_held_p(pp, pd, now))
           ++n;  // look again soon
       }
     }

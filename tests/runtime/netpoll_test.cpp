@@ -37,7 +37,7 @@ constexpr auto hang = std::chrono::seconds(10);
 std::int64_t ns_from_now(std::chrono::nanoseconds d) { return nanotime() + d.count(); }
 
 // The hooks are the runtime's inside: called, as the fd layer calls them,
-// within an entry_guard, so that the preemption signal cannot take the P
+// within an entry_guard, so that sysmon cannot take the P
 // in the middle of a park (preempt.hpp).
 template <class F>
 auto in_runtime(F f) {

@@ -1,24 +1,27 @@
-// preempt_stress_test.cpp: the preemption signal against runtime entries
+// preempt_stress_test.cpp: sysmon taking Ps against runtime entries
 // (label stress, part of gort_stress_tests). See preempt.cpp.
 //
-//   SignalsAgainstEntries  goroutines ("hogs") that never reach a
+//   TakeawaysAgainstEntries  goroutines ("hogs") that never reach a
 //                          preemption point: they loop on blocking() calls,
 //                          which do not end a time slice, and user code, so
-//                          their schedtick goes stale and sysmon signals
-//                          their Ms every millisecond. The signal lands in
-//                          entersyscall/exitsyscall (where it must do
-//                          nothing) and in user code (where it takes the
+//                          their schedtick goes stale and sysmon asks their
+//                          Ms for the P every millisecond. The request
+//                          lands in entersyscall/exitsyscall (where it must
+//                          do nothing) and in user code (where it takes the
 //                          P). Each hog also arms and stops a timer now and
 //                          then, which gets it a P back. Meanwhile a pair of
 //                          goroutines hands values over a channel: none
 //                          lost, none doubled.
-// At GOMAXPROCS 1, 2 and 4.
+// At GOMAXPROCS 1, 2 and 4, by the membarrier handshake (where the kernel
+// has it) and by the signal (GODEBUG=preemptsignal=1).
 #include "chan_test_util.hpp"
 
 #include <gort/time.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <tuple>
 
 namespace {
 
@@ -26,15 +29,31 @@ using namespace gort_test;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-class PreemptStressTest : public ::testing::TestWithParam<int> {};
-INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, PreemptStressTest, ::testing::Values(1, 2, 4), procs_name);
+// The parameter: GOMAXPROCS, and whether sysmon takes a P by signal.
+class PreemptStressTest : public ::testing::TestWithParam<std::tuple<int, bool>> {
+ protected:
+  void SetUp() override {
+    if (by_signal()) ::setenv("GODEBUG", "preemptsignal=1", 1);
+  }
+  void TearDown() override {
+    if (by_signal()) ::unsetenv("GODEBUG");
+  }
+  static int procs() { return std::get<0>(GetParam()); }
+  static bool by_signal() { return std::get<1>(GetParam()); }
+};
+INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, PreemptStressTest,
+                         ::testing::Combine(::testing::Values(1, 2, 4), ::testing::Bool()),
+                         [](const auto& info) {
+                           return "P" + std::to_string(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) ? "_signal" : "");
+                         });
 
-TEST_P(PreemptStressTest, SignalsAgainstEntries) {
-  const int hogs = GetParam() + 1;
+TEST_P(PreemptStressTest, TakeawaysAgainstEntries) {
+  const int hogs = procs() + 1;
   const auto duration = kSanitized ? 400ms : 600ms;
   const long values = scaled(20000);
   std::atomic<long> ops{0}, bad_stops{0}, received{0}, sum{0};
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_procs(procs(), [&] {
     std::atomic<bool> stop{false};
     gort::WaitGroup wg;
     wg.add(hogs + 1);
@@ -46,8 +65,8 @@ TEST_P(PreemptStressTest, SignalsAgainstEntries) {
         for (unsigned n = 1; !stop.load(std::memory_order_relaxed); ++n) {
           x = gort::blocking([x] { return x * 6364136223846793005ull + 1; });
           x ^= x >> 7;  // a little user code: most of the time goes to blocking()
-          // Past the 20 ms after which sysmon signals: a P again, if the
-          // signal took it.
+          // Past the 20 ms after which sysmon asks: a P again, if the
+          // handshake or the signal took it.
           if (n % 256 == 0 && steady::now() >= next_entry) {
             if (!t.stop() || t.reset(1h)) bad_stops.fetch_add(1);  // pending, then not
             next_entry = steady::now() + 25ms;

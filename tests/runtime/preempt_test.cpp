@@ -1,14 +1,26 @@
 // preempt_test.cpp: a goroutine that keeps its P without entering the
 // runtime (a tight loop, a plain blocking call not wrapped in blocking())
-// does not stall the others: sysmon signals its M after about 20 ms and
-// hands the P to another (preempt.cpp). Go cannot do this for code outside
-// its compiler, so these have no Go counterpart; the cases are the ones the
-// issue names, each at GOMAXPROCS=1 (where a stall would be total) and 2.
+// does not stall the others: sysmon takes its P after about 20 ms and hands
+// it to another (preempt.cpp). Go cannot do this for code outside its
+// compiler, so these have no Go counterpart; the cases are the ones the
+// issues name, each at GOMAXPROCS=1 (where a stall would be total) and 2,
+// and each both ways sysmon can take a P: the membarrier handshake (skipped
+// where the kernel lacks membarrier) and the signal (GODEBUG=preemptsignal=1).
+// Only the handshake leaves the interrupted calls alone:
+// UnwrappedCallsSeeNoEINTR.
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <linux/membarrier.h>
+#include <poll.h>
+#include <semaphore.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -48,17 +60,41 @@ void expect_others_progress(const char* what) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(c.recv(), i) << what;
 }
 
-class PreemptTest : public ::testing::TestWithParam<int> {};
+bool membarrier_available() {
+  const long cmds = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  return cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+}
+
+// The parameter: GOMAXPROCS, and whether sysmon takes a P by signal.
+struct preempt_mode {
+  int procs;
+  bool signal;
+};
+void PrintTo(const preempt_mode& m, std::ostream* os) {
+  *os << "GOMAXPROCS=" << m.procs << (m.signal ? ", by signal" : ", by handshake");
+}
+
+class PreemptTest : public ::testing::TestWithParam<preempt_mode> {
+ protected:
+  void SetUp() override {
+    if (GetParam().signal) ::setenv("GODEBUG", "preemptsignal=1", 1);
+    else if (!membarrier_available()) GTEST_SKIP() << "no membarrier(PRIVATE_EXPEDITED) here: the runtime uses the signal";
+  }
+  void TearDown() override {
+    if (GetParam().signal) ::unsetenv("GODEBUG");
+  }
+  static int procs() { return GetParam().procs; }
+};
 
 // A tight loop on every P: no runtime entry at all.
 TEST_P(PreemptTest, TightLoopDoesNotStall) {
-  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+  gort::run(gort::Config{.maxprocs = procs()}, [] {
     std::atomic<bool> stop{false};
     std::atomic<long> spins{0};
     gort::WaitGroup wg;
-    wg.add(GetParam());
+    wg.add(procs());
     const auto deadline = clock_type::now() + give_up;
-    for (int i = 0; i < GetParam(); ++i)
+    for (int i = 0; i < procs(); ++i)
       gort::go([&] {
         long n = 0;
         while (!stop.load(std::memory_order_relaxed) && (n % 1024 != 0 || clock_type::now() < deadline)) ++n;
@@ -76,9 +112,10 @@ TEST_P(PreemptTest, TightLoopDoesNotStall) {
 // unless it counts the call as blocking (sleeps, poll, condition waits): a
 // read or a mutex wait under TSan is not interrupted, so not handed off.
 #if defined(GORT_TSAN)
-#define SKIP_UNDER_TSAN() GTEST_SKIP() << "TSan defers the preemption signal until this call returns"
+#define SKIP_SIGNAL_UNDER_TSAN() \
+  if (GetParam().signal) GTEST_SKIP() << "TSan defers the preemption signal until this call returns"
 #else
-#define SKIP_UNDER_TSAN() (void)0
+#define SKIP_SIGNAL_UNDER_TSAN() (void)0
 #endif
 
 // Plain blocking calls, not wrapped in blocking(): each blocks its thread
@@ -109,21 +146,21 @@ void expect_unwrapped_call_does_not_stall(int procs, unwrapped_call call) {
 
 TEST_P(PreemptTest, UnwrappedSleepDoesNotStall) {
   expect_unwrapped_call_does_not_stall(
-      GetParam(), {"std::this_thread::sleep_for", nullptr,
+      procs(), {"std::this_thread::sleep_for", nullptr,
                    [] { std::this_thread::sleep_for(milliseconds(300)); }, nullptr});
 }
 
 TEST_P(PreemptTest, UnwrappedPipeReadDoesNotStall) {
-  SKIP_UNDER_TSAN();
+  SKIP_SIGNAL_UNDER_TSAN();
   int fd[2];
   ASSERT_EQ(::pipe(fd), 0);
   std::atomic<bool> release{false};
   std::thread writer([&] {  // writes when told, or after give_up
     const auto deadline = clock_type::now() + give_up;
     while (!release.load() && clock_type::now() < deadline) std::this_thread::sleep_for(milliseconds(1));
-    for (int i = 0; i < GetParam(); ++i) EXPECT_EQ(::write(fd[1], "x", 1), 1);
+    for (int i = 0; i < procs(); ++i) EXPECT_EQ(::write(fd[1], "x", 1), 1);
   });
-  expect_unwrapped_call_does_not_stall(GetParam(), {"read on a pipe", nullptr,
+  expect_unwrapped_call_does_not_stall(procs(), {"read on a pipe", nullptr,
                                                     [&] {
                                                       char b = 0;
                                                       EXPECT_EQ(::read(fd[0], &b, 1), 1);  // SA_RESTART: no EINTR
@@ -136,12 +173,12 @@ TEST_P(PreemptTest, UnwrappedPipeReadDoesNotStall) {
 }
 
 TEST_P(PreemptTest, UnwrappedStdMutexDoesNotStall) {
-  SKIP_UNDER_TSAN();
+  SKIP_SIGNAL_UNDER_TSAN();
   std::mutex mu;
   std::thread holder;
   std::atomic<bool> held{false};
   expect_unwrapped_call_does_not_stall(
-      GetParam(), {"std::mutex held by another thread",
+      procs(), {"std::mutex held by another thread",
                    [&] {
                      holder = std::thread([&] {
                        std::lock_guard<std::mutex> l(mu);
@@ -160,7 +197,7 @@ TEST_P(PreemptTest, UnwrappedStdMutexDoesNotStall) {
 // sleeper keeps ticking: without hand-offs, at GOMAXPROCS=1, it would tick
 // only between the spins.
 TEST_P(PreemptTest, HandedOffGoroutineComesBack) {
-  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+  gort::run(gort::Config{.maxprocs = procs()}, [] {
     constexpr int rounds = 8;
     auto c = gort::make_chan<int>(1);
     std::atomic<bool> done{false};
@@ -196,7 +233,7 @@ TEST_P(PreemptTest, HandedOffGoroutineComesBack) {
 // A goroutine wired to its thread (lock_os_thread) whose P is taken stays
 // on that thread when it gets a P back.
 TEST_P(PreemptTest, LockedGoroutineKeepsItsThread) {
-  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+  gort::run(gort::Config{.maxprocs = procs()}, [] {
     std::atomic<bool> stop{false};
     gort::WaitGroup wg;
     wg.add(1);
@@ -229,7 +266,7 @@ TEST_P(PreemptTest, LockedGoroutineKeepsItsThread) {
 // Inside blocking(), the goroutine has no P; a runtime call made there
 // borrows one for the call.
 TEST_P(PreemptTest, RuntimeCallInsideBlocking) {
-  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+  gort::run(gort::Config{.maxprocs = procs()}, [] {
     auto c = gort::make_chan<int>();
     gort::go([c] {
       gort::blocking([c] {
@@ -248,7 +285,7 @@ TEST_P(PreemptTest, RuntimeCallInsideBlocking) {
 // No false deadlock: main waits on a channel that only a goroutine stuck in
 // an unwrapped sleep will send on.
 TEST_P(PreemptTest, NoDeadlockReportDuringUnwrappedCall) {
-  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
+  gort::run(gort::Config{.maxprocs = procs()}, [] {
     auto c = gort::make_chan<int>();
     gort::go([c] {
       std::this_thread::sleep_for(milliseconds(100));
@@ -258,7 +295,95 @@ TEST_P(PreemptTest, NoDeadlockReportDuringUnwrappedCall) {
   });
 }
 
-INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, PreemptTest, ::testing::Values(1, 2),
-                         [](const auto& info) { return "P" + std::to_string(info.param); });
+// The handshake interrupts nothing: unwrapped calls that never restart
+// after a signal (poll, nanosleep, sem_timedwait, epoll_wait), 500 ms each,
+// all four at once, run to their timeouts while a ping-pong beside them
+// keeps going. Each holds a P when it starts, so each P is taken from it.
+// (With the signal, each would fail with EINTR after about 20 ms.)
+TEST_P(PreemptTest, UnwrappedCallsSeeNoEINTR) {
+  if (GetParam().signal) GTEST_SKIP() << "the signal interrupts these calls: that is the fallback's cost";
+  constexpr int timeout_ms = 500;
+  const timespec rel{0, timeout_ms * 1'000'000L};
+  struct call {
+    const char* name;
+    std::function<int()> run;  // -1 and errno on failure, as the call
+  };
+  sem_t sem;
+  ASSERT_EQ(::sem_init(&sem, 0, 0), 0);
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep, 0);
+  const call calls[] = {
+      {"poll", [] { return ::poll(nullptr, 0, timeout_ms); }},
+      {"nanosleep", [&] { return ::nanosleep(&rel, nullptr); }},
+      {"sem_timedwait",
+       [&] {
+         timespec abs;
+         ::clock_gettime(CLOCK_REALTIME, &abs);
+         abs.tv_nsec += rel.tv_nsec;
+         abs.tv_sec += abs.tv_nsec / 1'000'000'000L;
+         abs.tv_nsec %= 1'000'000'000L;
+         const int rc = ::sem_timedwait(&sem, &abs);
+         return rc == -1 && errno == ETIMEDOUT ? 0 : rc;  // timing out is its success here
+       }},
+      {"epoll_wait",
+       [&] {
+         epoll_event ev;
+         return ::epoll_wait(ep, &ev, 1, timeout_ms);
+       }},
+  };
+  gort::run(gort::Config{.maxprocs = procs()}, [&] {
+    std::atomic<long> round_trips{0};
+    std::atomic<bool> stop{false};
+    gort::WaitGroup pingpong;
+    pingpong.add(1);
+    auto ping = gort::make_chan<int>(), pong = gort::make_chan<int>();
+    gort::go([ping, pong] {
+      for (int v : ping) pong.send(v);
+    });
+    gort::go([&, ping, pong] {
+      for (int i = 0; !stop.load(); ++i) {
+        ping.send(i);
+        EXPECT_EQ(pong.recv(), i);
+        round_trips.fetch_add(1, std::memory_order_relaxed);
+      }
+      ping.close();
+      pingpong.done();
+    });
+    gort::WaitGroup wg;
+    wg.add(std::size(calls));
+    std::atomic<long> trips_at_first_return{-1};
+    const long trips_before = round_trips.load();
+    for (const call& c : calls)
+      gort::go([&] {
+        const auto t0 = clock_type::now();
+        errno = 0;
+        const int rc = c.run();
+        const int err = errno;
+        const auto took = std::chrono::duration_cast<milliseconds>(clock_type::now() - t0).count();
+        long expected = -1;
+        trips_at_first_return.compare_exchange_strong(expected, round_trips.load());
+        EXPECT_EQ(rc, 0) << c.name << " failed after " << took << " ms: " << std::strerror(err);
+        EXPECT_GE(took, timeout_ms - 1) << c.name << " returned early";
+        wg.done();
+      });
+    wg.wait();
+    stop.store(true);
+    pingpong.wait();
+    // The four calls overlapped for most of their 500 ms, each on a thread
+    // of its own, the P long since handed on: the ping-pong ran meanwhile. A
+    // round trip is microseconds; a hundred is a lenient floor even under a
+    // sanitizer, and a stall would leave it near zero.
+    EXPECT_GE(trips_at_first_return.load() - trips_before, 100) << "the ping-pong stalled while the calls blocked";
+  });
+  ::close(ep);
+  ::sem_destroy(&sem);
+}
+
+INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, PreemptTest,
+                         ::testing::Values(preempt_mode{1, false}, preempt_mode{2, false}, preempt_mode{1, true},
+                                           preempt_mode{2, true}),
+                         [](const auto& info) {
+                           return "P" + std::to_string(info.param.procs) + (info.param.signal ? "_signal" : "");
+                         });
 
 }  // namespace
