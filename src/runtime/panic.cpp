@@ -1,6 +1,5 @@
-// panic.cpp: fatal errors, unrecovered panics and the signals that become
-// them. Go counterpart: panic.go (throw, fatal, fatalpanic, printpanics) and
-// signal_unix.go (sighandler's crash and sigpanic paths).
+// panic.cpp: fatal errors and unrecovered panics. Go counterpart: panic.go
+// (throw, fatal, fatalpanic, printpanics, startpanic_m).
 //
 // An exception that no frame of a goroutine catches is an unrecovered Go
 // panic: "panic: <what()>", "goroutine N [running]:", the stack where it was
@@ -15,18 +14,13 @@
 // and control lands in gort_goentry_landing, which calls gort_gopanic. A
 // program that catches its exceptions pays nothing for any of this.
 //
-// Signals. SIGSEGV and SIGBUS on a goroutine's thread run on an alternate
-// signal stack (each M has one): the goroutine's own stack may be exhausted.
-// A fault in the guard page below the running goroutine's stack is a stack
-// overflow ("fatal error: stack overflow"); any other fault in a goroutine is
-// Go's sigpanic, "panic: runtime error: invalid memory address or nil
-// pointer dereference". A fault on a thread the runtime does not run, or on
-// g0, gets the default action.
+// Dying. The first thread to report a fatal error wins (start_dying); it
+// freezes the other Ms first (signal_unix.cpp, freezetheworld), so that the
+// report is the last thing the program says. The signals that become fatal
+// reports (a fault on a goroutine) are in signal_unix.cpp.
 #include "runtime/panic.hpp"
 
-#include <signal.h>
-#include <ucontext.h>
-#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -43,13 +37,13 @@
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
+#include "runtime/signal_unix.hpp"
 #include "runtime/traceback.hpp"
 
 namespace gort::rt {
 namespace {
 
 std::atomic<bool> dying_flag{false};
-constexpr std::size_t sigstack_size = 64 * 1024;
 constexpr int max_panic_frames = 64;
 
 struct panic_trace {
@@ -57,16 +51,26 @@ struct panic_trace {
   void* frames[max_panic_frames];
 };
 
-// start_dying: the first fatal report wins; a second thread that fails
-// meanwhile waits for the first to exit the process.
+// dying_tid: the thread making the report. A fault in the report itself
+// (the runtime's state may be what broke) ends the process at once.
+std::atomic<pid_t> dying_tid{0};
+
+}  // namespace
+
 void start_dying() {
+  const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
   if (dying_flag.exchange(true)) {
-    for (;;) pause();
+    if (dying_tid.load() == self) _exit(2);
+    for (;;) pause();  // the first report exits the process
   }
-  // The report is the runtime's: sysmon must not take this
-  // M's P halfway through it (preempt.cpp).
+  dying_tid.store(self);
+  // The report is the runtime's: sysmon must not take this M's P halfway
+  // through it (preempt.cpp).
   if (m* mp = getm()) runtime_enter(mp);
+  freezetheworld();
 }
+
+namespace {
 
 [[noreturn]] void die(const char* msg) {
   start_dying();
@@ -100,91 +104,6 @@ void printerr(const char* fmt, ...) {
 
 void gothrow(const char* msg) { die(msg); }
 void fatal(const char* msg) { die(msg); }
-
-namespace {
-
-// fault_sp is the stack pointer of the interrupted code.
-std::uintptr_t fault_sp(void* uctx) {
-  auto* uc = static_cast<ucontext_t*>(uctx);
-#if defined(__x86_64__)
-  return static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
-#elif defined(__aarch64__)
-  return static_cast<std::uintptr_t>(uc->uc_mcontext.sp);
-#endif
-}
-
-void sighandler(int sig, siginfo_t* info, void* uctx) {
-  m* mp = getm();
-  g* gp = mp ? mp->curg : nullptr;
-  if (gp == nullptr) {
-    // Not a goroutine (a thread of the program's own, or g0): the default
-    // action, by re-raising once the handler returns.
-    signal(sig, SIG_DFL);
-    return;
-  }
-  start_dying();
-  // A stack overflow: the fault is in the guard page, or the stack pointer
-  // has left the stack (a stack without a guard page runs on into the ones
-  // below it until it faults; the canary catches one that comes back).
-  if (stack_guard_hit(gp, info->si_addr) || (gp->stk && fault_sp(uctx) < gp->stk->lo)) {
-    printerr("runtime: goroutine stack exceeds %zu-byte limit\n",
-             static_cast<std::size_t>(gp->stk->hi - gp->stk->lo));
-    printerr("runtime: sp=%#zx fault=%p stack=[%#zx, %#zx]\n",
-             static_cast<std::size_t>(fault_sp(uctx)), info->si_addr,
-             static_cast<std::size_t>(gp->stk->lo), static_cast<std::size_t>(gp->stk->hi));
-    printerr("fatal error: stack overflow\n\n");
-  } else {
-    printerr("panic: runtime error: invalid memory address or nil pointer dereference\n");
-    printerr("[signal %s: %s code=%#x addr=%p]\n\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
-             sig == SIGSEGV ? "segmentation violation" : "bus error", info->si_code,
-             info->si_addr);
-  }
-  goroutineheader(gp, true);
-  traceback_current(2);
-  tracebackothers(gp);
-  _exit(2);
-}
-
-}  // namespace
-
-void signals_init() {
-  static bool done = false;
-  if (done) return;
-  done = true;
-  {
-    void* warm[1];
-    backtrace(warm, 1);  // loads libgcc's unwinder now, not in a signal handler
-  }
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = &sighandler;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGSEGV, &sa, nullptr);
-  sigaction(SIGBUS, &sa, nullptr);
-}
-
-void minit_signals(m* mp) {
-  void* mem = mmap(nullptr, sigstack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-  if (mem == MAP_FAILED) return;  // no report on overflow: the default action
-  stack_t ss;
-  ss.ss_sp = mem;
-  ss.ss_size = sigstack_size;
-  ss.ss_flags = 0;
-  sigaltstack(&ss, nullptr);
-  mp->sigstack = mem;
-}
-
-void munmap_signals(m* mp) {
-  if (!mp->sigstack) return;
-  stack_t ss;
-  std::memset(&ss, 0, sizeof ss);
-  ss.ss_flags = SS_DISABLE;
-  sigaltstack(&ss, nullptr);
-  munmap(mp->sigstack, sigstack_size);
-  mp->sigstack = nullptr;
-}
 
 namespace {
 

@@ -19,13 +19,9 @@ namespace gort::rt {
 // (signal handlers, a crashing runtime). Lines longer than 1 KiB are cut.
 void printerr(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
-// Signals (panic.cpp): a SIGSEGV/SIGBUS on a goroutine reports a stack
-// overflow or Go's nil-dereference panic. signals_init installs the
-// handlers (once per run); minit_signals gives the calling M its alternate
-// signal stack, and munmap_signals frees it.
-struct m;
-void signals_init();
-void minit_signals(m* mp);
-void munmap_signals(m* mp);
+// start_dying begins a fatal report: the first caller wins and freezes the
+// other Ms (signal_unix.cpp); a later caller waits for the process to end,
+// or ends it if it is the reporting thread faulting in its own report.
+void start_dying();
 
 }  // namespace gort::rt

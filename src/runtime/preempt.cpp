@@ -66,7 +66,9 @@
 // barriers are all the ordering it needs. SA_RESTART restarts most
 // interrupted system calls, but those that never restart (poll,
 // epoll_wait, nanosleep, futex waits with a timeout) fail with EINTR. A
-// program that installs its own SIGURG handler turns that mode off.
+// program that installs its own SIGURG handler during run() turns that
+// mode off; one installed before gets the SIGURGs sysmon did not send
+// (signal_unix.cpp). In the handshake mode gort does not touch SIGURG.
 //
 // Because step 2 happens only to code that holds no runtime lock, it may
 // take sched.lock as entersyscall does. A fatal report marks its M as in the
@@ -88,6 +90,7 @@
 
 #include "runtime/lock_futex.hpp"
 #include "runtime/panic.hpp"
+#include "runtime/signal_unix.hpp"
 
 namespace gort::rt {
 namespace {
@@ -107,9 +110,14 @@ bool take_p(m* mp, p* pp) {
   return true;
 }
 
-// sig_preempt is the handler: step 2 if the signal landed in user code.
-// Go: doSigPreempt.
-void sig_preempt(int, siginfo_t*, void*) {
+// sig_preempt is the handler: step 2 if the signal is sysmon's and landed
+// in user code. Any other SIGURG (out-of-band data, or one the program
+// sends) is the program's. Go: doSigPreempt.
+void sig_preempt(int sig, siginfo_t* info, void* uctx) {
+  if (info->si_code != SI_TKILL || info->si_pid != getpid()) {
+    sigfwd(sig, info, uctx);
+    return;
+  }
   const int saved_errno = errno;
   m* mp = getm();
   if (mp != nullptr && mp->in_user.load(std::memory_order_relaxed) && mp->p != nullptr)
@@ -166,12 +174,7 @@ void handoff_wait(m* mp) noexcept {
 
 void preempt_init() {
   use_signal = debug.preemptsignal != 0 || !membarrier_available();
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = &sig_preempt;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-  sigfillset(&sa.sa_mask);  // nothing else runs on top of it
-  sigaction(sigpreempt, &sa, nullptr);
+  if (use_signal) sig_install(sigpreempt, &sig_preempt, SA_RESTART);
 }
 
 bool preempt_uses_signal() { return use_signal; }

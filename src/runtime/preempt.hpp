@@ -113,7 +113,7 @@ inline void user_exit(g* gp) {
 
 // preempt_init chooses how sysmon takes a P (the membarrier handshake, or
 // the signal where membarrier is missing or GODEBUG=preemptsignal=1 asks)
-// and installs the signal's handler (SIGURG, as Go). minit_preempt records
+// and, for the signal, installs its handler (SIGURG, as Go). minit_preempt records
 // the calling thread's id in mp->procid.
 void preempt_init();
 void minit_preempt(m* mp);

@@ -127,6 +127,7 @@
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/sema.hpp"
+#include "runtime/signal_unix.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/switch.hpp"
@@ -1097,6 +1098,7 @@ int limit_procs(int n) {
 
 std::int32_t mcount() { return static_cast<std::int32_t>(sched.mnext - sched.nmfreed); }
 void lock_allgs() { allglock.lock(); }
+bool try_lock_allgs() { return allglock.try_lock(); }
 void unlock_allgs() { allglock.unlock(); }
 g* const* allgs_data(std::size_t& n) {
   n = allgs.size();
@@ -1675,6 +1677,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
   if (m0.p) releasep(&m0);
   teardown(&m0);
   munmap_signals(&m0);
+  signals_restore();
   tls_m = nullptr;
   running.store(false, std::memory_order_release);
   return 0;

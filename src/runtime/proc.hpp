@@ -138,6 +138,7 @@ int limit_procs(int n);
 // under sched.lock, or on sysmon. Go: newosproc.
 std::thread newosproc(std::function<void()> fn);
 void lock_allgs();
+bool try_lock_allgs();
 void unlock_allgs();
 g* const* allgs_data(std::size_t& n);  // requires lock_allgs
 

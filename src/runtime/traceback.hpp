@@ -24,6 +24,7 @@ void goroutineheader(const g* gp, bool current = false);
 void traceback_current(int skip);
 
 // tracebackothers prints every other live goroutine's header and its creator.
+// For fatal reports only: it gives up on a list locked for 100 ms.
 void tracebackothers(const g* me);
 
 }  // namespace gort::rt

@@ -276,6 +276,21 @@ void expect_stack_overflow(const prog_result& r) {
 
 TEST_F(CrashTest, StackOverflow) { expect_stack_overflow(run_testprog("StackOverflow")); }
 
+// A fatal error freezes the other Ms before it reports: goroutines that
+// print without pause say nothing after the report's first line (Go's
+// freezetheworld). Without the freeze, their lines run through the report.
+TEST_F(CrashTest, FatalFreezesOthers) {
+  prog_result r = run_testprog("FatalFreezesOthers");
+  expect_stack_overflow(r);
+  auto ls = lines(r.err);
+  const int first = find_line(ls, std::regex(R"(runtime: goroutine stack exceeds [0-9]+-byte limit)"));
+  ASSERT_GE(first, 1) << "no noise before the report: the printers never ran\n" << r.describe().substr(0, 4000);
+  EXPECT_EQ(ls[first - 1], "noise");
+  int after = 0;
+  for (std::size_t i = first; i < ls.size(); ++i) after += ls[i] == "noise";
+  EXPECT_EQ(after, 0) << "noise lines inside the fatal report";
+}
+
 // The fallbacks of kernels without MADV_GUARD_INSTALL: guard pages by
 // mprotect, and stacks with no guard page at all (a canary, and the stack
 // pointer checked at the fault). gort's GODEBUG=stackguard forces each.

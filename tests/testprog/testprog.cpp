@@ -18,6 +18,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -163,6 +164,44 @@ int PanicAfterHandoff() {
 int PanicNonStd() { return in_goroutine("PanicNonStd", [] { testprog_throw_int(); }); }
 
 int StackOverflow() { return in_goroutine("StackOverflow", [] { testprog_recurse(0); }); }
+
+// Two goroutines print "noise" lines to stderr without pause while a third
+// overflows its stack: the fatal report must be the last thing said
+// (freezetheworld, signal_unix.cpp). Also a program's own SIGSEGV handler,
+// installed before run(), must not get a goroutine's stack overflow.
+int FatalFreezesOthers() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = [](int) {
+    static const char msg[] = "testprog: the program's SIGSEGV handler ran\n";
+    ssize_t w = ::write(2, msg, sizeof msg - 1);
+    (void)w;
+    ::_exit(3);
+  };
+  sigaction(SIGSEGV, &sa, nullptr);
+  int rc = gort::run(gort::Config{.maxprocs = 4}, [] {
+    std::atomic<int> printing{0};
+    for (int i = 0; i < 2; ++i)
+      gort::go([&printing] {
+        printing.fetch_add(1);
+        static const char line[] = "noise\n";
+        for (;;) {
+          ssize_t w = ::write(2, line, sizeof line - 1);
+          (void)w;
+        }
+      });
+    while (printing.load() < 2) gort::sleep(std::chrono::milliseconds(1));
+    gort::sleep(std::chrono::milliseconds(5));
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&wg] {
+      testprog_recurse(0);
+      wg.done();
+    });
+    wg.wait();
+  });
+  return returned("FatalFreezesOthers", rc);
+}
 
 // Go's debug.SetMaxThreads test: a limit of 2 threads, and four goroutines
 // that never give up their thread, on four Ps.
@@ -340,6 +379,7 @@ constexpr scenario scenarios[] = {
     {"PanicAfterHandoff", PanicAfterHandoff},
     {"PanicNonStd", PanicNonStd},
     {"StackOverflow", StackOverflow},
+    {"FatalFreezesOthers", FatalFreezesOthers},
     {"ThreadExhaustion", ThreadExhaustion},
     {"NewosprocFails", NewosprocFails},
     {"GomaxprocsOverLimit", GomaxprocsOverLimit},

@@ -1,0 +1,230 @@
+// signal_unix.cpp: the signals the runtime handles, and how it lives beside
+// a program that handles signals too. Go counterpart: signal_unix.go
+// (initsig, sighandler, sigfwdgo, minitSignalStack) and freezetheworld
+// (proc.go).
+//
+// The runtime's signals. SIGSEGV and SIGBUS, for every run: they run on an
+// alternate signal stack (each M has one), since the goroutine's own stack
+// may be exhausted. A fault in the guard page below the running
+// goroutine's stack, or with the stack pointer below the stack, is a stack
+// overflow ("fatal error: stack overflow"); a fault on a goroutine at an
+// address in the first page is Go's sigpanic, "panic: runtime error:
+// invalid memory address or nil pointer dereference". SIGURG, only where
+// sysmon takes Ps by signal (preempt.cpp), and at a fatal error, to freeze
+// the other Ms.
+//
+// The program's handlers, as Go treats handlers installed before it in a
+// c-archive: run() saves the action each signal had before it installs
+// its own (sig_install), and its end restores them, unless the program has
+// replaced gort's handler meanwhile (then the program's stays). A signal
+// that is not the runtime's goes to the saved handler (sigfwd):
+//   - a fault on a thread the runtime does not run, or on g0;
+//   - a fault on a goroutine that is neither a stack overflow nor a nil
+//     dereference, when the program has a handler: a program that maps
+//     memory PROT_NONE on purpose (a garbage collector's barrier, a
+//     sandbox's guard) and fixes it up in its handler works inside
+//     goroutines too. Without one, gort reports it as Go does;
+//   - a SIGURG that sysmon did not send (preempt.cpp).
+// A saved SIG_DFL means the default action (the handler restores it and
+// returns, and the fault happens again); SIG_IGN ignores SIGURG.
+//
+// Freezing. A fatal report must be the last thing the program says, so the
+// reporting thread first stops every other M where it stands
+// (freezetheworld): it makes SIGURG's handler one that never returns and
+// sends it to each. Go freezes its Ms at their next preemption point; C++
+// code has none, so the signal does it. A frozen M may hold a lock the
+// report needs (the dynamic loader's, which an unwinding exception takes);
+// a watchdog (alarm) ends the process if the report has not finished in
+// report_timeout_s, rather than let it hang.
+#include "runtime/signal_unix.hpp"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <execinfo.h>
+
+#include "runtime/panic.hpp"
+#include "runtime/proc.hpp"
+#include "runtime/stack.hpp"
+#include "runtime/traceback.hpp"
+
+namespace gort::rt {
+namespace {
+
+constexpr std::size_t sigstack_size = 64 * 1024;
+constexpr std::uintptr_t nil_page = 0x1000;  // Go: a fault below is a nil dereference
+constexpr int freeze_signal = SIGURG;
+constexpr unsigned report_timeout_s = 30;
+
+// sigsaved: the action a run replaced, per signal. Written before any M
+// runs and after they have all stopped; read by the handlers.
+struct sigsaved {
+  bool installed = false;
+  struct sigaction old;
+  void (*handler)(int, siginfo_t*, void*) = nullptr;
+};
+sigsaved saved[NSIG];
+
+// fault_sp is the stack pointer of the interrupted code.
+std::uintptr_t fault_sp(void* uctx) {
+  auto* uc = static_cast<ucontext_t*>(uctx);
+#if defined(__x86_64__)
+  return static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+  return static_cast<std::uintptr_t>(uc->uc_mcontext.sp);
+#endif
+}
+
+bool stack_overflow(const g* gp, siginfo_t* info, void* uctx) {
+  return stack_guard_hit(gp, info->si_addr) || (gp->stk && fault_sp(uctx) < gp->stk->lo);
+}
+
+// sighandler: SIGSEGV and SIGBUS. Go: sighandler's sigpanic path.
+void sighandler(int sig, siginfo_t* info, void* uctx) {
+  m* mp = getm();
+  g* gp = mp ? mp->curg : nullptr;
+  const bool overflow = gp && stack_overflow(gp, info, uctx);
+  const bool nil = gp && reinterpret_cast<std::uintptr_t>(info->si_addr) < nil_page;
+  if (!overflow && !nil && sigfwd(sig, info, uctx)) return;
+  if (gp == nullptr) {
+    // Not a goroutine (a thread of the program's own, or g0): the default
+    // action, by faulting again once the handler returns.
+    signal(sig, SIG_DFL);
+    return;
+  }
+  start_dying();
+  if (overflow) {
+    printerr("runtime: goroutine stack exceeds %zu-byte limit\n",
+             static_cast<std::size_t>(gp->stk->hi - gp->stk->lo));
+    printerr("runtime: sp=%#zx fault=%p stack=[%#zx, %#zx]\n",
+             static_cast<std::size_t>(fault_sp(uctx)), info->si_addr,
+             static_cast<std::size_t>(gp->stk->lo), static_cast<std::size_t>(gp->stk->hi));
+    printerr("fatal error: stack overflow\n\n");
+  } else {
+    printerr("panic: runtime error: invalid memory address or nil pointer dereference\n");
+    printerr("[signal %s: %s code=%#x addr=%p]\n\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
+             sig == SIGSEGV ? "segmentation violation" : "bus error", info->si_code,
+             info->si_addr);
+  }
+  goroutineheader(gp, true);
+  traceback_current(2);
+  tracebackothers(gp);
+  _exit(2);
+}
+
+std::atomic<int> frozen{0};
+
+void sigfreeze(int, siginfo_t*, void*) {
+  frozen.fetch_add(1);
+  for (;;) pause();
+}
+
+void report_timeout(int) {
+  printerr("\nruntime: the fatal error report did not finish in %u s\n", report_timeout_s);
+  _exit(2);
+}
+
+}  // namespace
+
+void sig_install(int sig, void (*handler)(int, siginfo_t*, void*), int flags) {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | flags;
+  sigfillset(&sa.sa_mask);  // nothing else runs on top of it
+  sigsaved& s = saved[sig];
+  sigaction(sig, &sa, s.installed ? nullptr : &s.old);
+  s.installed = true;
+  s.handler = handler;
+}
+
+void signals_init() {
+  static bool warm = false;
+  if (!warm) {
+    void* frame[1];
+    backtrace(frame, 1);  // loads libgcc's unwinder now, not in a signal handler
+    warm = true;
+  }
+  // Not SA_NODEFER: a fault in the handler itself kills the process.
+  sig_install(SIGSEGV, &sighandler, 0);
+  sig_install(SIGBUS, &sighandler, 0);
+}
+
+void signals_restore() {
+  for (int sig = 1; sig < NSIG; ++sig) {
+    sigsaved& s = saved[sig];
+    if (!s.installed) continue;
+    struct sigaction cur;
+    if (sigaction(sig, nullptr, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == s.handler)
+      sigaction(sig, &s.old, nullptr);
+    s = sigsaved{};
+  }
+}
+
+bool sigfwd(int sig, siginfo_t* info, void* uctx) {
+  const sigsaved& s = saved[sig];
+  if (!s.installed) return false;
+  if (s.old.sa_flags & SA_SIGINFO) {
+    // The union's other member: SIG_DFL and SIG_IGN are the same values.
+    if (s.old.sa_handler == SIG_DFL || s.old.sa_handler == SIG_IGN) return false;
+    s.old.sa_sigaction(sig, info, uctx);
+    return true;
+  }
+  if (s.old.sa_handler == SIG_DFL || s.old.sa_handler == SIG_IGN) return false;
+  s.old.sa_handler(sig);
+  return true;
+}
+
+void freezetheworld() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = &report_timeout;
+  sigaction(SIGALRM, &sa, nullptr);
+  alarm(report_timeout_s);
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = &sigfreeze;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigfillset(&sa.sa_mask);
+  sigaction(freeze_signal, &sa, nullptr);
+  // allm without sched.lock, as Go's freezetheworld: the reporting thread
+  // may hold it, and an M is never freed while a run lasts. An M not yet
+  // started has no thread id.
+  const pid_t pid = getpid();
+  const auto self = static_cast<std::int32_t>(syscall(SYS_gettid));
+  int sent = 0;
+  for (m* mp = allm; mp != nullptr; mp = mp->alllink)
+    if (mp->procid != 0 && mp->procid != self && syscall(SYS_tgkill, pid, mp->procid, freeze_signal) == 0)
+      ++sent;
+  // A thread that never takes the signal (it blocks it, or the run is
+  // ending and its thread is gone) must not stop the report: 100 ms at most.
+  for (int i = 0; i < 1000 && frozen.load() < sent; ++i) usleep(100);
+}
+
+void minit_signals(m* mp) {
+  void* mem = mmap(nullptr, sigstack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+  if (mem == MAP_FAILED) return;  // no report on overflow: the default action
+  stack_t ss;
+  ss.ss_sp = mem;
+  ss.ss_size = sigstack_size;
+  ss.ss_flags = 0;
+  sigaltstack(&ss, nullptr);
+  mp->sigstack = mem;
+}
+
+void munmap_signals(m* mp) {
+  if (!mp->sigstack) return;
+  stack_t ss;
+  std::memset(&ss, 0, sizeof ss);
+  ss.ss_flags = SS_DISABLE;
+  sigaltstack(&ss, nullptr);
+  munmap(mp->sigstack, sigstack_size);
+  mp->sigstack = nullptr;
+}
+
+}  // namespace gort::rt
