@@ -101,6 +101,7 @@
 // allgs. Lock order: hchan < sched.lock < allglock; poll_desc.lock <
 // timer.mu < timers.mu < sched.lock; stackpool.lock, pollcache.lock and
 // sema roots are leaves.
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -146,6 +147,32 @@ std::int64_t runtime_init_time;
 namespace {
 
 thread_local m* tls_m = nullptr;
+
+// Fork. The child of a fork() has one thread, the forking M's, and the
+// runtime's other Ms, sysmon included, are gone; its epoll instance and
+// eventfd are shared with the parent, and a runtime lock another thread
+// held at the fork stays held. As in Go, whose only fork is ForkExec, the
+// child may call async-signal-safe functions, then exec or _exit. A child
+// that calls into the runtime anyway stops there with a fatal error rather
+// than hang or run copies of the parent's goroutines: the atfork handler
+// takes the forking M's P away, so the entry check sends the next runtime
+// call to exitsyscall, whose first step is check_forked_child (as are
+// entersyscall's, for blocking(), and goexit1's, for a goroutine that
+// returns). The fast path pays nothing.
+bool forked_child = false;  // set in the child only
+
+void forked_child_init() {
+  forked_child = true;
+  if (m* mp = tls_m; mp != nullptr && mp->p != nullptr) {
+    mp->oldp = mp->p;
+    mp->p = nullptr;
+  }
+}
+
+void check_forked_child() {
+  if (forked_child) [[unlikely]]
+    fatal("gort used in a child process after fork() (the child may only exec or _exit)");
+}
 
 mutex allglock;
 std::vector<g*> allgs;  // allglock
@@ -1268,6 +1295,7 @@ void gosched(g* gp) {
 }
 
 void goexit1(g* gp) {
+  check_forked_child();
   if (gp->fnops) {
     gp->fnops->destroy(gp->fn);
     gp->fnops = nullptr;
@@ -1307,6 +1335,7 @@ void exitsyscall0_commit(m*, g* gp, void*) {
 // to another M if the call lasts (retake). A stop-the-world in progress
 // takes it at once.
 void entersyscall(g* gp) {
+  check_forked_child();
   m* mp = gp->m;
   casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
   p* pp = releasep(mp);
@@ -1350,6 +1379,7 @@ bool exitsyscallfast(m* mp, p* oldp) {
 // else gp goes on the global queue and its M sleeps (exitsyscall0). If
 // run() has ended meanwhile, gp is abandoned.
 void exitsyscall(g* gp) {
+  check_forked_child();
   m* mp = gp->m;
   p* oldp = mp->oldp;
   mp->oldp = nullptr;
@@ -1615,6 +1645,8 @@ int run(const Config& cfg, std::function<void()> main_fn) {
     throw std::logic_error("gort::run called while another gort::run is in progress");
 
   // schedinit
+  static const int atfork = pthread_atfork(nullptr, nullptr, &forked_child_init);
+  (void)atfork;
   parsedebugvars();
   stackinit(cfg.stack_size);
   signals_init();
