@@ -88,7 +88,7 @@ void finish_wake(m* mp, sudog* sg, bool success) {
   g* gp = sg->gp;
   gp->param = sg;
   sg->success = success;
-  ready(mp, gp);
+  goready(mp, gp);
 }
 
 // park_forever: the nil channel and the empty select. Never returns.

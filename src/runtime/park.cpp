@@ -51,9 +51,9 @@ void gopark(unlockf_t unlockf, void* arg, wait_reason reason) {
 
 void goparkunlock(mutex* lock, wait_reason reason) { gopark(&parkunlock_c, lock, reason); }
 
-void goready(g* gp) { ready(getm(), gp); }
+void goready(g* gp) { goready(getm(), gp); }
 
-void ready(m* mp, g* gp) {
+void goready(m* mp, g* gp) {
   casgstatus(gp, gstatus::Gwaiting, gstatus::Grunnable);
   if (mp == nullptr || mp->p == nullptr) [[unlikely]]
     return injectg(gp);

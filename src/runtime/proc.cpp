@@ -396,6 +396,8 @@ g* globrunqget_one(p* pp) {
 // ---- Ms: creation, parking, waking ----
 
 void mstart(m* mp);
+void mstart1(m* mp);
+void mexit(m* mp);
 
 // newm creates an M that starts by acquiring pp (if any), spinning or not.
 // Requires sched.lock (released by the caller after).
@@ -847,8 +849,7 @@ void gcstopm(m* mp) {
 
 // execute switches mp from `from` to gp (Grunnable), giving gp a stack if
 // it has never run. Unless inherit_time, a new time slice: schedtick++.
-[[gnu::always_inline]] inline void execute(m* mp, g* from, g* gp, bool inherit_time,
-                                           bool from_exits) {
+GORT_HOT_INLINE void execute(m* mp, g* from, g* gp, bool inherit_time, bool from_exits) {
   p* pp = mp->p;
   mp->curg = gp;
   gp->m = mp;  // before Grunning, as Go's: a trace that sees it running sees its M
@@ -897,18 +898,38 @@ void schedule(m* mp) {
 
 // ---- bootstrap and teardown ----
 
-// mstart is every M's thread body but m0's: acquire the P it was started
-// for, schedule, and exit when schedule returns. Go: mstart/mstart1/mexit.
+// mstart is every M's thread body, m0's included (run() calls it once
+// goroutine 1 exists, as Go's rt0_go does): mstart1, then mexit when the run
+// is over. Go: mstart/mstart0.
 void mstart(m* mp) {
+  mstart1(mp);
+  mexit(mp);
+}
+
+// minit sets up the calling thread as mp: the thread-local M, the values a
+// switch swaps (switch.cpp), the signal stack and the thread id sysmon
+// needs. Go: minit.
+void minit(m* mp) {
   tls_m = mp;
   minit_switch(mp);
   minit_signals(mp);
   minit_preempt(mp);
+}
+
+// mstart1 acquires the P the M was started for (m0 has P0 from schedinit)
+// and enters the scheduler, which returns only when the run is over. Go:
+// mstart1.
+void mstart1(m* mp) {
+  minit(mp);
   if (mp->nextp) {
     acquirep(mp, mp->nextp);
     mp->nextp = nullptr;
   }
   schedule(mp);
+}
+
+// mexit: the run is over and this M leaves. Go: mexit (unminit).
+void mexit(m* mp) {
   if (mp->p) releasep(mp);
   munmap_signals(mp);
   tls_m = nullptr;
@@ -1003,6 +1024,45 @@ void start_the_world(m* mp, std::int32_t nprocs) {
   sched.lock.unlock();
   for (p* pp : runnable) startm(pp, false);
   wakep();
+}
+
+// schedinit readies the runtime on m0, the thread that called run(), before
+// any goroutine exists: the debug settings, stacks, signals, the scheduler's
+// state, the netpoller, m0 itself, and GOMAXPROCS Ps, of which m0 takes P0.
+// Go: schedinit.
+void schedinit(m* m0, const Config& cfg) {
+  static const int atfork = pthread_atfork(nullptr, nullptr, &forked_child_init);
+  (void)atfork;
+  parsedebugvars();
+  stackinit(cfg.stack_size);
+  signals_init();
+  preempt_init();
+  sched.stop.store(0, std::memory_order_relaxed);
+  sched.goidgen.store(0, std::memory_order_relaxed);
+  sched.mnext = 0;
+  sched.nmfreed = 0;
+  sched.nmidle = sched.nmidlelocked = sched.nmsys = 0;
+  sched.maxmcount = 10000;
+  sched.midle = nullptr;
+  sched.runq.clear();
+  sched.runqsize.store(0, std::memory_order_relaxed);
+  sched.gfree.clear();
+  sched.nmspinning.store(0, std::memory_order_relaxed);
+  sched.needspinning.store(0, std::memory_order_relaxed);
+  sched.gomaxprocs.store(0, std::memory_order_relaxed);
+  sched.allglen.store(0, std::memory_order_relaxed);
+  sched.main_started.store(false, std::memory_order_relaxed);
+  netpollinit();
+  sched.lastpoll.store(nanotime(), std::memory_order_relaxed);
+  sched.poll_until.store(0, std::memory_order_relaxed);
+
+  const int ncpu = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int procs = cfg.maxprocs > 0 ? cfg.maxprocs : gomaxprocs_from_env(ncpu);
+  procs = limit_procs(std::max(procs, 1));
+  sched.lock.lock();
+  mcommoninit(m0);
+  procresize(m0, procs);
+  sched.lock.unlock();
 }
 
 // main_exit: goroutine 1 has returned. Every M must stop at its next entry
@@ -1439,8 +1499,6 @@ void checkdead() {
 
 namespace gort::detail {
 newproc_slot reserve_on(rt::p* pp, std::size_t size, std::size_t align);
-std::uint64_t commit_on(rt::p* pp, std::uint64_t parent_goid, newproc_slot slot,
-                        const funcval_ops* ops) noexcept;
 }  // namespace gort::detail
 
 namespace gort::rt {
@@ -1450,7 +1508,7 @@ void newproc_system(std::function<void()> fn) {
   p* pp = getm()->p;
   detail::newproc_slot slot = detail::reserve_on(pp, sizeof(C), alignof(C));
   ::new (slot.storage) C{std::move(fn), {}};
-  detail::commit_on(pp, 0, slot, &C::ops);
+  rt::newproc(pp, static_cast<g*>(slot.gp), &C::ops, 0);
 }
 
 }  // namespace gort::rt
@@ -1462,7 +1520,8 @@ using namespace gort::rt;
 
 namespace detail {
 
-// reserve_on and commit_on are newproc's halves for a given P, shared by
+// reserve_on allocates the G and the room for its closure on pp: the half
+// of Go's newproc1 that go() needs before it builds the closure. Shared by
 // go() and the runtime's own goroutines (newproc_system).
 newproc_slot reserve_on(rt::p* pp, std::size_t size, std::size_t align) {
   g* newg = gfget(pp);
@@ -1480,11 +1539,16 @@ newproc_slot reserve_on(rt::p* pp, std::size_t size, std::size_t align) {
   return {newg, storage};
 }
 
-// commit_on is newproc1's tail: the new G takes runnext on pp, and an idle
-// P is woken to take over what pp has queued.
-std::uint64_t commit_on(rt::p* pp, std::uint64_t parent_goid, newproc_slot slot,
-                        const funcval_ops* ops) noexcept {
-  g* newg = static_cast<g*>(slot.gp);
+}  // namespace detail
+}  // namespace gort
+
+namespace gort::rt {
+
+// newproc1 makes newg a runnable goroutine running the closure ops
+// describes: its goid (from the P's cache of IDs), its parent, its status.
+// Go's newproc1 also allocates the G; gort does that first (reserve_on), as
+// go() builds the closure into the G between the two. Go: newproc1.
+std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept {
   newg->fnops = ops;
   if (pp->goidcache == pp->goidcacheend) {
     pp->goidcache = sched.goidgen.fetch_add(goid_cache_batch, std::memory_order_relaxed) + 1;
@@ -1497,12 +1561,24 @@ std::uint64_t commit_on(rt::p* pp, std::uint64_t parent_goid, newproc_slot slot,
   // Not casgstatus: its check would load a line that another core has
   // likely written last (the G came off the free list); we own newg.
   newg->atomicstatus.store(gstatus::Grunnable, std::memory_order_release);
+  return goid;
+}
+
+// newproc starts newg: it takes runnext on pp, and an idle P is woken to
+// take over what pp has queued. Go: newproc.
+std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept {
+  const std::uint64_t goid = newproc1(pp, newg, ops, parent_goid);
   // From here newg is not ours: a thief may run it, and it may exit and be
   // reused by another go() before this returns.
   runqput(pp, newg, true);
   if (sched.main_started.load(std::memory_order_relaxed)) wakep();
   return goid;
 }
+
+}  // namespace gort::rt
+
+namespace gort {
+namespace detail {
 
 // go() is three entries, each guarded: between them the closure is built,
 // which is user code (its P may be taken meanwhile: the slot is not tied to
@@ -1522,7 +1598,7 @@ void newproc_cancel(newproc_slot slot) noexcept {
 
 std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept {
   entry_guard e(getg());
-  return commit_on(e.gp->m->p, e.gp->goid, slot, ops);
+  return rt::newproc(e.gp->m->p, static_cast<g*>(slot.gp), ops, e.gp->goid);
 }
 
 }  // namespace detail
@@ -1644,73 +1720,28 @@ int run(const Config& cfg, std::function<void()> main_fn) {
   if (!running.compare_exchange_strong(expected, true))
     throw std::logic_error("gort::run called while another gort::run is in progress");
 
-  // schedinit
-  static const int atfork = pthread_atfork(nullptr, nullptr, &forked_child_init);
-  (void)atfork;
-  parsedebugvars();
-  stackinit(cfg.stack_size);
-  signals_init();
-  preempt_init();
-  sched.stop.store(0, std::memory_order_relaxed);
-  sched.goidgen.store(0, std::memory_order_relaxed);
-  sched.mnext = 0;
-  sched.nmfreed = 0;
-  sched.nmidle = sched.nmidlelocked = sched.nmsys = 0;
-  sched.maxmcount = 10000;
-  sched.midle = nullptr;
-  sched.runq.clear();
-  sched.runqsize.store(0, std::memory_order_relaxed);
-  sched.gfree.clear();
-  sched.nmspinning.store(0, std::memory_order_relaxed);
-  sched.needspinning.store(0, std::memory_order_relaxed);
-  sched.gomaxprocs.store(0, std::memory_order_relaxed);
-  sched.allglen.store(0, std::memory_order_relaxed);
-  sched.main_started.store(false, std::memory_order_relaxed);
-  netpollinit();
-  sched.lastpoll.store(nanotime(), std::memory_order_relaxed);
-  sched.poll_until.store(0, std::memory_order_relaxed);
-
   m m0;
-  sched.lock.lock();
-  mcommoninit(&m0);
-  sched.lock.unlock();
-  tls_m = &m0;
-  minit_switch(&m0);
-  minit_signals(&m0);
-  minit_preempt(&m0);
-
-  const int ncpu = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int procs = cfg.maxprocs > 0 ? cfg.maxprocs : gomaxprocs_from_env(ncpu);
-  procs = limit_procs(std::max(procs, 1));
-  sched.lock.lock();
-  procresize(&m0, procs);
-  sched.lock.unlock();
+  schedinit(&m0, cfg);
 
   // newproc(main): goroutine 1, built as gort::go builds any goroutine.
   main_g = malg();
-  m0.curg = &m0.g0;  // let newproc_commit see "a goroutine" with a P: g0 stands in
   {
-    detail::newproc_slot slot{main_g, main_g->fnbuf};
     using C = detail::closure<std::function<void()>>;
     static_assert(sizeof(C) <= g::fnbuf_size);
     main_g->fn = main_g->fnbuf;
-    ::new (slot.storage) C{std::move(main_fn), {}};
-    detail::newproc_commit(slot, &C::ops);
+    ::new (main_g->fnbuf) C{std::move(main_fn), {}};
+    rt::newproc(m0.p, main_g, &C::ops, 0);
   }
-  m0.curg = nullptr;
   sched.main_started.store(true, std::memory_order_relaxed);
   // Go's runtime.main: runtimeInitTime, then sysmon, whose first round
   // prints schedtrace's "SCHED 0ms".
   runtime_init_time = nanotime();
   sysmon_start();
 
-  schedule(&m0);  // mstart on m0; returns when main has returned
+  mstart(&m0);  // returns when main has returned
 
-  if (m0.p) releasep(&m0);
   teardown(&m0);
-  munmap_signals(&m0);
   signals_restore();
-  tls_m = nullptr;
   running.store(false, std::memory_order_release);
   return 0;
 }

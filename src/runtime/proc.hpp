@@ -9,6 +9,15 @@
 
 #include "runtime/runtime2.hpp"
 
+// GORT_HOT_INLINE: a hot function of the scheduler that an optimised build
+// always inlines, and that a Debug build (-O0) keeps a function of its own,
+// for a debugger to stop in under its Go name (execute).
+#ifdef __OPTIMIZE__
+#define GORT_HOT_INLINE [[gnu::always_inline]] inline
+#else
+#define GORT_HOT_INLINE inline
+#endif
+
 namespace gort::rt {
 
 // getm returns this thread's M, or nullptr on a thread the runtime did not
@@ -54,13 +63,19 @@ void goparkunlock(mutex* lock, wait_reason reason);
 
 // goready makes gp (Gwaiting) runnable in the current P's runnext, so it runs
 // next and inherits the time slice; wakes an idle P if there is one. Go:
-// goready / ready. From a thread with no P (a goroutine in blocking(), or
+// goready and ready, one function here (Go's goready only moves to the
+// system stack). From a thread with no P (a goroutine in blocking(), or
 // Cond::signal from a thread the runtime did not start) gp goes to the
-// global queue instead.
+// global queue instead. The second form is for a caller that has its M at
+// hand (mp: getm(), or nullptr on a thread the runtime did not create).
 void goready(g* gp);
-// ready is goready for a caller that has its M at hand (mp: getm(), or
-// nullptr on a thread the runtime did not create).
-void ready(m* mp, g* gp);
+void goready(m* mp, g* gp);
+
+// newproc starts newg, allocated by reserve_on and given its closure: runnext
+// on pp, then wakep. newproc1 is its first half: newg's function, goid,
+// parent and status Grunnable. Go: newproc, newproc1 (proc.cpp).
+std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept;
+std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept;
 
 // newproc_system starts fn as a new goroutine from the runtime itself (a
 // timer's after_func), on the current M's P, with no parent goroutine.
