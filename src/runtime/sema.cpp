@@ -333,8 +333,12 @@ bool sync_runtime_can_spin(int i) {
           sched.npidle.load(std::memory_order_relaxed) +
               sched.nmspinning.load(std::memory_order_relaxed) + 1)
     return false;
-  m* mp = getm();
-  return mp != nullptr && mp->p != nullptr && mp->p->runq.empty();
+  // The M's P is the runtime's to read: a runtime entry, since sysmon may
+  // take the P from code that runs as the goroutine's own (preempt.cpp).
+  entry_guard e(getg());  // nullptr on a thread the runtime did not start
+  if (e.gp == nullptr) return false;
+  p* pp = e.gp->m->p;
+  return pp != nullptr && pp->runq.empty();
 }
 
 // sync_runtime_doSpin: one round of the spin, 30 pause instructions
