@@ -46,6 +46,18 @@ namespace ctxns = gort::context;
 using ctxns::Context;
 using steady = std::chrono::steady_clock;
 
+// run_settled: run_procs, then waits (briefly, yielding) until main is the
+// only goroutine left: a goroutine that has done its part (an errgroup's,
+// an after_func's) may still be returning, and one abandoned by run() would
+// keep what its closure holds (LeakSanitizer reports it).
+template <class F>
+int run_settled(int procs, F&& f) {
+  return run_procs(procs, [&] {
+    f();
+    spin_until([] { return gort::num_goroutine() == 1; });
+  });
+}
+
 class ContextTest : public ::testing::TestWithParam<int> {};
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, ContextTest, ::testing::Values(1, 2, 4), procs_name);
 
@@ -80,7 +92,7 @@ std::string what_of(std::exception_ptr e) {
 
 TEST_P(ContextTest, Background) {
   bool nil_done = false, no_err = false, no_deadline = false, no_cause = false, todo_same = false;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     Context c = ctxns::background();
     nil_done = !c.done();
     no_err = !c.err();
@@ -115,7 +127,7 @@ TEST(ContextTest, ErrorMessages) {
 TEST_P(ContextTest, WithCancel) {
   std::vector<bool> before, after;
   std::error_code errs[3];
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [c1, cancel] = ctxns::with_cancel(ctxns::background());
     Context o[3];
     o[0] = c1;
@@ -138,7 +150,7 @@ TEST_P(ContextTest, ParentFinishesChild) {
   std::size_t children_before = 0, children_after = 1;
   bool all_done = false, parent_done_first = false;
   std::error_code errs[4];
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [parent, cancel] = ctxns::with_cancel(ctxns::background());
     auto [cancel_child, stop1] = ctxns::with_cancel(parent);
     Context value_child = ctxns::with_value(parent, &children_before, 1);
@@ -171,7 +183,7 @@ TEST_P(ContextTest, ParentFinishesChild) {
 TEST_P(ContextTest, ChildFinishesFirst) {
   std::size_t before = 0, after = 1;
   bool child_done = false, parent_live = false;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [parent, cancel_parent] = ctxns::with_cancel(ctxns::background());
     auto [child, cancel_child] = ctxns::with_cancel(parent);
     before = ctxns::detail::test_num_children(parent);
@@ -193,7 +205,7 @@ TEST_P(ContextTest, ChildFinishesFirst) {
 TEST_P(ContextTest, CancelReachesGrandchildren) {
   int depth_done = 0;
   constexpr int depth = 50;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     static const int key = 0;
     auto [root, cancel] = ctxns::with_cancel(ctxns::background());
     std::vector<Context> chain{root};
@@ -227,7 +239,7 @@ TEST_P(ContextTest, WithCancelCanceledParent) {
   bool born_done = false;
   std::error_code err, terr;
   std::string cause;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [parent, cancel] = ctxns::with_cancel_cause(ctxns::background());
     cancel(std::make_exception_ptr(std::runtime_error("boom")));
     auto [c, f] = ctxns::with_cancel(parent);
@@ -249,7 +261,7 @@ TEST_P(ContextTest, WithCancelCanceledParent) {
 TEST_P(ContextTest, CancelIdempotent) {
   std::error_code err;
   int calls_ok = 0;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [c, cancel] = ctxns::with_timeout(ctxns::background(), 20ms);
     cancel();
     cancel();
@@ -270,7 +282,7 @@ TEST_P(ContextTest, CancelIdempotent) {
 TEST_P(ContextTest, CancelRemoves) {
   std::vector<std::size_t> counts;
   bool timer_before = false, timer_after = true;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [root, cancel_root] = ctxns::with_cancel(ctxns::background());
     counts.push_back(ctxns::detail::test_num_children(root));
     auto [c1, cancel1] = ctxns::with_cancel(root);
@@ -301,7 +313,7 @@ TEST_P(ContextTest, Deadline) {
   std::error_code errs[3];
   bool early = true, done_in_time[3] = {};
   std::optional<steady::time_point> dl_child, dl_parent;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     const auto start = steady::now();
     auto [c, cancel] = ctxns::with_deadline(ctxns::background(), start + 50ms);
     auto [c2, cancel2] = ctxns::with_deadline(c, start + 1h);  // the parent's deadline wins
@@ -331,7 +343,7 @@ TEST_P(ContextTest, Deadline) {
 TEST_P(ContextTest, Timeout) {
   std::error_code parent_err, child_err;
   bool child_done = false, parent_live = false, ordered = false;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [p, pcancel] = ctxns::with_timeout(ctxns::background(), 1h);
     auto [c, ccancel] = ctxns::with_timeout(p, 30ms);
     ordered = c.deadline() && p.deadline() && *c.deadline() < *p.deadline();
@@ -354,7 +366,7 @@ TEST_P(ContextTest, Timeout) {
 TEST_P(ContextTest, CanceledTimeout) {
   std::error_code err;
   bool done = false, timer = true;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [c, cancel] = ctxns::with_timeout(ctxns::background(), 1s);
     auto [o, ocancel] = ctxns::with_cancel(c);
     ocancel();
@@ -373,7 +385,7 @@ TEST_P(ContextTest, CanceledTimeout) {
 TEST_P(ContextTest, DeadlinePassed) {
   std::vector<std::error_code> errs;
   std::vector<bool> dones;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [p, pcancel] = ctxns::with_cancel(ctxns::background());
     for (auto d : {-1s, 0s}) {
       auto [c, cancel] = ctxns::with_timeout(p, d);
@@ -399,7 +411,7 @@ TEST_P(ContextTest, DeadlinePassed) {
 // Extreme timeouts saturate rather than overflow.
 TEST_P(ContextTest, HugeTimeout) {
   bool live = false, has = false;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [c, cancel] = ctxns::with_timeout(ctxns::background(), std::chrono::nanoseconds::max());
     live = !c.err() && !is_done(c);
     has = c.deadline().has_value();
@@ -414,7 +426,7 @@ TEST_P(ContextTest, HugeTimeout) {
 TEST_P(ContextTest, Values) {
   static const char k1 = 0, k2 = 0, k3 = 0;
   std::vector<std::string> got;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto show = [&](const Context& c) {
       std::string s;
       for (const void* k : {&k1, &k2, &k3}) {
@@ -467,7 +479,7 @@ TEST_P(ContextTest, ValueWrongType) {
   const int* inner = nullptr;
   int outer = 0;
   int live_inside = 0;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     Context c = ctxns::with_value(ctxns::background(), &k, 7);
     Context d = ctxns::with_value(c, &k, std::string("x"));
     as_long = d.value<long>(&k);
@@ -489,7 +501,7 @@ TEST_P(ContextTest, ValueWrongType) {
 TEST_P(ContextTest, SimultaneousCancels) {
   std::atomic<int> woke{0};
   int n = 0;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [root, cancel] = ctxns::with_cancel(ctxns::background());
     std::vector<Context> all{root};
     std::vector<ctxns::CancelFunc> cancels;
@@ -533,15 +545,19 @@ TEST_P(ContextTest, SimultaneousCancels) {
 // parent, while the parent is being cancelled.
 TEST_P(ContextTest, InterlockedCancels) {
   bool child_done = false;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [parent, cancel_parent] = ctxns::with_cancel(ctxns::background());
     auto [child, cancel_child] = ctxns::with_cancel(parent);
-    gort::go([&parent, f = cancel_child] {
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&wg, parent = parent, f = cancel_child] {
       (void)parent.done().recv();
       f();
+      wg.done();
     });
     cancel_parent();
     child_done = wait_done(child, kLate);
+    wg.wait();
   });
   EXPECT_EQ(rc, 0);
   EXPECT_TRUE(child_done);
@@ -552,7 +568,7 @@ TEST_P(ContextTest, InterlockedCancels) {
 // sees every value above it.
 void test_layers(int procs, std::uint64_t seed, bool with_timeout) {
   errors errs;
-  int rc = run_procs(procs, [&] {
+  int rc = run_settled(procs, [&] {
     static const char keys[2] = {};
     rng r(seed);
     Context ctx = ctxns::background();
@@ -621,7 +637,7 @@ TEST_P(ContextTest, LayersTimeout) {
 // cause is its parent's when the parent cancelled it; nullptr while live.
 TEST_P(ContextTest, Cause) {
   std::vector<std::string> got;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     got.push_back(what_of(ctxns::background().cause()));
     auto [c, cancel] = ctxns::with_cancel(ctxns::background());
     got.push_back(what_of(c.cause()));
@@ -654,7 +670,7 @@ TEST_P(ContextTest, Cause) {
 // in a goroutine of its own; stop() then returns false.
 TEST_P(ContextTest, AfterFuncCalledAfterCancel) {
   bool ran = false, other_goroutine = false, stop_result = true, not_before = false;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [c, cancel] = ctxns::with_cancel(ctxns::background());
     auto ran_ch = gort::make_chan<std::uint64_t>(1);
     auto stop = ctxns::after_func(c, [ran_ch] { ran_ch.send(gort::goid()); });
@@ -677,7 +693,7 @@ TEST_P(ContextTest, AfterFuncCalledAfterCancel) {
 // Go's TestAfterFuncCalledAfterTimeout.
 TEST_P(ContextTest, AfterFuncCalledAfterTimeout) {
   bool ran = false;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [c, cancel] = ctxns::with_timeout(ctxns::background(), 5ms);
     auto ran_ch = gort::make_chan<int>(1);
     auto stop = ctxns::after_func(c, [ran_ch] { ran_ch.send(1); });
@@ -691,7 +707,7 @@ TEST_P(ContextTest, AfterFuncCalledAfterTimeout) {
 // Go's TestAfterFuncCalledImmediately: ctx already done.
 TEST_P(ContextTest, AfterFuncCalledImmediately) {
   bool ran = false, stop_result = true;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [c, cancel] = ctxns::with_cancel(ctxns::background());
     cancel();
     auto ran_ch = gort::make_chan<int>(1);
@@ -709,7 +725,7 @@ TEST_P(ContextTest, AfterFuncCalledImmediately) {
 TEST_P(ContextTest, AfterFuncNotCalledAfterStop) {
   bool first = false, second = true, ran = true;
   std::size_t children_after = 1;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [c, cancel] = ctxns::with_cancel(ctxns::background());
     auto ran_ch = gort::make_chan<int>(1);
     auto stop = ctxns::after_func(c, [ran_ch] { ran_ch.send(1); });
@@ -730,7 +746,7 @@ TEST_P(ContextTest, AfterFuncNotCalledAfterStop) {
 // after_func on background: f never runs; stop() still reports true once.
 TEST_P(ContextTest, AfterFuncBackground) {
   bool first = false, second = true;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto stop = ctxns::after_func(ctxns::background(), [] { std::abort(); });
     first = stop();
     second = stop();
@@ -744,7 +760,7 @@ TEST_P(ContextTest, AfterFuncBackground) {
 // cancelling goroutine lets it go) without holding up cancel().
 TEST_P(ContextTest, AfterFuncCalledAsynchronously) {
   bool finished = false;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [c, cancel] = ctxns::with_cancel(ctxns::background());
     auto release = gort::make_chan<int>();
     auto fin = gort::make_chan<int>(1);
@@ -765,7 +781,7 @@ TEST_P(ContextTest, AfterFuncCalledAsynchronously) {
 TEST_P(ContextTest, DoneInSelect) {
   int chosen = -1;
   bool same_chan = false;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     chosen = gort::select(gort::case_recv(ctxns::background().done()), gort::case_recv(gort::after(5ms)));
     auto [c, cancel] = ctxns::with_cancel(ctxns::background());
     Context v = ctxns::with_value(c, &chosen, 1);
@@ -780,7 +796,7 @@ TEST_P(ContextTest, DoneInSelect) {
 // A done() asked for only after cancellation is closed at once.
 TEST_P(ContextTest, DoneAfterCancel) {
   bool closed = false;
-  int rc = run_procs(GetParam(), [&] {
+  int rc = run_settled(GetParam(), [&] {
     auto [c, cancel] = ctxns::with_cancel(ctxns::background());
     cancel();
     closed = is_done(c) && is_done(c);
@@ -793,7 +809,7 @@ TEST_P(ContextTest, DoneAfterCancel) {
 TEST(ContextTest, ContextOutlivesRun) {
   Context kept;
   ctxns::CancelFunc kept_cancel;
-  int rc = run_procs(2, [&] {
+  int rc = run_settled(2, [&] {
     auto [c, cancel] = ctxns::with_cancel(ctxns::background());
     auto [child, ccancel] = ctxns::with_cancel(c);
     (void)child.done();
