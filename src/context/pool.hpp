@@ -17,7 +17,8 @@
 // 64 KiB chunk from malloc. free pushes on the thread's list; one holding
 // 2 * batch gives batch of them to the global list. A block freed on
 // another thread than it was allocated on is fine (it joins that thread's
-// list). Memory order: the global list is under mu; a thread's list is
+// list); a thread's list goes to the global one when the thread exits.
+// Memory order: the global list is under mu; a thread's list is
 // touched by its own thread only.
 //
 // Goroutines move between threads, and a compiler may keep the address of
@@ -58,9 +59,19 @@ class block_pool {
   struct block {
     block* next;
   };
+  // A thread's list goes to the global list when the thread exits (an M
+  // that stops), so no block is stranded with it.
   struct cache {
     block* head = nullptr;
     int n = 0;
+    ~cache() {
+      if (head == nullptr) return;
+      block* last = head;
+      while (last->next != nullptr) last = last->next;
+      std::lock_guard<std::mutex> l(mu);
+      last->next = global;
+      global = head;
+    }
   };
   static constexpr int batch = 64;
   static constexpr std::size_t chunk_bytes = 64 * 1024;
