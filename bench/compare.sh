@@ -21,7 +21,7 @@
 # the Asio source, so run.sh does not rebuild it; its go/ (echoclient) is a
 # symlink to the anchors' go/. Its RESULT line must then say impl=gort.
 #
-# A workload with no anchor (timers) has its Go program in this repo,
+# A workload with no anchor (timers, context) has its Go program in this repo,
 # bench/go/<workload>/main.go (standard library only), built with go build
 # into <build>/go/ and run as the anchors' Go programs are; it has no
 # Boost.Fiber counterpart, and its rows get a table of their own.
@@ -29,14 +29,14 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
-ALL_WORKLOADS="spawn pingpong skynet mpmc yield mutex sleepers parked httphello httphello_nethttp echo timers"
+ALL_WORKLOADS="spawn pingpong skynet mpmc yield mutex sleepers parked httphello httphello_nethttp echo timers context"
 BOOST_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked "
 ASIO_WORKLOADS=" httphello echo "
 SERVER_WORKLOADS=" httphello httphello_nethttp echo "
 # Workloads gort can have a program for (net/http is Go's library: no gort twin).
-GORT_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked httphello echo timers "
+GORT_WORKLOADS=" spawn pingpong skynet mpmc yield mutex sleepers parked httphello echo timers context "
 # Workloads with no anchor: their Go program is bench/go/<workload>/main.go.
-REPO_GO_WORKLOADS=" timers "
+REPO_GO_WORKLOADS=" timers context "
 
 usage() {
     cat <<EOF
@@ -53,9 +53,9 @@ gort's page faults.
   WORKLOAD      any of: $ALL_WORKLOADS
                 (default: all; pingpong runs as pingpong_p1 and pingpong_p2).
                 A workload with no bench/<workload>.cpp yet runs the anchors
-                only (and says so). timers has no anchor: its Go program is
-                bench/go/timers/main.go (go build into <build>/go/), it has
-                no Boost.Fiber counterpart, and it gets a table of its own.
+                only (and says so). timers and context have no anchor: their Go
+                programs are bench/go/<workload>/main.go (go build into <build>/go/), they have
+                no Boost.Fiber counterpart, and they get a table of their own.
                 httphello and echo run gort's examples/http_hello and
                 examples/echo beside Go's and Asio's servers;
                 httphello_nethttp is Go's net/http alone.
@@ -144,7 +144,7 @@ size_of() {
         mpmc) full=10000000 ;;
         yield) full=5000000 ;;
         mutex) full=1000000 ;;
-        sleepers) full=100000 ;;
+        sleepers | context) full=100000 ;;
         *) die "no size for $1" ;;
     esac
     if ((QUICK)); then echo $((full / 10)); else echo "$full"; fi
@@ -540,7 +540,9 @@ if ((repo_selected)); then
             nrows = split("timers timer_bytes RSS bytes/Timer;timers afterfunc_bytes RSS bytes/AfterFunc timer;" \
                 "timers sleep_bytes RSS bytes/sleep (sleeping G − G blocked on nil chan);" \
                 "timers recv_g_bytes RSS bytes/G blocked on nil chan;timers sleep_g_bytes RSS bytes/G sleeping;" \
-                "timers create_ns ns/Timer created", rows, ";")
+                "timers create_ns ns/Timer created;" \
+                "context ns_per_ctx ns/context (create + cancel + free);context create_ns ns/context created;" \
+                "context cancel_ns ns/context cancelled (root cancel to every leaf done)", rows, ";")
             while ((getline line < statsfile) > 0) {
                 split(line, s, " "); k = s[1] SUBSEP s[2] SUBSEP s[3]
                 med[k] = s[4]; lo[k] = s[5]; hi[k] = s[6]; cnt[k] = s[7]; seen[s[1]] = 1

@@ -2,6 +2,8 @@
 #pragma once
 
 #include "gort/chan.hpp"
+#include "gort/context.hpp"
+#include "gort/errgroup.hpp"
 #include "gort/net.hpp"
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"

@@ -50,6 +50,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "gort/context.hpp"
+
 namespace gort::net {
 
 namespace detail {
@@ -140,6 +142,18 @@ Conn dial(std::string_view address);                   // "tcp"
 Conn dial(std::string_view address, std::chrono::nanoseconds timeout);
 Conn dial(std::string_view network, std::string_view address);
 Conn dial(std::string_view network, std::string_view address, std::chrono::nanoseconds timeout);
+
+// Go's Dialer.DialContext: dial within ctx. ctx's deadline (or the earlier
+// of it and timeout, where given) bounds the dial as a timeout does, and
+// cancelling ctx ends a dial under way, including a connect waiting for
+// the peer: op_error with code std::errc::operation_canceled (ECANCELED)
+// and Go's text "dial tcp 10.0.0.1:80: operation was canceled"; a deadline
+// that passes is timeout_error ("... i/o timeout"), as for a timeout. A ctx
+// already done fails at once, before any connect. Once the dial has
+// returned, ctx no longer affects the Conn.
+Conn dial(const context::Context& ctx, std::string_view network, std::string_view address);
+Conn dial(const context::Context& ctx, std::string_view network, std::string_view address,
+          std::chrono::nanoseconds timeout);
 
 // PacketConn: a datagram socket (Go's net.PacketConn: UDPConn or UnixConn).
 class PacketConn {

@@ -13,7 +13,10 @@
 // timeout, each attempt gets an equal share of the time left, but at
 // least 2 s when there is that much (Go's partialDeadline), so one dead
 // address cannot eat the whole budget. The first attempt's error is the
-// one reported, as Go: it names the most relevant address.
+// one reported, as Go: it names the most relevant address. With a context
+// (Go's DialContext), its deadline bounds the dial as a timeout does, a
+// done context stops the dial before the next attempt, and cancelling it
+// interrupts a connect under way (netfd::connect).
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -160,17 +163,25 @@ std::optional<std::int64_t> partial_deadline(std::int64_t now, std::int64_t dead
   return now + share;
 }
 
-Conn dial_unix(const network& n, std::string_view address, std::int64_t deadline) {
+// ctx_done_error: Go's dialSerial check before each attempt: a done ctx
+// is mapErr(ctx.Err()).
+bool ctx_done_error(const context::Context* ctx, fd_error& err) {
+  if (ctx == nullptr || !ctx->err()) return false;
+  err = {ctx->err() == context::errc::deadline_exceeded ? detail::err_deadline : detail::err_canceled};
+  return true;
+}
+
+Conn dial_unix(const network& n, std::string_view address, std::int64_t deadline, const context::Context* ctx) {
   fd_error err;
   sockaddr_any sa;
   netfd_ptr fd;
-  if (unix_addr(address, sa, err, "connect"))
-    fd = detail::socket(n.name, AF_UNIX, n.sotype, false, nullptr, &sa, deadline, err);
+  if (!ctx_done_error(ctx, err) && unix_addr(address, sa, err, "connect"))
+    fd = detail::socket(n.name, AF_UNIX, n.sotype, false, nullptr, &sa, deadline, err, ctx);
   if (!fd) detail::throw_op_error("dial", n.name, {}, address, err);
   return Conn(std::move(fd));
 }
 
-Conn dial_serial(const network& n, std::string_view address, std::int64_t deadline) {
+Conn dial_serial(const network& n, std::string_view address, std::int64_t deadline, const context::Context* ctx) {
   ip_endpoint ep = resolve("dial", n.name, address);
   const int primary = ep.ips.front().family;
   std::stable_partition(ep.ips.begin(), ep.ips.end(), [primary](const ip_addr& ip) { return ip.family == primary; });
@@ -178,13 +189,15 @@ Conn dial_serial(const network& n, std::string_view address, std::int64_t deadli
   for (std::size_t i = 0; i < ep.ips.size(); ++i) {
     const ip_addr& ra = ep.ips[i];
     const std::string ra_string = ip_port_string(ra, ep.port);
+    // Go: a done ctx ends the dial with its error, naming this address.
+    if (fd_error cerr; ctx_done_error(ctx, cerr)) detail::throw_op_error("dial", n.name, {}, ra_string, cerr);
     try {
       const std::optional<std::int64_t> partial = partial_deadline(rt::nanotime(), deadline, ep.ips.size() - i);
       if (!partial) detail::throw_op_error("dial", n.name, {}, ra_string, {detail::err_deadline});
       const detail::family_choice fam = detail::favorite_addr_family(n.name, nullptr, &ra, false);
       const sockaddr_any sa = to_sockaddr("dial", n.name, fam.family, ra, ep.port);
       fd_error err;
-      netfd_ptr fd = detail::socket(n.name, fam.family, n.sotype, fam.ipv6only, nullptr, &sa, *partial, err);
+      netfd_ptr fd = detail::socket(n.name, fam.family, n.sotype, fam.ipv6only, nullptr, &sa, *partial, err, ctx);
       if (fd) return Conn(std::move(fd));
       detail::throw_op_error("dial", n.name, {}, ra_string, err);
     } catch (const op_error&) {
@@ -233,13 +246,42 @@ Conn dial(std::string_view network, std::string_view address) {
   return dial(network, address, std::chrono::nanoseconds(0));
 }
 
-Conn dial(std::string_view network, std::string_view address, std::chrono::nanoseconds timeout) {
-  rt::entry_guard e("gort::net::dial");
+namespace {
+
+// dial_context: Go's DialContext; ctx may be nullptr (Dial). The deadline
+// is the earlier of timeout's and ctx's (Go's Dialer.deadline).
+Conn dial_context(const context::Context* ctx, std::string_view network, std::string_view address,
+                  std::chrono::nanoseconds timeout) {
   const struct network n = parse_network("dial", network, address, true, true);
   // Go's resolveAddrList: a dial needs somewhere to go.
   if (address.empty()) throw std::invalid_argument(detail::op_text("dial", network, {}, {}, "missing address"));
-  const std::int64_t deadline = deadline_of(timeout);
-  return n.unix ? dial_unix(n, address, deadline) : dial_serial(n, address, deadline);
+  std::int64_t deadline = deadline_of(timeout);
+  if (ctx != nullptr) {
+    if (const auto d = ctx->deadline()) {
+      const std::int64_t c =
+          std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(d->time_since_epoch()).count());
+      if (deadline == 0 || c < deadline) deadline = c;
+    }
+  }
+  return n.unix ? dial_unix(n, address, deadline, ctx) : dial_serial(n, address, deadline, ctx);
+}
+
+}  // namespace
+
+Conn dial(std::string_view network, std::string_view address, std::chrono::nanoseconds timeout) {
+  rt::entry_guard e("gort::net::dial");
+  return dial_context(nullptr, network, address, timeout);
+}
+
+Conn dial(const context::Context& ctx, std::string_view network, std::string_view address) {
+  rt::entry_guard e("gort::net::dial");
+  return dial_context(&ctx, network, address, std::chrono::nanoseconds(0));
+}
+
+Conn dial(const context::Context& ctx, std::string_view network, std::string_view address,
+          std::chrono::nanoseconds timeout) {
+  rt::entry_guard e("gort::net::dial");
+  return dial_context(&ctx, network, address, timeout);
 }
 
 }  // namespace gort::net

@@ -20,6 +20,7 @@ std::string errno_string(int e) {
     case err_net_closing: return "use of closed network connection";
     case err_deadline: return "i/o timeout";
     case err_not_pollable: return "not pollable";
+    case err_canceled: return "operation was canceled";
     default: break;
   }
   char buf[256];
@@ -50,6 +51,7 @@ void throw_op_error(std::string_view op, std::string_view net, std::string_view 
     case err_deadline: throw timeout_error(what);
     case err_net_closing: throw op_error(std::make_error_code(std::errc::bad_file_descriptor), what);
     case err_not_pollable: throw op_error(std::make_error_code(std::errc::io_error), what);
+    case err_canceled: throw op_error(std::make_error_code(std::errc::operation_canceled), what);
     default: throw op_error(std::error_code(e.err, std::system_category()), what);
   }
 }

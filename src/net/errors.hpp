@@ -24,6 +24,7 @@ namespace gort::net::detail {
 inline constexpr int err_net_closing = -1;   // poll.ErrNetClosing: "use of closed network connection"
 inline constexpr int err_deadline = -2;      // os.ErrDeadlineExceeded: "i/o timeout"
 inline constexpr int err_not_pollable = -3;  // poll.ErrNotPollable: "not pollable"
+inline constexpr int err_canceled = -4;      // net's errCanceled: "operation was canceled" (a dial's context)
 
 // errno_string is Go's syscall.Errno(e).Error(): the C library's text with
 // its first letter lowered ("connection refused"), "errno N" for a number
@@ -45,7 +46,7 @@ std::string op_text(std::string_view op, std::string_view net, std::string_view 
 
 // throw_op_error throws the exception for e: timeout_error for
 // err_deadline, else op_error with the errno (err_net_closing: EBADF;
-// err_not_pollable: EIO).
+// err_not_pollable: EIO; err_canceled: ECANCELED).
 [[noreturn]] void throw_op_error(std::string_view op, std::string_view net, std::string_view source,
                                  std::string_view addr, fd_error e);
 

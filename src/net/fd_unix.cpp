@@ -8,6 +8,15 @@
 // SO_ERROR 0 counts only if getpeername confirms a peer; else it waits
 // again. A dial timeout is the write deadline of the connecting fd, which
 // connect clears before returning.
+//
+// A dial's context (Go's netFD.connect with ctx): while the connect waits,
+// an after_func on ctx sets the fd's write deadline to long ago, which
+// wakes the wait at once (Go's interrupter goroutine sets aLongTimeAgo);
+// the wait's deadline error is then reported as ctx's (Go's mapErr:
+// err_canceled or err_deadline). If the interrupter ran at all, connect
+// waits for it to finish before returning (it touches pfd), and a connect
+// that succeeded meanwhile is failed anyway, as Go does (issue 16523): its
+// fd has a past write deadline.
 #include "net/fd_unix.hpp"
 
 #include <netinet/in.h>
@@ -16,6 +25,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
+
+#include "gort/chan.hpp"
+#include "gort/context.hpp"
 
 namespace gort::net::detail {
 
@@ -46,19 +59,38 @@ netfd_ptr netfd::new_fd(int s, int family, int sotype, std::string_view net, fd_
   return fd;
 }
 
-fd_error netfd::connect(const sockaddr_any& ra, std::int64_t deadline) {
-  if (::connect(pfd.sysfd, ra.get(), ra.len) == 0) return {};
+namespace {
+
+// ctx_error: Go's mapErr(ctx.Err()) for a done ctx.
+fd_error ctx_error(const context::Context& ctx) {
+  return {ctx.err() == context::errc::deadline_exceeded ? err_deadline : err_canceled};
+}
+
+}  // namespace
+
+fd_error netfd::connect(const sockaddr_any& ra, std::int64_t deadline, const context::Context* ctx) {
+  if (::connect(pfd.sysfd, ra.get(), ra.len) == 0) return ctx != nullptr && ctx->err() ? ctx_error(*ctx) : fd_error{};
   switch (errno) {
     case EINPROGRESS:
     case EALREADY:
     case EINTR:  // the connect goes on in the background, as for EINPROGRESS
       break;
     case EISCONN:
-      return {};
+      return ctx != nullptr && ctx->err() ? ctx_error(*ctx) : fd_error{};
     default:
       return {errno, "connect"};
   }
   if (deadline != 0) pfd.set_deadline(deadline, 'w');
+  // The interrupter, if ctx can be cancelled at all (Go: ctx.Done() != nil).
+  std::function<bool()> stop;
+  chan<int> interrupted;
+  if (ctx != nullptr && ctx->done()) {
+    interrupted = make_chan<int>(1);
+    stop = context::after_func(*ctx, [this, interrupted] {
+      pfd.set_deadline(1, 'w');  // Go's aLongTimeAgo
+      interrupted.send(1);
+    });
+  }
   const auto wait = [&]() -> fd_error {
     for (;;) {
       if (fd_error e = pfd.wait_write()) return e;
@@ -80,7 +112,12 @@ fd_error netfd::connect(const sockaddr_any& ra, std::int64_t deadline) {
       }
     }
   };
-  const fd_error e = wait();
+  fd_error e = wait();
+  if (stop && !stop()) {
+    (void)interrupted.recv();  // it ran or is running: let it finish with pfd
+    if (!e) e = ctx_error(*ctx);
+  }
+  if (e.err == err_deadline && ctx != nullptr && ctx->err()) e = ctx_error(*ctx);
   if (deadline != 0) pfd.set_deadline(0, 'w');
   return e;
 }

@@ -40,8 +40,10 @@ struct netfd {
 
   // connect: Go's netFD.connect: a non-blocking connect, waiting for its
   // completion with the write deadline set to deadline (a nanotime()
-  // instant, 0: none) and cleared again.
-  fd_error connect(const sockaddr_any& ra, std::int64_t deadline);
+  // instant, 0: none) and cleared again. With ctx (may be nullptr), ctx's
+  // cancellation ends the wait: err_canceled, or err_deadline if ctx's
+  // deadline passed (Go's mapErr(ctx.Err())).
+  fd_error connect(const sockaddr_any& ra, std::int64_t deadline, const context::Context* ctx = nullptr);
   // accept: the next connection as a netfd, addresses and options set.
   netfd_ptr accept(fd_error& err);
   // set_addr: laddr from getsockname, raddr from getpeername (or ra if

@@ -41,9 +41,10 @@ fd_error listen_datagram(netfd& fd, const sockaddr_any& laddr) {
   return {};
 }
 
-fd_error dial(netfd& fd, const sockaddr_any* laddr, const sockaddr_any& raddr, std::int64_t deadline) {
+fd_error dial(netfd& fd, const sockaddr_any* laddr, const sockaddr_any& raddr, std::int64_t deadline,
+              const context::Context* ctx) {
   if (laddr != nullptr && ::bind(fd.pfd.sysfd, laddr->get(), laddr->len) < 0) return {errno, "bind"};
-  if (fd_error e = fd.connect(raddr, deadline)) return e;
+  if (fd_error e = fd.connect(raddr, deadline, ctx)) return e;
   fd.set_addr(&raddr);
   fd.set_default_conn_sockopts();
   return {};
@@ -52,7 +53,7 @@ fd_error dial(netfd& fd, const sockaddr_any* laddr, const sockaddr_any& raddr, s
 }  // namespace
 
 netfd_ptr socket(std::string_view net, int family, int sotype, bool ipv6only, const sockaddr_any* laddr,
-                 const sockaddr_any* raddr, std::int64_t deadline, fd_error& err) {
+                 const sockaddr_any* raddr, std::int64_t deadline, fd_error& err, const context::Context* ctx) {
   const int s = ::socket(family, sotype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s < 0) {
     err = {errno, "socket"};
@@ -64,7 +65,7 @@ netfd_ptr socket(std::string_view net, int family, int sotype, bool ipv6only, co
   if (!err && sotype == SOCK_DGRAM && family != AF_UNIX) err = setsockopt_int(s, SOL_SOCKET, SO_BROADCAST, 1);
   if (!err) {
     if (raddr != nullptr)
-      err = dial(*fd, laddr, *raddr, deadline);
+      err = dial(*fd, laddr, *raddr, deadline, ctx);
     else if (sotype == SOCK_DGRAM)
       err = listen_datagram(*fd, *laddr);
     else

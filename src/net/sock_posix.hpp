@@ -13,10 +13,12 @@ namespace gort::net::detail {
 
 // socket: a new socket of family and sotype for net. With laddr and no
 // raddr it is bound to laddr, and a stream one listens; with raddr it is
-// connected to raddr (deadline: a nanotime() instant, 0 none). ipv6only:
+// connected to raddr (deadline: a nanotime() instant, 0 none; ctx, if not
+// nullptr, cancels the connect: netfd::connect). ipv6only:
 // IPV6_V6ONLY for AF_INET6. On failure returns nullptr with err set, the
 // socket closed.
 netfd_ptr socket(std::string_view net, int family, int sotype, bool ipv6only, const sockaddr_any* laddr,
-                 const sockaddr_any* raddr, std::int64_t deadline, fd_error& err);
+                 const sockaddr_any* raddr, std::int64_t deadline, fd_error& err,
+                 const context::Context* ctx = nullptr);
 
 }  // namespace gort::net::detail

@@ -27,10 +27,14 @@
 //     ReadAfterReset, WriteToClosedPeer
 //                                ECONNRESET/EPIPE, and never SIGPIPE
 //     AcceptEMFILE               accept at the fd limit throws, then recovers
+//     DialContextAlreadyDone     dial(ctx) with ctx done: fails at once, Go's texts
+//     DialContextConnOutlivesCancel  the Conn is the context's no more
 //   TimeoutTest (at 1, 2, 4): for read, write, accept, dial, read_from and
 //     write_to, a deadline in the past, near, cleared, and set while blocked:
 //     DialTimeout, AcceptTimeout, AcceptTimeoutMustNotReturn,
 //     AcceptTimeoutUnblocksAccept, ReadTimeout, ReadTimeoutMustNotReturn,
+//     DialContextCancel, DialContextDeadline (dial(ctx): cancelled while the
+//     connect waits, "operation was canceled"; ctx's deadline, i/o timeout),
 //     ReadTimeoutUnblocksRead, WriteTimeout, WriteTimeoutMustNotReturn,
 //     WriteTimeoutUnblocksWrite, ReadFromTimeout, WriteToTimeout
 //   NetpollTest.IOWhileSpinningP1  GOMAXPROCS=1, a goroutine spinning without
@@ -828,6 +832,145 @@ TEST_P(TimeoutTest, DialTimeout) {
   EXPECT_EQ(none.o.kind, outcome::returned) << "dial with no timeout: " << none.o.str();
   EXPECT_GE(none.end, released);
   EXPECT_LT(none.end - released, 15s + kSlack) << "the SYN is resent after 1, 3, 7 s";
+}
+
+// ---- dial with a context (Go's DialContext) ----------------------------------------
+
+// blocking_dial: an address whose connect stays in progress: the full
+// listener's, or else 10.255.255.1:80 (non-routable) if a raw connect to it
+// stays in progress here. Empty (with why) if neither does.
+struct blocking_dial {
+  full_listener fl;
+  std::string addr, why;
+  blocking_dial() {
+    if (fl.full) {
+      addr = fl.addr();
+      return;
+    }
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(80);
+    ::inet_pton(AF_INET, "10.255.255.1", &sa.sin_addr);
+    const int r = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    const int e = errno;
+    ::close(fd);
+    if (r != 0 && e == EINPROGRESS)
+      addr = "10.255.255.1:80";
+    else
+      why = std::string("no listener's accept queue could be filled, and a connect to 10.255.255.1 fails at once (") +
+            std::strerror(e) + ")";
+  }
+};
+
+// Cancelling the context while the connect waits ends the dial at once with
+// Go's "operation was canceled" (ECANCELED), never before the cancel.
+TEST_P(TimeoutTest, DialContextCancel) {
+  blocking_dial bd;
+  if (bd.addr.empty()) GTEST_SKIP() << bd.why;
+  timed t;
+  tp cancelled_at{};
+  errors errs;
+  int rc = run_net(GetParam(), [&] {
+    auto [ctx, cancel] = gort::context::with_cancel(gort::context::background());
+    gort::WaitGroup wg;
+    go_guarded(wg, errs, "canceller", [&, cancel = cancel] {
+      gort::sleep(100ms);
+      cancelled_at = steady::now();
+      cancel();
+    });
+    t = timed_outcome([&, ctx = ctx] { net::dial(ctx, "tcp", bd.addr); });
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(errs.empty()) << errs.str();
+  EXPECT_EQ(t.o.kind, outcome::op) << t.o.str();
+  EXPECT_EQ(t.o.what, "dial tcp " + bd.addr + ": operation was canceled");
+  EXPECT_EQ(t.o.code.value(), ECANCELED) << t.o.str();
+  EXPECT_TRUE(t.o.code == std::errc::operation_canceled);
+  EXPECT_GE(t.end, cancelled_at);
+  EXPECT_LT(t.end - cancelled_at, kAtOnce);
+}
+
+// The context's deadline bounds the dial as a timeout does (i/o timeout,
+// never early), and so does a timeout earlier than it.
+TEST_P(TimeoutTest, DialContextDeadline) {
+  blocking_dial bd;
+  if (bd.addr.empty()) GTEST_SKIP() << bd.why;
+  timed by_ctx, by_timeout;
+  tp ctx_deadline{}, timeout_deadline{};
+  int rc = run_net(GetParam(), [&] {
+    auto [ctx, cancel] = gort::context::with_timeout(gort::context::background(), 200ms);
+    ctx_deadline = *ctx.deadline();
+    by_ctx = timed_outcome([&, ctx = ctx] { net::dial(ctx, "tcp", bd.addr); });
+    cancel();
+    auto [ctx2, cancel2] = gort::context::with_timeout(gort::context::background(), 1h);
+    timeout_deadline = steady::now() + 200ms;
+    by_timeout = timed_outcome([&, ctx2 = ctx2] { net::dial(ctx2, "tcp", bd.addr, 200ms); });
+    cancel2();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(is_timeout(by_ctx.o, "dial tcp " + bd.addr)) << by_ctx.o.str();
+  EXPECT_EQ(by_ctx.o.what, "dial tcp " + bd.addr + ": i/o timeout");
+  EXPECT_GE(by_ctx.end, ctx_deadline);
+  EXPECT_LT(by_ctx.end - ctx_deadline, kSlack);
+  EXPECT_TRUE(is_timeout(by_timeout.o, "dial tcp " + bd.addr)) << by_timeout.o.str();
+  EXPECT_GE(by_timeout.end, timeout_deadline);
+  EXPECT_LT(by_timeout.end - timeout_deadline, kSlack);
+}
+
+// A context already done fails the dial at once, before any connect: Go's
+// texts for a cancelled one and for one past its deadline.
+TEST_P(NetTest, DialContextAlreadyDone) {
+  timed canceled, expired, unix_canceled;
+  int rc = run_net(GetParam(), [&] {
+    auto ln = net::listen("127.0.0.1:0");
+    auto [ctx, cancel] = gort::context::with_cancel(gort::context::background());
+    cancel();
+    canceled = timed_outcome([&, ctx = ctx] { net::dial(ctx, "tcp", ln.addr()); });
+    auto [old, cancel2] = gort::context::with_deadline(gort::context::background(), steady::now() - 1s);
+    expired = timed_outcome([&, old = old] { net::dial(old, "tcp", ln.addr()); });
+    unix_canceled = timed_outcome([&, ctx = ctx] { net::dial(ctx, "unix", "/nonexistent/gort.sock"); });
+    cancel2();
+    ln.close();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(canceled.o.kind, outcome::op) << canceled.o.str();
+  EXPECT_TRUE(canceled.o.starts_with("dial tcp 127.0.0.1:")) << canceled.o.str();
+  EXPECT_TRUE(canceled.o.contains(": operation was canceled")) << canceled.o.str();
+  EXPECT_EQ(canceled.o.code.value(), ECANCELED);
+  EXPECT_LT(canceled.took(), kAtOnce);
+  EXPECT_TRUE(is_timeout(expired.o, "dial tcp 127.0.0.1:")) << expired.o.str();
+  EXPECT_LT(expired.took(), kAtOnce);
+  EXPECT_EQ(unix_canceled.o.what, "dial unix /nonexistent/gort.sock: operation was canceled") << unix_canceled.o.str();
+}
+
+// A dial within a live context works, and cancelling the context afterwards
+// does not touch the Conn (Go: the context only governs the dial).
+TEST_P(NetTest, DialContextConnOutlivesCancel) {
+  std::string echoed;
+  errors errs;
+  int rc = run_net(GetParam(), [&] {
+    auto ln = net::listen("127.0.0.1:0");
+    gort::WaitGroup wg;
+    go_guarded(wg, errs, "server", [&] {
+      net::Conn c = ln.accept();
+      char buf[16];
+      const std::size_t n = c.read(std::span(buf));
+      c.write(std::string_view(buf, n));
+    });
+    auto [ctx, cancel] = gort::context::with_timeout(gort::context::background(), 1h);
+    net::Conn c = net::dial(ctx, "tcp", ln.addr());
+    cancel();
+    c.write("hello");
+    char buf[16];
+    const std::size_t n = c.read(std::span(buf));
+    echoed.assign(buf, n);
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(errs.empty()) << errs.str();
+  EXPECT_EQ(echoed, "hello");
 }
 
 // Go's TestAcceptTimeout: a deadline in the past fails at once, a near one at
