@@ -16,8 +16,12 @@
 //   for (auto& ch : inputs) cases.emplace_back(gort::case_recv(ch, on_value));
 //   int i = gort::select(cases);
 //
-// Both forms lower to the runtime's selectgo (src/runtime/select.cpp), as a
-// Go select statement does.
+// A case refers to a channel passed as an lvalue, which must outlive the
+// case (as `inputs` above), and holds one passed as a temporary, such as
+// gort::after(1s). Both forms lower to the runtime's selectgo
+// (src/runtime/select.cpp), as a Go select statement does; one channel case
+// and a default is a non-blocking send or receive, whose "nothing ready"
+// needs no lock (Go's selectnbsend/selectnbrecv).
 #pragma once
 
 #include <concepts>
@@ -60,13 +64,29 @@ struct noop {
   template <class... A> void operator()(A&&...) const noexcept {}
 };
 
-template <class T, class F>
+// chan_hold: what a case keeps of its channel. A temporary (Owned) is held,
+// so that case_recv(gort::after(1s)) works; an lvalue is only referred to,
+// through scase::c: the caller's handle outlives the select, and the case
+// does not touch its reference count, a cache line that every goroutine
+// selecting on a shared channel would otherwise write.
+template <class T, bool Owned>
+struct chan_hold {
+  explicit chan_hold(const chan<T>&) noexcept {}
+};
+template <class T>
+struct chan_hold<T, true> {
+  explicit chan_hold(chan<T>&& ch) noexcept : ch(std::move(ch)) {}
+  chan<T> ch;
+};
+
+template <class T, class F, bool Owned>
 class recv_case final : public scase {
  public:
-  recv_case(const chan<T>& ch, F fn) : scase(chan_core(ch), kind::recv), ch_(ch), fn_(std::move(fn)) {
+  template <class Ch>
+  recv_case(Ch&& ch, F fn) : scase(chan_core(ch), kind::recv), hold_(std::forward<Ch>(ch)), fn_(std::move(fn)) {
     elem = &slot_.v;
   }
-  recv_case(recv_case&& o) : scase(o.c, kind::recv), ch_(std::move(o.ch_)), fn_(std::move(o.fn_)) {
+  recv_case(recv_case&& o) : scase(o.c, kind::recv), hold_(std::move(o.hold_)), fn_(std::move(o.fn_)) {
     elem = &slot_.v;
   }
   void complete(bool ok) override {
@@ -77,26 +97,27 @@ class recv_case final : public scase {
   }
 
  private:
-  chan<T> ch_;  // keeps the channel alive while the case exists
+  [[no_unique_address]] chan_hold<T, Owned> hold_;
   F fn_;
   slot<T> slot_;
 };
 
-template <class T, class F>
+template <class T, class F, bool Owned>
 class send_case final : public scase {
  public:
-  send_case(const chan<T>& ch, T v, F fn)
-      : scase(chan_core(ch), kind::send), ch_(ch), v_(std::move(v)), fn_(std::move(fn)) {
+  template <class Ch>
+  send_case(Ch&& ch, T v, F fn)
+      : scase(chan_core(ch), kind::send), hold_(std::forward<Ch>(ch)), v_(std::move(v)), fn_(std::move(fn)) {
     elem = &v_;
   }
   send_case(send_case&& o)
-      : scase(o.c, kind::send), ch_(std::move(o.ch_)), v_(std::move(o.v_)), fn_(std::move(o.fn_)) {
+      : scase(o.c, kind::send), hold_(std::move(o.hold_)), v_(std::move(o.v_)), fn_(std::move(o.fn_)) {
     elem = &v_;
   }
   void complete(bool) override { fn_(); }
 
  private:
-  chan<T> ch_;
+  [[no_unique_address]] chan_hold<T, Owned> hold_;
   T v_;  // moved from if the case is chosen; destroyed with the case
   F fn_;
 };
@@ -118,18 +139,30 @@ concept select_case_object = std::derived_from<std::remove_cvref_t<C>, scase>;
 
 }  // namespace detail
 
-// Cases. Each holds a copy of the channel handle, so temporaries work.
+// Cases. A case refers to an lvalue channel (which must outlive the select)
+// and holds a temporary one, so temporaries work: case_recv(gort::after(1s)).
 template <class T, class F = detail::noop>
 auto case_recv(const chan<T>& ch, F&& on_value = {}) {  // F: void(std::optional<T>)
   static_assert(std::is_invocable_v<std::decay_t<F>&, std::optional<T>>,
                 "gort::case_recv: the callback must take std::optional<T>");
-  return detail::recv_case<T, std::decay_t<F>>(ch, std::forward<F>(on_value));
+  return detail::recv_case<T, std::decay_t<F>, false>(ch, std::forward<F>(on_value));
+}
+template <class T, class F = detail::noop>
+auto case_recv(chan<T>&& ch, F&& on_value = {}) {
+  static_assert(std::is_invocable_v<std::decay_t<F>&, std::optional<T>>,
+                "gort::case_recv: the callback must take std::optional<T>");
+  return detail::recv_case<T, std::decay_t<F>, true>(std::move(ch), std::forward<F>(on_value));
 }
 
 template <class T, class F = detail::noop>
 auto case_send(const chan<T>& ch, std::type_identity_t<T> v, F&& on_sent = {}) {  // F: void()
   static_assert(std::is_invocable_v<std::decay_t<F>&>, "gort::case_send: the callback takes no arguments");
-  return detail::send_case<T, std::decay_t<F>>(ch, std::move(v), std::forward<F>(on_sent));
+  return detail::send_case<T, std::decay_t<F>, false>(ch, std::move(v), std::forward<F>(on_sent));
+}
+template <class T, class F = detail::noop>
+auto case_send(chan<T>&& ch, std::type_identity_t<T> v, F&& on_sent = {}) {
+  static_assert(std::is_invocable_v<std::decay_t<F>&>, "gort::case_send: the callback takes no arguments");
+  return detail::send_case<T, std::decay_t<F>, true>(std::move(ch), std::move(v), std::forward<F>(on_sent));
 }
 
 template <class F = detail::noop>

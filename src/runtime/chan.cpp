@@ -47,14 +47,15 @@ namespace gort::rt {
 void waitq::enqueue(sudog* s) {
   s->next = nullptr;
   s->prev = last;
-  (last ? last->next : first) = s;
+  if (last) last->next = s;
+  else set_head(s);
   last = s;
 }
 
 sudog* waitq::dequeue() {
-  while (sudog* s = first) {
-    first = s->next;
-    (first ? first->prev : last) = nullptr;
+  while (sudog* s = head()) {
+    set_head(s->next);
+    (s->next ? s->next->prev : last) = nullptr;
     s->next = s->prev = nullptr;
     // A select's G waits in several queues at once; only one case may win
     // it. The losers' sudogs are left unlinked: the G removes the others
@@ -71,8 +72,9 @@ sudog* waitq::dequeue() {
 void waitq::dequeue_sudog(sudog* s) {
   sudog* x = s->prev;
   sudog* y = s->next;
-  if (x == nullptr && y == nullptr && first != s) return;  // already dequeued
-  (x ? x->next : first) = y;
+  if (x == nullptr && y == nullptr && head() != s) return;  // already dequeued
+  if (x) x->next = y;
+  else set_head(y);
   (y ? y->prev : last) = x;
   s->next = s->prev = nullptr;
 }
@@ -155,11 +157,10 @@ bool chansend(g* gp, hchan* c, void* ep, bool block) {
     park_forever(wait_reason::chan_send_nil_chan);
   }
   // The lock-free fail path of a non-blocking send (Go's, for select with a
-  // default), for buffered channels only: an unbuffered channel would have
-  // to read recvq outside the lock.
-  if (!block && c->dataqsiz != 0 && c->closed.load(std::memory_order_relaxed) == 0 &&
-      c->qcount.load(std::memory_order_relaxed) == c->dataqsiz)
-    return false;
+  // default): not closed, then full. If both held when observed, the send
+  // would have failed at the moment full() was read (closed only ever goes
+  // 0 -> 1), whatever happened between the two loads.
+  if (!block && c->closed.load(std::memory_order_acquire) == 0 && c->full()) return false;
 
   c->lock.lock();
   if (c->closed.load(std::memory_order_relaxed) != 0) {
@@ -189,11 +190,13 @@ recv_result chanrecv(g* gp, hchan* c, void* ep, bool block) {
     if (!block) return {false, false};
     park_forever(wait_reason::chan_receive_nil_chan);
   }
-  if (!block && c->dataqsiz != 0 && c->qcount.load(std::memory_order_acquire) == 0) {
-    // Go's order: closed is loaded after the emptiness check, so "empty and
-    // not closed" was true at one instant and the receive may fail.
+  // The lock-free fail path of a non-blocking receive (Go's): empty, then
+  // not closed. Closed is loaded after the emptiness check, so "empty and
+  // not closed" was true at the instant empty() was read, and the receive
+  // may fail as of then.
+  if (!block && c->empty()) {
     if (c->closed.load(std::memory_order_acquire) == 0) return {false, false};
-    if (c->qcount.load(std::memory_order_acquire) == 0) {
+    if (c->empty()) {
       // Closed and empty for good; but take the lock to order this with
       // the close (and with the last receive), as a receive under it would.
       c->lock.lock();

@@ -2,6 +2,7 @@
 // counterpart: hchan and waitq in chan.go.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -11,10 +12,17 @@
 
 namespace gort::rt {
 
-// waitq: a FIFO of sudogs waiting on one channel, linked through next/prev.
+// waitq: a FIFO of sudogs waiting on one channel, linked through next/prev,
+// under the channel's lock. first is also read without the lock, for
+// nullness only, by the lock-free checks of non-blocking operations on
+// unbuffered channels (hchan::empty/full; Go reads it with atomic.Loadp):
+// hence an atomic, written relaxed under the lock.
 struct waitq {
-  sudog* first = nullptr;
+  std::atomic<sudog*> first{nullptr};
   sudog* last = nullptr;
+
+  sudog* head() const { return first.load(std::memory_order_relaxed); }
+  void set_head(sudog* s) { first.store(s, std::memory_order_relaxed); }
 
   void enqueue(sudog* s);
   // dequeue removes and returns the first sudog whose G may be woken. A
@@ -75,12 +83,16 @@ struct hchan : hchan_header {
     move_elem(dst, src);
     destroy_elem(src);
   }
-  bool full() const {  // Go's full(): a send would block
-    return dataqsiz == 0 ? recvq.first == nullptr
-                         : qcount.load(std::memory_order_relaxed) == dataqsiz;
+  // Go's full() and empty(): a send, a receive would block. Exact under the
+  // lock; without it, a snapshot (acquire: a later load of closed is not
+  // taken before it).
+  bool full() const {
+    return dataqsiz == 0 ? recvq.first.load(std::memory_order_acquire) == nullptr
+                         : qcount.load(std::memory_order_acquire) == dataqsiz;
   }
-  bool empty() const {  // Go's empty(): a receive would block
-    return dataqsiz == 0 ? sendq.first == nullptr : qcount.load(std::memory_order_relaxed) == 0;
+  bool empty() const {
+    return dataqsiz == 0 ? sendq.first.load(std::memory_order_acquire) == nullptr
+                         : qcount.load(std::memory_order_acquire) == 0;
   }
 };
 

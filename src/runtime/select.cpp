@@ -209,8 +209,29 @@ struct select_scratch {
 
 namespace gort::detail {
 
+namespace {
+
+// selectnb: a select of one channel case and a default is a non-blocking
+// send or receive, with their lock-free fail paths (Go's compiler turns it
+// into selectnbsend / selectnbrecv). Returns the chosen index.
+int selectnb(scase* const* cases, int deflt, bool* recv_ok) {
+  using namespace gort::rt;
+  entry_guard e("gort::select");
+  const int i = 1 - deflt;
+  scase* cas = cases[i];
+  if (cas->k == scase::kind::send) return chansend(e.gp, cas->c, cas->elem, false) ? i : deflt;
+  const recv_result r = chanrecv(e.gp, cas->c, cas->elem, false);
+  if (!r.selected) return deflt;
+  *recv_ok = r.received;
+  return i;
+}
+
+}  // namespace
+
 int selectgo(scase* const* cases, int n, bool* recv_ok) {
   using namespace gort::rt;
+  if (n == 2 && (cases[0]->k == scase::kind::deflt) != (cases[1]->k == scase::kind::deflt))
+    return selectnb(cases, cases[0]->k == scase::kind::deflt ? 0 : 1, recv_ok);
   entry_guard e("gort::select");
   g* gp = e.gp;
   if (n > 65536) throw panic_error("select: too many cases");

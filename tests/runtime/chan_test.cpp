@@ -820,4 +820,98 @@ TEST(ChanMisuseTest, ForeignThread) {
   EXPECT_EQ(other, 0);
 }
 
+// The lock-free fail paths of non-blocking operations on unbuffered
+// channels (chan.cpp: hchan::empty/full read the wait queues' heads without
+// the lock): a non-blocking receive, retried, must find a parked sender, and
+// a non-blocking send a parked receiver; each value arrives once. If the
+// check wrongly reported "nothing ready" while a peer is parked, a retry
+// loop would never end: each gives up after a bound only that reaches.
+namespace nb {
+constexpr auto give_up = 20s;
+
+// retry runs op (true: it went through) until it does, yielding between tries.
+template <class Op>
+bool retry(Op op) {
+  const auto deadline = std::chrono::steady_clock::now() + give_up;
+  while (!op()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    gort::yield();
+  }
+  return true;
+}
+}  // namespace nb
+
+TEST_P(ChanTest, NonblockingRecvFindsParkedSender) {
+  const int n = static_cast<int>(scaled(20000));
+  long sum = 0;
+  int stuck = 0;
+  int rc = run_procs(GetParam(), [&] {
+    auto c = gort::make_chan<int>();
+    gort::go([c, n] {
+      for (int i = 1; i <= n; ++i) c.send(i);
+    });
+    for (int i = 1; i <= n && stuck == 0; ++i) {
+      int got = 0;
+      if (!nb::retry([&] { return gort::select(gort::case_recv(c, [&](std::optional<int> v) { got = v.value_or(-1); }),
+                                               gort::case_default()) == 0; }))
+        ++stuck;
+      EXPECT_EQ(got, stuck ? 0 : i);
+      sum += got;
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(stuck, 0) << "a non-blocking receive never saw the parked sender";
+  EXPECT_EQ(sum, static_cast<long>(n) * (n + 1) / 2);
+}
+
+TEST_P(ChanTest, NonblockingSendFindsParkedReceiver) {
+  const int n = static_cast<int>(scaled(20000));
+  std::atomic<long> sum{0};
+  int stuck = 0;
+  int rc = run_procs(GetParam(), [&] {
+    auto c = gort::make_chan<int>();
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&, c] {
+      for (std::optional<int> v; (v = c.recv());) sum.fetch_add(*v);
+      wg.done();
+    });
+    for (int i = 1; i <= n && stuck == 0; ++i)
+      if (!nb::retry([&] { return gort::select(gort::case_send(c, i), gort::case_default()) == 0; })) ++stuck;
+    c.close();
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(stuck, 0) << "a non-blocking send never saw the parked receiver";
+  EXPECT_EQ(sum.load(), static_cast<long>(n) * (n + 1) / 2);
+}
+
+// A non-blocking receive racing with close on an unbuffered channel: before
+// the close it may find nothing, after it must see "closed"; never a value.
+TEST_P(ChanTest, NonblockingRecvRacesClose) {
+  const int n = static_cast<int>(scaled(5000));
+  std::atomic<int> bad{0};
+  int rc = run_procs(GetParam(), [&] {
+    for (int i = 0; i < n; ++i) {
+      auto c = gort::make_chan<int>();
+      auto done = gort::make_chan<int>(1);
+      gort::go([c, done, &bad] {
+        for (;;) {
+          int outcome = 0;  // 1: nothing ready, 2: closed
+          gort::select(gort::case_recv(c, [&](std::optional<int> v) { outcome = v ? 3 : 2; }),
+                       gort::case_default([&] { outcome = 1; }));
+          if (outcome == 3) bad.fetch_add(1);
+          if (outcome != 1) break;
+          gort::yield();
+        }
+        done.send(1);
+      });
+      c.close();
+      done.recv();
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(bad.load(), 0);
+}
+
 }  // namespace
