@@ -76,14 +76,16 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 std::vector<std::string> lines(const std::string& s) { return split(s, '\n'); }
 
-// run_testprog runs `testprog <name>` with GODEBUG and GOMAXPROCS removed
-// from the environment and `extra_env` ("K=V") added; it captures stdout and
-// stderr and kills the program after 60 s.
-prog_result run_testprog(const std::string& name, std::vector<std::string> extra_env = {}) {
+// run_program runs path (with the emulator, under qemu) and its arguments,
+// with GODEBUG and GOMAXPROCS removed from the environment and `extra_env`
+// ("K=V") added; it captures stdout and stderr and kills the program after
+// 60 s.
+prog_result run_program(const char* path, std::vector<std::string> prog_args,
+                        std::vector<std::string> extra_env) {
   prog_result r;
   std::vector<std::string> args = split(TESTPROG_EMULATOR, '|');
-  args.push_back(TESTPROG_PATH);
-  args.push_back(name);
+  args.push_back(path);
+  for (auto& a : prog_args) args.push_back(a);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -158,6 +160,11 @@ prog_result run_testprog(const std::string& name, std::vector<std::string> extra
     r.signal = WTERMSIG(wstatus);
   }
   return r;
+}
+
+// run_testprog runs `testprog <name>` (run_program).
+prog_result run_testprog(const std::string& name, std::vector<std::string> extra_env = {}) {
+  return run_program(TESTPROG_PATH, {name}, std::move(extra_env));
 }
 
 bool has_line(const std::vector<std::string>& ls, const std::string& want) {
@@ -426,6 +433,36 @@ TEST_F(CrashTest, SchedTrace) {
 // scheddetail=1: each SCHED line (with the detail fields instead of the
 // per-P queue lengths) is followed by one line per P, P0 first, then the Ms,
 // then the Gs.
+#ifdef DEMO_PATH
+// The sample program (examples/demo.cpp, 6 s) under Go's usual flags: the
+// first SCHED line at sysmon's first round, not a period later (a bound of
+// half the period tells the two apart on any machine), then one a period,
+// each in Go's format, and the program's own output unchanged.
+TEST_F(CrashTest, DemoSchedTrace) {
+  prog_result r = run_program(DEMO_PATH, {}, {"GODEBUG=schedtrace=1000,scheddetail=1"});
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  EXPECT_EQ(r.out, "Hello, world!\nHello, goroutine world!\nThe goroutine slept 5 s.\n");
+  auto ls = lines(r.err);
+  std::vector<long> times;
+  for (std::size_t i = 0; i < ls.size(); ++i) {
+    if (i + 1 == ls.size() && r.err.back() != '\n') continue;  // cut off by the exit
+    if (ls[i].rfind("SCHED", 0) != 0) {
+      EXPECT_TRUE(std::regex_match(ls[i], kPLine) || std::regex_match(ls[i], kMLine) ||
+                  std::regex_match(ls[i], kGLine))
+          << "line " << i << ": " << ls[i];
+      continue;
+    }
+    EXPECT_TRUE(std::regex_match(ls[i], kSchedDetailLine)) << "line " << i << ": " << ls[i];
+    times.push_back(sched_ms(ls[i]));
+  }
+  ASSERT_GE(times.size(), 6u) << "6 s at schedtrace=1000: lines at 0, 1000, ..., 5000 ms\n" << r.describe();
+  EXPECT_LT(times[0], 500) << "the first line waited a period";
+  for (std::size_t k = 1; k < times.size(); ++k)
+    EXPECT_GE(times[k], times[k - 1] + 500) << "two lines in one period: " << times[k - 1] << ", " << times[k];
+  EXPECT_TRUE(has_line(ls, "  G1: status=4(sleep) m=nil lockedm=nil")) << r.describe();
+}
+#endif
+
 TEST_F(CrashTest, SchedDetail) {
   prog_result r = run_testprog("SchedTrace", {"GODEBUG=schedtrace=50,scheddetail=1"});
   EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
