@@ -14,7 +14,7 @@
 //                         one error, and the error matches who won
 //   ManyWaiters           goroutines blocked on done() of a tree's leaves wake
 //                         at the root's cancel
-#include "../runtime/chan_test_util.hpp"
+#include "context_test_util.hpp"
 
 #include <gort/context.hpp>
 
@@ -32,18 +32,6 @@ using namespace gort_test;
 using namespace std::chrono_literals;
 namespace ctxns = gort::context;
 using ctxns::Context;
-
-// run_settled: run_procs, then waits (briefly, yielding) until main is the
-// only goroutine left: a goroutine that has done its part (an errgroup's,
-// an after_func's) may still be returning, and one abandoned by run() would
-// keep what its closure holds (LeakSanitizer reports it).
-template <class F>
-int run_settled(int procs, F&& f) {
-  return run_procs(procs, [&] {
-    f();
-    spin_until([] { return gort::num_goroutine() == 1; });
-  });
-}
 
 class ContextStressTest : public ::testing::TestWithParam<int> {};
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, ContextStressTest, ::testing::Values(1, 2, 4), procs_name);

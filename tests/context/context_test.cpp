@@ -25,7 +25,7 @@
 // Time bounds follow from what is checked, generously (kLate): a loaded
 // machine and sanitizers are slow. Goroutines record, the test asserts after
 // run() returns. Each runs at GOMAXPROCS 1, 2 and 4.
-#include "../runtime/chan_test_util.hpp"
+#include "context_test_util.hpp"
 
 #include <gort/context.hpp>
 
@@ -46,22 +46,8 @@ namespace ctxns = gort::context;
 using ctxns::Context;
 using steady = std::chrono::steady_clock;
 
-// run_settled: run_procs, then waits (briefly, yielding) until main is the
-// only goroutine left: a goroutine that has done its part (an errgroup's,
-// an after_func's) may still be returning, and one abandoned by run() would
-// keep what its closure holds (LeakSanitizer reports it).
-template <class F>
-int run_settled(int procs, F&& f) {
-  return run_procs(procs, [&] {
-    f();
-    spin_until([] { return gort::num_goroutine() == 1; });
-  });
-}
-
 class ContextTest : public ::testing::TestWithParam<int> {};
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, ContextTest, ::testing::Values(1, 2, 4), procs_name);
-
-constexpr auto kLate = kSanitized ? 5s : 2s;
 
 // is_done: done() is closed now.
 bool is_done(const Context& c) {

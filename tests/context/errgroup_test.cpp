@@ -14,7 +14,7 @@
 //
 // Each runs at GOMAXPROCS 1, 2 and 4; goroutines record, the test asserts
 // after run() returns.
-#include "../runtime/chan_test_util.hpp"
+#include "context_test_util.hpp"
 
 #include <gort/errgroup.hpp>
 
@@ -30,22 +30,8 @@ using namespace gort_test;
 using namespace std::chrono_literals;
 namespace ctxns = gort::context;
 
-// run_settled: run_procs, then waits (briefly, yielding) until main is the
-// only goroutine left: a goroutine that has done its part (an errgroup's,
-// an after_func's) may still be returning, and one abandoned by run() would
-// keep what its closure holds (LeakSanitizer reports it).
-template <class F>
-int run_settled(int procs, F&& f) {
-  return run_procs(procs, [&] {
-    f();
-    spin_until([] { return gort::num_goroutine() == 1; });
-  });
-}
-
 class ErrgroupTest : public ::testing::TestWithParam<int> {};
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, ErrgroupTest, ::testing::Values(1, 2, 4), procs_name);
-
-constexpr auto kLate = kSanitized ? 5s : 2s;
 
 std::string what_of(std::exception_ptr e) {
   if (!e) return "nullptr";

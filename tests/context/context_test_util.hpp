@@ -1,0 +1,25 @@
+// context_test_util.hpp: what the context and errgroup tests share.
+#pragma once
+
+#include <chrono>
+
+#include "../runtime/chan_test_util.hpp"
+
+namespace gort_test {
+
+// run_settled: run_procs, then waits (briefly, yielding) until main is the
+// only goroutine left: a goroutine that has done its part (an errgroup's,
+// an after_func's) may still be returning, and one abandoned by run() would
+// keep what its closure holds (LeakSanitizer reports it).
+template <class F>
+int run_settled(int procs, F&& f) {
+  return run_procs(procs, [&] {
+    f();
+    spin_until([] { return gort::num_goroutine() == 1; });
+  });
+}
+
+// kLate: a bound only a broken cancellation or timer reaches.
+inline constexpr std::chrono::seconds kLate{kSanitized ? 5 : 2};
+
+}  // namespace gort_test
