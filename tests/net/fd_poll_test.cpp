@@ -230,12 +230,14 @@ TEST(FDPollOutlivesRunTest, CloseAfterRun) {
   gort::run([&] {
     ln_kept = net::listen("tcp", "127.0.0.1:0");
     kept = net::dial(ln_kept.addr());
-    gort::go([&] {  // abandoned in accept-then-read when main returns
+    auto have_accepted = gort::make_chan<int>(1);
+    gort::go([&, have_accepted] {  // abandoned in (or on its way to) the read when main returns
       accepted = ln_kept.accept();
+      have_accepted.send(1);
       char buf[4];
       accepted.read(std::span(buf));
     });
-    gort::sleep(10ms);
+    have_accepted.recv();  // not a sleep: on a loaded machine the accept may come late
   });
   EXPECT_GE(kept.fd(), 0);
   kept.close();  // no goroutine: closes at once
