@@ -1065,6 +1065,17 @@ void schedinit(m* m0, const Config& cfg) {
   sched.lock.unlock();
 }
 
+// runtime_main is goroutine 1's start, before the program's function: from
+// now on go() wakes idle Ps; runtime_init_time is set and sysmon started,
+// whose first round prints schedtrace's "SCHED 0ms" with G1 running. After
+// m0's minit, so that sysmon sees m0 whole. Go: runtime.main.
+void runtime_main() {
+  entry_guard e(getg());
+  sched.main_started.store(true, std::memory_order_relaxed);
+  runtime_init_time = nanotime();
+  sysmon_start();
+}
+
 // main_exit: goroutine 1 has returned. Every M must stop at its next entry
 // into the scheduler; idle ones are woken for it.
 void main_exit() {
@@ -1723,20 +1734,20 @@ int run(const Config& cfg, std::function<void()> main_fn) {
   m m0;
   schedinit(&m0, cfg);
 
-  // newproc(main): goroutine 1, built as gort::go builds any goroutine.
+  // newproc(main): goroutine 1, built as gort::go builds any goroutine; it
+  // runs runtime_main, then the program's function.
   main_g = malg();
   {
     using C = detail::closure<std::function<void()>>;
     static_assert(sizeof(C) <= g::fnbuf_size);
     main_g->fn = main_g->fnbuf;
-    ::new (main_g->fnbuf) C{std::move(main_fn), {}};
+    ::new (main_g->fnbuf) C{[fn = std::move(main_fn)] {
+                              runtime_main();
+                              fn();
+                            },
+                            {}};
     rt::newproc(m0.p, main_g, &C::ops, 0);
   }
-  sched.main_started.store(true, std::memory_order_relaxed);
-  // Go's runtime.main: runtimeInitTime, then sysmon, whose first round
-  // prints schedtrace's "SCHED 0ms".
-  runtime_init_time = nanotime();
-  sysmon_start();
 
   mstart(&m0);  // returns when main has returned
 
