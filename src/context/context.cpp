@@ -103,7 +103,9 @@ struct value_ctx : ctx_node {
   }
 };
 
-struct cancel_ctx : ctx_node {
+// Plain cancel_ctxs, the most common node, come from a block_pool
+// (pooled, pool.hpp); the bigger kinds derived from it from operator new.
+struct cancel_ctx : ctx_node, pooled<cancel_ctx> {
   Mutex mu;
   std::atomic<std::uint8_t> err{0};                 // errc; written under mu (release)
   std::atomic<gort::detail::hchan*> done{nullptr};  // one reference, ours; made under mu
@@ -114,17 +116,6 @@ struct cancel_ctx : ctx_node {
   cancel_ctx* next_sib = nullptr;                   // guarded by registered->mu; the worklist once detached
   bool linked = false;                              // guarded by registered->mu (I2)
   explicit cancel_ctx(kind k = kind::cancel) : ctx_node(k) { cc = this; }
-  // Plain cancel_ctxs, the most common node, come from a block_pool
-  // (pool.hpp); the bigger kinds derived from it from operator new.
-  static void* operator new(std::size_t n) {
-    return n == sizeof(cancel_ctx) ? block_pool<pool_size(sizeof(cancel_ctx))>::alloc() : ::operator new(n);
-  }
-  static void operator delete(void* p, std::size_t n) noexcept {
-    if (n == sizeof(cancel_ctx))
-      block_pool<pool_size(sizeof(cancel_ctx))>::free(p);
-    else
-      ::operator delete(p);
-  }
   ~cancel_ctx() {
     if (gort::detail::hchan* d = done.load(std::memory_order_relaxed))
       if (gort::detail::header(d)->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) gort::detail::freechan(d);
@@ -300,22 +291,13 @@ void init_node(ctx_node* n, const node_ref& parent) {
 
 // cancel_fn: a CancelFunc's target. It holds a reference, so it is not
 // trivially copyable and std::function keeps it on the heap: from a
-// block_pool, by the class's own operator new.
-struct cancel_fn {
+// block_pool (pooled).
+struct cancel_fn : pooled<cancel_fn> {
   node_ref r;
   void operator()() const { cancel(static_cast<cancel_ctx*>(r.get()), true, errc::canceled, nullptr); }
-  static void* operator new(std::size_t n) {
-    return n == sizeof(cancel_fn) ? block_pool<pool_size(sizeof(cancel_fn))>::alloc() : ::operator new(n);
-  }
-  static void operator delete(void* p, std::size_t n) noexcept {
-    if (n == sizeof(cancel_fn))
-      block_pool<pool_size(sizeof(cancel_fn))>::free(p);
-    else
-      ::operator delete(p);
-  }
 };
 
-CancelFunc cancel_func(node_ref r) { return cancel_fn{std::move(r)}; }
+CancelFunc cancel_func(node_ref r) { return cancel_fn{{}, std::move(r)}; }
 
 }  // namespace
 

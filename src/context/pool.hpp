@@ -119,4 +119,20 @@ constexpr std::size_t pool_size(std::size_t n) {
   return (n + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) * alignof(std::max_align_t);
 }
 
+// pooled<T>: a base that gives T a class-specific operator new and delete:
+// objects of exactly T's size come from a block_pool; those of classes
+// derived from T, which are bigger, from the global operator new.
+template <class T>
+struct pooled {
+  static void* operator new(std::size_t n) {
+    return n == sizeof(T) ? block_pool<pool_size(sizeof(T))>::alloc() : ::operator new(n);
+  }
+  static void operator delete(void* p, std::size_t n) noexcept {
+    if (n == sizeof(T))
+      block_pool<pool_size(sizeof(T))>::free(p);
+    else
+      ::operator delete(p);
+  }
+};
+
 }  // namespace gort::context::detail

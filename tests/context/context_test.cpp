@@ -65,17 +65,6 @@ bool wait_done(const Context& c, std::chrono::nanoseconds d) {
   return closed;
 }
 
-std::string what_of(std::exception_ptr e) {
-  if (!e) return "nullptr";
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown";
-  }
-}
-
 TEST_P(ContextTest, Background) {
   bool nil_done = false, no_err = false, no_deadline = false, no_cause = false, todo_same = false;
   int rc = run_settled(GetParam(), [&] {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <exception>
+#include <string>
 
 #include "../runtime/chan_test_util.hpp"
 
@@ -21,5 +23,18 @@ int run_settled(int procs, F&& f) {
 
 // kLate: a bound only a broken cancellation or timer reaches.
 inline constexpr std::chrono::seconds kLate{kSanitized ? 5 : 2};
+
+// what_of: an exception's what(), "nullptr" for none, "unknown" for a
+// non-std exception.
+inline std::string what_of(std::exception_ptr e) {
+  if (!e) return "nullptr";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown";
+  }
+}
 
 }  // namespace gort_test

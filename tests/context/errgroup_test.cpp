@@ -33,17 +33,6 @@ namespace ctxns = gort::context;
 class ErrgroupTest : public ::testing::TestWithParam<int> {};
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, ErrgroupTest, ::testing::Values(1, 2, 4), procs_name);
 
-std::string what_of(std::exception_ptr e) {
-  if (!e) return "nullptr";
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown";
-  }
-}
-
 // Go's TestZeroGroup: with each set of errors, wait() returns the first.
 TEST_P(ErrgroupTest, ZeroGroup) {
   std::vector<std::string> got;
