@@ -104,9 +104,9 @@ TEST_P(ProcTest, GoroutinesRunAndJoin) {
     EXPECT_EQ(ran[i], 1) << "goroutine " << i;
     EXPECT_EQ(seen[i], returned[i]) << "go() must return the id goid() gives inside the goroutine";
     EXPECT_GT(returned[i], 1u);
-    if (i > 0) {
-      EXPECT_GT(returned[i], returned[i - 1]) << "ids are handed out in increasing order";
-    }
+    // Not in increasing order: as Go's, ids come from per-P batches
+    // (goidcache), and main may move to another P between two go() calls
+    // (it did under TSan in CI, at P8).
     unique.insert(returned[i]);
   }
   EXPECT_EQ(unique.size(), static_cast<std::size_t>(kG)) << "ids must be unique";
