@@ -26,6 +26,15 @@ namespace gort {
 
 template <class T> class chan;
 
+// recv_result: what chan::try_recv got. value: the value received, if one
+// was ready; closed: the channel is closed and drained (no value will ever
+// come), as against "nothing ready yet" (both false).
+template <class T> struct recv_result {
+  std::optional<T> value;
+  bool closed = false;
+  explicit operator bool() const noexcept { return value.has_value(); }
+};
+
 namespace detail {
 
 // How the runtime moves and destroys a channel's elements. move constructs
@@ -59,8 +68,12 @@ struct hchan;
 // closechan). c may be nullptr (the nil channel) except in freechan.
 hchan* makechan(const elem_ops* ops, std::size_t capacity);
 void freechan(hchan* c) noexcept;
-void chansend(hchan* c, void* ep);  // moves from *ep
-bool chanrecv(hchan* c, void* ep);  // true: *ep was constructed; false: closed and drained
+// chansend moves from *ep; without block it returns false, leaving *ep as it
+// was, when the send would have to wait. chanrecv constructs *ep only when it
+// says received.
+enum class recv_status : unsigned char { received, closed, not_ready };
+bool chansend(hchan* c, void* ep, bool block);
+recv_status chanrecv(hchan* c, void* ep, bool block);
 void closechan(hchan* c);
 std::size_t chanlen(const hchan* c) noexcept;
 std::size_t chancap(const hchan* c) noexcept;
@@ -102,13 +115,31 @@ class chan {
   // Blocks until a receiver takes v or the buffer has room. Throws
   // panic_error "send on closed channel", also when the channel is closed
   // while this send waits. On the nil channel, blocks forever.
-  void send(T v) const { detail::chansend(c_, &v); }
+  void send(T v) const { detail::chansend(c_, &v, true); }
 
   // Blocks until a value arrives; std::nullopt once the channel is closed
   // and its buffer drained. On the nil channel, blocks forever.
   std::optional<T> recv() const {
     std::optional<T> r;
     recv_into(r);
+    return r;
+  }
+
+  // The non-blocking forms, Go's select with a default case (selectnbsend,
+  // selectnbrecv), with its lock-free "nothing ready" paths. try_send sends
+  // only if a receiver waits or the buffer has room, and moves from v only
+  // then; on a closed channel it throws panic_error "send on closed
+  // channel", as send. try_recv takes a value only if one is ready; its
+  // .closed tells a closed, drained channel from one with nothing ready yet.
+  // On the nil channel neither is ever ready.
+  bool try_send(T&& v) const { return detail::chansend(c_, &v, false); }
+  bool try_send(const T& v) const {
+    T copy(v);
+    return try_send(std::move(copy));
+  }
+  recv_result<T> try_recv() const {
+    recv_result<T> r;
+    r.closed = recv_into(r.value, false) == detail::recv_status::closed;
     return r;
   }
 
@@ -150,13 +181,15 @@ class chan {
   template <class U> friend detail::hchan* detail::chan_core(const chan<U>&) noexcept;
   template <class U> friend chan<U> detail::adopt_chan(detail::hchan*) noexcept;
   explicit chan(detail::hchan* c) noexcept : c_(c) {}
-  // recv_into receives into an empty optional (left empty once closed and
-  // drained); T needs only a move constructor, not assignment.
-  void recv_into(std::optional<T>& out) const {
+  // recv_into receives into an empty optional (left empty unless a value is
+  // received); T needs only a move constructor, not assignment.
+  detail::recv_status recv_into(std::optional<T>& out, bool block = true) const {
     detail::slot<T> s;
-    if (!detail::chanrecv(c_, &s.v)) return;
+    const detail::recv_status st = detail::chanrecv(c_, &s.v, block);
+    if (st != detail::recv_status::received) return st;
     out.emplace(std::move(s.v));
     s.v.~T();
+    return st;
   }
   void retain() const noexcept {
     if (c_) detail::header(c_)->refs.fetch_add(1, std::memory_order_relaxed);

@@ -288,14 +288,16 @@ void freechan(hchan* c) noexcept {
 
 // The entry points refuse threads the runtime did not create (entry_guard
 // throws std::logic_error): such a thread has no goroutine to park.
-void chansend(hchan* c, void* ep) {
-  rt::entry_guard e("gort::chan::send");
-  rt::chansend(e.gp, c, ep, true);
+bool chansend(hchan* c, void* ep, bool block) {
+  rt::entry_guard e(block ? "gort::chan::send" : "gort::chan::try_send");
+  return rt::chansend(e.gp, c, ep, block);
 }
 
-bool chanrecv(hchan* c, void* ep) {
-  rt::entry_guard e("gort::chan::recv");
-  return rt::chanrecv(e.gp, c, ep, true).received;
+recv_status chanrecv(hchan* c, void* ep, bool block) {
+  rt::entry_guard e(block ? "gort::chan::recv" : "gort::chan::try_recv");
+  const rt::recv_result r = rt::chanrecv(e.gp, c, ep, block);
+  if (!r.selected) return recv_status::not_ready;
+  return r.received ? recv_status::received : recv_status::closed;
 }
 
 void closechan(hchan* c) {

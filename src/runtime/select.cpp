@@ -220,7 +220,7 @@ int selectnb(scase* const* cases, int deflt, bool* recv_ok) {
   const int i = 1 - deflt;
   scase* cas = cases[i];
   if (cas->k == scase::kind::send) return chansend(e.gp, cas->c, cas->elem, false) ? i : deflt;
-  const recv_result r = chanrecv(e.gp, cas->c, cas->elem, false);
+  const rt::recv_result r = chanrecv(e.gp, cas->c, cas->elem, false);
   if (!r.selected) return deflt;
   *recv_ok = r.received;
   return i;

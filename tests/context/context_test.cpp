@@ -649,7 +649,7 @@ TEST_P(ContextTest, AfterFuncCalledAfterCancel) {
     auto [c, cancel] = ctxns::with_cancel(ctxns::background());
     auto ran_ch = gort::make_chan<std::uint64_t>(1);
     auto stop = ctxns::after_func(c, [ran_ch] { ran_ch.send(gort::goid()); });
-    not_before = !try_recv(ran_ch);
+    not_before = !ran_ch.try_recv();
     cancel();
     std::optional<std::uint64_t> id;
     gort::select(gort::case_recv(ran_ch, [&](std::optional<std::uint64_t> v) { id = v; }),
@@ -709,7 +709,7 @@ TEST_P(ContextTest, AfterFuncNotCalledAfterStop) {
     children_after = ctxns::detail::test_num_children(c);
     cancel();
     gort::sleep(10ms);
-    ran = try_recv(ran_ch).has_value();
+    ran = bool(ran_ch.try_recv());
   });
   EXPECT_EQ(rc, 0);
   EXPECT_TRUE(first);

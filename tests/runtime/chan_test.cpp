@@ -17,6 +17,11 @@
 //                       a sender parked when the close happens, and under load
 //                       (a sender whose send panicked delivered nothing, every
 //                       other value arrives exactly once).
+//   TryForms            try_send/try_recv: sent or taken only when ready, the
+//                       value moved from only when sent, "closed" told from
+//                       "nothing ready", the nil channel never ready.
+//   Nonblocking*        the lock-free "nothing ready" paths, through select
+//                       with a default and through try_send/try_recv alike.
 //   MoveOnly, NonDefaultConstructible, RangeUntilClosed, LenCap,
 //   HandleCopiesShare, EqualityAndBool, NilChannelBlocks, StorageFreed:
 //                       the C++ side of the contract.
@@ -710,6 +715,66 @@ TEST(ChanTest, EqualityAndBool) {
 
 // A nil channel's cases are never ready: a select with default always takes
 // the default, however often it is tried, also while other goroutines run.
+TEST_P(ChanTest, TryForms) {
+  struct seen {
+    bool full_refused, kept, sent_moved, unbuf_refused, to_receiver, nil_send;
+    std::vector<std::string> got;
+    std::string got_from_sender, closed_panic;
+    bool empty_not_closed, drained_closed, nil_not_closed, nil_empty;
+  } s{};
+  int rc = run_procs(GetParam(), [&] {
+    auto c = gort::make_chan<std::string>(2);
+    std::string a = "a", b = "b", x = "x";
+    EXPECT_TRUE(c.try_send(std::move(a)));
+    EXPECT_TRUE(c.try_send(b));  // the copy overload leaves b alone
+    s.full_refused = !c.try_send(std::move(x));
+    s.kept = x == "x";  // refused: not moved from
+    s.sent_moved = a.empty() && b == "b";
+    for (gort::recv_result<std::string> r; (r = c.try_recv());) s.got.push_back(*r.value);
+    const gort::recv_result<std::string> none = c.try_recv();
+    s.empty_not_closed = !none && !none.closed;
+
+    // Unbuffered: ready only with a peer parked on the other side.
+    auto u = gort::make_chan<std::string>();
+    s.unbuf_refused = !u.try_send("y");
+    auto done = gort::make_chan<bool>(1);
+    gort::go([u, done] { done.send(u.recv() == "z"); });
+    while (!u.try_send("z")) gort::yield();
+    s.to_receiver = *done.recv();
+    gort::go([u] { u.send("w"); });
+    gort::recv_result<std::string> r;
+    while (!(r = u.try_recv())) gort::yield();
+    s.got_from_sender = *r.value;
+
+    c.try_send("last");
+    c.close();
+    s.closed_panic = panic_message([&] { c.try_send("after close"); });
+    s.got.push_back(*c.try_recv().value);  // buffered values outlive the close
+    const gort::recv_result<std::string> end = c.try_recv();
+    s.drained_closed = !end && end.closed;
+
+    gort::chan<std::string> nil;
+    s.nil_send = nil.try_send("n");
+    const gort::recv_result<std::string> n = nil.try_recv();
+    s.nil_empty = !n;
+    s.nil_not_closed = !n.closed;
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(s.full_refused);
+  EXPECT_TRUE(s.kept) << "a refused try_send moved from its value";
+  EXPECT_TRUE(s.sent_moved);
+  EXPECT_EQ(s.got, (std::vector<std::string>{"a", "b", "last"}));
+  EXPECT_TRUE(s.empty_not_closed);
+  EXPECT_TRUE(s.unbuf_refused);
+  EXPECT_TRUE(s.to_receiver);
+  EXPECT_EQ(s.got_from_sender, "w");
+  EXPECT_EQ(s.closed_panic, "send on closed channel");
+  EXPECT_TRUE(s.drained_closed);
+  EXPECT_FALSE(s.nil_send);
+  EXPECT_TRUE(s.nil_empty);
+  EXPECT_TRUE(s.nil_not_closed);
+}
+
 TEST_P(ChanTest, NilChannelBlocks) {
   int defaults = 0, others = 0;
   int rc = run_procs(GetParam(), [&] {
@@ -839,6 +904,17 @@ bool retry(Op op) {
   }
   return true;
 }
+
+// try_recv: a non-blocking receive into got (-1: closed), through the method
+// or through a select with a default; false if nothing was ready.
+inline bool try_recv(const gort::chan<int>& c, bool method, int& got) {
+  if (method) {
+    const gort::recv_result<int> r = c.try_recv();
+    if (r || r.closed) got = r.value.value_or(-1);
+    return r || r.closed;
+  }
+  return gort::select(gort::case_recv(c, [&](std::optional<int> v) { got = v.value_or(-1); }), gort::case_default()) == 0;
+}
 }  // namespace nb
 
 TEST_P(ChanTest, NonblockingRecvFindsParkedSender) {
@@ -852,9 +928,7 @@ TEST_P(ChanTest, NonblockingRecvFindsParkedSender) {
     });
     for (int i = 1; i <= n && stuck == 0; ++i) {
       int got = 0;
-      if (!nb::retry([&] { return gort::select(gort::case_recv(c, [&](std::optional<int> v) { got = v.value_or(-1); }),
-                                               gort::case_default()) == 0; }))
-        ++stuck;
+      if (!nb::retry([&] { return nb::try_recv(c, i % 2 == 0, got); })) ++stuck;
       EXPECT_EQ(got, stuck ? 0 : i);
       sum += got;
     }
@@ -877,7 +951,8 @@ TEST_P(ChanTest, NonblockingSendFindsParkedReceiver) {
       wg.done();
     });
     for (int i = 1; i <= n && stuck == 0; ++i)
-      if (!nb::retry([&] { return gort::select(gort::case_send(c, i), gort::case_default()) == 0; })) ++stuck;
+      if (!nb::retry([&] { return i % 2 == 0 ? c.try_send(i) : gort::select(gort::case_send(c, i), gort::case_default()) == 0; }))
+        ++stuck;
     c.close();
     wg.wait();
   });
@@ -888,6 +963,7 @@ TEST_P(ChanTest, NonblockingSendFindsParkedReceiver) {
 
 // A non-blocking receive racing with close on an unbuffered channel: before
 // the close it may find nothing, after it must see "closed"; never a value.
+// Odd rounds use try_recv, even ones a select with a default.
 TEST_P(ChanTest, NonblockingRecvRacesClose) {
   const int n = static_cast<int>(scaled(5000));
   std::atomic<int> bad{0};
@@ -895,14 +971,15 @@ TEST_P(ChanTest, NonblockingRecvRacesClose) {
     for (int i = 0; i < n; ++i) {
       auto c = gort::make_chan<int>();
       auto done = gort::make_chan<int>(1);
-      gort::go([c, done, &bad] {
+      gort::go([c, done, &bad, i] {
         for (;;) {
-          int outcome = 0;  // 1: nothing ready, 2: closed
-          gort::select(gort::case_recv(c, [&](std::optional<int> v) { outcome = v ? 3 : 2; }),
-                       gort::case_default([&] { outcome = 1; }));
-          if (outcome == 3) bad.fetch_add(1);
-          if (outcome != 1) break;
-          gort::yield();
+          int got = 0;
+          if (!nb::try_recv(c, i % 2 == 1, got)) {
+            gort::yield();
+            continue;
+          }
+          if (got != -1) bad.fetch_add(1);
+          break;
         }
         done.send(1);
       });

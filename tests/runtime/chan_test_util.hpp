@@ -9,7 +9,7 @@
 // the frame it points into goes away.
 //
 // Also shared with the timer tests (time_test.cpp, time_stress_test.cpp):
-// errors, try_recv.
+// errors.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -134,14 +134,6 @@ struct errors {
     return list.empty();
   }
 };
-
-// try_recv: a non-blocking receive (select with a default case).
-template <class T>
-std::optional<T> try_recv(const gort::chan<T>& c) {
-  std::optional<T> out;
-  gort::select(gort::case_recv(c, [&](std::optional<T> v) { out = std::move(v); }), gort::case_default());
-  return out;
-}
 
 // select_stress: Go's TestSelectStress (select_test.cpp, and with a bigger N
 // chan_stress_test.cpp): on 4 channels (caps 0, 0, 2, 3), 4 plain senders and

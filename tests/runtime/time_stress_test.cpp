@@ -110,7 +110,7 @@ TEST_P(TimeStressTest, OwnedTimerOps) {
               if (armed && !was) errs.add("stop of an armed timer returned false");
               if (!armed && was) spurious_true.fetch_add(1);
               armed = false;
-              if (try_recv(t.c())) errs.add("a value right after stop");
+              if (t.c().try_recv()) errs.add("a value right after stop");
               break;
             }
             case 3: {  // blocking receive, if armed
@@ -125,7 +125,7 @@ TEST_P(TimeStressTest, OwnedTimerOps) {
               break;
             }
             case 4: {  // non-blocking receive
-              if (std::optional<tp> v = try_recv(t.c())) {
+              if (std::optional<tp> v = t.c().try_recv().value) {
                 if (!armed)
                   errs.add("a value while not armed (stale)");
                 else if (*v < deadline)
@@ -253,7 +253,7 @@ TEST_P(TimeStressTest, SharedTimerRaces) {
             case 2:
             case 3:
             case 4:
-              if (std::optional<tp> v = try_recv(ts[j].c())) {
+              if (std::optional<tp> v = ts[j].c().try_recv().value) {
                 received.fetch_add(1);
                 if (*v < t_start) early.fetch_add(1);
               }
@@ -273,13 +273,13 @@ TEST_P(TimeStressTest, SharedTimerRaces) {
     spin_until(
         [&] {
           for (auto& t : ts)
-            while (try_recv(t.c())) received.fetch_add(1);
+            while (t.c().try_recv()) received.fetch_add(1);
           return received.load() + cancels.load() >= arms.load();
         },
         20s);
     gort::sleep(10ms);
     for (auto& t : ts)
-      while (try_recv(t.c())) received.fetch_add(1);
+      while (t.c().try_recv()) received.fetch_add(1);
     excess = received.load() + cancels.load() - arms.load();
   });
   EXPECT_EQ(rc, 0);
@@ -315,7 +315,7 @@ TEST_P(TimeStressTest, TickerRaces) {
               break;
             case 2:
             case 3:
-              if (try_recv(ts[j].c())) ticks.fetch_add(1);
+              if (ts[j].c().try_recv()) ticks.fetch_add(1);
               break;
             default:
               if (r.below(4) == 0)
@@ -331,7 +331,7 @@ TEST_P(TimeStressTest, TickerRaces) {
     gort::sleep(10ms);
     after_stop = 0;
     for (auto& t : ts)
-      while (try_recv(t.c())) ++after_stop;
+      while (t.c().try_recv()) ++after_stop;
   });
   EXPECT_EQ(rc, 0);
   EXPECT_GT(ticks.load(), 0);

@@ -552,16 +552,16 @@ TEST_P(TimeTest, StopResult) {
       check(t.reset(1h), false, "reset of a stopped timer");
       check(t.reset(1h), true, "reset of a pending timer");
       check(t.stop(), true, "stop after reset");
-      check(try_recv(t.c()).has_value(), false, "a value after stop");
+      check(t.c().try_recv().value.has_value(), false, "a value after stop");
     }
     {
       gort::Timer t(1ms);
       gort::sleep(30ms);  // fired; its value waits in the channel
       check(t.stop(), true, "stop of a fired, unreceived timer");
-      check(try_recv(t.c()).has_value(), false, "the discarded value received");
+      check(t.c().try_recv().value.has_value(), false, "the discarded value received");
       check(t.stop(), false, "stop after discarding");
       gort::sleep(10ms);
-      check(try_recv(t.c()).has_value(), false, "a value after stop, later");
+      check(t.c().try_recv().value.has_value(), false, "a value after stop, later");
     }
     {
       gort::Timer t(1ms);
@@ -586,14 +586,14 @@ TEST_P(TimeTest, ResetResult) {
     gort::Timer t(1ms);
     gort::sleep(30ms);
     check(t.reset(1h), true, "reset of a fired, unreceived timer");
-    check(try_recv(t.c()).has_value(), false, "the discarded value received");
+    check(t.c().try_recv().value.has_value(), false, "the discarded value received");
     check(t.reset(1ms), true, "reset of the pending timer");
     check(t.c().recv().has_value(), true, "the re-armed timer's value");
     check(t.reset(1ms), false, "reset of a received timer");
     gort::sleep(30ms);
     check(t.reset(1ms), true, "reset of a fired, unreceived timer (2)");
     check(t.c().recv().has_value(), true, "the re-armed timer's value (2)");
-    check(try_recv(t.c()).has_value(), false, "a second value");
+    check(t.c().try_recv().value.has_value(), false, "a second value");
   });
   EXPECT_EQ(rc, 0);
   std::string all;
@@ -646,9 +646,9 @@ TEST_P(TimeTest, Reset) {
       gort::sleep(d);
       if (!t0.reset(3 * d)) return "resetting unfired timer returned false";
       gort::sleep(2 * d);
-      if (try_recv(t0.c())) return "timer fired early";
+      if (t0.c().try_recv()) return "timer fired early";
       gort::sleep(2 * d);
-      if (!try_recv(t0.c())) return "reset timer did not fire";
+      if (!t0.c().try_recv()) return "reset timer did not fire";
       if (t0.reset(50ms)) return "resetting expired timer returned true";
       t0.stop();
       return "";
@@ -696,7 +696,7 @@ TEST_P(TimeTest, StopDrains) {
     for (auto& t : ts) t.stop();
     gort::sleep(20ms);
     for (auto& t : ts)
-      if (try_recv(t.c())) ++stale;
+      if (t.c().try_recv()) ++stale;
   });
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(stale, 0);
@@ -1133,7 +1133,7 @@ TEST_P(TimeTest, GomaxprocsMovesTimers) {
     gort::gomaxprocs(1);
     tk.stop();
     gort::sleep(10ms);
-    if (try_recv(tk.c())) stale.fetch_add(1);
+    if (tk.c().try_recv()) stale.fetch_add(1);
     spin_until([&] { return funcs.load() == n; });
     gort::gomaxprocs(GetParam());
   });
@@ -1162,7 +1162,7 @@ TEST_P(TimeTest, Ticker) {
     ticker.stop();
     took = steady::now() - t0;
     gort::sleep(2 * delta);
-    tick_after_stop = try_recv(ticker.c()).has_value();
+    tick_after_stop = ticker.c().try_recv().value.has_value();
   });
   EXPECT_EQ(rc, 0);
   EXPECT_GE(took, 300ms) << "5 ticks of 20ms and 5 of 40ms took only " << ms(took) << " ms";
@@ -1217,7 +1217,7 @@ TEST_P(TimeTest, TickerReset) {
     r = steady::now();
     ticker.reset(100ms);
     gort::sleep(50ms);
-    const std::optional<tp> tick = try_recv(ticker.c());
+    const std::optional<tp> tick = ticker.c().try_recv().value;
     early_tick = tick && *tick < r + 100ms;
     ticker.stop();
   });
@@ -1237,7 +1237,7 @@ TEST_P(TimeTest, TickerStop) {
     ticker.stop();
     ticker.stop();  // twice is harmless
     gort::sleep(30ms);
-    while (try_recv(ticker.c())) ++after_stop;
+    while (ticker.c().try_recv()) ++after_stop;
   });
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(after_stop, 0);
@@ -1252,7 +1252,7 @@ TEST_P(TimeTest, TickerStopDrains) {
     gort::sleep(20ms);
     len_before = ticker.c().len();
     ticker.stop();
-    stale = try_recv(ticker.c()).has_value();
+    stale = ticker.c().try_recv().value.has_value();
   });
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(len_before, 1u);
@@ -1271,7 +1271,7 @@ TEST_P(TimeTest, TickerDestroyed) {
       c.recv();
     }
     gort::sleep(30ms);
-    while (try_recv(c)) ++ticks_after;
+    while (c.try_recv()) ++ticks_after;
   });
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(ticks_after, 0);
@@ -1289,7 +1289,7 @@ TEST_P(TimeTest, TickerCopies) {
     gort::chan<tp> c = b->c();
     b.reset();
     gort::sleep(30ms);
-    while (try_recv(c)) ++after_last;
+    while (c.try_recv()) ++after_last;
   });
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(ticks, 3);
