@@ -11,8 +11,11 @@
 //     });
 //   }
 //
-// Every function here except run() must be called from a goroutine, that is
-// from inside run(); anywhere else it throws std::logic_error saying so.
+// Every function here except run() must be called while run() is active,
+// from a goroutine or from any other thread (which the runtime then binds to
+// an extra M, as Go does for a cgo callback: src/runtime/proc.cpp, "Extra
+// Ms"); outside run() it throws std::logic_error saying so, and so does a
+// call that waits in another thread when run() ends.
 #pragma once
 
 #include <cstddef>

@@ -72,8 +72,10 @@ class entry_guard {
   }
   ~entry_guard() {
     if (gp == nullptr) return;
-    if (resyscall_) [[unlikely]]
+    if (resyscall_) [[unlikely]] {
+      if (extram_leave(gp)) return;  // the end of a call from a thread calling in
       entersyscall(gp);
+    }
     runtime_leave(gp, outer_);
   }
   entry_guard(const entry_guard&) = delete;

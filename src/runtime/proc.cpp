@@ -101,6 +101,7 @@
 // allgs. Lock order: hchan < sched.lock < allglock; poll_desc.lock <
 // timer.mu < timers.mu < sched.lock; stackpool.lock, pollcache.lock and
 // sema roots are leaves.
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -147,6 +148,30 @@ std::int64_t runtime_init_time;
 namespace {
 
 thread_local m* tls_m = nullptr;
+
+// process_threads: the process's thread count (/proc/self/stat's
+// num_threads), or 0 if it cannot be read.
+std::int32_t process_threads() {
+  char buf[1024];
+  const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* f = std::strrchr(buf, ')');  // the command name may hold anything
+  for (int field = 2; f != nullptr && field < 20; ++field) f = std::strchr(f + 1, ' ');
+  return f ? static_cast<std::int32_t>(std::strtol(f + 1, nullptr, 10)) : 0;
+}
+
+mutex extram_lock;           // see "Extra Ms"
+bool extram_active = false;  // between schedinit and teardown (extram_lock)
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_outside_goroutine(const char* what) {
+  throw std::logic_error(std::string("gort: ") + what +
+                         " called outside a goroutine: call it from inside gort::run(), "
+                         "not from main() or a thread the runtime did not start");
+}
 
 // Fork. The child of a fork() has one thread, the forking M's, and the
 // runtime's other Ms, sysmon included, are gone; its epoll instance and
@@ -563,7 +588,7 @@ bool stoplockedm(m* mp) {
   }
   if (mp->nextp == nullptr) {  // startlockedm may have handed us a P already
     mp->parkedlocked = true;
-    incidlelocked(1);
+    if (!mp->extram) incidlelocked(1);  // an extra M counts as running ("Extra Ms")
   }
   sched.lock.unlock();
   mp->blocked.store(true, std::memory_order_relaxed);
@@ -584,7 +609,7 @@ void startlockedm(m* mp, g* gp) {
   sched.lock.lock();
   if (lm->parkedlocked) {  // else lm has not gone to sleep yet; it will see nextp
     lm->parkedlocked = false;
-    --sched.nmidlelocked;
+    if (!lm->extram) --sched.nmidlelocked;
   }
   lm->nextp = pp;
   sched.lock.unlock();
@@ -849,7 +874,9 @@ void gcstopm(m* mp) {
 
 // execute switches mp from `from` to gp (Grunnable), giving gp a stack if
 // it has never run. Unless inherit_time, a new time slice: schedtick++.
-GORT_HOT_INLINE void execute(m* mp, g* from, g* gp, bool inherit_time, bool from_exits) {
+// execute_prepare is its bookkeeping, without the switch: also what an extra
+// M does for its G, which never leaves the thread (extram_wait).
+GORT_HOT_INLINE p* execute_prepare(m* mp, g* gp, bool inherit_time) {
   p* pp = mp->p;
   mp->curg = gp;
   gp->m = mp;  // before Grunning, as Go's: a trace that sees it running sees its M
@@ -860,6 +887,11 @@ GORT_HOT_INLINE void execute(m* mp, g* from, g* gp, bool inherit_time, bool from
   }
   pp->context_switches.store(pp->context_switches.load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
+  return pp;
+}
+
+GORT_HOT_INLINE void execute(m* mp, g* from, g* gp, bool inherit_time, bool from_exits) {
+  p* pp = execute_prepare(mp, gp, inherit_time);
   if (gp->sched.sp == nullptr) stack_prepare(pp, gp);
   prefetch_next(pp);
   gogo(mp, from, gp, from_exits);
@@ -1062,7 +1094,11 @@ void schedinit(m* m0, const Config& cfg) {
   sched.lock.lock();
   mcommoninit(m0);
   procresize(m0, procs);
+  sched.threads_before_run = process_threads() - 1;  // all but m0
   sched.lock.unlock();
+  extram_lock.lock();
+  extram_active = true;  // threads may call in from now on ("Extra Ms")
+  extram_lock.unlock();
 }
 
 // runtime_main is goroutine 1's start, before the program's function: from
@@ -1094,6 +1130,7 @@ void main_exit() {
 }
 
 void teardown(m* m0) {
+  extram_teardown();
   // Every M but m0 leaves schedule() at its next runtime entry; join them.
   // allm is final: startm creates no M once the run is exiting.
   sched.lock.lock();
@@ -1133,6 +1170,171 @@ void teardown(m* m0) {
 
 }  // namespace
 
+// ---- Extra Ms: threads the runtime did not start ----
+//
+// While run() is active, any thread may call into the runtime, as C threads
+// call into Go through cgo callbacks (Go's needm/dropm and extra Ms). Its
+// first call binds it to an extra M (needm) with a G locked to it, which
+// stands for the thread's own code: it runs on the thread's own stack, has a
+// goroutine id, and is in syscall state between calls, like a goroutine
+// inside blocking(). A call is then an entry from blocking(): entry_guard's
+// reacquire gets a P (exitsyscall) and its destructor gives it back
+// (extram_leave), at once and not after sysmon's delay as Go's cgocallback
+// does, since the thread may not call again for a long time and what the
+// call queued on the P (a go(), a readied goroutine) must run meanwhile.
+//
+// Waiting. The G never leaves the thread's stack. Where another M switches
+// to g0 (leave, exitsyscall's slow path), an extra M does g0's part in place
+// (extram_wait): it runs the afterswitch (a park's unlockf: from then on the
+// G may be readied), then sleeps as a locked M does (stoplockedm) until an M
+// that finds the G runnable hands it a P (startlockedm). No other M may run
+// the G, so nothing else needs its stack.
+//
+// checkdead counts an extra M as running, in a call or not, as Go counts its
+// extra Ms: the thread may make any goroutine runnable at any time. Its
+// thread's exit (dropm, a thread_local's destructor) takes it off the count.
+//
+// The end of a run. teardown frees what a call touches, so every call is
+// marked (incall, set under extram_lock while the run is active) and
+// teardown waits for the marked ones. A call waiting when the run ends is
+// woken (main_exit wakes locked Ms) and throws std::logic_error from where it
+// waited; what it waited on is left as goroutines the run abandons leave
+// theirs. From then on the unwinding touches only the thread's own M. Then
+// teardown detaches the M: the thread keeps it, so its tls_m stays valid,
+// its next call throws "outside a goroutine", and a call in a later run
+// binds it afresh.
+//
+// Locks: extram_lock < sched.lock < allglock. extram_lock guards
+// extram_active, every extra M's attached and thread_gone, and whether the
+// thread or teardown is to delete it.
+
+namespace {
+
+void dropm(m* mp) noexcept;
+
+// extram_binding: the calling thread's extra M. The thread owns it, except
+// that teardown deletes one whose thread has exited during the run.
+struct extram_binding {
+  m* mp = nullptr;
+  ~extram_binding() {
+    if (mp) dropm(mp);
+  }
+};
+thread_local extram_binding extram_tls;
+
+// extram_bind gives the calling thread a new extra M and its G, dropping
+// one left from an earlier run. Requires extram_lock. Go: oneNewExtraM.
+m* extram_bind(m* old) {
+  delete old;  // detached at the end of its run: the thread's own
+  auto* mp = new m;
+  mp->extram = true;
+  mp->attached = true;
+  g* gp = malg();
+  gp->goid = sched.goidgen.fetch_add(1, std::memory_order_relaxed) + 1;
+  gp->m = mp;
+  gp->lockedm = mp;
+  gp->stk = &mp->g0stack;  // the thread's own stack, which minit_switch records
+  gp->atomicstatus.store(gstatus::Gsyscall, std::memory_order_release);
+  mp->lockedg = gp;
+  sched.lock.lock();
+  mcommoninit(mp);
+  sched.lock.unlock();
+  tls_m = extram_tls.mp = mp;
+  minit_switch(mp);
+  return mp;
+}
+
+// dropm: the thread of an extra M exits. Go: dropm.
+void dropm(m* mp) noexcept {
+  extram_lock.lock();
+  if (mp->attached) {  // the run keeps it in allm: teardown deletes it
+    sched.lock.lock();
+    ++sched.nmfreed;
+    mp->thread_gone = true;
+    mp->lockedg->atomicstatus.store(gstatus::Gdead, std::memory_order_release);
+    sched.allglen.fetch_sub(1, std::memory_order_relaxed);
+    sched.lock.unlock();
+    mp = nullptr;
+  }
+  extram_lock.unlock();
+  delete mp;
+}
+
+}  // namespace
+
+g* needm(m* mp, const char* what) {
+  if (mp != nullptr && !mp->extram) throw_outside_goroutine(what);  // a runtime M off its G
+  extram_lock.lock();
+  if (!extram_active || exiting()) {
+    extram_lock.unlock();
+    throw_outside_goroutine(what);
+  }
+  if (mp == nullptr || !mp->attached) mp = extram_bind(mp);
+  mp->curg = mp->lockedg;
+  mp->incall.store(true, std::memory_order_relaxed);  // teardown reads it under extram_lock
+  extram_lock.unlock();
+  return mp->curg;
+}
+
+void needm_check(const char* what) {
+  m* mp = needm(tls_m, what)->m;  // throws outside a run
+  mp->curg = nullptr;              // and no call is made
+  mp->incall.store(false, std::memory_order_release);
+}
+
+void extram_wait(m* mp, g* gp) {
+  afterswitch_in_place(mp);
+  if (!stoplockedm(mp)) {  // run() is over
+    mp->aborted = true;
+    mp->incall.store(false, std::memory_order_release);  // teardown may go on
+    throw std::logic_error(
+        "gort: run() ended while a thread the runtime did not start waited in a gort call");
+  }
+  execute_prepare(mp, gp, false);
+}
+
+// extram_leave: the end of a call from a thread calling in; its P goes at
+// once (handoffp). Reads the thread's M, not gp: after an abort the Gs may
+// be gone.
+bool extram_leave(g* gp) noexcept {
+  m* mp = tls_m;
+  if (!mp->extram) return false;
+  if (std::exchange(mp->aborted, false)) return true;
+  casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
+  handoffp(releasep(mp));
+  mp->curg = nullptr;
+  mp->incall.store(false, std::memory_order_release);
+  return true;
+}
+
+void extram_teardown() {
+  extram_lock.lock();
+  extram_active = false;
+  sched.lock.lock();
+  m** link = &allm;
+  while (m* mp = *link) {
+    if (!mp->extram) {
+      link = &mp->alllink;
+      continue;
+    }
+    while (mp->incall.load(std::memory_order_acquire)) {  // a call ends soon, or has been woken
+      sched.lock.unlock();
+      osyield();
+      sched.lock.lock();
+    }
+    if (mp->thread_gone) {  // teardown deletes it with the other Ms
+      link = &mp->alllink;
+      continue;
+    }
+    *link = mp->alllink;  // the thread keeps it
+    mp->attached = false;
+    mp->curg = mp->lockedg = nullptr;
+    mp->p = mp->oldp = mp->nextp = nullptr;
+  }
+  sched.lock.unlock();
+  extram_lock.unlock();
+}
+
 // ---- exported to the rest of the runtime ----
 
 // mcommoninit: see proc.hpp. Go: mcommoninit + checkmcount.
@@ -1156,13 +1358,6 @@ m* getm() {
   return mp;
 }
 
-namespace {
-[[noreturn, gnu::cold, gnu::noinline]] void throw_outside_goroutine(const char* what) {
-  throw std::logic_error(std::string("gort: ") + what +
-                         " called outside a goroutine: call it from inside gort::run(), "
-                         "not from main() or a thread the runtime did not start");
-}
-}  // namespace
 
 // acquireg reads tls_m itself rather than through getm (one call less on
 // every channel operation): it is never inlined and never parks, so no
@@ -1172,7 +1367,7 @@ namespace {
   m* mp = tls_m;
   g* gp = mp ? mp->curg : nullptr;
   if (gp == nullptr) [[unlikely]]
-    throw_outside_goroutine(what);
+    gp = needm(mp, what);
   return gp;
 }
 
@@ -1296,6 +1491,7 @@ void leave(m* mp, g* gp, g* next, bool inherit_time, bool gp_exits) {
     return;
   }
   mp->curg = nullptr;
+  if (mp->extram) return extram_wait(mp, gp);
   gogo(mp, gp, &mp->g0, gp_exits);
 }
 
@@ -1461,6 +1657,7 @@ void exitsyscall(g* gp) {
   casgstatus(gp, gstatus::Gsyscall, gstatus::Grunnable);
   mp->curg = nullptr;
   if (!exiting()) mp->afterswitch.set(&exitsyscall0_commit, gp, nullptr);
+  if (mp->extram) return extram_wait(mp, gp);
   gogo(mp, gp, &mp->g0, false);
 }
 
@@ -1502,6 +1699,10 @@ void checkdead() {
   // A pending timer will wake someone (Go checks the same).
   for (std::int32_t i = 0; i < sched.gomaxprocs.load(std::memory_order_relaxed); ++i)
     if (allp[i]->timers.min_when.load(std::memory_order_relaxed) != 0) return;
+  // gort: so may a thread started since run() began that is not one of its
+  // Ms, and has not called in yet ("Extra Ms"). A thread that was there
+  // before run() is not counted: the sanitizers' own are among them.
+  if (process_threads() > sched.threads_before_run + mcount()) return;
   sched.lock.unlock();  // fatal prints every goroutine; let other Ms be
   fatal("all goroutines are asleep - deadlock!");
 }
@@ -1599,8 +1800,10 @@ newproc_slot newproc_reserve(std::size_t size, std::size_t align) {
   return reserve_on(e.gp->m->p, size, align);
 }
 
+// The second entries: reserve has checked the thread, and bound it if it
+// was not started by the runtime ("Extra Ms").
 void newproc_cancel(newproc_slot slot) noexcept {
-  entry_guard e(getg());
+  entry_guard e("gort::go");
   g* newg = static_cast<g*>(slot.gp);
   if (newg->fn != newg->fnbuf) std::free(newg->fn);
   newg->fn = nullptr;
@@ -1608,7 +1811,7 @@ void newproc_cancel(newproc_slot slot) noexcept {
 }
 
 std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept {
-  entry_guard e(getg());
+  entry_guard e("gort::go");
   return rt::newproc(e.gp->m->p, static_cast<g*>(slot.gp), ops, e.gp->goid);
 }
 
@@ -1623,7 +1826,10 @@ void yield() {
   gosched(e.gp);
 }
 
-std::uint64_t goid() { return acquireg("gort::goid")->goid; }
+std::uint64_t goid() {
+  entry_guard e("gort::goid");
+  return e.gp->goid;
+}
 
 std::size_t num_goroutine() {
   entry_guard e("gort::num_goroutine");
@@ -1661,7 +1867,7 @@ void unlock_os_thread() {
   entry_guard e("gort::unlock_os_thread");
   g* gp = e.gp;
   m* mp = gp->m;
-  if (mp->locked == 0 || --mp->locked != 0) return;
+  if (mp->locked == 0 || --mp->locked != 0 || mp->extram) return;  // an extra M stays locked
   mp->lockedg = nullptr;
   gp->lockedm = nullptr;
 }
@@ -1670,20 +1876,28 @@ void unlock_os_thread() {
 // come between the read and its use), so it costs no call to getm.
 void detail::require_goroutine(const char* what) {
   if (tls_m == nullptr || tls_m->curg == nullptr) [[unlikely]]
-    acquireg(what);  // throws, saying why
+    needm_check(what);
 }
 
 // blocking() is an entry whose inside is user code run without a P. A G
 // already without one (inside another blocking(), or its P taken by the
 // takeaway of preempt.cpp) stays as it is: the next entry gets it a P.
 detail::syscall_scope::syscall_scope() {
+  // A thread calling in is in syscall state between its calls already:
+  // blocking() has nothing to do for it.
+  if (m* mp = tls_m; mp == nullptr || (mp->extram && mp->curg == nullptr)) {
+    entry_guard e("gort::blocking");  // binds it (needm), or throws after run()
+    foreign_ = true;
+    return;
+  }
   g* gp = acquireg("gort::blocking");
   user_ = runtime_enter(gp->m);
   entered_ = gp->status() != gstatus::Gsyscall;
   if (entered_) entersyscall(gp);
 }
 
-detail::syscall_scope::~syscall_scope() {
+detail::syscall_scope::~syscall_scope() noexcept(false) {
+  if (foreign_) return;
   g* gp = getg();
   if (entered_) exitsyscall(gp);
   runtime_leave(gp, user_);
@@ -1725,7 +1939,7 @@ int run(std::function<void()> main_fn) { return run(Config{}, std::move(main_fn)
 // run is rt0_go -> schedinit -> newproc(main) -> mstart for m0, the calling
 // thread, whose own stack becomes m0's g0.
 int run(const Config& cfg, std::function<void()> main_fn) {
-  if (getm() != nullptr)
+  if (m* mp = getm(); mp != nullptr && !mp->extram)
     throw std::logic_error("gort::run called from a goroutine: the runtime is already running");
   bool expected = false;
   if (!running.compare_exchange_strong(expected, true))

@@ -38,6 +38,18 @@ inline g* getg() {
 // create (the public API's entry check).
 g* acquireg(const char* what);
 
+// Extra Ms: a thread the runtime did not start, calling in (proc.cpp,
+// "Extra Ms"). needm binds the calling thread (mp: its tls_m, nullptr or a
+// detached extra M) and returns its G, or throws std::logic_error naming
+// what outside a run; extram_wait is where its G waits instead of switching
+// to g0; extram_leave ends a call (entry_guard); extram_teardown, at the end
+// of a run, waits for the calls in progress and detaches the extra Ms.
+g* needm(m* mp, const char* what);
+void needm_check(const char* what);  // needm without a call: checks and binds
+void extram_wait(m* mp, g* gp);
+bool extram_leave(g* gp) noexcept;  // false: not an extra M
+void extram_teardown();
+
 // casgstatus moves gp from oldval to newval; a G in any other status is a
 // runtime bug (gothrow). Go changes a G's status only by CAS, because the GC
 // may own the stack (the _Gscan bit) concurrently. gort has no GC: a G's

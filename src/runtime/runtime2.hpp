@@ -325,6 +325,17 @@ struct m {
   std::atomic<bool> in_user{false};
   std::atomic<std::uint32_t> handoff{0};
   void* sigstack = nullptr;            // alternate signal stack (stack overflow reports)
+
+  // An extra M: a thread the runtime did not start, calling in (extram.cpp).
+  // Its G (lockedg) runs on the thread's own stack and never switches.
+  // incall: inside a call, so teardown waits before freeing what the call
+  // may touch. attached: in this run's allm (extram_lock). aborted: run()
+  // ended while the call waited; the call unwinds with an exception.
+  bool extram = false;
+  bool attached = false;
+  bool thread_gone = false;
+  bool aborted = false;
+  std::atomic<bool> incall{false};
 };
 
 // schedt: the global scheduler state (Go's `sched`).
@@ -336,6 +347,7 @@ struct schedt {
   m* midle = nullptr;                  // idle Ms waiting for work
   std::int32_t nmidle = 0;             // number of idle Ms
   std::int32_t nmidlelocked = 0;       // idle Ms locked to a G (lock_os_thread)
+  std::int32_t threads_before_run = 0; // the process's other threads at schedinit (checkdead)
   std::int64_t mnext = 0;              // Ms created so far; next M's id
   std::int32_t maxmcount = 10000;      // over it: fatal error: thread exhaustion
   std::int32_t nmsys = 0;              // system Ms not counted by checkdead (sysmon)

@@ -245,7 +245,7 @@ void sema_root::rotate_right(sudog* y) {
 
 void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, wait_reason reason) {
   if (cansemacquire(addr)) return;  // the easy case
-  entry_guard e(getg());  // the sync types' way into the runtime
+  entry_guard e("gort::sync");  // the sync types' way in; they have checked for a goroutine
   sema_root* root = semroot(addr);
   sudog s;
   s.gp = e.gp;

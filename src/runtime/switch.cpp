@@ -103,6 +103,8 @@ void gogo(m* mp, g* from, g* to, bool from_exits) {
 #endif
 }
 
+void afterswitch_in_place(m* mp) { run_afterswitch(mp); }
+
 void minit_switch(m* mp) {
   mp->errno_loc = &errno;
   mp->eh_globals_loc = reinterpret_cast<void**>(abi::__cxa_get_globals());

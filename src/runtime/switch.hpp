@@ -16,6 +16,10 @@ namespace gort::rt {
 // restored from's errno and exception state.
 void gogo(m* mp, g* from, g* to, bool from_exits);
 
+// afterswitch_in_place runs mp's afterswitch where gogo's resumed side
+// would: for an extra M, whose G waits without leaving its stack.
+void afterswitch_in_place(m* mp);
+
 // minit_switch records the calling thread's errno and exception-globals
 // addresses and its g0 (stack bounds, sanitizer fiber) in mp. Run on every M's
 // own thread before its first switch.

@@ -13,7 +13,7 @@
 namespace gort {
 
 void WaitGroup::add(int delta) {
-  rt::acquireg("gort::WaitGroup::add");
+  detail::require_goroutine("gort::WaitGroup::add");
   const std::uint64_t state =
       state_.fetch_add(static_cast<std::uint64_t>(static_cast<std::int64_t>(delta)) << 32,
                        std::memory_order_acq_rel) +
@@ -32,7 +32,7 @@ void WaitGroup::add(int delta) {
 }
 
 void WaitGroup::wait() {
-  rt::acquireg("gort::WaitGroup::wait");
+  detail::require_goroutine("gort::WaitGroup::wait");
   std::uint64_t state = state_.load(std::memory_order_acquire);
   for (;;) {
     if ((state >> 32) == 0) return;

@@ -853,38 +853,6 @@ TEST_P(ChanTest, StorageFreed) {
   EXPECT_EQ(live_after_moves, 0);
 }
 
-// A channel made in one run, its handle kept past run(): the last handle may
-// go outside run() (freeing needs no goroutine). Operations there are refused
-// with std::logic_error (API.md: channel operations from foreign threads).
-TEST(ChanMisuseTest, ForeignThread) {
-  int threw = 0, other = 0;
-  int rc = run_procs(2, [&] {
-    auto ch = gort::make_chan<int>(4);
-    ch.send(1);
-    std::thread t([&, ch] {
-      auto attempt = [&](auto&& f) {
-        try {
-          f();
-          ++other;
-        } catch (const gort::panic_error&) {
-          ++other;
-        } catch (const std::logic_error&) {
-          ++threw;
-        } catch (...) {
-          ++other;
-        }
-      };
-      attempt([&] { ch.send(2); });
-      attempt([&] { (void)ch.recv(); });
-      attempt([&] { ch.close(); });
-    });
-    t.join();
-  });
-  EXPECT_EQ(rc, 0);
-  EXPECT_EQ(threw, 3);
-  EXPECT_EQ(other, 0);
-}
-
 // The lock-free fail paths of non-blocking operations on unbuffered
 // channels (chan.cpp: hchan::empty/full read the wait queues' heads without
 // the lock): a non-blocking receive, retried, must find a parked sender, and

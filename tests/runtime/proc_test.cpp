@@ -623,53 +623,6 @@ TEST(ProcMisuseTest, OutsideRun) {
   EXPECT_THROW(gort::goid(), std::logic_error);
 }
 
-TEST_P(ProcTest, MisuseFromForeignThread) {
-  misuse_result r;
-  std::atomic<bool> ran{false};
-  bool still_goroutine = false;
-  int rc = run_procs(GetParam(), [&] {
-    gort::WaitGroup wg;
-    wg.add(1);
-    gort::go([&] {
-      std::uint64_t me = gort::goid();
-      std::thread t([&] { r = try_all(ran); });
-      t.join();  // blocks this M; fine for a test
-      still_goroutine = gort::goid() == me;
-      wg.done();
-    });
-    wg.wait();
-  });
-  EXPECT_EQ(rc, 0);
-  EXPECT_EQ(r.threw, kMisuseCalls);
-  EXPECT_EQ(r.other, 0);
-  EXPECT_FALSE(ran.load()) << "go() from a foreign thread must not run its function";
-  EXPECT_TRUE(still_goroutine);
-}
-
-// A WaitGroup has no goroutine to park on a foreign thread: wait() is refused
-// instead of blocking the thread (API.md: sync types from such threads).
-TEST(ProcMisuseTest, WaitGroupFromForeignThread) {
-  int threw = 0;
-  std::string message;
-  int rc = run_procs(2, [&] {
-    gort::WaitGroup wg;
-    wg.add(1);
-    std::thread t([&] {
-      try {
-        wg.wait();
-      } catch (const std::logic_error& e) {
-        ++threw;
-        message = e.what();
-      }
-    });
-    t.join();
-    wg.done();
-  });
-  EXPECT_EQ(rc, 0);
-  EXPECT_EQ(threw, 1);
-  EXPECT_FALSE(message.empty());
-}
-
 TEST_P(ProcTest, RunFromGoroutine) {
   int threw = 0, inner_ran = 0, other = 0;
   int rc = run_procs(GetParam(), [&] {

@@ -63,13 +63,16 @@ std::uint64_t newproc(F&& f, Args&&... args) {
 // entersyscall on construction, exitsyscall on destruction (gort::blocking).
 struct syscall_scope {
   syscall_scope();
-  ~syscall_scope();
+  // noexcept(false): on a thread calling in, run()'s end while it waits for
+  // a P throws (proc.cpp, "Extra Ms").
+  ~syscall_scope() noexcept(false);
   syscall_scope(const syscall_scope&) = delete;
   syscall_scope& operator=(const syscall_scope&) = delete;
 
  private:
   bool user_ = false;     // called from the goroutine's own code
   bool entered_ = false;  // entersyscall done here (not already without a P)
+  bool foreign_ = false;  // a thread the runtime did not start: nothing to do
 };
 
 }  // namespace gort::detail
