@@ -89,7 +89,10 @@ inline void opaque(T& x) {
 inline void escape(const void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
 // spin_foo: `for i := 0; i < n; i++ { foo *= 2; foo /= 2 }`, the "local work"
-// loop of SelectProdCons, ChanProdConsWork and MutexWork (foo is Go's int).
+// loop of SelectProdCons and ChanProdConsWork (foo is Go's int), where foo
+// is used afterwards (`c <- foo == 42`), so Go's compiler keeps SHLQ, SHRQ,
+// ADDQ, SARQ per round, as this does. (MutexWork's foo is never used: see
+// go_mutex.cpp.)
 inline void spin_foo(long& foo, int n) {
   for (int i = 0; i < n; ++i) {
     foo *= 2;
