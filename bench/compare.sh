@@ -26,7 +26,7 @@
 # into <build>/go/ and run as the anchors' Go programs are; it has no
 # Boost.Fiber counterpart, and its rows get a table of their own.
 #
-# The workload `gobench` (not in the default set: it takes about 5 minutes a
+# The workload `gobench` (not in the default set: it takes about 3.5 minutes a
 # round) is Go's own runtime benchmarks (runtime/chan_test.go, proc_test.go,
 # sync/mutex_test.go) against gort's ports, run by bench/gobench.sh with
 # --runs N (and --benchtime 0.1s under --quick), after the other workloads;
