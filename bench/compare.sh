@@ -25,6 +25,12 @@
 # bench/go/<workload>/main.go (standard library only), built with go build
 # into <build>/go/ and run as the anchors' Go programs are; it has no
 # Boost.Fiber counterpart, and its rows get a table of their own.
+#
+# The workload `gobench` (not in the default set: it takes about 3.5 minutes a
+# round) is Go's own runtime benchmarks (runtime/chan_test.go, proc_test.go,
+# sync/mutex_test.go) against gort's ports, run by bench/gobench.sh with
+# --runs N (and --benchtime 0.1s under --quick), after the other workloads;
+# its table follows theirs.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -59,6 +65,8 @@ gort's page faults.
                 httphello and echo run gort's examples/http_hello and
                 examples/echo beside Go's and Asio's servers;
                 httphello_nethttp is Go's net/http alone.
+  gobench       Go's runtime benchmarks (go test -bench) against gort's
+                ports, by bench/gobench.sh (see its --help); only when named
   --quick       every N scaled down 10x, http and echo runs 3 s, 3 runs (as run.sh --quick)
   --runs N      runs per workload and implementation (default 5, quick 3)
   -h, --help    this text
@@ -91,6 +99,7 @@ die() {
 
 RUNS=""
 QUICK=0
+GOBENCH=0
 SELECTED=()
 while (($# > 0)); do
     case "$1" in
@@ -99,6 +108,7 @@ while (($# > 0)); do
         --runs) [[ $# -ge 2 ]] || die "--runs needs a number"; RUNS="$2"; shift ;;
         --runs=*) RUNS="${1#--runs=}" ;;
         -*) usage | head -1 >&2; die "unknown option: $1 (see --help)" ;;
+        gobench) GOBENCH=1 ;;
         *)
             [[ " $ALL_WORKLOADS " == *" $1 "* ]] || { usage | head -1 >&2; die "unknown workload: $1 (see --help)"; }
             [[ " ${SELECTED[*]-} " == *" $1 "* ]] || SELECTED+=("$1")
@@ -106,11 +116,16 @@ while (($# > 0)); do
     esac
     shift
 done
-((${#SELECTED[@]} > 0)) || read -r -a SELECTED <<<"$ALL_WORKLOADS"
 if [[ -z "$RUNS" ]]; then
     if ((QUICK)); then RUNS=3; else RUNS=5; fi
 fi
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, not '$RUNS'"
+GOBENCH_ARGS=(--runs "$RUNS")
+((QUICK == 0)) || GOBENCH_ARGS+=(--benchtime 0.1s)
+if ((GOBENCH)) && ((${#SELECTED[@]} == 0)); then
+    GORT_BUILD_DIR="${GORT_BUILD_DIR:-$REPO/build-bench}" exec "$SCRIPT_DIR/gobench.sh" "${GOBENCH_ARGS[@]}"
+fi
+((${#SELECTED[@]} > 0)) || read -r -a SELECTED <<<"$ALL_WORKLOADS"
 
 ANCHORS="${ANCHORS:-$SCRIPT_DIR/../../shared/anchors}"
 [[ -x "$ANCHORS/run.sh" ]] || die "no anchors at $ANCHORS (run.sh missing; set ANCHORS)"
@@ -572,6 +587,12 @@ fi
 
 echo
 echo "raw RESULT lines: $RESULTS"
+if ((GOBENCH)); then
+    # Go's runtime benchmarks, after the rest: gobench.sh prints its own table.
+    gb_rc=0
+    wait_child env GORT_BUILD_DIR="$GORT_BUILD_DIR" "$SCRIPT_DIR/gobench.sh" "${GOBENCH_ARGS[@]}" || gb_rc=$?
+    ((gb_rc == 0)) || FAILURES+=("gobench: bench/gobench.sh exit $gb_rc (see its FAILED list above)")
+fi
 if ((${#NOTES[@]} > 0)); then
     echo
     echo "Not run for gort:"
