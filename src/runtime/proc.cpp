@@ -98,7 +98,7 @@
 //
 // Locks. sched.lock guards the idle lists, the global run queue, the M and P
 // counts (except the atomics) and the stop-the-world state. allglock guards
-// allgs. Lock order: hchan < sched.lock < allglock; poll_desc.lock <
+// allgs. Lock order: extram_lock < sched.lock; hchan < sched.lock < allglock; poll_desc.lock <
 // timer.mu < timers.mu < sched.lock; stackpool.lock, pollcache.lock and
 // sema roots are leaves.
 #include <fcntl.h>
@@ -1229,6 +1229,10 @@ m* extram_bind(m* old) {
   auto* mp = new m;
   mp->extram = true;
   mp->attached = true;
+  // The M is counted and its G made under one hold of sched.lock: checkdead
+  // must never see the G (in syscall) without the M that runs it.
+  sched.lock.lock();
+  mcommoninit(mp);
   g* gp = malg();
   gp->goid = sched.goidgen.fetch_add(1, std::memory_order_relaxed) + 1;
   gp->m = mp;
@@ -1236,8 +1240,6 @@ m* extram_bind(m* old) {
   gp->stk = &mp->g0stack;  // the thread's own stack, which minit_switch records
   gp->atomicstatus.store(gstatus::Gsyscall, std::memory_order_release);
   mp->lockedg = gp;
-  sched.lock.lock();
-  mcommoninit(mp);
   sched.lock.unlock();
   tls_m = extram_tls.mp = mp;
   minit_switch(mp);
