@@ -264,7 +264,7 @@ m* mget() {
 
 void acquirep(m* mp, p* pp) {
   mp->p = pp;
-  pp->m.store(mp, std::memory_order_relaxed);
+  pp->m.store(mp, std::memory_order_release);  // sysmon's take_held_p then sees the M whole
   pp->status.store(pstatus::Prunning, std::memory_order_release);
 }
 

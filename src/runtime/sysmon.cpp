@@ -84,7 +84,7 @@ void preemptone(p* pp) { pp->preempt.store(true, std::memory_order_relaxed); }
 // entry: ask its M to give the P up (preempt.cpp). True if asked.
 bool take_held_p(p* pp, sysmontick& pd, std::int64_t now) {
   if (pd.schedwhen + force_handoff_ns > now || pd.askwhen + reask_ns > now) return false;
-  m* mp = pp->m.load(std::memory_order_relaxed);
+  m* mp = pp->m.load(std::memory_order_acquire);  // an extra M may be new (needm)
   if (mp == nullptr) return false;
   pd.askwhen = now;
   preemptm(mp, pp, pd.schedtick);
