@@ -86,7 +86,9 @@ class entry_guard {
  private:
   // A goroutine's M has no P only in syscall state: inside blocking(), or
   // its P taken by sysmon.
-  void enter() noexcept {
+  // Not noexcept: on an extra M, run()'s end while it waits for a P throws
+  // (proc.cpp, "Extra Ms"); nothing else here throws.
+  void enter() {
     m* mp = gp->m;
     outer_ = runtime_enter(mp);
     p* pp = mp->p;
@@ -95,7 +97,7 @@ class entry_guard {
     else if (outer_ && pp->preempt.load(std::memory_order_relaxed)) [[unlikely]]
       gosched(gp);
   }
-  void reacquire() noexcept {
+  void reacquire() {
     resyscall_ = !outer_;  // inside blocking(): give the P back at the end
     exitsyscall(gp);
   }
