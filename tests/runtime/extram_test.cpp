@@ -16,6 +16,8 @@
 //   WaitingWhenRunEnds      a thread waiting in recv, select, sleep, a
 //                           Mutex or a WaitGroup when main returns gets
 //                           std::logic_error, and run() returns.
+//   CallsRacingRunsEnd      threads calling in a loop while main returns:
+//                           every thread ends with std::logic_error.
 //   NoDeadlockWhileAThreadMayCallIn  main waits on a channel that only a
 //                           foreign thread sends on, later, whether it has
 //                           called in before or not: no deadlock report.
@@ -254,6 +256,40 @@ TEST(ExtramEndTest, WaitingWhenRunEnds) {
   EXPECT_EQ(rc, 0);
   for (const std::string& e : errors)
     EXPECT_NE(e.find("logic_error: gort: run() ended while a thread"), std::string::npos) << e;
+}
+
+// Threads calling in a loop while main returns: each call either completes
+// or throws std::logic_error (also one that starts while run() ends, and
+// waits for a P); none hangs or terminates, and every thread sees the end.
+TEST(ExtramEndTest, CallsRacingRunsEnd) {
+  constexpr int kThreads = 4;
+  for (int round = 0; round < static_cast<int>(scaled(20, 4)); ++round) {
+    std::vector<std::string> last(kThreads);
+    std::vector<std::thread> threads;
+    std::atomic<int> calling{0};
+    int rc = run_procs(1 + round % 2, [&] {
+      auto c = gort::make_chan<int>(1);
+      for (int i = 0; i < kThreads; ++i)
+        threads.emplace_back([&, i, c] {
+          bool counted = false;
+          for (;;) {
+            std::string e = what_thrown([&] {
+              gort::yield();
+              if (!c.try_send(i)) (void)c.try_recv();
+            });
+            if (!counted) calling.fetch_add(1), counted = true;
+            if (!e.empty()) {
+              last[i] = e;
+              return;
+            }
+          }
+        });
+      while (calling.load() < kThreads) gort::yield();
+    });
+    for (std::thread& t : threads) t.join();
+    EXPECT_EQ(rc, 0);
+    for (const std::string& e : last) EXPECT_NE(e.find("logic_error: gort:"), std::string::npos) << e;
+  }
 }
 
 // Whether the thread has called in before (bound) or not yet: a thread
