@@ -1330,7 +1330,7 @@ void extram_teardown() {
     }
     *link = mp->alllink;  // the thread keeps it
     mp->attached = false;
-    mp->curg = mp->lockedg = nullptr;
+    mp->lockedg = nullptr;  // curg is already nullptr between calls, and the thread reads it
     mp->p = mp->oldp = mp->nextp = nullptr;
   }
   sched.lock.unlock();
