@@ -211,14 +211,8 @@ cleanup() {
     fi
     rm -rf "$TMP"
 }
-wait_child() { # CMD...: runs CMD in the background, waits; returns its status
-    "$@" &
-    CHILD_PID=$!
-    local rc=0
-    wait "$CHILD_PID" || rc=$?
-    CHILD_PID=""
-    return "$rc"
-}
+# shellcheck source=lib.sh
+source "$SCRIPT_DIR/lib.sh"  # wait_child
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
