@@ -1130,7 +1130,6 @@ void main_exit() {
 }
 
 void teardown(m* m0) {
-  extram_teardown();
   // Every M but m0 leaves schedule() at its next runtime entry; join them.
   // allm is final: startm creates no M once the run is exiting.
   sched.lock.lock();
@@ -1140,6 +1139,8 @@ void teardown(m* m0) {
   sched.lock.unlock();
   for (m* mp : ms)
     if (mp->thread.joinable()) mp->thread.join();
+  // Then the extra Ms: sysmon, joined, no longer looks at them.
+  extram_teardown();
   // Before the closures go: one may hold a Conn whose close would
   // otherwise ready the abandoned goroutine parked on it.
   netpoll_teardown();
