@@ -364,18 +364,19 @@ g* globrunqget(p* pp, std::int32_t max) {
 }
 
 // runqputslow moves half of pp's full local queue, and gp, to the global
-// queue in one batch. False if a thief emptied some of the queue meanwhile
-// (then runqput retries the local queue).
-bool runqputslow(p* pp, g* gp) {
+// queue in one batch; if a thief emptied some of the queue meanwhile, gp
+// goes to the room it made. Never inlined: runqput, on every goready, then
+// needs no stack frame of its own.
+[[gnu::noinline]] void runqputslow(p* pp, g* gp) {
   g* batch[local_runq_size / 2 + 1];
-  std::uint32_t n = pp->runq.take_half(batch);
-  if (n == 0) return false;
+  std::uint32_t n;
+  while ((n = pp->runq.take_half(batch)) == 0)
+    if (pp->runq.put(gp)) return;
   batch[n++] = gp;
   sched.lock.lock();
   sched.runq.insert(sched.runq.end(), batch, batch + n);
   sched.runqsize.fetch_add(static_cast<std::int32_t>(n), std::memory_order_relaxed);
   sched.lock.unlock();
-  return true;
 }
 
 // globrunqget_one takes one G off the global queue for pp, if there is one.
@@ -1421,8 +1422,8 @@ void runqput(p* pp, g* gp, bool next) {
     gp = pp->runq.put_next(gp);
     if (gp == nullptr) return;  // the old runnext, if any, goes to the tail
   }
-  while (!pp->runq.put(gp))
-    if (runqputslow(pp, gp)) return;
+  if (!pp->runq.put(gp)) [[unlikely]]
+    runqputslow(pp, gp);
 }
 
 void injectg(g* gp) {
