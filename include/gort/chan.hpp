@@ -70,10 +70,11 @@ hchan* makechan(const elem_ops* ops, std::size_t capacity);
 void freechan(hchan* c) noexcept;
 // chansend moves from *ep; without block it returns false, leaving *ep as it
 // was, when the send would have to wait. chanrecv constructs *ep only when it
-// says received.
+// says received. what names the caller in a misuse's message (default:
+// the chan method).
 enum class recv_status : unsigned char { received, closed, not_ready };
-bool chansend(hchan* c, void* ep, bool block);
-recv_status chanrecv(hchan* c, void* ep, bool block);
+bool chansend(hchan* c, void* ep, bool block, const char* what = nullptr);
+recv_status chanrecv(hchan* c, void* ep, bool block, const char* what = nullptr);
 void closechan(hchan* c);
 std::size_t chanlen(const hchan* c) noexcept;
 std::size_t chancap(const hchan* c) noexcept;

@@ -58,7 +58,10 @@ void yield();                // runtime.Gosched
 // maybe_yield: a cheap preemption point for long loops that do not otherwise
 // enter the runtime. sysmon ends a goroutine's time slice after 10 ms; every
 // runtime entry (channel operations, select, go, sleep, ...) then yields,
-// and so does this. Otherwise it costs a few loads and stores.
+// and so does this. Otherwise it costs a few loads and stores. A
+// non-blocking send or receive (try_send, try_recv, a select with a
+// default) that finds nothing ready returns without a runtime entry, so a
+// loop that only polls a channel is no preemption point either.
 void maybe_yield();
 std::uint64_t goid();        // current goroutine's id; main is 1; never reused within a run
 int gomaxprocs(int n = 0);   // runtime.GOMAXPROCS: n > 0 sets (at most 1024, as Config); returns the previous value

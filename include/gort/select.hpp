@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -95,6 +96,13 @@ class recv_case final : public scase {
     slot_.v.~T();
     fn_(std::move(v));
   }
+  // try_now: the case as a non-blocking receive; true if it was chosen.
+  bool try_now() {
+    const recv_status st = chanrecv(c, elem, false, "gort::select");
+    if (st == recv_status::not_ready) return false;
+    complete(st == recv_status::received);
+    return true;
+  }
 
  private:
   [[no_unique_address]] chan_hold<T, Owned> hold_;
@@ -115,6 +123,12 @@ class send_case final : public scase {
     elem = &v_;
   }
   void complete(bool) override { fn_(); }
+  // try_now: the case as a non-blocking send; true if it was chosen.
+  bool try_now() {
+    if (!chansend(c, elem, false, "gort::select")) return false;
+    fn_();
+    return true;
+  }
 
  private:
   [[no_unique_address]] chan_hold<T, Owned> hold_;
@@ -136,6 +150,17 @@ class default_case final : public scase {
 
 template <class C>
 concept select_case_object = std::derived_from<std::remove_cvref_t<C>, scase>;
+
+// selectnb: a select of one channel case and a default, known at compile
+// time, is a non-blocking send or receive (Go's compiler turns it into
+// selectnbsend / selectnbrecv): no selectgo, and a "nothing ready" that
+// costs a few loads (chan.cpp). i is the channel case's index.
+template <class C, class D>
+int selectnb(C& cas, int i, D& deflt) {
+  if (cas.try_now()) return i;
+  deflt.complete(false);
+  return 1 - i;
+}
 
 }  // namespace detail
 
@@ -175,8 +200,15 @@ auto case_default(F&& fn = {}) {  // F: void()
 template <class... Cases>
   requires(detail::select_case_object<Cases> && ...)
 int select(Cases&&... cases) {
-  static_assert((std::remove_cvref_t<Cases>::is_default + ... + 0) <= 1,
-                "gort::select: at most one case_default");
+  constexpr int ndefault = (std::remove_cvref_t<Cases>::is_default + ... + 0);
+  static_assert(ndefault <= 1, "gort::select: at most one case_default");
+  if constexpr (sizeof...(Cases) == 2 && ndefault == 1) {
+    auto&& [a, b] = std::forward_as_tuple(cases...);
+    if constexpr (std::remove_cvref_t<decltype(a)>::is_default)
+      return detail::selectnb(b, 1, a);
+    else
+      return detail::selectnb(a, 0, b);
+  }
   detail::scase* cs[sizeof...(Cases) + 1] = {&cases...};  // +1: zero cases is allowed
   bool recv_ok = false;
   const int i = detail::selectgo(cs, static_cast<int>(sizeof...(Cases)), &recv_ok);

@@ -158,11 +158,7 @@ bool chansend(g* gp, hchan* c, void* ep, bool block) {
     if (!block) return false;
     park_forever(wait_reason::chan_send_nil_chan);
   }
-  // The lock-free fail path of a non-blocking send (Go's, for select with a
-  // default): not closed, then full. If both held when observed, the send
-  // would have failed at the moment full() was read (closed only ever goes
-  // 0 -> 1), whatever happened between the two loads.
-  if (!block && c->closed.load(std::memory_order_acquire) == 0 && c->full()) return false;
+  if (!block && c->send_would_block()) return false;
 
   c->lock.lock();
   if (c->closed.load(std::memory_order_relaxed) != 0) {
@@ -192,17 +188,10 @@ recv_result chanrecv(g* gp, hchan* c, void* ep, bool block) {
     if (!block) return {false, false};
     park_forever(wait_reason::chan_receive_nil_chan);
   }
-  // The lock-free fail path of a non-blocking receive (Go's): empty, then
-  // not closed. Closed is loaded after the emptiness check, so "empty and
-  // not closed" was true at the instant empty() was read, and the receive
-  // may fail as of then.
-  if (!block && c->empty()) {
-    if (c->closed.load(std::memory_order_acquire) == 0) return {false, false};
-    // Closed for good, and the acquire above made every send before the
-    // close visible: if the re-check finds nothing, the values that arrived
-    // between the two checks have been received too, and none can come.
-    // No lock (Go's path, as its race detector's acquire of the close).
-    if (c->empty()) return {true, false};
+  if (!block) {
+    const hchan::nbrecv now = c->recv_without_lock();
+    if (now == hchan::nbrecv::not_ready) return {false, false};
+    if (now == hchan::nbrecv::closed) return {true, false};
   }
 
   c->lock.lock();
@@ -285,15 +274,32 @@ void freechan(hchan* c) noexcept {
   ::operator delete(c);
 }
 
-// The entry points refuse threads the runtime did not create (entry_guard
-// throws std::logic_error): such a thread has no goroutine to park.
-bool chansend(hchan* c, void* ep, bool block) {
-  rt::entry_guard e(block ? "gort::chan::send" : "gort::chan::try_send");
+// The entry points bind a thread the runtime did not start to an extra M,
+// and outside a run refuse the call (entry_guard). Without entry: a
+// non-blocking operation whose lock-free path decides it, inside a run,
+// returns before the runtime entry. It touches nothing of the scheduler's,
+// so it needs neither a P nor the handshake's flags; a failing select in a
+// loop then costs a few loads, as Go's selectnbrecv. Such a loop enters the
+// runtime no more than user code that calls nothing: sysmon hands its P on
+// after 20 ms, as for any goroutine that keeps it (preempt.cpp).
+namespace {
+bool may_skip_entry() { return rt::sched.running.load(std::memory_order_relaxed); }
+}  // namespace
+
+bool chansend(hchan* c, void* ep, bool block, const char* what) {
+  if (!block && may_skip_entry() && (c == nullptr || c->send_would_block())) return false;
+  rt::entry_guard e(what ? what : block ? "gort::chan::send" : "gort::chan::try_send");
   return rt::chansend(e.gp, c, ep, block);
 }
 
-recv_status chanrecv(hchan* c, void* ep, bool block) {
-  rt::entry_guard e(block ? "gort::chan::recv" : "gort::chan::try_recv");
+recv_status chanrecv(hchan* c, void* ep, bool block, const char* what) {
+  if (!block && may_skip_entry()) {
+    if (c == nullptr) return recv_status::not_ready;
+    const hchan::nbrecv now = c->recv_without_lock();
+    if (now == hchan::nbrecv::not_ready) return recv_status::not_ready;
+    if (now == hchan::nbrecv::closed) return recv_status::closed;
+  }
+  rt::entry_guard e(what ? what : block ? "gort::chan::recv" : "gort::chan::try_recv");
   const rt::recv_result r = rt::chanrecv(e.gp, c, ep, block);
   if (!r.selected) return recv_status::not_ready;
   return r.received ? recv_status::received : recv_status::closed;

@@ -94,6 +94,26 @@ struct hchan : hchan_header {
     return dataqsiz == 0 ? sendq.first.load(std::memory_order_acquire) == nullptr
                          : qcount.load(std::memory_order_acquire) == 0;
   }
+
+  // The lock-free fail paths of the non-blocking operations (Go's, in
+  // chansend and chanrecv without block). send_would_block: not closed, then
+  // full; if both held when observed, the send would have failed at the
+  // moment full() was read (closed only ever goes 0 -> 1), whatever
+  // happened between the two loads.
+  bool send_would_block() const { return closed.load(std::memory_order_acquire) == 0 && full(); }
+  // recv_without_lock: empty, then not closed: "empty and not closed" was true at
+  // the instant empty() was read, and the receive may fail as of then
+  // (not_ready). Closed for good, the acquire made every send before the
+  // close visible: if a re-check finds nothing, the values that arrived
+  // between the two checks have been received too, and none can come
+  // (closed, no lock: Go's path, as its race detector's acquire of the
+  // close). Else the lock decides (take_lock).
+  enum class nbrecv { not_ready, closed, take_lock };
+  nbrecv recv_without_lock() const {
+    if (!empty()) return nbrecv::take_lock;
+    if (closed.load(std::memory_order_acquire) == 0) return nbrecv::not_ready;
+    return empty() ? nbrecv::closed : nbrecv::take_lock;
+  }
 };
 
 }  // namespace gort::detail

@@ -1097,6 +1097,7 @@ void schedinit(m* m0, const Config& cfg) {
   procresize(m0, procs);
   sched.threads_before_run = process_threads() - 1;  // all but m0
   sched.lock.unlock();
+  sched.running.store(true, std::memory_order_relaxed);
   extram_lock.lock();
   extram_active = true;  // threads may call in from now on ("Extra Ms")
   extram_lock.unlock();
@@ -1131,6 +1132,7 @@ void main_exit() {
 }
 
 void teardown(m* m0) {
+  sched.running.store(false, std::memory_order_relaxed);
   // Every M but m0 leaves schedule() at its next runtime entry; join them.
   // allm is final: startm creates no M once the run is exiting.
   sched.lock.lock();

@@ -213,16 +213,16 @@ namespace {
 
 // selectnb: a select of one channel case and a default is a non-blocking
 // send or receive, with their lock-free fail paths (Go's compiler turns it
-// into selectnbsend / selectnbrecv). Returns the chosen index.
+// into selectnbsend / selectnbrecv). Returns the chosen index. Here for a
+// select built at run time; select.hpp's template does it for one written
+// out, without coming here.
 int selectnb(scase* const* cases, int deflt, bool* recv_ok) {
-  using namespace gort::rt;
-  entry_guard e("gort::select");
   const int i = 1 - deflt;
   scase* cas = cases[i];
-  if (cas->k == scase::kind::send) return chansend(e.gp, cas->c, cas->elem, false) ? i : deflt;
-  const rt::recv_result r = chanrecv(e.gp, cas->c, cas->elem, false);
-  if (!r.selected) return deflt;
-  *recv_ok = r.received;
+  if (cas->k == scase::kind::send) return chansend(cas->c, cas->elem, false, "gort::select") ? i : deflt;
+  const recv_status st = chanrecv(cas->c, cas->elem, false, "gort::select");
+  if (st == recv_status::not_ready) return deflt;
+  *recv_ok = st == recv_status::received;
   return i;
 }
 

@@ -108,6 +108,39 @@ TEST_P(PreemptTest, TightLoopDoesNotStall) {
   });
 }
 
+// A goroutine polling a channel with non-blocking receives that fail:
+// those return before the runtime entry (chan.cpp, "without entry"), so it
+// keeps its P as a tight loop does, and must not stall the others either.
+// Then each poller gets a value sent to it, through the entry it skipped.
+TEST_P(PreemptTest, PollingAChannelDoesNotStall) {
+  gort::run(gort::Config{.maxprocs = procs()}, [] {
+    auto c = gort::make_chan<int>();
+    std::atomic<int> got{0};
+    gort::WaitGroup wg;
+    wg.add(procs());
+    const auto deadline = clock_type::now() + give_up;
+    for (int i = 0; i < procs(); ++i)
+      gort::go([&, c] {
+        for (long n = 1;; ++n) {
+          const bool ok = n % 2 == 0 ? bool(c.try_recv())
+                                     : gort::select(gort::case_recv(c), gort::case_default()) == 0;
+          if (ok) {
+            got.fetch_add(1);
+            break;
+          }
+          if (n % 1024 == 0 && clock_type::now() > deadline) break;
+        }
+        wg.done();
+      });
+    expect_others_progress("polling a channel");
+    for (int i = 0; i < procs(); ++i)
+      EXPECT_EQ(gort::select(gort::case_send(c, i), gort::case_recv(gort::after(give_up))), 0)
+          << "no poller took value " << i;
+    wg.wait();
+    EXPECT_EQ(got.load(), procs());
+  });
+}
+
 // ThreadSanitizer holds a signal back until the interrupted call returns,
 // unless it counts the call as blocking (sleeps, poll, condition waits): a
 // read or a mutex wait under TSan is not interrupted, so not handed off.
