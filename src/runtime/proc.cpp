@@ -97,10 +97,11 @@
 // switch, code reaches its M through gp->m, which the resuming M sets.
 //
 // Locks. sched.lock guards the idle lists, the global run queue, the M and P
-// counts (except the atomics) and the stop-the-world state. allglock guards
-// allgs. Lock order: extram_lock < sched.lock; hchan < sched.lock < allglock; poll_desc.lock <
-// timer.mu < timers.mu < sched.lock; stackpool.lock, pollcache.lock and
-// sema roots are leaves.
+// counts (except the atomics) and the stop-the-world state. allglock
+// serializes malg's appends to allgs (readers take no lock: proc.hpp,
+// gregion). Lock order: extram_lock < sched.lock; hchan < sched.lock <
+// allglock; poll_desc.lock < timer.mu < timers.mu < sched.lock;
+// stackpool.lock, pollcache.lock and sema roots are leaves.
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -142,6 +143,7 @@ void checkdead();
 schedt sched;
 p* allp[max_gomaxprocs];
 m* allm;
+std::atomic<gregion*> allgregions{nullptr};
 dbgvars debug;
 std::int64_t runtime_init_time;
 
@@ -200,13 +202,7 @@ void check_forked_child() {
 }
 
 mutex allglock;
-std::vector<g*> allgs;  // allglock
-// The memory of every G (malg): regions of address space, each mapped once.
-struct gregions_t {
-  std::vector<std::pair<void*, std::size_t>> maps;  // allglock: every region
-  g* next = nullptr;       // allglock: the current region's next G
-  std::size_t left = 0;    // allglock: Gs left in it
-} gregions;
+gregion* lastgregion = nullptr;  // allglock: the region malg carves from
 g* main_g = nullptr;
 std::atomic<bool> running{false};  // a run() is in progress in this process
 
@@ -284,24 +280,28 @@ p* releasep(m* mp) {
 // grows by brk, which takes the kernel's mmap lock for writing and so waits
 // for any stack populate (stack.cpp) the other P has under way, and every
 // later populate queues behind it. In one sleepers run, spawning 100,000
-// goroutines in blocks of 256 Gs stalled in brk 250 times.
+// goroutines in blocks of 256 Gs stalled in brk 250 times. The regions are
+// also allgs (proc.hpp, gregion): a G is published, Gdead, once it is whole.
 g* malg() {
   constexpr std::size_t region_gs = 64 * 1024;
   allglock.lock();
-  if (gregions.left == 0) {
-    const std::size_t len = region_gs * sizeof(g);
+  gregion* r = lastgregion;
+  if (r == nullptr || r->ngs.load(std::memory_order_relaxed) == region_gs) {
+    const std::size_t len = gregion::header + region_gs * sizeof(g);
     void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) fatal("runtime: cannot allocate memory for goroutines (mmap failed)");
-    gregions.maps.emplace_back(mem, len);
-    gregions.next = static_cast<g*>(mem);
-    gregions.left = region_gs;
+    r = new (mem) gregion;
+    r->len = len;
+    // Release: a reader that finds the region finds its header.
+    (lastgregion ? lastgregion->next : allgregions).store(r, std::memory_order_release);
+    lastgregion = r;
   }
-  g* gp = new (gregions.next++) g;
-  --gregions.left;
-  allgs.push_back(gp);
+  const std::size_t i = r->ngs.load(std::memory_order_relaxed);
+  g* gp = new (&r->gs()[i]) g;
+  gp->atomicstatus.store(gstatus::Gdead, std::memory_order_relaxed);
+  r->ngs.store(i + 1, std::memory_order_release);  // pairs with for_each_g's acquire
   allglock.unlock();
   sched.allglen.fetch_add(1, std::memory_order_relaxed);
-  gp->atomicstatus.store(gstatus::Gdead, std::memory_order_relaxed);
   return gp;
 }
 
@@ -1144,15 +1144,18 @@ void teardown(m* m0) {
   // Before the closures go: one may hold a Conn whose close would
   // otherwise ready the abandoned goroutine parked on it.
   netpoll_teardown();
-  for (g* gp : allgs) {
+  for_each_g([](g* gp) {
     if (gp->fnops) gp->fnops->destroy(gp->fn);  // abandoned: its closure still lives
     if (gp->fn && gp->fn != gp->fnbuf) std::free(gp->fn);
     std::free(gp->panic_trace);
-  }
-  allgs.clear();
+  });
   static_assert(std::is_trivially_destructible_v<g>);  // so a region is simply unmapped
-  for (auto [addr, len] : gregions.maps) munmap(addr, len);
-  gregions = {};
+  for (gregion* r = allgregions.exchange(nullptr, std::memory_order_acq_rel); r != nullptr;) {
+    gregion* next = r->next.load(std::memory_order_relaxed);
+    munmap(r, r->len);
+    r = next;
+  }
+  lastgregion = nullptr;
   main_g = nullptr;
   for (m* mp = allm; mp;) {
     m* next = mp->alllink;
@@ -1393,13 +1396,6 @@ int limit_procs(int n) {
 }
 
 std::int32_t mcount() { return static_cast<std::int32_t>(sched.mnext - sched.nmfreed); }
-void lock_allgs() { allglock.lock(); }
-bool try_lock_allgs() { return allglock.try_lock(); }
-void unlock_allgs() { allglock.unlock(); }
-g* const* allgs_data(std::size_t& n) {
-  n = allgs.size();
-  return allgs.data();
-}
 
 void badcasgstatus(g* gp, gstatus oldval, gstatus newval) {
   printerr("runtime: casgstatus: goroutine %llu: status %u, expected %u, want %u\n",

@@ -159,25 +159,14 @@ void traceback_current(int skip) {
 }
 
 void tracebackothers(const g* me) {
-  // Only fatal reports call this, after freezetheworld: a frozen M may hold
-  // the lock (malg appends under it), so wait for it a bounded time.
-  bool locked = false;
-  for (int i = 0; i < 1000 && !(locked = try_lock_allgs()); ++i) usleep(100);
-  if (!locked) {
-    printerr("\n(the other goroutines are not listed: their list is locked)\n");
-    return;
-  }
-  std::size_t n;
-  g* const* gs = allgs_data(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const g* gp = gs[i];
-    if (gp == me || gp->status() == gstatus::Gdead || gp->goid == 0) continue;
+  // Without allglock, which a frozen M may hold (malg appends under it).
+  for_each_g([me](const g* gp) {
+    if (gp == me || gp->status() == gstatus::Gdead || gp->goid == 0) return;
     printerr("\n");
     goroutineheader(gp);
     if (gp->parent_goid != 0)
       printerr("created by goroutine %llu\n", static_cast<unsigned long long>(gp->parent_goid));
-  }
-  unlock_allgs();
+  });
 }
 
 }  // namespace gort::rt

@@ -23,8 +23,8 @@ void goroutineheader(const g* gp, bool current = false);
 // skipping the innermost skip frames (the reporting code itself).
 void traceback_current(int skip);
 
-// tracebackothers prints every other live goroutine's header and its creator.
-// For fatal reports only: it gives up on a list locked for 100 ms.
+// tracebackothers prints every other live goroutine's header and its
+// creator. Takes no lock (proc.hpp, allgs).
 void tracebackothers(const g* me);
 
 }  // namespace gort::rt
