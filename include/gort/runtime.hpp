@@ -49,9 +49,19 @@ int run(const Config& cfg, std::function<void()> main_fn);
 // newproc: start f(args...) as a new goroutine. Arguments are decay-copied or
 // moved, like std::thread. Returns the new goroutine's id. The new goroutine
 // runs next on this P (Go's runnext); the caller goes on running.
+//
+// go is always inlined, so that an address read here lies in the caller's
+// code: a traceback names the caller in the goroutine's "created by" line,
+// as Go records the pc of the go statement (newproc's getcallerpc).
 template <class F, class... Args>
-std::uint64_t go(F&& f, Args&&... args) {
-  return detail::newproc(std::forward<F>(f), std::forward<Args>(args)...);
+[[gnu::always_inline]] inline std::uint64_t go(F&& f, Args&&... args) {
+  std::uintptr_t gopc;
+#if defined(__x86_64__)
+  asm volatile("1: leaq 1b(%%rip), %0" : "=r"(gopc));  // this instruction's own address
+#elif defined(__aarch64__)
+  asm volatile("adr %0, ." : "=r"(gopc));                // this instruction's own address
+#endif
+  return detail::newproc(gopc, std::forward<F>(f), std::forward<Args>(args)...);
 }
 
 void yield();                // runtime.Gosched

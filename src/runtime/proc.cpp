@@ -1397,6 +1397,14 @@ int limit_procs(int n) {
 
 std::int32_t mcount() { return static_cast<std::int32_t>(sched.mnext - sched.nmfreed); }
 
+void markwaitsince(std::int64_t now) {
+  for_each_g([now](g* gp) {
+    const gstatus s = gp->status();
+    if ((s == gstatus::Gwaiting || s == gstatus::Gsyscall) && gp->waitsince.load(std::memory_order_relaxed) == 0)
+      gp->waitsince.store(now, std::memory_order_relaxed);
+  });
+}
+
 void badcasgstatus(g* gp, gstatus oldval, gstatus newval) {
   printerr("runtime: casgstatus: goroutine %llu: status %u, expected %u, want %u\n",
            static_cast<unsigned long long>(gp->goid), static_cast<unsigned>(gp->status()),
@@ -1603,6 +1611,7 @@ void exitsyscall0_commit(m*, g* gp, void*) {
 void entersyscall(g* gp) {
   check_forked_child();
   m* mp = gp->m;
+  gp->waitsince.store(0, std::memory_order_relaxed);  // sysmon stamps it (markwaitsince)
   casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
   p* pp = releasep(mp);
   mp->oldp = pp;
@@ -1714,12 +1723,13 @@ newproc_slot reserve_on(rt::p* pp, std::size_t size, std::size_t align);
 
 namespace gort::rt {
 
-void newproc_system(std::function<void()> fn) {
+[[gnu::noinline]] void newproc_system(std::function<void()> fn) {
   using C = detail::closure<std::function<void()>>;
   p* pp = getm()->p;
   detail::newproc_slot slot = detail::reserve_on(pp, sizeof(C), alignof(C));
   ::new (slot.storage) C{std::move(fn), {}};
-  rt::newproc(pp, static_cast<g*>(slot.gp), &C::ops, 0);
+  rt::newproc(pp, static_cast<g*>(slot.gp), &C::ops, 0,
+              reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
 }
 
 }  // namespace gort::rt
@@ -1759,7 +1769,8 @@ namespace gort::rt {
 // describes: its goid (from the P's cache of IDs), its parent, its status.
 // Go's newproc1 also allocates the G; gort does that first (reserve_on), as
 // go() builds the closure into the G between the two. Go: newproc1.
-std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept {
+std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
+                       std::uintptr_t gopc) noexcept {
   newg->fnops = ops;
   if (pp->goidcache == pp->goidcacheend) {
     pp->goidcache = sched.goidgen.fetch_add(goid_cache_batch, std::memory_order_relaxed) + 1;
@@ -1768,6 +1779,7 @@ std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint
   const std::uint64_t goid = pp->goidcache++;
   newg->goid = goid;
   newg->parent_goid = parent_goid;
+  newg->gopc = gopc;
   newg->waitreason = wait_reason::zero;
   // Not casgstatus: its check would load a line that another core has
   // likely written last (the G came off the free list); we own newg.
@@ -1777,8 +1789,9 @@ std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint
 
 // newproc starts newg: it takes runnext on pp, and an idle P is woken to
 // take over what pp has queued. Go: newproc.
-std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept {
-  const std::uint64_t goid = newproc1(pp, newg, ops, parent_goid);
+std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
+                      std::uintptr_t gopc) noexcept {
+  const std::uint64_t goid = newproc1(pp, newg, ops, parent_goid, gopc);
   // From here newg is not ours: a thief may run it, and it may exit and be
   // reused by another go() before this returns.
   runqput(pp, newg, true);
@@ -1809,9 +1822,9 @@ void newproc_cancel(newproc_slot slot) noexcept {
   gfput(e.gp->m->p, newg);
 }
 
-std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept {
+std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops, std::uintptr_t gopc) noexcept {
   entry_guard e("gort::go");
-  return rt::newproc(e.gp->m->p, static_cast<g*>(slot.gp), ops, e.gp->goid);
+  return rt::newproc(e.gp->m->p, static_cast<g*>(slot.gp), ops, e.gp->goid, gopc);
 }
 
 }  // namespace detail
@@ -1959,7 +1972,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
                               fn();
                             },
                             {}};
-    rt::newproc(m0.p, main_g, &C::ops, 0);
+    rt::newproc(m0.p, main_g, &C::ops, 0, 0);  // goroutine 1 has no "created by"
   }
 
   mstart(&m0);  // returns when main has returned

@@ -85,9 +85,12 @@ void goready(m* mp, g* gp);
 
 // newproc starts newg, allocated by reserve_on and given its closure: runnext
 // on pp, then wakep. newproc1 is its first half: newg's function, goid,
-// parent and status Grunnable. Go: newproc, newproc1 (proc.cpp).
-std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept;
-std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept;
+// parent, the pc of the go() that made it (g::gopc) and status Grunnable.
+// Go: newproc, newproc1 (proc.cpp).
+std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
+                       std::uintptr_t gopc) noexcept;
+std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
+                      std::uintptr_t gopc) noexcept;
 
 // newproc_system starts fn as a new goroutine from the runtime itself (a
 // timer's after_func), on the current M's P, with no parent goroutine.
@@ -194,6 +197,11 @@ void for_each_g(F&& f) {
     for (std::size_t i = 0; i < n; ++i) f(&gs[i]);
   }
 }
+
+// markwaitsince stamps now into the waitsince of every waiting G that has
+// no stamp yet (runtime2.hpp, g::waitsince). sysmon calls it every few
+// seconds with its clock; a test may pass an earlier now.
+void markwaitsince(std::int64_t now);
 
 
 // Debug settings from GODEBUG, GOMAXPROCS (runtime1.cpp).

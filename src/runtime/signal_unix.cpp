@@ -56,7 +56,6 @@
 namespace gort::rt {
 namespace {
 
-constexpr std::size_t sigstack_size = 64 * 1024;
 constexpr std::uintptr_t nil_page = 0x1000;  // Go: a fault below is a nil dereference
 constexpr int freeze_signal = SIGURG;
 constexpr unsigned report_timeout_s = 30;
@@ -70,7 +69,8 @@ struct sigsaved {
 };
 sigsaved saved[NSIG];
 
-// fault_sp is the stack pointer of the interrupted code.
+// fault_sp and fault_pc are the stack pointer and the pc of the
+// interrupted code.
 std::uintptr_t fault_sp(void* uctx) {
   auto* uc = static_cast<ucontext_t*>(uctx);
 #if defined(__x86_64__)
@@ -80,12 +80,46 @@ std::uintptr_t fault_sp(void* uctx) {
 #endif
 }
 
+std::uintptr_t fault_pc(void* uctx) {
+  auto* uc = static_cast<ucontext_t*>(uctx);
+#if defined(__x86_64__)
+  return static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+#elif defined(__aarch64__)
+  return static_cast<std::uintptr_t>(uc->uc_mcontext.pc);
+#endif
+}
+
+std::int32_t gettid() { return static_cast<std::int32_t>(syscall(SYS_gettid)); }
+
+// report_running prints gp (the G this thread runs, nullptr for none) with
+// the stack interrupted at uctx, then the other goroutines if mode says
+// so: the goroutines of a report made in a signal handler.
+void report_running(printer& pr, g* gp, void* uctx, traceback_mode mode) {
+  if (mode.level <= 0) return;
+  pcbuf cur;
+  callers(cur, fault_pc(uctx), true);
+  if (gp != nullptr) {
+    const gsnap s = snapshot(gp);
+    pr.str("\n");
+    goroutineheader(pr, s, 0, true);
+    traceback(pr, cur, mode.level);
+    printcreatedby(pr, s, mode.level);
+  } else if (mode.level >= 2) {
+    pr.str("\ngoroutine 0 [idle]:\n");  // Go's name for an M's own stack
+    traceback(pr, cur, mode.level);
+  }
+  if (mode.all) tracebackothers(pr, gp, mode.level);
+}
+
 bool stack_overflow(const g* gp, siginfo_t* info, void* uctx) {
   return stack_guard_hit(gp, info->si_addr) || (gp->stk && fault_sp(uctx) < gp->stk->lo);
 }
 
-// sighandler: SIGSEGV and SIGBUS. Go: sighandler's sigpanic path.
+// sighandler: SIGSEGV and SIGBUS. Go: sighandler's sigpanic path. The
+// report runs here, on the faulting thread, which may have been inside
+// stdio: it flushes nothing (start_dying).
 void sighandler(int sig, siginfo_t* info, void* uctx) {
+  probe_fault();  // a traceback that read a stack as it changed: back to its start
   m* mp = getm();
   g* gp = mp ? mp->curg : nullptr;
   const bool overflow = gp && stack_overflow(gp, info, uctx);
@@ -97,24 +131,27 @@ void sighandler(int sig, siginfo_t* info, void* uctx) {
     signal(sig, SIG_DFL);
     return;
   }
-  start_dying();
+  start_dying(flush_how::none);
+  // A stack overflow is a fatal error (all goroutines); a nil dereference
+  // is Go's panic (GOTRACEBACK says).
+  const traceback_mode mode = gotraceback(overflow ? throw_type::user : throw_type::none);
+  printer pr(2, stack_lo_of(mp));
+  const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
   if (overflow) {
-    printerr("runtime: goroutine stack exceeds %zu-byte limit\n",
-             static_cast<std::size_t>(gp->stk->hi - gp->stk->lo));
-    printerr("runtime: sp=%#zx fault=%p stack=[%#zx, %#zx]\n",
-             static_cast<std::size_t>(fault_sp(uctx)), info->si_addr,
-             static_cast<std::size_t>(gp->stk->lo), static_cast<std::size_t>(gp->stk->hi));
-    printerr("fatal error: stack overflow\n\n");
+    const stack* stk = gp->stk;
+    pr.str("runtime: goroutine stack exceeds ").dec(static_cast<std::uint64_t>(stk->hi - stk->lo)).str("-byte limit\n");
+    pr.str("runtime: sp=").hex(fault_sp(uctx)).str(" fault=").hex(addr);
+    pr.str(" stack=[").hex(stk->lo).str(", ").hex(stk->hi).str("]\n");
+    pr.str("fatal error: stack overflow\n");
   } else {
-    printerr("panic: runtime error: invalid memory address or nil pointer dereference\n");
-    printerr("[signal %s: %s code=%#x addr=%p]\n\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
-             sig == SIGSEGV ? "segmentation violation" : "bus error", info->si_code,
-             info->si_addr);
+    pr.str("panic: runtime error: invalid memory address or nil pointer dereference\n");
+    pr.str(sig == SIGSEGV ? "[signal SIGSEGV: segmentation violation" : "[signal SIGBUS: bus error")
+        .str(" code=").hex(static_cast<std::uint32_t>(info->si_code)).str(" addr=").hex(addr)
+        .str(" pc=").hex(fault_pc(uctx)).str("]\n");
   }
-  goroutineheader(gp, true);
-  traceback_current(2);
-  tracebackothers(gp);
-  _exit(2);
+  report_running(pr, gp, uctx, mode);
+  pr.flush();
+  exit2(mode.crash);
 }
 
 std::atomic<int> frozen{0};
@@ -150,7 +187,8 @@ void signals_init() {
     backtrace(frame, 1);  // loads libgcc's unwinder now, not in a signal handler
     warm = true;
   }
-  // Not SA_NODEFER: a fault in the handler itself kills the process.
+  // Not SA_NODEFER: a fault in the handler itself kills the process (but a
+  // traceback's walk of another stack unblocks faults: probe_fault).
   sig_install(SIGSEGV, &sighandler, 0);
   sig_install(SIGBUS, &sighandler, 0);
 }
@@ -206,7 +244,7 @@ void freezetheworld() {
 }
 
 void minit_signals(m* mp) {
-  void* mem = mmap(nullptr, sigstack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+  void* mem = mmap(nullptr, sigstack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
   if (mem == MAP_FAILED) return;  // no report on overflow: the default action
   stack_t ss;

@@ -4,9 +4,16 @@
 
 #include <signal.h>
 
+#include <cstddef>
+
 namespace gort::rt {
 
 struct m;
+
+// Each M's alternate signal stack: the fault handler's report runs on it,
+// demangling included (traceback.cpp). Address space,
+// touched only by a report.
+inline constexpr std::size_t sigstack_size = 256 * 1024;
 
 // signals_init installs the fault handlers (SIGSEGV, SIGBUS) at the start
 // of a run, saving the program's; signals_restore puts back every action a

@@ -35,6 +35,12 @@
 //   netpoll  when goroutines wait on I/O and nobody has polled for 10 ms:
 //     every M is busy and none blocks in netpoll, so without this a
 //     readied connection would wait for some P to run out of work.
+//   waitsince  every 10 s, and before a deep sleep: stamp the waiting
+//     goroutines that have no stamp yet with the time (markwaitsince), for
+//     the minutes a traceback shows ("[chan receive, 3 minutes]"). Go's GC
+//     stamps them as it scans their stacks; the stamp is late by up to a
+//     period, which the minutes hide.
+
 // sysmon counts as a system M (sched.nmsys): checkdead does not take it for
 // a thread at work. Its deep sleep ends when a P leaves the idle list
 // (pidleget): a G that I/O readied may need preempting as any other, and
@@ -61,6 +67,7 @@ constexpr std::int64_t syscall_keep_ns = 10'000'000;   // retake's 10 ms for a s
 constexpr std::int64_t max_deep_sleep_ns = 60'000'000'000;  // Go: forcegcperiod / 2
 constexpr std::int64_t scavenge_period_ns = 1'000'000'000;
 constexpr std::int64_t netpoll_stale_ns = 10'000'000;  // Go: sysmon polls after 10 ms
+constexpr std::int64_t waitsince_period_ns = 10'000'000'000;
 
 note sysmonnote;      // woken by sysmon_stop and sysmon_wake
 m* sysmon_m = nullptr;
@@ -183,6 +190,7 @@ bool deep_sleep(std::int64_t now) {
   std::int64_t sleep = max_deep_sleep_ns;
   if (const std::int64_t next = time_sleep_until(); next != 0) sleep = std::min(sleep, std::max<std::int64_t>(0, next - now));
   if (sleep >= scavenge_period_ns) stack_scavenge(true);
+  markwaitsince(now);  // nobody parks while every P is idle
   sysmonnote.tsleep(sleep);
   sched.lock.lock();
   sched.sysmonwait.store(false, std::memory_order_seq_cst);
@@ -196,6 +204,7 @@ void sysmon() {
   const std::int64_t trace_every = std::int64_t(debug.schedtrace) * 1000000;
   std::int64_t next_trace = runtime_init_time;  // the first line at the first round: "SCHED 0ms", as Go's
   std::int64_t next_scavenge = nanotime() + scavenge_period_ns;
+  std::int64_t next_waitsince = nanotime() + waitsince_period_ns;
   std::int64_t delay = 0;  // ns
   int idle = 0;            // rounds that found nothing to do
   for (;;) {
@@ -218,6 +227,10 @@ void sysmon() {
     if (now >= next_scavenge) {
       stack_scavenge(false);
       next_scavenge = now + scavenge_period_ns;
+    }
+    if (now >= next_waitsince) {
+      markwaitsince(now);
+      next_waitsince = now + waitsince_period_ns;
     }
     if (trace_every > 0 && now >= next_trace) {
       schedtrace(debug.scheddetail > 0);
