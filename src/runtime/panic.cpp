@@ -17,7 +17,7 @@
 // Dying. The first thread to report a fatal error wins (start_dying); it
 // freezes the other Ms first (signal_unix.cpp, freezetheworld), so that the
 // report is the last thing the program says. The signals that become fatal
-// reports (a fault on a goroutine) are in signal_unix.cpp. What a
+// reports (a fault on a goroutine, SIGQUIT) are in signal_unix.cpp. What a
 // report prints (which goroutines, which frames) is GOTRACEBACK's to say
 // (traceback.cpp); it is printed on g0's stack (systemstack), as Go's
 // fatalthrow does, since the goroutine's may be nearly used up.
@@ -37,9 +37,14 @@
 // matters:
 //   - a panic, a deadlock, a runtime error: in the runtime, never inside
 //     stdio: it flushes itself;
+//   - SIGQUIT: on sysmon's thread, which never takes a stdio lock
+//     (signal_unix.cpp);
 //   - a stack overflow or a nil dereference: in the fault handler on the
 //     thread that faulted, which may have been inside printf when it did:
-//     nothing is flushed. The program's own unbuffered writes (write(2),
+//     it asks sysmon to flush instead (flush_on_sysmon), and waits up to a
+//     second. What the faulting thread was writing when it faulted (under
+//     the lock) cannot be flushed; nor can anything without sysmon
+//     (GODEBUG=sysmonoff=1). The program's own unbuffered writes (write(2),
 //     std::cerr) need none of this.
 #include "runtime/panic.hpp"
 
@@ -92,7 +97,10 @@ void start_dying(flush_how how) {
   // The report is the runtime's: sysmon must not take this M's P halfway
   // through it (preempt.cpp).
   if (m* mp = getm()) runtime_enter(mp);
-  if (how == flush_how::here) flush_std_streams();
+  if (how == flush_how::here)
+    flush_std_streams();
+  else if (how == flush_how::by_sysmon)
+    flush_on_sysmon();
   symbolizer_init();
   freezetheworld();
 }

@@ -25,14 +25,15 @@ void printerr(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // caller waits for the process to end, or ends it if it is the reporting
 // thread faulting in its own report.
 enum class flush_how {
-  here,  // this thread holds no stdio lock: a runtime context
-  none,  // a fault handler, whose thread may have been inside stdio
+  here,       // this thread holds no stdio lock: a runtime context, or sysmon's
+  by_sysmon,  // a fault handler, whose thread may have been inside stdio
+  none,
 };
 void start_dying(flush_how how);
 
 // flush_std_streams flushes stdout, std::cout and std::clog, if stdout's
-// lock can be had within 100 ms. Only on a thread that cannot be inside
-// stdio itself ("Flushing", panic.cpp).
+// lock can be had within 100 ms. Async-signal-safe only on a thread that
+// cannot be inside stdio itself ("Flushing", panic.cpp).
 void flush_std_streams();
 
 // exit2 ends a fatal report: exit status 2, or with GOTRACEBACK=crash

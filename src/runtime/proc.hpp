@@ -230,6 +230,10 @@ int gomaxprocs_from_env(int ncpu);  // $GOMAXPROCS if a positive integer, else n
 void schedtrace(bool detailed);
 void sysmon_start();
 void sysmon_stop();
+// sysmon_running: sysmon's M while its thread runs, else nullptr; its
+// procid is the thread's id. If sysmon has been started and its thread has
+// not got that far yet, waits for it (1 s at most). Async-signal-safe.
+m* sysmon_running();
 // sysmon_wake_locked wakes sysmon if it sleeps deeply (sysmonwait).
 // rush: for a system call or a start of the world, after which sysmon
 // goes back to its shortest sleep, as Go's does after any wakeup; a P

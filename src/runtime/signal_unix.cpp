@@ -28,6 +28,19 @@
 // A saved SIG_DFL means the default action (the handler restores it and
 // returns, and the fault happens again); SIG_IGN ignores SIGURG.
 //
+// SIGQUIT, as Go's: "SIGQUIT: quit", the goroutines (traceback.cpp), exit
+// status 2 (or SIGABRT under GOTRACEBACK=crash). Installed for every run,
+// unless the program had a handler of its own for it before run() (it
+// keeps it, as sigfwd's rule; an inherited SIG_IGN, which a shell gives a
+// background job, is replaced, as Go replaces it). The report is made on
+// sysmon's thread: a SIGQUIT that lands on another thread is sent on to it
+// (tgkill) and the handler returns. sysmon never takes a stdio lock itself,
+// so it may flush stdout before the report ("Flushing", panic.cpp), which
+// the thread the kernel picked might have been in the middle of; and the
+// dump's other needs (a signal stack, no lock) are met on any thread.
+// Without sysmon (GODEBUG=sysmonoff=1) the report is made where the signal
+// lands, with nothing flushed.
+//
 // Freezing. A fatal report must be the last thing the program says, so the
 // reporting thread first stops every other M where it stands
 // (freezetheworld): it makes SIGURG's handler one that never returns and
@@ -117,7 +130,7 @@ bool stack_overflow(const g* gp, siginfo_t* info, void* uctx) {
 
 // sighandler: SIGSEGV and SIGBUS. Go: sighandler's sigpanic path. The
 // report runs here, on the faulting thread, which may have been inside
-// stdio: it flushes nothing (start_dying).
+// stdio: sysmon flushes stdout for it (start_dying).
 void sighandler(int sig, siginfo_t* info, void* uctx) {
   probe_fault();  // a traceback that read a stack as it changed: back to its start
   m* mp = getm();
@@ -131,7 +144,7 @@ void sighandler(int sig, siginfo_t* info, void* uctx) {
     signal(sig, SIG_DFL);
     return;
   }
-  start_dying(flush_how::none);
+  start_dying(flush_how::by_sysmon);
   // A stack overflow is a fatal error (all goroutines); a nil dereference
   // is Go's panic (GOTRACEBACK says).
   const traceback_mode mode = gotraceback(overflow ? throw_type::user : throw_type::none);
@@ -150,6 +163,41 @@ void sighandler(int sig, siginfo_t* info, void* uctx) {
         .str(" pc=").hex(fault_pc(uctx)).str("]\n");
   }
   report_running(pr, gp, uctx, mode);
+  pr.flush();
+  exit2(mode.crash);
+}
+
+// SIGQUIT (see "SIGQUIT" above). quit_code: the si_code of the SIGQUIT
+// that was sent on to sysmon, for its report. flush_asked, flush_done: a
+// fault's report asking sysmon to flush stdout (flush_on_sysmon).
+std::atomic<int> quit_code{0};
+std::atomic<bool> flush_asked{false}, flush_done{false};
+bool sigquit_ours = false;  // run() installed sigquit; written before any M runs
+
+void sigquit(int, siginfo_t* info, void* uctx) {
+  const std::int32_t self = gettid();
+  m* smp = sysmon_running();
+  const std::int32_t sysmon_tid = smp != nullptr ? smp->procid : 0;
+  if (sysmon_tid != 0 && sysmon_tid != self) {
+    quit_code.store(info->si_code, std::memory_order_relaxed);
+    if (syscall(SYS_tgkill, getpid(), sysmon_tid, SIGQUIT) == 0) return;
+  }
+  const bool on_sysmon = sysmon_tid == self;
+  if (on_sysmon && flush_asked.exchange(false, std::memory_order_acq_rel)) {
+    flush_std_streams();
+    flush_done.store(true, std::memory_order_release);
+    return;
+  }
+  start_dying(on_sysmon ? flush_how::here : flush_how::none);
+  m* mp = on_sysmon ? smp : getm();
+  printer pr(2, stack_lo_of(mp));
+  const int code = on_sysmon ? quit_code.exchange(0, std::memory_order_relaxed) : info->si_code;
+  pr.str("SIGQUIT: quit\nPC=").hex(fault_pc(uctx)).str(" m=").dec(static_cast<std::int64_t>(mp ? mp->id : -1))
+      .str(" sigcode=").dec(static_cast<std::int64_t>(code)).str("\n");
+  // gort: Go treats SIGQUIT as a runtime error (runtime frames, whatever
+  // GOTRACEBACK says); gort as a fatal error, which GOTRACEBACK governs.
+  const traceback_mode mode = gotraceback(throw_type::user);
+  report_running(pr, on_sysmon || mp == nullptr ? nullptr : mp->curg, uctx, mode);
   pr.flush();
   exit2(mode.crash);
 }
@@ -191,6 +239,21 @@ void signals_init() {
   // traceback's walk of another stack unblocks faults: probe_fault).
   sig_install(SIGSEGV, &sighandler, 0);
   sig_install(SIGBUS, &sighandler, 0);
+  struct sigaction cur;
+  sigquit_ours = sigaction(SIGQUIT, nullptr, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+                 (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN);
+  if (sigquit_ours) sig_install(SIGQUIT, &sigquit, 0);
+}
+
+void flush_on_sysmon() {
+  m* smp = sysmon_running();
+  const std::int32_t tid = smp != nullptr ? smp->procid : 0;
+  if (!sigquit_ours || tid == 0 || tid == gettid()) return;
+  flush_done.store(false, std::memory_order_relaxed);
+  flush_asked.store(true, std::memory_order_release);
+  if (syscall(SYS_tgkill, getpid(), tid, SIGQUIT) != 0) return;
+  const timespec ms{0, 1'000'000};
+  for (int i = 0; i < 1000 && !flush_done.load(std::memory_order_acquire); ++i) nanosleep(&ms, nullptr);
 }
 
 void signals_restore() {

@@ -40,7 +40,8 @@
 //     the minutes a traceback shows ("[chan receive, 3 minutes]"). Go's GC
 //     stamps them as it scans their stacks; the stamp is late by up to a
 //     period, which the minutes hide.
-
+// sysmon's thread is also where SIGQUIT is answered (signal_unix.cpp): it
+// has an M's signal stack and thread id (sysmon_running) for that.
 // sysmon counts as a system M (sched.nmsys): checkdead does not take it for
 // a thread at work. Its deep sleep ends when a P leaves the idle list
 // (pidleget): a G that I/O readied may need preempting as any other, and
@@ -49,11 +50,16 @@
 // server whose Ps go idle between requests would otherwise restart the
 // 20 us rounds each time, and sysmon take thousands of wakeups a second
 // from the cores that serve. gort: no GC duties.
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
+#include <ctime>
 
 #include "runtime/netpoll.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
+#include "runtime/signal_unix.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/time.hpp"
 
@@ -71,6 +77,10 @@ constexpr std::int64_t waitsince_period_ns = 10'000'000'000;
 
 note sysmonnote;      // woken by sysmon_stop and sysmon_wake
 m* sysmon_m = nullptr;
+// sysmon_running's: sysmon's M from sysmon_start until its thread exits,
+// and the same once the thread has its id and signal stack.
+std::atomic<m*> sysmon_started{nullptr};
+std::atomic<m*> sysmon_live{nullptr};
 
 // sysmontick: what sysmon saw of a P last round (Go: p.sysmontick).
 struct sysmontick {
@@ -239,7 +249,35 @@ void sysmon() {
   }
 }
 
+// sysmon_mstart is sysmon's thread (its mstart): a signal stack and a
+// thread id, as minit gives an M, then the loop. It starts with every
+// signal blocked (a SIGQUIT that found it before it is known as sysmon's
+// would wait for itself: sysmon_running) and unblocks sigmask, its
+// creator's, once it is.
+void sysmon_mstart(m* mp, sigset_t sigmask) {
+  minit_signals(mp);
+  minit_preempt(mp);
+  sysmon_live.store(mp, std::memory_order_release);
+  pthread_sigmask(SIG_SETMASK, &sigmask, nullptr);
+  sysmon();
+  sysmon_live.store(nullptr, std::memory_order_release);
+  sysmon_started.store(nullptr, std::memory_order_release);
+  mp->procid = 0;  // freezetheworld signals no thread that has gone
+  munmap_signals(mp);
+}
+
 }  // namespace
+
+m* sysmon_running() {
+  // A signal may come while sysmon's thread starts (run() has just begun):
+  // wait for it, 1 s at most.
+  const timespec ms{0, 1'000'000};
+  for (int i = 0; i < 1000 && sysmon_live.load(std::memory_order_acquire) == nullptr &&
+                  sysmon_started.load(std::memory_order_acquire) != nullptr;
+       ++i)
+    nanosleep(&ms, nullptr);
+  return sysmon_live.load(std::memory_order_acquire);
+}
 
 void sysmon_start() {
   if (debug.sysmonoff) return;
@@ -254,7 +292,12 @@ void sysmon_start() {
   mcommoninit(mp);
   ++sched.nmsys;
   sysmon_m = mp;
-  mp->thread = newosproc(sysmon);
+  sysmon_started.store(mp, std::memory_order_release);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  mp->thread = newosproc([mp, old] { sysmon_mstart(mp, old); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   sched.lock.unlock();
 }
 

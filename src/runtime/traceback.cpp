@@ -1,4 +1,5 @@
-// traceback.cpp: goroutine headers and stacks, for fatal reports. Go counterpart: traceback.go (goroutineheader,
+// traceback.cpp: goroutine headers and stacks, for fatal reports, SIGQUIT
+// and gort::dump_goroutines. Go counterpart: traceback.go (goroutineheader,
 // traceback, tracebackothers, printcreatedby, showframe) and gotraceback
 // (runtime1.go).
 //
@@ -33,8 +34,9 @@
 //
 // Reading a stack that may move. tracebackothers takes no lock (a signal
 // handler may have interrupted the lock's holder; a fatal report has frozen
-// every other thread wherever it was, and a frozen thread may have been
-// halfway through a switch), so a goroutine may change while it is read: it may be readied, run and park again, exit, have its stack
+// every other thread wherever it was) and does not stop the world
+// (dump_goroutines lets the other Ms run), so a goroutine may change while
+// it is read: it may be readied, run and park again, exit, have its stack
 // given to another. What keeps that safe:
 //   - the Gs are walked lock-free (proc.hpp, allgs): a G is never freed
 //     while the run lasts, and goroutine stacks are unmapped only when it
@@ -95,8 +97,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <ostream>
 
+#include "gort/runtime.hpp"
 #include "runtime/panic.hpp"
+#include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/signal_unix.hpp"
 #include "runtime/switch.hpp"
@@ -702,3 +707,38 @@ void tracebackothers(printer& pr, const g* me, int level) {
 }
 
 }  // namespace gort::rt
+
+// ---- gort::dump_goroutines ----
+
+namespace gort {
+
+// dump_goroutines is Go's runtime.Stack(buf, true) (without stopping the
+// world): the calling goroutine from its caller's frame, then the others,
+// printed on g0's stack (systemstack), into a string that goes to os
+// once the runtime is done with it.
+[[gnu::noinline]] void dump_goroutines(std::ostream& os) {
+  struct dump {
+    rt::g* gp;
+    rt::pcbuf cur;
+    std::string out;
+  } d{nullptr, {}, {}};
+  {
+    rt::entry_guard e("gort::dump_goroutines");
+    d.gp = e.gp;
+    rt::callers(d.cur, reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+    rt::systemstack(e.gp->m, [](void* arg) {
+      auto* d = static_cast<dump*>(arg);
+      rt::symbolizer_init();
+      const int level = std::max(1, rt::gotraceback(rt::throw_type::none).level);  // Go's Stack ignores "none"
+      rt::printer pr(&d->out, rt::stack_lo_of(d->gp->m));
+      const rt::gsnap s = rt::snapshot(d->gp);
+      rt::goroutineheader(pr, s, 0, true);
+      rt::traceback(pr, d->cur, level);
+      rt::printcreatedby(pr, s, level);
+      rt::tracebackothers(pr, d->gp, level);
+    }, &d);
+  }
+  os << d.out;  // outside the runtime: os may be anything, even a gort::net stream
+}
+
+}  // namespace gort

@@ -1,4 +1,5 @@
-// traceback.hpp: goroutine headers and stacks, for fatal reports. Go counterpart: traceback.go (goroutineheader,
+// traceback.hpp: goroutine headers and stacks, for fatal reports, SIGQUIT
+// and gort::dump_goroutines. Go counterpart: traceback.go (goroutineheader,
 // traceback, tracebackothers, printcreatedby) and gotraceback/setTraceback
 // (runtime1.go). The design is at the top of traceback.cpp.
 #pragma once
@@ -19,8 +20,8 @@ namespace gort::rt {
 // every goroutine, not only the failing one; crash: end with SIGABRT (a core
 // dump) instead of exit status 2. The kinds are Go's throwType: none for a
 // panic (GOTRACEBACK alone decides: single by default), user for a fatal
-// error the program caused (all goroutines whatever GOTRACEBACK says, at
-// its level), runtime for a runtime bug (gothrow: all
+// error the program caused and for SIGQUIT (all goroutines whatever
+// GOTRACEBACK says, at its level), runtime for a runtime bug (gothrow: all
 // goroutines, runtime frames included).
 enum class throw_type { none, user, runtime };
 struct traceback_mode {
@@ -34,7 +35,7 @@ traceback_mode gotraceback(throw_type t);
 // printer is a report's output: formatted without allocating into a fixed
 // buffer, which goes out when full and at flush() either to a file
 // descriptor, by write(2) (async-signal-safe), or appended to a string
-// (never in a signal handler). stack_lo is the low end of
+// (dump_goroutines, never in a signal handler). stack_lo is the low end of
 // the stack the report runs on (0: unknown), which bounds what the
 // demangler may take (traceback.cpp, "Names").
 class printer {
@@ -115,8 +116,8 @@ void printcreatedby(printer& pr, const gsnap& s, int level);
 // tracebackothers prints every goroutine but me (which may be nullptr): a
 // blank line, its header, its stack (a parked or runnable G's, unwound from
 // its saved context; one running on another thread has none to show), its
-// creator. Takes no lock: callable from a signal handler, and while
-// other threads run (traceback.cpp).
+// creator. Takes no lock: callable from a signal handler and while other
+// threads run (traceback.cpp).
 void tracebackothers(printer& pr, const g* me, int level);
 
 // symbolizer_init makes the symbolizer ready (it reads the program's
