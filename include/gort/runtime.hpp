@@ -109,8 +109,8 @@ auto blocking(F&& f) -> std::invoke_result_t<F> {
 
 // dump_goroutines writes every goroutine to os as Go's runtime.Stack(buf,
 // true) does, and as a SIGQUIT or a fatal error prints them on stderr: the
-// calling goroutine first, from the function that called dump_goroutines,
-// then the others, each as
+// caller first (its goroutine, or the G of a thread calling in), from the
+// function that called dump_goroutines, then the others, each as
 //
 //   goroutine 7 [chan receive, 3 minutes]:
 //   parked_in_recv_here(gort::chan<int>)

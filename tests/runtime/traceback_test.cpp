@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "runtime/lock_futex.hpp"
 #include "runtime/proc.hpp"
@@ -206,6 +207,34 @@ TEST(TracebackTest, WaitMinutesInDump) {
   EXPECT_EQ(rc, 0);
   EXPECT_TRUE(std::regex_search(d, std::regex(R"((^|\n)goroutine [0-9]+ \[chan receive, 3 minutes\]:\n)"))) << d;
   EXPECT_EQ(lines(d)[0], "goroutine 1 [running]:");
+}
+
+// dump_goroutines from a thread the runtime did not start (an extra M,
+// proc.cpp "Extra Ms"): the thread's own G first, locked to it, from the
+// thread's own stack (systemstack has no g0 to move to); then the parked
+// goroutine.
+TEST(TracebackTest, DumpFromForeignThread) {
+  std::string d;
+  int rc = run_procs(2, [&] {
+    auto never = gort::make_chan<int>();
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([never, &wg] {
+      parked_in_recv_here(never);
+      wg.done();
+    });
+    wait_parked(1);
+    std::thread t([&] { d = dump(); });
+    gort::blocking([&] { t.join(); });
+    never.close();
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  const auto ls = lines(d);
+  ASSERT_GE(ls.size(), 3u) << d;
+  EXPECT_TRUE(std::regex_match(ls[0], std::regex(R"(goroutine [0-9]+ \[running, locked to thread\]:)"))) << d;
+  EXPECT_EQ(ls[1], "(anonymous namespace)::dump()") << d;
+  EXPECT_EQ(parked_blocks(d), 1) << d;
 }
 
 }  // namespace
