@@ -78,8 +78,7 @@ int parked_blocks(const std::string& d) {
 // parked_in_recv_here and returns that dump, or the last one after 10,000
 // tries. On one P the goroutines made before run at the first yield until
 // they park, so the first dump usually has them all (a time slice that ends
-// at the receive's entry makes one yield instead). It yields, never sleeps:
-// a P gone idle lets sysmon stamp the waiting goroutines' start.
+// at the receive's entry makes one yield instead).
 std::string wait_parked(int n) {
   std::string d;
   for (int i = 0; i < 10000; ++i) {
@@ -186,9 +185,14 @@ TEST(TracebackTest, DumpThousandParked) {
 }
 
 // The minutes in a dump: sysmon stamps the waiting goroutines it finds
-// unstamped with its clock (markwaitsince, every 10 s); here the test
-// stamps one with a clock three minutes behind instead of waiting them.
+// unstamped with its clock (markwaitsince, every 10 s, and when every P goes
+// idle); here the test stamps one with a clock three minutes behind instead
+// of waiting them, with sysmon off so that its stamp is the only one (main's
+// P, taken by sysmon while main parses a dump, would leave every P idle).
 TEST(TracebackTest, WaitMinutesInDump) {
+  const char* godebug = std::getenv("GODEBUG");
+  const std::string saved = godebug ? godebug : "";
+  setenv("GODEBUG", "sysmonoff=1", 1);
   std::string d;
   int rc = run_procs(1, [&] {
     auto never = gort::make_chan<int>();
@@ -198,12 +202,16 @@ TEST(TracebackTest, WaitMinutesInDump) {
       parked_in_recv_here(never);
       wg.done();
     });
-    wait_parked(1);  // no P went idle: sysmon has not stamped it
+    wait_parked(1);
     gort::rt::markwaitsince(gort::rt::nanotime() - (3 * 60 + 1) * kSecond);
     d = dump();
     never.close();
     wg.wait();
   });
+  if (godebug)
+    setenv("GODEBUG", saved.c_str(), 1);
+  else
+    unsetenv("GODEBUG");
   EXPECT_EQ(rc, 0);
   EXPECT_TRUE(std::regex_search(d, std::regex(R"((^|\n)goroutine [0-9]+ \[chan receive, 3 minutes\]:\n)"))) << d;
   EXPECT_EQ(lines(d)[0], "goroutine 1 [running]:");
