@@ -378,30 +378,45 @@ int NoDeadlock() {
   return v.value_or(0) + 1;
 }
 
+// wait_dumped yields until a dump of the goroutines holds text: a
+// goroutine is where a test wants it. Goroutines on one P run at the yield
+// until they park; one whose time slice ends at a runtime entry (under
+// qemu, say) yields there instead, and a later yield gets it further.
+void wait_dumped(const char* text) {
+  for (;;) {
+    gort::yield();
+    std::ostringstream os;
+    gort::dump_goroutines(os);
+    if (os.str().find(text) != std::string::npos) return;
+  }
+}
+
 // park_one starts a goroutine that parks in parked_in_recv_here on a
-// channel nobody sends on, and returns once it has parked: on one P, the new
-// goroutine (in runnext) runs at main's yield until it parks, then main.
+// channel nobody sends on, and returns once it has parked.
 [[gnu::noinline]] void park_one() {
   static gort::chan<int> never = gort::make_chan<int>();
   gort::go([] { parked_in_recv_here(never); });
-  gort::yield();
+  wait_dumped(" [chan receive]:\n");
 }
 
 // say_ready tells the test (on stdout, unbuffered) that the goroutines are
-// parked: it may send its signal now.
+// where it wants them: it may send its signal now.
 void say_ready() {
   static const char ready[] = "ready\n";
   ssize_t w = ::write(1, ready, sizeof ready - 1);
   (void)w;
 }
 
-// A goroutine parked by name, a line in stdout's buffer, then main sleeps
-// until the test's SIGQUIT: the dump, stdout flushed, exit status 2.
+// A goroutine parked by name, a line in stdout's buffer, main asleep, then
+// the test's SIGQUIT: the dump, stdout flushed, exit status 2.
 int SigquitParked() {
   int rc = gort::run(gort::Config{.maxprocs = 1}, [] {
     park_one();
     std::printf("printed before SIGQUIT\n");  // stdout is a pipe: buffered
-    say_ready();
+    gort::go([] {
+      wait_dumped("goroutine 1 [sleep]:\n");
+      say_ready();
+    });
     gort::sleep(std::chrono::hours(1));
   });
   return returned("SigquitParked", rc);
