@@ -35,11 +35,13 @@
 //   netpoll  when goroutines wait on I/O and nobody has polled for 10 ms:
 //     every M is busy and none blocks in netpoll, so without this a
 //     readied connection would wait for some P to run out of work.
-//   waitsince  every 10 s, and before a deep sleep: stamp the waiting
-//     goroutines that have no stamp yet with the time (markwaitsince), for
-//     the minutes a traceback shows ("[chan receive, 3 minutes]"). Go's GC
-//     stamps them as it scans their stacks; the stamp is late by up to a
-//     period, which the minutes hide.
+//   waitsince  every 10 s, at a round or before a deep sleep: stamp the
+//     waiting goroutines that have no stamp yet with the time
+//     (markwaitsince), for the minutes a traceback shows ("[chan receive,
+//     3 minutes]"). Go's GC stamps them as it scans their stacks. A stamp
+//     is late by up to a period, or by a deep sleep (a minute at most) for
+//     a goroutine that parked just before one; the minutes hide that. The
+//     walk over every G is paid once a period, however often sysmon sleeps.
 // sysmon's thread is also where SIGQUIT is answered (signal_unix.cpp): it
 // has an M's signal stack and thread id (sysmon_running) for that.
 // sysmon counts as a system M (sched.nmsys): checkdead does not take it for
@@ -81,6 +83,13 @@ m* sysmon_m = nullptr;
 // and the same once the thread has its id and signal stack.
 std::atomic<m*> sysmon_started{nullptr};
 std::atomic<m*> sysmon_live{nullptr};
+
+// stampwaitsince: markwaitsince, if a period has passed since the last.
+void stampwaitsince(std::int64_t now, std::int64_t& next) {
+  if (now < next) return;
+  markwaitsince(now);
+  next = now + waitsince_period_ns;
+}
 
 // sysmontick: what sysmon saw of a P last round (Go: p.sysmontick).
 struct sysmontick {
@@ -185,8 +194,8 @@ void sysmon_netpoll(std::int64_t now) {
 // or a wakeup. True if woken for a system call or a start of the world
 // (then the caller restarts its short delays); a P that left the idle list
 // only needs watching for its time slice, which the delays sysmon had
-// reached still do.
-bool deep_sleep(std::int64_t now) {
+// reached still do. next_waitsince: sysmon's (stampwaitsince).
+bool deep_sleep(std::int64_t now, std::int64_t& next_waitsince) {
   sched.lock.lock();
   const bool idle = (sched.stop.load(std::memory_order_relaxed) & stop_gcwaiting) ||
                     sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed);
@@ -200,7 +209,7 @@ bool deep_sleep(std::int64_t now) {
   std::int64_t sleep = max_deep_sleep_ns;
   if (const std::int64_t next = time_sleep_until(); next != 0) sleep = std::min(sleep, std::max<std::int64_t>(0, next - now));
   if (sleep >= scavenge_period_ns) stack_scavenge(true);
-  markwaitsince(now);  // nobody parks while every P is idle
+  stampwaitsince(now, next_waitsince);  // nobody parks while every P is idle
   sysmonnote.tsleep(sleep);
   sched.lock.lock();
   sched.sysmonwait.store(false, std::memory_order_seq_cst);
@@ -225,7 +234,7 @@ void sysmon() {
     if (sysmonnote.tsleep(delay) || sched.stop.load(std::memory_order_acquire) & stop_exiting) return;
     std::int64_t now = nanotime();
     if (debug.schedtrace <= 0 && sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed)) {
-      if (deep_sleep(now)) {
+      if (deep_sleep(now, next_waitsince)) {
         idle = 0;
         delay = 20'000;
       }
@@ -238,10 +247,7 @@ void sysmon() {
       stack_scavenge(false);
       next_scavenge = now + scavenge_period_ns;
     }
-    if (now >= next_waitsince) {
-      markwaitsince(now);
-      next_waitsince = now + waitsince_period_ns;
-    }
+    stampwaitsince(now, next_waitsince);
     if (trace_every > 0 && now >= next_trace) {
       schedtrace(debug.scheddetail > 0);
       next_trace += trace_every;

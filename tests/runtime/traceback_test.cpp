@@ -185,10 +185,9 @@ TEST(TracebackTest, DumpThousandParked) {
 }
 
 // The minutes in a dump: sysmon stamps the waiting goroutines it finds
-// unstamped with its clock (markwaitsince, every 10 s, and when every P goes
-// idle); here the test stamps one with a clock three minutes behind instead
-// of waiting them, with sysmon off so that its stamp is the only one (main's
-// P, taken by sysmon while main parses a dump, would leave every P idle).
+// unstamped with its clock (markwaitsince, every 10 s); here the test stamps
+// one with a clock three minutes behind instead of waiting them, with
+// sysmon off so that its stamp is the only one.
 TEST(TracebackTest, WaitMinutesInDump) {
   const char* godebug = std::getenv("GODEBUG");
   const std::string saved = godebug ? godebug : "";
