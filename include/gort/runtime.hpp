@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -49,9 +50,19 @@ int run(const Config& cfg, std::function<void()> main_fn);
 // newproc: start f(args...) as a new goroutine. Arguments are decay-copied or
 // moved, like std::thread. Returns the new goroutine's id. The new goroutine
 // runs next on this P (Go's runnext); the caller goes on running.
+//
+// go is always inlined, so that an address read here lies in the caller's
+// code: a traceback names the caller in the goroutine's "created by" line,
+// as Go records the pc of the go statement (newproc's getcallerpc).
 template <class F, class... Args>
-std::uint64_t go(F&& f, Args&&... args) {
-  return detail::newproc(std::forward<F>(f), std::forward<Args>(args)...);
+[[gnu::always_inline]] inline std::uint64_t go(F&& f, Args&&... args) {
+  std::uintptr_t gopc;
+#if defined(__x86_64__)
+  asm volatile("1: leaq 1b(%%rip), %0" : "=r"(gopc));  // this instruction's own address
+#elif defined(__aarch64__)
+  asm volatile("adr %0, ." : "=r"(gopc));                // this instruction's own address
+#endif
+  return detail::newproc(gopc, std::forward<F>(f), std::forward<Args>(args)...);
 }
 
 void yield();                // runtime.Gosched
@@ -98,6 +109,27 @@ auto blocking(F&& f) -> std::invoke_result_t<F> {
   detail::syscall_scope scope;
   return std::forward<F>(f)();
 }
+
+// dump_goroutines writes every goroutine to os as Go's runtime.Stack(buf,
+// true) does, and as a SIGQUIT or a fatal error prints them on stderr: the
+// caller first (its goroutine, or the G of a thread calling in), from the
+// function that called dump_goroutines, then the others, each as
+//
+//   goroutine 7 [chan receive, 3 minutes]:
+//   parked_in_recv_here(gort::chan<int>)
+//           /src/app.cpp:12 +0x2b
+//   created by main::{lambda()#1}::operator()() const in goroutine 1
+//           /src/app.cpp:30 +0x61
+//
+// (the wait's minutes only from one on). A parked or runnable goroutine's
+// stack is read where it lies; one running on another thread shows none.
+// The runtime's own frames are left out unless GOTRACEBACK=system. Unlike
+// Go's, it does not stop the world: the other goroutines run on, and one
+// that changes while it is read may be shown with a wrong stack, never
+// worse. Function names come from the symbol table, files and lines from
+// the debug information (-g); see docs/DEBUGGING.md. os is written after
+// the dump is taken, outside the runtime, so it may be any stream.
+void dump_goroutines(std::ostream& os);
 
 struct Stats {                    // a snapshot; fields may be added
   std::size_t goroutines;         // live goroutines

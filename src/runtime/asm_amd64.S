@@ -123,6 +123,75 @@ gort_goentry_landing:
     .cfi_endproc
     .size   gort_goentry_trampoline, .-gort_goentry_trampoline
 
+// gort_unwind_switched(const void* sp, _Unwind_Trace_Fn fn, void* arg) calls
+// _Unwind_Backtrace(fn, arg) from a frame whose unwind entry names as its
+// caller the context gort_gogo_switch saved at sp (a parked or preempted
+// goroutine, traceback.cpp): the CFA is sp + 64 and the registers are where
+// the switch pushed them, the same rules as gort_gogo_switch's own CFI once
+// it has pushed them. So libgcc's unwinder walks that goroutine's stack from
+// here, reading its frames where they are, and nothing runs on it. The
+// first frame the callback sees is this one; the next is the switch's
+// caller. A context being resumed while it is read gives a wrong walk,
+// never a write: the caller must cope with what it reads (traceback.cpp,
+// "Reading a stack that may move").
+    .globl  gort_unwind_switched
+    .hidden gort_unwind_switched
+    .type   gort_unwind_switched, @function
+    .p2align 4
+gort_unwind_switched:
+    .cfi_startproc
+    pushq   %rdi                    // (%rsp): the saved context's sp
+    .cfi_def_cfa_offset 16
+    // DW_CFA_def_cfa_expression: DW_OP_breg7 (rsp) 0, DW_OP_deref,
+    // DW_OP_plus_uconst 64. The return address is at CFA-8 by default.
+    .cfi_escape 0x0f, 0x05, 0x77, 0x00, 0x06, 0x23, 0x40
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    .cfi_offset %r12, -32
+    .cfi_offset %r13, -40
+    .cfi_offset %r14, -48
+    .cfi_offset %r15, -56
+    movq    %rsi, %rdi
+    movq    %rdx, %rsi
+    call    _Unwind_Backtrace@PLT
+    popq    %rdi
+    .cfi_def_cfa %rsp, 8
+    .cfi_restore %rbp, %rbx, %r12, %r13, %r14, %r15
+    ret
+    .cfi_endproc
+    .size   gort_unwind_switched, .-gort_unwind_switched
+
+// gort_systemstack(void (*fn)(void*), void* arg, void* sp) runs fn(arg) on
+// the stack below sp (rounded down to 16 bytes), then returns on the
+// caller's own: Go's systemstack, for the runtime's work that needs more
+// stack than a goroutine may have left (a traceback: proc.cpp, systemstack).
+// rbp keeps the caller's stack pointer, and the CFI follows it, so an
+// unwinder in fn walks on into the caller's frames.
+    .globl  gort_systemstack
+    .hidden gort_systemstack
+    .type   gort_systemstack, @function
+    .p2align 4
+gort_systemstack:
+    .cfi_startproc
+    pushq   %rbp
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbp, -16
+    movq    %rsp, %rbp
+    .cfi_def_cfa_register %rbp
+    andq    $-16, %rdx
+    movq    %rdx, %rsp
+    movq    %rdi, %rax
+    movq    %rsi, %rdi
+    call    *%rax
+    movq    %rbp, %rsp
+    .cfi_def_cfa_register %rsp
+    popq    %rbp
+    .cfi_def_cfa_offset 8
+    .cfi_restore %rbp
+    ret
+    .cfi_endproc
+    .size   gort_systemstack, .-gort_systemstack
+
     .section .data.rel.ro,"aw",@progbits
     .p2align 3
     .type   gort_personality_ref, @object

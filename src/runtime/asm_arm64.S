@@ -132,6 +132,94 @@ gort_goentry_landing:
     .cfi_endproc
     .size   gort_goentry_trampoline, .-gort_goentry_trampoline
 
+// gort_unwind_switched(const void* sp, _Unwind_Trace_Fn fn, void* arg) calls
+// _Unwind_Backtrace(fn, arg) from a frame whose unwind entry names as its
+// caller the context gort_gogo_switch saved at sp (a parked or preempted
+// goroutine, traceback.cpp): the CFA is sp + 176 and the registers are where
+// the switch stored them, the same rules as gort_gogo_switch's own CFI once
+// it has stored them (the return address column is x30). So libgcc's
+// unwinder walks that goroutine's stack from here, reading its frames where
+// they are, and nothing runs on it. The first frame the callback sees is
+// this one; the next is the switch's caller. A context being resumed while
+// it is read gives a wrong walk, never a write: the caller must cope with
+// what it reads (traceback.cpp, "Reading a stack that may move").
+    .globl  gort_unwind_switched
+    .hidden gort_unwind_switched
+    .type   gort_unwind_switched, %function
+    .p2align 4
+gort_unwind_switched:
+    .cfi_startproc
+    stp     x29, x30, [sp, #-32]!
+    .cfi_def_cfa_offset 32
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    str     x0, [sp, #16]           // [sp + 16]: the saved context's sp
+    // DW_CFA_def_cfa_expression: DW_OP_breg31 (sp) 16, DW_OP_deref,
+    // DW_OP_plus_uconst 176.
+    .cfi_escape 0x0f, 0x06, 0x8f, 0x10, 0x06, 0x23, 0xb0, 0x01
+    .cfi_offset x19, -176
+    .cfi_offset x20, -168
+    .cfi_offset x21, -160
+    .cfi_offset x22, -152
+    .cfi_offset x23, -144
+    .cfi_offset x24, -136
+    .cfi_offset x25, -128
+    .cfi_offset x26, -120
+    .cfi_offset x27, -112
+    .cfi_offset x28, -104
+    .cfi_offset x29, -96
+    .cfi_offset x30, -88
+    .cfi_offset d8, -80
+    .cfi_offset d9, -72
+    .cfi_offset d10, -64
+    .cfi_offset d11, -56
+    .cfi_offset d12, -48
+    .cfi_offset d13, -40
+    .cfi_offset d14, -32
+    .cfi_offset d15, -24
+    mov     x0, x1
+    mov     x1, x2
+    bl      _Unwind_Backtrace
+    ldp     x29, x30, [sp], #32
+    .cfi_def_cfa sp, 0
+    .cfi_restore x19, x20, x21, x22, x23, x24, x25, x26, x27, x28, x29, x30
+    .cfi_restore d8, d9, d10, d11, d12, d13, d14, d15
+    ret
+    .cfi_endproc
+    .size   gort_unwind_switched, .-gort_unwind_switched
+
+// gort_systemstack(void (*fn)(void*), void* arg, void* sp) runs fn(arg) on
+// the stack below sp (rounded down to 16 bytes), then returns on the
+// caller's own: Go's systemstack, for the runtime's work that needs more
+// stack than a goroutine may have left (a traceback: proc.cpp, systemstack).
+// x29 keeps the caller's stack pointer, and the CFI follows it, so an
+// unwinder in fn walks on into the caller's frames.
+    .globl  gort_systemstack
+    .hidden gort_systemstack
+    .type   gort_systemstack, %function
+    .p2align 4
+gort_systemstack:
+    .cfi_startproc
+    stp     x29, x30, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x30, -8
+    mov     x29, sp
+    .cfi_def_cfa_register x29
+    and     x2, x2, #-16
+    mov     sp, x2
+    mov     x3, x0
+    mov     x0, x1
+    blr     x3
+    mov     sp, x29
+    .cfi_def_cfa_register sp
+    ldp     x29, x30, [sp], #16
+    .cfi_def_cfa_offset 0
+    .cfi_restore x29, x30
+    ret
+    .cfi_endproc
+    .size   gort_systemstack, .-gort_systemstack
+
     .section .data.rel.ro,"aw",%progbits
     .p2align 3
     .type   gort_personality_ref, %object

@@ -6,6 +6,8 @@
 // the G's own stack as a switch_frame, at gobuf::sp.
 #pragma once
 
+#include <unwind.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -66,4 +68,9 @@ extern "C" {
 void gort_gogo_switch(gort::rt::gobuf* save, gort::rt::gobuf* load);
 void gort_goentry_trampoline();
 void gort_goentry_landing();
+// _Unwind_Backtrace(fn, arg) as if called from inside the switch that saved
+// sp: it walks that context's stack (traceback.cpp).
+void gort_unwind_switched(const void* sp, _Unwind_Trace_Fn fn, void* arg);
+// Runs fn(arg) on the stack below sp (switch.cpp, systemstack).
+void gort_systemstack(void (*fn)(void*), void* arg, void* sp);
 }

@@ -17,7 +17,35 @@
 // Dying. The first thread to report a fatal error wins (start_dying); it
 // freezes the other Ms first (signal_unix.cpp, freezetheworld), so that the
 // report is the last thing the program says. The signals that become fatal
-// reports (a fault on a goroutine) are in signal_unix.cpp.
+// reports (a fault on a goroutine, SIGQUIT) are in signal_unix.cpp. What a
+// report prints (which goroutines, which frames) is GOTRACEBACK's to say
+// (traceback.cpp); it is printed on g0's stack (systemstack), as Go's
+// fatalthrow does, since the goroutine's may be nearly used up.
+//
+// Flushing. Go's os.Stdout is unbuffered; C's stdout is not, when it is a
+// pipe or a file, nor is std::cout when not synced with stdio, nor
+// std::clog. What the program printed before it died must not be lost, so
+// before the report, and before the other Ms are frozen (one may hold
+// stdout's lock for a moment), start_dying flushes them: stdout (and
+// std::cout, std::clog) if stdout's lock can be had within 100 ms
+// (ftrylockfile: a lock held longer belongs to a thread that is stuck, and
+// waiting would hang the report). Other FILE streams are not flushed:
+// fflush(NULL) takes every stream's lock, including that of a stdin a
+// goroutine is blocked reading from. A thread inside stdio must not flush
+// (glibc's stream locks are recursive, so it would get the lock and write
+// out a buffer it is halfway through changing), so where the report runs
+// matters:
+//   - a panic, a deadlock, a runtime error: in the runtime, never inside
+//     stdio: it flushes itself;
+//   - SIGQUIT: on sysmon's thread, which never takes a stdio lock
+//     (signal_unix.cpp);
+//   - a stack overflow or a nil dereference: in the fault handler on the
+//     thread that faulted, which may have been inside printf when it did:
+//     it asks sysmon to flush instead (flush_on_sysmon), and waits up to a
+//     second. What the faulting thread was writing when it faulted (under
+//     the lock) cannot be flushed; nor can anything without sysmon
+//     (GODEBUG=sysmonoff=1). The program's own unbuffered writes (write(2),
+//     std::cerr) need none of this.
 #include "runtime/panic.hpp"
 
 #include <sys/syscall.h>
@@ -32,19 +60,21 @@
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <exception>
+#include <iostream>
 #include <string>
 
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/signal_unix.hpp"
+#include "runtime/switch.hpp"
 #include "runtime/traceback.hpp"
 
 namespace gort::rt {
 namespace {
 
 std::atomic<bool> dying_flag{false};
-constexpr int max_panic_frames = 64;
+constexpr int max_panic_frames = 128;  // the throw's own frames, then what a traceback shows
 
 struct panic_trace {
   int n;
@@ -57,7 +87,7 @@ std::atomic<pid_t> dying_tid{0};
 
 }  // namespace
 
-void start_dying() {
+void start_dying(flush_how how) {
   const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
   if (dying_flag.exchange(true)) {
     if (dying_tid.load() == self) _exit(2);
@@ -67,22 +97,93 @@ void start_dying() {
   // The report is the runtime's: sysmon must not take this M's P halfway
   // through it (preempt.cpp).
   if (m* mp = getm()) runtime_enter(mp);
+  if (how == flush_how::here)
+    flush_std_streams();
+  else if (how == flush_how::by_sysmon)
+    flush_on_sysmon();
+  symbolizer_init();
   freezetheworld();
+}
+
+void flush_std_streams() {
+  const timespec ms{0, 1'000'000};
+  for (int tries = 0; ftrylockfile(stdout) != 0; ++tries) {
+    if (tries == 100) return;
+    nanosleep(&ms, nullptr);
+  }
+  try {
+    std::cout.flush();  // synced with stdio (the default), into stdout's buffer
+    std::clog.flush();
+  } catch (...) {  // a stream with exceptions() set: the report goes on
+  }
+  std::fflush(stdout);
+  funlockfile(stdout);
+}
+
+void exit2(bool crash) {
+  if (crash) {  // Go: crash (dieFromSignal(SIGABRT)), for a core dump
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGABRT, &sa, nullptr);
+    sigset_t abrt;
+    sigemptyset(&abrt);
+    sigaddset(&abrt, SIGABRT);
+    pthread_sigmask(SIG_UNBLOCK, &abrt, nullptr);
+    raise(SIGABRT);
+  }
+  _exit(2);
 }
 
 namespace {
 
-[[noreturn]] void die(const char* msg) {
-  start_dying();
-  printerr("fatal error: %s\n", msg);
-  g* gp = getg();
-  if (gp) {
-    printerr("\n");
-    goroutineheader(gp, true);
-    traceback_current(2);
+// report: a fatal report's parts, for printing on the system stack.
+struct report {
+  const char* head;   // "fatal error: ", "panic: "
+  const char* msg;
+  traceback_mode mode;
+  g* gp;              // the goroutine that failed, nullptr on g0
+  m* mp;
+  pcbuf cur;          // its stack, or g0's
+};
+
+// print_report prints r: the message, then, as GOTRACEBACK says, the
+// failing goroutine (or g0's stack, "runtime stack:", at level 2) and the
+// others. Go: dopanic_m.
+void print_report(void* arg) {
+  auto* r = static_cast<report*>(arg);
+  printer pr(2, stack_lo_of(r->mp));
+  pr.str(r->head).str(r->msg).str("\n");
+  const int level = r->mode.level;
+  if (level <= 0) return;
+  if (r->gp != nullptr) {
+    pr.str("\n");
+    const gsnap s = snapshot(r->gp);
+    goroutineheader(pr, s, 0, true);
+    traceback(pr, r->cur, level);
+    printcreatedby(pr, s, level);
+  } else if (level >= 2) {
+    pr.str("\nruntime stack:\n");
+    traceback(pr, r->cur, level);
   }
-  tracebackothers(gp);
-  _exit(2);
+  if (r->mode.all) tracebackothers(pr, r->gp, level);
+}
+
+// print_report_on_g0 prints r on g0's stack if it is a goroutine's.
+void print_report_on_g0(report& r) {
+  if (r.gp != nullptr && r.mp != nullptr)
+    systemstack(r.mp, &print_report, &r);
+  else
+    print_report(&r);
+}
+
+// die reports a fatal error, from the frame whose return address is pc.
+[[noreturn]] void die(const char* msg, throw_type t, const void* pc) {
+  start_dying(flush_how::here);
+  report r{"fatal error: ", msg, gotraceback(t), getg(), getm(), {}};
+  callers(r.cur, reinterpret_cast<std::uintptr_t>(pc));
+  print_report_on_g0(r);
+  exit2(r.mode.crash);
 }
 
 }  // namespace
@@ -102,8 +203,8 @@ void printerr(const char* fmt, ...) {
   }
 }
 
-void gothrow(const char* msg) { die(msg); }
-void fatal(const char* msg) { die(msg); }
+[[gnu::noinline]] void gothrow(const char* msg) { die(msg, throw_type::runtime, __builtin_return_address(0)); }
+[[gnu::noinline]] void fatal(const char* msg) { die(msg, throw_type::user, __builtin_return_address(0)); }
 
 namespace {
 
@@ -184,14 +285,12 @@ extern "C" _Unwind_Reason_Code gort_goroutine_personality(int version, _Unwind_A
 extern "C" [[noreturn]] void gort_gopanic(_Unwind_Exception* ue) {
   abi::__cxa_begin_catch(ue);
   std::string value = panic_value();
-  start_dying();
-  g* gp = getg();
-  printerr("panic: %s\n\n", value.c_str());
-  goroutineheader(gp, true);
-  if (auto* t = static_cast<panic_trace*>(gp->panic_trace)) {
-    int first = skip_throw_frames(t->frames, t->n);
-    print_frames(t->frames + first, t->n - first);
+  start_dying(flush_how::here);
+  report r{"panic: ", value.c_str(), gotraceback(throw_type::none), getg(), getm(), {}};
+  if (auto* t = static_cast<panic_trace*>(r.gp->panic_trace)) {
+    for (int i = skip_throw_frames(t->frames, t->n); i < t->n && r.cur.n < pcbuf::max; ++i)
+      r.cur.pc[r.cur.n++] = reinterpret_cast<std::uintptr_t>(t->frames[i]);
   }
-  tracebackothers(gp);
-  _exit(2);
+  print_report_on_g0(r);
+  exit2(r.mode.crash);
 }

@@ -97,10 +97,11 @@
 // switch, code reaches its M through gp->m, which the resuming M sets.
 //
 // Locks. sched.lock guards the idle lists, the global run queue, the M and P
-// counts (except the atomics) and the stop-the-world state. allglock guards
-// allgs. Lock order: extram_lock < sched.lock; hchan < sched.lock < allglock; poll_desc.lock <
-// timer.mu < timers.mu < sched.lock; stackpool.lock, pollcache.lock and
-// sema roots are leaves.
+// counts (except the atomics) and the stop-the-world state. allglock
+// serializes malg's appends to allgs (readers take no lock: proc.hpp,
+// gregion). Lock order: extram_lock < sched.lock; hchan < sched.lock <
+// allglock; poll_desc.lock < timer.mu < timers.mu < sched.lock;
+// stackpool.lock, pollcache.lock and sema roots are leaves.
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -142,6 +143,7 @@ void checkdead();
 schedt sched;
 p* allp[max_gomaxprocs];
 m* allm;
+std::atomic<gregion*> allgregions{nullptr};
 dbgvars debug;
 std::int64_t runtime_init_time;
 
@@ -200,13 +202,7 @@ void check_forked_child() {
 }
 
 mutex allglock;
-std::vector<g*> allgs;  // allglock
-// The memory of every G (malg): regions of address space, each mapped once.
-struct gregions_t {
-  std::vector<std::pair<void*, std::size_t>> maps;  // allglock: every region
-  g* next = nullptr;       // allglock: the current region's next G
-  std::size_t left = 0;    // allglock: Gs left in it
-} gregions;
+gregion* lastgregion = nullptr;  // allglock: the region malg carves from
 g* main_g = nullptr;
 std::atomic<bool> running{false};  // a run() is in progress in this process
 
@@ -284,24 +280,28 @@ p* releasep(m* mp) {
 // grows by brk, which takes the kernel's mmap lock for writing and so waits
 // for any stack populate (stack.cpp) the other P has under way, and every
 // later populate queues behind it. In one sleepers run, spawning 100,000
-// goroutines in blocks of 256 Gs stalled in brk 250 times.
+// goroutines in blocks of 256 Gs stalled in brk 250 times. The regions are
+// also allgs (proc.hpp, gregion): a G is published, Gdead, once it is whole.
 g* malg() {
   constexpr std::size_t region_gs = 64 * 1024;
   allglock.lock();
-  if (gregions.left == 0) {
-    const std::size_t len = region_gs * sizeof(g);
+  gregion* r = lastgregion;
+  if (r == nullptr || r->ngs.load(std::memory_order_relaxed) == region_gs) {
+    const std::size_t len = gregion::header + region_gs * sizeof(g);
     void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) fatal("runtime: cannot allocate memory for goroutines (mmap failed)");
-    gregions.maps.emplace_back(mem, len);
-    gregions.next = static_cast<g*>(mem);
-    gregions.left = region_gs;
+    r = new (mem) gregion;
+    r->len = len;
+    // Release: a reader that finds the region finds its header.
+    (lastgregion ? lastgregion->next : allgregions).store(r, std::memory_order_release);
+    lastgregion = r;
   }
-  g* gp = new (gregions.next++) g;
-  --gregions.left;
-  allgs.push_back(gp);
+  const std::size_t i = r->ngs.load(std::memory_order_relaxed);
+  g* gp = new (&r->gs()[i]) g;
+  gp->atomicstatus.store(gstatus::Gdead, std::memory_order_relaxed);
+  r->ngs.store(i + 1, std::memory_order_release);  // pairs with for_each_g's acquire
   allglock.unlock();
   sched.allglen.fetch_add(1, std::memory_order_relaxed);
-  gp->atomicstatus.store(gstatus::Gdead, std::memory_order_relaxed);
   return gp;
 }
 
@@ -1147,15 +1147,18 @@ void teardown(m* m0) {
   // Before the closures go: one may hold a Conn whose close would
   // otherwise ready the abandoned goroutine parked on it.
   netpoll_teardown();
-  for (g* gp : allgs) {
+  for_each_g([](g* gp) {
     if (gp->fnops) gp->fnops->destroy(gp->fn);  // abandoned: its closure still lives
     if (gp->fn && gp->fn != gp->fnbuf) std::free(gp->fn);
     std::free(gp->panic_trace);
-  }
-  allgs.clear();
+  });
   static_assert(std::is_trivially_destructible_v<g>);  // so a region is simply unmapped
-  for (auto [addr, len] : gregions.maps) munmap(addr, len);
-  gregions = {};
+  for (gregion* r = allgregions.exchange(nullptr, std::memory_order_acq_rel); r != nullptr;) {
+    gregion* next = r->next.load(std::memory_order_relaxed);
+    munmap(r, r->len);
+    r = next;
+  }
+  lastgregion = nullptr;
   main_g = nullptr;
   for (m* mp = allm; mp;) {
     m* next = mp->alllink;
@@ -1396,12 +1399,13 @@ int limit_procs(int n) {
 }
 
 std::int32_t mcount() { return static_cast<std::int32_t>(sched.mnext - sched.nmfreed); }
-void lock_allgs() { allglock.lock(); }
-bool try_lock_allgs() { return allglock.try_lock(); }
-void unlock_allgs() { allglock.unlock(); }
-g* const* allgs_data(std::size_t& n) {
-  n = allgs.size();
-  return allgs.data();
+
+void markwaitsince(std::int64_t now) {
+  for_each_g([now](g* gp) {
+    const gstatus s = gp->status();
+    if ((s == gstatus::Gwaiting || s == gstatus::Gsyscall) && gp->waitsince.load(std::memory_order_relaxed) == 0)
+      gp->waitsince.store(now, std::memory_order_relaxed);
+  });
 }
 
 void badcasgstatus(g* gp, gstatus oldval, gstatus newval) {
@@ -1610,6 +1614,7 @@ void exitsyscall0_commit(m*, g* gp, void*) {
 void entersyscall(g* gp) {
   check_forked_child();
   m* mp = gp->m;
+  gp->waitsince.store(0, std::memory_order_relaxed);  // sysmon stamps it (markwaitsince)
   casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
   p* pp = releasep(mp);
   mp->oldp = pp;
@@ -1721,12 +1726,13 @@ newproc_slot reserve_on(rt::p* pp, std::size_t size, std::size_t align);
 
 namespace gort::rt {
 
-void newproc_system(std::function<void()> fn) {
+[[gnu::noinline]] void newproc_system(std::function<void()> fn) {
   using C = detail::closure<std::function<void()>>;
   p* pp = getm()->p;
   detail::newproc_slot slot = detail::reserve_on(pp, sizeof(C), alignof(C));
   ::new (slot.storage) C{std::move(fn), {}};
-  rt::newproc(pp, static_cast<g*>(slot.gp), &C::ops, 0);
+  rt::newproc(pp, static_cast<g*>(slot.gp), &C::ops, 0,
+              reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
 }
 
 }  // namespace gort::rt
@@ -1766,7 +1772,8 @@ namespace gort::rt {
 // describes: its goid (from the P's cache of IDs), its parent, its status.
 // Go's newproc1 also allocates the G; gort does that first (reserve_on), as
 // go() builds the closure into the G between the two. Go: newproc1.
-std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept {
+std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
+                       std::uintptr_t gopc) noexcept {
   newg->fnops = ops;
   if (pp->goidcache == pp->goidcacheend) {
     pp->goidcache = sched.goidgen.fetch_add(goid_cache_batch, std::memory_order_relaxed) + 1;
@@ -1775,6 +1782,7 @@ std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint
   const std::uint64_t goid = pp->goidcache++;
   newg->goid = goid;
   newg->parent_goid = parent_goid;
+  newg->gopc = gopc;
   newg->waitreason = wait_reason::zero;
   // Not casgstatus: its check would load a line that another core has
   // likely written last (the G came off the free list); we own newg.
@@ -1784,8 +1792,9 @@ std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint
 
 // newproc starts newg: it takes runnext on pp, and an idle P is woken to
 // take over what pp has queued. Go: newproc.
-std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept {
-  const std::uint64_t goid = newproc1(pp, newg, ops, parent_goid);
+std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
+                      std::uintptr_t gopc) noexcept {
+  const std::uint64_t goid = newproc1(pp, newg, ops, parent_goid, gopc);
   // From here newg is not ours: a thief may run it, and it may exit and be
   // reused by another go() before this returns.
   runqput(pp, newg, true);
@@ -1816,9 +1825,9 @@ void newproc_cancel(newproc_slot slot) noexcept {
   gfput(e.gp->m->p, newg);
 }
 
-std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept {
+std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops, std::uintptr_t gopc) noexcept {
   entry_guard e("gort::go");
-  return rt::newproc(e.gp->m->p, static_cast<g*>(slot.gp), ops, e.gp->goid);
+  return rt::newproc(e.gp->m->p, static_cast<g*>(slot.gp), ops, e.gp->goid, gopc);
 }
 
 }  // namespace detail
@@ -1966,7 +1975,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
                               fn();
                             },
                             {}};
-    rt::newproc(m0.p, main_g, &C::ops, 0);
+    rt::newproc(m0.p, main_g, &C::ops, 0, 0);  // goroutine 1 has no "created by"
   }
 
   mstart(&m0);  // returns when main has returned

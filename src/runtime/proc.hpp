@@ -85,9 +85,12 @@ void goready(m* mp, g* gp);
 
 // newproc starts newg, allocated by reserve_on and given its closure: runnext
 // on pp, then wakep. newproc1 is its first half: newg's function, goid,
-// parent and status Grunnable. Go: newproc, newproc1 (proc.cpp).
-std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept;
-std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid) noexcept;
+// parent, the pc of the go() that made it (g::gopc) and status Grunnable.
+// Go: newproc, newproc1 (proc.cpp).
+std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
+                       std::uintptr_t gopc) noexcept;
+std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
+                      std::uintptr_t gopc) noexcept;
 
 // newproc_system starts fn as a new goroutine from the runtime itself (a
 // timer's after_func), on the current M's P, with no parent goroutine.
@@ -145,8 +148,6 @@ inline std::uint32_t cheaprandn(m* mp, std::uint32_t n) {
   return static_cast<std::uint32_t>((static_cast<std::uint64_t>(cheaprand(mp)) * n) >> 32);
 }
 
-// forEachG calls f(gp) for every G ever allocated in this run (allgs).
-template <class F> void for_each_g(F&& f);
 
 // mcommoninit gives a new M its id and puts it on allm (fatal "thread
 // exhaustion" over the limit). Requires sched.lock.
@@ -164,19 +165,43 @@ int limit_procs(int n);
 // the number of Ms and the errno, as Go's, never an exception: it may run
 // under sched.lock, or on sysmon. Go: newosproc.
 std::thread newosproc(std::function<void()> fn);
-void lock_allgs();
-bool try_lock_allgs();
-void unlock_allgs();
-g* const* allgs_data(std::size_t& n);  // requires lock_allgs
 
+// allgs: every G made in this run, walked without a lock (Go's allgs and
+// allglen, read by forEachGRace). malg carves Gs from regions that live
+// until run() ends, each region opening with a gregion header; the regions
+// form a list from allgregions. malg appends under allglock and publishes
+// with release stores: a G is counted in its region's ngs only once it is
+// constructed, a region linked only once its header is. So a reader that
+// acquires them sees whole Gs only, and takes no lock a thread it
+// interrupted (a signal handler's traceback) or froze might hold; it may
+// miss a G made while it walks.
+struct gregion {
+  std::atomic<gregion*> next{nullptr};  // the region made after this one
+  std::atomic<std::size_t> ngs{0};      // Gs constructed in it so far
+  std::size_t len = 0;                  // bytes mapped
+  static constexpr std::size_t header = 64;  // the Gs follow, aligned as g
+  g* gs() { return reinterpret_cast<g*>(reinterpret_cast<char*>(this) + header); }
+};
+static_assert(sizeof(gregion) <= gregion::header && gregion::header % alignof(g) == 0);
+extern std::atomic<gregion*> allgregions;  // the first region; nullptr between runs
+
+// for_each_g calls f(gp) for every G made in this run so far (Go:
+// forEachGRace; gort needs no locked variant). The Gs' own fields change
+// under f's feet: f reads what it needs as a snapshot.
 template <class F>
 void for_each_g(F&& f) {
-  lock_allgs();
-  std::size_t n;
-  g* const* gs = allgs_data(n);
-  for (std::size_t i = 0; i < n; ++i) f(gs[i]);
-  unlock_allgs();
+  for (gregion* r = allgregions.load(std::memory_order_acquire); r != nullptr;
+       r = r->next.load(std::memory_order_acquire)) {
+    const std::size_t n = r->ngs.load(std::memory_order_acquire);
+    g* gs = r->gs();
+    for (std::size_t i = 0; i < n; ++i) f(&gs[i]);
+  }
 }
+
+// markwaitsince stamps now into the waitsince of every waiting G that has
+// no stamp yet (runtime2.hpp, g::waitsince). sysmon calls it every few
+// seconds with its clock; a test may pass an earlier now.
+void markwaitsince(std::int64_t now);
 
 
 // Debug settings from GODEBUG, GOMAXPROCS (runtime1.cpp).
@@ -205,6 +230,10 @@ int gomaxprocs_from_env(int ncpu);  // $GOMAXPROCS if a positive integer, else n
 void schedtrace(bool detailed);
 void sysmon_start();
 void sysmon_stop();
+// sysmon_running: sysmon's M while its thread runs, else nullptr; its
+// procid is the thread's id. If sysmon has been started and its thread has
+// not got that far yet, waits for it (1 s at most). Async-signal-safe.
+m* sysmon_running();
 // sysmon_wake_locked wakes sysmon if it sleeps deeply (sysmonwait).
 // rush: for a system call or a start of the world, after which sysmon
 // goes back to its shortest sleep, as Go's does after any wakeup; a P

@@ -7,11 +7,14 @@
 // names are ignored).
 // GOMAXPROCS=<n> sets the number of Ps when Config::maxprocs is 0; a value
 // that is not a positive integer is ignored, as Go ignores it.
+// GOTRACEBACK says how much a fatal report prints (traceback.cpp,
+// settraceback), read here as Go reads it in parsedebugvars.
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
 
 #include "runtime/proc.hpp"
+#include "runtime/traceback.hpp"
 
 namespace gort::rt {
 namespace {
@@ -32,6 +35,7 @@ bool atoi32(std::string_view s, std::int32_t& out) {
 }  // namespace
 
 void parsedebugvars() {
+  settraceback(std::getenv("GOTRACEBACK"));
   debug = dbgvars{};
   const char* env = std::getenv("GODEBUG");
   if (!env) return;

@@ -121,6 +121,9 @@ struct alignas(64) g {
   const detail::funcval_ops* fnops = nullptr;  // the goroutine's function (a detail::closure),
   void* fn = nullptr;                          // in fnbuf or on the heap
   std::uint64_t parent_goid = 0;
+  // gopc: where in its creator's code the go() that made this G is (a pc
+  // inside the inlined gort::go), for the traceback's "created by" line.
+  std::uintptr_t gopc = 0;
   static constexpr std::size_t fnbuf_size = 48;
   alignas(16) unsigned char fnbuf[fnbuf_size];
 
@@ -142,6 +145,13 @@ struct alignas(64) g {
 #if defined(GORT_ASAN)
   void* asan_fake_stack = nullptr;
 #endif
+  // waitsince: about when the G began to wait (Gwaiting or Gsyscall), a
+  // nanotime(); 0: not known yet. Only tracebacks read it ("goroutine 7
+  // [chan receive, 3 minutes]:"), so it costs next to nothing: gopark and
+  // entersyscall clear it, and sysmon stamps the waiting Gs it finds
+  // unstamped every few seconds (markwaitsince), as Go's GC stamps them
+  // when it scans their stacks. The G's own M and sysmon write it; relaxed.
+  std::atomic<std::int64_t> waitsince{0};
 
   gstatus status() const { return atomicstatus.load(std::memory_order_acquire); }
 };

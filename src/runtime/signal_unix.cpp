@@ -28,6 +28,19 @@
 // A saved SIG_DFL means the default action (the handler restores it and
 // returns, and the fault happens again); SIG_IGN ignores SIGURG.
 //
+// SIGQUIT, as Go's: "SIGQUIT: quit", the goroutines (traceback.cpp), exit
+// status 2 (or SIGABRT under GOTRACEBACK=crash). Installed for every run,
+// unless the program had a handler of its own for it before run() (it
+// keeps it, as sigfwd's rule; an inherited SIG_IGN, which a shell gives a
+// background job, is replaced, as Go replaces it). The report is made on
+// sysmon's thread: a SIGQUIT that lands on another thread is sent on to it
+// (tgkill) and the handler returns. sysmon never takes a stdio lock itself,
+// so it may flush stdout before the report ("Flushing", panic.cpp), which
+// the thread the kernel picked might have been in the middle of; and the
+// dump's other needs (a signal stack, no lock) are met on any thread.
+// Without sysmon (GODEBUG=sysmonoff=1) the report is made where the signal
+// lands, with nothing flushed.
+//
 // Freezing. A fatal report must be the last thing the program says, so the
 // reporting thread first stops every other M where it stands
 // (freezetheworld): it makes SIGURG's handler one that never returns and
@@ -56,7 +69,6 @@
 namespace gort::rt {
 namespace {
 
-constexpr std::size_t sigstack_size = 64 * 1024;
 constexpr std::uintptr_t nil_page = 0x1000;  // Go: a fault below is a nil dereference
 constexpr int freeze_signal = SIGURG;
 constexpr unsigned report_timeout_s = 30;
@@ -70,7 +82,8 @@ struct sigsaved {
 };
 sigsaved saved[NSIG];
 
-// fault_sp is the stack pointer of the interrupted code.
+// fault_sp and fault_pc are the stack pointer and the pc of the
+// interrupted code.
 std::uintptr_t fault_sp(void* uctx) {
   auto* uc = static_cast<ucontext_t*>(uctx);
 #if defined(__x86_64__)
@@ -80,12 +93,46 @@ std::uintptr_t fault_sp(void* uctx) {
 #endif
 }
 
+std::uintptr_t fault_pc(void* uctx) {
+  auto* uc = static_cast<ucontext_t*>(uctx);
+#if defined(__x86_64__)
+  return static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+#elif defined(__aarch64__)
+  return static_cast<std::uintptr_t>(uc->uc_mcontext.pc);
+#endif
+}
+
+std::int32_t gettid() { return static_cast<std::int32_t>(syscall(SYS_gettid)); }
+
+// report_running prints gp (the G this thread runs, nullptr for none) with
+// the stack interrupted at uctx, then the other goroutines if mode says
+// so: the goroutines of a report made in a signal handler.
+void report_running(printer& pr, g* gp, void* uctx, traceback_mode mode) {
+  if (mode.level <= 0) return;
+  pcbuf cur;
+  callers(cur, fault_pc(uctx), true);
+  if (gp != nullptr) {
+    const gsnap s = snapshot(gp);
+    pr.str("\n");
+    goroutineheader(pr, s, 0, true);
+    traceback(pr, cur, mode.level);
+    printcreatedby(pr, s, mode.level);
+  } else if (mode.level >= 2) {
+    pr.str("\ngoroutine 0 [idle]:\n");  // Go's name for an M's own stack
+    traceback(pr, cur, mode.level);
+  }
+  if (mode.all) tracebackothers(pr, gp, mode.level);
+}
+
 bool stack_overflow(const g* gp, siginfo_t* info, void* uctx) {
   return stack_guard_hit(gp, info->si_addr) || (gp->stk && fault_sp(uctx) < gp->stk->lo);
 }
 
-// sighandler: SIGSEGV and SIGBUS. Go: sighandler's sigpanic path.
+// sighandler: SIGSEGV and SIGBUS. Go: sighandler's sigpanic path. The
+// report runs here, on the faulting thread, which may have been inside
+// stdio: sysmon flushes stdout for it (start_dying).
 void sighandler(int sig, siginfo_t* info, void* uctx) {
+  probe_fault();  // a traceback that read a stack as it changed: back to its start
   m* mp = getm();
   g* gp = mp ? mp->curg : nullptr;
   const bool overflow = gp && stack_overflow(gp, info, uctx);
@@ -97,24 +144,62 @@ void sighandler(int sig, siginfo_t* info, void* uctx) {
     signal(sig, SIG_DFL);
     return;
   }
-  start_dying();
+  start_dying(flush_how::by_sysmon);
+  // A stack overflow is a fatal error (all goroutines); a nil dereference
+  // is Go's panic (GOTRACEBACK says).
+  const traceback_mode mode = gotraceback(overflow ? throw_type::user : throw_type::none);
+  printer pr(2, stack_lo_of(mp));
+  const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
   if (overflow) {
-    printerr("runtime: goroutine stack exceeds %zu-byte limit\n",
-             static_cast<std::size_t>(gp->stk->hi - gp->stk->lo));
-    printerr("runtime: sp=%#zx fault=%p stack=[%#zx, %#zx]\n",
-             static_cast<std::size_t>(fault_sp(uctx)), info->si_addr,
-             static_cast<std::size_t>(gp->stk->lo), static_cast<std::size_t>(gp->stk->hi));
-    printerr("fatal error: stack overflow\n\n");
+    const stack* stk = gp->stk;
+    pr.str("runtime: goroutine stack exceeds ").dec(static_cast<std::uint64_t>(stk->hi - stk->lo)).str("-byte limit\n");
+    pr.str("runtime: sp=").hex(fault_sp(uctx)).str(" fault=").hex(addr);
+    pr.str(" stack=[").hex(stk->lo).str(", ").hex(stk->hi).str("]\n");
+    pr.str("fatal error: stack overflow\n");
   } else {
-    printerr("panic: runtime error: invalid memory address or nil pointer dereference\n");
-    printerr("[signal %s: %s code=%#x addr=%p]\n\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
-             sig == SIGSEGV ? "segmentation violation" : "bus error", info->si_code,
-             info->si_addr);
+    pr.str("panic: runtime error: invalid memory address or nil pointer dereference\n");
+    pr.str(sig == SIGSEGV ? "[signal SIGSEGV: segmentation violation" : "[signal SIGBUS: bus error")
+        .str(" code=").hex(static_cast<std::uint32_t>(info->si_code)).str(" addr=").hex(addr)
+        .str(" pc=").hex(fault_pc(uctx)).str("]\n");
   }
-  goroutineheader(gp, true);
-  traceback_current(2);
-  tracebackothers(gp);
-  _exit(2);
+  report_running(pr, gp, uctx, mode);
+  pr.flush();
+  exit2(mode.crash);
+}
+
+// SIGQUIT (see "SIGQUIT" above). quit_code: the si_code of the SIGQUIT
+// that was sent on to sysmon, for its report. flush_asked, flush_done: a
+// fault's report asking sysmon to flush stdout (flush_on_sysmon).
+std::atomic<int> quit_code{0};
+std::atomic<bool> flush_asked{false}, flush_done{false};
+bool sigquit_ours = false;  // run() installed sigquit; written before any M runs
+
+void sigquit(int, siginfo_t* info, void* uctx) {
+  const std::int32_t self = gettid();
+  m* smp = sysmon_running();
+  const std::int32_t sysmon_tid = smp != nullptr ? smp->procid : 0;
+  if (sysmon_tid != 0 && sysmon_tid != self) {
+    quit_code.store(info->si_code, std::memory_order_relaxed);
+    if (syscall(SYS_tgkill, getpid(), sysmon_tid, SIGQUIT) == 0) return;
+  }
+  const bool on_sysmon = sysmon_tid == self;
+  if (on_sysmon && flush_asked.exchange(false, std::memory_order_acq_rel)) {
+    flush_std_streams();
+    flush_done.store(true, std::memory_order_release);
+    return;
+  }
+  start_dying(on_sysmon ? flush_how::here : flush_how::none);
+  m* mp = on_sysmon ? smp : getm();
+  printer pr(2, stack_lo_of(mp));
+  const int code = on_sysmon ? quit_code.exchange(0, std::memory_order_relaxed) : info->si_code;
+  pr.str("SIGQUIT: quit\nPC=").hex(fault_pc(uctx)).str(" m=").dec(static_cast<std::int64_t>(mp ? mp->id : -1))
+      .str(" sigcode=").dec(static_cast<std::int64_t>(code)).str("\n");
+  // gort: Go treats SIGQUIT as a runtime error (runtime frames, whatever
+  // GOTRACEBACK says); gort as a fatal error, which GOTRACEBACK governs.
+  const traceback_mode mode = gotraceback(throw_type::user);
+  report_running(pr, on_sysmon || mp == nullptr ? nullptr : mp->curg, uctx, mode);
+  pr.flush();
+  exit2(mode.crash);
 }
 
 std::atomic<int> frozen{0};
@@ -150,9 +235,25 @@ void signals_init() {
     backtrace(frame, 1);  // loads libgcc's unwinder now, not in a signal handler
     warm = true;
   }
-  // Not SA_NODEFER: a fault in the handler itself kills the process.
+  // Not SA_NODEFER: a fault in the handler itself kills the process (but a
+  // traceback's walk of another stack unblocks faults: probe_fault).
   sig_install(SIGSEGV, &sighandler, 0);
   sig_install(SIGBUS, &sighandler, 0);
+  struct sigaction cur;
+  sigquit_ours = sigaction(SIGQUIT, nullptr, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+                 (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN);
+  if (sigquit_ours) sig_install(SIGQUIT, &sigquit, 0);
+}
+
+void flush_on_sysmon() {
+  m* smp = sysmon_running();
+  const std::int32_t tid = smp != nullptr ? smp->procid : 0;
+  if (!sigquit_ours || tid == 0 || tid == gettid()) return;
+  flush_done.store(false, std::memory_order_relaxed);
+  flush_asked.store(true, std::memory_order_release);
+  if (syscall(SYS_tgkill, getpid(), tid, SIGQUIT) != 0) return;
+  const timespec ms{0, 1'000'000};
+  for (int i = 0; i < 1000 && !flush_done.load(std::memory_order_acquire); ++i) nanosleep(&ms, nullptr);
 }
 
 void signals_restore() {
@@ -206,7 +307,7 @@ void freezetheworld() {
 }
 
 void minit_signals(m* mp) {
-  void* mem = mmap(nullptr, sigstack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+  void* mem = mmap(nullptr, sigstack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
   if (mem == MAP_FAILED) return;  // no report on overflow: the default action
   stack_t ss;

@@ -4,9 +4,16 @@
 
 #include <signal.h>
 
+#include <cstddef>
+
 namespace gort::rt {
 
 struct m;
+
+// Each M's alternate signal stack: the fault handler's report and a
+// SIGQUIT's run on it, demangling included (traceback.cpp). Address space,
+// touched only by a report.
+inline constexpr std::size_t sigstack_size = 256 * 1024;
 
 // signals_init installs the fault handlers (SIGSEGV, SIGBUS) at the start
 // of a run, saving the program's; signals_restore puts back every action a
@@ -26,6 +33,13 @@ void sig_install(int sig, void (*handler)(int, siginfo_t*, void*), int flags);
 // program had installed before run(). False if there was none (the saved
 // action is SIG_DFL or SIG_IGN). Go: sigfwdgo.
 bool sigfwd(int sig, siginfo_t* info, void* uctx);
+
+// flush_on_sysmon asks sysmon's thread to flush stdout (flush_std_streams)
+// and waits a bounded time (1 s) for it: for a report made in a fault
+// handler, whose thread may have been inside stdio when it faulted.
+// Nothing happens without sysmon or without gort's SIGQUIT handler, by
+// which the request reaches it. Async-signal-safe.
+void flush_on_sysmon();
 
 // freezetheworld stops every other M where it stands, for a fatal report
 // (start_dying): a signal whose handler never returns. Waits a bounded

@@ -105,6 +105,46 @@ void gogo(m* mp, g* from, g* to, bool from_exits) {
 
 void afterswitch_in_place(m* mp) { run_afterswitch(mp); }
 
+namespace {
+
+#if defined(GORT_ASAN)
+// on_g0 brackets fn with the fiber annotations of a switch to g0's stack
+// and back (the switch itself, gort_systemstack, says nothing to ASan).
+struct on_g0 {
+  void (*fn)(void*);
+  void* arg;
+  const void* from_bottom;  // the goroutine's stack, to switch back to
+  std::size_t from_size;
+};
+
+void on_g0_run(void* p) {
+  auto* a = static_cast<on_g0*>(p);
+  __sanitizer_finish_switch_fiber(nullptr, &a->from_bottom, &a->from_size);
+  a->fn(a->arg);
+  __sanitizer_start_switch_fiber(nullptr, a->from_bottom, a->from_size);
+}
+#endif
+
+}  // namespace
+
+void systemstack(m* mp, void (*fn)(void*), void* arg) {
+  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  const stack& s = mp->g0stack;
+  if (sp >= s.lo && sp < s.hi) return fn(arg);
+  // g0 is parked: its saved context is the bottom of its live frames. A
+  // margin below it, for the red zone of x86-64's System V ABI and more.
+  const std::uintptr_t top = reinterpret_cast<std::uintptr_t>(mp->g0.sched.sp) - 256;
+#if defined(GORT_ASAN)
+  void* fake_stack = nullptr;
+  on_g0 a{fn, arg, nullptr, 0};
+  __sanitizer_start_switch_fiber(&fake_stack, reinterpret_cast<void*>(s.lo), top - s.lo);
+  gort_systemstack(&on_g0_run, &a, reinterpret_cast<void*>(top));
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#else
+  gort_systemstack(fn, arg, reinterpret_cast<void*>(top));
+#endif
+}
+
 void minit_switch(m* mp) {
   mp->errno_loc = &errno;
   mp->eh_globals_loc = reinterpret_cast<void**>(abi::__cxa_get_globals());

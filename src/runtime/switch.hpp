@@ -20,6 +20,15 @@ void gogo(m* mp, g* from, g* to, bool from_exits);
 // would: for an extra M, whose G waits without leaving its stack.
 void afterswitch_in_place(m* mp);
 
+// systemstack runs fn(arg) on mp's g0 stack, below the context g0 saved
+// when it switched to the goroutine now running on mp, and returns on the
+// goroutine's own stack. For runtime work that needs more stack than a
+// goroutine may have left (a traceback: demangling takes tens of KiB), as
+// Go's systemstack. Runs fn directly if already on g0's stack, which is
+// where an extra M's G runs too (its thread's own: proc.cpp, "Extra Ms").
+// Must not park. Go: systemstack.
+void systemstack(m* mp, void (*fn)(void*), void* arg);
+
 // minit_switch records the calling thread's errno and exception-globals
 // addresses and its g0 (stack bounds, sanitizer fiber) in mp. Run on every M's
 // own thread before its first switch.

@@ -35,6 +35,15 @@
 //   netpoll  when goroutines wait on I/O and nobody has polled for 10 ms:
 //     every M is busy and none blocks in netpoll, so without this a
 //     readied connection would wait for some P to run out of work.
+//   waitsince  every 10 s, at a round or before a deep sleep: stamp the
+//     waiting goroutines that have no stamp yet with the time
+//     (markwaitsince), for the minutes a traceback shows ("[chan receive,
+//     3 minutes]"). Go's GC stamps them as it scans their stacks. A stamp
+//     is late by up to a period, or by a deep sleep (a minute at most) for
+//     a goroutine that parked just before one; the minutes hide that. The
+//     walk over every G is paid once a period, however often sysmon sleeps.
+// sysmon's thread is also where SIGQUIT is answered (signal_unix.cpp): it
+// has an M's signal stack and thread id (sysmon_running) for that.
 // sysmon counts as a system M (sched.nmsys): checkdead does not take it for
 // a thread at work. Its deep sleep ends when a P leaves the idle list
 // (pidleget): a G that I/O readied may need preempting as any other, and
@@ -43,11 +52,16 @@
 // server whose Ps go idle between requests would otherwise restart the
 // 20 us rounds each time, and sysmon take thousands of wakeups a second
 // from the cores that serve. gort: no GC duties.
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
+#include <ctime>
 
 #include "runtime/netpoll.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
+#include "runtime/signal_unix.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/time.hpp"
 
@@ -61,9 +75,21 @@ constexpr std::int64_t syscall_keep_ns = 10'000'000;   // retake's 10 ms for a s
 constexpr std::int64_t max_deep_sleep_ns = 60'000'000'000;  // Go: forcegcperiod / 2
 constexpr std::int64_t scavenge_period_ns = 1'000'000'000;
 constexpr std::int64_t netpoll_stale_ns = 10'000'000;  // Go: sysmon polls after 10 ms
+constexpr std::int64_t waitsince_period_ns = 10'000'000'000;
 
 note sysmonnote;      // woken by sysmon_stop and sysmon_wake
 m* sysmon_m = nullptr;
+// sysmon_running's: sysmon's M from sysmon_start until its thread exits,
+// and the same once the thread has its id and signal stack.
+std::atomic<m*> sysmon_started{nullptr};
+std::atomic<m*> sysmon_live{nullptr};
+
+// stampwaitsince: markwaitsince, if a period has passed since the last.
+void stampwaitsince(std::int64_t now, std::int64_t& next) {
+  if (now < next) return;
+  markwaitsince(now);
+  next = now + waitsince_period_ns;
+}
 
 // sysmontick: what sysmon saw of a P last round (Go: p.sysmontick).
 struct sysmontick {
@@ -168,8 +194,8 @@ void sysmon_netpoll(std::int64_t now) {
 // or a wakeup. True if woken for a system call or a start of the world
 // (then the caller restarts its short delays); a P that left the idle list
 // only needs watching for its time slice, which the delays sysmon had
-// reached still do.
-bool deep_sleep(std::int64_t now) {
+// reached still do. next_waitsince: sysmon's (stampwaitsince).
+bool deep_sleep(std::int64_t now, std::int64_t& next_waitsince) {
   sched.lock.lock();
   const bool idle = (sched.stop.load(std::memory_order_relaxed) & stop_gcwaiting) ||
                     sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed);
@@ -183,6 +209,7 @@ bool deep_sleep(std::int64_t now) {
   std::int64_t sleep = max_deep_sleep_ns;
   if (const std::int64_t next = time_sleep_until(); next != 0) sleep = std::min(sleep, std::max<std::int64_t>(0, next - now));
   if (sleep >= scavenge_period_ns) stack_scavenge(true);
+  stampwaitsince(now, next_waitsince);  // nobody parks while every P is idle
   sysmonnote.tsleep(sleep);
   sched.lock.lock();
   sched.sysmonwait.store(false, std::memory_order_seq_cst);
@@ -196,6 +223,7 @@ void sysmon() {
   const std::int64_t trace_every = std::int64_t(debug.schedtrace) * 1000000;
   std::int64_t next_trace = runtime_init_time;  // the first line at the first round: "SCHED 0ms", as Go's
   std::int64_t next_scavenge = nanotime() + scavenge_period_ns;
+  std::int64_t next_waitsince = nanotime() + waitsince_period_ns;
   std::int64_t delay = 0;  // ns
   int idle = 0;            // rounds that found nothing to do
   for (;;) {
@@ -206,7 +234,7 @@ void sysmon() {
     if (sysmonnote.tsleep(delay) || sched.stop.load(std::memory_order_acquire) & stop_exiting) return;
     std::int64_t now = nanotime();
     if (debug.schedtrace <= 0 && sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed)) {
-      if (deep_sleep(now)) {
+      if (deep_sleep(now, next_waitsince)) {
         idle = 0;
         delay = 20'000;
       }
@@ -219,6 +247,7 @@ void sysmon() {
       stack_scavenge(false);
       next_scavenge = now + scavenge_period_ns;
     }
+    stampwaitsince(now, next_waitsince);
     if (trace_every > 0 && now >= next_trace) {
       schedtrace(debug.scheddetail > 0);
       next_trace += trace_every;
@@ -226,7 +255,35 @@ void sysmon() {
   }
 }
 
+// sysmon_mstart is sysmon's thread (its mstart): a signal stack and a
+// thread id, as minit gives an M, then the loop. It starts with every
+// signal blocked (a SIGQUIT that found it before it is known as sysmon's
+// would wait for itself: sysmon_running) and unblocks sigmask, its
+// creator's, once it is.
+void sysmon_mstart(m* mp, sigset_t sigmask) {
+  minit_signals(mp);
+  minit_preempt(mp);
+  sysmon_live.store(mp, std::memory_order_release);
+  pthread_sigmask(SIG_SETMASK, &sigmask, nullptr);
+  sysmon();
+  sysmon_live.store(nullptr, std::memory_order_release);
+  sysmon_started.store(nullptr, std::memory_order_release);
+  mp->procid = 0;  // freezetheworld signals no thread that has gone
+  munmap_signals(mp);
+}
+
 }  // namespace
+
+m* sysmon_running() {
+  // A signal may come while sysmon's thread starts (run() has just begun):
+  // wait for it, 1 s at most.
+  const timespec ms{0, 1'000'000};
+  for (int i = 0; i < 1000 && sysmon_live.load(std::memory_order_acquire) == nullptr &&
+                  sysmon_started.load(std::memory_order_acquire) != nullptr;
+       ++i)
+    nanosleep(&ms, nullptr);
+  return sysmon_live.load(std::memory_order_acquire);
+}
 
 void sysmon_start() {
   if (debug.sysmonoff) return;
@@ -241,7 +298,12 @@ void sysmon_start() {
   mcommoninit(mp);
   ++sched.nmsys;
   sysmon_m = mp;
-  mp->thread = newosproc(sysmon);
+  sysmon_started.store(mp, std::memory_order_release);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  mp->thread = newosproc([mp, old] { sysmon_mstart(mp, old); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   sched.lock.unlock();
 }
 

@@ -76,12 +76,18 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 std::vector<std::string> lines(const std::string& s) { return split(s, '\n'); }
 
+// signal_when: send sig to the program once its stdout holds `ready`.
+struct signal_when {
+  std::string ready;
+  int sig = 0;
+};
+
 // run_program runs path (with the emulator, under qemu) and its arguments,
-// with GODEBUG and GOMAXPROCS removed from the environment and `extra_env`
-// ("K=V") added; it captures stdout and stderr and kills the program after
-// 60 s.
+// with GODEBUG, GOMAXPROCS and GOTRACEBACK removed from the environment and
+// `extra_env` ("K=V") added; it captures stdout and stderr, sends the
+// signal of `when` if there is one, and kills the program after 60 s.
 prog_result run_program(const char* path, std::vector<std::string> prog_args,
-                        std::vector<std::string> extra_env) {
+                        std::vector<std::string> extra_env, signal_when when = {}) {
   prog_result r;
   std::vector<std::string> args = split(TESTPROG_EMULATOR, '|');
   args.push_back(path);
@@ -92,7 +98,9 @@ prog_result run_program(const char* path, std::vector<std::string> prog_args,
 
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "GODEBUG=", 8) == 0 || std::strncmp(*e, "GOMAXPROCS=", 11) == 0) continue;
+    if (std::strncmp(*e, "GODEBUG=", 8) == 0 || std::strncmp(*e, "GOMAXPROCS=", 11) == 0 ||
+        std::strncmp(*e, "GOTRACEBACK=", 12) == 0)
+      continue;
     env.emplace_back(*e);
   }
   for (auto& e : extra_env) env.push_back(e);
@@ -141,6 +149,10 @@ prog_result run_program(const char* path, std::vector<std::string> prog_args,
       ssize_t got = read(fds[i].fd, buf, sizeof buf);
       if (got > 0) {
         sinks[i]->append(buf, static_cast<std::size_t>(got));
+        if (when.sig != 0 && i == 0 && r.out.find(when.ready) != std::string::npos) {
+          kill(pid, when.sig);
+          when.sig = 0;
+        }
       } else if (got == 0 || errno != EINTR) {
         close(fds[i].fd);
         fds[i].fd = -1;
@@ -163,8 +175,9 @@ prog_result run_program(const char* path, std::vector<std::string> prog_args,
 }
 
 // run_testprog runs `testprog <name>` (run_program).
-prog_result run_testprog(const std::string& name, std::vector<std::string> extra_env = {}) {
-  return run_program(TESTPROG_PATH, {name}, std::move(extra_env));
+prog_result run_testprog(const std::string& name, std::vector<std::string> extra_env = {},
+                         signal_when when = {}) {
+  return run_program(TESTPROG_PATH, {name}, std::move(extra_env), std::move(when));
 }
 
 bool has_line(const std::vector<std::string>& ls, const std::string& want) {
@@ -557,6 +570,219 @@ TEST_F(CrashTest, NoDeadlock) {
   prog_result r = run_testprog("NoDeadlock");
   EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
   EXPECT_EQ(r.err, "") << r.describe();
+}
+
+// ---- Goroutine dumps ----
+//
+// testprog's dump scenarios (SigquitParked, DeadlockParked, PanicParked,
+// StackOverflowAfterPrintf, DumpFromCode) park a goroutine in
+// parked_in_recv_here, made by park_one in goroutine 1, and most leave a
+// line in stdout's buffer (a pipe here) before they die.
+
+// goroutine_block returns the lines of the first goroutine whose header
+// matches header: the header and the lines below it, to the next blank.
+std::vector<std::string> goroutine_block(const std::vector<std::string>& ls, const std::regex& header) {
+  std::vector<std::string> b;
+  const int h = find_line(ls, header);
+  for (std::size_t i = static_cast<std::size_t>(h); h >= 0 && i < ls.size() && !ls[i].empty(); ++i) b.push_back(ls[i]);
+  return b;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// expect_parked checks the parked goroutine in a dump: its wait reason, the
+// frame that names parked_in_recv_here with its location below it (file,
+// line and offset, or without debug information the module and the offset
+// in it), and the creator with its location.
+void expect_parked(const std::string& dump, bool debug_info = true) {
+  const auto b = goroutine_block(lines(dump), std::regex(R"(goroutine [0-9]+ \[chan receive\]:)"));
+  ASSERT_FALSE(b.empty()) << "no goroutine in chan receive\n" << dump;
+  const std::regex where(debug_info ? R"(\t/.*/testprog\.cpp:[0-9]+ \+0x[0-9a-f]+( pc=0x[0-9a-f]+)?)"
+                                    : R"(\t/.*/testprog_nodebug \+0x[0-9a-f]+( pc=0x[0-9a-f]+)?)");
+  auto frame = std::find_if(b.begin(), b.end(), [](const std::string& l) {
+    return starts_with(l, "(anonymous namespace)::parked_in_recv_here(gort::chan<int>)");
+  });
+  ASSERT_NE(frame, b.end()) << "no frame names parked_in_recv_here\n" << dump;
+  ASSERT_NE(frame + 1, b.end()) << dump;
+  EXPECT_TRUE(std::regex_match(*(frame + 1), where)) << *(frame + 1) << "\n" << dump;
+  auto created = std::find_if(b.begin(), b.end(), [](const std::string& l) { return starts_with(l, "created by "); });
+  ASSERT_NE(created, b.end()) << "no created-by line\n" << dump;
+  EXPECT_EQ(*created, "created by (anonymous namespace)::park_one() in goroutine 1") << dump;
+  ASSERT_NE(created + 1, b.end()) << dump;
+  EXPECT_TRUE(std::regex_match(*(created + 1), where)) << *(created + 1) << "\n" << dump;
+}
+
+// frame_lines: the function lines of a dump (not headers, locations or
+// messages).
+std::vector<std::string> frame_lines(const std::string& dump) {
+  std::vector<std::string> fs;
+  for (const std::string& l : lines(dump))
+    if (!l.empty() && l[0] != '\t' && !starts_with(l, "goroutine ") && !starts_with(l, "created by ")) fs.push_back(l);
+  return fs;
+}
+
+// has_runtime_frame: a frame of the runtime's own (gort::rt, gort::detail,
+// the goroutine's entry) or of std's call plumbing under it.
+bool has_runtime_frame(const std::string& dump) {
+  for (const std::string& l : frame_lines(dump))
+    for (const char* p : {"gort::rt::", "gort::detail::", "gort_", "std::_Function_handler", "__invoke", "invoke<"})
+      if (l.find(p) != std::string::npos) return true;
+  return false;
+}
+
+// SIGQUIT: "SIGQUIT: quit" and Go's PC line, every goroutine (main asleep,
+// the parked one by name, with its creator), no runtime frames, what the
+// program printed to stdout flushed, exit status 2.
+TEST_F(CrashTest, SigquitDump) {
+  prog_result r = run_testprog("SigquitParked", {}, {"ready\n", SIGQUIT});
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  ASSERT_GE(ls.size(), 2u) << r.describe();
+  EXPECT_EQ(ls[0], "SIGQUIT: quit") << r.describe();
+  EXPECT_TRUE(std::regex_match(ls[1], std::regex(R"(PC=0x[0-9a-f]+ m=[0-9]+ sigcode=-?[0-9]+)"))) << ls[1];
+  EXPECT_TRUE(has_line(ls, "goroutine 1 [sleep]:")) << r.describe();
+  expect_parked(r.err);
+  EXPECT_FALSE(has_runtime_frame(r.err)) << r.describe();
+  EXPECT_NE(r.out.find("printed before SIGQUIT\n"), std::string::npos) << "stdout not flushed\n" << r.describe();
+}
+
+// GOTRACEBACK=none: the signal and the PC, no goroutines.
+TEST_F(CrashTest, SigquitTracebackNone) {
+  prog_result r = run_testprog("SigquitParked", {"GOTRACEBACK=none"}, {"ready\n", SIGQUIT});
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  ASSERT_EQ(ls.size(), 2u) << r.describe();
+  EXPECT_EQ(ls[0], "SIGQUIT: quit");
+}
+
+// GOTRACEBACK=system: the runtime's frames too, the stack of the thread that
+// took the signal ("goroutine 0"), and each frame's pc.
+TEST_F(CrashTest, SigquitTracebackSystem) {
+  prog_result r = run_testprog("SigquitParked", {"GOTRACEBACK=system"}, {"ready\n", SIGQUIT});
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  EXPECT_TRUE(has_line(ls, "goroutine 0 [idle]:")) << r.describe();
+  const auto b = goroutine_block(ls, std::regex(R"(goroutine [0-9]+ \[chan receive\]:)"));
+  ASSERT_FALSE(b.empty()) << r.describe();
+  EXPECT_TRUE(starts_with(b[1], "gort::rt::gogo(")) << "the innermost frame is the switch's caller\n" << r.describe();
+  EXPECT_TRUE(std::any_of(b.begin(), b.end(), [](auto& l) { return starts_with(l, "gort_goentry_trampoline("); }))
+      << r.describe();
+  EXPECT_TRUE(std::regex_search(b[2], std::regex(R"( pc=0x[0-9a-f]+$)"))) << b[2];
+}
+
+// A deadlock's report shows every goroutine's stack, without the runtime's
+// frames, after flushing stdout.
+TEST_F(CrashTest, DeadlockDump) {
+  prog_result r = run_testprog("DeadlockParked");
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  ASSERT_FALSE(ls.empty()) << r.describe();
+  EXPECT_EQ(ls[0], "fatal error: all goroutines are asleep - deadlock!") << r.describe();
+  const auto main = goroutine_block(ls, std::regex(R"(goroutine 1 \[sync\.WaitGroup\.Wait\]:)"));
+  ASSERT_GE(main.size(), 3u) << r.describe();
+  EXPECT_EQ(main[1], "gort::WaitGroup::wait()") << "public API frames are shown, as Go shows sync's";
+  expect_parked(r.err);
+  EXPECT_FALSE(has_runtime_frame(r.err)) << r.describe();
+  EXPECT_EQ(r.out, "printed before the deadlock\n") << r.describe();
+}
+
+// GOTRACEBACK=system shows the runtime's frames: g0's stack where checkdead
+// found the deadlock, and the switch and the entry trampoline of each
+// goroutine.
+TEST_F(CrashTest, DeadlockDumpSystem) {
+  prog_result r = run_testprog("DeadlockParked", {"GOTRACEBACK=system"});
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  const int rs = find_line(ls, std::regex("runtime stack:"));
+  ASSERT_GE(rs, 0) << r.describe();
+  ASSERT_LT(rs + 1, static_cast<int>(ls.size()));
+  EXPECT_TRUE(starts_with(ls[rs + 1], "gort::rt::checkdead()")) << r.describe();
+  expect_parked(r.err);
+  EXPECT_TRUE(has_runtime_frame(r.err)) << r.describe();
+}
+
+// The parked goroutine, dumped by a program built without -g: function
+// names from the symbol table (parked_in_recv_here is a local symbol),
+// locations as module and offset.
+#ifdef TESTPROG_NODEBUG_PATH
+TEST_F(CrashTest, DeadlockDumpWithoutDebugInfo) {
+  prog_result r = run_program(TESTPROG_NODEBUG_PATH, {"DeadlockParked"}, {});
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  expect_parked(r.err, false);
+}
+#endif
+
+// GOTRACEBACK and a panic, as Go: single by default (the panicking
+// goroutine), all (every goroutine), none (the message only), system (the
+// runtime's frames too), and the numbers 0, 1, 2 as none (with all),
+// all, system. stdout is flushed whatever the level.
+TEST_F(CrashTest, PanicGotraceback) {
+  struct level_case {
+    const char* env;
+    bool frames, others, runtime;
+  };
+  for (const level_case c : {level_case{nullptr, true, false, false}, {"single", true, false, false},
+                             {"all", true, true, false}, {"1", true, true, false}, {"none", false, false, false},
+                             {"0", false, false, false}, {"system", true, true, true}, {"2", true, true, true}}) {
+    SCOPED_TRACE(std::string("GOTRACEBACK=") + (c.env ? c.env : "(unset)"));
+    std::vector<std::string> env;
+    if (c.env) env.push_back(std::string("GOTRACEBACK=") + c.env);
+    prog_result r = run_testprog("PanicParked", env);
+    auto ls = lines(r.err);
+    EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+    ASSERT_FALSE(ls.empty()) << r.describe();
+    EXPECT_EQ(ls[0], "panic: boom");
+    const auto main = goroutine_block(ls, std::regex(R"(goroutine 1 \[running\]:)"));
+    EXPECT_EQ(!main.empty(), c.frames) << r.describe();
+    if (c.frames) {
+      ASSERT_GE(main.size(), 3u) << r.describe();
+      EXPECT_EQ(main[1], "(anonymous namespace)::panics_here()") << r.describe();
+    }
+    EXPECT_EQ(find_line(ls, std::regex(R"(goroutine [0-9]+ \[chan receive\]:)")) >= 0, c.others) << r.describe();
+    if (c.others) expect_parked(r.err);
+    EXPECT_EQ(has_runtime_frame(r.err), c.runtime) << r.describe();
+    EXPECT_EQ(r.out, "printed before the panic\ncout before the panic\n") << r.describe();
+  }
+}
+
+// GOTRACEBACK=crash: everything, as system, then SIGABRT (a core dump where
+// the limit allows; testprog sets it to 0) instead of exit status 2.
+TEST_F(CrashTest, PanicGotracebackCrash) {
+  prog_result r = run_testprog("PanicParked", {"GOTRACEBACK=crash"});
+  EXPECT_TRUE(!r.exited && r.signal == SIGABRT) << r.describe();
+  auto ls = lines(r.err);
+  ASSERT_FALSE(ls.empty()) << r.describe();
+  EXPECT_EQ(ls[0], "panic: boom");
+  expect_parked(r.err);
+  EXPECT_TRUE(has_runtime_frame(r.err)) << r.describe();
+}
+
+// A stack overflow is reported from the fault handler, on a thread that
+// may have been inside stdio: sysmon flushes stdout for it. The report
+// shows Go's 100 frames of the recursion and says the rest were elided.
+TEST_F(CrashTest, StackOverflowFlushesStdout) {
+  prog_result r = run_testprog("StackOverflowAfterPrintf");
+  expect_stack_overflow(r);
+  EXPECT_EQ(r.out, "printed before the overflow\n") << r.describe();
+  auto ls = lines(r.err);
+  const auto b = goroutine_block(ls, kRunningHeader);
+  EXPECT_EQ(std::count(b.begin(), b.end(), "testprog_recurse(...)"), 100) << r.describe().substr(0, 4000);
+  EXPECT_TRUE(has_line(ls, "...additional frames elided...")) << r.describe().substr(0, 4000);
+}
+
+// gort::dump_goroutines from code: the caller first, as running, from the
+// function that called it; then the parked goroutine. The program goes on.
+TEST_F(CrashTest, DumpFromCode) {
+  prog_result r = run_testprog("DumpFromCode");
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  EXPECT_EQ(r.err, "") << r.describe();
+  auto ls = lines(r.out);
+  ASSERT_GE(ls.size(), 3u) << r.describe();
+  EXPECT_EQ(ls[0], "goroutine 1 [running]:");
+  EXPECT_NE(ls[1].find("operator()"), std::string::npos) << "the first frame is dump_goroutines' caller\n" << r.out;
+  EXPECT_TRUE(std::regex_match(ls[2], std::regex(R"(\t/.*/testprog\.cpp:[0-9]+( \+0x[0-9a-f]+)?)"))) << ls[2];
+  expect_parked(r.out);
+  EXPECT_FALSE(has_runtime_frame(r.out)) << r.out;
 }
 
 TEST_F(CrashTest, UnknownScenario) {

@@ -14,6 +14,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -365,6 +368,107 @@ int NoDeadlock() {
   });
 }
 
+// ---- Goroutine dumps (crash_test.cpp, "Goroutine dumps") ----
+
+// parked_in_recv_here waits on c, and a dump must show it by name. In an
+// anonymous namespace (a local symbol, only in the symbol table, not the
+// dynamic one), not inlined, and not a tail call (it uses the value).
+[[gnu::noinline]] int parked_in_recv_here(gort::chan<int> c) {
+  const std::optional<int> v = c.recv();
+  return v.value_or(0) + 1;
+}
+
+// wait_dumped yields until a dump of the goroutines holds text: a
+// goroutine is where a test wants it. Goroutines on one P run at the yield
+// until they park; one whose time slice ends at a runtime entry (under
+// qemu, say) yields there instead, and a later yield gets it further.
+void wait_dumped(const char* text) {
+  for (;;) {
+    gort::yield();
+    std::ostringstream os;
+    gort::dump_goroutines(os);
+    if (os.str().find(text) != std::string::npos) return;
+  }
+}
+
+// park_one starts a goroutine that parks in parked_in_recv_here on a
+// channel nobody sends on, and returns once it has parked.
+[[gnu::noinline]] void park_one() {
+  static gort::chan<int> never = gort::make_chan<int>();
+  gort::go([] { parked_in_recv_here(never); });
+  wait_dumped(" [chan receive]:\n");
+}
+
+// say_ready tells the test (on stdout, unbuffered) that the goroutines are
+// where it wants them: it may send its signal now.
+void say_ready() {
+  static const char ready[] = "ready\n";
+  ssize_t w = ::write(1, ready, sizeof ready - 1);
+  (void)w;
+}
+
+// A goroutine parked by name, a line in stdout's buffer, main asleep, then
+// the test's SIGQUIT: the dump, stdout flushed, exit status 2.
+int SigquitParked() {
+  int rc = gort::run(gort::Config{.maxprocs = 1}, [] {
+    park_one();
+    std::printf("printed before SIGQUIT\n");  // stdout is a pipe: buffered
+    gort::go([] {
+      wait_dumped("goroutine 1 [sleep]:\n");
+      say_ready();
+    });
+    gort::sleep(std::chrono::hours(1));
+  });
+  return returned("SigquitParked", rc);
+}
+
+// A deadlock with a goroutine parked by name, after a line left in
+// stdout's buffer.
+int DeadlockParked() {
+  int rc = gort::run(gort::Config{.maxprocs = 1}, [] {
+    std::printf("printed before the deadlock\n");
+    park_one();
+    gort::WaitGroup wg;
+    wg.add(1);
+    wg.wait();
+  });
+  return returned("DeadlockParked", rc);
+}
+
+[[gnu::noinline]] void panics_here() {
+  throw std::runtime_error("boom");
+}
+
+// An unrecovered panic in main, with a goroutine parked by name and lines
+// left in stdout's buffer by printf and by std::cout.
+int PanicParked() {
+  int rc = gort::run(gort::Config{.maxprocs = 1}, [] {
+    std::printf("printed before the panic\n");
+    std::cout << "cout before the panic\n";
+    park_one();
+    panics_here();
+  });
+  return returned("PanicParked", rc);
+}
+
+// A stack overflow after a line left in stdout's buffer: the fault
+// handler's thread may be inside stdio, so sysmon flushes it.
+int StackOverflowAfterPrintf() {
+  std::printf("printed before the overflow\n");
+  return in_goroutine("StackOverflowAfterPrintf", [] { testprog_recurse(0); });
+}
+
+// dump_goroutines from code: goroutine 1 and a goroutine parked by name,
+// printed on stdout (the test reads it), then a normal exit.
+int DumpFromCode() {
+  return gort::run(gort::Config{.maxprocs = 1}, [] {
+    park_one();
+    std::ostringstream os;
+    gort::dump_goroutines(os);
+    std::fputs(os.str().c_str(), stdout);
+  });
+}
+
 struct scenario {
   const char* name;
   int (*fn)();
@@ -387,11 +491,18 @@ constexpr scenario scenarios[] = {
     {"SchedTraceSyscall", SchedTraceSyscall},
     {"IOWait", IOWait},
     {"NoDeadlock", NoDeadlock},
+    {"SigquitParked", SigquitParked},
+    {"DeadlockParked", DeadlockParked},
+    {"PanicParked", PanicParked},
+    {"StackOverflowAfterPrintf", StackOverflowAfterPrintf},
+    {"DumpFromCode", DumpFromCode},
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  const rlimit no_core{0, 0};  // GOTRACEBACK=crash ends with SIGABRT: no core file
+  setrlimit(RLIMIT_CORE, &no_core);
   if (argc == 2) {
     for (const scenario& s : scenarios)
       if (std::strcmp(argv[1], s.name) == 0) return s.fn();

@@ -31,7 +31,7 @@ struct newproc_slot {
 // Throws std::logic_error when not called from a goroutine.
 newproc_slot newproc_reserve(std::size_t size, std::size_t align);
 void newproc_cancel(newproc_slot slot) noexcept;
-std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops) noexcept;
+std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops, std::uintptr_t gopc) noexcept;
 
 template <class F, class... Args>
 struct closure {
@@ -45,8 +45,9 @@ struct closure {
   static constexpr funcval_ops ops{&call, &destroy};
 };
 
+// newproc: gopc is where the go() is, in its caller's code (gort::go).
 template <class F, class... Args>
-std::uint64_t newproc(F&& f, Args&&... args) {
+std::uint64_t newproc(std::uintptr_t gopc, F&& f, Args&&... args) {
   using C = closure<F, Args...>;
   static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
                 "gort::go: f must be callable with the (decayed) arguments");
@@ -57,7 +58,7 @@ std::uint64_t newproc(F&& f, Args&&... args) {
     newproc_cancel(slot);
     throw;
   }
-  return newproc_commit(slot, &C::ops);
+  return newproc_commit(slot, &C::ops, gopc);
 }
 
 // entersyscall on construction, exitsyscall on destruction (gort::blocking).
