@@ -603,7 +603,10 @@ bool stoplockedm(m* mp) {
 }
 
 // startlockedm: gp, which we took off a queue, is locked to another M. Give
-// that M our P to run it, and stop. Go: startlockedm.
+// that M our P to run it, and stop. Once the run is exiting, an lm that is
+// not parked has been woken by main_exit, or will see the exit before it
+// sleeps: it takes no P and no second wakeup (which would be left pending
+// on its note for an extra M's next run). Go: startlockedm.
 void startlockedm(m* mp, g* gp) {
   m* lm = gp->lockedm;
   p* pp = releasep(mp);
@@ -611,6 +614,10 @@ void startlockedm(m* mp, g* gp) {
   if (lm->parkedlocked) {  // else lm has not gone to sleep yet; it will see nextp
     lm->parkedlocked = false;
     if (!lm->extram) --sched.nmidlelocked;
+  } else if (exiting()) {
+    pidleput(pp);
+    sched.lock.unlock();
+    return stopm(mp);
   }
   lm->nextp = pp;
   sched.lock.unlock();
