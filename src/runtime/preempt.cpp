@@ -70,6 +70,13 @@
 // mode off; one installed before gets the SIGURGs sysmon did not send
 // (signal_unix.cpp). In the handshake mode gort does not touch SIGURG.
 //
+// Stall reports (sysmon.cpp) sample the stack of a goroutine that holds its
+// P by the same signal, handled only while GODEBUG=stallreport is on: the
+// handler, on the M's thread, unwinds the interrupted code into one buffer
+// (callers: no allocation, no lock) and sysmon prints it. One sample at a
+// time: mp->stallsample says which M's handler may write the buffer, and
+// the handler that takes the flag owns it until it publishes done.
+//
 // Because step 2 happens only to code that holds no runtime lock, it may
 // take sched.lock as entersyscall does. A fatal report marks its M as in the
 // runtime first (panic.cpp, start_dying). The cost, which the guarantee pays
@@ -110,9 +117,19 @@ bool take_p(m* mp, p* pp) {
   return true;
 }
 
-// sig_preempt is the handler: step 2 if the signal is sysmon's and landed
-// in user code. Any other SIGURG (out-of-band data, or one the program
-// sends) is the program's. Go: doSigPreempt.
+// The stall sample (sample_stack): the buffer, the G it shows, and done,
+// which publishes both to sysmon.
+struct stall_sample {
+  pcbuf buf;
+  g* gp = nullptr;
+  std::atomic<bool> done{false};
+};
+stall_sample stall;
+
+// sig_preempt is the handler: a stall sample if sysmon asked this M for
+// one; step 2 if the signal is how sysmon takes Ps and it landed in user
+// code. Any other SIGURG (out-of-band data, or one the program sends) is
+// the program's. Go: doSigPreempt.
 void sig_preempt(int sig, siginfo_t* info, void* uctx) {
   if (info->si_code != SI_TKILL || info->si_pid != getpid()) {
     sigfwd(sig, info, uctx);
@@ -120,7 +137,12 @@ void sig_preempt(int sig, siginfo_t* info, void* uctx) {
   }
   const int saved_errno = errno;
   m* mp = getm();
-  if (mp != nullptr && mp->in_user.load(std::memory_order_relaxed) && mp->p != nullptr)
+  if (mp != nullptr && mp->stallsample.exchange(false, std::memory_order_acquire)) {
+    stall.gp = mp->curg;
+    callers(stall.buf, fault_pc(uctx), true);
+    stall.done.store(true, std::memory_order_release);
+  }
+  if (use_signal && mp != nullptr && mp->in_user.load(std::memory_order_relaxed) && mp->p != nullptr)
     take_p(mp, mp->p);
   errno = saved_errno;
 }
@@ -174,12 +196,30 @@ void handoff_wait(m* mp) noexcept {
 
 void preempt_init() {
   use_signal = debug.preemptsignal != 0 || !membarrier_available();
-  if (use_signal) sig_install(sigpreempt, &sig_preempt, SA_RESTART);
+  if (use_signal || debug.stallreport > 0) sig_install(sigpreempt, &sig_preempt, SA_RESTART);
 }
 
 bool preempt_uses_signal() { return use_signal; }
 
 void minit_preempt(m* mp) { mp->procid = static_cast<std::int32_t>(syscall(SYS_gettid)); }
+
+bool sample_stack(m* mp, pcbuf& buf, g** gp, std::int64_t wait_ns) {
+  stall.done.store(false, std::memory_order_relaxed);
+  mp->stallsample.store(true, std::memory_order_release);
+  if (syscall(SYS_tgkill, getpid(), mp->procid, sigpreempt) != 0) {
+    mp->stallsample.store(false, std::memory_order_relaxed);
+    return false;
+  }
+  const std::int64_t deadline = nanotime() + wait_ns;
+  while (!stall.done.load(std::memory_order_acquire)) {
+    // Not taken yet: withdraw. Taken: the handler is unwinding; wait for it.
+    if (nanotime() >= deadline && mp->stallsample.exchange(false, std::memory_order_relaxed)) return false;
+    osyield();
+  }
+  buf = stall.buf;
+  *gp = stall.gp;
+  return true;
+}
 
 bool preemptm(m* mp, p* pp, std::uint32_t tick) {
   if (!use_signal) return handshake(mp, pp, tick);

@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "runtime/proc.hpp"
+#include "runtime/traceback.hpp"
 
 namespace gort::rt {
 
@@ -128,5 +129,12 @@ bool preempt_uses_signal();
 // or later by the signal's handler (false). Go: preemptM. Harmless if mp
 // has meanwhile entered the runtime. Called by sysmon only.
 bool preemptm(m* mp, p* pp, std::uint32_t tick);
+
+// sample_stack: the stack of whatever mp runs now, for a stall report
+// (sysmon.cpp): SIGURG to its thread, whose handler fills buf and names the
+// G it interrupted (*gp), waiting at most wait_ns for it. False if no
+// sample came (the signal was not handled in time). Called by sysmon only,
+// with GODEBUG=stallreport on (preempt_init then installs the handler).
+bool sample_stack(m* mp, pcbuf& buf, g** gp, std::int64_t wait_ns);
 
 }  // namespace gort::rt

@@ -1257,6 +1257,7 @@ m* extram_bind(m* old) {
   sched.lock.unlock();
   tls_m = extram_tls.mp = mp;
   minit_switch(mp);
+  minit_preempt(mp);  // its thread id, for sysmon's signals
   return mp;
 }
 

@@ -217,6 +217,9 @@ struct dbgvars {
   // gort: 1 runs no sysmon at all, to measure what it costs: no preemption,
   // no hand-off of blocking calls, no schedtrace, no stack scavenging.
   std::int32_t sysmonoff = 0;
+  // gort: ms a goroutine may hold its P without a switch before sysmon
+  // reports it, with its stack (sysmon.cpp, "Stall reports"); 0: off.
+  std::int32_t stallreport = 0;
   // gort: stackguard=mprotect|canary forces the guard-page fallbacks of
   // kernels without MADV_GUARD_INSTALL (stack.cpp), to test them anywhere.
   enum class stackguard_mode { best, mprotect, canary } stackguard = stackguard_mode::best;

@@ -3,7 +3,7 @@
 //
 // GODEBUG is a comma-separated list of name=value pairs; gort knows Go's
 // schedtrace=<ms>, scheddetail=1 and asyncpreemptoff=1, and of its own
-// stackguard=mprotect|canary, preemptsignal=1 and sysmonoff=1 (as Go, other
+// stackguard=mprotect|canary, preemptsignal=1, stallreport=<ms> and sysmonoff=1 (as Go, other
 // names are ignored).
 // GOMAXPROCS=<n> sets the number of Ps when Config::maxprocs is 0; a value
 // that is not a positive integer is ignored, as Go ignores it.
@@ -51,6 +51,7 @@ void parsedebugvars() {
     else if (key == "scheddetail") atoi32(value, debug.scheddetail);
     else if (key == "asyncpreemptoff") atoi32(value, debug.asyncpreemptoff);
     else if (key == "preemptsignal") atoi32(value, debug.preemptsignal);
+    else if (key == "stallreport") atoi32(value, debug.stallreport);
     else if (key == "sysmonoff") atoi32(value, debug.sysmonoff);
     else if (key == "stackguard" && value == "mprotect") debug.stackguard = dbgvars::stackguard_mode::mprotect;
     else if (key == "stackguard" && value == "canary") debug.stackguard = dbgvars::stackguard_mode::canary;

@@ -327,6 +327,7 @@ struct m {
   // the clock again. Older than the clock, so no timer fires early.
   std::int64_t now_hint = 0;
   std::int32_t procid = 0;             // kernel thread id: sysmon signals it (preempt.cpp)
+  std::atomic<bool> stallsample{false};  // sysmon wants this thread's stack (sample_stack)
   // in_user: the M is running its curg's own code, outside every runtime
   // entry, so sysmon may take its P. Written by the M; read by sysmon
   // (after a membarrier) or by the M's own signal handler. handoff: sysmon's

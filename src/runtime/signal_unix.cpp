@@ -93,6 +93,8 @@ std::uintptr_t fault_sp(void* uctx) {
 #endif
 }
 
+}  // namespace
+
 std::uintptr_t fault_pc(void* uctx) {
   auto* uc = static_cast<ucontext_t*>(uctx);
 #if defined(__x86_64__)
@@ -101,6 +103,8 @@ std::uintptr_t fault_pc(void* uctx) {
   return static_cast<std::uintptr_t>(uc->uc_mcontext.pc);
 #endif
 }
+
+namespace {
 
 std::int32_t gettid() { return static_cast<std::int32_t>(syscall(SYS_gettid)); }
 

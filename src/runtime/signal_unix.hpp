@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace gort::rt {
 
@@ -28,6 +29,9 @@ void munmap_signals(m* mp);
 // signal blocked while it runs), saving the action it replaces for sigfwd
 // and signals_restore. Before any M runs.
 void sig_install(int sig, void (*handler)(int, siginfo_t*, void*), int flags);
+
+// fault_pc: the pc of the code a signal interrupted (its ucontext).
+std::uintptr_t fault_pc(void* uctx);
 
 // sigfwd hands a signal that is not the runtime's to the handler the
 // program had installed before run(). False if there was none (the saved

@@ -42,6 +42,16 @@
 //     is late by up to a period, or by a deep sleep (a minute at most) for
 //     a goroutine that parked just before one; the minutes hide that. The
 //     walk over every G is paid once a period, however often sysmon sleeps.
+//   stallreport  with GODEBUG=stallreport=<ms> (gort, beyond Go): a P
+//     whose schedtick has not moved for that long is reported once, before
+//     retake acts on it: how long the P has been held (at least: sysmon
+//     saw the tick move up to a round later than it did), and the stack of
+//     the goroutine that holds it, sampled by a signal to its thread
+//     (preempt.cpp, sample_stack), so that a user finds the tight loop or
+//     the unwrapped blocking call that kept the others waiting. The P is
+//     taken after 20 ms whatever the setting (preempt.cpp), which ends the
+//     stall for the others: a longer setting reports only holds that
+//     survive it (asyncpreemptoff=1). Off, it costs one load a round.
 // sysmon's thread is also where SIGQUIT is answered (signal_unix.cpp): it
 // has an M's signal stack and thread id (sysmon_running) for that.
 // sysmon counts as a system M (sched.nmsys): checkdead does not take it for
@@ -76,6 +86,7 @@ constexpr std::int64_t max_deep_sleep_ns = 60'000'000'000;  // Go: forcegcperiod
 constexpr std::int64_t scavenge_period_ns = 1'000'000'000;
 constexpr std::int64_t netpoll_stale_ns = 10'000'000;  // Go: sysmon polls after 10 ms
 constexpr std::int64_t waitsince_period_ns = 10'000'000'000;
+constexpr std::int64_t stall_sample_wait_ns = 100'000'000;  // a stall report's wait for its stack
 
 note sysmonnote;      // woken by sysmon_stop and sysmon_wake
 m* sysmon_m = nullptr;
@@ -98,6 +109,13 @@ struct sysmontick {
   std::uint32_t syscalltick = 0;
   std::int64_t syscallwhen = 0;
   std::int64_t askwhen = 0;     // the last preemptm for it
+  bool reported = false;        // this schedtick's hold has had its stall report
+  // The P was running or in a system call at the last round. A P that goes
+  // idle and comes back may keep its schedtick (exitsyscall takes it back
+  // without a new slice, and the next G may inherit that one), so its hold
+  // is timed from the round that first sees it busy again (gort; Go times
+  // it from the tick's last change, and at worst asks too soon).
+  bool busy = false;
 };
 sysmontick ticks[max_gomaxprocs];
 
@@ -117,6 +135,31 @@ bool take_held_p(p* pp, sysmontick& pd, std::int64_t now) {
   return true;
 }
 
+// stallreport prints pp's stall (see the top of the file): how long it has
+// been held, then the goroutine's header, its stack and its creator, as a
+// traceback shows a running goroutine.
+void stallreport(p* pp, std::int64_t held_ns, std::int64_t now) {
+  m* mp = pp->m.load(std::memory_order_acquire);
+  if (mp == nullptr) return;
+  const int level = gotraceback(throw_type::user).level;
+  pcbuf buf;
+  g* gp = nullptr;
+  const bool sampled = level > 0 && sample_stack(mp, buf, &gp, stall_sample_wait_ns);
+  printer pr(2, stack_lo_of(sysmon_m));
+  pr.str("gort: stall: P ").dec(static_cast<std::int64_t>(pp->id)).str(" held for ")
+      .dec(held_ns / 1'000'000).str(" ms without a switch\n");
+  if (level == 0) return;
+  if (!sampled || gp == nullptr) {
+    pr.str("(no stack: its thread did not answer the signal in time, or ran no goroutine)\n\n");
+    return;
+  }
+  const gsnap s = snapshot(gp);
+  goroutineheader(pr, s, now, true);
+  traceback(pr, buf, level);
+  printcreatedby(pr, s, level);
+  pr.str("\n");
+}
+
 int retake(std::int64_t now) {
   int n = 0;
   const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
@@ -128,15 +171,24 @@ int retake(std::int64_t now) {
     if (s == pstatus::Prunning || s == pstatus::Psyscall) {
       deferred_wakep_sysmon(pp, now);
       const std::uint32_t t = pp->schedtick.load(std::memory_order_relaxed);
-      if (pd.schedtick != t) {
+      if (pd.schedtick != t || !pd.busy) {
         pd.schedtick = t;
         pd.schedwhen = now;
-      } else if (pd.schedwhen + force_preempt_ns <= now) {
+        pd.reported = false;
+        pd.busy = true;
+      } else if (debug.stallreport > 0 && !pd.reported && s == pstatus::Prunning &&
+                 now - pd.schedwhen >= std::int64_t{debug.stallreport} * 1'000'000) {
+        pd.reported = true;
+        stallreport(pp, now - pd.schedwhen, now);
+      }
+      if (pd.schedtick == t && pd.schedwhen + force_preempt_ns <= now) {
         preemptone(pp);
         sysretake = true;  // a syscall this long need not wait another round
         if (s == pstatus::Prunning && !debug.asyncpreemptoff && take_held_p(pp, pd, now))
           ++n;  // look again soon
       }
+    } else {
+      pd.busy = false;
     }
     if (s != pstatus::Psyscall) continue;
     const std::uint32_t t = pp->syscalltick.load(std::memory_order_relaxed);

@@ -416,6 +416,30 @@ const std::regex kGLine(R"(  G([0-9]+): status=[0-9]+\(.*\) m=([0-9]+|nil) locke
 
 long sched_ms(const std::string& line) { return std::stol(line.substr(6)); }
 
+// GODEBUG=stallreport: one report for the goroutine that held the P, with
+// its stack, and the program otherwise unchanged; none without the setting.
+TEST_F(CrashTest, StallReport) {
+  prog_result r = run_testprog("Stall", {"GODEBUG=stallreport=5"});
+  EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
+  EXPECT_EQ(r.out, "done\n") << r.describe();
+  auto ls = lines(r.err);
+  const std::regex stall_line(R"(gort: stall: P 0 held for ([0-9]+) ms without a switch)");
+  const int at = find_line(ls, stall_line);
+  ASSERT_GE(at, 0) << r.describe();
+  std::smatch m;
+  std::regex_match(ls[at], m, stall_line);
+  EXPECT_GE(std::stol(m[1]), 5) << ls[at];
+  EXPECT_LT(find_line(ls, stall_line, at + 1), 0) << "one report per stall\n" << r.describe();
+  ASSERT_GT(ls.size(), std::size_t(at) + 2) << r.describe();
+  EXPECT_TRUE(std::regex_match(ls[at + 1], kRunningHeader)) << r.describe();
+  EXPECT_NE(r.err.find("testprog_stalling_function"), std::string::npos) << r.describe();
+  EXPECT_NE(r.err.find("created by"), std::string::npos) << r.describe();
+
+  prog_result off = run_testprog("Stall");
+  EXPECT_TRUE(off.exited && off.status == 0) << off.describe();
+  EXPECT_EQ(off.err, "") << off.describe();
+}
+
 TEST_F(CrashTest, SchedTrace) {
   prog_result r = run_testprog("SchedTrace", {"GODEBUG=schedtrace=50"});
   EXPECT_TRUE(r.exited && r.status == 0) << r.describe();

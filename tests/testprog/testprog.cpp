@@ -29,6 +29,12 @@
 // their symbols are in the dynamic symbol table under these exact names.
 extern "C" {
 
+// Spins for ms milliseconds without entering the runtime: a stall.
+__attribute__((noinline)) void testprog_stalling_function(int ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < end) __asm__ volatile("");
+}
+
 __attribute__((noinline)) void testprog_panicking_function(int depth) {
   if (depth > 0) {
     testprog_panicking_function(depth - 1);
@@ -469,6 +475,23 @@ int DumpFromCode() {
   });
 }
 
+// A goroutine that holds the only P for 300 ms without a runtime entry,
+// while main sleeps: under GODEBUG=stallreport=<ms> sysmon reports it once,
+// with its stack (crash_test.cpp, StallReport). Exits 0.
+int Stall() {
+  return gort::run(gort::Config{.maxprocs = 1}, [] {
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&wg] {
+      testprog_stalling_function(300);
+      wg.done();
+    });
+    gort::sleep(std::chrono::milliseconds(1));  // the spinner takes the P
+    wg.wait();
+    std::puts("done");
+  });
+}
+
 struct scenario {
   const char* name;
   int (*fn)();
@@ -496,6 +519,7 @@ constexpr scenario scenarios[] = {
     {"PanicParked", PanicParked},
     {"StackOverflowAfterPrintf", StackOverflowAfterPrintf},
     {"DumpFromCode", DumpFromCode},
+    {"Stall", Stall},
 };
 
 }  // namespace
