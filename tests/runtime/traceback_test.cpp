@@ -7,6 +7,7 @@
 #include "chan_test_util.hpp"
 
 #include <cstdlib>
+#include <functional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -88,6 +89,26 @@ std::string wait_parked(int n) {
   return d;
 }
 
+// with_parked runs f, in a run of procs Ps, while n goroutines wait in
+// parked_in_recv_here (f gets the dump that shows them parked), then lets
+// them return, since their frames hold the channel, and joins them.
+// Returns what run returned.
+int with_parked(int procs, int n, const std::function<void(const std::string&)>& f) {
+  return run_procs(procs, [&] {
+    auto never = gort::make_chan<int>();
+    gort::WaitGroup wg;
+    wg.add(n);
+    for (int i = 0; i < n; ++i)
+      gort::go([never, &wg] {
+        parked_in_recv_here(never);
+        wg.done();
+      });
+    f(wait_parked(n));
+    never.close();
+    wg.wait();
+  });
+}
+
 // Go's rule (traceback.go, goroutineheader): the minutes a waiting
 // goroutine (or one in a system call) has waited, from one on; nothing for
 // a goroutine not waiting or whose start is not known yet.
@@ -156,19 +177,7 @@ TEST(TracebackTest, Gotraceback) {
 TEST(TracebackTest, DumpThousandParked) {
   constexpr int kParked = 1000;
   std::string d;
-  int rc = run_procs(1, [&] {
-    auto never = gort::make_chan<int>();
-    gort::WaitGroup wg;
-    wg.add(kParked);
-    for (int i = 0; i < kParked; ++i)
-      gort::go([never, &wg] {
-        parked_in_recv_here(never);
-        wg.done();
-      });
-    d = wait_parked(kParked);
-    never.close();
-    wg.wait();  // their frames hold the channel: let them return
-  });
+  int rc = with_parked(1, kParked, [&](const std::string& parked) { d = parked; });
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(parked_blocks(d), kParked) << d.substr(0, 4000);
   const auto ls = lines(d);
@@ -193,19 +202,9 @@ TEST(TracebackTest, WaitMinutesInDump) {
   const std::string saved = godebug ? godebug : "";
   setenv("GODEBUG", "sysmonoff=1", 1);
   std::string d;
-  int rc = run_procs(1, [&] {
-    auto never = gort::make_chan<int>();
-    gort::WaitGroup wg;
-    wg.add(1);
-    gort::go([never, &wg] {
-      parked_in_recv_here(never);
-      wg.done();
-    });
-    wait_parked(1);
+  int rc = with_parked(1, 1, [&](const std::string&) {
     gort::rt::markwaitsince(gort::rt::nanotime() - (3 * 60 + 1) * kSecond);
     d = dump();
-    never.close();
-    wg.wait();
   });
   if (godebug)
     setenv("GODEBUG", saved.c_str(), 1);
@@ -222,19 +221,9 @@ TEST(TracebackTest, WaitMinutesInDump) {
 // goroutine.
 TEST(TracebackTest, DumpFromForeignThread) {
   std::string d;
-  int rc = run_procs(2, [&] {
-    auto never = gort::make_chan<int>();
-    gort::WaitGroup wg;
-    wg.add(1);
-    gort::go([never, &wg] {
-      parked_in_recv_here(never);
-      wg.done();
-    });
-    wait_parked(1);
+  int rc = with_parked(2, 1, [&](const std::string&) {
     std::thread t([&] { d = dump(); });
     gort::blocking([&] { t.join(); });
-    never.close();
-    wg.wait();
   });
   EXPECT_EQ(rc, 0);
   const auto ls = lines(d);
