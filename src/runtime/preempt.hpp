@@ -62,6 +62,11 @@ inline void runtime_leave(g* gp, bool user) {
 // running user code again, if it was when the guard was made: nested entry
 // points (Once's lock, a timer's channel) leave the mark to the outermost.
 //
+// An entry that finds its M already in the runtime, holding its P, is
+// nested: a runtime function calling another's entry, or a signal handler
+// calling into gort after interrupting the runtime, which entry_nested
+// refuses.
+//
 // The constructor with a name throws std::logic_error off a goroutine (as
 // acquireg); the one with a G tolerates nullptr (a thread the runtime did
 // not start, where there is no P to protect).
@@ -95,7 +100,9 @@ class entry_guard {
     p* pp = mp->p;
     if (pp == nullptr) [[unlikely]]
       reacquire();
-    else if (outer_ && pp->preempt.load(std::memory_order_relaxed)) [[unlikely]]
+    else if (!outer_) [[unlikely]]
+      entry_nested();
+    else if (pp->preempt.load(std::memory_order_relaxed)) [[unlikely]]
       gosched(gp);
   }
   void reacquire() {

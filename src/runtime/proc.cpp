@@ -134,6 +134,7 @@
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/switch.hpp"
+#include "runtime/traceback.hpp"
 #include "runtime/time.hpp"
 
 namespace gort::rt {
@@ -168,6 +169,16 @@ std::int32_t process_threads() {
 
 mutex extram_lock;           // see "Extra Ms"
 bool extram_active = false;  // between schedinit and teardown (extram_lock)
+
+// fatal_in_signal_handler: what (when the caller knows it; else the
+// report's stack of the running goroutine shows the call) was called from
+// a signal handler.
+[[noreturn, gnu::cold, gnu::noinline]] void fatal_in_signal_handler(const char* what) {
+  if (what != nullptr) printerr("runtime: %s called from a signal handler\n", what);
+  printerr("runtime: no gort function is async-signal-safe: a handler may write() to a pipe or eventfd that a "
+           "goroutine waits on\n");
+  fatal("gort called from a signal handler");
+}
 
 [[noreturn, gnu::cold, gnu::noinline]] void throw_outside_goroutine(const char* what) {
   throw std::logic_error(std::string("gort: ") + what +
@@ -1280,7 +1291,10 @@ void dropm(m* mp) noexcept {
 }  // namespace
 
 g* needm(m* mp, const char* what) {
-  if (mp != nullptr && !mp->extram) throw_outside_goroutine(what);  // a runtime M off its G
+  if (mp != nullptr && !mp->extram) {  // a runtime M off its G: in the scheduler, or not running one
+    if (in_signal_handler()) fatal_in_signal_handler(what);
+    throw_outside_goroutine(what);
+  }
   extram_lock.lock();
   if (!extram_active || exiting()) {
     extram_lock.unlock();
@@ -1291,6 +1305,10 @@ g* needm(m* mp, const char* what) {
   mp->incall.store(true, std::memory_order_relaxed);  // teardown reads it under extram_lock
   extram_lock.unlock();
   return mp->curg;
+}
+
+void entry_nested() {
+  if (in_signal_handler()) fatal_in_signal_handler(nullptr);
 }
 
 void needm_check(const char* what) {

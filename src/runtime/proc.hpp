@@ -38,6 +38,15 @@ inline g* getg() {
 // create (the public API's entry check).
 g* acquireg(const char* what);
 
+// entry_nested: the cold path of an entry (entry_guard) whose M is already
+// in the runtime with its P. Fatal if a signal handler is running on the
+// thread: no gort function is async-signal-safe, and one called from a
+// handler that interrupted the runtime would wait for a lock the
+// interrupted code holds, or reschedule a goroutine in the middle of its
+// switch. It takes no name: keeping the entry's name for it would cost every
+// entry an instruction; the fatal report's stack shows the call.
+void entry_nested();
+
 // Extra Ms: a thread the runtime did not start, calling in (proc.cpp,
 // "Extra Ms"). needm binds the calling thread (mp: its tls_m, nullptr or a
 // detached extra M) and returns its G, or throws std::logic_error naming

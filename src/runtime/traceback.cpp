@@ -687,6 +687,23 @@ void probe_fault() {
   }
 }
 
+bool in_signal_handler() noexcept {
+  struct walk {
+    int frames = 0;
+    bool found = false;
+  } w;
+  _Unwind_Backtrace(
+      [](_Unwind_Context* ctx, void* data) {
+        auto* w = static_cast<walk*>(data);
+        int signal_frame = 0;  // set for a frame a signal interrupted: its pc is exact
+        if (_Unwind_GetIPInfo(ctx, &signal_frame) == 0) return _URC_END_OF_STACK;
+        w->found = signal_frame != 0;
+        return w->found || ++w->frames == 64 ? _URC_END_OF_STACK : _URC_NO_REASON;
+      },
+      &w);
+  return w.found;
+}
+
 void tracebackothers(printer& pr, const g* me, int level) {
   const std::int64_t now = nanotime();
   for_each_g([&](g* gp) {

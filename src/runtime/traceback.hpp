@@ -104,6 +104,12 @@ struct pcbuf {
 // exact) is from; from the innermost frame if no frame has it.
 void callers(pcbuf& buf, std::uintptr_t from, bool exact = false);
 
+// in_signal_handler: whether a signal handler is running on this thread's
+// stack (a frame of it is a signal frame, the one the kernel built to
+// deliver a signal), within its innermost 64 frames. Only for the cold
+// path of a runtime entry that finds the M already inside the runtime.
+bool in_signal_handler() noexcept;
+
 // traceback prints buf's frames as Go's traceback does (two lines each: the
 // function, then its file:line and offset), the runtime's frames hidden
 // below level 2.

@@ -311,6 +311,34 @@ TEST_F(CrashTest, FatalFreezesOthers) {
   EXPECT_EQ(after, 0) << "noise lines inside the fatal report";
 }
 
+// A signal handler of the program's calling into gort on a goroutine's
+// thread that was inside the runtime, or in the scheduler with no
+// goroutine: a fatal error, never a hang on a runtime lock or a goroutine
+// rescheduled mid-switch (issue 16 item 2). Each scenario signals its
+// thread every 100 us and would run for minutes unrefused. The call is
+// named by the entry that found no goroutine on a thread of the runtime's,
+// or else as the running goroutine's innermost frame.
+TEST_F(CrashTest, SignalHandlerCalls) {
+  struct {
+    const char* scenario;
+    const char* call;
+    bool idle;
+  } cases[] = {{"SignalHandlerGo", "go", false}, {"SignalHandlerYield", "yield", false}, {"SignalHandlerIdle", "go", true}};
+  for (const auto& c : cases) {
+    prog_result r = run_testprog(c.scenario);
+    auto ls = lines(r.err);
+    EXPECT_TRUE(r.exited && r.status == 2) << c.scenario << "\n" << r.describe().substr(0, 4000);
+    EXPECT_TRUE(has_line(ls, "fatal error: gort called from a signal handler")) << r.describe().substr(0, 4000);
+    EXPECT_TRUE(has_line(ls, "runtime: no gort function is async-signal-safe: a handler may write() to a pipe or "
+                             "eventfd that a goroutine waits on"));
+    const bool named = has_line(ls, std::string("runtime: gort::") + c.call + " called from a signal handler");
+    const int running = find_line(ls, kRunningHeader);
+    const bool on_stack = running >= 0 && static_cast<std::size_t>(running) + 1 < ls.size() &&
+                          std::regex_match(ls[running + 1], std::regex(std::string("(gort::)?") + c.call + "[<(].*"));
+    EXPECT_TRUE(c.idle ? named : named || on_stack) << c.scenario << "\n" << r.describe().substr(0, 4000);
+  }
+}
+
 // The fallbacks of kernels without MADV_GUARD_INSTALL: guard pages by
 // mprotect, and stacks with no guard page at all (a canary, and the stack
 // pointer checked at the fault). gort's GODEBUG=stackguard forces each.

@@ -492,6 +492,58 @@ int Stall() {
   });
 }
 
+// A signal handler of the program's that calls into gort, on the thread of
+// a goroutine while it is inside the runtime (busy: two goroutines
+// ping-pong on an unbuffered channel at GOMAXPROCS=1, so nearly always),
+// or on the thread while it waits in the scheduler with no goroutine
+// (idle: the only goroutine sleeps), while another thread signals it.
+// gort refuses either with a fatal error (crash_test.cpp,
+// SignalHandlerCalls); handled, the program would deadlock on a runtime
+// lock or corrupt a goroutine's state. Never returns normally.
+void (*handler_call)();
+
+int signal_handler_calls(const char* name, void (*call)(), bool busy) {
+  handler_call = call;
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = [](int) { handler_call(); };
+  sigaction(SIGUSR1, &sa, nullptr);
+  return returned(name, gort::run(gort::Config{.maxprocs = 1}, [busy] {
+    auto c = gort::make_chan<int>();
+    if (busy)
+      gort::go([c] {
+        for (;;) c.send(1);
+      });
+    std::atomic<pthread_t> target{pthread_self()};
+    std::atomic<bool> stop{false};
+    std::thread signaller([&] {
+      while (!stop.load()) {
+        pthread_kill(target.load(), SIGUSR1);
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    });
+    for (int i = 0; i < 100'000'000; ++i) {
+      target.store(pthread_self());
+      if (busy)
+        (void)c.recv();
+      else
+        gort::sleep(std::chrono::seconds(1));
+    }
+    stop.store(true);
+    signaller.join();
+  }));
+}
+
+int SignalHandlerGo() {
+  return signal_handler_calls("SignalHandlerGo", [] { gort::go([] {}); }, true);
+}
+int SignalHandlerYield() {
+  return signal_handler_calls("SignalHandlerYield", [] { gort::yield(); }, true);
+}
+int SignalHandlerIdle() {
+  return signal_handler_calls("SignalHandlerIdle", [] { gort::go([] {}); }, false);
+}
+
 struct scenario {
   const char* name;
   int (*fn)();
@@ -520,6 +572,9 @@ constexpr scenario scenarios[] = {
     {"StackOverflowAfterPrintf", StackOverflowAfterPrintf},
     {"DumpFromCode", DumpFromCode},
     {"Stall", Stall},
+    {"SignalHandlerGo", SignalHandlerGo},
+    {"SignalHandlerYield", SignalHandlerYield},
+    {"SignalHandlerIdle", SignalHandlerIdle},
 };
 
 }  // namespace
