@@ -479,29 +479,21 @@ echo
 STATS="$TMP/stats"
 stats "$RESULTS" >"$STATS"
 # run.sh's table, with a gort ÷ Boost.Fiber and a gort ÷ Asio column
-# appended when gort and that implementation are both there. The row list
-# (workload, field, label) is run.sh's, to find each row's field. With no
-# anchor workload selected there is no such table.
+# appended when gort and that implementation are both there. Each row's
+# field is found from its workload and label in bench/metrics.tsv (the
+# labels are run.sh's). With no anchor workload selected there is no such
+# table.
 if ((${#ANCHOR_SELECTED[@]} > 0)); then
     "$ANCHORS/run.sh" --report "$RESULTS" >"$TMP/report" || die "run.sh --report $RESULTS failed"
 else
     : >"$TMP/report"
 fi
-awk -v statsfile="$STATS" '
+awk -v statsfile="$STATS" -v metricsfile="$SCRIPT_DIR/metrics.tsv" '
     BEGIN {
-        nrows = split("spawn ns_per_op ns/goroutine;spawn rss_kb peak RSS MiB;" \
-            "pingpong_p1 ns_per_op ns/round trip;pingpong_p2 ns_per_op ns/round trip;" \
-            "skynet wall_ms wall ms;skynet rss_kb peak RSS MiB;" \
-            "mpmc ns_per_op ns/item;mpmc items_per_s items/s;" \
-            "yield ns_per_op ns/switch;mutex ns_per_op ns/lock;" \
-            "sleepers wall_ms wall ms (ideal 100);sleepers cpu_ms CPU ms (user+sys);" \
-            "parked bytes_per_g RSS bytes/goroutine;" \
-            "httphello req_per_s requests/s;httphello p99_ms p99 latency ms;" \
-            "httphello_nethttp req_per_s requests/s;httphello_nethttp p99_ms p99 latency ms;" \
-            "echo qps round trips/s;echo p99_us p99 latency µs", rows, ";")
-        for (r = 1; r <= nrows; r++) {
-            split(rows[r], f, " "); label = rows[r]; sub(/^[^ ]+ [^ ]+ /, "", label)
-            field[f[1] SUBSEP label] = f[2]
+        while ((getline line < metricsfile) > 0) {
+            if (line ~ /^#/ || line == "") continue
+            split(line, f, "\t")
+            if (f[5] == "anchor") field[f[1] SUBSEP f[3]] = f[2]
         }
         while ((getline line < statsfile) > 0) {
             split(line, s, " "); med[s[1] SUBSEP s[2] SUBSEP s[3]] = s[4]; has[s[2]] = 1
@@ -537,7 +529,7 @@ if ((repo_selected)); then
     [[ ! -s "$TMP/report" ]] || echo
     echo "## Workloads with no anchor (Go: bench/go/<workload>/main.go; no Boost.Fiber)"
     echo
-    awk -v statsfile="$STATS" '
+    awk -v statsfile="$STATS" -v metricsfile="$SCRIPT_DIR/metrics.tsv" '
         function fmt(x) {   # as run.sh formats
             if (x >= 1e6) return sprintf("%.2fM", x / 1e6)
             if (x >= 1000) return sprintf("%.0f", x)
@@ -546,12 +538,12 @@ if ((repo_selected)); then
         }
         function cell(k) { return (k in med) ? fmt(med[k]) " | " fmt(lo[k]) "–" fmt(hi[k]) " (" cnt[k] ")" : "— | " }
         BEGIN {
-            nrows = split("timers timer_bytes RSS bytes/Timer;timers afterfunc_bytes RSS bytes/AfterFunc timer;" \
-                "timers sleep_bytes RSS bytes/sleep (sleeping G − G blocked on nil chan);" \
-                "timers recv_g_bytes RSS bytes/G blocked on nil chan;timers sleep_g_bytes RSS bytes/G sleeping;" \
-                "timers create_ns ns/Timer created;" \
-                "context ns_per_ctx ns/context (create + cancel + free);context create_ns ns/context created;" \
-                "context cancel_ns ns/context cancelled (root cancel to every leaf done)", rows, ";")
+            nrows = 0
+            while ((getline line < metricsfile) > 0) {
+                if (line ~ /^#/ || line == "") continue
+                split(line, f, "\t")
+                if (f[5] == "repo") { ++nrows; rname[nrows] = f[1]; rfield[nrows] = f[2]; rlabel[nrows] = f[3] }
+            }
             while ((getline line < statsfile) > 0) {
                 split(line, s, " "); k = s[1] SUBSEP s[2] SUBSEP s[3]
                 med[k] = s[4]; lo[k] = s[5]; hi[k] = s[6]; cnt[k] = s[7]; seen[s[1]] = 1
@@ -559,8 +551,7 @@ if ((repo_selected)); then
             print "| workload | metric | Go median | Go min–max (runs) | gort median | gort min–max (runs) | gort ÷ Go |"
             print "|---|---|--:|--:|--:|--:|--:|"
             for (r = 1; r <= nrows; r++) {
-                split(rows[r], f, " "); n = f[1]; m = f[2]
-                label = rows[r]; sub(/^[^ ]+ [^ ]+ /, "", label)
+                n = rname[r]; m = rfield[r]; label = rlabel[r]
                 if (!(n in seen)) continue
                 g = n SUBSEP "go" SUBSEP m; o = n SUBSEP "gort" SUBSEP m
                 ratio = ((g in med) && (o in med) && med[g] != 0) ? sprintf("%.2f", med[o] / med[g]) : "—"
