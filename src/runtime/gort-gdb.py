@@ -432,6 +432,9 @@ goroutine is on. The top frame is the innermost frame outside the runtime."""
     def invoke(self, arg, from_tty):
         d = Descriptor()
         gs = goroutines(d)
+        if not gs:
+            print("No goroutines: gort::run is not running.")
+            return
         sel = _unwinder.sel
         t = gdb.selected_thread()
         lwp = t.ptid[1] if t is not None else None
@@ -450,6 +453,8 @@ goroutine is on. The top frame is the innermost frame outside the runtime."""
                         ctx = g.context(d)
                         if isinstance(ctx, str):
                             top = "(%s)" % ctx
+                        elif t is None:
+                            top = "(no thread to unwind it on)"
                         else:
                             if gdb.selected_thread().ptid != t.ptid:  # a running one's top frame moved it
                                 t.switch()
