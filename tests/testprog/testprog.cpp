@@ -515,36 +515,43 @@ extern "C" {
 
 namespace {
 
-// count_in_dump: how many times text appears in a dump of the goroutines.
-std::size_t count_in_dump(const char* text) {
-  std::ostringstream os;
-  gort::dump_goroutines(os);
-  const std::string dump = os.str();
+// occurrences: how many times text appears in s.
+std::size_t occurrences(const std::string& s, const char* text) {
   std::size_t n = 0;
-  for (std::size_t at = dump.find(text); at != std::string::npos; at = dump.find(text, at + 1)) ++n;
+  for (std::size_t at = s.find(text); at != std::string::npos; at = s.find(text, at + 1)) ++n;
   return n;
 }
 
 // 1,000 goroutines parked in testprog_parked_for_gdb on a channel nobody
 // sends on, one in a blocking() call in testprog_blocking_for_gdb (on a
-// thread of its own), main asleep. Once they are all there, prints
-// "ready <first parked id> <last parked id> <blocking id>" on stdout for
-// the test, which attaches gdb, then kills it.
+// thread of its own), main asleep. Once a dump shows them all there, a
+// last goroutine prints "ready <first parked id> <last parked id>
+// <blocking id>" on stdout for the test, which attaches gdb, then kills
+// the process.
 int gdb_parked(std::size_t stack_size) {
   return gort::run(gort::Config{.maxprocs = 2, .stack_size = stack_size}, [] {
     static gort::chan<int> never = gort::make_chan<int>();
-    constexpr int n = 1000;
+    constexpr std::size_t n = 1000;
     std::uint64_t first = 0, last = 0;
-    for (int i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       last = gort::go([] { testprog_parked_for_gdb(never); });
       if (i == 0) first = last;
     }
     const std::uint64_t blocked = gort::go([] { testprog_blocking_for_gdb(); });
-    while (count_in_dump(" [chan receive]:\n") < n || count_in_dump(" [syscall]:\n") < 1)
-      gort::sleep(std::chrono::milliseconds(10));
-    std::printf("ready %llu %llu %llu\n", static_cast<unsigned long long>(first),
-                static_cast<unsigned long long>(last), static_cast<unsigned long long>(blocked));
-    std::fflush(stdout);
+    gort::go([=] {
+      for (;;) {
+        std::ostringstream os;
+        gort::dump_goroutines(os);
+        const std::string dump = os.str();
+        if (occurrences(dump, " [chan receive]:\n") >= n && occurrences(dump, " [syscall]:\n") >= 1 &&
+            occurrences(dump, "goroutine 1 [sleep]:\n") == 1)
+          break;
+        gort::sleep(std::chrono::milliseconds(10));
+      }
+      std::printf("ready %llu %llu %llu\n", static_cast<unsigned long long>(first),
+                  static_cast<unsigned long long>(last), static_cast<unsigned long long>(blocked));
+      std::fflush(stdout);
+    });
     gort::sleep(std::chrono::hours(1));
   });
 }
