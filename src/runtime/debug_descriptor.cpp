@@ -31,19 +31,20 @@
 // release stores, each G's status, goid, wait reason and M, its stack
 // bounds, and for a G that is not running, the switch frame at its saved
 // sp, which holds the pc and callee-saved registers its caller resumes
-// with (asm_*.S). The debugger stops every thread, so it sees each G
-// either before or after a switch; a G caught in the middle of one (its
+// with (asm_*.S). The debugger stops every thread wherever it is, so
+// nothing moves while it reads; a G caught in the middle of a switch (its
 // status already Gwaiting, its sp not yet saved) shows a stale context, as
 // in a runtime dump.
 //
 // How gdb finds the extension. The linker merges every .debug_gdb_scripts
-// section into the program, and gdb reads that section when it loads the
-// program (from a live process or with a core file) and runs the scripts it
-// names, if the program's path is in gdb's auto-load safe-path. Go's entry
-// names runtime-gdb.py by its path in GOROOT (type 1, a file); gort's holds
-// the script itself (type 4, an inline Python script: a name line, then the
-// text), so the program carries the extension that matches its runtime,
-// however and wherever it was linked. The section is not loaded at run
+// section into the program (or into libgort.so, built shared), and gdb
+// reads that section when it loads the file (for a live process or with a
+// core file) and runs the scripts it names, if the file's path is in gdb's
+// auto-load safe-path. Go's entry names runtime-gdb.py by its path in
+// GOROOT (type 1, a file); gort's holds the script itself (type 4, an
+// inline Python script: a name line, then the text), so the program carries
+// the extension that matches its runtime, however and wherever it was
+// linked. The section is not loaded at run
 // time. The same file is installed as share/gort/gdb/gort-gdb.py for a
 // stripped program (strip removes .debug_* sections): source it by hand.
 //
