@@ -62,27 +62,31 @@ void goready(m* mp, g* gp) {
   wakep();
 }
 
+// Indexed by wait_reason, in the enum's order. Unsized: a count that differs
+// from num_wait_reasons conflicts with the declaration, a compile error.
+const char* const wait_reason_strings[] = {
+    "",                         // zero
+    "chan receive (nil chan)",  // chan_receive_nil_chan
+    "chan send (nil chan)",     // chan_send_nil_chan
+    "select",                   // select
+    "select (no cases)",        // select_no_cases
+    "chan receive",             // chan_receive
+    "chan send",                // chan_send
+    "semacquire",               // semacquire
+    "sleep",                    // sleep
+    "sync.Cond.Wait",           // sync_cond_wait
+    "sync.Mutex.Lock",          // sync_mutex_lock
+    "sync.RWMutex.RLock",       // sync_rwmutex_rlock
+    "sync.RWMutex.Lock",        // sync_rwmutex_lock
+    "sync.WaitGroup.Wait",      // sync_waitgroup_wait
+    "IO wait",                  // io_wait
+    "preempted",                // preempted
+    "stopping the world",       // stopping_the_world
+};
+
 const char* wait_reason_string(wait_reason r) {
-  switch (r) {
-    case wait_reason::zero: return "";
-    case wait_reason::chan_receive_nil_chan: return "chan receive (nil chan)";
-    case wait_reason::chan_send_nil_chan: return "chan send (nil chan)";
-    case wait_reason::select: return "select";
-    case wait_reason::select_no_cases: return "select (no cases)";
-    case wait_reason::chan_receive: return "chan receive";
-    case wait_reason::chan_send: return "chan send";
-    case wait_reason::semacquire: return "semacquire";
-    case wait_reason::sleep: return "sleep";
-    case wait_reason::sync_cond_wait: return "sync.Cond.Wait";
-    case wait_reason::sync_mutex_lock: return "sync.Mutex.Lock";
-    case wait_reason::sync_rwmutex_rlock: return "sync.RWMutex.RLock";
-    case wait_reason::sync_rwmutex_lock: return "sync.RWMutex.Lock";
-    case wait_reason::sync_waitgroup_wait: return "sync.WaitGroup.Wait";
-    case wait_reason::io_wait: return "IO wait";
-    case wait_reason::preempted: return "preempted";
-    case wait_reason::stopping_the_world: return "stopping the world";
-  }
-  return "?";
+  const auto i = static_cast<std::size_t>(r);
+  return i < num_wait_reasons ? wait_reason_strings[i] : "?";
 }
 
 }  // namespace gort::rt

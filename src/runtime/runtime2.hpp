@@ -57,6 +57,11 @@ enum class gstatus : std::uint32_t {
   Gwaiting = 4,   // parked in the runtime (gopark); on some wait structure
   Gdead = 6,      // on a free list, just exited, or being set up
 };
+// gstatus_strings: Go's names (gStatusStrings), by value; nullptr for 5,
+// Go's unused _Gmoribund_unused. Dumps and the debugger (debug_descriptor.cpp)
+// print them.
+inline constexpr std::size_t num_gstatus = 7;
+extern const char* const gstatus_strings[num_gstatus];
 
 // pstatus: Go's values.
 enum class pstatus : std::uint32_t {
@@ -85,9 +90,13 @@ enum class wait_reason : std::uint8_t {
   sync_waitgroup_wait,
   io_wait,
   preempted,
-  stopping_the_world,
+  stopping_the_world,  // the last: num_wait_reasons
 };
 const char* wait_reason_string(wait_reason r);
+// wait_reason_strings: wait_reason_string's table, by value, which the
+// debugger reads too (debug_descriptor.cpp).
+inline constexpr std::size_t num_wait_reasons = static_cast<std::size_t>(wait_reason::stopping_the_world) + 1;
+extern const char* const wait_reason_strings[num_wait_reasons];
 
 struct m;
 struct p;

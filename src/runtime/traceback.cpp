@@ -492,21 +492,20 @@ void symbolizer_init() {
 namespace {
 
 const char* status_string(const gsnap& s) {
-  switch (s.status) {
-    case gstatus::Gidle: return "idle";
-    case gstatus::Grunnable: return "runnable";
-    case gstatus::Grunning: return "running";
-    case gstatus::Gsyscall: return s.in_user ? "running" : "syscall";  // its P taken, it runs its own code
-    case gstatus::Gwaiting: {
-      const char* r = wait_reason_string(s.waitreason);
-      return *r != '\0' ? r : "waiting";
-    }
-    case gstatus::Gdead: return "dead";
+  if (s.status == gstatus::Gsyscall && s.in_user) return "running";  // its P taken, it runs its own code
+  if (s.status == gstatus::Gwaiting) {
+    const char* r = wait_reason_string(s.waitreason);
+    if (*r != '\0') return r;
   }
-  return "???";
+  const auto i = static_cast<std::size_t>(s.status);
+  return i < num_gstatus && gstatus_strings[i] != nullptr ? gstatus_strings[i] : "???";
 }
 
 }  // namespace
+
+// Unsized, as wait_reason_strings (park.cpp): a count that differs from
+// num_gstatus is a compile error.
+const char* const gstatus_strings[] = {"idle", "runnable", "running", "syscall", "waiting", nullptr, "dead"};
 
 // snapshot reads fields that their owners write without atomics: racy
 // reads, as Go's traceback makes them, kept from ThreadSanitizer.

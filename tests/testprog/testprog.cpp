@@ -544,6 +544,76 @@ int SignalHandlerIdle() {
   return signal_handler_calls("SignalHandlerIdle", [] { gort::go([] {}); }, false);
 }
 
+// ---- gdb (tests/gdb/goroutines_test.sh) ----
+
+}  // namespace
+
+// Where the goroutines the debugger must find wait: extern "C", so that
+// their names are plain; noipa: not inlined, and not folded with a function
+// of the same code (parked_in_recv_here) under the other's name.
+extern "C" {
+
+[[gnu::noipa]] int testprog_parked_for_gdb(gort::chan<int> c) {
+  const std::optional<int> v = c.recv();
+  return v.value_or(0) + 1;  // not a tail call
+}
+
+[[gnu::noipa]] void testprog_blocking_for_gdb() {
+  gort::blocking([] { ::sleep(3600); });
+  __asm__ volatile("");  // not a tail call
+}
+
+}  // extern "C"
+
+namespace {
+
+// occurrences: how many times text appears in s.
+std::size_t occurrences(const std::string& s, const char* text) {
+  std::size_t n = 0;
+  for (std::size_t at = s.find(text); at != std::string::npos; at = s.find(text, at + 1)) ++n;
+  return n;
+}
+
+// 1,000 goroutines parked in testprog_parked_for_gdb on a channel nobody
+// sends on, one in a blocking() call in testprog_blocking_for_gdb (on a
+// thread of its own), main asleep. Once a dump shows them all there, a
+// last goroutine prints "ready <first parked id> <last parked id>
+// <blocking id>" on stdout for the test, which attaches gdb, then kills
+// the process.
+int gdb_parked(std::size_t stack_size) {
+  return gort::run(gort::Config{.maxprocs = 2, .stack_size = stack_size}, [] {
+    static gort::chan<int> never = gort::make_chan<int>();
+    constexpr std::size_t n = 1000;
+    std::uint64_t first = 0, last = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      last = gort::go([] { testprog_parked_for_gdb(never); });
+      if (i == 0) first = last;
+    }
+    const std::uint64_t blocked = gort::go([] { testprog_blocking_for_gdb(); });
+    gort::go([=] {
+      for (;;) {
+        std::ostringstream os;
+        gort::dump_goroutines(os);
+        const std::string dump = os.str();
+        if (occurrences(dump, " [chan receive]:\n") >= n && occurrences(dump, " [syscall]:\n") >= 1 &&
+            occurrences(dump, "goroutine 1 [sleep]:\n") == 1)
+          break;
+        gort::sleep(std::chrono::milliseconds(10));
+      }
+      std::printf("ready %llu %llu %llu\n", static_cast<unsigned long long>(first),
+                  static_cast<unsigned long long>(last), static_cast<unsigned long long>(blocked));
+      std::fflush(stdout);
+    });
+    gort::sleep(std::chrono::hours(1));
+  });
+}
+
+int GdbParked() { return gdb_parked(0); }
+
+// The same with the smallest stacks, for gcore, which writes out every
+// byte of the stacks' reservation, touched or not (tests/gdb).
+int GdbParkedSmallStacks() { return gdb_parked(16 * 1024); }
+
 struct scenario {
   const char* name;
   int (*fn)();
@@ -575,6 +645,8 @@ constexpr scenario scenarios[] = {
     {"SignalHandlerGo", SignalHandlerGo},
     {"SignalHandlerYield", SignalHandlerYield},
     {"SignalHandlerIdle", SignalHandlerIdle},
+    {"GdbParked", GdbParked},
+    {"GdbParkedSmallStacks", GdbParkedSmallStacks},
 };
 
 }  // namespace

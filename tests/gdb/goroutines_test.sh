@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# goroutines_test.sh: gort's gdb extension (src/runtime/gort-gdb.py), as a
+# user meets it: auto-loaded from the program, on a live process and on a
+# core file. Go counterpart: runtime-gdb_test.go (TestGdbPython, which
+# checks "info goroutines" and "goroutine 1 bt" in a batch session).
+#
+#   tests/gdb/goroutines_test.sh <testprog> <work dir>
+#
+# testprog GdbParked parks 1,000 goroutines in testprog_parked_for_gdb (on
+# a channel), puts one in a blocking() call in testprog_blocking_for_gdb
+# (running on a thread of its own), and prints "ready <first> <last>
+# <blocking>", their goroutine ids. Then:
+#   1. gdb attaches to it (gdb -p) in batch mode, with the program's path in
+#      its auto-load safe-path and no other set-up, so the commands exist
+#      only if gdb loaded the extension from the program's
+#      .debug_gdb_scripts section; checks that info goroutines lists every
+#      parked goroutine with its wait reason and top frame, that goroutine
+#      <n> bt unwinds a parked one through testprog_parked_for_gdb from its
+#      saved context, that the blocking one's stack is its thread's, and
+#      that goroutine <n> select makes a parked goroutine's frame current
+#      (its local variable prints).
+#   2. The same checks on a core file of a second run, written by gdb's
+#      gcore. That run has 16 KiB stacks (GdbParkedSmallStacks), as gcore
+#      writes out the whole reservation the stacks are carved from, used or
+#      not (4 GiB with the default stacks), and mprotect guard pages
+#      (GODEBUG=stackguard=mprotect): gdb 13's gcore stops writing a mapping
+#      at its first unreadable page, and MADV_GUARD_INSTALL guards are such
+#      pages inside the stacks' mapping (docs/DEBUGGING.md, "In gdb").
+# Exits 77 (skipped) where gdb cannot attach to a process (ptrace denied).
+set -uo pipefail
+prog=$1
+work=$2
+mkdir -p "$work"
+rm -f "$work"/core "$work"/*.out "$work"/*.err
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do { kill -9 "$p"; wait "$p"; } 2>/dev/null; done
+  rm -f "$work/core"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*"
+  exit 1
+}
+
+# start <name> <scenario> [env...]: runs testprog <scenario> and waits for
+# its ready line; sets pid and the ids first, last, blocking. No time limit
+# of its own: a run that dies ends the wait, and ctest's timeout the rest.
+start() {
+  local name=$1 scenario=$2
+  shift 2
+  env "$@" "$prog" "$scenario" >"$work/$name.prog.out" 2>"$work/$name.prog.err" &
+  pid=$!
+  pids+=("$pid")
+  until grep -q '^ready ' "$work/$name.prog.out"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "$work/$name.prog.err"
+      fail "testprog $scenario exited before it was ready"
+    fi
+    sleep 0.1
+  done
+  read -r _ first last blocking < <(grep '^ready ' "$work/$name.prog.out")
+}
+
+# gdb_batch <out> <args...>: gdb in batch mode, trusting the program's
+# auto-load entry and nothing else (-nx: no ~/.gdbinit).
+gdb_batch() {
+  local out=$1
+  shift
+  gdb -nx -batch -iex "add-auto-load-safe-path $prog" -iex "set pagination off" "$@" >"$out" 2>&1
+}
+
+# session sets commands, what both sessions run, for the ids start read.
+session() {
+  commands=(-ex "info goroutines"
+            -ex "echo ---bt-parked\n" -ex "goroutine $last bt"
+            -ex "echo ---bt-blocking\n" -ex "goroutine $blocking bt"
+            -ex "echo ---select\n" -ex "goroutine $first select" -ex "print c"
+            -ex "echo ---end\n")
+}
+
+# check <what> <gdb output>
+check() {
+  local what=$1 out=$2
+  local status=0
+  grep -q "Undefined info command: \"goroutines\"" "$out" &&
+    { echo "FAIL($what): info goroutines undefined: the extension was not auto-loaded"; status=1; }
+  # info goroutines: a row per parked goroutine, id, status waiting, wait
+  # reason chan receive, top frame testprog_parked_for_gdb.
+  local parked
+  parked=$(sed -n '1,/^---bt-parked/p' "$out" |
+    grep -cE '^[ *] +[0-9]+ +waiting +chan receive +testprog_parked_for_gdb at .*testprog\.cpp:[0-9]+$')
+  if ((parked < 1000)); then
+    echo "FAIL($what): info goroutines lists $parked goroutines waiting (chan receive) in testprog_parked_for_gdb, want 1000"
+    status=1
+  fi
+  grep -qE "^[ *] +$blocking +syscall +[0-9]+ +" "$out" ||
+    { echo "FAIL($what): info goroutines has no row for goroutine $blocking in syscall on an M"; status=1; }
+  grep -qE "^[ *] +1 +waiting +sleep " "$out" ||
+    { echo "FAIL($what): info goroutines has no row for goroutine 1 waiting (sleep)"; status=1; }
+  # goroutine <last> bt: its header, the frames from its saved context,
+  # numbered from #1, through the parking function to the goroutine's entry.
+  local bt
+  bt=$(sed -n '/^---bt-parked/,/^---bt-blocking/p' "$out")
+  grep -qx "goroutine $last \[chan receive\]:" <<<"$bt" ||
+    { echo "FAIL($what): goroutine $last bt: no header"; status=1; }
+  grep -qE '^#1 ' <<<"$bt" && ! grep -qE '^#0 ' <<<"$bt" ||
+    { echo "FAIL($what): goroutine $last bt does not start at #1"; status=1; }
+  grep -qE '^#[0-9]+ .*testprog_parked_for_gdb ?\(.*testprog\.cpp:[0-9]+$' <<<"$bt" ||
+    { echo "FAIL($what): goroutine $last bt has no frame in testprog_parked_for_gdb"; status=1; }
+  grep -qE '^#[0-9]+ .*gort::chan<int>::recv' <<<"$bt" ||
+    { echo "FAIL($what): goroutine $last bt has no frame in gort::chan<int>::recv"; status=1; }
+  grep -qE '^#[0-9]+ .*gort_goentry_trampoline' <<<"$bt" ||
+    { echo "FAIL($what): goroutine $last bt does not reach gort_goentry_trampoline"; status=1; }
+  # goroutine <blocking> bt: its thread's stack, in the blocking call.
+  bt=$(sed -n '/^---bt-blocking/,/^---select/p' "$out")
+  grep -qE "^goroutine $blocking \[syscall\]: on thread [0-9]+ \(LWP [0-9]+\)$" <<<"$bt" ||
+    { echo "FAIL($what): goroutine $blocking bt: no header naming its thread"; status=1; }
+  grep -qE '^#[0-9]+ .*testprog_blocking_for_gdb' <<<"$bt" ||
+    { echo "FAIL($what): goroutine $blocking bt has no frame in testprog_blocking_for_gdb"; status=1; }
+  # goroutine <first> select: its top frame is current, with its argument.
+  local sel
+  sel=$(sed -n '/^---select/,/^---end/p' "$out")
+  grep -qE "^#[0-9]+ +testprog_parked_for_gdb " <<<"$sel" ||
+    { echo "FAIL($what): goroutine $first select did not stop in testprog_parked_for_gdb"; status=1; }
+  grep -qE '^\$1 = \{.*0x[0-9a-f]+\}$' <<<"$sel" ||
+    { echo "FAIL($what): print c in the selected goroutine's frame"; status=1; }
+  # An error in the extension (libstdc++'s printers may say "value has
+  # been optimized out" printing an argument: not the extension's).
+  if grep -E "Error occurred in Python|Python Exception" "$out" | grep -qv "optimized out"; then
+    echo "FAIL($what): the extension raised"
+    grep -m3 -E "Error occurred in Python|Python Exception" "$out"
+    status=1
+  fi
+  if ((status)); then
+    echo "--- gdb output ($out) ---"
+    head -n 12 "$out"
+    sed -n '/^---bt-parked/,$p' "$out"
+    exit 1
+  fi
+  echo "ok($what): $parked parked goroutines listed; bt, thread bt and select checked"
+}
+
+# 1. The live process.
+start live GdbParked
+session
+gdb_batch "$work/live.out" -p "$pid" "${commands[@]}"
+if grep -qE "ptrace: Operation not permitted|Could not attach to process" "$work/live.out"; then
+  echo "SKIP: gdb cannot attach to a process here:"
+  grep -m1 -E "ptrace|attach" "$work/live.out"
+  exit 77
+fi
+check live "$work/live.out"
+
+# 2. A core file.
+start core GdbParkedSmallStacks GODEBUG=stackguard=mprotect
+gdb_batch "$work/gcore.out" -p "$pid" -ex "gcore $work/core"
+[[ -s $work/core ]] || { tail -n 5 "$work/gcore.out"; fail "gcore wrote no core file"; }
+{ kill -9 "$pid"; wait "$pid"; } 2>/dev/null
+session
+gdb_batch "$work/core.out" "$prog" "$work/core" "${commands[@]}"
+check core "$work/core.out"
+
+echo "PASS: info goroutines, goroutine bt and select, live and on a core file"
