@@ -179,6 +179,25 @@ int select_one(g* gp, scase* cas, int i, int deflt, bool* recv_ok) {
   return r.selected ? i : deflt;
 }
 
+// sort_lockorder fills lockorder with pollorder's cases sorted by channel
+// address. A select has a handful of cases, for which an insertion sort is
+// a few compares where std::sort's introsort first pays its set-up; Go
+// heap-sorts, for its bound on large selects, which std::sort keeps here.
+void sort_lockorder(scase* const* cases, const std::uint16_t* pollorder, std::uint16_t* lockorder, int n) {
+  const auto before = [cases](std::uint16_t a, std::uint16_t b) { return std::less<>()(cases[a]->c, cases[b]->c); };
+  if (n > 16) {
+    std::copy(pollorder, pollorder + n, lockorder);
+    std::sort(lockorder, lockorder + n, before);
+    return;
+  }
+  for (int k = 0; k < n; ++k) {
+    const std::uint16_t i = pollorder[k];
+    int j = k;
+    for (; j > 0 && before(i, lockorder[j - 1]); --j) lockorder[j] = lockorder[j - 1];
+    lockorder[j] = i;
+  }
+}
+
 // Scratch for a select: a few cases fit on the stack, more go to the heap.
 // The sudogs are raw memory until pass 2 needs them (most selects find a
 // ready case in pass 1).
@@ -263,10 +282,7 @@ int selectgo(scase* const* cases, int n, bool* recv_ok) {
   if (npoll == 1 && (deflt >= 0 || n == 1))
     return select_one(gp, cases[pollorder[0]], pollorder[0], deflt, recv_ok);
 
-  std::copy(pollorder, pollorder + npoll, lockorder);
-  std::sort(lockorder, lockorder + npoll, [cases](std::uint16_t a, std::uint16_t b) {
-    return std::less<>()(cases[a]->c, cases[b]->c);
-  });
+  sort_lockorder(cases, pollorder, lockorder, npoll);
   selstate st{cases, lockorder, npoll, gp->m};
   sellock(st);
   const int i = select_ready(st, pollorder, npoll, recv_ok);
