@@ -29,6 +29,7 @@
 
 #include "gort/chan.hpp"
 #include "gort/context.hpp"
+#include "runtime/preempt.hpp"
 
 namespace gort::net::detail {
 
@@ -87,6 +88,10 @@ fd_error netfd::connect(const sockaddr_any& ra, std::int64_t deadline, const con
   if (ctx != nullptr && ctx->done()) {
     interrupted = make_chan<int>(1);
     stop = context::after_func(*ctx, [this, interrupted] {
+      // A goroutine of its own, in its own code: the deadline's runtime
+      // work (readying the connect's G onto this M's P) must be inside an
+      // entry, or sysmon may take the P meanwhile.
+      rt::entry_guard e(rt::getg());
       pfd.set_deadline(1, 'w');  // Go's aLongTimeAgo
       interrupted.send(1);
     });
