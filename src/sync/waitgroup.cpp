@@ -33,7 +33,10 @@ void WaitGroup::add(int delta) {
   // Counter is 0 and there are waiters: nobody may add or wait now.
   if (state_.load(std::memory_order_relaxed) != state)
     throw panic_error("sync: WaitGroup misuse: Add called concurrently with Wait");
-  state_.store(0, std::memory_order_relaxed);
+  // Release, paired with wait()'s acquire load: a wait() that comes now reads
+  // this 0, a plain store that ends add's release sequence, and returns at
+  // once; it must still see every done() (Go's Store is seq_cst).
+  state_.store(0, std::memory_order_release);
   rt::semrelease(&sema_, w);
 }
 
