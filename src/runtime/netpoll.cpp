@@ -48,8 +48,10 @@
 // Locking: pd.lock guards closing, rd, wd, rseq, wseq, rrun, wrun and the
 // arming of rt and wt; fd is written by poll_open before the descriptor is
 // published. rg, wg, info and fdseq are atomics. fdseq is written only
-// under pd.lock, so it is read relaxed there; a relaxed load of info only
-// seeds a CAS that re-reads it. Lock order: pd.lock, then
+// under pd.lock, so it is read relaxed there. A relaxed load of info seeds
+// a CAS that re-reads it, or finds the bits already as wanted: coherence then
+// keeps anyone ordered after the load (a G it readies) from reading an older
+// word. Lock order: pd.lock, then
 // a timer's mu and a P's timers.mu (modtimer, deltimer), then sched.lock
 // (goready). pollcache.lock is a leaf.
 #include "runtime/netpoll.hpp"
