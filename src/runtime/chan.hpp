@@ -106,10 +106,10 @@ struct hchan : hchan_header {
   // recv_without_lock: empty, then not closed: "empty and not closed" was true at
   // the instant empty() was read, and the receive may fail as of then
   // (not_ready). Closed for good, the acquire (of closechan's release store)
-  // made every send before the close visible: if a re-check finds nothing, the values that arrived
-  // between the two checks have been received too, and none can come
-  // (closed, no lock: Go's path, as its race detector's acquire of the
-  // close). Else the lock decides (take_lock).
+  // made every send before the close visible: if a re-check finds nothing,
+  // the values that arrived between the two checks have been received too,
+  // and none can come (closed, no lock: Go's path, as its race detector's
+  // acquire of the close). Else the lock decides (take_lock).
   enum class nbrecv { not_ready, closed, take_lock };
   nbrecv recv_without_lock() const {
     if (!empty()) return nbrecv::take_lock;

@@ -24,8 +24,9 @@
 // CAS in lock, try_lock and lock_slow, or the handed-off waiter's fetch_add),
 // which pairs with the release fetch_sub in Mutex::unlock: every RMW on state
 // since then continues its release sequence, so the one that takes it sees
-// the last holder's writes. Plain loads of state are relaxed: they only seed
-// a CAS that re-checks, or read what the semaphore's wakeup already ordered.
+// the last holder's writes. Plain loads of state are relaxed: they seed a CAS
+// that re-checks, fail a try_lock (which then reads nothing), or read what
+// the semaphore's wakeup already ordered.
 // The other RMWs (woken bit, waiter count, the misuse undo) move no data.
 #include <cstdint>
 
