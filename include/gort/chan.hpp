@@ -192,6 +192,9 @@ class chan {
     s.v.~T();
     return st;
   }
+  // The usual reference count: a handle is copied from a live one, so the
+  // increment needs no order; the decrement's release publishes this
+  // handle's uses, and the last one's acquire orders freechan after them all.
   void retain() const noexcept {
     if (c_) detail::header(c_)->refs.fetch_add(1, std::memory_order_relaxed);
   }

@@ -77,6 +77,7 @@ class node_ref {
   node_ref() noexcept = default;
   explicit node_ref(ctx_node* adopted) noexcept : n_(adopted) {}
   node_ref(const node_ref& o) noexcept : n_(o.n_) {
+    // Relaxed: o's reference keeps the node alive; nothing is published.
     if (n_) header()->refs.fetch_add(1, std::memory_order_relaxed);
   }
   node_ref(node_ref&& o) noexcept : n_(std::exchange(o.n_, nullptr)) {}

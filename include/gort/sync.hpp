@@ -37,6 +37,7 @@ class Mutex {
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
+  // Acquire, paired with the release in unlock (mutex.cpp: "Orders").
   void lock() {
     detail::require_goroutine("gort::Mutex::lock");
     std::int32_t old = 0;
@@ -115,7 +116,9 @@ class Once {
 
   template <class F>
   void call(F&& f) {
-    if (done_.load(std::memory_order_acquire)) return;  // the fast path: one load
+    // The fast path, one load: acquire, paired with mark_done's release, so
+    // f's effects are seen. Under m_ the relaxed load is ordered by the mutex.
+    if (done_.load(std::memory_order_acquire)) return;
     std::lock_guard<Mutex> l(m_);
     if (done_.load(std::memory_order_relaxed)) return;
     struct mark_done {

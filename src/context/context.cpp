@@ -55,7 +55,8 @@
 // sync.Mutex) guards err's writes, cause, children, the timer and done's
 // creation; a child's prev_sib, next_sib and linked are guarded by its
 // registered parent's mu. err and done are atomics read without the lock
-// (acquire, pairing with the release stores under mu). Lock order: a
+// (acquire, pairing with the release stores under mu); under mu they are
+// read relaxed, since mu orders them against their writers. Lock order: a
 // parent's mu before a child's is never needed: no code holds two.
 // Anything that may drop a node's last reference (destroying a Timer,
 // whose function holds one) runs after mu is released.
@@ -133,6 +134,11 @@ struct after_func_ctx : cancel_ctx {
   after_func_ctx() : cancel_ctx(kind::after_func) {}
 };
 
+// References to nodes, and a node's to its done channel, count as chan's do
+// (gort/chan.hpp): an increment is made from a live reference and needs no
+// order; a decrement is acq_rel, so the last one, which frees, sees every
+// other holder's writes. free_node's and ~cancel_ctx's decrements too; the
+// destructor's relaxed load of done is ordered by the node's last decrement.
 inline void retain(ctx_node* n) noexcept { n->refs.fetch_add(1, std::memory_order_relaxed); }
 inline void release(ctx_node* n) noexcept {
   if (n->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) free_node(n);
@@ -206,6 +212,8 @@ void cancel_one(cancel_ctx* c, errc err, const std::exception_ptr& cause, cancel
       }
     } else if (c->k == kind::after_func) {
       auto* a = static_cast<after_func_ctx*>(c);
+      // once only elects the first of cancel and stop; f is touched under mu
+      // alone, so acq_rel is more than the election needs.
       if (!a->once.exchange(true, std::memory_order_acq_rel)) f = std::move(a->f);
     }
   }
@@ -455,7 +463,7 @@ std::function<bool()> after_func(Context ctx, std::function<void()> f) {
   propagate_cancel(a->parent, a);
   return [r = std::move(r)]() -> bool {
     auto* a = static_cast<after_func_ctx*>(r.get());
-    const bool stopped = !a->once.exchange(true, std::memory_order_acq_rel);
+    const bool stopped = !a->once.exchange(true, std::memory_order_acq_rel);  // see cancel_one
     if (stopped) {
       cancel(a, true, errc::canceled, nullptr);
       std::function<void()> dead;

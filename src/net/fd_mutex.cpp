@@ -5,7 +5,8 @@
 // whoever sees the last reference of a closed fd (decref/rwunlock returning
 // true) sees every other operation's effects before destroying it. The
 // semaphores are the runtime's (sema.cpp), which order their own release
-// and acquire.
+// and acquire. The plain loads of state, and a failed CAS, are relaxed:
+// they only seed the next CAS, which re-reads the word.
 #include "net/fd_mutex.hpp"
 
 #include "gort/runtime.hpp"

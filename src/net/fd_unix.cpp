@@ -163,7 +163,9 @@ netfd_ptr netfd::accept(fd_error& err) {
 
 fd_error netfd::close() {
   // Go unlinks before closing, while the socket still holds the name, so
-  // a new listener that binds the path afterwards keeps its file.
+  // a new listener that binds the path afterwards keeps its file. Relaxed:
+  // the exchange only elects one unlinker; unlink_path is set before the fd
+  // is shared and not written after.
   if (!unlink_path.empty() && !unlinked.exchange(true, std::memory_order_relaxed))
     ::unlink(unlink_path.c_str());
   return pfd.close();

@@ -59,7 +59,10 @@ sudog* waitq::dequeue() {
     s->next = s->prev = nullptr;
     // A select's G waits in several queues at once; only one case may win
     // it. The losers' sudogs are left unlinked: the G removes the others
-    // itself after it wakes (selectgo, pass 3).
+    // itself after it wakes (selectgo, pass 3). Every waker CASes under its
+    // channel's lock; the CAS's single order on selectdone picks one winner.
+    // What the winner hands over (sg->elem, success, param) is ordered by the
+    // channel's lock and by goready, so acq_rel is more than it needs.
     if (s->is_select) {
       std::uint32_t zero = 0;
       if (!s->gp->selectdone.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) continue;
@@ -142,14 +145,17 @@ void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* a
 void buf_put(hchan* c, void* ep) {
   c->move_elem(c->slot(c->sendx), ep);
   if (++c->sendx == c->dataqsiz) c->sendx = 0;
+  // Relaxed: a lock-free reader of qcount only decides "would block" and
+  // never reads a slot without the lock; a close publishes it (closechan).
   c->qcount.store(c->qcount.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void buf_get(hchan* c, void* ep) {
   c->take(ep, c->slot(c->recvx));
   if (++c->recvx == c->dataqsiz) c->recvx = 0;
-  // Release: a lock-free "closed and drained" (chanrecv) that reads the
-  // count this leaves comes after this receive.
+  // Release, paired with the acquire in hchan::empty: a lock-free "closed
+  // and drained" (chanrecv) that reads the count this leaves comes after
+  // this receive.
   c->qcount.store(c->qcount.load(std::memory_order_relaxed) - 1, std::memory_order_release);
 }
 
@@ -224,6 +230,8 @@ void closechan(g* gp, hchan* c) {
     c->lock.unlock();
     throw panic_error("close of closed channel");
   }
+  // Release, paired with the acquire loads of closed in send_would_block and
+  // recv_without_lock: one that sees the close sees every send buffered before it.
   c->closed.store(1, std::memory_order_release);
   // Every waiter, receivers first: a receiver's slot stays raw, a sender's
   // value stays with it. They are pushed on a list through next (free once
@@ -264,7 +272,8 @@ namespace gort::detail {
 hchan* makechan(const elem_ops* ops, std::size_t capacity) { return rt::makechan_room(ops, capacity, 0); }
 
 // freechan runs when the last handle goes: no G can be parked on c (a parked
-// G holds a handle), so only buffered values remain.
+// G holds a handle), so only buffered values remain. qcount is read relaxed:
+// the last handle's acq_rel decrement (chan::release) ordered every use before.
 void freechan(hchan* c) noexcept {
   for (std::size_t n = c->qcount.load(std::memory_order_relaxed), i = c->recvx; n > 0; --n) {
     c->destroy_elem(c->slot(i));
@@ -282,6 +291,10 @@ void freechan(hchan* c) noexcept {
 // loop then costs a few loads, as Go's selectnbrecv. Such a loop enters the
 // runtime no more than user code that calls nothing: sysmon hands its P on
 // after 20 ms, as for any goroutine that keeps it (preempt.cpp).
+// sched.running is read relaxed: it is a hint, set by schedinit before any G
+// runs. A stale false only costs the entry; a stale true after teardown lets
+// an operation that reads nothing but c's atomics fail without entry_guard's
+// refusal.
 namespace {
 bool may_skip_entry() { return rt::sched.running.load(std::memory_order_relaxed); }
 }  // namespace
@@ -310,6 +323,7 @@ void closechan(hchan* c) {
   rt::closechan(e.gp, c);
 }
 
+// chanlen: relaxed, as Go's unlocked read: a snapshot, through which nothing is read.
 std::size_t chanlen(const hchan* c) noexcept {
   return c ? c->qcount.load(std::memory_order_relaxed) : 0;
 }

@@ -16,7 +16,7 @@ namespace gort::rt {
 // under the channel's lock. first is also read without the lock, for
 // nullness only, by the lock-free checks of non-blocking operations on
 // unbuffered channels (hchan::empty/full; Go reads it with atomic.Loadp):
-// hence an atomic, written relaxed under the lock.
+// hence an atomic, written and read relaxed under the lock, which orders it.
 struct waitq {
   std::atomic<sudog*> first{nullptr};
   sudog* last = nullptr;
@@ -45,6 +45,8 @@ namespace gort::detail {
 // lock guards every field except refs (atomic), dataqsiz, ops and buf
 // (immutable), and closed and qcount, which are written under lock but read
 // without it by len() and the lock-free checks of non-blocking operations.
+// Under lock they are read and written relaxed: the lock orders them. The
+// orders below are for the lock-free readers.
 // No G is readied while lock is held: a woken G could run on another M and
 // find the lock taken for nothing.
 struct hchan : hchan_header {
@@ -85,7 +87,7 @@ struct hchan : hchan_header {
   }
   // Go's full() and empty(): a send, a receive would block. Exact under the
   // lock; without it, a snapshot (acquire: a later load of closed is not
-  // taken before it).
+  // taken before it; qcount's also pairs with the release in buf_get).
   bool full() const {
     return dataqsiz == 0 ? recvq.first.load(std::memory_order_acquire) == nullptr
                          : qcount.load(std::memory_order_acquire) == dataqsiz;
@@ -99,15 +101,15 @@ struct hchan : hchan_header {
   // chansend and chanrecv without block). send_would_block: not closed, then
   // full; if both held when observed, the send would have failed at the
   // moment full() was read (closed only ever goes 0 -> 1), whatever
-  // happened between the two loads.
+  // happened between the two loads. Acquire keeps full()'s loads after it.
   bool send_would_block() const { return closed.load(std::memory_order_acquire) == 0 && full(); }
   // recv_without_lock: empty, then not closed: "empty and not closed" was true at
   // the instant empty() was read, and the receive may fail as of then
-  // (not_ready). Closed for good, the acquire made every send before the
-  // close visible: if a re-check finds nothing, the values that arrived
-  // between the two checks have been received too, and none can come
-  // (closed, no lock: Go's path, as its race detector's acquire of the
-  // close). Else the lock decides (take_lock).
+  // (not_ready). Closed for good, the acquire (of closechan's release store)
+  // made every send before the close visible: if a re-check finds nothing,
+  // the values that arrived between the two checks have been received too,
+  // and none can come (closed, no lock: Go's path, as its race detector's
+  // acquire of the close). Else the lock decides (take_lock).
   enum class nbrecv { not_ready, closed, take_lock };
   nbrecv recv_without_lock() const {
     if (!empty()) return nbrecv::take_lock;

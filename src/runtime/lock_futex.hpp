@@ -10,6 +10,14 @@
 // note is a one-shot event: notesleep blocks the thread until notewakeup; a
 // wakeup before the sleep is not lost. noteclear re-arms it; only the owner
 // of the note (the one thread that sleeps on it) may clear it.
+//
+// Orders. Every RMW that takes a mutex (lock's and try_lock's CAS, the
+// exchanges and CAS in lock_slow) is acquire, paired with the release
+// exchange in unlock; the loads that only poll the key before a CAS are
+// relaxed. Lost wakeups are the futex's business (it re-checks the key in
+// the kernel), not the orders'. A note's wakeup is a release exchange, paired
+// with the acquire loads in sleep, tsleep and is_set: the sleeper sees what
+// the waker wrote before it.
 #pragma once
 
 #include <atomic>
@@ -44,6 +52,8 @@ class mutex {
 
 class note {
  public:
+  // clear: relaxed. The owner clears before it tells a waker where it sleeps
+  // (mput, under sched.lock, for an M's park), and that hand-off orders it.
   void clear() { key_.store(0, std::memory_order_relaxed); }
   void wakeup();  // gothrows on a second wakeup without a clear (Go's "notewakeup - double wakeup")
   void sleep();

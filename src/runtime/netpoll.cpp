@@ -47,7 +47,11 @@
 //
 // Locking: pd.lock guards closing, rd, wd, rseq, wseq, rrun, wrun and the
 // arming of rt and wt; fd is written by poll_open before the descriptor is
-// published. rg, wg, info and fdseq are atomics. Lock order: pd.lock, then
+// published. rg, wg, info and fdseq are atomics. fdseq is written only
+// under pd.lock, so it is read relaxed there. A relaxed load of info seeds
+// a CAS that re-reads it, or finds the bits already as wanted: coherence then
+// keeps anyone ordered after the load (a G it readies) from reading an older
+// word. Lock order: pd.lock, then
 // a timer's mu and a P's timers.mu (modtimer, deltimer), then sched.lock
 // (goready). pollcache.lock is a leaf.
 #include "runtime/netpoll.hpp"
@@ -299,6 +303,8 @@ void netpoll_write_deadline(void* arg, std::uintptr_t seq) {
 poll_desc* poll_open(int fd) {
   poll_desc* pd = pollcache_alloc();
   pd->lock.lock();
+  // Relaxed: a check of the values the last close left, which pollcache.lock
+  // ordered before we got pd.
   const std::uintptr_t wg = pd->wg.load(std::memory_order_relaxed);
   if (wg != pd_nil && wg != pd_ready) gothrow("runtime: blocked write on free polldesc");
   const std::uintptr_t rg = pd->rg.load(std::memory_order_relaxed);
@@ -311,6 +317,10 @@ poll_desc* poll_open(int fd) {
   pd->closing = false;
   set_event_bits(pd, poll_event_bits, 0, 0);
   pd->rseq++;
+  // The resets are relaxed: the new fd's readers get pd through the fd
+  // layer's own hand-off, and netpoll_event's RMWs come after netpollopen's
+  // epoll_ctl below (the kernel orders that; the fdseq release above does
+  // not cover these stores).
   pd->rg.store(pd_nil, std::memory_order_relaxed);
   pd->rd = 0;
   pd->wseq++;
@@ -454,6 +464,7 @@ void netpoll_adjust_waiters(std::int32_t delta) {
 
 bool netpoll_anywaiters() { return netpoll_waiters.load(std::memory_order_seq_cst) > 0; }
 
+// netpoll_teardown: relaxed throughout, since no G or poller thread is left to race it.
 void netpoll_teardown() {
   pollcache.lock.lock();
   for (poll_desc* block : pollcache.blocks) {

@@ -2,6 +2,11 @@
 // format. Go counterpart: schedtrace in proc.go. Printed by sysmon every X
 // ms (sysmon.cpp). Like Go's, it reads other threads' fields without their
 // owners' cooperation: a snapshot, consistent only where sched.lock makes it.
+// Hence its relaxed loads: it prints and orders nothing. gomaxprocs is written
+// under sched.lock, which the second read holds. The first, for the timer
+// counts, is not ordered against a procresize that grows allp meanwhile
+// (its relaxed store does not publish the new allp entries; retake reads
+// allp the same way): a known gap, until gomaxprocs is stored release.
 //
 //   SCHED 1004ms: gomaxprocs=2 idleprocs=2 threads=5 spinningthreads=0 needspinning=0 idlethreads=3 runqueue=0 [0 0]
 //

@@ -148,6 +148,8 @@ int select_wait(g* gp, selstate& st, sudog* sgs, bool* recv_ok) {
   gopark(&selparkcommit, &st, wait_reason::select);
 
   sellock(st);
+  // Relaxed: wakers CAS selectdone only under a channel's lock, all held
+  // now, and the next select enqueues its sudogs under them too.
   gp->selectdone.store(0, std::memory_order_relaxed);
   auto* won = static_cast<sudog*>(gp->param);
   gp->param = nullptr;

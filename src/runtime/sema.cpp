@@ -276,6 +276,7 @@ void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n, bool handoff)
   sudog* tail = nullptr;
   root->lock.lock();
   // nwait == 0 here: the counts were taken by goroutines that never slept.
+  // Relaxed: nwait changes only under root->lock, which we hold.
   for (; n > 0 && root->nwait.load(std::memory_order_relaxed) > 0; --n) {
     sudog* s = root->dequeue(addr);
     if (s == nullptr) break;
@@ -316,7 +317,7 @@ void sema_teardown() {
   for (sema_root& root : semtable) {
     root.lock.lock();
     root.treap = nullptr;
-    root.nwait.store(0, std::memory_order_relaxed);
+    root.nwait.store(0, std::memory_order_relaxed);  // under root.lock, no G left to race it
     root.lock.unlock();
   }
 }
@@ -324,7 +325,8 @@ void sema_teardown() {
 // sync_runtime_canSpin (proc.go). Spinning is worth it only on a multicore
 // machine, a few times (active_spin), while another P is running (the holder
 // may be it), and while this P has nothing else to run: no goroutine waits
-// in its queue, runnext included.
+// in its queue, runnext included. The scheduler's counts are read relaxed, as
+// Go's plain loads: a stale one only mis-judges whether a spin may pay.
 bool sync_runtime_can_spin(int i) {
   constexpr int active_spin = 4;
   static const unsigned ncpu = std::thread::hardware_concurrency();  // read /sys once
@@ -430,7 +432,7 @@ void notify_list_notify_one(notify_list* l) noexcept {
   rt::entry_guard e(rt::getg());
   rt::mutex* lock = list_lock(l);
   lock->lock();
-  const std::uint32_t t = l->notify.load(std::memory_order_relaxed);
+  const std::uint32_t t = l->notify.load(std::memory_order_relaxed);  // written under lock
   if (t == l->wait.load(std::memory_order_seq_cst)) {
     lock->unlock();
     return;

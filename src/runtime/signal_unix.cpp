@@ -174,6 +174,13 @@ void sighandler(int sig, siginfo_t* info, void* uctx) {
 // SIGQUIT (see "SIGQUIT" above). quit_code: the si_code of the SIGQUIT
 // that was sent on to sysmon, for its report. flush_asked, flush_done: a
 // fault's report asking sysmon to flush stdout (flush_on_sysmon).
+// quit_code is relaxed: the value is the whole message, stored before the
+// tgkill that delivers it, and a stale one would only misprint sigcode.
+// flush_asked's release store pairs with sysmon's acquire exchange, so the
+// stdio buffers the asker filled are what sysmon flushes; flush_done's
+// release pairs with the asker's acquire load (the exchange's release half
+// is not needed). The asker's relaxed reset of flush_done is ordered before
+// sysmon's store of true by the flush_asked pair.
 std::atomic<int> quit_code{0};
 std::atomic<bool> flush_asked{false}, flush_done{false};
 bool sigquit_ours = false;  // run() installed sigquit; written before any M runs

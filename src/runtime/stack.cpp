@@ -176,7 +176,9 @@ bool madvise_all(iovec* v, std::size_t n, int advice) {
 // for the mprotect fallback's budget.
 void install_guards(iovec* v, std::size_t n, bool* guarded) {
   // Per process: has a MADV_GUARD_INSTALL guard been seen to fault? Two
-  // threads may both find out; they find the same.
+  // threads may both find out; they find the same. verified and
+  // guard_install are relaxed: each is the whole message, and a stale value
+  // only costs one madvise that the fallback below then covers.
   static std::atomic<int> verified{-1};
   if (pool.guard_install.load(std::memory_order_relaxed) && verified.load(std::memory_order_relaxed) != 0 &&
       madvise_all(v, n, MADV_GUARD_INSTALL)) {
@@ -334,6 +336,7 @@ void stackinit(std::size_t size) {
   size = std::max(round_up(size, pool.page), min_stack_size);
   pool.size = size;
   pool.dirty = pool.aged = pool.free = nullptr;
+  // Relaxed: before any M but this one runs, whose start orders it.
   pool.guard_install.store(debug.stackguard == dbgvars::stackguard_mode::best, std::memory_order_relaxed);
   pool.mprotect_budget = debug.stackguard == dbgvars::stackguard_mode::canary
                              ? 0
@@ -407,6 +410,9 @@ void stackteardown() {
   pool.lock.unlock();
 }
 
+// gp->stk and gp->sched.sp are stored relaxed here and in stackfree: the
+// owner's own later reads need no order, and the lock-free readers,
+// prefetch_next and traceback's snapshot, only peek, and check what they read.
 void stack_prepare(p* pp, g* gp) {
   stack* s = stackalloc(pp);
   std::atomic_ref<stack*>(gp->stk).store(s, std::memory_order_relaxed);  // see prefetch_next

@@ -151,7 +151,7 @@ void settraceback(const char* env) {
     if (end != v && *end == '\0' && errno == 0 && n >= 0 && n <= 0xffff)
       t |= static_cast<std::uint32_t>(n) << traceback_shift;
   }
-  traceback_cache.store(t, std::memory_order_relaxed);
+  traceback_cache.store(t, std::memory_order_relaxed);  // the word is the whole message: nothing to order
 }
 
 traceback_mode gotraceback(throw_type t) {
@@ -263,6 +263,8 @@ std::atomic<backtrace_state*> bt_state_cache{nullptr};
 void ignore_error(void*, const char*, int) {}
 
 backtrace_state* bt_state() {
+  // Acquire, paired with the winning CAS's release below (or its failure's
+  // acquire): whoever gets the pointer sees the state libbacktrace built.
   backtrace_state* s = bt_state_cache.load(std::memory_order_acquire);
   if (s != nullptr) return s;
   backtrace_state* made = backtrace_create_state(nullptr, 1, &ignore_error, nullptr);
@@ -508,7 +510,10 @@ const char* status_string(const gsnap& s) {
 const char* const gstatus_strings[] = {"idle", "runnable", "running", "syscall", "waiting", nullptr, "dead"};
 
 // snapshot reads fields that their owners write without atomics: racy
-// reads, as Go's traceback makes them, kept from ThreadSanitizer.
+// reads, as Go's traceback makes them, kept from ThreadSanitizer. status is
+// acquire, paired with casgstatus's release store, so the fields set before
+// the last transition read true if the G has not moved since; the rest are
+// relaxed: the snapshot is checked (sp inside stk), not ordered.
 [[gnu::no_sanitize("thread")]] gsnap snapshot(const g* gp) {
   g* g1 = const_cast<g*>(gp);  // for atomic_ref; nothing is written
   gsnap s;

@@ -19,6 +19,15 @@
 // they queue at the tail. The last waiter, or one that waited under 1 ms,
 // switches back to normal mode. Normal mode has much better throughput; the
 // other bounds tail latency.
+//
+// Orders. Whoever takes the mutex does so with an acquire RMW on state (the
+// CAS in lock, try_lock and lock_slow, or the handed-off waiter's fetch_add),
+// which pairs with the release fetch_sub in Mutex::unlock: every RMW on state
+// since then continues its release sequence, so the one that takes it sees
+// the last holder's writes. Plain loads of state are relaxed: they seed a CAS
+// that re-checks, fail a try_lock (which then reads nothing), or read what
+// the semaphore's wakeup already ordered.
+// The other RMWs (woken bit, waiter count, the misuse undo) move no data.
 #include <cstdint>
 
 #include "gort/runtime.hpp"
@@ -124,6 +133,7 @@ void Mutex::unlock_slow(std::int32_t n) {
       return;
     // Take a waiter off the count and mark it woken.
     const std::int32_t next = (old - (1 << mutex_waiter_shift)) | mutex_woken;
+    // Release is more than needed: unlock's fetch_sub already published.
     if (state_.compare_exchange_weak(old, next, std::memory_order_release, std::memory_order_relaxed)) {
       rt::semrelease(&sema_, 1, false);
       return;

@@ -8,6 +8,16 @@
 // still active into reader_wait and parks on writer_sem; the last of them to
 // leave wakes it. unlock adds max_readers back and wakes the readers that
 // queued meanwhile, then releases w.
+//
+// Orders. A reader gets in with an acquire RMW on reader_count (lock_shared,
+// try_lock_shared), paired with the release fetch_add in unlock; a reader
+// that parked is ordered by the semaphore instead. A writer gets in with the
+// acquire half of its fetch_sub in lock (try_lock: its CAS), paired with the
+// release fetch_sub of every reader that left before it (all RMWs, hence one
+// release sequence); readers that leave after it release through reader_wait,
+// whose acq_rel RMWs chain them to the last, which wakes the writer. The
+// release half of lock's RMWs is not needed (Go's are seq_cst). Relaxed: the
+// load that seeds try_lock_shared's CAS, and the misuse undos before a panic.
 #include <cstdint>
 
 #include "gort/runtime.hpp"

@@ -4,6 +4,12 @@
 // add() that brings the counter to 0 with waiters resets state to 0 and
 // releases the semaphore once per waiter, in one semrelease, after which it
 // touches the WaitGroup no more (so a woken waiter may destroy it).
+//
+// Orders. add's acq_rel RMWs chain every done() to the last one; wait()
+// sees them by its acquire load of a zero counter, or by the semaphore when
+// it parked. The misuse re-check in add is relaxed: it compares values only.
+// wait's CAS and its re-check after waking need no order of their own (the
+// semaphore orders the wakeup): their acq_rel and acquire are more than needed.
 #include "gort/sync.hpp"
 
 #include "gort/runtime.hpp"
@@ -27,7 +33,10 @@ void WaitGroup::add(int delta) {
   // Counter is 0 and there are waiters: nobody may add or wait now.
   if (state_.load(std::memory_order_relaxed) != state)
     throw panic_error("sync: WaitGroup misuse: Add called concurrently with Wait");
-  state_.store(0, std::memory_order_relaxed);
+  // Release, paired with wait()'s acquire load: a wait() that comes now reads
+  // this 0, a plain store that ends add's release sequence, and returns at
+  // once; it must still see every done() (Go's Store is seq_cst).
+  state_.store(0, std::memory_order_release);
   rt::semrelease(&sema_, w);
 }
 
