@@ -310,22 +310,20 @@ poll_desc* poll_open(int fd) {
   const std::uintptr_t rg = pd->rg.load(std::memory_order_relaxed);
   if (rg != pd_nil && rg != pd_ready) gothrow("runtime: blocked read on free polldesc");
   pd->fd = fd;
-  // A release store, even of the same value: the M that reads it in
-  // netpoll_event, handed the descriptor by the kernel (epoll_wait), then
-  // sees the descriptor as made, for ThreadSanitizer too. 0 never tags.
-  pd->fdseq.store(std::max<std::uint32_t>(pd->fdseq.load(std::memory_order_relaxed), 1), std::memory_order_release);
   pd->closing = false;
   set_event_bits(pd, poll_event_bits, 0, 0);
   pd->rseq++;
-  // The resets are relaxed: the new fd's readers get pd through the fd
-  // layer's own hand-off, and netpoll_event's RMWs come after netpollopen's
-  // epoll_ctl below (the kernel orders that; the fdseq release above does
-  // not cover these stores).
+  // The resets are relaxed: the fdseq release below publishes them.
   pd->rg.store(pd_nil, std::memory_order_relaxed);
   pd->rd = 0;
   pd->wseq++;
   pd->wg.store(pd_nil, std::memory_order_relaxed);
   pd->wd = 0;
+  // A release store, even of the same value, after every reset: the M that
+  // reads it in netpoll_event (acquire), handed the descriptor by the kernel
+  // (epoll_wait), then sees the descriptor as made, for ThreadSanitizer too.
+  // 0 never tags. publish_info reads it back.
+  pd->fdseq.store(std::max<std::uint32_t>(pd->fdseq.load(std::memory_order_relaxed), 1), std::memory_order_release);
   publish_info(pd);
   const std::uint32_t seq = pd->fdseq.load(std::memory_order_relaxed);
   pd->lock.unlock();
