@@ -135,6 +135,7 @@
 #include "runtime/stack.hpp"
 #include "runtime/switch.hpp"
 #include "runtime/time.hpp"
+#include "runtime/trace.hpp"
 
 namespace gort::rt {
 
@@ -262,10 +263,12 @@ void acquirep(m* mp, p* pp) {
   mp->p = pp;
   pp->m.store(mp, std::memory_order_release);  // sysmon's take_held_p then sees the M whole
   pp->status.store(pstatus::Prunning, std::memory_order_release);
+  if (trace_on()) [[unlikely]] trace_proc_start(mp, pp);
 }
 
 p* releasep(m* mp) {
   p* pp = mp->p;
+  if (trace_on()) [[unlikely]] trace_proc_stop(mp, pp);
   pp->m.store(nullptr, std::memory_order_relaxed);
   mp->p = nullptr;
   return pp;
@@ -668,6 +671,7 @@ g* steal_work(m* mp, p* pp, int tries) {
                              [] { usleep(3); }, stolen);
       if (gp) {
         pp->steals.fetch_add(stolen, std::memory_order_relaxed);
+        if (trace_on()) [[unlikely]] trace_steal(p2, stolen);
         return gp;
       }
     }
@@ -700,6 +704,7 @@ g* take_polled(p* pp, glist& list) {
   g* gp = list.gs[0];
   injectglist(pp, list.gs + 1, list.n - 1);
   casgstatus(gp, gstatus::Gwaiting, gstatus::Grunnable);
+  if (trace_on()) [[unlikely]] trace_go_unpark(gp);
   return gp;
 }
 
@@ -902,6 +907,7 @@ GORT_HOT_INLINE void execute(m* mp, g* from, g* gp, bool inherit_time, bool from
   p* pp = execute_prepare(mp, gp, inherit_time);
   if (gp->sched.sp == nullptr) stack_prepare(pp, gp);
   prefetch_next(pp);
+  if (trace_on()) [[unlikely]] trace_go_start(from, gp);
   gogo(mp, from, gp, from_exits);
 }
 
@@ -1308,6 +1314,7 @@ void extram_wait(m* mp, g* gp) {
         "gort: run() ended while a thread the runtime did not start waited in a gort call");
   }
   execute_prepare(mp, gp, false);
+  if (trace_on()) [[unlikely]] trace_go_start(&mp->g0, gp);
 }
 
 // extram_leave: the end of a call from a thread calling in; its P goes at
@@ -1449,7 +1456,10 @@ void injectg(g* gp) {
 
 void injectglist(p* pp, g* const* gs, int n) {
   if (n <= 0) return;
-  for (int i = 0; i < n; ++i) casgstatus(gs[i], gstatus::Gwaiting, gstatus::Grunnable);
+  for (int i = 0; i < n; ++i) {
+    casgstatus(gs[i], gstatus::Gwaiting, gstatus::Grunnable);
+    if (trace_on()) [[unlikely]] trace_go_unpark(gs[i]);
+  }
   if (pp == nullptr) {
     sched.lock.lock();
     for (int i = 0; i < n; ++i) globrunqput(gs[i]);
@@ -1508,6 +1518,7 @@ void leave(m* mp, g* gp, g* next, bool inherit_time, bool gp_exits) {
     execute(mp, gp, next, inherit_time, gp_exits);
     return;
   }
+  if (trace_on()) [[unlikely]] trace_go_stop(gp);
   mp->curg = nullptr;
   if (mp->extram) return extram_wait(mp, gp);
   gogo(mp, gp, &mp->g0, gp_exits);
@@ -1624,6 +1635,7 @@ void entersyscall(g* gp) {
   m* mp = gp->m;
   gp->waitsince.store(0, std::memory_order_relaxed);  // sysmon stamps it (markwaitsince)
   casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
+  if (trace_on()) [[unlikely]] trace_go_sys_call(gp, mp, mp->p);
   p* pp = releasep(mp);
   mp->oldp = pp;
   pp->status.store(pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
@@ -1671,9 +1683,11 @@ void exitsyscall(g* gp) {
   mp->oldp = nullptr;
   if (exitsyscallfast(mp, oldp)) {
     casgstatus(gp, gstatus::Gsyscall, gstatus::Grunning);
+    if (trace_on()) [[unlikely]] trace_go_sys_exit(gp, mp, mp->p);
     return;
   }
   casgstatus(gp, gstatus::Gsyscall, gstatus::Grunnable);
+  if (trace_on()) [[unlikely]] trace_go_sys_exit(gp, mp, nullptr);
   mp->curg = nullptr;
   if (!exiting()) mp->afterswitch.set(&exitsyscall0_commit, gp, nullptr);
   if (mp->extram) return extram_wait(mp, gp);
@@ -1803,6 +1817,7 @@ std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint
 std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
                       std::uintptr_t gopc) noexcept {
   const std::uint64_t goid = newproc1(pp, newg, ops, parent_goid, gopc);
+  if (trace_on()) [[unlikely]] trace_go_create(newg);
   // From here newg is not ours: a thief may run it, and it may exit and be
   // reused by another go() before this returns.
   runqput(pp, newg, true);
@@ -1970,6 +1985,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
 
   m m0;
   schedinit(&m0, cfg);
+  trace_godebug();  // before goroutine 1, whose creation it records
 
   // newproc(main): goroutine 1, built as gort::go builds any goroutine; it
   // runs runtime_main, then the program's function.
@@ -1988,6 +2004,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
 
   mstart(&m0);  // returns when main has returned
 
+  trace_stop();  // a trace still running ends with the run
   teardown(&m0);
   signals_restore();
   running.store(false, std::memory_order_release);

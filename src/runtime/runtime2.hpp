@@ -90,6 +90,7 @@ enum class wait_reason : std::uint8_t {
 const char* wait_reason_string(wait_reason r);
 
 struct m;
+struct tracebuf;  // trace.cpp
 struct p;
 
 // A goroutine stack: [lo, hi). The descriptor itself sits at the top of the
@@ -152,6 +153,11 @@ struct alignas(64) g {
   // unstamped every few seconds (markwaitsince), as Go's GC stamps them
   // when it scans their stacks. The G's own M and sysmon write it; relaxed.
   std::atomic<std::int64_t> waitsince{0};
+  // traceflow: while a trace runs, the flow that made this G runnable (its
+  // go() or its goready), for the trace's arrow to its next start; 0: none.
+  // Written by whoever makes it runnable, read by the M that runs it next
+  // (the run queue orders the two). trace.cpp.
+  std::uint64_t traceflow = 0;
 
   gstatus status() const { return atomicstatus.load(std::memory_order_acquire); }
 };
@@ -347,6 +353,14 @@ struct m {
   bool thread_gone = false;
   bool aborted = false;
   std::atomic<bool> incall{false};
+
+  // The execution trace (trace.cpp): this M's event buffer and the count
+  // that is odd while the M writes an event, which trace_stop waits to see
+  // even; both the M's own, but for trace_stop, which takes the buffer once
+  // the count is even and tracing off. traceflowseq numbers the M's flows.
+  tracebuf* tbuf = nullptr;
+  std::atomic<std::uint32_t> traceseq{0};
+  std::uint64_t traceflowseq = 0;
 };
 
 // schedt: the global scheduler state (Go's `sched`).
