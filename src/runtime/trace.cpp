@@ -60,6 +60,7 @@
 // another runtime lock is held by the same path, so they order after all.
 #include "runtime/trace.hpp"
 
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -68,6 +69,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -97,7 +99,8 @@ enum class trace_ev : std::uint8_t {
   go_create,    // goid: the new G; arg: flow id
   go_unpark,    // goid: the readied G; arg: flow id
   go_start,     // goid; arg: flow id (0: none)
-  go_stop,      // goid; arg: trace_end; reason: wait_reason
+  go_switch,    // go_start, ending the run of the G before it on p: end, reason
+  go_stop,      // goid; end: trace_end; reason: wait_reason
   go_sys_call,  // goid; arg: M id
   go_sys_exit,  // goid; arg: M id; p: -1 if it got none
   proc_start,   // arg: M id
@@ -111,23 +114,31 @@ enum class trace_ev : std::uint8_t {
 
 // trace_end: why a goroutine's run ended (Go: traceGoPark, traceGoSched,
 // traceGoPreempt, traceGoEnd).
-enum trace_end : std::uint64_t { end_block, end_yield, end_preempt, end_exit };
+enum class trace_end : std::uint8_t { block, yield, preempt, exit };
 
 struct trace_record {
-  std::int64_t ticks;  // cputicks(); 0: untimed (see "Time")
-  std::uint64_t goid;
-  std::uint64_t arg;
-  std::int32_t p;      // the P the event is about; -1: none
-  trace_ev ev;
-  std::uint8_t reason;
+  std::int64_t ticks = 0;  // cputicks(); 0: untimed (see "Time")
+  std::uint64_t goid = 0;
+  std::uint64_t arg = 0;
+  std::int32_t p = -1;     // the P the event is about; -1: none
+  trace_ev ev{};
+  trace_end end{};         // go_stop, go_switch: how the run ended,
+  std::uint8_t reason = 0; // and the wait_reason if it blocked
 };
-static_assert(sizeof(trace_record) == 32);
 
+// tracebuf: records packed as Go packs them, a few bytes each: a byte
+// with the kind (and untimed_bit), then varints: the ticks since the
+// buffer's previous timed record (timed records only), goid, arg, p + 1;
+// and for go_stop and go_switch a byte each for end and reason. Memory
+// and the writer's I/O, not the recording, were most of a trace's cost.
 struct tracebuf {
-  static constexpr std::uint32_t cap = 2047;  // 64 KiB with the header
-  std::int64_t mid;  // the writing M's id; -1: the global buffer
-  std::uint32_t n;
-  trace_record ev[cap];
+  static constexpr std::uint32_t size = 64 * 1024 - 32;
+  static constexpr std::uint32_t max_record = 1 + 4 * 10 + 2;
+  static constexpr unsigned char untimed_bit = 0x80;
+  std::int64_t mid;           // the writing M's id; -1: the global buffer
+  std::uint64_t last_ticks;   // the previous timed record's
+  std::uint32_t len;          // bytes used
+  unsigned char data[size];
 };
 
 namespace {
@@ -181,30 +192,52 @@ tracebuf* trace_flush(tracebuf* full, std::int64_t mid) {
     tr.free.pop_back();
   }
   b->mid = mid;
-  b->n = 0;
+  b->last_ticks = 0;
+  b->len = 0;
   return b;
 }
 
+unsigned char* put_varint(unsigned char* p, std::uint64_t v) {
+  for (; v >= 0x80; v >>= 7) *p++ = static_cast<unsigned char>(v | 0x80);
+  *p++ = static_cast<unsigned char>(v);
+  return p;
+}
+
+bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::go_switch; }
+
+// append packs e into b (see tracebuf), flushing it first if it is full.
 void append(tracebuf*& b, std::int64_t mid, const trace_record& e) {
-  if (b == nullptr || b->n == tracebuf::cap) b = trace_flush(b, mid);
-  b->ev[b->n++] = e;
+  if (b == nullptr || tracebuf::size - b->len < tracebuf::max_record) b = trace_flush(b, mid);
+  unsigned char* p = b->data + b->len;
+  const auto ticks = static_cast<std::uint64_t>(e.ticks);
+  *p++ = static_cast<unsigned char>(e.ev) | (ticks == 0 ? tracebuf::untimed_bit : 0);
+  if (ticks != 0) {
+    p = put_varint(p, ticks - b->last_ticks);  // modulo 2^64: a thread that moved CPUs may see a smaller count
+    b->last_ticks = ticks;
+  }
+  p = put_varint(p, e.goid);
+  p = put_varint(p, e.arg);
+  p = put_varint(p, static_cast<std::uint64_t>(e.p + 1));
+  if (ends_run(e.ev)) {
+    *p++ = static_cast<unsigned char>(e.end);
+    *p++ = e.reason;
+  }
+  b->len = static_cast<std::uint32_t>(p - b->data);
 }
 
 // stamp: a record's time is read for it (or passed in: one read for the two
 // records of a switch), or left out (untimed: see "Time").
 enum class stamp : std::uint8_t { now, untimed };
 
-// trace_record records one event in the calling thread's buffer (see
-// "Stopping" for the seqlock); ticks, if not 0, is its time, read by the
-// caller. Go: traceEvent.
-void trace_event(trace_ev ev, stamp st, std::uint64_t goid, std::uint64_t arg, const p* pp,
-                 std::uint8_t reason = 0, std::int64_t ticks = 0) {
-  const std::int32_t pid = pp != nullptr ? pp->id : -1;
-  m* mp = getm();
+// trace_event records e in the buffer of mp, the calling thread's M (see
+// "Stopping" for the seqlock), stamping it now unless untimed or stamped
+// by the caller. Go: traceEvent.
+void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
+  if (st == stamp::now && e.ticks == 0) e.ticks = cputicks();
   if (mp == nullptr) {
+    if (e.ticks == 0) e.ticks = cputicks();  // one buffer for many threads: no "previous event"
     std::lock_guard<std::mutex> lk(tr.glock);
-    if (trace_enabled.load(std::memory_order_acquire))
-      append(tr.gbuf, -1, trace_record{ticks != 0 ? ticks : cputicks(), goid, arg, pid, ev, reason});
+    if (trace_enabled.load(std::memory_order_acquire)) append(tr.gbuf, -1, e);
     return;
   }
   const std::uint32_t seq = mp->traceseq.load(std::memory_order_relaxed);
@@ -214,94 +247,101 @@ void trace_event(trace_ev ev, stamp st, std::uint64_t goid, std::uint64_t arg, c
     std::atomic_thread_fence(std::memory_order_seq_cst);
   else
     std::atomic_signal_fence(std::memory_order_seq_cst);  // trace_stop's membarrier fences
-  if (trace_enabled.load(std::memory_order_acquire))
-    append(mp->tbuf, mp->id,
-           trace_record{st == stamp::untimed ? 0 : ticks != 0 ? ticks : cputicks(), goid, arg, pid, ev, reason});
+  if (trace_enabled.load(std::memory_order_acquire)) append(mp->tbuf, mp->id, e);
   mp->traceseq.store(seq + 2, std::memory_order_release);
 }
 
-// next_flow: a flow id unique in the run: the M's id above its count.
-std::uint64_t next_flow() {
-  m* mp = getm();
+// next_flow: a flow id unique in the run: mp's id above its count.
+std::uint64_t next_flow(m* mp) {
   if (mp == nullptr) return tr.gflowseq.fetch_add(1, std::memory_order_relaxed) + 1;
   return (static_cast<std::uint64_t>(mp->id) + 1) << 40 | ++mp->traceflowseq;
 }
 
-p* curp() {
+std::int32_t pid_of(const p* pp) { return pp != nullptr ? pp->id : -1; }
+std::int32_t curpid(const m* mp) { return mp != nullptr ? pid_of(mp->p) : -1; }
+std::uint64_t mid_of(const m* mp) { return static_cast<std::uint64_t>(mp->id); }
+
+// ready: gp was made runnable (ev: go_create or go_unpark); its next start
+// ends the flow.
+void ready(trace_ev ev, g* gp) {
   m* mp = getm();
-  return mp != nullptr ? mp->p : nullptr;
+  gp->traceflow = next_flow(mp);
+  trace_event(mp, {.goid = gp->goid, .arg = gp->traceflow, .p = curpid(mp), .ev = ev}, stamp::untimed);
+}
+
+// end_of: how gp's run ended, from its status, which it has just left
+// Grunning for.
+trace_end end_of(const g* gp, const p* pp) {
+  switch (gp->status()) {
+    case gstatus::Gdead: return trace_end::exit;
+    case gstatus::Grunnable:
+      return pp != nullptr && pp->preempt.load(std::memory_order_relaxed) ? trace_end::preempt : trace_end::yield;
+    default: return trace_end::block;
+  }
 }
 
 }  // namespace
 
 // ---- the hooks (trace.hpp) ----
 
-void trace_go_create(g* newg) {
-  newg->traceflow = next_flow();
-  trace_event(trace_ev::go_create, stamp::untimed, newg->goid, newg->traceflow, curp());
+void trace_go_create(g* newg) { ready(trace_ev::go_create, newg); }
+void trace_go_unpark(g* gp) { ready(trace_ev::go_unpark, gp); }
+
+void trace_go_stop(g* gp) {
+  const p* pp = gp->m->p;
+  trace_event(gp->m, {.goid = gp->goid, .p = pid_of(pp), .ev = trace_ev::go_stop, .end = end_of(gp, pp),
+                      .reason = static_cast<std::uint8_t>(gp->waitreason)});
 }
 
-void trace_go_unpark(g* gp) {
-  gp->traceflow = next_flow();
-  trace_event(trace_ev::go_unpark, stamp::untimed, gp->goid, gp->traceflow, curp());
-}
-
-namespace {
-
-// go_stop records the end of gp's run, at ticks (0: now); its status and
-// wait reason say why it ended.
-void go_stop(g* gp, std::int64_t ticks) {
-  const gstatus s = gp->status();
-  p* pp = gp->m->p;
-  trace_end end = end_block;
-  if (s == gstatus::Gdead)
-    end = end_exit;
-  else if (s == gstatus::Grunnable)
-    end = pp != nullptr && pp->preempt.load(std::memory_order_relaxed) ? end_preempt : end_yield;
-  trace_event(trace_ev::go_stop, stamp::now, gp->goid, end, pp, static_cast<std::uint8_t>(gp->waitreason), ticks);
-}
-
-}  // namespace
-
-void trace_go_stop(g* gp) { go_stop(gp, 0); }
-
-// One clock read for both halves of a switch.
+// A switch from one G straight to the next is one record.
 void trace_go_start(g* from, g* gp) {
-  const std::int64_t ticks = cputicks();
-  if (!from->is_g0) go_stop(from, ticks);
-  trace_event(trace_ev::go_start, stamp::now, gp->goid, std::exchange(gp->traceflow, 0), gp->m->p, 0, ticks);
+  const p* pp = gp->m->p;
+  trace_record e{.goid = gp->goid, .arg = std::exchange(gp->traceflow, 0), .p = pid_of(pp), .ev = trace_ev::go_start};
+  if (!from->is_g0) {
+    e.ev = trace_ev::go_switch;
+    e.end = end_of(from, pp);
+    e.reason = static_cast<std::uint8_t>(from->waitreason);
+  }
+  trace_event(gp->m, e);
 }
 
+// The M they name is the one the G runs on, which is not the writer's when
+// sysmon takes a P.
 void trace_go_sys_call(g* gp, m* mp, p* pp) {
-  trace_event(trace_ev::go_sys_call, stamp::now, gp->goid, static_cast<std::uint64_t>(mp->id), pp);
+  trace_event(getm(), {.goid = gp->goid, .arg = mid_of(mp), .p = pid_of(pp), .ev = trace_ev::go_sys_call});
 }
 
 void trace_go_sys_exit(g* gp, m* mp, p* pp) {
-  trace_event(trace_ev::go_sys_exit, stamp::now, gp->goid, static_cast<std::uint64_t>(mp->id), pp);
+  trace_event(getm(), {.goid = gp->goid, .arg = mid_of(mp), .p = pid_of(pp), .ev = trace_ev::go_sys_exit});
 }
 
 void trace_proc_start(m* mp, p* pp) {
-  trace_event(trace_ev::proc_start, stamp::now, 0, static_cast<std::uint64_t>(mp->id), pp);
+  trace_event(getm(), {.arg = mid_of(mp), .p = pid_of(pp), .ev = trace_ev::proc_start});
 }
 
 void trace_proc_stop(m* mp, p* pp) {
-  trace_event(trace_ev::proc_stop, stamp::now, 0, static_cast<std::uint64_t>(mp->id), pp);
+  trace_event(getm(), {.arg = mid_of(mp), .p = pid_of(pp), .ev = trace_ev::proc_stop});
 }
 
 void trace_steal(p* victim, std::uint32_t n) {
-  trace_event(trace_ev::steal, stamp::now, n, static_cast<std::uint64_t>(victim->id), curp());
+  m* mp = getm();
+  trace_event(mp, {.goid = n, .arg = static_cast<std::uint64_t>(victim->id), .p = curpid(mp), .ev = trace_ev::steal});
 }
 
-void trace_preempt(p* pp) { trace_event(trace_ev::preempt, stamp::now, 0, 0, pp); }
+void trace_preempt(p* pp) { trace_event(getm(), {.p = pid_of(pp), .ev = trace_ev::preempt}); }
 
-void trace_handoff(p* pp, bool held) { trace_event(trace_ev::handoff, stamp::now, 0, held, pp); }
+void trace_handoff(p* pp, bool held) {
+  trace_event(getm(), {.arg = held, .p = pid_of(pp), .ev = trace_ev::handoff});
+}
 
 void trace_timer(timer_kind kind) {
-  trace_event(trace_ev::timer, stamp::now, 0, static_cast<std::uint64_t>(kind), curp());
+  m* mp = getm();
+  trace_event(mp, {.arg = static_cast<std::uint64_t>(kind), .p = curpid(mp), .ev = trace_ev::timer});
 }
 
 void trace_netpoll(int n) {
-  trace_event(trace_ev::netpoll, stamp::now, static_cast<std::uint64_t>(n), 0, curp());
+  m* mp = getm();
+  trace_event(mp, {.goid = static_cast<std::uint64_t>(n), .p = curpid(mp), .ev = trace_ev::netpoll});
 }
 
 namespace {
@@ -310,8 +350,8 @@ namespace {
 
 void write_raw(const tracebuf* b) {
   std::fwrite(&b->mid, sizeof b->mid, 1, tr.raw);
-  std::fwrite(&b->n, sizeof b->n, 1, tr.raw);
-  std::fwrite(b->ev, sizeof(trace_record), b->n, tr.raw);
+  std::fwrite(&b->len, sizeof b->len, 1, tr.raw);
+  std::fwrite(b->data, 1, b->len, tr.raw);
 }
 
 // writer_loop: the writer thread, until trace_stop sets done and the queue
@@ -341,16 +381,50 @@ struct timed_event {
 
 // read_raw reads the raw records back, each M's in order, and times them
 // (see "Time").
+const unsigned char* get_varint(const unsigned char* p, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0;; shift += 7) {
+    const unsigned char c = *p++;
+    v |= static_cast<std::uint64_t>(c & 0x7f) << shift;
+    if (!(c & 0x80)) return p;
+  }
+}
+
+// unpack appends the len bytes of records at p to s (see tracebuf).
+void unpack(const unsigned char* p, std::uint32_t len, std::vector<trace_record>& s) {
+  const unsigned char* end = p + len;
+  std::uint64_t last = 0, v;
+  while (p < end) {
+    trace_record e;
+    const unsigned char kind = *p++;
+    e.ev = static_cast<trace_ev>(kind & ~tracebuf::untimed_bit);
+    if (!(kind & tracebuf::untimed_bit)) {
+      p = get_varint(p, v);
+      last += v;
+      e.ticks = static_cast<std::int64_t>(last);
+    }
+    p = get_varint(p, e.goid);
+    p = get_varint(p, e.arg);
+    p = get_varint(p, v);
+    e.p = static_cast<std::int32_t>(v) - 1;
+    if (ends_run(e.ev)) {
+      e.end = static_cast<trace_end>(*p++);
+      e.reason = *p++;
+    }
+    s.push_back(e);
+  }
+}
+
 std::vector<timed_event> read_raw() {
   std::map<std::int64_t, std::vector<trace_record>> streams;
   std::rewind(tr.raw);
   std::int64_t mid;
-  std::uint32_t n;
-  while (std::fread(&mid, sizeof mid, 1, tr.raw) == 1 && std::fread(&n, sizeof n, 1, tr.raw) == 1) {
-    std::vector<trace_record>& s = streams[mid];
-    const std::size_t at = s.size();
-    s.resize(at + n);
-    if (std::fread(s.data() + at, sizeof(trace_record), n, tr.raw) != n) break;
+  std::uint32_t len;
+  std::vector<unsigned char> bytes;
+  while (std::fread(&mid, sizeof mid, 1, tr.raw) == 1 && std::fread(&len, sizeof len, 1, tr.raw) == 1) {
+    bytes.resize(len);
+    if (std::fread(bytes.data(), 1, len, tr.raw) != len) break;
+    unpack(bytes.data(), len, streams[mid]);
   }
   const double ns_per_tick =
       tr.ticks1 > tr.ticks0 ? double(tr.ns1 - tr.ns0) / double(tr.ticks1 - tr.ticks0) : 1.0;
@@ -398,6 +472,7 @@ class json_writer {
   track& at(track_key k) { return tracks_[k]; }
   void open(track_key k, std::string name, std::uint64_t key, std::int64_t ns);
   void close(track_key k, std::uint64_t key, std::int64_t ns, const char* end, const std::string& name);
+  void close_any(track_key k, std::int64_t ns, const char* end);
   void slice(track_key k, const track& t, std::int64_t end_ns, const char* end);
   void head(const char* ph, track_key k, std::int64_t ns);
   void instant(track_key k, std::int64_t ns, const char* name, const std::string& args);
@@ -419,11 +494,11 @@ std::string us(std::int64_t ns) {
 std::string gname(std::uint64_t goid) { return "G" + std::to_string(goid); }
 
 const char* end_string(const trace_record& e) {
-  switch (static_cast<trace_end>(e.arg)) {
-    case end_block: return wait_reason_string(static_cast<wait_reason>(e.reason));
-    case end_yield: return "yield";
-    case end_preempt: return "preempted";
-    case end_exit: return "exit";
+  switch (e.end) {
+    case trace_end::block: return wait_reason_string(static_cast<wait_reason>(e.reason));
+    case trace_end::yield: return "yield";
+    case trace_end::preempt: return "preempted";
+    case trace_end::exit: return "exit";
   }
   return "?";
 }
@@ -458,6 +533,15 @@ void json_writer::close(track_key k, std::uint64_t key, std::int64_t ns, const c
   t.open = false;
 }
 
+// close_any ends k's open slice, whatever it is: a switch ends the run of
+// the G before it on its P.
+void json_writer::close_any(track_key k, std::int64_t ns, const char* end) {
+  track& t = at(k);
+  if (!t.open) return;
+  slice(k, t, ns, end);
+  t.open = false;
+}
+
 void json_writer::instant(track_key k, std::int64_t ns, const char* name, const std::string& args) {
   head("i", k, ns);
   out_ += ",\"s\":\"t\",\"name\":\"" + std::string(name) + "\",\"args\":{" + args + "}}";
@@ -485,7 +569,9 @@ void json_writer::event(const timed_event& te) {
               "\",\"args\":{\"goid\":" + std::to_string(e.goid) + "}}";
       break;
     }
-    case trace_ev::go_start: {
+    case trace_ev::go_start:
+    case trace_ev::go_switch: {
+      if (e.ev == trace_ev::go_switch) close_any(where, ns, end_string(e));
       open(where, gname(e.goid), e.goid, ns);
       auto f = flows_.find(e.arg);
       if (e.arg != 0 && f != flows_.end()) {
@@ -582,6 +668,17 @@ void take_buffers() {
   tr.full.insert(tr.full.end(), bufs.begin(), bufs.end());
 }
 
+// raw_file: an unnamed temporary file beside path, on the disk the user
+// chose for the trace (a slow /tmp held the writer back).
+std::FILE* raw_file(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  std::FILE* f = fd >= 0 ? ::fdopen(fd, "w+") : std::tmpfile();  // no O_TMPFILE there: /tmp
+  if (f == nullptr) throw std::system_error(errno, std::generic_category(), "gort::trace::start: temporary file");
+  return f;
+}
+
 // threads_before_run counts the writer as a thread of the program's own,
 // so that checkdead still reports a deadlock while a trace runs.
 void count_writer(std::int32_t delta) {
@@ -599,8 +696,7 @@ void trace_start(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) throw std::system_error(errno, std::generic_category(), "gort::trace::start: " + path);
   std::fclose(f);
-  tr.raw = std::tmpfile();
-  if (tr.raw == nullptr) throw std::system_error(errno, std::generic_category(), "gort::trace::start: tmpfile");
+  tr.raw = raw_file(path);
   tr.path = path;
   tr.active = true;
   tr.done = false;
