@@ -197,7 +197,7 @@ tracebuf* trace_flush(tracebuf* full, std::int64_t mid) {
   return b;
 }
 
-unsigned char* put_varint(unsigned char* p, std::uint64_t v) {
+[[gnu::always_inline]] inline unsigned char* put_varint(unsigned char* p, std::uint64_t v) {
   for (; v >= 0x80; v >>= 7) *p++ = static_cast<unsigned char>(v | 0x80);
   *p++ = static_cast<unsigned char>(v);
   return p;
@@ -206,7 +206,8 @@ unsigned char* put_varint(unsigned char* p, std::uint64_t v) {
 bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::go_switch; }
 
 // append packs e into b (see tracebuf), flushing it first if it is full.
-void append(tracebuf*& b, std::int64_t mid, const trace_record& e) {
+// Inlined into each hook, as trace_event and put_varint: a hook is one call.
+[[gnu::always_inline]] inline void append(tracebuf*& b, std::int64_t mid, const trace_record& e) {
   if (b == nullptr || tracebuf::size - b->len < tracebuf::max_record) b = trace_flush(b, mid);
   unsigned char* p = b->data + b->len;
   const auto ticks = static_cast<std::uint64_t>(e.ticks);
@@ -232,7 +233,7 @@ enum class stamp : std::uint8_t { now, untimed };
 // trace_event records e in the buffer of mp, the calling thread's M (see
 // "Stopping" for the seqlock), stamping it now unless untimed or stamped
 // by the caller. Go: traceEvent.
-void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
+[[gnu::always_inline]] inline void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
   if (st == stamp::now && e.ticks == 0) e.ticks = cputicks();
   if (mp == nullptr) {
     if (e.ticks == 0) e.ticks = cputicks();  // one buffer for many threads: no "previous event"
@@ -263,7 +264,7 @@ std::uint64_t mid_of(const m* mp) { return static_cast<std::uint64_t>(mp->id); }
 
 // ready: gp was made runnable (ev: go_create or go_unpark); its next start
 // ends the flow.
-void ready(trace_ev ev, g* gp) {
+[[gnu::always_inline]] inline void ready(trace_ev ev, g* gp) {
   m* mp = getm();
   gp->traceflow = next_flow(mp);
   trace_event(mp, {.goid = gp->goid, .arg = gp->traceflow, .p = curpid(mp), .ev = ev}, stamp::untimed);
