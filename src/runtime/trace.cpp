@@ -6,8 +6,9 @@
 // wait reason, yielding, preempted, exited), made runnable (unparked);
 // system calls entered and left; Ps acquired and released by Ms; steals,
 // sysmon's preemption requests and P hand-offs, timers firing and polls
-// that readied goroutines. Each event is a 32-byte record: its time in
-// cputicks, a goroutine, one argument, the P it is about, its kind.
+// that readied goroutines. Each event is a record of its kind, its time
+// in cputicks, a goroutine, one argument and the P it is about, packed
+// into a few bytes (tracebuf).
 //
 // Buffers: one per M (Go before 1.22 had one per P, and a locked global
 // one for events written without a P). An event goes to the buffer of the
@@ -15,8 +16,9 @@
 // another M writes to sysmon's buffer, naming that M and P. So the writing
 // thread owns the buffer outright, and the hot path takes no lock and does
 // no I/O: a record is a few stores and a clock read. A full buffer goes to
-// the writer thread's queue (tr.qlock, a lock per 2,047 events), which
-// writes it raw to a temporary file; a thread with no M at all (a thread
+// the writer thread's queue (tr.qlock, a lock per 64 KiB of records),
+// which writes it raw to an unnamed temporary file in the trace's
+// directory; a thread with no M at all (a thread
 // the runtime did not start, readying a G) writes to one global buffer
 // under tr.glock.
 //
@@ -37,7 +39,7 @@
 // time at all: the writer gives them the time of the same M's previous
 // record plus 1 ns, never later than the truth (the readier's slice began
 // then), so the arrow to the readied G's start never points back in time.
-// A switch from one G straight to the next is one clock read for both.
+// A switch from one G straight to the next is one record (go_switch).
 //
 // The file. At trace_stop the raw records are read back, each M's in the
 // order it wrote them, sorted by time, and written as Chrome's JSON Trace
@@ -49,15 +51,18 @@
 // and polls. Each track holds one slice at a time: a slice opened while
 // another is open closes that one (a record lost to a signal handler, or
 // clocks of two CPUs a little apart, then cost a boundary, not the file);
-// a slice open at the trace's start or stop is cut there. The file is only
-// complete once trace_stop returns; a process that dies first leaves none.
+// a slice open at the trace's stop is cut there, and one open at its start
+// is shown from there. The file is only complete once trace_stop returns; a
+// process that dies first leaves none.
 //
 // Locks: tr.ctl (std::mutex) serializes trace_start and trace_stop and
-// guards tr.active, tr.raw's ownership at the ends and the clock pairs.
-// tr.qlock guards the full queue, the free list and tr.done; the writer
-// thread owns tr.raw while the trace runs. tr.glock guards tr.gbuf.
-// trace_stop takes sched.lock only to copy allm. None is taken while
-// another runtime lock is held by the same path, so they order after all.
+// guards tr.active, tr.path and the clock pairs; the writer thread owns
+// tr.raw while the trace runs. tr.qlock guards the full queue, the free
+// list and tr.done; tr.glock guards tr.gbuf. Hooks run under runtime locks
+// (releasep under sched.lock, trace_timer under timers.mu), so glock and
+// qlock are leaves, in that order. trace_stop holds tr.ctl while it takes
+// sched.lock to copy allm, and waits for no M while it holds a lock: an M
+// finishing its event may be flushing a buffer (take_buffers).
 #include "runtime/trace.hpp"
 
 #include <fcntl.h>
@@ -99,7 +104,7 @@ enum class trace_ev : std::uint8_t {
   go_create,    // goid: the new G; arg: flow id
   go_unpark,    // goid: the readied G; arg: flow id
   go_start,     // goid; arg: flow id (0: none)
-  go_switch,    // go_start, ending the run of the G before it on p: end, reason
+  go_switch,    // go_start, ending the run of G from before it on p: end, reason
   go_stop,      // goid; end: trace_end; reason: wait_reason
   go_sys_call,  // goid; arg: M id
   go_sys_exit,  // goid; arg: M id; p: -1 if it got none
@@ -124,16 +129,18 @@ struct trace_record {
   trace_ev ev{};
   trace_end end{};         // go_stop, go_switch: how the run ended,
   std::uint8_t reason = 0; // and the wait_reason if it blocked
+  std::uint64_t from = 0;  // go_switch: the G whose run ended
 };
 
 // tracebuf: records packed as Go packs them, a few bytes each: a byte
 // with the kind (and untimed_bit), then varints: the ticks since the
 // buffer's previous timed record (timed records only), goid, arg, p + 1;
-// and for go_stop and go_switch a byte each for end and reason. Memory
+// and for go_stop and go_switch a byte each for end and reason, and a
+// varint for from. Memory
 // and the writer's I/O, not the recording, were most of a trace's cost.
 struct tracebuf {
   static constexpr std::uint32_t size = 64 * 1024 - 32;
-  static constexpr std::uint32_t max_record = 1 + 4 * 10 + 2;
+  static constexpr std::uint32_t max_record = 1 + 5 * 10 + 2;
   static constexpr unsigned char untimed_bit = 0x80;
   std::int64_t mid;           // the writing M's id; -1: the global buffer
   std::uint64_t last_ticks;   // the previous timed record's
@@ -222,6 +229,7 @@ bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::g
   if (ends_run(e.ev)) {
     *p++ = static_cast<unsigned char>(e.end);
     *p++ = e.reason;
+    p = put_varint(p, e.from);
   }
   b->len = static_cast<std::uint32_t>(p - b->data);
 }
@@ -302,6 +310,7 @@ void trace_go_start(g* from, g* gp) {
     e.ev = trace_ev::go_switch;
     e.end = end_of(from, pp);
     e.reason = static_cast<std::uint8_t>(from->waitreason);
+    e.from = from->goid;
   }
   trace_event(gp->m, e);
 }
@@ -411,6 +420,7 @@ void unpack(const unsigned char* p, std::uint32_t len, std::vector<trace_record>
     if (ends_run(e.ev)) {
       e.end = static_cast<trace_end>(*p++);
       e.reason = *p++;
+      p = get_varint(p, e.from);
     }
     s.push_back(e);
   }
@@ -473,7 +483,7 @@ class json_writer {
   track& at(track_key k) { return tracks_[k]; }
   void open(track_key k, std::string name, std::uint64_t key, std::int64_t ns);
   void close(track_key k, std::uint64_t key, std::int64_t ns, const char* end, const std::string& name);
-  void close_any(track_key k, std::int64_t ns, const char* end);
+  void close_any(track_key k, std::uint64_t goid, std::int64_t ns, const char* end);
   void slice(track_key k, const track& t, std::int64_t end_ns, const char* end);
   void head(const char* ph, track_key k, std::int64_t ns);
   void instant(track_key k, std::int64_t ns, const char* name, const std::string& args);
@@ -535,12 +545,10 @@ void json_writer::close(track_key k, std::uint64_t key, std::int64_t ns, const c
 }
 
 // close_any ends k's open slice, whatever it is: a switch ends the run of
-// the G before it on its P.
-void json_writer::close_any(track_key k, std::int64_t ns, const char* end) {
-  track& t = at(k);
-  if (!t.open) return;
-  slice(k, t, ns, end);
-  t.open = false;
+// the G before it on its P (goid, which close names if none was seen).
+void json_writer::close_any(track_key k, std::uint64_t goid, std::int64_t ns, const char* end) {
+  const track& t = at(k);
+  close(k, t.open ? t.key : goid, ns, end, gname(goid));
 }
 
 void json_writer::instant(track_key k, std::int64_t ns, const char* name, const std::string& args) {
@@ -572,7 +580,7 @@ void json_writer::event(const timed_event& te) {
     }
     case trace_ev::go_start:
     case trace_ev::go_switch: {
-      if (e.ev == trace_ev::go_switch) close_any(where, ns, end_string(e));
+      if (e.ev == trace_ev::go_switch) close_any(where, e.from, ns, end_string(e));
       open(where, gname(e.goid), e.goid, ns);
       auto f = flows_.find(e.arg);
       if (e.arg != 0 && f != flows_.end()) {

@@ -287,6 +287,13 @@ TEST(TraceTest, RoundTripCounts) {
                                        [](const slice& a, const slice& b) { return a.start < b.start; });
     EXPECT_EQ(last->end_reason, "exit") << "G" << goid;
   }
+  // Main was running when the trace began: its run is shown from there.
+  const std::vector<slice> mains = t.goroutine_slices(1);
+  ASSERT_FALSE(mains.empty());
+  EXPECT_EQ(std::min_element(mains.begin(), mains.end(),
+                             [](const slice& a, const slice& b) { return a.start < b.start; })
+                ->start,
+            0);
   const std::vector<slice> sleeps = t.goroutine_slices(sleeper);
   EXPECT_TRUE(std::any_of(sleeps.begin(), sleeps.end(), [](const slice& s) { return s.end_reason == "sleep"; }));
   EXPECT_GE(t.instants.count("timer") ? t.instants.at("timer") : 0, 1);
