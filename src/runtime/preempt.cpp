@@ -114,6 +114,7 @@ bool take_p(m* mp, p* pp) {
       pp->status.load(std::memory_order_relaxed) != pstatus::Prunning)
     return false;
   entersyscall(gp);
+  sched.nhandoff_held.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 

@@ -96,7 +96,11 @@ class entry_guard {
     if (pp == nullptr) [[unlikely]]
       reacquire();
     else if (outer_ && pp->preempt.load(std::memory_order_relaxed)) [[unlikely]]
-      gosched(gp);
+      preempted(pp);
+  }
+  void preempted(p* pp) {
+    pp->preempt_yields.store(pp->preempt_yields.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    gosched(gp);
   }
   void reacquire() {
     resyscall_ = !outer_;  // inside blocking(): give the P back at the end

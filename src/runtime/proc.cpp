@@ -89,6 +89,18 @@
 // threads and frees everything; goroutines still alive are abandoned, never
 // resumed, as in Go.
 //
+// Scheduling latency (Go's /sched/latencies:seconds). One runqput in
+// latency_sample on each P stamps the G it queues (-cputicks() in
+// g.waitsince, free while the G is runnable); execute, finding a stamp,
+// counts the wait in its P's histogram and clears it. Go samples one G
+// transition in 8 the same way (gTrackingPeriod), with nanotime; gort
+// samples fewer, with the cycle counter (which stats scales to ns): at one
+// in 8 the two clock reads were a quarter of a yield. Not sampled: Gs put
+// on the global queue by a thread without a P (the spill of a full local
+// queue keeps its stamps). What it costs the switch path: a counter and a
+// branch in runqput, and in execute a load from a line of the G that the
+// switch touches anyway.
+//
 // Thread-local state. The runtime's only thread_local is this thread's M
 // (tls_m). It is read through getm, which is never inlined and has a
 // compiler barrier: a goroutine that switches may resume on another thread,
@@ -110,7 +122,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -211,6 +225,7 @@ constexpr std::int32_t gfree_local_max = 64;  // gfput: move to global at 64 ...
 constexpr std::int32_t gfree_local_keep = 32;  // ... down to 32; gfget refills to 32
 constexpr std::uint64_t goid_cache_batch = 16;
 constexpr int steal_tries = 4;
+constexpr std::uint32_t latency_sample = 64;  // one runqput in 64 ("Scheduling latency")
 
 bool stopping() { return sched.stop.load(std::memory_order_relaxed) != 0; }
 bool exiting() { return (sched.stop.load(std::memory_order_acquire) & stop_exiting) != 0; }
@@ -885,6 +900,16 @@ void gcstopm(m* mp) {
   if (g* after = pp->runq.peek(i)) __builtin_prefetch(&after->sched, 1);
 }
 
+// latency_record counts gp's sampled wait, runnable to running, in pp's
+// histogram: bucket i holds waits under 2^i cputicks (see "Scheduling
+// latency").
+[[gnu::noinline, gnu::cold]] void latency_record(p* pp, g* gp) {
+  const std::int64_t wait = std::max<std::int64_t>(1, cputicks() + gp->waitsince.load(std::memory_order_relaxed));
+  gp->waitsince.store(0, std::memory_order_relaxed);
+  const int i = std::min(latency_buckets - 1, static_cast<int>(std::bit_width(static_cast<std::uint64_t>(wait))));
+  pp->latency[i].store(pp->latency[i].load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 // execute switches mp from `from` to gp (Grunnable), giving gp a stack if
 // it has never run. Unless inherit_time, a new time slice: schedtick++.
 // execute_prepare is its bookkeeping, without the switch: also what an extra
@@ -894,6 +919,8 @@ GORT_HOT_INLINE p* execute_prepare(m* mp, g* gp, bool inherit_time) {
   mp->curg = gp;
   gp->m = mp;  // before Grunning, as Go's: a trace that sees it running sees its M
   casgstatus(gp, gstatus::Grunnable, gstatus::Grunning);
+  if (gp->waitsince.load(std::memory_order_relaxed) < 0) [[unlikely]]
+    latency_record(pp, gp);
   if (!inherit_time) {  // a new time slice
     pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
@@ -1111,6 +1138,8 @@ void schedinit(m* m0, const Config& cfg) {
   sched.threads_before_run = process_threads() - 1;  // all but m0
   sched.lock.unlock();
   sched.running.store(true, std::memory_order_relaxed);
+  sched.ticks0 = cputicks();
+  sched.ns0 = nanotime();
   extram_lock.lock();
   extram_active = true;  // threads may call in from now on ("Extra Ms")
   extram_lock.unlock();
@@ -1439,6 +1468,8 @@ std::uint32_t cheaprand(m* mp) {
 
 
 void runqput(p* pp, g* gp, bool next) {
+  if (++pp->latency_tick % latency_sample == 0) [[unlikely]]
+    gp->waitsince.store(-cputicks(), std::memory_order_relaxed);
   if (next) {
     gp = pp->runq.put_next(gp);
     if (gp == nullptr) return;  // the old runnext, if any, goes to the tail
@@ -1954,21 +1985,74 @@ int set_max_threads(int n) {
   return old;
 }
 
+namespace {
+
+// The parts of stats, each read at once.
+static_assert(Stats::latency_buckets == latency_buckets);
+
+void count_goroutines(Stats& s) {
+  for_each_g([&s](g* gp) {
+    switch (gp->status()) {
+      case gstatus::Grunning: ++s.goroutines_running; break;
+      case gstatus::Grunnable: ++s.goroutines_runnable; break;
+      case gstatus::Gwaiting: ++s.goroutines_waiting; break;
+      case gstatus::Gsyscall: ++s.goroutines_syscall; break;
+      default: return;  // dead or never started: no stack to count
+    }
+    if (std::atomic_ref<stack*>(gp->stk).load(std::memory_order_relaxed) != nullptr) ++s.stacks_in_use;
+  });
+}
+
+// count_timers: timers.mu is taken before, never under, sched.lock.
+std::size_t count_timers(std::int32_t procs) {
+  std::size_t n = 0;
+  for (std::int32_t i = 0; i < procs; ++i) {
+    timers& ts = allp[i]->timers;
+    ts.mu.lock();
+    n += ts.heap.size() + (ts.run.size() - ts.run_head);
+    ts.mu.unlock();
+  }
+  return n;
+}
+
+// latency_histogram sums the Ps' histograms and scales their bounds from
+// cputicks to ns, measured over the run so far.
+void latency_histogram(Stats& s, std::int32_t procs) {
+  const std::int64_t ticks = cputicks() - sched.ticks0, ns = nanotime() - sched.ns0;
+  const double ns_per_tick = ticks > 0 && ns > 0 ? double(ns) / double(ticks) : 1.0;
+  for (int i = 0; i < latency_buckets; ++i) {
+    for (std::int32_t k = 0; k < procs; ++k) s.sched_latency[i] += allp[k]->latency[i].load(std::memory_order_relaxed);
+    s.sched_latency_le_ns[i] = std::ldexp(ns_per_tick, i);
+  }
+  s.sched_latency_le_ns[latency_buckets - 1] = HUGE_VAL;
+}
+
+}  // namespace
+
 Stats stats() {
   entry_guard e("gort::stats");
   Stats s{};
   s.goroutines = num_goroutine();
+  const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
+  s.timers_pending = count_timers(procs);
+  s.stacks_pooled = stacks_pooled();
+  count_goroutines(s);
   sched.lock.lock();
   s.threads = static_cast<std::size_t>(mcount());
   s.global_runq = static_cast<std::size_t>(sched.runqsize.load(std::memory_order_relaxed));
-  sched.lock.unlock();
   s.maxprocs = sched.gomaxprocs.load(std::memory_order_relaxed);
   s.idle_procs = sched.npidle.load(std::memory_order_relaxed);
   s.spinning_threads = sched.nmspinning.load(std::memory_order_relaxed);
+  s.preempt_requests = sched.npreempt.load(std::memory_order_relaxed);
+  s.handoffs_held = sched.nhandoff_held.load(std::memory_order_relaxed);
+  s.handoffs_syscall = sched.nhandoff_syscall.load(std::memory_order_relaxed);
   for (int i = 0; i < s.maxprocs; ++i) {
     s.steals += allp[i]->steals.load(std::memory_order_relaxed);
     s.context_switches += allp[i]->context_switches.load(std::memory_order_relaxed);
+    s.preempt_yields += allp[i]->preempt_yields.load(std::memory_order_relaxed);
   }
+  latency_histogram(s, s.maxprocs);
+  sched.lock.unlock();
   return s;
 }
 

@@ -124,6 +124,7 @@ sysmontick ticks[max_gomaxprocs];
 // also signals its M at once (async preemption); gort acts later, to take
 // the P rather than the G (take_held_p).
 void preemptone(p* pp) {
+  if (!pp->preempt.load(std::memory_order_relaxed)) sched.npreempt.fetch_add(1, std::memory_order_relaxed);
   pp->preempt.store(true, std::memory_order_relaxed);
   if (trace_on()) [[unlikely]] trace_preempt(pp);
 }
@@ -217,6 +218,7 @@ int retake(std::int64_t now) {
     if (pp->status.compare_exchange_strong(expected, pstatus::Pidle, std::memory_order_acq_rel)) {
       pp->syscalltick.fetch_add(1, std::memory_order_relaxed);
       ++n;
+      sched.nhandoff_syscall.fetch_add(1, std::memory_order_relaxed);
       if (trace_on()) [[unlikely]] trace_handoff(pp, false);
       handoffp(pp);
     }

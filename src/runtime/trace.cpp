@@ -85,10 +85,6 @@
 #include <utility>
 #include <vector>
 
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
-
 #include "gort/runtime.hpp"
 #include "gort/sync.hpp"
 #include "gort/trace.hpp"
@@ -149,18 +145,6 @@ struct tracebuf {
 };
 
 namespace {
-
-std::int64_t cputicks() {
-#if defined(__x86_64__)
-  return static_cast<std::int64_t>(__rdtsc());
-#elif defined(__aarch64__)
-  std::int64_t t;
-  asm volatile("mrs %0, cntvct_el0" : "=r"(t));
-  return t;
-#else
-  return nanotime();
-#endif
-}
 
 struct tracer {
   std::mutex ctl;
