@@ -218,17 +218,15 @@ bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::g
   b->len = static_cast<std::uint32_t>(p - b->data);
 }
 
-// stamp: a record's time is read for it (or passed in: one read for the two
-// records of a switch), or left out (untimed: see "Time").
+// stamp: a record's time is read for it, or left out (untimed: see "Time").
 enum class stamp : std::uint8_t { now, untimed };
 
 // trace_event records e in the buffer of mp, the calling thread's M (see
-// "Stopping" for the seqlock), stamping it now unless untimed or stamped
-// by the caller. Go: traceEvent.
+// "Stopping" for the seqlock), stamping it now unless untimed. Go:
+// traceEvent.
 [[gnu::always_inline]] inline void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
-  if (st == stamp::now && e.ticks == 0) e.ticks = cputicks();
+  if (st == stamp::now || mp == nullptr) e.ticks = cputicks();  // one buffer for many threads: no "previous event"
   if (mp == nullptr) {
-    if (e.ticks == 0) e.ticks = cputicks();  // one buffer for many threads: no "previous event"
     std::lock_guard<std::mutex> lk(tr.glock);
     if (trace_enabled.load(std::memory_order_acquire)) append(tr.gbuf, -1, e);
     return;
