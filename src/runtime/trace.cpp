@@ -741,8 +741,11 @@ void trace_godebug() {
 
 namespace gort::trace {
 
+// An entry (entry_guard), so that sysmon does not take the caller's P
+// while the trace starts: a take before tracing is on would go unrecorded,
+// and the caller's run would seem to begin later than the trace.
 void start(const std::string& path) {
-  detail::require_goroutine("gort::trace::start");
+  rt::entry_guard e("gort::trace::start");
   rt::trace_start(path);
 }
 
