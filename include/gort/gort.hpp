@@ -8,4 +8,5 @@
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"
 #include "gort/sync.hpp"
+#include "gort/trace.hpp"
 #include "gort/time.hpp"

@@ -73,6 +73,21 @@ void futexwakeup(std::atomic<std::uint32_t>* addr, int cnt);
 // Monotonic clock in nanoseconds (Go's nanotime).
 std::int64_t nanotime();
 
+// cputicks: the CPU's cycle counter (rdtsc; arm64's virtual counter), for
+// the trace's timestamps and the scheduling-latency sample: cheaper than
+// nanotime, in units the caller scales to ns itself. Go's cputicks.
+inline std::int64_t cputicks() {
+#if defined(__x86_64__)
+  return static_cast<std::int64_t>(__builtin_ia32_rdtsc());
+#elif defined(__aarch64__)
+  std::int64_t t;
+  asm volatile("mrs %0, cntvct_el0" : "=r"(t));
+  return t;
+#else
+  return nanotime();
+#endif
+}
+
 // procyield: n spin-wait hints (PAUSE / YIELD). osyield: sched_yield.
 void procyield(int n);
 void osyield();

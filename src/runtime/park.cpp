@@ -15,6 +15,7 @@
 // goroutines that hand values back and forth stays on one P and one cache.
 #include "runtime/panic.hpp"
 #include "runtime/proc.hpp"
+#include "runtime/trace.hpp"
 
 namespace gort::rt {
 namespace {
@@ -56,6 +57,7 @@ void goready(g* gp) { goready(getm(), gp); }
 
 void goready(m* mp, g* gp) {
   casgstatus(gp, gstatus::Gwaiting, gstatus::Grunnable);
+  if (trace_on()) [[unlikely]] trace_go_unpark(gp);
   if (mp == nullptr || mp->p == nullptr) [[unlikely]]
     return injectg(gp);
   runqput(mp->p, gp, true);

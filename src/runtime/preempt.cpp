@@ -114,6 +114,7 @@ bool take_p(m* mp, p* pp) {
       pp->status.load(std::memory_order_relaxed) != pstatus::Prunning)
     return false;
   entersyscall(gp);
+  sched.nhandoff_held.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -142,10 +143,18 @@ void sig_preempt(int sig, siginfo_t* info, void* uctx) {
     callers(stall.buf, fault_pc(uctx), true);
     stall.done.store(true, std::memory_order_release);
   }
-  if (use_signal && mp != nullptr && mp->in_user.load(std::memory_order_relaxed) && mp->p != nullptr)
+  if (use_signal && mp != nullptr && mp->in_user.load(std::memory_order_relaxed) && mp->p != nullptr) {
+    // The handler records no trace events: it may have interrupted one,
+    // and a full buffer's flush allocates (trace.cpp, "Stopping").
+    const std::uint32_t seq = mp->traceseq.load(std::memory_order_relaxed);
+    mp->traceseq.store(seq | 1, std::memory_order_relaxed);
     take_p(mp, mp->p);
+    mp->traceseq.store(seq, std::memory_order_release);
+  }
   errno = saved_errno;
 }
+
+}  // namespace
 
 bool membarrier_available() {
   const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
@@ -153,14 +162,20 @@ bool membarrier_available() {
   return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
+void membarrier_all() {
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+    fatal("membarrier failed after it registered");
+}
+
+namespace {
+
 // handshake is sysmon's half: true if it took pp from mp.
 bool handshake(m* mp, p* pp, std::uint32_t tick) {
   std::uint32_t s = handoff_none;
   // Not none: the M has not yet seen an earlier take (it is still in user
   // code, and the P no longer its own).
   if (!mp->handoff.compare_exchange_strong(s, handoff_requested, std::memory_order_relaxed)) return false;
-  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-    fatal("membarrier failed after it registered");
+  membarrier_all();
   s = handoff_requested;
   if (!mp->in_user.load(std::memory_order_acquire) ||
       !mp->handoff.compare_exchange_strong(s, handoff_taking, std::memory_order_acquire)) {

@@ -103,7 +103,11 @@ class entry_guard {
     else if (!outer_) [[unlikely]]
       entry_nested();
     else if (pp->preempt.load(std::memory_order_relaxed)) [[unlikely]]
-      gosched(gp);
+      preempted(pp);
+  }
+  void preempted(p* pp) {
+    pp->preempt_yields.store(pp->preempt_yields.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    gosched(gp);
   }
   void reacquire() {
     resyscall_ = !outer_;  // inside blocking(): give the P back at the end
@@ -128,6 +132,14 @@ inline void user_exit(g* gp) {
 // and, for the signal, installs its handler (SIGURG, as Go). minit_preempt records
 // the calling thread's id in mp->procid.
 void preempt_init();
+
+// membarrier_available registers the process for membarrier_all; false
+// where the kernel has no private expedited membarrier. membarrier_all:
+// every thread of the process that is running passes a full memory
+// barrier before it returns (the fence of an asymmetric Dekker handshake:
+// here and in trace.cpp's seqlock).
+bool membarrier_available();
+void membarrier_all();
 void minit_preempt(m* mp);
 bool preempt_uses_signal();
 

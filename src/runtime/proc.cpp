@@ -89,6 +89,18 @@
 // threads and frees everything; goroutines still alive are abandoned, never
 // resumed, as in Go.
 //
+// Scheduling latency (Go's /sched/latencies:seconds). One runqput in
+// latency_sample on each P stamps the G it queues (-cputicks() in
+// g.waitsince, free while the G is runnable); execute, finding a stamp,
+// counts the wait in its P's histogram and clears it. Go samples one G
+// transition in 8 the same way (gTrackingPeriod), with nanotime; gort
+// samples fewer, with the cycle counter (which stats scales to ns): at one
+// in 8 the two clock reads were a quarter of a yield. Not sampled: Gs put
+// on the global queue by a thread without a P (the spill of a full local
+// queue keeps its stamps). What it costs the switch path: a counter and a
+// branch in runqput, and in execute a load from a line of the G that the
+// switch touches anyway.
+//
 // Thread-local state. The runtime's only thread_local is this thread's M
 // (tls_m). It is read through getm, which is never inlined and has a
 // compiler barrier: a goroutine that switches may resume on another thread,
@@ -110,7 +122,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -136,6 +150,7 @@
 #include "runtime/switch.hpp"
 #include "runtime/traceback.hpp"
 #include "runtime/time.hpp"
+#include "runtime/trace.hpp"
 
 namespace gort::rt {
 
@@ -221,6 +236,7 @@ constexpr std::int32_t gfree_local_max = 64;  // gfput: move to global at 64 ...
 constexpr std::int32_t gfree_local_keep = 32;  // ... down to 32; gfget refills to 32
 constexpr std::uint64_t goid_cache_batch = 16;
 constexpr int steal_tries = 4;
+constexpr std::uint32_t latency_sample = 64;  // one runqput in 64 ("Scheduling latency")
 
 bool stopping() { return sched.stop.load(std::memory_order_relaxed) != 0; }
 bool exiting() { return (sched.stop.load(std::memory_order_acquire) & stop_exiting) != 0; }
@@ -273,10 +289,12 @@ void acquirep(m* mp, p* pp) {
   mp->p = pp;
   pp->m.store(mp, std::memory_order_release);  // sysmon's take_held_p then sees the M whole
   pp->status.store(pstatus::Prunning, std::memory_order_release);
+  if (trace_on()) [[unlikely]] trace_proc_start(mp, pp);
 }
 
 p* releasep(m* mp) {
   p* pp = mp->p;
+  if (trace_on()) [[unlikely]] trace_proc_stop(mp, pp);
   pp->m.store(nullptr, std::memory_order_relaxed);
   mp->p = nullptr;
   return pp;
@@ -679,6 +697,7 @@ g* steal_work(m* mp, p* pp, int tries) {
                              [] { usleep(3); }, stolen);
       if (gp) {
         pp->steals.fetch_add(stolen, std::memory_order_relaxed);
+        if (trace_on()) [[unlikely]] trace_steal(p2, stolen);
         return gp;
       }
     }
@@ -711,6 +730,7 @@ g* take_polled(p* pp, glist& list) {
   g* gp = list.gs[0];
   injectglist(pp, list.gs + 1, list.n - 1);
   casgstatus(gp, gstatus::Gwaiting, gstatus::Grunnable);
+  if (trace_on()) [[unlikely]] trace_go_unpark(gp);
   return gp;
 }
 
@@ -891,6 +911,16 @@ void gcstopm(m* mp) {
   if (g* after = pp->runq.peek(i)) __builtin_prefetch(&after->sched, 1);
 }
 
+// latency_record counts gp's sampled wait, runnable to running, in pp's
+// histogram: bucket i holds waits under 2^i cputicks (see "Scheduling
+// latency").
+[[gnu::noinline, gnu::cold]] void latency_record(p* pp, g* gp) {
+  const std::int64_t wait = std::max<std::int64_t>(1, cputicks() + gp->waitsince.load(std::memory_order_relaxed));
+  gp->waitsince.store(0, std::memory_order_relaxed);
+  const int i = std::min(latency_buckets - 1, static_cast<int>(std::bit_width(static_cast<std::uint64_t>(wait))));
+  pp->latency[i].store(pp->latency[i].load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 // execute switches mp from `from` to gp (Grunnable), giving gp a stack if
 // it has never run. Unless inherit_time, a new time slice: schedtick++.
 // execute_prepare is its bookkeeping, without the switch: also what an extra
@@ -900,6 +930,8 @@ GORT_HOT_INLINE p* execute_prepare(m* mp, g* gp, bool inherit_time) {
   mp->curg = gp;
   gp->m = mp;  // before Grunning, as Go's: a trace that sees it running sees its M
   casgstatus(gp, gstatus::Grunnable, gstatus::Grunning);
+  if (gp->waitsince.load(std::memory_order_relaxed) < 0) [[unlikely]]
+    latency_record(pp, gp);
   if (!inherit_time) {  // a new time slice
     pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
@@ -913,6 +945,7 @@ GORT_HOT_INLINE void execute(m* mp, g* from, g* gp, bool inherit_time, bool from
   p* pp = execute_prepare(mp, gp, inherit_time);
   if (gp->sched.sp == nullptr) stack_prepare(pp, gp);
   prefetch_next(pp);
+  if (trace_on()) [[unlikely]] trace_go_start(from, gp);
   gogo(mp, from, gp, from_exits);
 }
 
@@ -1116,6 +1149,8 @@ void schedinit(m* m0, const Config& cfg) {
   sched.threads_before_run = process_threads() - 1;  // all but m0
   sched.lock.unlock();
   sched.running.store(true, std::memory_order_relaxed);
+  sched.ticks0 = cputicks();
+  sched.ns0 = nanotime();
   extram_lock.lock();
   extram_active = true;  // threads may call in from now on ("Extra Ms")
   extram_lock.unlock();
@@ -1326,6 +1361,7 @@ void extram_wait(m* mp, g* gp) {
         "gort: run() ended while a thread the runtime did not start waited in a gort call");
   }
   execute_prepare(mp, gp, false);
+  if (trace_on()) [[unlikely]] trace_go_start(&mp->g0, gp);
 }
 
 // extram_leave: the end of a call from a thread calling in; its P goes at
@@ -1450,6 +1486,8 @@ std::uint32_t cheaprand(m* mp) {
 
 
 void runqput(p* pp, g* gp, bool next) {
+  if (++pp->latency_tick % latency_sample == 0) [[unlikely]]
+    gp->waitsince.store(-cputicks(), std::memory_order_relaxed);
   if (next) {
     gp = pp->runq.put_next(gp);
     if (gp == nullptr) return;  // the old runnext, if any, goes to the tail
@@ -1467,7 +1505,10 @@ void injectg(g* gp) {
 
 void injectglist(p* pp, g* const* gs, int n) {
   if (n <= 0) return;
-  for (int i = 0; i < n; ++i) casgstatus(gs[i], gstatus::Gwaiting, gstatus::Grunnable);
+  for (int i = 0; i < n; ++i) {
+    casgstatus(gs[i], gstatus::Gwaiting, gstatus::Grunnable);
+    if (trace_on()) [[unlikely]] trace_go_unpark(gs[i]);
+  }
   if (pp == nullptr) {
     sched.lock.lock();
     for (int i = 0; i < n; ++i) globrunqput(gs[i]);
@@ -1526,6 +1567,7 @@ void leave(m* mp, g* gp, g* next, bool inherit_time, bool gp_exits) {
     execute(mp, gp, next, inherit_time, gp_exits);
     return;
   }
+  if (trace_on()) [[unlikely]] trace_go_stop(gp);
   mp->curg = nullptr;
   if (mp->extram) return extram_wait(mp, gp);
   gogo(mp, gp, &mp->g0, gp_exits);
@@ -1642,6 +1684,7 @@ void entersyscall(g* gp) {
   m* mp = gp->m;
   gp->waitsince.store(0, std::memory_order_relaxed);  // sysmon stamps it (markwaitsince)
   casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
+  if (trace_on()) [[unlikely]] trace_go_sys_call(gp, mp, mp->p);
   p* pp = releasep(mp);
   mp->oldp = pp;
   pp->status.store(pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
@@ -1689,9 +1732,11 @@ void exitsyscall(g* gp) {
   mp->oldp = nullptr;
   if (exitsyscallfast(mp, oldp)) {
     casgstatus(gp, gstatus::Gsyscall, gstatus::Grunning);
+    if (trace_on()) [[unlikely]] trace_go_sys_exit(gp, mp, mp->p);
     return;
   }
   casgstatus(gp, gstatus::Gsyscall, gstatus::Grunnable);
+  if (trace_on()) [[unlikely]] trace_go_sys_exit(gp, mp, nullptr);
   mp->curg = nullptr;
   if (!exiting()) mp->afterswitch.set(&exitsyscall0_commit, gp, nullptr);
   if (mp->extram) return extram_wait(mp, gp);
@@ -1821,6 +1866,7 @@ std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint
 std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
                       std::uintptr_t gopc) noexcept {
   const std::uint64_t goid = newproc1(pp, newg, ops, parent_goid, gopc);
+  if (trace_on()) [[unlikely]] trace_go_create(newg);
   // From here newg is not ours: a thief may run it, and it may exit and be
   // reused by another go() before this returns.
   runqput(pp, newg, true);
@@ -1957,21 +2003,74 @@ int set_max_threads(int n) {
   return old;
 }
 
+namespace {
+
+// The parts of stats, each read at once.
+static_assert(Stats::latency_buckets == latency_buckets);
+
+void count_goroutines(Stats& s) {
+  for_each_g([&s](g* gp) {
+    switch (gp->status()) {
+      case gstatus::Grunning: ++s.goroutines_running; break;
+      case gstatus::Grunnable: ++s.goroutines_runnable; break;
+      case gstatus::Gwaiting: ++s.goroutines_waiting; break;
+      case gstatus::Gsyscall: ++s.goroutines_syscall; break;
+      default: return;  // dead or never started: no stack to count
+    }
+    if (std::atomic_ref<stack*>(gp->stk).load(std::memory_order_relaxed) != nullptr) ++s.stacks_in_use;
+  });
+}
+
+// count_timers: timers.mu is taken before, never under, sched.lock.
+std::size_t count_timers(std::int32_t procs) {
+  std::size_t n = 0;
+  for (std::int32_t i = 0; i < procs; ++i) {
+    timers& ts = allp[i]->timers;
+    ts.mu.lock();
+    n += ts.heap.size() + (ts.run.size() - ts.run_head);
+    ts.mu.unlock();
+  }
+  return n;
+}
+
+// latency_histogram sums the Ps' histograms and scales their bounds from
+// cputicks to ns, measured over the run so far.
+void latency_histogram(Stats& s, std::int32_t procs) {
+  const std::int64_t ticks = cputicks() - sched.ticks0, ns = nanotime() - sched.ns0;
+  const double ns_per_tick = ticks > 0 && ns > 0 ? double(ns) / double(ticks) : 1.0;
+  for (int i = 0; i < latency_buckets; ++i) {
+    for (std::int32_t k = 0; k < procs; ++k) s.sched_latency[i] += allp[k]->latency[i].load(std::memory_order_relaxed);
+    s.sched_latency_le_ns[i] = std::ldexp(ns_per_tick, i);
+  }
+  s.sched_latency_le_ns[latency_buckets - 1] = HUGE_VAL;
+}
+
+}  // namespace
+
 Stats stats() {
   entry_guard e("gort::stats");
   Stats s{};
   s.goroutines = num_goroutine();
+  const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
+  s.timers_pending = count_timers(procs);
+  s.stacks_pooled = stacks_pooled();
+  count_goroutines(s);
   sched.lock.lock();
   s.threads = static_cast<std::size_t>(mcount());
   s.global_runq = static_cast<std::size_t>(sched.runqsize.load(std::memory_order_relaxed));
-  sched.lock.unlock();
   s.maxprocs = sched.gomaxprocs.load(std::memory_order_relaxed);
   s.idle_procs = sched.npidle.load(std::memory_order_relaxed);
   s.spinning_threads = sched.nmspinning.load(std::memory_order_relaxed);
+  s.preempt_requests = sched.npreempt.load(std::memory_order_relaxed);
+  s.handoffs_held = sched.nhandoff_held.load(std::memory_order_relaxed);
+  s.handoffs_syscall = sched.nhandoff_syscall.load(std::memory_order_relaxed);
   for (int i = 0; i < s.maxprocs; ++i) {
     s.steals += allp[i]->steals.load(std::memory_order_relaxed);
     s.context_switches += allp[i]->context_switches.load(std::memory_order_relaxed);
+    s.preempt_yields += allp[i]->preempt_yields.load(std::memory_order_relaxed);
   }
+  latency_histogram(s, s.maxprocs);
+  sched.lock.unlock();
   return s;
 }
 
@@ -1988,6 +2087,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
 
   m m0;
   schedinit(&m0, cfg);
+  trace_godebug();  // before goroutine 1, whose creation it records
 
   // newproc(main): goroutine 1, built as gort::go builds any goroutine; it
   // runs runtime_main, then the program's function.
@@ -2006,6 +2106,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
 
   mstart(&m0);  // returns when main has returned
 
+  trace_stop();  // a trace still running ends with the run
   teardown(&m0);
   signals_restore();
   running.store(false, std::memory_order_release);

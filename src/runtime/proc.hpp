@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <thread>
 
 #include "runtime/runtime2.hpp"
@@ -232,6 +233,9 @@ struct dbgvars {
   // gort: stackguard=mprotect|canary forces the guard-page fallbacks of
   // kernels without MADV_GUARD_INSTALL (stack.cpp), to test them anywhere.
   enum class stackguard_mode { best, mprotect, canary } stackguard = stackguard_mode::best;
+  // gort: gorttrace=<path> runs an execution trace over the whole run()
+  // into path (trace.cpp); empty: none.
+  std::string gorttrace;
 };
 extern dbgvars debug;
 void parsedebugvars();

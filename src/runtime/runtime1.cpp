@@ -3,8 +3,8 @@
 //
 // GODEBUG is a comma-separated list of name=value pairs; gort knows Go's
 // schedtrace=<ms>, scheddetail=1 and asyncpreemptoff=1, and of its own
-// stackguard=mprotect|canary, preemptsignal=1, stallreport=<ms> and sysmonoff=1 (as Go, other
-// names are ignored).
+// stackguard=mprotect|canary, preemptsignal=1, stallreport=<ms>, sysmonoff=1 and
+// gorttrace=<path> (as Go, other names are ignored).
 // GOMAXPROCS=<n> sets the number of Ps when Config::maxprocs is 0; a value
 // that is not a positive integer is ignored, as Go ignores it.
 // GOTRACEBACK says how much a fatal report prints (traceback.cpp,
@@ -55,6 +55,7 @@ void parsedebugvars() {
     else if (key == "sysmonoff") atoi32(value, debug.sysmonoff);
     else if (key == "stackguard" && value == "mprotect") debug.stackguard = dbgvars::stackguard_mode::mprotect;
     else if (key == "stackguard" && value == "canary") debug.stackguard = dbgvars::stackguard_mode::canary;
+    else if (key == "gorttrace") debug.gorttrace = value;
   }
 }
 

@@ -99,6 +99,7 @@ inline constexpr std::size_t num_wait_reasons = static_cast<std::size_t>(wait_re
 extern const char* const wait_reason_strings[num_wait_reasons];
 
 struct m;
+struct tracebuf;  // trace.cpp
 struct p;
 
 // A goroutine stack: [lo, hi). The descriptor itself sits at the top of the
@@ -160,7 +161,15 @@ struct alignas(64) g {
   // entersyscall clear it, and sysmon stamps the waiting Gs it finds
   // unstamped every few seconds (markwaitsince), as Go's GC stamps them
   // when it scans their stacks. The G's own M and sysmon write it; relaxed.
+  // While the G is runnable the word is free, and holds the scheduling-
+  // latency sample's stamp, negated (-cputicks()), when runqput picked the
+  // G for it; execute reads and clears it (proc.cpp, "Scheduling latency").
   std::atomic<std::int64_t> waitsince{0};
+  // traceflow: while a trace runs, the flow that made this G runnable (its
+  // go() or its goready), for the trace's arrow to its next start; 0: none.
+  // Written by whoever makes it runnable, read by the M that runs it next
+  // (the run queue orders the two). trace.cpp.
+  std::uint64_t traceflow = 0;
 
   gstatus status() const { return atomicstatus.load(std::memory_order_acquire); }
 };
@@ -270,6 +279,7 @@ struct timers {
 };
 
 inline constexpr std::uint32_t local_runq_size = 256;
+inline constexpr int latency_buckets = 32;
 using local_runq = runq<g, local_runq_size>;
 
 struct p {
@@ -291,7 +301,7 @@ struct p {
   g* gfree[gfree_max];                     // free Gs (owner only)
   std::atomic<std::int32_t> gfreecnt{0};   // their number; stats read it
   stack* stackcache = nullptr;             // free stacks (owner only)
-  std::int32_t stackcachecnt = 0;
+  std::atomic<std::int32_t> stackcachecnt{0};  // owner writes; stats reads
   std::uint64_t goidcache = 0;
   std::uint64_t goidcacheend = 0;
 
@@ -299,6 +309,13 @@ struct p {
 
   std::atomic<std::uint64_t> steals{0};            // owner writes; stats reads
   std::atomic<std::uint64_t> context_switches{0};  // owner writes; stats reads
+  std::atomic<std::uint64_t> preempt_yields{0};    // owner writes; stats reads
+  // The scheduling-latency sample (proc.cpp, "Scheduling latency"): which
+  // runqput is the next sampled one (owner only), and the histogram of the
+  // sampled waits, bucket i for waits under 2^i cputicks (owner writes;
+  // stats reads).
+  std::uint32_t latency_tick = 0;
+  std::atomic<std::uint64_t> latency[latency_buckets] = {};
 };
 
 struct m {
@@ -356,6 +373,14 @@ struct m {
   bool thread_gone = false;
   bool aborted = false;
   std::atomic<bool> incall{false};
+
+  // The execution trace (trace.cpp): this M's event buffer and the count
+  // that is odd while the M writes an event, which trace_stop waits to see
+  // even; both the M's own, but for trace_stop, which takes the buffer once
+  // the count is even and tracing off. traceflowseq numbers the M's flows.
+  tracebuf* tbuf = nullptr;
+  std::atomic<std::uint32_t> traceseq{0};
+  std::uint64_t traceflowseq = 0;
 };
 
 // schedt: the global scheduler state (Go's `sched`).
@@ -401,6 +426,15 @@ struct schedt {
   std::atomic<std::int64_t> poll_until{0};
 
   std::atomic<bool> sysmonwait{false};  // sysmon sleeps deeply (sysmon.cpp); written under lock
+  // sysmon's preemptions, for stats: time slices it ended (preemptone), Ps
+  // it took from a G that kept them (take_p: the handshake or the signal),
+  // Ps it took from a long blocking() call (retake). Relaxed.
+  std::atomic<std::uint64_t> npreempt{0};
+  std::atomic<std::uint64_t> nhandoff_held{0};
+  std::atomic<std::uint64_t> nhandoff_syscall{0};
+  // cputicks() and nanotime() at schedinit: stats scales the latency
+  // sample's ticks to ns with them.
+  std::int64_t ticks0 = 0, ns0 = 0;
   bool sysmon_rush = false;             // its wakeup was for a system call or a start: sleep short again (lock)
 
   std::atomic<std::int32_t> gomaxprocs{0};

@@ -279,6 +279,11 @@ stack* pool_get() {
   return nullptr;
 }
 
+// cachecnt_add: pp's owner counts its cache; stats reads the count.
+void cachecnt_add(p* pp, std::int32_t d) {
+  pp->stackcachecnt.store(pp->stackcachecnt.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+}
+
 stack* stackalloc(p* pp) {
   if (pp->stackcache == nullptr) {
     std::int32_t n = 0;
@@ -304,11 +309,11 @@ stack* stackalloc(p* pp) {
       pool.free = rest;
       pool.lock.unlock();
     }
-    pp->stackcachecnt += n;
+    cachecnt_add(pp, static_cast<std::int32_t>(n));
   }
   stack* s = pp->stackcache;
   pp->stackcache = s->next;
-  --pp->stackcachecnt;
+  cachecnt_add(pp, -1);
   return s;
 }
 
@@ -319,7 +324,7 @@ void spill(p* pp, std::int32_t n) {
   for (std::int32_t k = 0; k < n && pp->stackcache != nullptr; ++k) {
     last = pp->stackcache;
     pp->stackcache = last->next;
-    --pp->stackcachecnt;
+    cachecnt_add(pp, -1);
   }
   if (last == nullptr) return;
   pool.lock.lock();
@@ -444,10 +449,22 @@ void stackfree(p* pp, g* gp) {
   std::atomic_ref<void*>(gp->sched.sp).store(nullptr, std::memory_order_relaxed);
   s->next = pp->stackcache;
   pp->stackcache = s;
-  if (++pp->stackcachecnt > stackcache_max) spill(pp, stackcache_batch);
+  cachecnt_add(pp, 1);
+  if (pp->stackcachecnt.load(std::memory_order_relaxed) > stackcache_max) spill(pp, stackcache_batch);
 }
 
-void stackcache_flush(p* pp) { spill(pp, pp->stackcachecnt); }
+void stackcache_flush(p* pp) { spill(pp, pp->stackcachecnt.load(std::memory_order_relaxed)); }
+
+std::size_t stacks_pooled() {
+  std::size_t n = 0;
+  const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
+  for (std::int32_t i = 0; i < procs; ++i) n += static_cast<std::size_t>(allp[i]->stackcachecnt.load(std::memory_order_relaxed));
+  pool.lock.lock();
+  for (stack* list : {pool.dirty, pool.aged, pool.free})
+    for (stack* s = list; s != nullptr; s = s->next) ++n;
+  pool.lock.unlock();
+  return n;
+}
 
 void stack_canary_slow(const g* gp) {
   if (*reinterpret_cast<const std::uint64_t*>(gp->stk->lo) != canary) {

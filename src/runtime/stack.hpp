@@ -39,6 +39,10 @@ inline void stack_check_canary(const g* gp) {
     stack_canary_slow(gp);
 }
 
+// stacks_pooled: free stacks kept for reuse, in the Ps' caches and the
+// global pool (stats; racy against the caches' owners).
+std::size_t stacks_pooled();
+
 // stack_guard_hit reports whether addr lies in the guard zone under gp's stack.
 bool stack_guard_hit(const g* gp, const void* addr);
 

@@ -74,6 +74,7 @@
 #include "runtime/signal_unix.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/time.hpp"
+#include "runtime/trace.hpp"
 
 namespace gort::rt {
 namespace {
@@ -122,7 +123,11 @@ sysmontick ticks[max_gomaxprocs];
 // preemptone asks pp's running G to yield at its next runtime entry. Go
 // also signals its M at once (async preemption); gort acts later, to take
 // the P rather than the G (take_held_p).
-void preemptone(p* pp) { pp->preempt.store(true, std::memory_order_relaxed); }
+void preemptone(p* pp) {
+  if (!pp->preempt.load(std::memory_order_relaxed)) sched.npreempt.fetch_add(1, std::memory_order_relaxed);
+  pp->preempt.store(true, std::memory_order_relaxed);
+  if (trace_on()) [[unlikely]] trace_preempt(pp);
+}
 
 // take_held_p: pp has run one time slice for 20 ms without a runtime
 // entry: ask its M to give the P up (preempt.cpp). True if asked.
@@ -131,7 +136,8 @@ bool take_held_p(p* pp, sysmontick& pd, std::int64_t now) {
   m* mp = pp->m.load(std::memory_order_acquire);  // an extra M may be new (needm)
   if (mp == nullptr) return false;
   pd.askwhen = now;
-  preemptm(mp, pp, pd.schedtick);
+  const bool took = preemptm(mp, pp, pd.schedtick);
+  if (trace_on() && took) [[unlikely]] trace_handoff(pp, true);
   return true;
 }
 
@@ -212,6 +218,8 @@ int retake(std::int64_t now) {
     if (pp->status.compare_exchange_strong(expected, pstatus::Pidle, std::memory_order_acq_rel)) {
       pp->syscalltick.fetch_add(1, std::memory_order_relaxed);
       ++n;
+      sched.nhandoff_syscall.fetch_add(1, std::memory_order_relaxed);
+      if (trace_on()) [[unlikely]] trace_handoff(pp, false);
       handoffp(pp);
     }
     sched.lock.lock();

@@ -98,6 +98,7 @@
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
+#include "runtime/trace.hpp"
 
 namespace gort::rt {
 
@@ -315,6 +316,7 @@ bool drain(chan_timer* t) {
 // and on return, and dropped while the timer fires (it may take channel
 // locks and ready Gs). Go: timer.unlockAndRun.
 void run_timer(timers& ts, const timer_when e, std::int64_t now) {
+  if (trace_on()) [[unlikely]] trace_timer(kind_of(e.what));
   if (kind_of(e.what) == timer_kind::rt) {
     // Read with the timer still in the heap: a modtimer waiting in unlink
     // rewrites them only once it is out (rt_timer).
@@ -492,6 +494,10 @@ std::int64_t check_timers_pending(p* pp, std::int64_t now) {
     ts.mu.unlock();
     for (std::size_t i = 0; i < n; ++i) {
       casgstatus(batch[i], gstatus::Gwaiting, gstatus::Grunnable);
+      if (trace_on()) [[unlikely]] {
+        trace_timer(timer_kind::sleep);
+        trace_go_unpark(batch[i]);
+      }
       runqput(into, batch[i], false);
     }
     wakep();

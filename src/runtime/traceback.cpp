@@ -538,7 +538,7 @@ void goroutineheader(printer& pr, const gsnap& s, std::int64_t now, bool running
   // Go: how long it has been blocked, in minutes, shown from one on.
   std::int64_t waitfor = 0;
   const bool waiting = s.status == gstatus::Gwaiting || (s.status == gstatus::Gsyscall && !s.in_user);
-  if (!running && waiting && s.waitsince != 0) waitfor = (now - s.waitsince) / 60'000'000'000;
+  if (!running && waiting && s.waitsince > 0) waitfor = (now - s.waitsince) / 60'000'000'000;
   pr.str("goroutine ").dec(s.goid).str(" [").str(running ? "running" : status_string(s));
   if (waitfor >= 1) pr.str(", ").dec(waitfor).str(" minutes");
   if (s.locked) pr.str(", locked to thread");

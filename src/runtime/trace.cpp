@@ -1,0 +1,757 @@
+// trace.cpp: the execution tracer. Go counterpart: trace.go (traceBuf,
+// traceEvent, traceFlush, StartTrace/StopTrace, ReadTrace), with Go 1.22's
+// per-M buffers (tracebuf.go, traceruntime.go's seqlock).
+//
+// What it records. Goroutines created, started, stopped (blocked with their
+// wait reason, yielding, preempted, exited), made runnable (unparked);
+// system calls entered and left; Ps acquired and released by Ms; steals,
+// sysmon's preemption requests and P hand-offs, timers firing and polls
+// that readied goroutines. Each event is a record of its kind, its time
+// in cputicks, a goroutine, one argument and the P it is about, packed
+// into a few bytes (tracebuf).
+//
+// Buffers: one per M (Go before 1.22 had one per P, and a locked global
+// one for events written without a P). An event goes to the buffer of the
+// M whose thread writes it, whatever it is about: sysmon taking a P from
+// another M writes to sysmon's buffer, naming that M and P. So the writing
+// thread owns the buffer outright, and the hot path takes no lock and does
+// no I/O: a record is a few stores and a clock read. A full buffer goes to
+// the writer thread's queue (tr.qlock, a lock per 64 KiB of records),
+// which writes it raw to an unnamed temporary file in the trace's
+// directory; a thread with no M at all (a thread
+// the runtime did not start, readying a G) writes to one global buffer
+// under tr.glock.
+//
+// Stopping: the per-M seqlock. An M writing an event makes m.traceseq odd
+// first, then checks trace_enabled, writes, and makes it even again.
+// trace_stop clears trace_enabled, then waits for each M's count to be
+// even before taking its buffer: every M then either had finished its
+// event, or will see tracing off. The M's store and load are plain
+// instructions, as in preempt.cpp's handshake: trace_stop's membarrier is
+// the fence between them (a seq_cst fence on the M's side where the kernel
+// has no membarrier). A signal handler that interrupts an M's write finds
+// the count odd and records nothing (preempt.cpp makes it odd around the
+// handler's own P take-over: a flush allocates).
+//
+// Time. cputicks (rdtsc, the arm64 virtual counter) is cheaper than
+// clock_gettime, and converted to ns at stop from the ticks and nanotime
+// read at start and at stop. go_create and go_unpark records carry no
+// time at all: the writer gives them the time of the same M's previous
+// record plus 1 ns, never later than the truth (the readier's slice began
+// then), so the arrow to the readied G's start never points back in time.
+// A switch from one G straight to the next is one record (go_switch).
+//
+// The file. At trace_stop the raw records are read back, each M's in the
+// order it wrote them, sorted by time, and written as Chrome's JSON Trace
+// Event Format, which ui.perfetto.dev opens: process "Ps" with a track per
+// P holding a slice per goroutine run (named G<id>, with why it ended),
+// process "Ms" with a track per M holding the P it held and its system
+// calls; flows (arrows) from a go() or a goready to the next start of the
+// G it made runnable; instants for steals, preemptions, hand-offs, timers
+// and polls. Each track holds one slice at a time: a slice opened while
+// another is open closes that one (a record lost to a signal handler, or
+// clocks of two CPUs a little apart, then cost a boundary, not the file);
+// a slice open at the trace's stop is cut there, and one open at its start
+// is shown from there. The file is only complete once trace_stop returns; a
+// process that dies first leaves none.
+//
+// Locks: tr.ctl (std::mutex) serializes trace_start and trace_stop and
+// guards tr.active, tr.path and the clock pairs; the writer thread owns
+// tr.raw while the trace runs. tr.qlock guards the full queue, the free
+// list and tr.done; tr.glock guards tr.gbuf. Hooks run under runtime locks
+// (releasep under sched.lock, trace_timer under timers.mu), so glock and
+// qlock are leaves, in that order. trace_stop holds tr.ctl while it takes
+// sched.lock to copy allm, and waits for no M while it holds a lock: an M
+// finishing its event may be flushing a buffer (take_buffers).
+#include "runtime/trace.hpp"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "gort/runtime.hpp"
+#include "gort/sync.hpp"
+#include "gort/trace.hpp"
+#include "runtime/panic.hpp"
+#include "runtime/preempt.hpp"
+#include "runtime/proc.hpp"
+
+namespace gort::rt {
+
+std::atomic<bool> trace_enabled{false};
+
+enum class trace_ev : std::uint8_t {
+  go_create,    // goid: the new G; arg: flow id
+  go_unpark,    // goid: the readied G; arg: flow id
+  go_start,     // goid; arg: flow id (0: none)
+  go_switch,    // go_start, ending the run of G from before it on p: end, reason
+  go_stop,      // goid; end: trace_end; reason: wait_reason
+  go_sys_call,  // goid; arg: M id
+  go_sys_exit,  // goid; arg: M id; p: -1 if it got none
+  proc_start,   // arg: M id
+  proc_stop,    // arg: M id
+  steal,        // goid: Gs taken; arg: victim P
+  preempt,      // p: the P asked
+  handoff,      // p: the P taken; arg: 1 held by a G, 0 a blocking() call
+  timer,        // arg: timer_kind
+  netpoll,      // goid: Gs readied
+};
+
+// trace_end: why a goroutine's run ended (Go: traceGoPark, traceGoSched,
+// traceGoPreempt, traceGoEnd).
+enum class trace_end : std::uint8_t { block, yield, preempt, exit };
+
+struct trace_record {
+  std::int64_t ticks = 0;  // cputicks(); 0: untimed (see "Time")
+  std::uint64_t goid = 0;
+  std::uint64_t arg = 0;
+  std::int32_t p = -1;     // the P the event is about; -1: none
+  trace_ev ev{};
+  trace_end end{};         // go_stop, go_switch: how the run ended,
+  std::uint8_t reason = 0; // and the wait_reason if it blocked
+  std::uint64_t from = 0;  // go_switch: the G whose run ended
+};
+
+// tracebuf: records packed as Go packs them, a few bytes each: a byte
+// with the kind (and untimed_bit), then varints: the ticks since the
+// buffer's previous timed record (timed records only), goid, arg, p + 1;
+// and for go_stop and go_switch a byte each for end and reason, and a
+// varint for from. Memory
+// and the writer's I/O, not the recording, were most of a trace's cost.
+struct tracebuf {
+  static constexpr std::uint32_t size = 64 * 1024 - 32;
+  static constexpr std::uint32_t max_record = 1 + 5 * 10 + 2;
+  static constexpr unsigned char untimed_bit = 0x80;
+  std::int64_t mid;           // the writing M's id; -1: the global buffer
+  std::uint64_t last_ticks;   // the previous timed record's
+  std::uint32_t len;          // bytes used
+  unsigned char data[size];
+};
+
+namespace {
+
+struct tracer {
+  std::mutex ctl;
+  bool active = false;            // ctl
+  std::string path;               // ctl
+  std::FILE* raw = nullptr;       // the raw records: the writer's while active
+  std::int64_t ticks0 = 0, ns0 = 0, ticks1 = 0, ns1 = 0;  // ctl: the clocks at start and stop
+  std::atomic<bool> fence{false}; // no membarrier: writers fence themselves
+
+  std::mutex qlock;
+  std::condition_variable qcv;
+  std::deque<tracebuf*> full;     // qlock
+  std::vector<tracebuf*> free;    // qlock
+  bool done = false;              // qlock
+  std::thread writer;
+
+  std::mutex glock;
+  tracebuf* gbuf = nullptr;       // glock
+  std::atomic<std::uint64_t> gflowseq{0};
+};
+tracer tr;
+
+// trace_flush queues full (if any) for the writer and returns an empty
+// buffer for mid. Go: traceFlush.
+tracebuf* trace_flush(tracebuf* full, std::int64_t mid) {
+  std::lock_guard<std::mutex> lk(tr.qlock);
+  if (full != nullptr) {
+    tr.full.push_back(full);
+    tr.qcv.notify_one();
+  }
+  tracebuf* b;
+  if (tr.free.empty()) {
+    b = new tracebuf;
+  } else {
+    b = tr.free.back();
+    tr.free.pop_back();
+  }
+  b->mid = mid;
+  b->last_ticks = 0;
+  b->len = 0;
+  return b;
+}
+
+[[gnu::always_inline]] inline unsigned char* put_varint(unsigned char* p, std::uint64_t v) {
+  for (; v >= 0x80; v >>= 7) *p++ = static_cast<unsigned char>(v | 0x80);
+  *p++ = static_cast<unsigned char>(v);
+  return p;
+}
+
+bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::go_switch; }
+
+// append packs e into b (see tracebuf), flushing it first if it is full.
+// Inlined into each hook, as trace_event and put_varint: a hook is one call.
+[[gnu::always_inline]] inline void append(tracebuf*& b, std::int64_t mid, const trace_record& e) {
+  if (b == nullptr || tracebuf::size - b->len < tracebuf::max_record) b = trace_flush(b, mid);
+  unsigned char* p = b->data + b->len;
+  const auto ticks = static_cast<std::uint64_t>(e.ticks);
+  *p++ = static_cast<unsigned char>(e.ev) | (ticks == 0 ? tracebuf::untimed_bit : 0);
+  if (ticks != 0) {
+    p = put_varint(p, ticks - b->last_ticks);  // modulo 2^64: a thread that moved CPUs may see a smaller count
+    b->last_ticks = ticks;
+  }
+  p = put_varint(p, e.goid);
+  p = put_varint(p, e.arg);
+  p = put_varint(p, static_cast<std::uint64_t>(e.p + 1));
+  if (ends_run(e.ev)) {
+    *p++ = static_cast<unsigned char>(e.end);
+    *p++ = e.reason;
+    p = put_varint(p, e.from);
+  }
+  b->len = static_cast<std::uint32_t>(p - b->data);
+}
+
+// stamp: a record's time is read for it, or left out (untimed: see "Time").
+enum class stamp : std::uint8_t { now, untimed };
+
+// trace_event records e in the buffer of mp, the calling thread's M (see
+// "Stopping" for the seqlock), stamping it now unless untimed. Go:
+// traceEvent.
+[[gnu::always_inline]] inline void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
+  if (st == stamp::now || mp == nullptr) e.ticks = cputicks();  // one buffer for many threads: no "previous event"
+  if (mp == nullptr) {
+    std::lock_guard<std::mutex> lk(tr.glock);
+    if (trace_enabled.load(std::memory_order_acquire)) append(tr.gbuf, -1, e);
+    return;
+  }
+  const std::uint32_t seq = mp->traceseq.load(std::memory_order_relaxed);
+  if (seq & 1) return;  // inside this M's own write, or its signal handler
+  mp->traceseq.store(seq + 1, std::memory_order_relaxed);
+  if (tr.fence.load(std::memory_order_relaxed))
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  else
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // trace_stop's membarrier fences
+  if (trace_enabled.load(std::memory_order_acquire)) append(mp->tbuf, mp->id, e);
+  mp->traceseq.store(seq + 2, std::memory_order_release);
+}
+
+// next_flow: a flow id unique in the run: mp's id above its count.
+std::uint64_t next_flow(m* mp) {
+  if (mp == nullptr) return tr.gflowseq.fetch_add(1, std::memory_order_relaxed) + 1;
+  return (static_cast<std::uint64_t>(mp->id) + 1) << 40 | ++mp->traceflowseq;
+}
+
+std::int32_t pid_of(const p* pp) { return pp != nullptr ? pp->id : -1; }
+std::int32_t curpid(const m* mp) { return mp != nullptr ? pid_of(mp->p) : -1; }
+std::uint64_t mid_of(const m* mp) { return static_cast<std::uint64_t>(mp->id); }
+
+// ready: gp was made runnable (ev: go_create or go_unpark); its next start
+// ends the flow.
+[[gnu::always_inline]] inline void ready(trace_ev ev, g* gp) {
+  m* mp = getm();
+  gp->traceflow = next_flow(mp);
+  trace_event(mp, {.goid = gp->goid, .arg = gp->traceflow, .p = curpid(mp), .ev = ev}, stamp::untimed);
+}
+
+// end_of: how gp's run ended, from its status, which it has just left
+// Grunning for.
+trace_end end_of(const g* gp, const p* pp) {
+  switch (gp->status()) {
+    case gstatus::Gdead: return trace_end::exit;
+    case gstatus::Grunnable:
+      return pp != nullptr && pp->preempt.load(std::memory_order_relaxed) ? trace_end::preempt : trace_end::yield;
+    default: return trace_end::block;
+  }
+}
+
+}  // namespace
+
+// ---- the hooks (trace.hpp) ----
+
+void trace_go_create(g* newg) { ready(trace_ev::go_create, newg); }
+void trace_go_unpark(g* gp) { ready(trace_ev::go_unpark, gp); }
+
+void trace_go_stop(g* gp) {
+  const p* pp = gp->m->p;
+  trace_event(gp->m, {.goid = gp->goid, .p = pid_of(pp), .ev = trace_ev::go_stop, .end = end_of(gp, pp),
+                      .reason = static_cast<std::uint8_t>(gp->waitreason)});
+}
+
+// A switch from one G straight to the next is one record.
+void trace_go_start(g* from, g* gp) {
+  const p* pp = gp->m->p;
+  trace_record e{.goid = gp->goid, .arg = std::exchange(gp->traceflow, 0), .p = pid_of(pp), .ev = trace_ev::go_start};
+  if (!from->is_g0) {
+    e.ev = trace_ev::go_switch;
+    e.end = end_of(from, pp);
+    e.reason = static_cast<std::uint8_t>(from->waitreason);
+    e.from = from->goid;
+  }
+  trace_event(gp->m, e);
+}
+
+// The M they name is the one the G runs on, which is not the writer's when
+// sysmon takes a P.
+void trace_go_sys_call(g* gp, m* mp, p* pp) {
+  trace_event(getm(), {.goid = gp->goid, .arg = mid_of(mp), .p = pid_of(pp), .ev = trace_ev::go_sys_call});
+}
+
+void trace_go_sys_exit(g* gp, m* mp, p* pp) {
+  trace_event(getm(), {.goid = gp->goid, .arg = mid_of(mp), .p = pid_of(pp), .ev = trace_ev::go_sys_exit});
+}
+
+void trace_proc_start(m* mp, p* pp) {
+  trace_event(getm(), {.arg = mid_of(mp), .p = pid_of(pp), .ev = trace_ev::proc_start});
+}
+
+void trace_proc_stop(m* mp, p* pp) {
+  trace_event(getm(), {.arg = mid_of(mp), .p = pid_of(pp), .ev = trace_ev::proc_stop});
+}
+
+void trace_steal(p* victim, std::uint32_t n) {
+  m* mp = getm();
+  trace_event(mp, {.goid = n, .arg = static_cast<std::uint64_t>(victim->id), .p = curpid(mp), .ev = trace_ev::steal});
+}
+
+void trace_preempt(p* pp) { trace_event(getm(), {.p = pid_of(pp), .ev = trace_ev::preempt}); }
+
+void trace_handoff(p* pp, bool held) {
+  trace_event(getm(), {.arg = held, .p = pid_of(pp), .ev = trace_ev::handoff});
+}
+
+void trace_timer(timer_kind kind) {
+  m* mp = getm();
+  trace_event(mp, {.arg = static_cast<std::uint64_t>(kind), .p = curpid(mp), .ev = trace_ev::timer});
+}
+
+void trace_netpoll(int n) {
+  m* mp = getm();
+  trace_event(mp, {.goid = static_cast<std::uint64_t>(n), .p = curpid(mp), .ev = trace_ev::netpoll});
+}
+
+namespace {
+
+// ---- the writer thread ----
+
+void write_raw(const tracebuf* b) {
+  std::fwrite(&b->mid, sizeof b->mid, 1, tr.raw);
+  std::fwrite(&b->len, sizeof b->len, 1, tr.raw);
+  std::fwrite(b->data, 1, b->len, tr.raw);
+}
+
+// writer_loop: the writer thread, until trace_stop sets done and the queue
+// is empty. Go: the goroutine that calls ReadTrace.
+void writer_loop() {
+  std::unique_lock<std::mutex> lk(tr.qlock);
+  for (;;) {
+    tr.qcv.wait(lk, [] { return !tr.full.empty() || tr.done; });
+    std::deque<tracebuf*> batch;
+    batch.swap(tr.full);
+    lk.unlock();
+    for (const tracebuf* b : batch) write_raw(b);
+    lk.lock();
+    tr.free.insert(tr.free.end(), batch.begin(), batch.end());
+    if (tr.done && tr.full.empty()) return;
+  }
+}
+
+// ---- the JSON file ----
+
+// A record placed in time: ns since the trace began, and the M that wrote it.
+struct timed_event {
+  std::int64_t ns;
+  std::int64_t mid;
+  trace_record e;
+};
+
+// read_raw reads the raw records back, each M's in order, and times them
+// (see "Time").
+const unsigned char* get_varint(const unsigned char* p, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0;; shift += 7) {
+    const unsigned char c = *p++;
+    v |= static_cast<std::uint64_t>(c & 0x7f) << shift;
+    if (!(c & 0x80)) return p;
+  }
+}
+
+// unpack appends the len bytes of records at p to s (see tracebuf).
+void unpack(const unsigned char* p, std::uint32_t len, std::vector<trace_record>& s) {
+  const unsigned char* end = p + len;
+  std::uint64_t last = 0, v;
+  while (p < end) {
+    trace_record e;
+    const unsigned char kind = *p++;
+    e.ev = static_cast<trace_ev>(kind & ~tracebuf::untimed_bit);
+    if (!(kind & tracebuf::untimed_bit)) {
+      p = get_varint(p, v);
+      last += v;
+      e.ticks = static_cast<std::int64_t>(last);
+    }
+    p = get_varint(p, e.goid);
+    p = get_varint(p, e.arg);
+    p = get_varint(p, v);
+    e.p = static_cast<std::int32_t>(v) - 1;
+    if (ends_run(e.ev)) {
+      e.end = static_cast<trace_end>(*p++);
+      e.reason = *p++;
+      p = get_varint(p, e.from);
+    }
+    s.push_back(e);
+  }
+}
+
+std::vector<timed_event> read_raw() {
+  std::map<std::int64_t, std::vector<trace_record>> streams;
+  std::rewind(tr.raw);
+  std::int64_t mid;
+  std::uint32_t len;
+  std::vector<unsigned char> bytes;
+  while (std::fread(&mid, sizeof mid, 1, tr.raw) == 1 && std::fread(&len, sizeof len, 1, tr.raw) == 1) {
+    bytes.resize(len);
+    if (std::fread(bytes.data(), 1, len, tr.raw) != len) break;
+    unpack(bytes.data(), len, streams[mid]);
+  }
+  const double ns_per_tick =
+      tr.ticks1 > tr.ticks0 ? double(tr.ns1 - tr.ns0) / double(tr.ticks1 - tr.ticks0) : 1.0;
+  std::vector<timed_event> all;
+  for (auto& [id, s] : streams) {
+    std::int64_t prev = 0;
+    for (const trace_record& e : s) {
+      std::int64_t ns = prev + 1;
+      if (e.ticks != 0) ns = prev = std::max<std::int64_t>(0, static_cast<std::int64_t>((e.ticks - tr.ticks0) * ns_per_tick));
+      all.push_back({ns, id, e});
+    }
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const timed_event& a, const timed_event& b) { return a.ns < b.ns; });
+  return all;
+}
+
+// json_writer turns the timed records into the file, keeping for each track
+// its one open slice, and the flows whose start it has seen.
+class json_writer {
+ public:
+  explicit json_writer(std::FILE* f) : f_(f) {
+    out_ = "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"gort\"},\"traceEvents\":[\n";
+    out_ += "{\"ph\":\"M\",\"pid\":1,\"name\":\"process_name\",\"args\":{\"name\":\"Ps\"}}";
+    out_ += ",\n{\"ph\":\"M\",\"pid\":2,\"name\":\"process_name\",\"args\":{\"name\":\"Ms\"}}";
+  }
+
+  void event(const timed_event& te);
+  void finish(std::int64_t end_ns);
+
+ private:
+  struct track_key {
+    int pid;  // 1: a P, 2: an M
+    std::int64_t tid;
+    bool operator<(const track_key& o) const { return pid != o.pid ? pid < o.pid : tid < o.tid; }
+  };
+  struct track {
+    bool open = false, seen = false;
+    std::string name;    // of the open slice
+    std::uint64_t key = 0;  // what the open slice is: a goid, or a P for an M's
+    std::int64_t start = 0;
+  };
+  static constexpr std::uint64_t pkey = 1ull << 63;  // an M's slice holding a P
+
+  track& at(track_key k) { return tracks_[k]; }
+  void open(track_key k, std::string name, std::uint64_t key, std::int64_t ns);
+  void close(track_key k, std::uint64_t key, std::int64_t ns, const char* end, const std::string& name);
+  void close_any(track_key k, std::uint64_t goid, std::int64_t ns, const char* end);
+  void slice(track_key k, const track& t, std::int64_t end_ns, const char* end);
+  void head(const char* ph, track_key k, std::int64_t ns);
+  void instant(track_key k, std::int64_t ns, const char* name, const std::string& args);
+  void flush_if_big();
+  static std::string track_name(const track_key& k);
+
+  std::FILE* f_;
+  std::string out_;
+  std::map<track_key, track> tracks_;
+  std::unordered_map<std::uint64_t, const char*> flows_;  // started flows: their names
+};
+
+std::string us(std::int64_t ns) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%lld.%03lld", static_cast<long long>(ns / 1000), static_cast<long long>(ns % 1000));
+  return b;
+}
+
+std::string gname(std::uint64_t goid) { return "G" + std::to_string(goid); }
+
+const char* end_string(const trace_record& e) {
+  switch (e.end) {
+    case trace_end::block: return wait_reason_string(static_cast<wait_reason>(e.reason));
+    case trace_end::yield: return "yield";
+    case trace_end::preempt: return "preempted";
+    case trace_end::exit: return "exit";
+  }
+  return "?";
+}
+
+void json_writer::head(const char* ph, track_key k, std::int64_t ns) {
+  out_ += ",\n{\"ph\":\"";
+  out_ += ph;
+  out_ += "\",\"pid\":" + std::to_string(k.pid) + ",\"tid\":" + std::to_string(k.tid) + ",\"ts\":" + us(ns);
+}
+
+void json_writer::slice(track_key k, const track& t, std::int64_t end_ns, const char* end) {
+  head("X", k, t.start);
+  out_ += ",\"dur\":" + us(std::max<std::int64_t>(0, end_ns - t.start)) + ",\"name\":\"" + t.name + "\",\"args\":{";
+  if (!(t.key & pkey)) out_ += "\"goid\":" + std::to_string(t.key) + ",";
+  out_ += "\"end\":\"" + std::string(end) + "\"}}";
+}
+
+void json_writer::open(track_key k, std::string name, std::uint64_t key, std::int64_t ns) {
+  track& t = at(k);
+  if (t.open) slice(k, t, ns, "");
+  t = track{true, true, std::move(name), key, ns};
+}
+
+// close ends k's open slice if it is key's; a track that has had none yet
+// was in it since the trace began.
+void json_writer::close(track_key k, std::uint64_t key, std::int64_t ns, const char* end,
+                        const std::string& name) {
+  track& t = at(k);
+  if (!t.open && !t.seen) t = track{true, true, name, key, 0};
+  if (!t.open || t.key != key) return;
+  slice(k, t, ns, end);
+  t.open = false;
+}
+
+// close_any ends k's open slice, whatever it is: a switch ends the run of
+// the G before it on its P (goid, which close names if none was seen).
+void json_writer::close_any(track_key k, std::uint64_t goid, std::int64_t ns, const char* end) {
+  const track& t = at(k);
+  close(k, t.open ? t.key : goid, ns, end, gname(goid));
+}
+
+void json_writer::instant(track_key k, std::int64_t ns, const char* name, const std::string& args) {
+  head("i", k, ns);
+  out_ += ",\"s\":\"t\",\"name\":\"" + std::string(name) + "\",\"args\":{" + args + "}}";
+}
+
+void json_writer::flush_if_big() {
+  if (out_.size() < (1u << 20)) return;
+  std::fwrite(out_.data(), 1, out_.size(), f_);
+  out_.clear();
+}
+
+void json_writer::event(const timed_event& te) {
+  const trace_record& e = te.e;
+  const std::int64_t ns = te.ns;
+  const track_key where = e.p >= 0 ? track_key{1, e.p} : track_key{2, te.mid};
+  const track_key onm{2, static_cast<std::int64_t>(e.arg)};  // the M an event names
+  const std::string pname = "P" + std::to_string(e.p);
+  switch (e.ev) {
+    case trace_ev::go_create:
+    case trace_ev::go_unpark: {
+      const char* name = e.ev == trace_ev::go_create ? "create" : "unpark";
+      flows_[e.arg] = name;
+      head("s", where, ns);
+      out_ += ",\"id\":\"" + std::to_string(e.arg) + "\",\"cat\":\"go\",\"name\":\"" + name +
+              "\",\"args\":{\"goid\":" + std::to_string(e.goid) + "}}";
+      break;
+    }
+    case trace_ev::go_start:
+    case trace_ev::go_switch: {
+      if (e.ev == trace_ev::go_switch) close_any(where, e.from, ns, end_string(e));
+      open(where, gname(e.goid), e.goid, ns);
+      auto f = flows_.find(e.arg);
+      if (e.arg != 0 && f != flows_.end()) {
+        head("f", where, ns);
+        out_ += ",\"bp\":\"e\",\"id\":\"" + std::to_string(e.arg) + "\",\"cat\":\"go\",\"name\":\"" +
+                f->second + "\"}";
+        flows_.erase(f);
+      }
+      break;
+    }
+    case trace_ev::go_stop:
+      close(where, e.goid, ns, end_string(e), gname(e.goid));
+      break;
+    case trace_ev::go_sys_call:
+      if (e.p >= 0) close(where, e.goid, ns, "syscall", gname(e.goid));
+      open(onm, "syscall " + gname(e.goid), e.goid, ns);
+      break;
+    case trace_ev::go_sys_exit:
+      close(onm, e.goid, ns, "", "syscall " + gname(e.goid));
+      if (e.p >= 0) open(where, gname(e.goid), e.goid, ns);
+      break;
+    case trace_ev::proc_start:
+      open(onm, pname, pkey | static_cast<std::uint64_t>(e.p), ns);
+      break;
+    case trace_ev::proc_stop:
+      close(onm, pkey | static_cast<std::uint64_t>(e.p), ns, "", pname);
+      break;
+    case trace_ev::steal:
+      instant(where, ns, "steal", "\"from\":" + std::to_string(e.arg) + ",\"n\":" + std::to_string(e.goid));
+      break;
+    case trace_ev::preempt:
+      instant(where, ns, "preempt", "");
+      break;
+    case trace_ev::handoff:
+      instant(where, ns, "handoff", std::string("\"why\":\"") + (e.arg ? "held" : "syscall") + "\"");
+      break;
+    case trace_ev::timer:
+      instant(where, ns, "timer", "\"kind\":" + std::to_string(e.arg));
+      break;
+    case trace_ev::netpoll:
+      instant(where, ns, "netpoll", "\"n\":" + std::to_string(e.goid));
+      break;
+  }
+  flush_if_big();
+}
+
+// track_name: P<id>, M<id>, or the threads the runtime did not start,
+// which share the global buffer's track.
+std::string json_writer::track_name(const track_key& k) {
+  if (k.tid < 0) return "threads without an M";
+  return (k.pid == 1 ? "P" : "M") + std::to_string(k.tid);
+}
+
+// finish cuts the slices still open at end_ns and names every track.
+void json_writer::finish(std::int64_t end_ns) {
+  for (auto& [k, t] : tracks_) {
+    if (t.open) slice(k, t, end_ns, "running");
+    out_ += ",\n{\"ph\":\"M\",\"pid\":" + std::to_string(k.pid) + ",\"tid\":" + std::to_string(k.tid) +
+            ",\"name\":\"thread_name\",\"args\":{\"name\":\"" + track_name(k) + "\"}}";
+  }
+  out_ += "\n]}\n";
+  std::fwrite(out_.data(), 1, out_.size(), f_);
+  out_.clear();
+}
+
+void write_json(std::FILE* f) {
+  json_writer w(f);
+  std::int64_t end = tr.ns1 - tr.ns0;
+  for (const timed_event& te : read_raw()) {
+    w.event(te);
+    end = std::max(end, te.ns);
+  }
+  w.finish(end);
+}
+
+// take_buffers hands every M's buffer and the global one to the writer,
+// once each M has finished the event it was writing (see "Stopping").
+void take_buffers() {
+  std::vector<m*> ms;
+  sched.lock.lock();
+  for (m* mp = allm; mp != nullptr; mp = mp->alllink) ms.push_back(mp);
+  sched.lock.unlock();
+  // Not under qlock: the event an M is finishing may be flushing a buffer.
+  std::vector<tracebuf*> bufs;
+  for (m* mp : ms) {
+    while (mp->traceseq.load(std::memory_order_acquire) & 1) osyield();
+    if (mp->tbuf != nullptr) bufs.push_back(std::exchange(mp->tbuf, nullptr));
+  }
+  {
+    std::lock_guard<std::mutex> glk(tr.glock);
+    if (tr.gbuf != nullptr) bufs.push_back(std::exchange(tr.gbuf, nullptr));
+  }
+  std::lock_guard<std::mutex> lk(tr.qlock);
+  tr.full.insert(tr.full.end(), bufs.begin(), bufs.end());
+}
+
+// raw_file: an unnamed temporary file beside path, on the disk the user
+// chose for the trace (a slow /tmp held the writer back).
+std::FILE* raw_file(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  std::FILE* f = fd >= 0 ? ::fdopen(fd, "w+") : std::tmpfile();  // no O_TMPFILE there: /tmp
+  if (f == nullptr) throw std::system_error(errno, std::generic_category(), "gort::trace::start: temporary file");
+  return f;
+}
+
+// threads_before_run counts the writer as a thread of the program's own,
+// so that checkdead still reports a deadlock while a trace runs.
+void count_writer(std::int32_t delta) {
+  sched.lock.lock();
+  sched.threads_before_run += delta;
+  sched.lock.unlock();
+}
+
+}  // namespace
+
+void trace_start(const std::string& path) {
+  std::lock_guard<std::mutex> lk(tr.ctl);
+  if (tr.active) throw std::logic_error("gort::trace::start: a trace is already running");
+  // The file is created now, so that a path that cannot be written fails here.
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) throw std::system_error(errno, std::generic_category(), "gort::trace::start: " + path);
+  std::fclose(f);
+  tr.raw = raw_file(path);
+  tr.path = path;
+  tr.active = true;
+  tr.done = false;
+  tr.fence.store(!membarrier_available(), std::memory_order_relaxed);
+  count_writer(1);
+  tr.writer = std::thread(writer_loop);
+  tr.ns0 = nanotime();
+  tr.ticks0 = cputicks();
+  trace_enabled.store(true, std::memory_order_seq_cst);
+}
+
+void trace_stop() {
+  std::lock_guard<std::mutex> lk(tr.ctl);
+  if (!tr.active) return;
+  trace_enabled.store(false, std::memory_order_seq_cst);
+  if (!tr.fence.load(std::memory_order_relaxed)) membarrier_all();
+  take_buffers();
+  tr.ticks1 = cputicks();
+  tr.ns1 = nanotime();
+  {
+    std::lock_guard<std::mutex> qlk(tr.qlock);
+    tr.done = true;
+    tr.qcv.notify_one();
+  }
+  tr.writer.join();
+  count_writer(-1);
+  for (tracebuf* b : tr.free) delete b;
+  tr.free.clear();
+  std::FILE* f = std::fopen(tr.path.c_str(), "w");
+  if (f != nullptr) {
+    write_json(f);
+    std::fclose(f);
+  } else {
+    printerr("gort: trace: cannot write %s\n", tr.path.c_str());
+  }
+  std::fclose(tr.raw);
+  tr.raw = nullptr;
+  tr.active = false;
+}
+
+void trace_godebug() {
+  if (debug.gorttrace.empty()) return;
+  try {
+    trace_start(debug.gorttrace);
+  } catch (const std::exception& e) {
+    printerr("gort: GODEBUG=gorttrace: %s\n", e.what());
+  }
+}
+
+}  // namespace gort::rt
+
+namespace gort::trace {
+
+// An entry (entry_guard), so that sysmon does not take the caller's P
+// while the trace starts: a take before tracing is on would go unrecorded,
+// and the caller's run would seem to begin later than the trace.
+void start(const std::string& path) {
+  rt::entry_guard e("gort::trace::start");
+  rt::trace_start(path);
+}
+
+void stop() {
+  detail::require_goroutine("gort::trace::stop");
+  blocking([] { rt::trace_stop(); });
+}
+
+}  // namespace gort::trace

@@ -1,0 +1,363 @@
+// trace_test.cpp: the execution tracer (gort/trace.hpp), as Go's
+// runtime/trace tests run a known program under a trace and parse the
+// result: the file must be valid JSON, and its events must be the ones the
+// program dictates.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+#include "gort/gort.hpp"
+
+namespace {
+
+// ---- a small JSON parser: the file must parse whole ----
+
+struct json;
+using json_object = std::map<std::string, json>;
+using json_array = std::vector<json>;
+struct json {
+  std::variant<std::nullptr_t, bool, double, std::string, json_array, json_object> v;
+  const json& operator[](const std::string& k) const {
+    static const json none;
+    const auto& o = std::get<json_object>(v);
+    auto it = o.find(k);
+    return it == o.end() ? none : it->second;
+  }
+  bool has(const std::string& k) const { return std::get<json_object>(v).count(k) != 0; }
+  const std::string& str() const { return std::get<std::string>(v); }
+  double num() const { return std::get<double>(v); }
+  const json_array& arr() const { return std::get<json_array>(v); }
+};
+
+class json_parser {
+ public:
+  explicit json_parser(std::string s) : s_(std::move(s)) {}
+  json parse() {
+    json j = value();
+    ws();
+    if (i_ != s_.size()) fail("trailing characters");
+    return j;
+  }
+
+ private:
+  [[noreturn]] void fail(const char* what) {
+    throw std::runtime_error(std::string("json: ") + what + " at offset " + std::to_string(i_));
+  }
+  void ws() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+  }
+  char peek() {
+    ws();
+    if (i_ >= s_.size()) fail("unexpected end");
+    return s_[i_];
+  }
+  void expect(char c) {
+    if (peek() != c) fail("unexpected character");
+    ++i_;
+  }
+  json value() {
+    const char c = peek();
+    if (c == '{') return object();
+    if (c == '[') return array();
+    if (c == '"') return json{string()};
+    if (s_.compare(i_, 4, "true") == 0) return i_ += 4, json{true};
+    if (s_.compare(i_, 5, "false") == 0) return i_ += 5, json{false};
+    if (s_.compare(i_, 4, "null") == 0) return i_ += 4, json{nullptr};
+    std::size_t used = 0;
+    const double d = std::stod(s_.substr(i_, 40), &used);
+    if (used == 0) fail("bad number");
+    i_ += used;
+    return json{d};
+  }
+  std::string string() {
+    expect('"');
+    std::string out;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      if (s_[i_] == '\\') ++i_;
+      out += s_[i_++];
+    }
+    expect('"');
+    return out;
+  }
+  json array() {
+    expect('[');
+    json_array a;
+    if (peek() == ']') return ++i_, json{a};
+    for (;;) {
+      a.push_back(value());
+      if (peek() == ']') return ++i_, json{std::move(a)};
+      expect(',');
+    }
+  }
+  json object() {
+    expect('{');
+    json_object o;
+    if (peek() == '}') return ++i_, json{o};
+    for (;;) {
+      std::string k = (ws(), string());
+      expect(':');
+      o[k] = value();
+      if (peek() == '}') return ++i_, json{std::move(o)};
+      expect(',');
+    }
+  }
+  std::string s_;
+  std::size_t i_ = 0;
+};
+
+// ---- the trace, read back ----
+
+std::int64_t ns(const json& ts) { return std::llround(ts.num() * 1000); }
+
+struct slice {
+  std::int64_t start, end;
+  std::string name, end_reason;
+  std::uint64_t goid;  // 0: not a goroutine's
+};
+
+struct flow_end {
+  std::string name;
+  std::int64_t ts;
+  int pid, tid;
+};
+
+struct trace_file {
+  std::map<std::pair<int, int>, std::vector<slice>> tracks;  // (pid, tid): slices in file order
+  std::map<std::string, flow_end> flow_starts, flow_ends;       // by id
+  std::map<std::string, std::uint64_t> flow_goid;               // the G each flow start names
+  std::map<std::string, int> instants;
+  int creates = 0, unparks = 0;
+
+  // slice_at: the slice on (pid, tid) that starts at ts.
+  const slice* slice_at(int pid, int tid, std::int64_t ts) const {
+    auto it = tracks.find({pid, tid});
+    if (it == tracks.end()) return nullptr;
+    for (const slice& s : it->second)
+      if (s.start == ts) return &s;
+    return nullptr;
+  }
+  std::vector<slice> goroutine_slices(std::uint64_t goid) const {
+    std::vector<slice> out;
+    for (const auto& [k, v] : tracks)
+      for (const slice& s : v)
+        if (k.first == 1 && s.goid == goid) out.push_back(s);
+    return out;
+  }
+};
+
+trace_file read_trace(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const json doc = json_parser(ss.str()).parse();
+  trace_file t;
+  for (const json& e : doc["traceEvents"].arr()) {
+    const std::string& ph = e["ph"].str();
+    if (ph == "M") continue;
+    const int pid = static_cast<int>(e["pid"].num()), tid = static_cast<int>(e["tid"].num());
+    if (ph == "X") {
+      const json& args = e["args"];
+      t.tracks[{pid, tid}].push_back(slice{ns(e["ts"]), ns(e["ts"]) + ns(e["dur"]), e["name"].str(),
+                                           args["end"].str(),
+                                           args.has("goid") ? static_cast<std::uint64_t>(args["goid"].num()) : 0});
+    } else if (ph == "s") {
+      t.flow_starts[e["id"].str()] = {e["name"].str(), ns(e["ts"]), pid, tid};
+      t.flow_goid[e["id"].str()] = static_cast<std::uint64_t>(e["args"]["goid"].num());
+      (e["name"].str() == "create" ? t.creates : t.unparks)++;
+    } else if (ph == "f") {
+      t.flow_ends[e["id"].str()] = {e["name"].str(), ns(e["ts"]), pid, tid};
+    } else if (ph == "i") {
+      t.instants[e["name"].str()]++;
+    } else {
+      ADD_FAILURE() << "unexpected phase " << ph;
+    }
+  }
+  return t;
+}
+
+// The invariants of any trace: one slice at a time per track, and every
+// flow's end at the start of a run of the G its start named, no earlier.
+void check_consistent(const trace_file& t) {
+  for (const auto& [k, v] : t.tracks) {
+    std::vector<slice> sorted = v;
+    std::stable_sort(sorted.begin(), sorted.end(), [](const slice& a, const slice& b) { return a.start < b.start; });
+    for (std::size_t i = 0; i < sorted.size(); ++i) {
+      EXPECT_LE(sorted[i].start, sorted[i].end) << "track " << k.first << "/" << k.second;
+      if (i == 0) continue;
+      EXPECT_GE(sorted[i].start, sorted[i - 1].end)
+          << "overlap on track " << k.first << "/" << k.second << ": " << sorted[i - 1].name << " and "
+          << sorted[i].name;
+    }
+  }
+  for (const auto& [id, f] : t.flow_ends) {
+    auto s = t.flow_starts.find(id);
+    ASSERT_NE(s, t.flow_starts.end()) << "flow " << id << " ends without a start";
+    EXPECT_EQ(s->second.name, f.name);
+    EXPECT_LE(s->second.ts, f.ts) << "flow " << id << " goes back in time";
+    const slice* run = t.slice_at(f.pid, f.tid, f.ts);
+    ASSERT_NE(run, nullptr) << "flow " << id << " ends outside a slice's start";
+    EXPECT_EQ(run->goid, t.flow_goid.at(id)) << "flow " << id << " ends at another goroutine";
+  }
+}
+
+std::string temp_path(const char* name) {
+  return (std::filesystem::temp_directory_path() / (std::string("gort_") + name + "_" + std::to_string(getpid()) + ".json"))
+      .string();
+}
+
+// ---- the tests ----
+
+// The known program: pairs of goroutines passing rounds messages back and
+// forth over unbuffered channels, a sleeper and a blocking() call. Every
+// message on an unbuffered channel readies exactly one goroutine (the
+// waiting receiver, or the sender that waited), so the channel unparks are
+// 2 * pairs * rounds; the sleeper's timer readies it once, and main is
+// readied by the last done() unless everything finished before it waited.
+// Main yields until the others have exited, which adds no unpark.
+TEST(TraceTest, RoundTripCounts) {
+  static constexpr int pairs = 3, rounds = 200;
+  const std::string path = temp_path("roundtrip");
+  std::uint64_t sleeper = 0, blocker = 0;
+  std::vector<std::uint64_t> goids;
+  gort::run(gort::Config{.maxprocs = 2}, [&] {
+    gort::trace::start(path);
+    gort::WaitGroup wg;
+    wg.add(2 * pairs + 2);
+    for (int i = 0; i < pairs; ++i) {
+      auto ping = gort::make_chan<int>();
+      auto pong = gort::make_chan<int>();
+      goids.push_back(gort::go([&wg, ping, pong] {
+        for (int r = 0; r < rounds; ++r) pong.send(*ping.recv() + 1);
+        wg.done();
+      }));
+      goids.push_back(gort::go([&wg, ping, pong] {
+        int v = 0;
+        for (int r = 0; r < rounds; ++r) {
+          ping.send(v);
+          v = *pong.recv();
+        }
+        EXPECT_EQ(v, rounds);
+        wg.done();
+      }));
+    }
+    sleeper = gort::go([&wg] {
+      gort::sleep(std::chrono::milliseconds(1));
+      wg.done();
+    });
+    blocker = gort::go([&wg] {
+      gort::blocking([] { ::usleep(1000); });
+      wg.done();
+    });
+    goids.push_back(sleeper);
+    goids.push_back(blocker);
+    wg.wait();
+    while (gort::num_goroutine() > 1) gort::yield();  // done() comes before the exit
+    gort::trace::stop();
+  });
+  const trace_file t = read_trace(path);
+  check_consistent(t);
+
+  EXPECT_EQ(t.creates, 2 * pairs + 2);
+  EXPECT_GE(t.unparks, 2 * pairs * rounds + 1);
+  EXPECT_LE(t.unparks, 2 * pairs * rounds + 2);
+  // Every goroutine made runnable ran afterwards, before the stop.
+  EXPECT_EQ(t.flow_ends.size(), t.flow_starts.size());
+  for (const auto& [id, s] : t.flow_starts) EXPECT_TRUE(t.flow_ends.count(id)) << "flow " << id << " never ends";
+
+  for (std::uint64_t goid : goids) {
+    const std::vector<slice> runs = t.goroutine_slices(goid);
+    ASSERT_FALSE(runs.empty()) << "G" << goid;
+    const auto last = std::max_element(runs.begin(), runs.end(),
+                                       [](const slice& a, const slice& b) { return a.start < b.start; });
+    EXPECT_EQ(last->end_reason, "exit") << "G" << goid;
+  }
+  // Main was running when the trace began: its run is shown from there.
+  const std::vector<slice> mains = t.goroutine_slices(1);
+  ASSERT_FALSE(mains.empty());
+  EXPECT_EQ(std::min_element(mains.begin(), mains.end(),
+                             [](const slice& a, const slice& b) { return a.start < b.start; })
+                ->start,
+            0);
+  const std::vector<slice> sleeps = t.goroutine_slices(sleeper);
+  EXPECT_TRUE(std::any_of(sleeps.begin(), sleeps.end(), [](const slice& s) { return s.end_reason == "sleep"; }));
+  EXPECT_GE(t.instants.count("timer") ? t.instants.at("timer") : 0, 1);
+  int blocker_syscalls = 0;
+  for (const auto& [k, v] : t.tracks)
+    for (const slice& s : v)
+      if (k.first == 2 && s.name == "syscall G" + std::to_string(blocker)) ++blocker_syscalls;
+  EXPECT_EQ(blocker_syscalls, 1);
+  std::remove(path.c_str());
+}
+
+// GODEBUG=gorttrace=<path> traces the whole run, goroutine 1's creation
+// included, and the end of run() writes the file.
+TEST(TraceTest, Godebug) {
+  const std::string path = temp_path("godebug");
+  ::setenv("GODEBUG", ("gorttrace=" + path).c_str(), 1);
+  std::uint64_t child = 0;
+  gort::run([&] {
+    gort::WaitGroup wg;
+    wg.add(1);
+    child = gort::go([&wg] { wg.done(); });
+    wg.wait();
+  });
+  ::unsetenv("GODEBUG");
+  const trace_file t = read_trace(path);
+  check_consistent(t);
+  EXPECT_EQ(t.creates, 2);
+  EXPECT_FALSE(t.goroutine_slices(1).empty());
+  EXPECT_FALSE(t.goroutine_slices(child).empty());
+  std::remove(path.c_str());
+}
+
+TEST(TraceTest, Misuse) {
+  EXPECT_THROW(gort::trace::start(temp_path("outside")), std::logic_error);
+  EXPECT_THROW(gort::trace::stop(), std::logic_error);
+  const std::string path = temp_path("twice");
+  gort::run([&] {
+    gort::trace::start(path);
+    EXPECT_THROW(gort::trace::start(path), std::logic_error);
+    gort::trace::stop();
+    gort::trace::stop();  // none running: nothing to do, as Go's StopTrace
+    EXPECT_THROW(gort::trace::start("/nonexistent-dir/x.json"), std::system_error);
+  });
+  std::remove(path.c_str());
+}
+
+// A trace with nothing in it but its own start and stop is still a valid
+// file, and so is one that run()'s end stops in the middle of things.
+TEST(TraceTest, EmptyAndCutShort) {
+  const std::string empty = temp_path("empty"), cut = temp_path("cut");
+  gort::run([&] {
+    gort::trace::start(empty);
+    gort::trace::stop();
+    gort::trace::start(cut);
+    auto never = gort::make_chan<int>();
+    for (int i = 0; i < 4; ++i) gort::go([never] { never.recv(); });  // abandoned at the end
+    gort::yield();
+  });
+  check_consistent(read_trace(empty));
+  const trace_file t = read_trace(cut);
+  check_consistent(t);
+  EXPECT_EQ(t.creates, 4);
+  std::remove(empty.c_str());
+  std::remove(cut.c_str());
+}
+
+}  // namespace
