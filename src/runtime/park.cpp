@@ -82,8 +82,6 @@ const char* const wait_reason_strings[] = {
     "sync.RWMutex.Lock",        // sync_rwmutex_lock
     "sync.WaitGroup.Wait",      // sync_waitgroup_wait
     "IO wait",                  // io_wait
-    "preempted",                // preempted
-    "stopping the world",       // stopping_the_world
 };
 
 const char* wait_reason_string(wait_reason r) {

@@ -1069,7 +1069,7 @@ std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
     }
   }
   steal_order.reset(static_cast<std::uint32_t>(nprocs));
-  sched.gomaxprocs.store(nprocs, std::memory_order_relaxed);
+  sched.gomaxprocs.store(nprocs, std::memory_order_release);  // publishes new Ps to allp_len's readers
   return runnable;
 }
 
@@ -2051,7 +2051,7 @@ Stats stats() {
   entry_guard e("gort::stats");
   Stats s{};
   s.goroutines = num_goroutine();
-  const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
+  const std::int32_t procs = allp_len();
   s.timers_pending = count_timers(procs);
   s.stacks_pooled = stacks_pooled();
   count_goroutines(s);

@@ -88,14 +88,12 @@ enum class wait_reason : std::uint8_t {
   sync_rwmutex_rlock,
   sync_rwmutex_lock,
   sync_waitgroup_wait,
-  io_wait,
-  preempted,
-  stopping_the_world,  // the last: num_wait_reasons
+  io_wait,  // the last: num_wait_reasons
 };
 const char* wait_reason_string(wait_reason r);
 // wait_reason_strings: wait_reason_string's table, by value, which the
 // debugger reads too (debug_descriptor.cpp).
-inline constexpr std::size_t num_wait_reasons = static_cast<std::size_t>(wait_reason::stopping_the_world) + 1;
+inline constexpr std::size_t num_wait_reasons = static_cast<std::size_t>(wait_reason::io_wait) + 1;
 extern const char* const wait_reason_strings[num_wait_reasons];
 
 struct m;
@@ -452,5 +450,12 @@ inline constexpr int max_gomaxprocs = 1024;  // Go's _MaxGomaxprocs
 extern schedt sched;
 extern p* allp[max_gomaxprocs];  // Ps are never freed during a run
 extern m* allm;                  // all Ms (sched.lock)
+
+// allp_len: how many of allp a reader may index that neither holds
+// sched.lock nor is held still by a stop-the-world (sysmon, the stats and
+// schedtrace walks, an idle M working out its sleep). Acquire, pairing with
+// procresize's release store of gomaxprocs, which publishes the Ps it made
+// (Go reads allp under allpLock for the same reason).
+inline std::int32_t allp_len() { return sched.gomaxprocs.load(std::memory_order_acquire); }
 
 }  // namespace gort::rt

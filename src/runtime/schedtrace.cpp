@@ -4,9 +4,7 @@
 // owners' cooperation: a snapshot, consistent only where sched.lock makes it.
 // Hence its relaxed loads: it prints and orders nothing. gomaxprocs is written
 // under sched.lock, which the second read holds. The first, for the timer
-// counts, is not ordered against a procresize that grows allp meanwhile
-// (its relaxed store does not publish the new allp entries; retake reads
-// allp the same way): a known gap, until gomaxprocs is stored release.
+// counts, is outside it: allp_len's acquire sees the Ps a procresize made.
 //
 //   SCHED 1004ms: gomaxprocs=2 idleprocs=2 threads=5 spinningthreads=0 needspinning=0 idlethreads=3 runqueue=0 [0 0]
 //
@@ -31,7 +29,7 @@ void schedtrace(bool detailed) {
   const long long now_ms = (nanotime() - runtime_init_time) / 1000000;
   // Timer counts first: a heap's lock is never taken under sched.lock.
   std::size_t timerslen[max_gomaxprocs] = {};
-  for (std::int32_t i = 0; detailed && i < sched.gomaxprocs.load(std::memory_order_relaxed); ++i) {
+  for (std::int32_t i = 0; detailed && i < allp_len(); ++i) {
     timers& ts = allp[i]->timers;
     ts.mu.lock();
     timerslen[i] = ts.heap.size() + (ts.run.size() - ts.run_head);

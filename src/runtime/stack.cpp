@@ -457,7 +457,7 @@ void stackcache_flush(p* pp) { spill(pp, pp->stackcachecnt.load(std::memory_orde
 
 std::size_t stacks_pooled() {
   std::size_t n = 0;
-  const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
+  const std::int32_t procs = allp_len();
   for (std::int32_t i = 0; i < procs; ++i) n += static_cast<std::size_t>(allp[i]->stackcachecnt.load(std::memory_order_relaxed));
   pool.lock.lock();
   for (stack* list : {pool.dirty, pool.aged, pool.free})

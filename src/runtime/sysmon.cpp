@@ -168,7 +168,7 @@ void stallreport(p* pp, std::int64_t held_ns, std::int64_t now) {
 
 int retake(std::int64_t now) {
   int n = 0;
-  const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
+  const std::int32_t procs = allp_len();
   for (std::int32_t i = 0; i < procs; ++i) {
     p* pp = allp[i];
     sysmontick& pd = ticks[i];

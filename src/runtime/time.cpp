@@ -510,7 +510,7 @@ std::int64_t check_timers_pending(p* pp, std::int64_t now) {
 
 std::int64_t time_sleep_until() {
   std::int64_t next = 0;
-  const std::int32_t n = sched.gomaxprocs.load(std::memory_order_relaxed);
+  const std::int32_t n = allp_len();
   for (std::int32_t i = 0; i < n; ++i) {
     const std::int64_t w = allp[i]->timers.min_when.load(std::memory_order_seq_cst);
     if (w != 0 && (next == 0 || w < next)) next = w;
