@@ -2034,7 +2034,7 @@ std::size_t count_timers(std::int32_t procs) {
 }
 
 // latency_histogram sums the Ps' histograms and scales their bounds from
-// cputicks to ns, measured over the run so far.
+// cputicks to ns at the rate the ticks have kept since the run began.
 void latency_histogram(Stats& s, std::int32_t procs) {
   const std::int64_t ticks = cputicks() - sched.ticks0, ns = nanotime() - sched.ns0;
   const double ns_per_tick = ticks > 0 && ns > 0 ? double(ns) / double(ticks) : 1.0;
