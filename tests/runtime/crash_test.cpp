@@ -446,22 +446,36 @@ long sched_ms(const std::string& line) { return std::stol(line.substr(6)); }
 
 // GODEBUG=stallreport: one report for the goroutine that held the P, with
 // its stack, and the program otherwise unchanged; none without the setting.
+// A loaded machine may deschedule the thread of another goroutine long
+// enough for a report of its own (CI saw main's puts reported at 125 ms), so
+// the test counts the reports that name the stalling function, not all.
 TEST_F(CrashTest, StallReport) {
   prog_result r = run_testprog("Stall", {"GODEBUG=stallreport=5"});
   EXPECT_TRUE(r.exited && r.status == 0) << r.describe();
   EXPECT_EQ(r.out, "done\n") << r.describe();
   auto ls = lines(r.err);
   const std::regex stall_line(R"(gort: stall: P 0 held for ([0-9]+) ms without a switch)");
-  const int at = find_line(ls, stall_line);
-  ASSERT_GE(at, 0) << r.describe();
-  std::smatch m;
-  std::regex_match(ls[at], m, stall_line);
-  EXPECT_GE(std::stol(m[1]), 5) << ls[at];
-  EXPECT_LT(find_line(ls, stall_line, at + 1), 0) << "one report per stall\n" << r.describe();
-  ASSERT_GT(ls.size(), std::size_t(at) + 2) << r.describe();
-  EXPECT_TRUE(std::regex_match(ls[at + 1], kRunningHeader)) << r.describe();
-  EXPECT_NE(r.err.find("testprog_stalling_function"), std::string::npos) << r.describe();
-  EXPECT_NE(r.err.find("created by"), std::string::npos) << r.describe();
+  int spinner_reports = 0;
+  for (int at = find_line(ls, stall_line); at >= 0;) {
+    const int next = find_line(ls, stall_line, at + 1);
+    const auto end = next < 0 ? ls.end() : ls.begin() + next;
+    const bool names_spinner = std::any_of(ls.begin() + at, end, [](const std::string& l) {
+      return l.find("testprog_stalling_function") != std::string::npos;
+    });
+    if (names_spinner) {
+      ++spinner_reports;
+      std::smatch m;
+      std::regex_match(ls[at], m, stall_line);
+      EXPECT_GE(std::stol(m[1]), 5) << ls[at];
+      ASSERT_GT(ls.size(), std::size_t(at) + 2) << r.describe();
+      EXPECT_TRUE(std::regex_match(ls[at + 1], kRunningHeader)) << r.describe();
+      EXPECT_TRUE(std::any_of(ls.begin() + at, end,
+                              [](const std::string& l) { return l.starts_with("created by"); }))
+          << r.describe();
+    }
+    at = next;
+  }
+  EXPECT_EQ(spinner_reports, 1) << "one report per stall\n" << r.describe();
 
   prog_result off = run_testprog("Stall");
   EXPECT_TRUE(off.exited && off.status == 0) << off.describe();
