@@ -47,7 +47,8 @@
 // P holding a slice per goroutine run (named G<id>, with why it ended),
 // process "Ms" with a track per M holding the P it held and its system
 // calls; flows (arrows) from a go() or a goready to the next start of the
-// G it made runnable; instants for steals, preemptions, hand-offs, timers
+// G it made runnable (an arrow binds to the slice it starts in, and to the
+// next slice on the track where it ends); instants for steals, preemptions, hand-offs, timers
 // and polls. Each track holds one slice at a time: a slice opened while
 // another is open closes that one (a record lost to a signal handler, or
 // clocks of two CPUs a little apart, then cost a boundary, not the file);
@@ -443,6 +444,9 @@ class json_writer {
     out_ = "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"gort\"},\"traceEvents\":[\n";
     out_ += "{\"ph\":\"M\",\"pid\":1,\"name\":\"process_name\",\"args\":{\"name\":\"Ps\"}}";
     out_ += ",\n{\"ph\":\"M\",\"pid\":2,\"name\":\"process_name\",\"args\":{\"name\":\"Ms\"}}";
+    // Ps above Ms: viewers sort processes by this index.
+    out_ += ",\n{\"ph\":\"M\",\"pid\":1,\"name\":\"process_sort_index\",\"args\":{\"sort_index\":0}}";
+    out_ += ",\n{\"ph\":\"M\",\"pid\":2,\"name\":\"process_sort_index\",\"args\":{\"sort_index\":1}}";
   }
 
   void event(const timed_event& te);
@@ -469,6 +473,14 @@ class json_writer {
   void slice(track_key k, const track& t, std::int64_t end_ns, const char* end);
   void head(const char* ph, track_key k, std::int64_t ns);
   void instant(track_key k, std::int64_t ns, const char* name, const std::string& args);
+  struct pending_anchor {
+    std::int64_t ns;
+    const char* name;
+    std::uint64_t goid;
+  };
+  void anchor(track_key k, std::int64_t ns, const char* name, std::uint64_t goid);
+  void write_anchor(track_key k, const pending_anchor& a);
+  void write_pending(track_key k);
   void flush_if_big();
   static std::string track_name(const track_key& k);
 
@@ -476,6 +488,7 @@ class json_writer {
   std::string out_;
   std::map<track_key, track> tracks_;
   std::unordered_map<std::uint64_t, const char*> flows_;  // started flows: their names
+  std::map<track_key, std::vector<pending_anchor>> pending_;  // anchor's, on tracks with no slice yet
 };
 
 std::string us(std::int64_t ns) {
@@ -506,12 +519,43 @@ void json_writer::slice(track_key k, const track& t, std::int64_t end_ns, const 
   head("X", k, t.start);
   out_ += ",\"dur\":" + us(std::max<std::int64_t>(0, end_ns - t.start)) + ",\"name\":\"" + t.name + "\",\"args\":{";
   if (!(t.key & pkey)) out_ += "\"goid\":" + std::to_string(t.key) + ",";
-  out_ += "\"end\":\"" + std::string(end) + "\"}}";
+  if (*end != '\0') out_ += "\"end\":\"" + std::string(end) + "\"";
+  if (out_.back() == ',') out_.pop_back();
+  out_ += "}}";
+}
+
+// anchor gives a flow starting at ns on k a slice to start from: viewers
+// drop an arrow whose start lies in no slice, and a G readied by a timer,
+// a poll or a thread without an M is readied between runs. On a track with
+// no slice yet it waits for the track's first: a close means the track was
+// inside a run since the trace began (close), which holds the start; an
+// open, that it was idle, and the anchor is written.
+void json_writer::anchor(track_key k, std::int64_t ns, const char* name, std::uint64_t goid) {
+  const track& t = at(k);
+  if (t.open) return;
+  if (t.seen)
+    write_anchor(k, {ns, name, goid});
+  else
+    pending_[k].push_back({ns, name, goid});
+}
+
+void json_writer::write_anchor(track_key k, const pending_anchor& a) {
+  head("X", k, a.ns);
+  out_ += ",\"dur\":0,\"name\":\"" + std::string(a.name) + "\",\"args\":{\"goid\":" +
+          std::to_string(a.goid) + "}}";
+}
+
+void json_writer::write_pending(track_key k) {
+  auto it = pending_.find(k);
+  if (it == pending_.end()) return;
+  for (const pending_anchor& a : it->second) write_anchor(k, a);
+  pending_.erase(it);
 }
 
 void json_writer::open(track_key k, std::string name, std::uint64_t key, std::int64_t ns) {
   track& t = at(k);
   if (t.open) slice(k, t, ns, "");
+  if (!t.seen) write_pending(k);
   t = track{true, true, std::move(name), key, ns};
 }
 
@@ -520,7 +564,10 @@ void json_writer::open(track_key k, std::string name, std::uint64_t key, std::in
 void json_writer::close(track_key k, std::uint64_t key, std::int64_t ns, const char* end,
                         const std::string& name) {
   track& t = at(k);
-  if (!t.open && !t.seen) t = track{true, true, name, key, 0};
+  if (!t.open && !t.seen) {
+    pending_.erase(k);
+    t = track{true, true, name, key, 0};
+  }
   if (!t.open || t.key != key) return;
   slice(k, t, ns, end);
   t.open = false;
@@ -555,6 +602,7 @@ void json_writer::event(const timed_event& te) {
     case trace_ev::go_unpark: {
       const char* name = e.ev == trace_ev::go_create ? "create" : "unpark";
       flows_[e.arg] = name;
+      anchor(where, ns, name, e.goid);
       head("s", where, ns);
       out_ += ",\"id\":\"" + std::to_string(e.arg) + "\",\"cat\":\"go\",\"name\":\"" + name +
               "\",\"args\":{\"goid\":" + std::to_string(e.goid) + "}}";
@@ -567,7 +615,7 @@ void json_writer::event(const timed_event& te) {
       auto f = flows_.find(e.arg);
       if (e.arg != 0 && f != flows_.end()) {
         head("f", where, ns);
-        out_ += ",\"bp\":\"e\",\"id\":\"" + std::to_string(e.arg) + "\",\"cat\":\"go\",\"name\":\"" +
+        out_ += ",\"id\":\"" + std::to_string(e.arg) + "\",\"cat\":\"go\",\"name\":\"" +
                 f->second + "\"}";
         flows_.erase(f);
       }
@@ -620,6 +668,7 @@ std::string json_writer::track_name(const track_key& k) {
 void json_writer::finish(std::int64_t end_ns) {
   for (auto& [k, t] : tracks_) {
     if (t.open) slice(k, t, end_ns, "running");
+    write_pending(k);
     out_ += ",\n{\"ph\":\"M\",\"pid\":" + std::to_string(k.pid) + ",\"tid\":" + std::to_string(k.tid) +
             ",\"name\":\"thread_name\",\"args\":{\"name\":\"" + track_name(k) + "\"}}";
   }
