@@ -1088,10 +1088,14 @@ void stop_the_world(m* mp) {
     --sched.stopwait;
   }
   // Ps whose M is inside blocking(): take them (entersyscall's CAS, if it
-  // comes second, finds them gone).
+  // comes second, finds them gone). seq_cst, not acq_rel: with the fetch_or
+  // above it is our half of a StoreLoad pair with entersyscall (its seq_cst
+  // store of Psyscall, then its seq_cst load of stop); an acq_rel CAS is
+  // outside the single total order and could miss a Psyscall whose M
+  // missed the stop, leaving the P to sysmon's retake.
   for (std::int32_t i = 0; i < sched.gomaxprocs.load(std::memory_order_relaxed); ++i) {
     pstatus expected = pstatus::Psyscall;
-    if (allp[i]->status.compare_exchange_strong(expected, pstatus::Pgcstop, std::memory_order_acq_rel))
+    if (allp[i]->status.compare_exchange_strong(expected, pstatus::Pgcstop, std::memory_order_seq_cst))
       --sched.stopwait;
   }
   const bool wait = sched.stopwait > 0;
