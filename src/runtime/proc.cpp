@@ -368,9 +368,15 @@ g* gfget(p* pp) {
 
 // ---- the global run queue (sched.lock) ----
 
+// globrunqput: requires sched.lock. The increment is seq_cst: callers with
+// no P (injectg, exitsyscall0_commit) then wakep, and this store and
+// wakep's seq_cst loads of npidle and nmspinning are the submit half of the
+// delicate dance, whose other half (find_runnable) decrements nmspinning
+// and then reads runqsize without the lock. The unlock between them is
+// only a release, and a relaxed increment is outside the total order.
 void globrunqput(g* gp) {
   sched.runq.push_back(gp);
-  sched.runqsize.fetch_add(1, std::memory_order_relaxed);
+  sched.runqsize.fetch_add(1, std::memory_order_seq_cst);
 }
 
 // globrunqget takes a batch for pp: min(runqsize, runqsize/gomaxprocs + 1),
