@@ -713,8 +713,10 @@ g* steal_work(m* mp, p* pp, int tries) {
 
 // check_runqs_nop: after dropping its P, a former spinner looks at every
 // P's queue once more; if one has work it takes an idle P. Go: checkRunqsNoP.
+// It holds no P and no lock, so a gomaxprocs() may grow allp meanwhile:
+// allp_len's acquire, not a relaxed load, makes the new Ps visible whole.
 p* check_runqs_nop() {
-  const std::int32_t n = sched.gomaxprocs.load(std::memory_order_relaxed);
+  const std::int32_t n = allp_len();
   for (std::int32_t i = 0; i < n; ++i) {
     p* p2 = allp[i];
     if (p2->status.load(std::memory_order_acquire) != pstatus::Pidle && !p2->runq.empty()) {
