@@ -703,7 +703,13 @@ void trace_stop() {
   std::lock_guard<std::mutex> lk(tr.ctl);
   if (!tr.active) return;
   trace_enabled.store(false, std::memory_order_seq_cst);
-  if (!tr.fence.load(std::memory_order_relaxed)) membarrier_all();
+  // Our fence of the seqlock's Dekker pair ("Stopping"): the membarrier's,
+  // or, where writers fence themselves, a seq_cst fence. A seq_cst store
+  // then take_buffers' acquire loads is no StoreLoad barrier by itself.
+  if (!tr.fence.load(std::memory_order_relaxed))
+    membarrier_all();
+  else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
   take_buffers();
   tr.ticks1 = cputicks();
   tr.ns1 = nanotime();
