@@ -50,6 +50,8 @@ int epfd = -1;
 int netpoll_event_fd = -1;
 std::atomic<std::uint32_t> netpoll_wake_sig{0};  // a break is in flight
 std::once_flag netpoll_once;
+// have_pwait2: relaxed, the flag is the whole message; a thread that reads
+// a stale true pays one ENOSYS and falls back.
 std::atomic<bool> have_pwait2{true};  // until the kernel says ENOSYS
 
 [[noreturn]] void netpoll_fail(const char* what) {

@@ -43,6 +43,7 @@ void gopark(unlockf_t unlockf, void* arg, wait_reason reason) {
   g* gp = getg();
   m* mp = gp->m;
   gp->waitreason = reason;
+  // Relaxed: a stamp only tracebacks read (runtime2.hpp, g::waitsince).
   gp->waitsince.store(0, std::memory_order_relaxed);  // sysmon stamps it (markwaitsince)
   mp->waitunlockf = unlockf;
   mp->waitlock = arg;

@@ -77,6 +77,32 @@
 // time: mp->stallsample says which M's handler may write the buffer, and
 // the handler that takes the flag owns it until it publishes done.
 //
+// Orders, beyond the handshake's own above (in_user's release and acquire,
+// taken's release and acquire, the membarrier as the M's fence):
+//   - runtime_enter's loads and stores are relaxed: in_user has one writer,
+//     the M's thread (its handler included), and the load of handoff is
+//     Dekker's, whose fence sysmon's membarrier supplies. A request seen
+//     there sends the M to handoff_wait, whose acquire loads order the rest.
+//   - handshake: the first CAS (none -> requested) is relaxed, the
+//     membarrier after it being what makes it visible in time; the CAS to
+//     taking is acquire, more than needed after in_user's acquire; the
+//     withdrawals (requested -> none, by sysmon or the M) publish nothing.
+//     handoff_wait's relaxed store of none after taken is read only by
+//     sysmon's next handshake, ordered by its own membarrier and acquire.
+//   - take_p reads the P's status and the tick relaxed: the M is held (in
+//     user code or in handoff_wait), and in_user's acquire ordered its
+//     writes; on the signal's path writer and reader are one thread.
+//   - The stall sample: sample_stack's release store of stallsample pairs
+//     with the handler's acquire exchange (done's reset comes before it),
+//     and the handler's release store of done with sample_stack's acquire
+//     load, which publishes buf and gp. sysmon's withdrawals are relaxed:
+//     the exchange picks who owns the buffer, and a loser reads nothing.
+//   - The handler's traceseq stores keep this thread's own trace events out
+//     (trace.cpp, "Stopping"): the odd one is read only by this thread, the
+//     release restoring it pairs with trace_stop's acquire, as an event's.
+//   - p.preempt (entry_guard) is sysmon's request, relaxed: one missed is
+//     seen at the next entry; preempt_yields and nhandoff_held are counts.
+//
 // Because step 2 happens only to code that holds no runtime lock, it may
 // take sched.lock as entersyscall does. A fatal report marks its M as in the
 // runtime first (panic.cpp, start_dying). The cost, which the guarantee pays

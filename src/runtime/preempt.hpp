@@ -30,6 +30,7 @@ void handoff_wait(m* mp) noexcept;
 // store and the load after it are the M's half of the handshake: plain
 // instructions with only the compiler kept from reordering them; sysmon's
 // membarrier supplies the fence between them when it matters (preempt.cpp).
+// Relaxed: in_user has no writer but this thread (preempt.cpp, "Orders").
 inline bool runtime_enter(m* mp) {
   const bool user = mp->in_user.load(std::memory_order_relaxed);
   if (user) {
@@ -102,10 +103,10 @@ class entry_guard {
       reacquire();
     else if (!outer_) [[unlikely]]
       entry_nested();
-    else if (pp->preempt.load(std::memory_order_relaxed)) [[unlikely]]
+    else if (pp->preempt.load(std::memory_order_relaxed)) [[unlikely]]  // sysmon's hint
       preempted(pp);
   }
-  void preempted(p* pp) {
+  void preempted(p* pp) {  // preempt_yields: the owner's count, for stats
     pp->preempt_yields.store(pp->preempt_yields.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     gosched(gp);
   }
@@ -121,6 +122,8 @@ class entry_guard {
 // code between them is the goroutine's own. user_exit gets a P back if the
 // signal took it.
 inline void user_enter(g* gp) { runtime_leave(gp, true); }
+// The status is relaxed: a take by sysmon was ordered by handoff_wait's
+// acquire in runtime_enter, and the handler's runs on this thread.
 inline void user_exit(g* gp) {
   runtime_enter(gp->m);
   if (gp->atomicstatus.load(std::memory_order_relaxed) == gstatus::Gsyscall) [[unlikely]]

@@ -65,7 +65,8 @@
 // checks every queue again (the "delicate dance" in find_runnable). The
 // submitter does the mirror: puts the work on a queue, then checks
 // nmspinning (wakep). Both sides use seq_cst operations, so one of them sees
-// the other and no work is stranded. needspinning covers the case where the
+// the other and no work is stranded (a local queue's put is weaker: see
+// "Orders" below). needspinning covers the case where the
 // dancer finds work but no idle P: the next M about to drop its P spins.
 //
 // Switching (gort). Go leaves a goroutine through mcall: onto g0's stack,
@@ -114,6 +115,48 @@
 // gregion). Lock order: extram_lock < sched.lock; hchan < sched.lock <
 // allglock; poll_desc.lock < timer.mu < timers.mu < sched.lock;
 // stackpool.lock, pollcache.lock and sema roots are leaves.
+//
+// Orders. Each atomic below weaker than seq_cst falls in one of these
+// families, or says on its line what it pairs with.
+//   - The delicate dance is seq_cst, as Go's atomics: nmspinning,
+//     needspinning, npidle's updates, wakep's loads, the dancer's re-check
+//     of runqsize, and the global queue's put (globrunqput), so one side
+//     sees the other. A G put on a local queue is published with release
+//     only (runq.hpp: Go's runnext CAS would cost as much as a switch), so
+//     its submitter's wakep may miss the dancer while the dancer misses the
+//     G. Nothing is stranded: the G waits on a running P, which reaches it
+//     (as when wakep finds no idle P) or which sysmon hands off; another P
+//     may idle meanwhile, until the next wakep.
+//   - p.status: the release stores (acquirep, pidleput, gcstopm, procresize,
+//     stop_the_world) pair with the acquire loads of steal_work,
+//     check_runqs_nop and retake: the reader sees the P as its holder left
+//     it. Those loads only choose where to look; what is taken is checked
+//     again (the run queue's CAS, a CAS of the status). Psyscall is entered
+//     by entersyscall's seq_cst store and left only by CAS: stop_the_world's
+//     (seq_cst: the StoreLoad pair with entersyscall's load of stop), and
+//     the acq_rel ones of retake and exitsyscallfast, whose acquire sees
+//     what the M did before its call.
+//   - p.m: acquirep's release pairs with sysmon's acquire loads (take_held_p,
+//     stallreport), so a new M (an extra M from needm) is seen whole.
+//     releasep clears it relaxed: take_p checks the M against the P again.
+//   - sched.stop: changed by seq_cst RMWs. exiting()'s acquire pairs with
+//     main_exit's fetch_or. stopping() is a relaxed hint: a stop is obeyed
+//     under sched.lock (gcstopm, handoffp) or after find_runnable's acquire.
+//   - Atomics that sched.lock guards (runqsize, npidle): relaxed under the
+//     lock, which orders them; relaxed outside it only as hints that a
+//     locked path checks again (runnable_now, globrunqget_one, handoffp's
+//     first test).
+//   - gomaxprocs changes only with the world stopped: an M holding a P has
+//     synchronized with the last procresize (sched.lock, or the note it was
+//     woken by) and loads it relaxed. Readers without a P or the lock use
+//     allp_len (runtime2.hpp).
+//   - Counters and heuristics (steals, context_switches, latency, gfreecnt,
+//     allglen, schedtick, preempt, wake_deferred, m.blocked): relaxed. Each
+//     is written by its P's or M's owner (preempt: set by sysmon, cleared by
+//     the owner) and read by the owner, stats, schedtrace or sysmon's
+//     guesses; no other memory is reached through them.
+//   - schedinit's relaxed stores precede every other M (thread creation
+//     orders them); teardown's loads follow the join of every M.
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -238,6 +281,8 @@ constexpr std::uint64_t goid_cache_batch = 16;
 constexpr int steal_tries = 4;
 constexpr std::uint32_t latency_sample = 64;  // one runqput in 64 ("Scheduling latency")
 
+// stopping: a relaxed hint ("Orders", sched.stop). exiting: acquire, pairs
+// with main_exit's fetch_or.
 bool stopping() { return sched.stop.load(std::memory_order_relaxed) != 0; }
 bool exiting() { return (sched.stop.load(std::memory_order_acquire) & stop_exiting) != 0; }
 
@@ -245,7 +290,7 @@ bool exiting() { return (sched.stop.load(std::memory_order_acquire) & stop_exiti
 
 // pidleput puts pp on the idle list. Requires sched.lock; pp's queue empty.
 void pidleput(p* pp) {
-  pp->status.store(pstatus::Pidle, std::memory_order_release);
+  pp->status.store(pstatus::Pidle, std::memory_order_release);  // "Orders": p.status
   pp->link = sched.pidle;
   sched.pidle = pp;
   sched.npidle.fetch_add(1, std::memory_order_seq_cst);
@@ -288,14 +333,14 @@ m* mget() {
 void acquirep(m* mp, p* pp) {
   mp->p = pp;
   pp->m.store(mp, std::memory_order_release);  // sysmon's take_held_p then sees the M whole
-  pp->status.store(pstatus::Prunning, std::memory_order_release);
+  pp->status.store(pstatus::Prunning, std::memory_order_release);  // "Orders": p.status
   if (trace_on()) [[unlikely]] trace_proc_start(mp, pp);
 }
 
 p* releasep(m* mp) {
   p* pp = mp->p;
   if (trace_on()) [[unlikely]] trace_proc_stop(mp, pp);
-  pp->m.store(nullptr, std::memory_order_relaxed);
+  pp->m.store(nullptr, std::memory_order_relaxed);  // take_p checks mp->p against pp
   mp->p = nullptr;
   return pp;
 }
@@ -315,6 +360,7 @@ g* malg() {
   constexpr std::size_t region_gs = 64 * 1024;
   allglock.lock();
   gregion* r = lastgregion;
+  // ngs is written only here, under allglock: its own loads are relaxed.
   if (r == nullptr || r->ngs.load(std::memory_order_relaxed) == region_gs) {
     const std::size_t len = gregion::header + region_gs * sizeof(g);
     void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -327,15 +373,16 @@ g* malg() {
   }
   const std::size_t i = r->ngs.load(std::memory_order_relaxed);
   g* gp = new (&r->gs()[i]) g;
-  gp->atomicstatus.store(gstatus::Gdead, std::memory_order_relaxed);
+  gp->atomicstatus.store(gstatus::Gdead, std::memory_order_relaxed);  // ngs's release publishes it
   r->ngs.store(i + 1, std::memory_order_release);  // pairs with for_each_g's acquire
   allglock.unlock();
-  sched.allglen.fetch_add(1, std::memory_order_relaxed);
+  sched.allglen.fetch_add(1, std::memory_order_relaxed);  // a count for num_goroutine
   return gp;
 }
 
 // gfput puts a dead G on pp's free list; when it holds 64, 32 move to the
-// global list. gort: free Gs hold no stack (stack.cpp).
+// global list. gort: free Gs hold no stack (stack.cpp). gfreecnt is the
+// owner's; num_goroutine reads it as a count: relaxed (gfget too).
 void gfput(p* pp, g* gp) {
   std::int32_t n = pp->gfreecnt.load(std::memory_order_relaxed);
   if (n == p::gfree_max) {
@@ -368,14 +415,21 @@ g* gfget(p* pp) {
 
 // ---- the global run queue (sched.lock) ----
 
+// globrunqput: requires sched.lock. The increment is seq_cst: callers with
+// no P (injectg, exitsyscall0_commit) then wakep, and this store and
+// wakep's seq_cst loads of npidle and nmspinning are the submit half of the
+// delicate dance, whose other half (find_runnable) decrements nmspinning
+// and then reads runqsize without the lock. The unlock between them is
+// only a release, and a relaxed increment is outside the total order.
 void globrunqput(g* gp) {
   sched.runq.push_back(gp);
-  sched.runqsize.fetch_add(1, std::memory_order_relaxed);
+  sched.runqsize.fetch_add(1, std::memory_order_seq_cst);
 }
 
 // globrunqget takes a batch for pp: min(runqsize, runqsize/gomaxprocs + 1),
 // at most max if max > 0, at most half a local queue. Returns the first and
-// puts the rest on pp's local queue. Requires sched.lock.
+// puts the rest on pp's local queue. Requires sched.lock, which orders
+// runqsize and gomaxprocs: relaxed.
 g* globrunqget(p* pp, std::int32_t max) {
   std::int32_t size = sched.runqsize.load(std::memory_order_relaxed);
   if (size == 0) return nullptr;
@@ -404,12 +458,14 @@ g* globrunqget(p* pp, std::int32_t max) {
   batch[n++] = gp;
   sched.lock.lock();
   sched.runq.insert(sched.runq.end(), batch, batch + n);
+  // Relaxed, unlike globrunqput's: pp is running and reaches these itself.
   sched.runqsize.fetch_add(static_cast<std::int32_t>(n), std::memory_order_relaxed);
   sched.lock.unlock();
 }
 
 // globrunqget_one takes one G off the global queue for pp, if there is one.
 g* globrunqget_one(p* pp) {
+  // A hint: globrunqget reads it again under the lock.
   if (sched.runqsize.load(std::memory_order_relaxed) == 0) return nullptr;
   sched.lock.lock();
   g* gp = globrunqget(pp, 1);
@@ -421,6 +477,9 @@ g* globrunqget_one(p* pp) {
 // sleeping, so that a G leaving its M can hand it straight to the next
 // (see "Switching"): the 1-in-61 fairness check of the global queue, then
 // runnext and the local queue, then a batch of the global queue. Owner P.
+// All relaxed: wake_deferred and schedtick are the owner's, gomaxprocs is
+// read holding a P, preempt is sysmon's request (one missed is asked
+// again), and runqsize a hint checked again under the lock ("Orders").
 [[gnu::always_inline]] inline g* runnable_now(p* pp, bool& inherit_time) {
   inherit_time = false;
   if (const std::int64_t since = pp->wake_deferred.load(std::memory_order_relaxed)) [[unlikely]]
@@ -484,7 +543,7 @@ void stopm(m* mp) {
   }
   mput(mp);
   sched.lock.unlock();
-  mp->blocked.store(true, std::memory_order_relaxed);
+  mp->blocked.store(true, std::memory_order_relaxed);  // for schedtrace only
   mp->park.sleep();
   mp->park.clear();
   mp->blocked.store(false, std::memory_order_relaxed);
@@ -557,6 +616,7 @@ void resetspinning(m* mp) {
 // parking). Start an M for pp if there is anything it could do, else put it
 // on the idle list. Go: handoffp.
 void handoffp(p* pp) {
+  // runqsize: a hint here, read again under the lock below.
   if (!pp->runq.empty() || sched.runqsize.load(std::memory_order_relaxed) != 0) {
     startm(pp, false);
     return;
@@ -571,6 +631,7 @@ void handoffp(p* pp) {
     return;
   }
   sched.lock.lock();
+  // stop_gcwaiting is set and cleared under sched.lock: relaxed.
   if (sched.stop.load(std::memory_order_relaxed) & stop_gcwaiting) {
     pp->status.store(pstatus::Pgcstop, std::memory_order_release);
     if (--sched.stopwait == 0) sched.stopnote.wakeup();
@@ -583,14 +644,16 @@ void handoffp(p* pp) {
     return;
   }
   // The last running P, and nobody polls the network: some M must, or
-  // goroutines waiting on I/O wait for sysmon.
+  // goroutines waiting on I/O wait for sysmon. npidle and gomaxprocs are
+  // ordered by the lock; lastpoll is a hint (sysmon polls a stale one).
   if (sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed) - 1 &&
       sched.lastpoll.load(std::memory_order_relaxed) != 0) {
     sched.lock.unlock();
     startm(pp, false);
     return;
   }
-  // Its timers must not wait for the next M that happens to look.
+  // Its timers must not wait for the next M that happens to look. Relaxed:
+  // whoever moves min_when earlier wakes the netpoller itself (update_min).
   const std::int64_t when = pp->timers.min_when.load(std::memory_order_relaxed);
   pidleput(pp);
   sched.lock.unlock();
@@ -621,7 +684,7 @@ bool stoplockedm(m* mp) {
     if (!mp->extram) incidlelocked(1);  // an extra M counts as running ("Extra Ms")
   }
   sched.lock.unlock();
-  mp->blocked.store(true, std::memory_order_relaxed);
+  mp->blocked.store(true, std::memory_order_relaxed);  // for schedtrace only
   mp->park.sleep();
   mp->park.clear();
   mp->blocked.store(false, std::memory_order_relaxed);
@@ -684,19 +747,20 @@ g* steal_work(m* mp, p* pp, int tries) {
       p* p2 = allp[pos];
       if (p2 == pp) continue;
       // On the last pass, run p2's due timers (idle or busy, p2 may not get
-      // to them soon); what they ready lands in our queue.
+      // to them soon); what they ready lands in our queue. min_when is a
+      // hint: check_timers loads it again, acquire, and takes the lock.
       if (last && p2->timers.min_when.load(std::memory_order_relaxed) != 0) {
         check_timers(p2, 0);
         bool inherit = false;
         if (g* gp = pp->runq.get(inherit)) return gp;
       }
-      pstatus st = p2->status.load(std::memory_order_acquire);
+      pstatus st = p2->status.load(std::memory_order_acquire);  // "Orders": p.status
       if (st == pstatus::Pidle) continue;
       std::uint32_t stolen = 0;
       g* gp = pp->runq.steal(p2->runq, last, st == pstatus::Prunning,
                              [] { usleep(3); }, stolen);
       if (gp) {
-        pp->steals.fetch_add(stolen, std::memory_order_relaxed);
+        pp->steals.fetch_add(stolen, std::memory_order_relaxed);  // stats
         if (trace_on()) [[unlikely]] trace_steal(p2, stolen);
         return gp;
       }
@@ -707,10 +771,13 @@ g* steal_work(m* mp, p* pp, int tries) {
 
 // check_runqs_nop: after dropping its P, a former spinner looks at every
 // P's queue once more; if one has work it takes an idle P. Go: checkRunqsNoP.
+// It holds no P and no lock, so a gomaxprocs() may grow allp meanwhile:
+// allp_len's acquire, not a relaxed load, makes the new Ps visible whole.
 p* check_runqs_nop() {
-  const std::int32_t n = sched.gomaxprocs.load(std::memory_order_relaxed);
+  const std::int32_t n = allp_len();
   for (std::int32_t i = 0; i < n; ++i) {
     p* p2 = allp[i];
+    // "Orders": p.status; and runq.hpp for what empty() may miss.
     if (p2->status.load(std::memory_order_acquire) != pstatus::Pidle && !p2->runq.empty()) {
       sched.lock.lock();
       p* pp = pidleget_spinning();
@@ -739,6 +806,7 @@ g* take_polled(p* pp, glist& list) {
 g* find_runnable(m* mp, bool& inherit_time) {
   for (;;) {
     if (exiting()) return nullptr;
+    // Acquire: pairs with stop_the_world's fetch_or (gcstopm then locks).
     if (sched.stop.load(std::memory_order_acquire) & stop_gcwaiting) {
       gcstopm(mp);
       continue;
@@ -748,7 +816,9 @@ g* find_runnable(m* mp, bool& inherit_time) {
     if (g* gp = runnable_now(pp, inherit_time)) return gp;
 
     // Goroutines wait on I/O and no M is blocked in netpoll: poll, without
-    // blocking, before taking work from other Ps.
+    // blocking, before taking work from other Ps. lastpoll is a hint: a
+    // poll racing the blocking one is harmless (netpollunblock's CAS
+    // readies each G once).
     inherit_time = false;
     if (netpoll_anywaiters() && sched.lastpoll.load(std::memory_order_relaxed) != 0) {
       glist list;
@@ -757,7 +827,8 @@ g* find_runnable(m* mp, bool& inherit_time) {
     }
 
     // Spin (steal) only while the spinning Ms are fewer than half the busy
-    // Ps: more would burn CPU for nothing.
+    // Ps: more would burn CPU for nothing. A throttle, so relaxed loads:
+    // become_spinning's seq_cst increment is what the dance counts.
     const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
     if (mp->spinning || 2 * sched.nmspinning.load(std::memory_order_relaxed) <
                             procs - sched.npidle.load(std::memory_order_relaxed)) {
@@ -773,7 +844,7 @@ g* find_runnable(m* mp, bool& inherit_time) {
       sched.lock.unlock();
       continue;
     }
-    if (sched.runqsize.load(std::memory_order_relaxed) != 0) {
+    if (sched.runqsize.load(std::memory_order_relaxed) != 0) {  // under the lock
       g* gp = globrunqget(pp, 0);
       sched.lock.unlock();
       return gp;
@@ -858,7 +929,8 @@ g* find_runnable(m* mp, bool& inherit_time) {
   }
 }
 
-// run_all_timers runs the due timers of every P, into the caller's P.
+// run_all_timers runs the due timers of every P, into the caller's P. The
+// caller took that P under sched.lock, which orders gomaxprocs: relaxed.
 void run_all_timers() {
   const std::int64_t now = nanotime();
   const std::int32_t n = sched.gomaxprocs.load(std::memory_order_relaxed);
@@ -874,7 +946,7 @@ void gcstopm(m* mp) {
   }
   p* pp = releasep(mp);
   sched.lock.lock();
-  pp->status.store(pstatus::Pgcstop, std::memory_order_release);
+  pp->status.store(pstatus::Pgcstop, std::memory_order_release);  // "Orders": p.status
   if (--sched.stopwait == 0) sched.stopnote.wakeup();
   sched.lock.unlock();
   stopm(mp);
@@ -893,7 +965,8 @@ void gcstopm(m* mp) {
 // was a third of a wakeup's cost, and its first stores and the descriptor
 // another fifth. The Gs are only peeked at: a thief may take them
 // meanwhile, and a stale address costs nothing (a prefetch never faults).
-// sched.sp and stk are read atomically for that reason.
+// sched.sp and stk are read atomically for that reason, and relaxed: what
+// they give is only an address to prefetch.
 [[gnu::always_inline]] inline void prefetch_next(p* pp) {
   constexpr std::uintptr_t line = 64, below = 320, up_max = 1024;
   std::uint32_t i = 0;
@@ -913,7 +986,8 @@ void gcstopm(m* mp) {
 
 // latency_record counts gp's sampled wait, runnable to running, in pp's
 // histogram: bucket i holds waits under 2^i cputicks (see "Scheduling
-// latency").
+// latency"). Relaxed: the stamp came with gp through the run queue, whose
+// orders carry it; the histogram is the owner's, read by stats.
 [[gnu::noinline, gnu::cold]] void latency_record(p* pp, g* gp) {
   const std::int64_t wait = std::max<std::int64_t>(1, cputicks() + gp->waitsince.load(std::memory_order_relaxed));
   gp->waitsince.store(0, std::memory_order_relaxed);
@@ -930,8 +1004,10 @@ GORT_HOT_INLINE p* execute_prepare(m* mp, g* gp, bool inherit_time) {
   mp->curg = gp;
   gp->m = mp;  // before Grunning, as Go's: a trace that sees it running sees its M
   casgstatus(gp, gstatus::Grunnable, gstatus::Grunning);
+  // Relaxed: runqput's stamp came with gp through the run queue.
   if (gp->waitsince.load(std::memory_order_relaxed) < 0) [[unlikely]]
     latency_record(pp, gp);
+  // schedtick, preempt, context_switches: "Orders", counters.
   if (!inherit_time) {  // a new time slice
     pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
@@ -1021,7 +1097,9 @@ void mexit(m* mp) {
 
 // procresize changes the number of Ps to nprocs. The world is stopped and
 // sched.lock held. Returns the Ps that have local work; the caller starts Ms
-// for them. Go: procresize.
+// for them. Go: procresize. The stop and the lock order what it reads and
+// writes: the relaxed orders need no more; the releases are p.status's
+// ("Orders") and gomaxprocs', which publishes allp to allp_len's readers.
 std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
   const std::int32_t old = sched.gomaxprocs.load(std::memory_order_relaxed);
   for (std::int32_t i = 0; i < nprocs; ++i) {
@@ -1078,20 +1156,25 @@ std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
 // their next scheduling point. Go: stopTheWorldWithSema.
 void stop_the_world(m* mp) {
   sched.lock.lock();
+  // gomaxprocs changes only under sched.lock, held here: relaxed.
   sched.stopwait = sched.gomaxprocs.load(std::memory_order_relaxed);
   sched.stop.fetch_or(stop_gcwaiting, std::memory_order_seq_cst);
   sched.stopnote.clear();
-  mp->p->status.store(pstatus::Pgcstop, std::memory_order_release);
+  mp->p->status.store(pstatus::Pgcstop, std::memory_order_release);  // "Orders": p.status
   --sched.stopwait;
   while (p* pp = pidleget()) {
     pp->status.store(pstatus::Pgcstop, std::memory_order_release);
     --sched.stopwait;
   }
   // Ps whose M is inside blocking(): take them (entersyscall's CAS, if it
-  // comes second, finds them gone).
+  // comes second, finds them gone). seq_cst, not acq_rel: with the fetch_or
+  // above it is our half of a StoreLoad pair with entersyscall (its seq_cst
+  // store of Psyscall, then its seq_cst load of stop); an acq_rel CAS is
+  // outside the single total order and could miss a Psyscall whose M
+  // missed the stop, leaving the P to sysmon's retake.
   for (std::int32_t i = 0; i < sched.gomaxprocs.load(std::memory_order_relaxed); ++i) {
     pstatus expected = pstatus::Psyscall;
-    if (allp[i]->status.compare_exchange_strong(expected, pstatus::Pgcstop, std::memory_order_acq_rel))
+    if (allp[i]->status.compare_exchange_strong(expected, pstatus::Pgcstop, std::memory_order_seq_cst))
       --sched.stopwait;
   }
   const bool wait = sched.stopwait > 0;
@@ -1121,6 +1204,7 @@ void schedinit(m* m0, const Config& cfg) {
   stackinit(cfg.stack_size);
   signals_init();
   preempt_init();
+  // Relaxed: no other M exists yet; creating its thread orders these for it.
   sched.stop.store(0, std::memory_order_relaxed);
   sched.goidgen.store(0, std::memory_order_relaxed);
   sched.mnext = 0;
@@ -1148,7 +1232,7 @@ void schedinit(m* m0, const Config& cfg) {
   procresize(m0, procs);
   sched.threads_before_run = process_threads() - 1;  // all but m0
   sched.lock.unlock();
-  sched.running.store(true, std::memory_order_relaxed);
+  sched.running.store(true, std::memory_order_relaxed);  // a hint (chan.cpp, may_skip_entry)
   sched.ticks0 = cputicks();
   sched.ns0 = nanotime();
   extram_lock.lock();
@@ -1162,6 +1246,8 @@ void schedinit(m* m0, const Config& cfg) {
 // m0's minit, so that sysmon sees m0 whole. Go: runtime.main.
 void runtime_main() {
   entry_guard e(getg());
+  // Relaxed: a hint for newproc's wakep; a go() that misses it leaves its G
+  // on a running P, which runs it.
   sched.main_started.store(true, std::memory_order_relaxed);
   runtime_init_time = nanotime();
   sysmon_start();
@@ -1185,7 +1271,7 @@ void main_exit() {
 }
 
 void teardown(m* m0) {
-  sched.running.store(false, std::memory_order_relaxed);
+  sched.running.store(false, std::memory_order_relaxed);  // a hint, as in schedinit
   // Every M but m0 leaves schedule() at its next runtime entry; join them.
   // allm is final: startm creates no M once the run is exiting.
   sched.lock.lock();
@@ -1206,6 +1292,8 @@ void teardown(m* m0) {
     std::free(gp->panic_trace);
   });
   static_assert(std::is_trivially_destructible_v<g>);  // so a region is simply unmapped
+  // Every M is joined: the joins order the walk. The acquire, pairing with
+  // malg's release, is more than they need.
   for (gregion* r = allgregions.exchange(nullptr, std::memory_order_acq_rel); r != nullptr;) {
     gregion* next = r->next.load(std::memory_order_relaxed);
     munmap(r, r->len);
@@ -1256,7 +1344,9 @@ void teardown(m* m0) {
 //
 // The end of a run. teardown frees what a call touches, so every call is
 // marked (incall, set under extram_lock while the run is active) and
-// teardown waits for the marked ones. A call waiting when the run ends is
+// teardown waits for the marked ones. The stores that end a call are
+// release, paired with teardown's acquire load: what the call touched is
+// done before teardown frees it. A call waiting when the run ends is
 // woken (main_exit wakes locked Ms) and throws std::logic_error from where it
 // waited; what it waited on is left as goroutines the run abandons leave
 // theirs. From then on the unwinding touches only the thread's own M. Then
@@ -1294,11 +1384,11 @@ m* extram_bind(m* old) {
   sched.lock.lock();
   mcommoninit(mp);
   g* gp = malg();
-  gp->goid = sched.goidgen.fetch_add(1, std::memory_order_relaxed) + 1;
+  gp->goid = sched.goidgen.fetch_add(1, std::memory_order_relaxed) + 1;  // the RMW alone: unique
   gp->m = mp;
   gp->lockedm = mp;
   gp->stk = &mp->g0stack;  // the thread's own stack, which minit_switch records
-  gp->atomicstatus.store(gstatus::Gsyscall, std::memory_order_release);
+  gp->atomicstatus.store(gstatus::Gsyscall, std::memory_order_release);  // as casgstatus's
   mp->lockedg = gp;
   sched.lock.unlock();
   tls_m = extram_tls.mp = mp;
@@ -1314,8 +1404,8 @@ void dropm(m* mp) noexcept {
     sched.lock.lock();
     ++sched.nmfreed;
     mp->thread_gone = true;
-    mp->lockedg->atomicstatus.store(gstatus::Gdead, std::memory_order_release);
-    sched.allglen.fetch_sub(1, std::memory_order_relaxed);
+    mp->lockedg->atomicstatus.store(gstatus::Gdead, std::memory_order_release);  // as casgstatus's
+    sched.allglen.fetch_sub(1, std::memory_order_relaxed);  // a count
     sched.lock.unlock();
     mp = nullptr;
   }
@@ -1388,6 +1478,7 @@ void extram_teardown() {
       link = &mp->alllink;
       continue;
     }
+    // Acquire: pairs with the release stores that end a call ("The end of a run").
     while (mp->incall.load(std::memory_order_acquire)) {  // a call ends soon, or has been woken
       sched.lock.unlock();
       osyield();
@@ -1462,6 +1553,8 @@ int limit_procs(int n) {
 
 std::int32_t mcount() { return static_cast<std::int32_t>(sched.mnext - sched.nmfreed); }
 
+// waitsince is relaxed: a stamp for tracebacks, nothing read through it
+// (runtime2.hpp, g::waitsince).
 void markwaitsince(std::int64_t now) {
   for_each_g([now](g* gp) {
     const gstatus s = gp->status();
@@ -1486,6 +1579,7 @@ std::uint32_t cheaprand(m* mp) {
 
 
 void runqput(p* pp, g* gp, bool next) {
+  // Relaxed: the queue's release publishes the stamp to the M that runs gp.
   if (++pp->latency_tick % latency_sample == 0) [[unlikely]]
     gp->waitsince.store(-cputicks(), std::memory_order_relaxed);
   if (next) {
@@ -1517,6 +1611,7 @@ void injectglist(p* pp, g* const* gs, int n) {
     return;
   }
   for (int i = 0; i < n; ++i) runqput(pp, gs[i], false);
+  // wake_deferred: the owner's heuristic, which sysmon also reads ("Orders").
   if (pp->wake_deferred.load(std::memory_order_relaxed) == 0)
     pp->wake_deferred.store(nanotime(), std::memory_order_relaxed);
 }
@@ -1585,6 +1680,7 @@ void schedule_from(m* mp, g* gp, bool gp_exits) {
   bool inherit_time = false;
   g* next = stopping() || mp->lockedg ? nullptr : runnable_now(mp->p, inherit_time);
   // On g0, find_runnable runs them.
+  // A hint: the timer check loads min_when again, acquire, under its lock.
   mp->afterswitch.timers = next && mp->p->timers.min_when.load(std::memory_order_relaxed) != 0;
   mp->afterswitch.now = std::exchange(mp->now_hint, 0);
   leave(mp, gp, next, inherit_time, gp_exits);
@@ -1623,7 +1719,8 @@ void gosched(g* gp) {
     if (next == nullptr) next = runnable_now(mp->p, inherit_time);
     // Nothing here: look once at the other Ps' queues, so that yielding
     // goroutines spread over the Ps as Go's, whose Gosched goes through the
-    // global queue. Else there is nobody to yield to: keep running.
+    // global queue. Else there is nobody to yield to: keep running. The
+    // loads are a hint whether stealing can find anything: relaxed.
     if (next == nullptr && sched.npidle.load(std::memory_order_relaxed) + 1 <
                                sched.gomaxprocs.load(std::memory_order_relaxed))
       next = steal_work(mp, mp->p, 1);
@@ -1683,11 +1780,15 @@ void entersyscall(g* gp) {
   check_forked_child();
   m* mp = gp->m;
   gp->waitsince.store(0, std::memory_order_relaxed);  // sysmon stamps it (markwaitsince)
+  // seq_cst store: the StoreLoad pair with stop_the_world (its fetch_or of
+  // stop, then its CAS of status), against our load of stop below.
   casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
   if (trace_on()) [[unlikely]] trace_go_sys_call(gp, mp, mp->p);
   p* pp = releasep(mp);
   mp->oldp = pp;
   pp->status.store(pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
+  // A hint that only rushes sysmon: it sleeps deeply only while every P is
+  // idle or the world stops, and pidleget and start_the_world wake it.
   if (sched.sysmonwait.load(std::memory_order_relaxed)) {
     sched.lock.lock();
     sysmon_wake_locked(true);
@@ -1695,6 +1796,8 @@ void entersyscall(g* gp) {
   }
   if (sched.stop.load(std::memory_order_seq_cst) & stop_gcwaiting) {
     pstatus expected = pstatus::Psyscall;
+    // One of this CAS and stop_the_world's wins (one RMW order); neither
+    // side reads data through it.
     if (pp->status.compare_exchange_strong(expected, pstatus::Pgcstop, std::memory_order_acq_rel)) {
       sched.lock.lock();
       if (--sched.stopwait == 0) sched.stopnote.wakeup();
@@ -1708,9 +1811,12 @@ void entersyscall(g* gp) {
 bool exitsyscallfast(m* mp, p* oldp) {
   if (stopping()) return false;
   pstatus expected = pstatus::Psyscall;
+  // Acquire: pairs with the store of Psyscall, so we see the P as the M
+  // that entered the call left it (this one, or one after a retake). A
+  // retake or a stop that got there first fails the CAS.
   if (oldp && oldp->status.compare_exchange_strong(expected, pstatus::Prunning, std::memory_order_acq_rel)) {
     acquirep(mp, oldp);
-    oldp->syscalltick.fetch_add(1, std::memory_order_relaxed);
+    oldp->syscalltick.fetch_add(1, std::memory_order_relaxed);  // sysmon's heuristic
     return true;
   }
   sched.lock.lock();
@@ -1778,7 +1884,8 @@ void checkdead() {
     gothrow("checkdead: runnable g");
   }
   if (grunning == 0) return;  // every goroutine has exited; main's exit stops the run
-  // A pending timer will wake someone (Go checks the same).
+  // A pending timer will wake someone (Go checks the same). Relaxed: an M
+  // that set a min_when took sched.lock since, to go idle (mput).
   for (std::int32_t i = 0; i < sched.gomaxprocs.load(std::memory_order_relaxed); ++i)
     if (allp[i]->timers.min_when.load(std::memory_order_relaxed) != 0) return;
   // gort: so may a thread started since run() began that is not one of its
@@ -1856,7 +1963,8 @@ std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint
   newg->gopc = gopc;
   newg->waitreason = wait_reason::zero;
   // Not casgstatus: its check would load a line that another core has
-  // likely written last (the G came off the free list); we own newg.
+  // likely written last (the G came off the free list); we own newg. The
+  // release is casgstatus's; the run queue publishes newg to its runner.
   newg->atomicstatus.store(gstatus::Grunnable, std::memory_order_release);
   return goid;
 }
@@ -1870,7 +1978,7 @@ std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint6
   // From here newg is not ours: a thief may run it, and it may exit and be
   // reused by another go() before this returns.
   runqput(pp, newg, true);
-  if (sched.main_started.load(std::memory_order_relaxed)) wakep();
+  if (sched.main_started.load(std::memory_order_relaxed)) wakep();  // a hint: runtime_main
   return goid;
 }
 
@@ -1920,6 +2028,7 @@ std::uint64_t goid() {
 
 std::size_t num_goroutine() {
   entry_guard e("gort::num_goroutine");
+  // A snapshot of counts: relaxed; gomaxprocs is read holding a P.
   std::int64_t n = static_cast<std::int64_t>(sched.allglen.load(std::memory_order_relaxed));
   sched.gfreelock.lock();
   n -= static_cast<std::int64_t>(sched.gfree.size());
@@ -1931,7 +2040,7 @@ std::size_t num_goroutine() {
 
 int gomaxprocs(int n) {
   entry_guard e("gort::gomaxprocs");
-  const int old = sched.gomaxprocs.load(std::memory_order_relaxed);
+  const int old = sched.gomaxprocs.load(std::memory_order_relaxed);  // we hold a P
   if (n <= 0) return old;
   n = limit_procs(n);
   if (n == old) return old;
@@ -2017,6 +2126,7 @@ void count_goroutines(Stats& s) {
       case gstatus::Gsyscall: ++s.goroutines_syscall; break;
       default: return;  // dead or never started: no stack to count
     }
+    // Relaxed: a snapshot, as prefetch_next's (stack_prepare).
     if (std::atomic_ref<stack*>(gp->stk).load(std::memory_order_relaxed) != nullptr) ++s.stacks_in_use;
   });
 }
@@ -2034,7 +2144,8 @@ std::size_t count_timers(std::int32_t procs) {
 }
 
 // latency_histogram sums the Ps' histograms and scales their bounds from
-// cputicks to ns at the rate the ticks have kept since the run began.
+// cputicks to ns at the rate the ticks have kept since the run began. The
+// counts are read relaxed: a snapshot.
 void latency_histogram(Stats& s, std::int32_t procs) {
   const std::int64_t ticks = cputicks() - sched.ticks0, ns = nanotime() - sched.ns0;
   const double ns_per_tick = ticks > 0 && ns > 0 ? double(ns) / double(ticks) : 1.0;
@@ -2055,6 +2166,7 @@ Stats stats() {
   s.timers_pending = count_timers(procs);
   s.stacks_pooled = stacks_pooled();
   count_goroutines(s);
+  // Counts, relaxed; sched.lock orders runqsize, npidle and gomaxprocs.
   sched.lock.lock();
   s.threads = static_cast<std::size_t>(mcount());
   s.global_runq = static_cast<std::size_t>(sched.runqsize.load(std::memory_order_relaxed));
@@ -2109,6 +2221,7 @@ int run(const Config& cfg, std::function<void()> main_fn) {
   trace_stop();  // a trace still running ends with the run
   teardown(&m0);
   signals_restore();
+  // Release: the next run()'s CAS (seq_cst) sees this run's teardown done.
   running.store(false, std::memory_order_release);
   return 0;
 }

@@ -66,6 +66,11 @@ void extram_teardown();
 // status has one writer at a time, whoever owns the G (the M running it, the
 // waker that dequeued it under a lock, the M that took it off a run queue),
 // so a checked release store does; a CAS here was a third of a yield's cost.
+// The check's load is relaxed: the owner wrote the status last, or came to
+// own the G through what ordered that write (a queue, a lock, goready). The
+// release pairs with g::status()'s acquire in the lock-free walkers
+// (checkdead, stats, tracebacks): who sees the status sees, e.g., the
+// waitreason written before it. Handing the G over is not its job.
 [[noreturn]] void badcasgstatus(g* gp, gstatus oldval, gstatus newval);
 inline void casgstatus(g* gp, gstatus oldval, gstatus newval) {
   if (gp->atomicstatus.load(std::memory_order_relaxed) != oldval) [[unlikely]]
@@ -197,7 +202,8 @@ extern std::atomic<gregion*> allgregions;  // the first region; nullptr between 
 
 // for_each_g calls f(gp) for every G made in this run so far (Go:
 // forEachGRace; gort needs no locked variant). The Gs' own fields change
-// under f's feet: f reads what it needs as a snapshot.
+// under f's feet: f reads what it needs as a snapshot. The acquire loads
+// pair with malg's release stores of allgregions, next and ngs.
 template <class F>
 void for_each_g(F&& f) {
   for (gregion* r = allgregions.load(std::memory_order_acquire); r != nullptr;

@@ -23,6 +23,33 @@
 //            thief, by CAS.
 // Invariant: 0 <= tail - head <= N, for any snapshot where head is read
 // before tail (reading tail first can see tail - head > N: grab retries).
+//
+// Orders (Go's runqput/runqget/runqgrab comments, pair by pair).
+//   - tail: the owner's release stores (put, steal) pair with grab's acquire
+//     load: a thief that sees tail sees the slots below it, and through
+//     them the Gs' fields the readier wrote (status, closure). steal's
+//     store passes on what its grab acquired, so a third P stealing from
+//     the thief sees the Gs whole too. The owner reads its own tail relaxed.
+//   - head: every consumer commits with a release CAS (get, take_half,
+//     grab; get's plain store when there is no thief); put's acquire load
+//     pairs with it, so the owner overwrites a slot only after the consumer
+//     that read it is done. Consumers load head acquire before tail, which
+//     keeps the two loads in that order (the invariant above) and the slot
+//     reads after them; a failed CAS needs no order: the loop reloads.
+//   - slots: relaxed everywhere; tail's release and head's CAS order them.
+//   - runnext: the owner's release store or exchange (put_next) pairs with
+//     the acquire loads and CAS of a thief (grab): the thief sees the G it
+//     takes whole. Only the owner fills runnext, so the owner's own loads
+//     and its CAS in get need no order for the G (an M that takes over
+//     the P has synchronized with the last through the P's hand-off).
+//   - empty and size are snapshots (acquire, as Go's atomic loads). Exact
+//     for a reader whom the P's hand-off orders after the owner (sysmon
+//     seeing Psyscall, handoffp's caller); a concurrent reader may miss a G
+//     the running owner is moving from runnext to the ring, since get's
+//     runnext CAS is not a release (Go's is seq_cst). The owner then runs it.
+//   - Wakeups: put and put_next publish with release, not seq_cst, so they
+//     are not the StoreLoad half of the "delicate dance" as Go's runnext CAS
+//     is; proc.cpp, "Orders", says why a missed wakeup strands nothing.
 #pragma once
 
 #include <atomic>
@@ -44,6 +71,9 @@ class runq {
   // stays empty until the owner fills it: a release store does, and only
   // evicting a G needs the exchange (a CAS costs as much as a whole
   // switch, and every goready and go() comes here).
+  // The load is relaxed: a null it sees stays null until our store, and no
+  // G is read through it. The exchange's acquire half is more than needed:
+  // the G it evicts is the owner's own (see "Orders").
   T* put_next(T* gp) {
     if (runnext_.load(std::memory_order_relaxed) == nullptr) {
       runnext_.store(gp, std::memory_order_release);  // pairs with the thief's acquire
@@ -58,7 +88,7 @@ class runq {
     std::uint32_t h = head_.load(std::memory_order_acquire);  // pairs with CAS in get/grab
     std::uint32_t t = tail_.load(std::memory_order_relaxed);  // we are its only writer
     if (t - h >= N) return false;
-    slot(t).store(gp, std::memory_order_relaxed);
+    slot(t).store(gp, std::memory_order_relaxed);  // published by the tail store
     tail_.store(t + 1, std::memory_order_release);  // publish; pairs with acquire in grab
     return true;
   }
@@ -69,12 +99,13 @@ class runq {
   // owner claims runnext and head with plain stores instead of CAS, which
   // costs as much as a whole switch.
   T* get(bool& inherit_time, bool no_thieves = false) {
-    T* next = runnext_.load(std::memory_order_relaxed);
+    T* next = runnext_.load(std::memory_order_relaxed);  // the owner's own G: the CAS decides
     if (next != nullptr) {
       // Only a thief can clear runnext while we look, so one CAS suffices:
-      // if it fails, the G is gone and we fall through to the ring.
+      // if it fails, the G is gone and we fall through to the ring. Its
+      // acquire is more than the owner's own G needs ("Orders").
       if (no_thieves) {
-        runnext_.store(nullptr, std::memory_order_relaxed);
+        runnext_.store(nullptr, std::memory_order_relaxed);  // nobody else writes it now
         inherit_time = true;
         return next;
       }
@@ -85,14 +116,17 @@ class runq {
     }
     inherit_time = false;
     for (;;) {
-      std::uint32_t h = head_.load(std::memory_order_acquire);
-      std::uint32_t t = tail_.load(std::memory_order_relaxed);
+      std::uint32_t h = head_.load(std::memory_order_acquire);  // sync with thieves' commits
+      std::uint32_t t = tail_.load(std::memory_order_relaxed);  // we are its only writer
       if (t == h) return nullptr;
-      T* gp = slot(h).load(std::memory_order_relaxed);
+      T* gp = slot(h).load(std::memory_order_relaxed);  // our own store; the CAS validates h
       if (no_thieves) {
+        // Release as the CAS's, though the only later reader of head is the
+        // owner's own put: no thief exists while there is a single P.
         head_.store(h + 1, std::memory_order_release);
         return gp;
       }
+      // Release: commits the consume; pairs with put's and grab's acquire.
       if (head_.compare_exchange_weak(h, h + 1, std::memory_order_release,
                                       std::memory_order_relaxed))
         return gp;
@@ -104,6 +138,7 @@ class runq {
   // meanwhile (then the caller retries put). Owner P only; call only when
   // put has just failed, i.e. the ring is full.
   std::uint32_t take_half(T** batch) {
+    // As get: head acquire, tail and slots our own, a release CAS commits.
     std::uint32_t h = head_.load(std::memory_order_acquire);
     std::uint32_t t = tail_.load(std::memory_order_relaxed);
     std::uint32_t n = (t - h) / 2;
@@ -124,12 +159,12 @@ class runq {
   template <class Backoff>
   T* steal(runq& victim, bool steal_runnext, bool victim_running, Backoff&& backoff,
            std::uint32_t& stolen) {
-    std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    std::uint32_t t = tail_.load(std::memory_order_relaxed);  // our own tail
     std::uint32_t n = victim.grab(*this, t, steal_runnext, victim_running, backoff);
     stolen = n;
     if (n == 0) return nullptr;
     --n;
-    T* gp = slot(t + n).load(std::memory_order_relaxed);
+    T* gp = slot(t + n).load(std::memory_order_relaxed);  // grab stored it, on this thread
     if (n == 0) return gp;
     tail_.store(t + n, std::memory_order_release);  // publish; pairs with acquire in grab
     return gp;
@@ -137,7 +172,9 @@ class runq {
 
   // empty reports whether the queue and runnext are both empty: a consistent
   // snapshot, as Go's runqempty (re-reads tail to rule out a concurrent
-  // get-then-put of runnext).
+  // get-then-put of runnext). Acquire keeps the four loads in program order
+  // and pairs with the stores of tail and runnext; see "Orders" for the
+  // reader it is exact for.
   bool empty() const {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);
@@ -148,7 +185,8 @@ class runq {
   }
 
   // size is the ring's length (runnext not counted); a racy snapshot, for
-  // schedtrace and stats.
+  // schedtrace and stats, and for the owner's room for timers (a stale head
+  // only makes the room smaller). Acquire: head before tail, as grab.
   std::uint32_t size() const {
     std::uint32_t h = head_.load(std::memory_order_acquire);
     std::uint32_t t = tail_.load(std::memory_order_acquire);
@@ -156,11 +194,13 @@ class runq {
     return n > N ? N : n;
   }
 
+  // peek_runnext: a hint for prefetch_next; acquire pairs with put_next's release.
   T* peek_runnext() const { return runnext_.load(std::memory_order_acquire); }
 
   // peek returns the i-th G of the ring from its head without taking it, or
   // nullptr past the tail: a hint (a thief may take it meanwhile), for the
-  // owner to prefetch what the G will touch when it runs.
+  // owner to prefetch what the G will touch when it runs. Relaxed: nothing
+  // is read through what it returns but addresses to prefetch.
   T* peek(std::uint32_t i) {
     std::uint32_t h = head_.load(std::memory_order_relaxed);
     std::uint32_t t = tail_.load(std::memory_order_relaxed);
@@ -168,7 +208,9 @@ class runq {
   }
 
   // drain empties the ring and runnext into out (runnext first), for
-  // procresize's destroy of a P. The world is stopped: no thief is running.
+  // procresize's destroy of a P. The world is stopped: no thief is running,
+  // and stop_the_world's sched.lock and note order it after the owner; the
+  // orders below are only those of the other paths, kept.
   template <class Out>
   void drain(Out&& out) {
     if (T* next = runnext_.exchange(nullptr, std::memory_order_acq_rel)) out(next);
@@ -203,15 +245,21 @@ class runq {
           next = runnext_.load(std::memory_order_acquire);
           if (next == nullptr) return 0;
         }
+        // Acquire, as the loads: pairs with put_next's release. The release
+        // half publishes nothing: the owner's next put_next reads no G.
         if (!runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
           continue;
-        thief.slot(thief_tail).store(next, std::memory_order_relaxed);
+        thief.slot(thief_tail).store(next, std::memory_order_relaxed);  // steal publishes it
         return 1;
       }
       if (n > N / 2) continue;  // read head and tail inconsistently; retry
+      // Relaxed: after tail's acquire; a slot the owner rewrites meanwhile
+      // fails the CAS below. steal's tail store publishes our copies.
       for (std::uint32_t i = 0; i < n; ++i)
         thief.slot(thief_tail + i).store(slot(h + i).load(std::memory_order_relaxed),
                                          std::memory_order_relaxed);
+      // Release: commits; pairs with put's acquire of head, so the owner
+      // reuses the slots only after our reads of them.
       if (head_.compare_exchange_strong(h, h + n, std::memory_order_release,
                                         std::memory_order_relaxed))
         return n;

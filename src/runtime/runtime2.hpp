@@ -169,6 +169,7 @@ struct alignas(64) g {
   // (the run queue orders the two). trace.cpp.
   std::uint64_t traceflow = 0;
 
+  // Acquire: pairs with casgstatus's release store (proc.hpp).
   gstatus status() const { return atomicstatus.load(std::memory_order_acquire); }
 };
 static_assert(sizeof(g) == 192);

@@ -279,7 +279,9 @@ stack* pool_get() {
   return nullptr;
 }
 
-// cachecnt_add: pp's owner counts its cache; stats reads the count.
+// cachecnt_add: pp's owner counts its cache; stats reads the count. Relaxed
+// here and wherever it is read: the owner reads its own count, procresize
+// with the world stopped, stats a snapshot; no stack is reached through it.
 void cachecnt_add(p* pp, std::int32_t d) {
   pp->stackcachecnt.store(pp->stackcachecnt.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
 }

@@ -62,6 +62,23 @@
 // server whose Ps go idle between requests would otherwise restart the
 // 20 us rounds each time, and sysmon take thousands of wakeups a second
 // from the cores that serve. gort: no GC duties.
+//
+// Orders. retake's status load is acquire, pairing with the p.status
+// release stores and with entersyscall's seq_cst store (proc.cpp, "Orders"):
+// a P seen in Psyscall shows what its M did before the call; its CAS out of
+// Psyscall is acq_rel for the same reason, and one CAS wins against
+// exitsyscallfast's and stop_the_world's. p.m is loaded acquire, pairing
+// with acquirep's release (a new extra M seen whole). schedtick,
+// syscalltick, nmspinning and npidle are read relaxed: they only time and
+// gate sysmon's guesses, and a stale one costs a round. p.preempt and the
+// preemption counts are relaxed: a request (proc.cpp) and stats. The sleep:
+// sysmonwait is written under sched.lock, and its readers under the lock
+// need no order (entersyscall's unlocked one is a hint, proc.cpp); the
+// unlocked npidle test before deep_sleep is checked again under the lock.
+// stop's acquire loads pair with main_exit's fetch_or. sysmon_started and
+// sysmon_live are published with release and read with acquire
+// (sysmon_running): a signal handler that finds sysmon's M finds its
+// procid and signal stack.
 #include <pthread.h>
 #include <signal.h>
 
@@ -133,7 +150,7 @@ void preemptone(p* pp) {
 // entry: ask its M to give the P up (preempt.cpp). True if asked.
 bool take_held_p(p* pp, sysmontick& pd, std::int64_t now) {
   if (pd.schedwhen + force_handoff_ns > now || pd.askwhen + reask_ns > now) return false;
-  m* mp = pp->m.load(std::memory_order_acquire);  // an extra M may be new (needm)
+  m* mp = pp->m.load(std::memory_order_acquire);  // an extra M may be new (needm): see acquirep
   if (mp == nullptr) return false;
   pd.askwhen = now;
   const bool took = preemptm(mp, pp, pd.schedtick);
@@ -235,7 +252,7 @@ int retake(std::int64_t now) {
 void sysmon_netpoll(std::int64_t now) {
   std::int64_t last = sched.lastpoll.load(std::memory_order_relaxed);
   if (last == 0 || last + netpoll_stale_ns >= now || !netpoll_anywaiters()) return;
-  sched.lastpoll.compare_exchange_strong(last, now, std::memory_order_seq_cst);
+  sched.lastpoll.compare_exchange_strong(last, now, std::memory_order_seq_cst);  // the load: a hint
   glist list;
   netpoll(0, list);
   if (list.empty()) return;
@@ -257,6 +274,7 @@ void sysmon_netpoll(std::int64_t now) {
 // reached still do. next_waitsince: sysmon's (stampwaitsince).
 bool deep_sleep(std::int64_t now, std::int64_t& next_waitsince) {
   sched.lock.lock();
+  // All three change only under sched.lock, held: relaxed.
   const bool idle = (sched.stop.load(std::memory_order_relaxed) & stop_gcwaiting) ||
                     sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed);
   if (!idle) {
@@ -273,6 +291,8 @@ bool deep_sleep(std::int64_t now, std::int64_t& next_waitsince) {
   sysmonnote.tsleep(sleep);
   sched.lock.lock();
   sched.sysmonwait.store(false, std::memory_order_seq_cst);
+  // Relaxed: main_exit sets stop_exiting before sysmon_stop's wakeup under
+  // this lock, so a wakeup this clear could erase has its exit bit seen.
   if (!(sched.stop.load(std::memory_order_relaxed) & stop_exiting)) sysmonnote.clear();
   const bool rush = sched.sysmon_rush;
   sched.lock.unlock();

@@ -84,6 +84,20 @@
 //     the channel is an ordinary one-value buffer, and stop/reset discard an
 //     unread value under the timer's lock, which every send also takes, so
 //     no stale time is received after they return (Go's guarantee).
+//
+// Orders. min_when: update_min's seq_cst store (its comment says why) pairs
+// with the acquire loads of check_timers and check_timers_pending, which
+// take ts.mu before they act; under mu it is read relaxed, and the other
+// unlocked readers (proc.cpp) take it as a hint. timer::ts is stored under
+// the heap's mu: relaxed when a timer goes in (unlink checks it again under
+// that mu), release when it leaves, pairing with unlink's acquire, so a
+// stop that finds the timer in no heap sees what the firing did first
+// (sending's increment). chan_timer::seq and sending are read and written
+// relaxed under a lock that orders them: seq is bumped under t->mu and
+// compared under it; run_timer's first read of seq is under ts.mu, after
+// the push that any earlier bump preceded. The reference counts are the
+// usual: a relaxed increment from a live reference, an acq_rel decrement
+// so the last one frees after every use.
 #include "runtime/time.hpp"
 
 #include <algorithm>
@@ -152,7 +166,7 @@ void siftdown(timers& ts, std::size_t i) {
 void heap_push(timers& ts, const timer_when& e) {
   ts.heap.push_back(e);
   siftup(ts, ts.heap.size() - 1);
-  if (timer* t = e.t()) t->ts.store(&ts, std::memory_order_relaxed);
+  if (timer* t = e.t()) t->ts.store(&ts, std::memory_order_relaxed);  // "Orders": unlink re-checks
 }
 
 void heap_remove_at(timers& ts, std::size_t i) {
@@ -524,7 +538,7 @@ void clear_timers(p* pp) {
   for (const timer_when& e : pp->timers.heap) {
     timer* t = e.t();
     if (t == nullptr) continue;  // a sleep: its G is abandoned with run()
-    t->ts.store(nullptr, std::memory_order_relaxed);
+    t->ts.store(nullptr, std::memory_order_relaxed);  // teardown: every M is joined
     owned.emplace_back(e.what);  // the heap's reference
   }
   pp->timers.heap.clear();

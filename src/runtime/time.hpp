@@ -78,6 +78,7 @@ void add_sleep(p* pp, g* gp, std::int64_t when);
 // 230-instruction yield).
 std::int64_t check_timers_pending(p* pp, std::int64_t now);
 inline std::int64_t check_timers(p* pp, std::int64_t now) {
+  // Acquire: pairs with update_min's store (time.cpp, "Orders").
   if (pp->timers.min_when.load(std::memory_order_acquire) == 0) return 0;
   return check_timers_pending(pp, now);
 }

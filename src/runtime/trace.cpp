@@ -28,10 +28,23 @@
 // even before taking its buffer: every M then either had finished its
 // event, or will see tracing off. The M's store and load are plain
 // instructions, as in preempt.cpp's handshake: trace_stop's membarrier is
-// the fence between them (a seq_cst fence on the M's side where the kernel
+// the fence between them (a seq_cst fence on each side where the kernel
 // has no membarrier). A signal handler that interrupts an M's write finds
 // the count odd and records nothing (preempt.cpp makes it odd around the
 // handler's own P take-over: a flush allocates).
+//
+// Orders. The M's loads of its own count, and its odd store, are relaxed:
+// the count has no writer but the M's thread (its signal handler's too),
+// and the fence after the odd store is what orders it for trace_stop. The
+// even store is release, paired with take_buffers' acquire load: trace_stop
+// sees the records and buffer pointers the event left. trace_enabled's
+// acquire loads pair with trace_start's store, after which the writer and
+// the files are set up; trace_on()'s relaxed load is only the hooks' hint,
+// which the seqlock checks again. tr.fence is relaxed: trace_start stores
+// it before enabling tracing, and it is the same for every trace of a
+// process (whether membarrier works). Left open (issue 15): an M that has
+// not synchronized with the process's first trace_start since may, in the
+// model, still read the initial false there and skip its fence.
 //
 // Time. cputicks (rdtsc, the arm64 virtual counter) is cheaper than
 // clock_gettime, and converted to ns at stop from the ticks and nanotime
@@ -228,7 +241,7 @@ enum class stamp : std::uint8_t { now, untimed };
 [[gnu::always_inline]] inline void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
   if (st == stamp::now || mp == nullptr) e.ticks = cputicks();  // one buffer for many threads: no "previous event"
   if (mp == nullptr) {
-    std::lock_guard<std::mutex> lk(tr.glock);
+    std::lock_guard<std::mutex> lk(tr.glock);  // orders us against take_buffers' take of gbuf
     if (trace_enabled.load(std::memory_order_acquire)) append(tr.gbuf, -1, e);
     return;
   }
@@ -245,7 +258,7 @@ enum class stamp : std::uint8_t { now, untimed };
 
 // next_flow: a flow id unique in the run: mp's id above its count.
 std::uint64_t next_flow(m* mp) {
-  if (mp == nullptr) return tr.gflowseq.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (mp == nullptr) return tr.gflowseq.fetch_add(1, std::memory_order_relaxed) + 1;  // RMW: unique
   return (static_cast<std::uint64_t>(mp->id) + 1) << 40 | ++mp->traceflowseq;
 }
 
@@ -267,6 +280,7 @@ trace_end end_of(const g* gp, const p* pp) {
   switch (gp->status()) {
     case gstatus::Gdead: return trace_end::exit;
     case gstatus::Grunnable:
+      // preempt: sysmon's request, read as a label only.
       return pp != nullptr && pp->preempt.load(std::memory_order_relaxed) ? trace_end::preempt : trace_end::yield;
     default: return trace_end::block;
   }
@@ -740,7 +754,7 @@ void trace_start(const std::string& path) {
   tr.path = path;
   tr.active = true;
   tr.done = false;
-  tr.fence.store(!membarrier_available(), std::memory_order_relaxed);
+  tr.fence.store(!membarrier_available(), std::memory_order_relaxed);  // "Orders": before enabling
   count_writer(1);
   tr.writer = std::thread(writer_loop);
   tr.ns0 = nanotime();
@@ -752,7 +766,13 @@ void trace_stop() {
   std::lock_guard<std::mutex> lk(tr.ctl);
   if (!tr.active) return;
   trace_enabled.store(false, std::memory_order_seq_cst);
-  if (!tr.fence.load(std::memory_order_relaxed)) membarrier_all();
+  // Our fence of the seqlock's Dekker pair ("Stopping"): the membarrier's,
+  // or, where writers fence themselves, a seq_cst fence. A seq_cst store
+  // then take_buffers' acquire loads is no StoreLoad barrier by itself.
+  if (!tr.fence.load(std::memory_order_relaxed))
+    membarrier_all();
+  else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
   take_buffers();
   tr.ticks1 = cputicks();
   tr.ns1 = nanotime();

@@ -21,7 +21,8 @@
 namespace gort::rt {
 
 // trace_enabled: a trace is running. Written by trace_start and trace_stop
-// only; read by every hook.
+// only; read by every hook. trace_on's load is relaxed: a hint, which the
+// event's seqlock checks again with acquire (trace.cpp, "Stopping").
 extern std::atomic<bool> trace_enabled;
 inline bool trace_on() { return trace_enabled.load(std::memory_order_relaxed); }
 
