@@ -163,11 +163,13 @@ struct alignas(64) g {
   // latency sample's stamp, negated (-cputicks()), when runqput picked the
   // G for it; execute reads and clears it (proc.cpp, "Scheduling latency").
   std::atomic<std::int64_t> waitsince{0};
-  // traceflow: while a trace runs, the flow that made this G runnable (its
-  // go() or its goready), for the trace's arrow to its next start; 0: none.
-  // Written by whoever makes it runnable, read by the M that runs it next
-  // (the run queue orders the two). trace.cpp.
-  std::uint64_t traceflow = 0;
+  // traceflow: while a trace runs, the count (1..127, cycling) of the last
+  // time this G was made runnable (its go() or a goready), with
+  // trace_flow_pending set until its next start records the count, for the
+  // trace's arrow between the two (trace.cpp, "Flows"). Written by whoever
+  // makes it runnable and by the M that starts it next; the run queue
+  // orders the two, and the G's park orders the start before the next ready.
+  std::uint8_t traceflow = 0;
 
   // Acquire: pairs with casgstatus's release store (proc.hpp).
   gstatus status() const { return atomicstatus.load(std::memory_order_acquire); }
@@ -376,10 +378,9 @@ struct m {
   // The execution trace (trace.cpp): this M's event buffer and the count
   // that is odd while the M writes an event, which trace_stop waits to see
   // even; both the M's own, but for trace_stop, which takes the buffer once
-  // the count is even and tracing off. traceflowseq numbers the M's flows.
+  // the count is even and tracing off.
   tracebuf* tbuf = nullptr;
   std::atomic<std::uint32_t> traceseq{0};
-  std::uint64_t traceflowseq = 0;
 };
 
 // schedt: the global scheduler state (Go's `sched`).

@@ -54,6 +54,13 @@
 // then), so the arrow to the readied G's start never points back in time.
 // A switch from one G straight to the next is one record (go_switch).
 //
+// Flows. A go_create or go_unpark record and the readied G's next start
+// both carry the G's count of its readies, 1..127 cycling (g.traceflow):
+// one byte each, where a flow id unique in the run took seven. The goid
+// and the count pair them. The goid alone would not: an untimed ready is
+// stamped earlier than it happened, maybe before an earlier start of the
+// same G on another P, which the count tells apart.
+//
 // The file. At trace_stop the raw records are read back, each M's in the
 // order it wrote them, sorted by time, and written as Chrome's JSON Trace
 // Event Format, which ui.perfetto.dev opens: process "Ps" with a track per
@@ -177,7 +184,6 @@ struct tracer {
 
   std::mutex glock;
   tracebuf* gbuf = nullptr;       // glock
-  std::atomic<std::uint64_t> gflowseq{0};
 };
 tracer tr;
 
@@ -256,22 +262,27 @@ enum class stamp : std::uint8_t { now, untimed };
   mp->traceseq.store(seq + 2, std::memory_order_release);
 }
 
-// next_flow: a flow id unique in the run: mp's id above its count.
-std::uint64_t next_flow(m* mp) {
-  if (mp == nullptr) return tr.gflowseq.fetch_add(1, std::memory_order_relaxed) + 1;  // RMW: unique
-  return (static_cast<std::uint64_t>(mp->id) + 1) << 40 | ++mp->traceflowseq;
-}
-
 std::int32_t pid_of(const p* pp) { return pp != nullptr ? pp->id : -1; }
 std::int32_t curpid(const m* mp) { return mp != nullptr ? pid_of(mp->p) : -1; }
 std::uint64_t mid_of(const m* mp) { return static_cast<std::uint64_t>(mp->id); }
 
+constexpr std::uint8_t trace_flow_pending = 0x80;
+
 // ready: gp was made runnable (ev: go_create or go_unpark); its next start
-// ends the flow.
+// ends the flow (see "Flows").
 [[gnu::always_inline]] inline void ready(trace_ev ev, g* gp) {
   m* mp = getm();
-  gp->traceflow = next_flow(mp);
-  trace_event(mp, {.goid = gp->goid, .arg = gp->traceflow, .p = curpid(mp), .ev = ev}, stamp::untimed);
+  const std::uint8_t count = (gp->traceflow & ~trace_flow_pending) % 127 + 1;
+  gp->traceflow = count | trace_flow_pending;
+  trace_event(mp, {.goid = gp->goid, .arg = count, .p = curpid(mp), .ev = ev}, stamp::untimed);
+}
+
+// flow_of: the count of the ready that gp's start ends, 0 if none (a G
+// made runnable before the trace began).
+std::uint8_t flow_of(g* gp) {
+  const std::uint8_t f = gp->traceflow;
+  gp->traceflow = f & ~trace_flow_pending;
+  return f & trace_flow_pending ? f & ~trace_flow_pending : 0;
 }
 
 // end_of: how gp's run ended, from its status, which it has just left
@@ -302,7 +313,7 @@ void trace_go_stop(g* gp) {
 // A switch from one G straight to the next is one record.
 void trace_go_start(g* from, g* gp) {
   const p* pp = gp->m->p;
-  trace_record e{.goid = gp->goid, .arg = std::exchange(gp->traceflow, 0), .p = pid_of(pp), .ev = trace_ev::go_start};
+  trace_record e{.goid = gp->goid, .arg = flow_of(gp), .p = pid_of(pp), .ev = trace_ev::go_start};
   if (!from->is_g0) {
     e.ev = trace_ev::go_switch;
     e.end = end_of(from, pp);
@@ -497,11 +508,17 @@ class json_writer {
   void write_pending(track_key k);
   void flush_if_big();
   static std::string track_name(const track_key& k);
+  static std::uint64_t flow_key(const trace_record& e) { return e.goid << 7 | e.arg; }
 
   std::FILE* f_;
   std::string out_;
   std::map<track_key, track> tracks_;
-  std::unordered_map<std::uint64_t, const char*> flows_;  // started flows: their names
+  struct flow {
+    const char* name;
+    std::uint64_t id;
+  };
+  std::unordered_map<std::uint64_t, flow> flows_;  // started flows, by goid and count
+  std::uint64_t nflows_ = 0;
   std::map<track_key, std::vector<pending_anchor>> pending_;  // anchor's, on tracks with no slice yet
 };
 
@@ -615,10 +632,11 @@ void json_writer::event(const timed_event& te) {
     case trace_ev::go_create:
     case trace_ev::go_unpark: {
       const char* name = e.ev == trace_ev::go_create ? "create" : "unpark";
-      flows_[e.arg] = name;
+      const std::uint64_t id = ++nflows_;
+      flows_[flow_key(e)] = {name, id};
       anchor(where, ns, name, e.goid);
       head("s", where, ns);
-      out_ += ",\"id\":\"" + std::to_string(e.arg) + "\",\"cat\":\"go\",\"name\":\"" + name +
+      out_ += ",\"id\":\"" + std::to_string(id) + "\",\"cat\":\"go\",\"name\":\"" + name +
               "\",\"args\":{\"goid\":" + std::to_string(e.goid) + "}}";
       break;
     }
@@ -626,11 +644,11 @@ void json_writer::event(const timed_event& te) {
     case trace_ev::go_switch: {
       if (e.ev == trace_ev::go_switch) close_any(where, e.from, ns, end_string(e));
       open(where, gname(e.goid), e.goid, ns);
-      auto f = flows_.find(e.arg);
+      auto f = flows_.find(flow_key(e));
       if (e.arg != 0 && f != flows_.end()) {
         head("f", where, ns);
-        out_ += ",\"id\":\"" + std::to_string(e.arg) + "\",\"cat\":\"go\",\"name\":\"" +
-                f->second + "\"}";
+        out_ += ",\"id\":\"" + std::to_string(f->second.id) + "\",\"cat\":\"go\",\"name\":\"" +
+                f->second.name + "\"}";
         flows_.erase(f);
       }
       break;
