@@ -1,4 +1,4 @@
-// sync_test.cpp: the sync package through the public API (API.md, "Sync").
+// sync_test.cpp: the sync package through the public API (include/gort/sync.hpp).
 // Go counterparts: src/sync/mutex_test.go (Mutex, MutexFairness, the misuse
 // tests), rwmutex_test.go (ParallelReaders, RWMutex, RLockRecursive's writer
 // preference), once_test.go (Once, OncePanic), cond_test.go (CondSignal,

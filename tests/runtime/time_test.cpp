@@ -1,5 +1,5 @@
 // time_test.cpp: sleeping, timers and tickers through the public API
-// (API.md, "Time"; include/gort/time.hpp). Go counterparts: src/time/
+// (include/gort/time.hpp). Go counterparts: src/time/
 // sleep_test.go and tick_test.go (Go 1.23 semantics); tests keep Go's names
 // where one fits.
 //
