@@ -1,6 +1,6 @@
 // bench/common.hpp: what every gort benchmark program shares, the counterpart
-// of the anchors' helpers (/work/shared/anchors/go/bench/bench.go and
-// boostfiber/common.hpp): the optional scale argument, resource readings,
+// of the anchors' helpers (go/bench/bench.go and boostfiber/common.hpp under
+// $ANCHORS, bench/compare.sh): the optional scale argument, resource readings,
 // failing loudly, and the single machine-readable RESULT line
 //
 //   RESULT name=<workload> impl=gort procs=<P> <fields...> minflt=<n> rss_kb=<peak>

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compare.sh: runs gort's benchmark programs (bench/<workload>.cpp) and
 # network servers (examples/http_hello.cpp, examples/echo.cpp) side by side
-# with the anchors (Go, Boost.Fiber and Boost.Asio, /work/shared/anchors),
+# with the anchors (Go, Boost.Fiber and Boost.Asio, in $ANCHORS: see below),
 # run by run, and prints the anchors' median table (run.sh --report) with
 # gort's columns, and gort ÷ Boost.Fiber and gort ÷ Asio columns, added.
 #

@@ -22,7 +22,8 @@
 # compare.sh does: gort's http_hello in GORT_BUILD_DIR (default build-bench,
 # Release), the anchors with their run.sh --build-only into
 # GORT_BUILD_DIR/anchors, the client with go build. PORT: the first port
-# (default 19080).
+# (default 19080). ANCHORS: the anchors' directory, outside this repository
+# (default: $REPO/../shared/anchors, as bench/compare.sh's).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,5 +1,5 @@
-// echo: the anchors' echo server (/work/shared/anchors/README.md, workload
-// 10; the Go original is anchors/go/echo/main.go) on gort: one goroutine per
+// echo: the anchors' echo server (the workload echo, docs/PERFORMANCE.md;
+// the Go original is go/echo/main.go under $ANCHORS) on gort: one goroutine per
 // connection reads into a 4 KiB buffer and writes back exactly the bytes it
 // read, one write per read, until EOF or an error closes it.
 //

@@ -1,5 +1,5 @@
 // http_framing.hpp: the request framing of the anchors' httphello workload
-// (/work/shared/anchors/README.md, workload 9), shared by http_hello.cpp and
+// (docs/PERFORMANCE.md), shared by http_hello.cpp and
 // its fuzz target (tests/fuzz/http_framing_fuzz.cpp). No I/O here: the caller
 // reads into space(), hands the count to received(), and writes responses(k).
 //

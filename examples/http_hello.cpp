@@ -1,5 +1,6 @@
-// http_hello: the anchors' httphello server (/work/shared/anchors/README.md,
-// workload 9; the Go original is anchors/go/httphello/main.go) on gort: a
+// http_hello: the anchors' httphello server (the workload httphello,
+// docs/PERFORMANCE.md; the Go original is go/httphello/main.go under
+// $ANCHORS) on gort: a
 // keep-alive HTTP/1.1 server on raw TCP, one goroutine per connection, with
 // the request framing of http_framing.hpp: each read's complete requests
 // (bytes up to and including "\r\n\r\n") get the fixed 78-byte response,

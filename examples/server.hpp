@@ -1,5 +1,5 @@
 // server.hpp: the frame echo.cpp and http_hello.cpp share, that of the
-// anchors' Go servers (/work/shared/anchors/go/{echo,httphello}/main.go):
+// anchors' Go servers (go/echo and go/httphello under $ANCHORS, bench/compare.sh):
 // listen on 127.0.0.1:PORT, accept in one goroutine, serve each connection
 // in a goroutine of its own, and on SIGTERM or SIGINT print the one RESULT
 // line (impl=gort) and exit 0. The program supplies the per-connection

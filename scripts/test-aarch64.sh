@@ -33,6 +33,6 @@ if ((${#missing[@]})); then
 fi
 
 cmake -S "$root" -B "$build" -G Ninja \
-  -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" "$@"
+  -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" -DGORT_BUILD_TESTS=ON "$@"  # ON: no GoogleTest sources is an error, not a build without tests
 cmake --build "$build"
 ctest --test-dir "$build" --output-on-failure

@@ -138,32 +138,32 @@ void dump_goroutines(std::ostream& os);
 // goroutine changing state meanwhile may be counted in its old or its new
 // state, as in Go's /sched/goroutines metrics. Cumulative counts are since
 // run() began.
-struct Stats {                    // fields may be added
-  std::size_t goroutines;         // live goroutines (/sched/goroutines:goroutines)
-  std::size_t threads;            // Ms created and alive
-  int maxprocs;                   // Ps (/sched/gomaxprocs:threads)
-  int idle_procs;                 // Ps with no M
-  int spinning_threads;           // Ms looking for work
-  std::size_t global_runq;        // length of the global run queue
-  std::uint64_t steals;           // goroutines taken by work stealing, cumulative
-  std::uint64_t context_switches; // goroutine switches, cumulative
+struct Stats {                    // fields may be added; each starts at zero
+  std::size_t goroutines = 0;          // live goroutines (/sched/goroutines:goroutines)
+  std::size_t threads = 0;             // Ms created and alive
+  int maxprocs = 0;                    // Ps (/sched/gomaxprocs:threads)
+  int idle_procs = 0;                  // Ps with no M
+  int spinning_threads = 0;            // Ms looking for work
+  std::size_t global_runq = 0;         // length of the global run queue
+  std::uint64_t steals = 0;            // goroutines taken by work stealing, cumulative
+  std::uint64_t context_switches = 0;  // goroutine switches, cumulative
 
   // Goroutines by state, from one pass over them.
-  std::size_t goroutines_running;   // on a thread, with a P
-  std::size_t goroutines_runnable;  // in a run queue
-  std::size_t goroutines_waiting;   // parked: a channel, a lock, a sleep, I/O
-  std::size_t goroutines_syscall;   // in blocking(), or running without the P sysmon took
+  std::size_t goroutines_running = 0;  // on a thread, with a P
+  std::size_t goroutines_runnable = 0; // in a run queue
+  std::size_t goroutines_waiting = 0;  // parked: a channel, a lock, a sleep, I/O
+  std::size_t goroutines_syscall = 0;  // in blocking(), or running without the P sysmon took
 
   // Preemption, cumulative, by kind (docs/differences.md):
-  std::uint64_t preempt_requests;   // time slices sysmon ended (10 ms without a switch)
-  std::uint64_t preempt_yields;     // cooperative: a goroutine yielded at a runtime entry for one
-  std::uint64_t handoffs_held;      // Ps sysmon took from a goroutine that kept one 20 ms
-                                    // without a runtime entry (membarrier handshake or signal)
-  std::uint64_t handoffs_syscall;   // Ps sysmon took from a long blocking() call
+  std::uint64_t preempt_requests = 0;  // time slices sysmon ended (10 ms without a switch)
+  std::uint64_t preempt_yields = 0;    // cooperative: a goroutine yielded at a runtime entry for one
+  std::uint64_t handoffs_held = 0;     // Ps sysmon took from a goroutine that kept one 20 ms
+                                       // without a runtime entry (membarrier handshake or signal)
+  std::uint64_t handoffs_syscall = 0;  // Ps sysmon took from a long blocking() call
 
-  std::size_t timers_pending;       // timers and sleeps not yet fired, on all Ps
-  std::size_t stacks_in_use;        // goroutine stacks held by goroutines
-  std::size_t stacks_pooled;        // free stacks kept for reuse (per-P caches, global pool)
+  std::size_t timers_pending = 0;      // timers and sleeps not yet fired, on all Ps
+  std::size_t stacks_in_use = 0;       // goroutine stacks held by goroutines
+  std::size_t stacks_pooled = 0;       // free stacks kept for reuse (per-P caches, global pool)
 
   // sched_latency: how long goroutines waited runnable before they ran
   // (Go's /sched/latencies:seconds), for a sample: one in 64 of the
@@ -171,8 +171,8 @@ struct Stats {                    // fields may be added
   // sched_latency_le_ns[i] (and not under the bound before); the bounds
   // double from one tick of the CPU's cycle counter, the last is infinite.
   static constexpr int latency_buckets = 32;
-  std::uint64_t sched_latency[latency_buckets];
-  double sched_latency_le_ns[latency_buckets];
+  std::uint64_t sched_latency[latency_buckets] = {};
+  double sched_latency_le_ns[latency_buckets] = {};
 };
 Stats stats();
 

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 
 namespace gort {
@@ -76,6 +77,23 @@ class RWMutex {
   bool try_lock_shared();
   void unlock_shared();
 
+  // Go's RWMutex.RLocker: a lockable whose lock() and unlock() are this
+  // RWMutex's lock_shared() and unlock_shared(), for a Cond whose waiters
+  // hold the read side, or std::lock_guard. A handle: copies lock the same
+  // RWMutex, which must outlive them.
+  class RLocker {
+   public:
+    explicit RLocker(RWMutex& rw) noexcept : rw_(&rw) {}
+    void lock() { rw_->lock_shared(); }
+    bool try_lock() { return rw_->try_lock_shared(); }
+    void unlock() { rw_->unlock_shared(); }
+
+   private:
+    friend class Cond;
+    RWMutex* rw_;
+  };
+  RLocker rlocker() noexcept { return RLocker(*this); }
+
  private:
   Mutex w_;                               // held by a writer, pending or active
   std::atomic<std::uint32_t> writer_sem_{0};  // a writer waits here for the readers to leave
@@ -133,47 +151,53 @@ class Once {
   Mutex m_;
 };
 
-namespace detail {
-// A ticket-based list of waiters, Go's notifyList (sema.go): wait is the
-// next ticket to hand out, notify the next ticket to wake, so a signal wakes
-// the longest waiter and never one that arrived after it. Only the runtime
-// (sema.cpp) touches the fields: wait is incremented without the lock, notify
-// is read without it but written under it; lock is a runtime mutex (its only
-// member, 0 = unlocked) guarding head and tail, the list of parked waiters.
-struct notify_list {
-  std::atomic<std::uint32_t> wait{0};
-  std::atomic<std::uint32_t> notify{0};
-  std::atomic<std::uint32_t> lock{0};
-  void* head = nullptr;
-  void* tail = nullptr;
-};
-std::uint32_t notify_list_add(notify_list* l) noexcept;
-void notify_list_wait(notify_list* l, std::uint32_t ticket);
-void notify_list_notify_one(notify_list* l) noexcept;
-void notify_list_notify_all(notify_list* l) noexcept;
-}  // namespace detail
-
-// Cond: sync.Cond over a Mutex. wait() unlocks the mutex, parks until
-// signal() or broadcast(), and locks it again before returning; as in Go,
-// callers re-check their condition in a loop.
+// Cond: sync.Cond. wait() unlocks the Cond's lockable, parks until signal()
+// or broadcast(), and locks it again before returning; as in Go, callers
+// re-check their condition in a loop, or let wait(pred) do it. signal()
+// wakes the goroutine that has waited longest; neither needs the lock held.
+//
+// The lockable is any type with lock() and unlock(), as Go's Locker: a
+// Mutex, an RWMutex (its write side), RWMutex::rlocker() (its read side),
+// or a user type. It must outlive the Cond. The Cond keeps it type-erased,
+// as Go keeps an interface: its address and two functions, so a Cond is one
+// type whatever it locks. The list of waiters is the runtime's notifyList
+// (src/runtime/sema.cpp), kept in opaque storage here and reached only
+// through src/sync/cond.cpp.
 class Cond {
  public:
-  explicit Cond(Mutex& m) noexcept : l_(m) {}
+  template <class L>
+    requires requires(L& l) {
+      l.lock();
+      l.unlock();
+    }
+  explicit Cond(L& l) noexcept
+      : l_(std::addressof(l)),
+        lock_([](void* p) { static_cast<L*>(p)->lock(); }),
+        unlock_([](void* p) { static_cast<L*>(p)->unlock(); }) {
+    init();
+  }
+  // rlocker() by value, as Go's NewCond(rw.RLocker()): the Cond locks the
+  // RWMutex's read side, and the temporary RLocker need not outlive it.
+  explicit Cond(RWMutex::RLocker l) noexcept;
   Cond(const Cond&) = delete;
   Cond& operator=(const Cond&) = delete;
 
-  void wait() {
-    const std::uint32_t t = detail::notify_list_add(&notify_);
-    l_.unlock();
-    detail::notify_list_wait(&notify_, t);
-    l_.lock();
+  void wait();
+  template <class Pred>
+  void wait(Pred pred) {
+    while (!pred()) wait();
   }
-  void signal() noexcept { detail::notify_list_notify_one(&notify_); }
-  void broadcast() noexcept { detail::notify_list_notify_all(&notify_); }
+  void signal() noexcept;
+  void broadcast() noexcept;
 
  private:
-  Mutex& l_;
-  detail::notify_list notify_;
+  void init() noexcept;
+  void* l_;
+  void (*lock_)(void*);
+  void (*unlock_)(void*);
+  // The notify list: two tickets, a runtime mutex, the head and tail of
+  // the parked waiters (cond.cpp checks that they fit).
+  alignas(void*) unsigned char list_[4 * sizeof(void*)];
 };
 
 // gort::sync::Mutex, ... for code that reads like Go's.

@@ -12,14 +12,15 @@
 //
 // As Go 1.23: a Timer's or Ticker's channel has a one-value buffer, and
 // stop()/reset() discard a value not yet received, so no stale time is read
-// after them. Destroying a Timer object does not cancel it (use stop()); a
-// timer that fires after its channel's last handle is gone is simply freed.
+// after them. A Timer and a Ticker each own their runtime timer, alike:
+// move-only. Destroying a Timer object does not cancel it (use stop());
+// destroying a Ticker stops it. A timer that fires after its channel's last
+// handle is gone is simply freed.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <utility>
 
 #include "gort/chan.hpp"
@@ -28,33 +29,34 @@ namespace gort {
 
 namespace detail {
 
-void timer_retain(std::uintptr_t t) noexcept;
-void timer_release(std::uintptr_t t) noexcept;
+struct timer;         // the runtime's (src/runtime/time.hpp): opaque here
+struct timer_access;  // src/runtime/time.cpp
 
-// timer_ref: a counted reference to a timer (src/runtime/time.hpp), a
-// pointer tagged with the timer's kind. A Timer's, Ticker's or after's
-// timer lives in its channel's allocation and counts on the channel's
-// references; an after_func's has a count of its own.
-class timer_ref {
+// timer_handle: the one counted reference a Timer or Ticker holds to its
+// runtime timer. Move-only: each Timer and Ticker owns its timer, and what
+// destroying the owner does is the owner's to say (a Timer's timer runs
+// on; a Ticker stops). A Timer's or Ticker's timer lives in its channel's
+// allocation and counts on the channel's references; an after_func's has a
+// count of its own, hence func_.
+class timer_handle {
  public:
-  timer_ref() noexcept = default;
-  explicit timer_ref(std::uintptr_t adopted) noexcept : t_(adopted) {}
-  timer_ref(const timer_ref& o) noexcept : t_(o.t_) {
-    if (t_) timer_retain(t_);
-  }
-  timer_ref(timer_ref&& o) noexcept : t_(std::exchange(o.t_, 0)) {}
-  timer_ref& operator=(timer_ref o) noexcept {
+  timer_handle() noexcept = default;
+  timer_handle(timer_handle&& o) noexcept : t_(std::exchange(o.t_, nullptr)), func_(o.func_) {}
+  timer_handle& operator=(timer_handle&& o) noexcept {
     std::swap(t_, o.t_);
+    std::swap(func_, o.func_);
     return *this;
   }
-  ~timer_ref() {
-    if (t_) timer_release(t_);
+  ~timer_handle() {
+    if (t_) release();
   }
-  std::uintptr_t get() const noexcept { return t_; }
-  std::uintptr_t release() noexcept { return std::exchange(t_, 0); }  // the reference goes to the caller
+  explicit operator bool() const noexcept { return t_ != nullptr; }
 
  private:
-  std::uintptr_t t_ = 0;
+  friend struct timer_access;
+  void release() noexcept;
+  timer* t_ = nullptr;
+  bool func_ = false;  // an after_func's timer; else a channel's
 };
 
 }  // namespace detail
@@ -63,10 +65,15 @@ class timer_ref {
 void sleep(std::chrono::nanoseconds d);
 void sleep_until(std::chrono::steady_clock::time_point t);
 
-// time.NewTimer: sends the time on c() once, d from now.
+// time.NewTimer: sends the time on c() once, d from now. Move-only: a
+// Timer owns its timer (share it through a std::shared_ptr<Timer>, or share
+// c(), a channel handle); a moved-from Timer may only be destroyed or
+// assigned to. Destroying it does not cancel the timer.
 class Timer {
  public:
   explicit Timer(std::chrono::nanoseconds d);
+  Timer(Timer&&) noexcept = default;
+  Timer& operator=(Timer&&) noexcept = default;
   chan<std::chrono::steady_clock::time_point> c() const { return c_; }
   // Cancels the timer: true if it was pending (had not fired).
   bool stop();
@@ -77,25 +84,28 @@ class Timer {
   friend Timer after_func(std::chrono::nanoseconds d, std::function<void()> f);
   Timer() = default;
   chan<std::chrono::steady_clock::time_point> c_;
-  detail::timer_ref t_;
+  detail::timer_handle t_;
 };
 
 // time.NewTicker: sends the time on c() every period; a reader that falls
 // behind misses ticks (the channel holds one). period must be positive
-// (panic_error "non-positive interval for NewTicker", Go's message). A
-// Ticker is a handle: copies share one ticker, which stops when the last
-// copy goes (Go collects an unreachable ticker; here nothing could stop it).
+// (panic_error "non-positive interval for NewTicker", Go's message). Owned
+// as a Timer is (move-only), but destroying a Ticker stops it, and so does
+// assigning another over it: Go collects an unreachable ticker; here
+// nothing else could stop it.
 class Ticker {
  public:
   explicit Ticker(std::chrono::nanoseconds period);
+  Ticker(Ticker&&) noexcept = default;
+  Ticker& operator=(Ticker&& o) noexcept;
+  ~Ticker();
   chan<std::chrono::steady_clock::time_point> c() const { return c_; }
   void stop();
   void reset(std::chrono::nanoseconds period);  // panic_error on period <= 0, as Go
 
  private:
-  struct stopper;  // stops the ticker when the last handle goes
   chan<std::chrono::steady_clock::time_point> c_;
-  std::shared_ptr<stopper> t_;
+  detail::timer_handle t_;
 };
 
 // time.After: a channel that receives the time once, d from now.

@@ -355,9 +355,10 @@ void sync_runtime_do_spin() {
 namespace gort::detail {
 namespace {
 
-// notify_list.lock is an rt::mutex. gort/sync.hpp cannot include the
-// runtime's headers, so the public struct holds the mutex's only member (a
-// std::atomic<uint32_t>, 0 = unlocked) and the runtime views it as a mutex.
+// notify_list.lock is an rt::mutex. The list lives in a Cond's opaque
+// storage, whose size the public header fixes (gort/sync.hpp), so it holds
+// the mutex's only member (a std::atomic<uint32_t>, 0 = unlocked), whose
+// size cannot change unseen, and the runtime views it as a mutex.
 static_assert(sizeof(rt::mutex) == sizeof(std::atomic<std::uint32_t>));
 static_assert(alignof(rt::mutex) == alignof(std::atomic<std::uint32_t>));
 static_assert(std::is_standard_layout_v<rt::mutex>);

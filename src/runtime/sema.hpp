@@ -35,3 +35,27 @@ void sync_runtime_do_spin();
 void sema_teardown();
 
 }  // namespace gort::rt
+
+namespace gort::detail {
+
+// A ticket-based list of waiters, Go's notifyList (sema.go), for sync.Cond
+// (src/sync/cond.cpp keeps one in each Cond's opaque storage): wait is the
+// next ticket to hand out, notify the next ticket to wake, so a signal wakes
+// the longest waiter and never one that arrived after it. Only sema.cpp
+// touches the fields: wait is incremented without the lock, notify is read
+// without it but written under it; lock is a runtime mutex (its only
+// member, 0 = unlocked, as sema.cpp checks) guarding head and tail, the list
+// of parked waiters.
+struct notify_list {
+  std::atomic<std::uint32_t> wait{0};
+  std::atomic<std::uint32_t> notify{0};
+  std::atomic<std::uint32_t> lock{0};
+  void* head = nullptr;
+  void* tail = nullptr;
+};
+std::uint32_t notify_list_add(notify_list* l) noexcept;
+void notify_list_wait(notify_list* l, std::uint32_t ticket);
+void notify_list_notify_one(notify_list* l) noexcept;
+void notify_list_notify_all(notify_list* l) noexcept;
+
+}  // namespace gort::detail

@@ -406,13 +406,13 @@ bool stop_timer(std::uintptr_t ref) {
 // reset_timer: Go's timer.reset: re-arm for d from now, every period if
 // period > 0 (a channel timer), in the current P's heap. True if the timer
 // was pending.
-bool reset_timer(const timer_ref& ref, std::int64_t when, std::int64_t period) {
-  timer* t = timer_of(ref.get());
+bool reset_timer(std::uintptr_t ref, std::int64_t when, std::int64_t period) {
+  timer* t = timer_of(ref);
   t->mu.lock();
   bool pending = false;
-  timer_ref heaps = disarm(ref.get(), pending);
-  if (chan_timer* ct = chan_timer_of(ref.get())) ct->period = period;
-  add_timer(getm()->p, ref, when);
+  timer_ref heaps = disarm(ref, pending);
+  if (chan_timer* ct = chan_timer_of(ref)) ct->period = period;
+  add_timer(getm()->p, retained(ref), when);
   t->mu.unlock();
   return pending;
 }
@@ -440,7 +440,7 @@ timer_ref new_chan_timer(chan<steady::time_point>& c, std::int64_t when, std::in
   c = detail::adopt_chan<steady::time_point>(h);
   timer* t = ::new (chan_room(h)) chan_timer;
   timer_ref ref = retained(tagged(t, timer_kind::chan));
-  reset_timer(ref, when, period);
+  reset_timer(ref.get(), when, period);
   return ref;
 }
 
@@ -585,19 +585,38 @@ void sleep_until(std::chrono::steady_clock::time_point t) {
   sleep(t > now ? std::chrono::duration_cast<std::chrono::nanoseconds>(t - now) : std::chrono::nanoseconds(0));
 }
 
+// timer_access: a Timer's or Ticker's timer_handle is a timer_ref with its
+// kind in a field rather than in the pointer's low bits (the public header
+// keeps no tagged integers); these convert.
+struct detail::timer_access {
+  // adopt: r's reference, moved into a handle.
+  static timer_handle adopt(timer_ref r) noexcept {
+    timer_handle h;
+    h.func_ = rt::kind_of(r.get()) == rt::timer_kind::func;
+    h.t_ = rt::timer_of(r.release());
+    return h;
+  }
+  // what: the handle's timer, tagged as the heap's entries are.
+  static std::uintptr_t what(const timer_handle& h) noexcept {
+    return rt::tagged(h.t_, h.func_ ? rt::timer_kind::func : rt::timer_kind::chan);
+  }
+};
+
+void detail::timer_handle::release() noexcept { timer_release(timer_access::what(*this)); }
+
 Timer::Timer(std::chrono::nanoseconds d) {
   rt::entry_guard e("gort::Timer");
-  t_ = rt::new_chan_timer(c_, rt::when_after(d), 0);
+  t_ = detail::timer_access::adopt(rt::new_chan_timer(c_, rt::when_after(d), 0));
 }
 
 bool Timer::stop() {
   rt::entry_guard e("gort::Timer::stop");
-  return rt::stop_timer(t_.get());
+  return rt::stop_timer(detail::timer_access::what(t_));
 }
 
 bool Timer::reset(std::chrono::nanoseconds d) {
   rt::entry_guard e("gort::Timer::reset");
-  return rt::reset_timer(t_, rt::when_after(d), 0);
+  return rt::reset_timer(detail::timer_access::what(t_), rt::when_after(d), 0);
 }
 
 Timer after_func(std::chrono::nanoseconds d, std::function<void()> f) {
@@ -605,46 +624,61 @@ Timer after_func(std::chrono::nanoseconds d, std::function<void()> f) {
   auto* t = new rt::func_timer;  // refs: 1, tm's
   t->fn = std::move(f);
   Timer tm;
-  tm.t_ = detail::timer_ref(rt::tagged(static_cast<rt::timer*>(t), rt::timer_kind::func));
-  rt::reset_timer(tm.t_, rt::when_after(d), 0);
+  tm.t_ = detail::timer_access::adopt(
+      detail::timer_ref(rt::tagged(static_cast<rt::timer*>(t), rt::timer_kind::func)));
+  rt::reset_timer(detail::timer_access::what(tm.t_), rt::when_after(d), 0);
   return tm;
 }
 
+// after: a channel timer that nobody owns but its channel's handles (and,
+// until it fires or its channel goes, its heap entry), so no Timer object.
 chan<std::chrono::steady_clock::time_point> after(std::chrono::nanoseconds d) {
-  return Timer(d).c();
+  rt::entry_guard e("gort::after");
+  chan<std::chrono::steady_clock::time_point> c;
+  rt::new_chan_timer(c, rt::when_after(d), 0);  // its reference goes here; c's and the heap's stay
+  return c;
 }
-
-struct Ticker::stopper {
-  detail::timer_ref t;
-  ~stopper() {
-    rt::entry_guard e(rt::getg());  // nullptr off the runtime (a Ticker outliving run())
-    rt::stop_timer(t.get());
-  }
-};
 
 namespace {
 std::int64_t ticker_period(std::chrono::nanoseconds period) {
   if (period.count() <= 0) throw panic_error("non-positive interval for NewTicker");
   return period.count();
 }
+
+// stop_ticker: what destroying or assigning over a Ticker does to its own.
+void stop_ticker(const detail::timer_handle& t) noexcept {
+  if (!t) return;  // moved from
+  rt::entry_guard e(rt::getg());  // nullptr off the runtime (a Ticker outliving run())
+  rt::stop_timer(detail::timer_access::what(t));
+}
 }  // namespace
 
 Ticker::Ticker(std::chrono::nanoseconds period) {
   rt::entry_guard e("gort::Ticker");
   const std::int64_t p = ticker_period(period);
-  t_ = std::make_shared<stopper>();
-  t_->t = rt::new_chan_timer(c_, rt::when_after(period), p);
+  t_ = detail::timer_access::adopt(rt::new_chan_timer(c_, rt::when_after(period), p));
 }
+
+Ticker& Ticker::operator=(Ticker&& o) noexcept {
+  if (this != &o) {
+    stop_ticker(t_);
+    c_ = std::move(o.c_);
+    t_ = std::move(o.t_);
+  }
+  return *this;
+}
+
+Ticker::~Ticker() { stop_ticker(t_); }
 
 void Ticker::stop() {
   rt::entry_guard e("gort::Ticker::stop");
-  rt::stop_timer(t_->t.get());
+  rt::stop_timer(detail::timer_access::what(t_));
 }
 
 void Ticker::reset(std::chrono::nanoseconds period) {
   rt::entry_guard e("gort::Ticker::reset");
   if (period.count() <= 0) throw panic_error("non-positive interval for Ticker.Reset");
-  rt::reset_timer(t_->t, rt::when_after(period), period.count());
+  rt::reset_timer(detail::timer_access::what(t_), rt::when_after(period), period.count());
 }
 
 }  // namespace gort

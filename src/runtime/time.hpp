@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <utility>
 
 #include "runtime/runtime2.hpp"
 
@@ -59,6 +60,36 @@ struct rt_timer : timer {
   void (*f)(void* arg, std::uintptr_t seq) = nullptr;
   void* arg = nullptr;
   std::uintptr_t seq = 0;
+};
+
+void timer_retain(std::uintptr_t t) noexcept;
+void timer_release(std::uintptr_t t) noexcept;
+
+// timer_ref: a counted reference to a timer, as a pointer tagged with the
+// timer's kind (rt::timer_kind), the encoding of a heap entry: an entry
+// holding a timer is the heap's reference to it. The runtime's own: a
+// Timer or Ticker holds a timer_handle (gort/time.hpp), which keeps the
+// kind in a field of its own, and time.cpp converts between them.
+class timer_ref {
+ public:
+  timer_ref() noexcept = default;
+  explicit timer_ref(std::uintptr_t adopted) noexcept : t_(adopted) {}
+  timer_ref(const timer_ref& o) noexcept : t_(o.t_) {
+    if (t_) timer_retain(t_);
+  }
+  timer_ref(timer_ref&& o) noexcept : t_(std::exchange(o.t_, 0)) {}
+  timer_ref& operator=(timer_ref o) noexcept {
+    std::swap(t_, o.t_);
+    return *this;
+  }
+  ~timer_ref() {
+    if (t_) timer_release(t_);
+  }
+  std::uintptr_t get() const noexcept { return t_; }
+  std::uintptr_t release() noexcept { return std::exchange(t_, 0); }  // the reference goes to the caller
+
+ private:
+  std::uintptr_t t_ = 0;
 };
 
 }  // namespace gort::detail

@@ -1,5 +1,5 @@
-// context_test.cpp: gort::context through the public API (API.md, "Context
-// and errgroup"; include/gort/context.hpp). Go counterpart:
+// context_test.cpp: gort::context through the public API
+// (include/gort/context.hpp). Go counterpart:
 // src/context/context_test.go (Go 1.21); tests keep Go's names where one
 // fits.
 //

@@ -1,5 +1,5 @@
-// errgroup_test.cpp: gort::errgroup (API.md, "Context and errgroup";
-// include/gort/errgroup.hpp). Go counterpart: golang.org/x/sync/errgroup's
+// errgroup_test.cpp: gort::errgroup
+// (include/gort/errgroup.hpp). Go counterpart: golang.org/x/sync/errgroup's
 // errgroup_test.go; tests keep its names where one fits.
 //
 //   ZeroGroup            Go's: the first exception is wait()'s, later ones dropped

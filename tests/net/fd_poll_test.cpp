@@ -225,7 +225,7 @@ TEST(FDPollOutlivesRunTest, CloseAfterRun) {
   net::Conn kept;
   net::Listener ln_kept;
   // Outside the goroutine's frame: an abandoned goroutine's frames are
-  // never destroyed (API.md), so a Conn there would leak.
+  // never destroyed (gort::run, include/gort/runtime.hpp), so a Conn there would leak.
   net::Conn accepted;
   gort::run([&] {
     ln_kept = net::listen("tcp", "127.0.0.1:0");

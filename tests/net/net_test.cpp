@@ -1,5 +1,5 @@
-// net_test.cpp: gort::net end to end, through the public API (API.md,
-// "Network"; include/gort/net.hpp) over the runtime's netpoller. Go
+// net_test.cpp: gort::net end to end, through the public API
+// (include/gort/net.hpp) over the runtime's netpoller. Go
 // counterparts: src/net's net_test.go, timeout_test.go, conn_test.go,
 // dial_test.go, listen_test.go, error_test.go, udpsock_test.go,
 // unixsock_test.go; tests keep Go's names where one fits.
@@ -431,7 +431,7 @@ TEST_P(NetTest, DialUnreachable) {
 
 // Go's TestDialAddrError and the address half of TestListenError: a
 // malformed address or a port outside 0..65535 throws std::invalid_argument
-// whose message names the address (API.md).
+// whose message names the address (include/gort/net.hpp).
 TEST_P(NetTest, DialAddrError) {
   const char* bad[] = {"127.0.0.1",  // missing port
                        "127.0.0.1:65536", "127.0.0.1:99999", "127.0.0.1:-1",

@@ -1,6 +1,5 @@
 // net_test_util.hpp: helpers shared by net_test.cpp and net_stress_test.cpp,
-// the tests of gort::net through its public API (include/gort/net.hpp; API.md,
-// "Network"). Go counterparts: src/net's mockserver_test.go (newLocalListener,
+// the tests of gort::net through its public API (include/gort/net.hpp). Go counterparts: src/net's mockserver_test.go (newLocalListener,
 // the local servers) and the checks its tests repeat.
 //
 // Conventions, as ../runtime/chan_test_util.hpp: the body runs inside
@@ -128,7 +127,7 @@ outcome outcome_of(F&& f) {
   return classify(ep);
 }
 
-// is_timeout: API.md's deadline error: net::timeout_error, code
+// is_timeout: net.hpp's deadline error: net::timeout_error, code
 // std::errc::timed_out, what() containing "i/o timeout" and, Go's text,
 // starting with the operation and network ("read tcp ").
 inline bool is_timeout(const outcome& o, std::string_view prefix) {

@@ -1,4 +1,4 @@
-// chan_test.cpp: channels through the public API (API.md, "Channels").
+// chan_test.cpp: channels through the public API (include/gort/chan.hpp).
 // Go counterpart: src/runtime/chan_test.go; tests keep Go's names where one
 // fits (Chan, MultiConsumer, NonblockRecvRace).
 //

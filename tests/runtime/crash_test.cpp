@@ -4,7 +4,7 @@
 // TestStackOverflow, TestThreadExhaustion, ...), which checks the first line
 // of the output the same way.
 //
-// What gort prints is Go's (API.md): a fatal error is "fatal error: <msg>"
+// What gort prints is Go's (include/gort/runtime.hpp, docs/DEBUGGING.md): a fatal error is "fatal error: <msg>"
 // then every goroutine as "goroutine <id> [<wait reason>]:" and its stack; an
 // unrecovered panic is "panic: <what()>", a blank line, then the panicking
 // goroutine as "goroutine <id> [running]:" and its stack; exit status 2.

@@ -1,4 +1,4 @@
-// proc_test.cpp: the scheduler through the public API (API.md, "Runtime").
+// proc_test.cpp: the scheduler through the public API (include/gort/runtime.hpp).
 // Go counterpart: src/runtime/proc_test.go; tests keep Go's names where one
 // fits (YieldProgress, GoroutineParallelism, NumGoroutine, YieldLocked).
 //
@@ -692,7 +692,7 @@ class mover {
   }
   // hop parks the calling goroutine until the mover wakes it.
   void hop() {
-    gort::WaitGroup w;  // may go as soon as wait() returns (API.md)
+    gort::WaitGroup w;  // may go as soon as wait() returns (gort/sync.hpp)
     w.add(1);
     {
       std::lock_guard<std::mutex> l(mu_);

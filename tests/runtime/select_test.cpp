@@ -1,4 +1,4 @@
-// select_test.cpp: select through the public API (API.md, "Select"). Go
+// select_test.cpp: select through the public API (include/gort/select.hpp). Go
 // counterparts: the select tests of src/runtime/chan_test.go (SelectFairness,
 // SelfSelect, SelectStress, SelectDuplicateChannel, NonblockSelectRace,
 // NonblockSelectRace2, PseudoRandomSend), plus the C++ side: a send case's

@@ -2,7 +2,7 @@
 // ThreadSanitizer and AddressSanitizer on 2 cores, so N scales down when
 // GORT_TSAN or GORT_ASAN is defined.
 //
-//   Spawn          the anchor workload "spawn" (../shared/anchors/README.md):
+//   Spawn          the anchor workload "spawn" (bench/spawn.cpp):
 //                  wg.add(N); N times go { wg.done() }; wg.wait(); then
 //                  NumGoroutine back to 1. N = 10^6 (10^5 under sanitizers).
 //   SpawnFromMany  the same N, spawned by 8 goroutines at once, so that

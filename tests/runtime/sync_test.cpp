@@ -1,8 +1,10 @@
-// sync_test.cpp: the sync package through the public API (API.md, "Sync").
+// sync_test.cpp: the sync package through the public API (include/gort/sync.hpp).
 // Go counterparts: src/sync/mutex_test.go (Mutex, MutexFairness, the misuse
 // tests), rwmutex_test.go (ParallelReaders, RWMutex, RLockRecursive's writer
 // preference), once_test.go (Once, OncePanic), cond_test.go (CondSignal,
-// CondSignalGenerations, CondBroadcast, CondSignalStealing) and
+// CondSignalGenerations, CondBroadcast, CondSignalStealing; and beyond Go's:
+// Cond over an RWMutex's write side and over rlocker(), wait(pred), and
+// broadcast to many waiters through each) and
 // waitgroup_test.go (WaitGroup reuse, WaitGroupMisuse).
 //
 // These tests synchronise with atomics and yield loops rather than channels,
@@ -707,6 +709,214 @@ TEST_P(SyncTest, CondSignalStealing) {
   });
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(missed, 0) << "first waiter didn't get the broadcast";
+}
+
+// Cond over the write side of an RWMutex: consumers wait(pred) for a queue
+// to fill, a producer pushes under the write lock and signals. Every item is
+// taken exactly once, and a waiter never returns with the queue empty.
+TEST_P(SyncTest, CondRWMutexWriteSide) {
+  constexpr int kConsumers = 8;
+  const int items = static_cast<int>(scaled(2000));
+  std::vector<int> taken(items, 0);
+  std::atomic<int> empty_returns{0};
+  int rc = run_procs(GetParam(), [&] {
+    gort::RWMutex rw;
+    gort::Cond c(rw);
+    std::vector<int> queue;  // under rw (write side); -1: stop
+    gort::WaitGroup wg;
+    wg.add(kConsumers);
+    for (int i = 0; i < kConsumers; ++i)
+      gort::go([&] {
+        for (;;) {
+          std::unique_lock l(rw);
+          c.wait([&] { return !queue.empty(); });
+          if (queue.empty()) {
+            empty_returns.fetch_add(1);
+            continue;
+          }
+          const int v = queue.back();
+          if (v < 0) break;  // leave the -1 for the others
+          queue.pop_back();
+          ++taken[v];
+        }
+        wg.done();
+      });
+    for (int v = 0; v < items; ++v) {
+      {
+        std::lock_guard l(rw);
+        queue.push_back(v);
+      }
+      c.signal();
+      if (v % 16 == 0) gort::yield();
+    }
+    {
+      std::lock_guard l(rw);
+      queue.insert(queue.begin(), -1);  // taken last, once the items are gone
+    }
+    c.broadcast();
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(empty_returns.load(), 0) << "wait(pred) returned with pred false";
+  EXPECT_EQ(std::count(taken.begin(), taken.end(), 1), items) << "an item taken twice or never";
+}
+
+// Cond over RWMutex::rlocker(): waiters hold the read side. While they are
+// parked the writer gets the lock (wait released the read side); when they
+// wake they hold the read side again (try_lock fails), all at once (it is
+// shared: each waits, holding it, until all are in).
+TEST_P(SyncTest, CondRLocker) {
+  constexpr int kReaders = 16;
+  std::atomic<int> parked{0}, inside{0}, saw_flag{0}, held_read{0}, all_in{0};
+  bool writer_got_lock = false;
+  int rc = run_procs(GetParam(), [&] {
+    gort::RWMutex rw;
+    gort::Cond c(rw.rlocker());  // a temporary RLocker, as Go's NewCond(rw.RLocker())
+    bool flag = false;           // written under the write side, read under the read side
+    gort::WaitGroup wg;
+    wg.add(kReaders);
+    for (int i = 0; i < kReaders; ++i)
+      gort::go([&] {
+        auto rl = rw.rlocker();
+        std::lock_guard l(rl);
+        parked.fetch_add(1);
+        c.wait([&] { return flag; });
+        if (flag) saw_flag.fetch_add(1);
+        if (!rw.try_lock())  // our read lock keeps writers out
+          held_read.fetch_add(1);
+        else
+          rw.unlock();
+        inside.fetch_add(1);
+        if (spin_until([&] { return inside.load() == kReaders; })) all_in.fetch_add(1);
+        wg.done();
+      });
+    spin_until([&] { return parked.load() == kReaders; });
+    rw.lock();  // every reader is parked in wait(), its read side released
+    writer_got_lock = true;
+    flag = true;
+    rw.unlock();
+    c.broadcast();
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(writer_got_lock);
+  EXPECT_EQ(saw_flag.load(), kReaders);
+  EXPECT_EQ(held_read.load(), kReaders) << "a woken reader did not hold the read side";
+  EXPECT_EQ(all_in.load(), kReaders) << "woken readers did not share the read side";
+}
+
+// wait(pred) is free of spurious returns: it returns only once pred() holds,
+// re-checking (under the lock) after every wakeup, and does not wait at all
+// when pred() already holds.
+TEST_P(SyncTest, CondWaitPred) {
+  int returned_with = -1, checks = 0;  // under m
+  bool immediate = false;
+  int rc = run_procs(GetParam(), [&] {
+    gort::Mutex m;
+    gort::Cond c(m);
+    int value = 0;  // under m
+    std::atomic<bool> returned{false};
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      std::unique_lock l(m);
+      c.wait([&] {
+        ++checks;
+        return value == 3;
+      });
+      returned_with = value;
+      returned.store(true);
+      wg.done();
+    });
+    for (int v = 1; v <= 3; ++v) {
+      spin_until([&] {  // the waiter has checked value v - 1 and parked again
+        std::lock_guard l(m);
+        return checks == v;
+      });
+      sleep_for(1ms);
+      if (returned.load()) break;  // returned early: the expectations below say so
+      std::lock_guard l(m);
+      value = v;
+      c.broadcast();
+    }
+    wg.wait();
+    std::unique_lock l(m);
+    c.wait([] { return true; });  // holds already: returns at once, no signal needed
+    immediate = true;
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(returned_with, 3) << "wait(pred) returned with pred false";
+  EXPECT_EQ(checks, 4) << "one check on entry, one per broadcast";
+  EXPECT_TRUE(immediate);
+}
+
+// Broadcast to many waiters, round after round, through each kind of
+// lockable: every waiter wakes exactly once per round and sees that round's
+// generation. Runs at GOMAXPROCS 1, 2 and 4 (the suite's parameter).
+template <class Lockable, class ReadLock, class WriteLock>
+void cond_broadcast_stress(int procs, ReadLock read_lock, WriteLock write_lock) {
+  const int waiters = static_cast<int>(scaled(200, 4));
+  const int rounds = static_cast<int>(scaled(100));
+  std::atomic<int> bad{0}, woke{0};
+  int rc = run_procs(procs, [&] {
+    gort::RWMutex rw;
+    Lockable lockable(rw);
+    gort::Cond c(lockable.get());
+    std::atomic<int> gen{0};        // written under the write side
+    std::atomic<int> waiting{0};    // waiters parked (or about to) in the current round
+    gort::WaitGroup wg;
+    wg.add(waiters);
+    for (int w = 0; w < waiters; ++w)
+      gort::go([&] {
+        for (int r = 0; r < rounds; ++r) {
+          auto l = read_lock(lockable);
+          const int my_gen = gen.load();
+          waiting.fetch_add(1);
+          c.wait([&] { return gen.load() != my_gen; });
+          if (gen.load() != my_gen + 1) bad.fetch_add(1);
+          woke.fetch_add(1);
+        }
+        wg.done();
+      });
+    for (int r = 0; r < rounds; ++r) {
+      if (!spin_until([&] { return waiting.load() == waiters; }, std::chrono::seconds(60))) {
+        bad.fetch_add(1000);
+        break;
+      }
+      auto l = write_lock(rw);  // every waiter is parked: they released the lock
+      waiting.store(0);
+      gen.fetch_add(1);
+      c.broadcast();
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(woke.load(), waiters * rounds);
+}
+
+// The Cond's lockable in cond_broadcast_stress, over its RWMutex.
+struct write_side {
+  gort::RWMutex& rw;
+  explicit write_side(gort::RWMutex& r) : rw(r) {}
+  gort::RWMutex& get() { return rw; }
+};
+struct read_side {
+  gort::RWMutex::RLocker rl;
+  explicit read_side(gort::RWMutex& r) : rl(r.rlocker()) {}
+  gort::RWMutex::RLocker get() { return rl; }
+};
+
+TEST_P(SyncTest, CondBroadcastStressWriteSide) {
+  cond_broadcast_stress<write_side>(
+      GetParam(), [](write_side& l) { return std::unique_lock(l.rw); },
+      [](gort::RWMutex& rw) { return std::unique_lock(rw); });
+}
+
+TEST_P(SyncTest, CondBroadcastStressRLocker) {
+  cond_broadcast_stress<read_side>(
+      GetParam(), [](read_side& l) { return std::unique_lock(l.rl); },
+      [](gort::RWMutex& rw) { return std::unique_lock(rw); });
 }
 
 // ---- WaitGroup ------------------------------------------------------------------

@@ -1,5 +1,5 @@
 // time_test.cpp: sleeping, timers and tickers through the public API
-// (API.md, "Time"; include/gort/time.hpp). Go counterparts: src/time/
+// (include/gort/time.hpp). Go counterparts: src/time/
 // sleep_test.go and tick_test.go (Go 1.23 semantics); tests keep Go's names
 // where one fits.
 //
@@ -26,7 +26,8 @@
 //   AllProcsIdle                           timers wake an idle runtime
 //   GomaxprocsMovesTimers                  timers of removed Ps still fire/stop
 //   Ticker (Go's TestTicker), TickerDropsTicks, TickerReset, TickerStop,
-//   TickerStopDrains, TickerDestroyed, TickerCopies, NewTickerNonPositive
+//   TickerStopDrains, TickerDestroyed, TickerMoved, TimerMoved,
+//   NewTickerNonPositive
 //   ExtremeTimes                           min/max/0/negative times saturate
 //   TimerDestroyedStillFires, ChannelCapacity, NotOnAGoroutine
 //
@@ -48,6 +49,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -1259,7 +1261,7 @@ TEST_P(TimeTest, TickerStopDrains) {
   EXPECT_FALSE(stale);
 }
 
-// A ticker whose last handle goes stops (header comment): a channel kept
+// A ticker whose owner goes stops (header comment): a channel kept
 // from it receives nothing more.
 TEST_P(TimeTest, TickerDestroyed) {
   int ticks_after = 0;
@@ -1277,23 +1279,65 @@ TEST_P(TimeTest, TickerDestroyed) {
   EXPECT_EQ(ticks_after, 0);
 }
 
-// Copies share one ticker: it goes on while any copy lives.
-TEST_P(TimeTest, TickerCopies) {
-  int ticks = 0, after_last = 0;
+// One ownership style for Timer and Ticker: each owns its timer and is
+// move-only (header comment).
+static_assert(!std::is_copy_constructible_v<gort::Timer> && std::is_nothrow_move_constructible_v<gort::Timer>);
+static_assert(!std::is_copy_constructible_v<gort::Ticker> && std::is_nothrow_move_constructible_v<gort::Ticker>);
+
+// A moved Ticker goes on ticking in its new owner, and stops when that one
+// goes; a Ticker assigned over another stops the one it replaces.
+TEST_P(TimeTest, TickerMoved) {
+  int ticks = 0, after_last = 0, replaced_after = 0;
+  bool replaced_ticks = false;
   int rc = run_procs(GetParam(), [&] {
     std::optional<gort::Ticker> a(std::in_place, 5ms);
-    std::optional<gort::Ticker> b = a;
-    a.reset();
+    std::optional<gort::Ticker> b(std::move(*a));
+    a.reset();  // the moved-from one: destroying it stops nothing
     for (int i = 0; i < 3; ++i)
       if (recv_within(b->c(), 5s)) ++ticks;
-    gort::chan<tp> c = b->c();
+    gort::chan<tp> old = b->c();
+    *b = gort::Ticker(1h);  // the 5 ms ticker is replaced: stopped
+    while (old.try_recv()) {
+    }
+    gort::sleep(30ms);
+    while (old.try_recv()) ++replaced_after;
+    gort::Ticker fast(2ms);
+    gort::chan<tp> c = fast.c();
+    *b = std::move(fast);  // now b owns the 2 ms one
+    replaced_ticks = recv_within(c, 5s).has_value();
     b.reset();
+    while (c.try_recv()) {
+    }
     gort::sleep(30ms);
     while (c.try_recv()) ++after_last;
   });
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(ticks, 3);
-  EXPECT_EQ(after_last, 0);
+  EXPECT_EQ(replaced_after, 0) << "a ticker assigned over went on ticking";
+  EXPECT_TRUE(replaced_ticks) << "a moved-in ticker stopped";
+  EXPECT_EQ(after_last, 0) << "a ticker went on after its owner";
+}
+
+// A moved Timer is the same timer: its new owner stops it; destroying the
+// moved-from one cancels nothing, nor does destroying the owner.
+TEST_P(TimeTest, TimerMoved) {
+  bool stopped_pending = false, fired = false;
+  int rc = run_procs(GetParam(), [&] {
+    std::optional<gort::Timer> a(std::in_place, 1h);
+    gort::Timer b(std::move(*a));
+    a.reset();
+    stopped_pending = b.stop();
+    gort::chan<tp> c;
+    {
+      gort::Timer t(1ms);
+      c = t.c();
+      gort::Timer u(std::move(t));
+    }  // destroyed, not cancelled
+    fired = recv_within(c, 5s).has_value();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(stopped_pending);
+  EXPECT_TRUE(fired);
 }
 
 // Go's TestNewTickerLtZeroDuration and TestTickerResetLtZeroDuration.
