@@ -111,9 +111,9 @@
 // Locks. sched.lock guards the idle lists, the global run queue, the M and P
 // counts (except the atomics) and the stop-the-world state. allglock
 // serializes malg's appends to allgs (readers take no lock: proc.hpp,
-// gregion). Lock order: extram_lock < sched.lock; hchan < sched.lock <
-// allglock; poll_desc.lock < timer.mu < timers.mu < sched.lock;
-// stackpool.lock, pollcache.lock and sema roots are leaves.
+// gregion). Lock order (lockrank.hpp, checked in GORT_CHECKED builds):
+// extram_lock < hchan < sched.lock < gfreelock < allglock < timers.mu;
+// stackpool.lock and pollcache.lock are leaves.
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -182,7 +182,7 @@ std::int32_t process_threads() {
   return f ? static_cast<std::int32_t>(std::strtol(f + 1, nullptr, 10)) : 0;
 }
 
-mutex extram_lock;           // see "Extra Ms"
+mutex extram_lock{lock_rank::extram};  // see "Extra Ms"
 bool extram_active = false;  // between schedinit and teardown (extram_lock)
 
 // fatal_in_signal_handler: what (when the caller knows it; else the
@@ -227,7 +227,7 @@ void check_forked_child() {
     fatal("gort used in a child process after fork() (the child may only exec or _exit)");
 }
 
-mutex allglock;
+mutex allglock{lock_rank::allg};
 gregion* lastgregion = nullptr;  // allglock: the region malg carves from
 g* main_g = nullptr;
 std::atomic<bool> running{false};  // a run() is in progress in this process
@@ -245,7 +245,8 @@ bool exiting() { return (sched.stop.load(std::memory_order_acquire) & stop_exiti
 
 // pidleput puts pp on the idle list. Requires sched.lock; pp's queue empty.
 void pidleput(p* pp) {
-  pp->status.store(pstatus::Pidle, std::memory_order_release);
+  assert_lock_held(&sched.lock);
+  set_pstatus(pp, pstatus::Pidle, std::memory_order_release);
   pp->link = sched.pidle;
   sched.pidle = pp;
   sched.npidle.fetch_add(1, std::memory_order_seq_cst);
@@ -256,6 +257,7 @@ void pidleput(p* pp) {
 // the G about to run there may need preempting (sysmon.cpp). Requires
 // sched.lock.
 p* pidleget() {
+  assert_lock_held(&sched.lock);
   p* pp = sched.pidle;
   if (pp) {
     sched.pidle = pp->link;
@@ -269,13 +271,16 @@ p* pidleget() {
 // pidleget_spinning is pidleget for a caller about to spin; with no idle P
 // it sets needspinning (the dance's other half). Requires sched.lock.
 p* pidleget_spinning() {
+  assert_lock_held(&sched.lock);
   p* pp = pidleget();
   if (!pp) sched.needspinning.store(1, std::memory_order_seq_cst);
   return pp;
 }
 
 void mput(m* mp);
+// mget takes an idle M, or nullptr. Requires sched.lock.
 m* mget() {
+  assert_lock_held(&sched.lock);
   m* mp = sched.midle;
   if (mp) {
     sched.midle = mp->schedlink;
@@ -288,7 +293,7 @@ m* mget() {
 void acquirep(m* mp, p* pp) {
   mp->p = pp;
   pp->m.store(mp, std::memory_order_release);  // sysmon's take_held_p then sees the M whole
-  pp->status.store(pstatus::Prunning, std::memory_order_release);
+  set_pstatus(pp, pstatus::Prunning, std::memory_order_release);
   if (trace_on()) [[unlikely]] trace_proc_start(mp, pp);
 }
 
@@ -368,7 +373,9 @@ g* gfget(p* pp) {
 
 // ---- the global run queue (sched.lock) ----
 
+// globrunqput puts gp at the tail of the global queue. Requires sched.lock.
 void globrunqput(g* gp) {
+  assert_lock_held(&sched.lock);
   sched.runq.push_back(gp);
   sched.runqsize.fetch_add(1, std::memory_order_relaxed);
 }
@@ -377,6 +384,7 @@ void globrunqput(g* gp) {
 // at most max if max > 0, at most half a local queue. Returns the first and
 // puts the rest on pp's local queue. Requires sched.lock.
 g* globrunqget(p* pp, std::int32_t max) {
+  assert_lock_held(&sched.lock);
   std::int32_t size = sched.runqsize.load(std::memory_order_relaxed);
   if (size == 0) return nullptr;
   std::int32_t n = std::min(size, size / sched.gomaxprocs.load(std::memory_order_relaxed) + 1);
@@ -457,6 +465,7 @@ void mexit(m* mp);
 // newm creates an M that starts by acquiring pp (if any), spinning or not.
 // Requires sched.lock (released by the caller after).
 void newm(p* pp, bool spinning) {
+  assert_lock_held(&sched.lock);
   m* mp = new m;
   mcommoninit(mp);
   mp->nextp = pp;
@@ -466,6 +475,7 @@ void newm(p* pp, bool spinning) {
 
 // mput puts mp on the idle list and checks for deadlock. Requires sched.lock.
 void mput(m* mp) {
+  assert_lock_held(&sched.lock);
   mp->schedlink = sched.midle;
   sched.midle = mp;
   ++sched.nmidle;
@@ -572,7 +582,7 @@ void handoffp(p* pp) {
   }
   sched.lock.lock();
   if (sched.stop.load(std::memory_order_relaxed) & stop_gcwaiting) {
-    pp->status.store(pstatus::Pgcstop, std::memory_order_release);
+    set_pstatus(pp, pstatus::Pgcstop, std::memory_order_release);
     if (--sched.stopwait == 0) sched.stopnote.wakeup();
     sched.lock.unlock();
     return;
@@ -600,6 +610,7 @@ void handoffp(p* pp) {
 // incidlelocked counts Ms asleep for their locked G (checkdead does not
 // count them as running). Requires sched.lock.
 void incidlelocked(std::int32_t v) {
+  assert_lock_held(&sched.lock);
   sched.nmidlelocked += v;
   if (v > 0) checkdead();
 }
@@ -874,7 +885,7 @@ void gcstopm(m* mp) {
   }
   p* pp = releasep(mp);
   sched.lock.lock();
-  pp->status.store(pstatus::Pgcstop, std::memory_order_release);
+  set_pstatus(pp, pstatus::Pgcstop, std::memory_order_release);
   if (--sched.stopwait == 0) sched.stopnote.wakeup();
   sched.lock.unlock();
   stopm(mp);
@@ -1023,6 +1034,7 @@ void mexit(m* mp) {
 // sched.lock held. Returns the Ps that have local work; the caller starts Ms
 // for them. Go: procresize.
 std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
+  assert_lock_held(&sched.lock);
   const std::int32_t old = sched.gomaxprocs.load(std::memory_order_relaxed);
   for (std::int32_t i = 0; i < nprocs; ++i) {
     if (allp[i] == nullptr) {
@@ -1044,11 +1056,11 @@ std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
     pp->gfreecnt.store(0, std::memory_order_relaxed);
     stackcache_flush(pp);
     move_timers(allp[0], pp);
-    pp->status.store(pstatus::Pdead, std::memory_order_release);
+    set_pstatus(pp, pstatus::Pdead, std::memory_order_release);
   }
   // The current M keeps its P if it survives, else takes P0.
   if (mp->p && mp->p->id < nprocs) {
-    mp->p->status.store(pstatus::Prunning, std::memory_order_release);
+    set_pstatus(mp->p, pstatus::Prunning, std::memory_order_release);
   } else {
     if (mp->p) releasep(mp);
     acquirep(mp, allp[0]);
@@ -1064,7 +1076,7 @@ std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
     if (pp->runq.empty()) {
       pidleput(pp);
     } else {
-      pp->status.store(pstatus::Pidle, std::memory_order_release);
+      set_pstatus(pp, pstatus::Pidle, std::memory_order_release);
       runnable.push_back(pp);
     }
   }
@@ -1081,10 +1093,10 @@ void stop_the_world(m* mp) {
   sched.stopwait = sched.gomaxprocs.load(std::memory_order_relaxed);
   sched.stop.fetch_or(stop_gcwaiting, std::memory_order_seq_cst);
   sched.stopnote.clear();
-  mp->p->status.store(pstatus::Pgcstop, std::memory_order_release);
+  set_pstatus(mp->p, pstatus::Pgcstop, std::memory_order_release);
   --sched.stopwait;
   while (p* pp = pidleget()) {
-    pp->status.store(pstatus::Pgcstop, std::memory_order_release);
+    set_pstatus(pp, pstatus::Pgcstop, std::memory_order_release);
     --sched.stopwait;
   }
   // Ps whose M is inside blocking(): take them (entersyscall's CAS, if it
@@ -1285,6 +1297,7 @@ thread_local extram_binding extram_tls;
 // extram_bind gives the calling thread a new extra M and its G, dropping
 // one left from an earlier run. Requires extram_lock. Go: oneNewExtraM.
 m* extram_bind(m* old) {
+  assert_lock_held(&extram_lock);
   delete old;  // detached at the end of its run: the thread's own
   auto* mp = new m;
   mp->extram = true;
@@ -1410,6 +1423,7 @@ void extram_teardown() {
 
 // mcommoninit: see proc.hpp. Go: mcommoninit + checkmcount.
 void mcommoninit(m* mp) {
+  assert_lock_held(&sched.lock);
   mp->id = sched.mnext++;
   if (mcount() > sched.maxmcount) {
     printerr("runtime: program exceeds %d-thread limit\n", sched.maxmcount);
@@ -1475,6 +1489,19 @@ void badcasgstatus(g* gp, gstatus oldval, gstatus newval) {
            static_cast<unsigned long long>(gp->goid), static_cast<unsigned>(gp->status()),
            static_cast<unsigned>(oldval), static_cast<unsigned>(newval));
   gothrow("casgstatus: bad incoming values");
+}
+
+void badgstatusedge(g* gp, gstatus oldval, gstatus newval) {
+  printerr("runtime: casgstatus: goroutine %llu: %s -> %s is not a G's transition\n",
+           static_cast<unsigned long long>(gp->goid), gstatus_strings[static_cast<unsigned>(oldval)],
+           gstatus_strings[static_cast<unsigned>(newval)]);
+  gothrow("casgstatus: bad transition");
+}
+
+void badpstatus(p* pp, pstatus oldval, pstatus newval) {
+  printerr("runtime: p %d: status %u -> %u is not a P's transition\n", pp->id, static_cast<unsigned>(oldval),
+           static_cast<unsigned>(newval));
+  gothrow("bad P status transition");
 }
 
 // cheaprand is wyrand, as Go's cheaprand on 64-bit.
@@ -1687,7 +1714,7 @@ void entersyscall(g* gp) {
   if (trace_on()) [[unlikely]] trace_go_sys_call(gp, mp, mp->p);
   p* pp = releasep(mp);
   mp->oldp = pp;
-  pp->status.store(pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
+  set_pstatus(pp, pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
   if (sched.sysmonwait.load(std::memory_order_relaxed)) {
     sched.lock.lock();
     sysmon_wake_locked(true);
@@ -1747,6 +1774,7 @@ void exitsyscall(g* gp) {
 // that could wake it, the program is deadlocked. Called when an M goes idle
 // (mput). Requires sched.lock. Go: checkdead.
 void checkdead() {
+  assert_lock_held(&sched.lock);
   if (exiting()) return;
   const std::int32_t run = mcount() - sched.nmidle - sched.nmidlelocked - sched.nmsys;
   if (run > 0) return;

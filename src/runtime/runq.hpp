@@ -23,11 +23,18 @@
 //            thief, by CAS.
 // Invariant: 0 <= tail - head <= N, for any snapshot where head is read
 // before tail (reading tail first can see tail - head > N: grab retries).
+// GORT_CHECKED builds throw where the owner's own snapshots break it (put,
+// get) and where a steal would overfill the thief (Go's "runqsteal: runq
+// overflow"); normal builds check nothing.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <utility>
+
+#ifdef GORT_CHECKED
+#include "runtime/panic.hpp"
+#endif
 
 namespace gort::rt {
 
@@ -57,6 +64,7 @@ class runq {
   bool put(T* gp) {
     std::uint32_t h = head_.load(std::memory_order_acquire);  // pairs with CAS in get/grab
     std::uint32_t t = tail_.load(std::memory_order_relaxed);  // we are its only writer
+    check_bounds(h, t, "runqput: queue out of bounds");
     if (t - h >= N) return false;
     slot(t).store(gp, std::memory_order_relaxed);
     tail_.store(t + 1, std::memory_order_release);  // publish; pairs with acquire in grab
@@ -87,6 +95,7 @@ class runq {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);
       std::uint32_t t = tail_.load(std::memory_order_relaxed);
+      check_bounds(h, t, "runqget: queue out of bounds");
       if (t == h) return nullptr;
       T* gp = slot(h).load(std::memory_order_relaxed);
       if (no_thieves) {
@@ -128,6 +137,10 @@ class runq {
     std::uint32_t n = victim.grab(*this, t, steal_runnext, victim_running, backoff);
     stolen = n;
     if (n == 0) return nullptr;
+#ifdef GORT_CHECKED
+    if (t - head_.load(std::memory_order_acquire) + n > N) [[unlikely]]
+      gothrow("runqsteal: runq overflow");
+#endif
     --n;
     T* gp = slot(t + n).load(std::memory_order_relaxed);
     if (n == 0) return gp;
@@ -180,6 +193,15 @@ class runq {
 
  private:
   std::atomic<T*>& slot(std::uint32_t i) { return slots_[i % N]; }
+
+  // check_bounds: the invariant, on the owner's snapshot (head read first).
+  static void check_bounds([[maybe_unused]] std::uint32_t h, [[maybe_unused]] std::uint32_t t,
+                           [[maybe_unused]] const char* what) {
+#ifdef GORT_CHECKED
+    if (t - h > N) [[unlikely]]
+      gothrow(what);
+#endif
+  }
 
   // grab copies ceil(half) of this (victim) ring into thief's slots starting
   // at thief_tail, and commits by CAS on our head. Returns the count. Any P.
