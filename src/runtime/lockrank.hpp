@@ -20,7 +20,10 @@
 //   fd_registry  net/fd_wait.cpp's registry of foreign descriptors: held
 //                across poll_open/poll_close (a poll_desc, the poll cache).
 //   notify_list  a Cond's list (sema.cpp, the word in gort/sync.hpp): held
-//                only to queue or unlink sudogs; nothing is readied under it.
+//                to queue or unlink sudogs, nothing readied under it; a
+//                waiter holds it across its park until gopark's unlockf,
+//                and the M may take the next G's stack (stackpool) first.
+//                So too hchan and sema_root.
 //   poll_desc    a descriptor's lock: setting a deadline modifies its timer
 //                (timer.mu, timers.mu) and may wake a P (sched.lock).
 //   timer        a timer's own mu (time.hpp): stop and reset take the heap's
