@@ -6,6 +6,8 @@
 
 #ifdef GORT_CHECKED
 
+#include <cstdint>
+
 #include "runtime/panic.hpp"
 
 namespace gort::rt {
@@ -76,7 +78,9 @@ const char* lock_rank_name(lock_rank r) {
 void lock_acquire(const void* l, lock_rank r) {
   if (nheld > 0) {
     const held_lock& top = held[nheld - 1];
-    const bool ok = r > top.rank || (r == top.rank && same_rank_ok(r) && l > top.l);
+    // Addresses as integers: < on unrelated pointers is unspecified.
+    const bool ok = r > top.rank || (r == top.rank && same_rank_ok(r) &&
+                                     reinterpret_cast<std::uintptr_t>(l) > reinterpret_cast<std::uintptr_t>(top.l));
     if (!ok) [[unlikely]] {
       if (l == top.l)
         printerr("runtime: lock %s %p taken again by the thread that holds it\n", lock_rank_name(r), l);
