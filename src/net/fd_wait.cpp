@@ -47,7 +47,7 @@ struct foreign_fd {
   detail::fd_mutex waiters;  // rwlock(true): the readable-waiter; rwlock(false): the writable-waiter
 };
 
-rt::mutex registry_lock;
+rt::mutex registry_lock{rt::lock_rank::fd_registry};
 std::unordered_map<int, foreign_fd*> registry;  // guarded by registry_lock
 
 // ready_now: poll(fd, 0). An error or hang-up counts as ready: the next

@@ -119,6 +119,7 @@ bool block_on(g* gp, hchan* c, waitq& q, void* ep, wait_reason reason) {
 }  // namespace
 
 void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
+  assert_lock_held(&c->lock);
   c->move_elem(sg->elem, ep);
   sg->elem = nullptr;
   unlock(arg);
@@ -126,6 +127,7 @@ void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* a
 }
 
 void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
+  assert_lock_held(&c->lock);
   if (c->dataqsiz == 0) {
     c->move_elem(ep, sg->elem);  // from the sender's stack
   } else {
@@ -143,6 +145,7 @@ void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* a
 }
 
 void buf_put(hchan* c, void* ep) {
+  assert_lock_held(&c->lock);
   c->move_elem(c->slot(c->sendx), ep);
   if (++c->sendx == c->dataqsiz) c->sendx = 0;
   // Relaxed: a lock-free reader of qcount only decides "would block" and
@@ -151,6 +154,7 @@ void buf_put(hchan* c, void* ep) {
 }
 
 void buf_get(hchan* c, void* ep) {
+  assert_lock_held(&c->lock);
   c->take(ep, c->slot(c->recvx));
   if (++c->recvx == c->dataqsiz) c->recvx = 0;
   // Release, paired with the acquire in hchan::empty: a lock-free "closed
@@ -167,6 +171,7 @@ bool chansend(g* gp, hchan* c, void* ep, bool block) {
   if (!block && c->send_would_block()) return false;
 
   c->lock.lock();
+  c->check();
   if (c->closed.load(std::memory_order_relaxed) != 0) {
     c->lock.unlock();
     throw panic_error("send on closed channel");
@@ -201,6 +206,7 @@ recv_result chanrecv(g* gp, hchan* c, void* ep, bool block) {
   }
 
   c->lock.lock();
+  c->check();
   if (c->closed.load(std::memory_order_relaxed) != 0) {
     if (c->qcount.load(std::memory_order_relaxed) == 0) {
       c->lock.unlock();
@@ -226,6 +232,7 @@ recv_result chanrecv(g* gp, hchan* c, void* ep, bool block) {
 void closechan(g* gp, hchan* c) {
   if (c == nullptr) throw panic_error("close of nil channel");
   c->lock.lock();
+  c->check();
   if (c->closed.load(std::memory_order_relaxed) != 0) {
     c->lock.unlock();
     throw panic_error("close of closed channel");
@@ -268,6 +275,24 @@ hchan* makechan_room(const detail::elem_ops* ops, std::size_t capacity, std::siz
 }  // namespace gort::rt
 
 namespace gort::detail {
+
+#ifdef GORT_CHECKED
+void hchan::check() const {
+  const std::size_t q = qcount.load(std::memory_order_relaxed);
+  const char* what = nullptr;
+  if (q > dataqsiz)
+    what = "qcount > dataqsiz";
+  else if (q > 0 && recvq.head() != nullptr)
+    what = "receivers wait while the buffer holds values";
+  else if (q < dataqsiz && sendq.head() != nullptr)
+    what = "senders wait while the buffer has room";
+  if (what == nullptr) [[likely]]
+    return;
+  rt::printerr("runtime: chan %p: %s (qcount %zu, dataqsiz %zu)\n", static_cast<const void*>(this), what, q,
+           dataqsiz);
+  rt::gothrow("chan: invariant broken");
+}
+#endif
 
 hchan* makechan(const elem_ops* ops, std::size_t capacity) { return rt::makechan_room(ops, capacity, 0); }
 

@@ -50,7 +50,7 @@ namespace gort::detail {
 // No G is readied while lock is held: a woken G could run on another M and
 // find the lock taken for nothing.
 struct hchan : hchan_header {
-  rt::mutex lock;
+  rt::mutex lock{rt::lock_rank::hchan};
   std::atomic<std::uint32_t> closed{0};
   std::atomic<std::size_t> qcount{0};  // values in buf
   std::size_t dataqsiz = 0;            // capacity of buf
@@ -60,6 +60,17 @@ struct hchan : hchan_header {
   const elem_ops* ops = nullptr;
   rt::waitq recvq;  // parked receivers
   rt::waitq sendq;  // parked senders
+
+  // check: the invariants above that hold whenever lock is free, asserted
+  // by whoever has just taken it, in GORT_CHECKED builds (chan.cpp): qcount
+  // <= dataqsiz; qcount > 0 => recvq empty; qcount < dataqsiz => sendq
+  // empty. (A select's sudog already won elsewhere may sit in a queue, but
+  // every send or receive dequeues such sudogs before it touches buf.)
+#ifdef GORT_CHECKED
+  void check() const;
+#else
+  void check() const {}
+#endif
 
   void* slot(std::size_t i) const { return buf + i * ops->size; }
   // move_elem move-constructs *dst from *src. Small trivially copyable

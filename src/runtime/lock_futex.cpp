@@ -70,16 +70,16 @@ std::int64_t nanotime() {
 // lock_slow is lock2 after the fast path failed. Once we have set the key to
 // sleeping we must leave it sleeping when we take the lock: another thread may
 // be asleep and only an unlock that sees "sleeping" wakes it.
-void mutex::lock_slow() {
-  std::uint32_t wait = key_.exchange(locked, std::memory_order_acquire);
+void mutex::lock_slow(std::atomic<std::uint32_t>& key) {
+  std::uint32_t wait = key.exchange(locked, std::memory_order_acquire);
   if (wait == unlocked) return;
   // wait is locked or sleeping; whatever we swap in must preserve it.
   const int spin = multicore ? active_spin : 0;
   // try_take: while the key reads unlocked, try to swap in wait.
-  auto try_take = [this, &wait] {
-    while (key_.load(std::memory_order_relaxed) == unlocked) {
+  auto try_take = [&key, &wait] {
+    while (key.load(std::memory_order_relaxed) == unlocked) {
       std::uint32_t expected = unlocked;
-      if (key_.compare_exchange_weak(expected, wait, std::memory_order_acquire,
+      if (key.compare_exchange_weak(expected, wait, std::memory_order_acquire,
                                      std::memory_order_relaxed))
         return true;
     }
@@ -94,14 +94,14 @@ void mutex::lock_slow() {
       if (try_take()) return;
       osyield();
     }
-    wait = key_.exchange(sleeping, std::memory_order_acquire);
+    wait = key.exchange(sleeping, std::memory_order_acquire);
     if (wait == unlocked) return;
     wait = sleeping;
-    futexsleep(&key_, sleeping, -1);
+    futexsleep(&key, sleeping, -1);
   }
 }
 
-void mutex::wake() { futexwakeup(&key_, 1); }
+void mutex::wake(std::atomic<std::uint32_t>& key) { futexwakeup(&key, 1); }
 
 void note::wakeup() {
   if (key_.exchange(1, std::memory_order_release) != 0) gothrow("notewakeup - double wakeup");

@@ -18,37 +18,82 @@
 // the kernel), not the orders'. A note's wakeup is a release exchange, paired
 // with the acquire loads in sleep, tsleep and is_set: the sleeper sees what
 // the waker wrote before it.
+//
+// Checked builds. A mutex carries its rank (lockrank.hpp) and lock, unlock
+// and try_lock tell the thread's held-lock stack; without GORT_CHECKED
+// those calls are empty inlines and the code is that of the bare protocol.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#include "runtime/lockrank.hpp"
+
 namespace gort::rt {
 
 class mutex {
  public:
+  // rank: the lock's place in lockrank.hpp's order, checked in GORT_CHECKED
+  // builds; a normal build keeps only the key.
+  explicit constexpr mutex(lock_rank rank) noexcept
+#ifdef GORT_CHECKED
+      : rank_(rank) {
+  }
+#else
+  {
+    (void)rank;
+  }
+#endif
+
   void lock() {
-    std::uint32_t expected = unlocked;
-    if (key_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
-                                     std::memory_order_relaxed))
-      return;
-    lock_slow();
+    lock_acquire(this, rank());
+    lock_key(key_);
   }
   void unlock() {
-    if (key_.exchange(unlocked, std::memory_order_release) == sleeping) wake();
+    lock_release(this);
+    unlock_key(key_);
   }
   bool try_lock() {
+    if (!try_lock_key(key_)) return false;
+    lock_acquired(this, rank());
+    return true;
+  }
+
+  // The protocol on a bare key, for a lock whose word lives where the
+  // runtime's headers cannot be included (notify_list, gort/sync.hpp): its
+  // owner does the rank bookkeeping itself (sema.cpp).
+  static void lock_key(std::atomic<std::uint32_t>& key) {
     std::uint32_t expected = unlocked;
-    return key_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
-                                        std::memory_order_relaxed);
+    if (key.compare_exchange_strong(expected, locked, std::memory_order_acquire,
+                                    std::memory_order_relaxed))
+      return;
+    lock_slow(key);
+  }
+  static void unlock_key(std::atomic<std::uint32_t>& key) {
+    if (key.exchange(unlocked, std::memory_order_release) == sleeping) wake(key);
+  }
+  static bool try_lock_key(std::atomic<std::uint32_t>& key) {
+    std::uint32_t expected = unlocked;
+    return key.compare_exchange_strong(expected, locked, std::memory_order_acquire,
+                                       std::memory_order_relaxed);
   }
 
  private:
   static constexpr std::uint32_t unlocked = 0, locked = 1, sleeping = 2;
-  void lock_slow();
-  void wake();
+  static void lock_slow(std::atomic<std::uint32_t>& key);
+  static void wake(std::atomic<std::uint32_t>& key);
   std::atomic<std::uint32_t> key_{unlocked};
+#ifdef GORT_CHECKED
+  lock_rank rank_;
+  lock_rank rank() const { return rank_; }
+#else
+  static constexpr lock_rank rank() { return lock_rank{}; }
+#endif
 };
+
+// assert_lock_held: the contract "Requires X." (Go's assertLockHeld): fatal
+// in GORT_CHECKED builds unless this thread holds l; nothing otherwise.
+inline void assert_lock_held([[maybe_unused]] const mutex* l) { lock_held_check(l); }
 
 class note {
  public:

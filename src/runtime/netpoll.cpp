@@ -79,7 +79,7 @@ struct alignas(64) poll_desc {
   std::atomic<std::uintptr_t> rg{pd_nil}; // pd_nil, pd_ready, pd_wait or the waiting G
   std::atomic<std::uintptr_t> wg{pd_nil};
 
-  mutex lock;
+  mutex lock{lock_rank::poll_desc};
   bool closing = false;
   bool rrun = false;                      // rt is armed (or has fired since)
   bool wrun = false;
@@ -121,6 +121,7 @@ constexpr int poll_fdseq_shift = 5;  // the fdseq's low 22 bits above the flags
 // publish_info recomputes info from the locked fields, keeping the event
 // bits, which netpoll sets without the lock. Requires pd.lock.
 void publish_info(poll_desc* pd) {
+  assert_lock_held(&pd->lock);
   std::uint32_t info = (pd->fdseq.load(std::memory_order_relaxed) & tag_mask) << poll_fdseq_shift;
   if (pd->closing) info |= poll_closing;
   if (pd->rd < 0) info |= poll_expired_read_deadline;
@@ -157,7 +158,7 @@ int netpollcheckerr(poll_desc* pd, int mode) {
 // ---- the cache of descriptors ----
 
 struct pollcache_t {
-  mutex lock;
+  mutex lock{lock_rank::pollcache};
   poll_desc* first = nullptr;               // free descriptors
   std::vector<poll_desc*> blocks;           // every block, for netpoll_teardown
   static constexpr std::size_t block_pds = 64;

@@ -112,9 +112,9 @@
 // Locks. sched.lock guards the idle lists, the global run queue, the M and P
 // counts (except the atomics) and the stop-the-world state. allglock
 // serializes malg's appends to allgs (readers take no lock: proc.hpp,
-// gregion). Lock order: extram_lock < sched.lock; hchan < sched.lock <
-// allglock; poll_desc.lock < timer.mu < timers.mu < sched.lock;
-// stackpool.lock, pollcache.lock and sema roots are leaves.
+// gregion). Lock order (lockrank.hpp, checked in GORT_CHECKED builds):
+// extram_lock < hchan < sched.lock < gfreelock < allglock < timers.mu;
+// stackpool.lock and pollcache.lock are leaves.
 //
 // Orders. Each atomic below weaker than seq_cst falls in one of these
 // families, or says on its line what it pairs with.
@@ -225,7 +225,7 @@ std::int32_t process_threads() {
   return f ? static_cast<std::int32_t>(std::strtol(f + 1, nullptr, 10)) : 0;
 }
 
-mutex extram_lock;           // see "Extra Ms"
+mutex extram_lock{lock_rank::extram};  // see "Extra Ms"
 bool extram_active = false;  // between schedinit and teardown (extram_lock)
 
 // fatal_in_signal_handler: what (when the caller knows it; else the
@@ -270,7 +270,7 @@ void check_forked_child() {
     fatal("gort used in a child process after fork() (the child may only exec or _exit)");
 }
 
-mutex allglock;
+mutex allglock{lock_rank::allg};
 gregion* lastgregion = nullptr;  // allglock: the region malg carves from
 g* main_g = nullptr;
 std::atomic<bool> running{false};  // a run() is in progress in this process
@@ -290,7 +290,8 @@ bool exiting() { return (sched.stop.load(std::memory_order_acquire) & stop_exiti
 
 // pidleput puts pp on the idle list. Requires sched.lock; pp's queue empty.
 void pidleput(p* pp) {
-  pp->status.store(pstatus::Pidle, std::memory_order_release);  // "Orders": p.status
+  assert_lock_held(&sched.lock);
+  set_pstatus(pp, pstatus::Pidle, std::memory_order_release);  // "Orders": p.status
   pp->link = sched.pidle;
   sched.pidle = pp;
   sched.npidle.fetch_add(1, std::memory_order_seq_cst);
@@ -301,6 +302,7 @@ void pidleput(p* pp) {
 // the G about to run there may need preempting (sysmon.cpp). Requires
 // sched.lock.
 p* pidleget() {
+  assert_lock_held(&sched.lock);
   p* pp = sched.pidle;
   if (pp) {
     sched.pidle = pp->link;
@@ -314,13 +316,16 @@ p* pidleget() {
 // pidleget_spinning is pidleget for a caller about to spin; with no idle P
 // it sets needspinning (the dance's other half). Requires sched.lock.
 p* pidleget_spinning() {
+  assert_lock_held(&sched.lock);
   p* pp = pidleget();
   if (!pp) sched.needspinning.store(1, std::memory_order_seq_cst);
   return pp;
 }
 
 void mput(m* mp);
+// mget takes an idle M, or nullptr. Requires sched.lock.
 m* mget() {
+  assert_lock_held(&sched.lock);
   m* mp = sched.midle;
   if (mp) {
     sched.midle = mp->schedlink;
@@ -333,7 +338,7 @@ m* mget() {
 void acquirep(m* mp, p* pp) {
   mp->p = pp;
   pp->m.store(mp, std::memory_order_release);  // sysmon's take_held_p then sees the M whole
-  pp->status.store(pstatus::Prunning, std::memory_order_release);  // "Orders": p.status
+  set_pstatus(pp, pstatus::Prunning, std::memory_order_release);  // "Orders": p.status
   if (trace_on()) [[unlikely]] trace_proc_start(mp, pp);
 }
 
@@ -415,13 +420,15 @@ g* gfget(p* pp) {
 
 // ---- the global run queue (sched.lock) ----
 
-// globrunqput: requires sched.lock. The increment is seq_cst: callers with
-// no P (injectg, exitsyscall0_commit) then wakep, and this store and
-// wakep's seq_cst loads of npidle and nmspinning are the submit half of the
-// delicate dance, whose other half (find_runnable) decrements nmspinning
-// and then reads runqsize without the lock. The unlock between them is
-// only a release, and a relaxed increment is outside the total order.
+// globrunqput puts gp at the tail of the global queue. Requires
+// sched.lock. The increment is seq_cst: callers with no P (injectg,
+// exitsyscall0_commit) then wakep, and this store and wakep's seq_cst
+// loads of npidle and nmspinning are the submit half of the delicate
+// dance, whose other half (find_runnable) decrements nmspinning and then
+// reads runqsize without the lock. The unlock between them is only a
+// release, and a relaxed increment is outside the total order.
 void globrunqput(g* gp) {
+  assert_lock_held(&sched.lock);
   sched.runq.push_back(gp);
   sched.runqsize.fetch_add(1, std::memory_order_seq_cst);
 }
@@ -431,6 +438,7 @@ void globrunqput(g* gp) {
 // puts the rest on pp's local queue. Requires sched.lock, which orders
 // runqsize and gomaxprocs: relaxed.
 g* globrunqget(p* pp, std::int32_t max) {
+  assert_lock_held(&sched.lock);
   std::int32_t size = sched.runqsize.load(std::memory_order_relaxed);
   if (size == 0) return nullptr;
   std::int32_t n = std::min(size, size / sched.gomaxprocs.load(std::memory_order_relaxed) + 1);
@@ -516,6 +524,7 @@ void mexit(m* mp);
 // newm creates an M that starts by acquiring pp (if any), spinning or not.
 // Requires sched.lock (released by the caller after).
 void newm(p* pp, bool spinning) {
+  assert_lock_held(&sched.lock);
   m* mp = new m;
   mcommoninit(mp);
   mp->nextp = pp;
@@ -525,6 +534,7 @@ void newm(p* pp, bool spinning) {
 
 // mput puts mp on the idle list and checks for deadlock. Requires sched.lock.
 void mput(m* mp) {
+  assert_lock_held(&sched.lock);
   mp->schedlink = sched.midle;
   sched.midle = mp;
   ++sched.nmidle;
@@ -633,7 +643,7 @@ void handoffp(p* pp) {
   sched.lock.lock();
   // stop_gcwaiting is set and cleared under sched.lock: relaxed.
   if (sched.stop.load(std::memory_order_relaxed) & stop_gcwaiting) {
-    pp->status.store(pstatus::Pgcstop, std::memory_order_release);
+    set_pstatus(pp, pstatus::Pgcstop, std::memory_order_release);
     if (--sched.stopwait == 0) sched.stopnote.wakeup();
     sched.lock.unlock();
     return;
@@ -663,6 +673,7 @@ void handoffp(p* pp) {
 // incidlelocked counts Ms asleep for their locked G (checkdead does not
 // count them as running). Requires sched.lock.
 void incidlelocked(std::int32_t v) {
+  assert_lock_held(&sched.lock);
   sched.nmidlelocked += v;
   if (v > 0) checkdead();
 }
@@ -946,7 +957,7 @@ void gcstopm(m* mp) {
   }
   p* pp = releasep(mp);
   sched.lock.lock();
-  pp->status.store(pstatus::Pgcstop, std::memory_order_release);  // "Orders": p.status
+  set_pstatus(pp, pstatus::Pgcstop, std::memory_order_release);  // "Orders": p.status
   if (--sched.stopwait == 0) sched.stopnote.wakeup();
   sched.lock.unlock();
   stopm(mp);
@@ -1101,6 +1112,7 @@ void mexit(m* mp) {
 // writes: the relaxed orders need no more; the releases are p.status's
 // ("Orders") and gomaxprocs', which publishes allp to allp_len's readers.
 std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
+  assert_lock_held(&sched.lock);
   const std::int32_t old = sched.gomaxprocs.load(std::memory_order_relaxed);
   for (std::int32_t i = 0; i < nprocs; ++i) {
     if (allp[i] == nullptr) {
@@ -1122,11 +1134,11 @@ std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
     pp->gfreecnt.store(0, std::memory_order_relaxed);
     stackcache_flush(pp);
     move_timers(allp[0], pp);
-    pp->status.store(pstatus::Pdead, std::memory_order_release);
+    set_pstatus(pp, pstatus::Pdead, std::memory_order_release);
   }
   // The current M keeps its P if it survives, else takes P0.
   if (mp->p && mp->p->id < nprocs) {
-    mp->p->status.store(pstatus::Prunning, std::memory_order_release);
+    set_pstatus(mp->p, pstatus::Prunning, std::memory_order_release);
   } else {
     if (mp->p) releasep(mp);
     acquirep(mp, allp[0]);
@@ -1142,7 +1154,7 @@ std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
     if (pp->runq.empty()) {
       pidleput(pp);
     } else {
-      pp->status.store(pstatus::Pidle, std::memory_order_release);
+      set_pstatus(pp, pstatus::Pidle, std::memory_order_release);
       runnable.push_back(pp);
     }
   }
@@ -1160,10 +1172,10 @@ void stop_the_world(m* mp) {
   sched.stopwait = sched.gomaxprocs.load(std::memory_order_relaxed);
   sched.stop.fetch_or(stop_gcwaiting, std::memory_order_seq_cst);
   sched.stopnote.clear();
-  mp->p->status.store(pstatus::Pgcstop, std::memory_order_release);  // "Orders": p.status
+  set_pstatus(mp->p, pstatus::Pgcstop, std::memory_order_release);  // "Orders": p.status
   --sched.stopwait;
   while (p* pp = pidleget()) {
-    pp->status.store(pstatus::Pgcstop, std::memory_order_release);
+    set_pstatus(pp, pstatus::Pgcstop, std::memory_order_release);
     --sched.stopwait;
   }
   // Ps whose M is inside blocking(): take them (entersyscall's CAS, if it
@@ -1375,6 +1387,7 @@ thread_local extram_binding extram_tls;
 // extram_bind gives the calling thread a new extra M and its G, dropping
 // one left from an earlier run. Requires extram_lock. Go: oneNewExtraM.
 m* extram_bind(m* old) {
+  assert_lock_held(&extram_lock);
   delete old;  // detached at the end of its run: the thread's own
   auto* mp = new m;
   mp->extram = true;
@@ -1501,6 +1514,7 @@ void extram_teardown() {
 
 // mcommoninit: see proc.hpp. Go: mcommoninit + checkmcount.
 void mcommoninit(m* mp) {
+  assert_lock_held(&sched.lock);
   mp->id = sched.mnext++;
   if (mcount() > sched.maxmcount) {
     printerr("runtime: program exceeds %d-thread limit\n", sched.maxmcount);
@@ -1568,6 +1582,19 @@ void badcasgstatus(g* gp, gstatus oldval, gstatus newval) {
            static_cast<unsigned long long>(gp->goid), static_cast<unsigned>(gp->status()),
            static_cast<unsigned>(oldval), static_cast<unsigned>(newval));
   gothrow("casgstatus: bad incoming values");
+}
+
+void badgstatusedge(g* gp, gstatus oldval, gstatus newval) {
+  printerr("runtime: casgstatus: goroutine %llu: %s -> %s is not a G's transition\n",
+           static_cast<unsigned long long>(gp->goid), gstatus_strings[static_cast<unsigned>(oldval)],
+           gstatus_strings[static_cast<unsigned>(newval)]);
+  gothrow("casgstatus: bad transition");
+}
+
+void badpstatus(p* pp, pstatus oldval, pstatus newval) {
+  printerr("runtime: p %d: status %u -> %u is not a P's transition\n", pp->id, static_cast<unsigned>(oldval),
+           static_cast<unsigned>(newval));
+  gothrow("bad P status transition");
 }
 
 // cheaprand is wyrand, as Go's cheaprand on 64-bit.
@@ -1786,7 +1813,7 @@ void entersyscall(g* gp) {
   if (trace_on()) [[unlikely]] trace_go_sys_call(gp, mp, mp->p);
   p* pp = releasep(mp);
   mp->oldp = pp;
-  pp->status.store(pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
+  set_pstatus(pp, pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
   // A hint that only rushes sysmon: it sleeps deeply only while every P is
   // idle or the world stops, and pidleget and start_the_world wake it.
   if (sched.sysmonwait.load(std::memory_order_relaxed)) {
@@ -1853,6 +1880,7 @@ void exitsyscall(g* gp) {
 // that could wake it, the program is deadlocked. Called when an M goes idle
 // (mput). Requires sched.lock. Go: checkdead.
 void checkdead() {
+  assert_lock_held(&sched.lock);
   if (exiting()) return;
   const std::int32_t run = mcount() - sched.nmidle - sched.nmidlelocked - sched.nmsys;
   if (run > 0) return;

@@ -71,11 +71,67 @@ void extram_teardown();
 // release pairs with g::status()'s acquire in the lock-free walkers
 // (checkdead, stats, tracebacks): who sees the status sees, e.g., the
 // waitreason written before it. Handing the G over is not its job.
+//
+// Checked builds also throw on an edge that is not in a G's life (Go's
+// runtime2.go, per state, without the GC's Gscan and Gpreempted):
+//   Gidle -> Gdead (malg); Gdead -> Grunnable (newproc1), Gsyscall (needm);
+//   Grunnable -> Grunning (execute);
+//   Grunning -> Grunnable (gosched), Gwaiting (gopark), Gsyscall
+//     (entersyscall), Gdead (goexit0);
+//   Gsyscall -> Grunning, Grunnable (exitsyscall), Gdead (dropm);
+//   Gwaiting -> Grunnable (ready).
 [[noreturn]] void badcasgstatus(g* gp, gstatus oldval, gstatus newval);
+[[noreturn]] void badgstatusedge(g* gp, gstatus oldval, gstatus newval);
+constexpr bool gstatus_edge_ok(gstatus from, gstatus to) {
+  using enum gstatus;
+  switch (from) {
+    case Gidle: return to == Gdead;
+    case Gdead: return to == Grunnable || to == Gsyscall;
+    case Grunnable: return to == Grunning;
+    case Grunning: return to == Grunnable || to == Gwaiting || to == Gsyscall || to == Gdead;
+    case Gsyscall: return to == Grunning || to == Grunnable || to == Gdead;
+    case Gwaiting: return to == Grunnable;
+  }
+  return false;
+}
 inline void casgstatus(g* gp, gstatus oldval, gstatus newval) {
+#ifdef GORT_CHECKED
+  if (!gstatus_edge_ok(oldval, newval)) [[unlikely]]
+    badgstatusedge(gp, oldval, newval);
+#endif
   if (gp->atomicstatus.load(std::memory_order_relaxed) != oldval) [[unlikely]]
     badcasgstatus(gp, oldval, newval);
   gp->atomicstatus.store(newval, std::memory_order_release);
+}
+
+// set_pstatus stores pp's new status with order mo, where a plain store
+// does (the owner, or sched.lock, or a stopped world excludes others).
+// Checked builds throw on an edge that is not in a P's life (Go's
+// runtime2.go): Pidle -> Prunning, Pgcstop, Pdead; Prunning -> Pidle,
+// Psyscall, Pgcstop; Psyscall -> Prunning, Pidle, Pgcstop (entersyscall's
+// way back, retake's hand-off, stop-the-world); Pgcstop -> Pidle, Prunning,
+// Pdead (start-the-world, procresize); Pdead -> Pgcstop, Pidle, Prunning (a
+// P brought back by procresize); and any state to itself (retake's CAS to
+// Pidle, then pidleput's store).
+[[noreturn]] void badpstatus(p* pp, pstatus oldval, pstatus newval);
+constexpr bool pstatus_edge_ok(pstatus from, pstatus to) {
+  using enum pstatus;
+  if (from == to) return true;
+  switch (from) {
+    case Pidle: return to == Prunning || to == Pgcstop || to == Pdead;
+    case Prunning: return to == Pidle || to == Psyscall || to == Pgcstop;
+    case Psyscall: return to == Prunning || to == Pidle || to == Pgcstop;
+    case Pgcstop: return to == Pidle || to == Prunning || to == Pdead;
+    case Pdead: return to == Pgcstop || to == Pidle || to == Prunning;
+  }
+  return false;
+}
+inline void set_pstatus(p* pp, pstatus newval, std::memory_order mo) {
+#ifdef GORT_CHECKED
+  if (const pstatus old = pp->status.load(std::memory_order_relaxed); !pstatus_edge_ok(old, newval)) [[unlikely]]
+    badpstatus(pp, old, newval);
+#endif
+  pp->status.store(newval, mo);
 }
 
 // gopark parks the running goroutine with reason. unlockf(gp, arg), if set,

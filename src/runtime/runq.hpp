@@ -50,11 +50,19 @@
 //   - Wakeups: put and put_next publish with release, not seq_cst, so they
 //     are not the StoreLoad half of the "delicate dance" as Go's runnext CAS
 //     is; proc.cpp, "Orders", says why a missed wakeup strands nothing.
+//
+// GORT_CHECKED builds throw where the owner's own snapshots break it (put,
+// get) and where a steal would overfill the thief (Go's "runqsteal: runq
+// overflow"); normal builds check nothing.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <utility>
+
+#ifdef GORT_CHECKED
+#include "runtime/panic.hpp"
+#endif
 
 namespace gort::rt {
 
@@ -87,6 +95,7 @@ class runq {
   bool put(T* gp) {
     std::uint32_t h = head_.load(std::memory_order_acquire);  // pairs with CAS in get/grab
     std::uint32_t t = tail_.load(std::memory_order_relaxed);  // we are its only writer
+    check_bounds(h, t, "runqput: queue out of bounds");
     if (t - h >= N) return false;
     slot(t).store(gp, std::memory_order_relaxed);  // published by the tail store
     tail_.store(t + 1, std::memory_order_release);  // publish; pairs with acquire in grab
@@ -118,6 +127,7 @@ class runq {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);  // sync with thieves' commits
       std::uint32_t t = tail_.load(std::memory_order_relaxed);  // we are its only writer
+      check_bounds(h, t, "runqget: queue out of bounds");
       if (t == h) return nullptr;
       T* gp = slot(h).load(std::memory_order_relaxed);  // our own store; the CAS validates h
       if (no_thieves) {
@@ -163,6 +173,10 @@ class runq {
     std::uint32_t n = victim.grab(*this, t, steal_runnext, victim_running, backoff);
     stolen = n;
     if (n == 0) return nullptr;
+#ifdef GORT_CHECKED
+    if (t - head_.load(std::memory_order_acquire) + n > N) [[unlikely]]
+      gothrow("runqsteal: runq overflow");
+#endif
     --n;
     T* gp = slot(t + n).load(std::memory_order_relaxed);  // grab stored it, on this thread
     if (n == 0) return gp;
@@ -222,6 +236,15 @@ class runq {
 
  private:
   std::atomic<T*>& slot(std::uint32_t i) { return slots_[i % N]; }
+
+  // check_bounds: the invariant, on the owner's snapshot (head read first).
+  static void check_bounds([[maybe_unused]] std::uint32_t h, [[maybe_unused]] std::uint32_t t,
+                           [[maybe_unused]] const char* what) {
+#ifdef GORT_CHECKED
+    if (t - h > N) [[unlikely]]
+      gothrow(what);
+#endif
+  }
 
   // grab copies ceil(half) of this (victim) ring into thief's slots starting
   // at thief_tail, and commits by CAS on our head. Returns the count. Any P.

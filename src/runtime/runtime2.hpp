@@ -272,7 +272,7 @@ static_assert(sizeof(timer_when) == 16);
 // (time.cpp, "The sorted run"). Any M may lock mu: the owner adds and
 // runs, others stop, reset and, when the P is idle or they steal, run.
 struct timers {
-  mutex mu;
+  mutex mu{lock_rank::timers};
   std::vector<timer_when> heap;            // mu
   std::vector<timer_when> run;             // mu: sleeps, when nondecreasing from run_head on
   std::size_t run_head = 0;                // mu
@@ -385,7 +385,7 @@ struct m {
 
 // schedt: the global scheduler state (Go's `sched`).
 struct schedt {
-  mutex lock;
+  mutex lock{lock_rank::sched};
 
   std::atomic<std::uint64_t> goidgen{0};
 
@@ -406,7 +406,7 @@ struct schedt {
   std::deque<g*> runq;                 // global run queue
   std::atomic<std::int32_t> runqsize{0};  // runq.size(), readable without the lock
 
-  mutex gfreelock;                     // guards gfree (Go: sched.gFree.lock)
+  mutex gfreelock{lock_rank::gfree};                    // guards gfree (Go: sched.gFree.lock)
   std::vector<g*> gfree;               // global free Gs
 
   // Stop flags, one word so the fast switch paths test both with one load:

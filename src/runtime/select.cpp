@@ -57,7 +57,10 @@ void sellock(const selstate& s) {
   hchan* prev = nullptr;
   for (int i = 0; i < s.n; ++i) {
     hchan* c = s.chan_at(i);
-    if (c != prev) c->lock.lock();
+    if (c != prev) {
+      c->lock.lock();
+      c->check();
+    }
     prev = c;
   }
 }

@@ -83,7 +83,7 @@ namespace {
 // sema_root: Go's semaRoot. lock guards treap and every field of the sudogs
 // in it and in their lists; nwait is read without it (the "nwait" check).
 struct alignas(64) sema_root {
-  mutex lock;
+  mutex lock{lock_rank::sema_root};
   sudog* treap = nullptr;               // root of the tree of distinct addresses
   std::atomic<std::uint32_t> nwait{0};  // waiters here, on any address
 
@@ -127,6 +127,7 @@ bool cansemacquire(std::atomic<std::uint32_t>* addr) {
 
 // queue adds s, waiting on addr, to the root. lock must be held.
 void sema_root::queue(void* addr, sudog* s, bool lifo) {
+  assert_lock_held(&lock);
   s->elem = addr;
   s->next = s->prev = s->parent = nullptr;
   s->waitlink = s->waittail = nullptr;
@@ -173,12 +174,16 @@ void sema_root::queue(void* addr, sudog* s, bool lifo) {
       rotate_left(s->parent);
     }
   }
+#ifdef GORT_CHECKED
+  check_treap(treap);
+#endif
 }
 
 // dequeue removes and returns the first waiter on addr, or nullptr if there
 // is none. The sudog returned is off every structure, with ticket 0. lock
 // must be held.
 sudog* sema_root::dequeue(void* addr) {
+  assert_lock_held(&lock);
   sudog** ps = &treap;
   sudog* s = *ps;
   for (; s != nullptr; s = *ps) {
@@ -212,6 +217,9 @@ sudog* sema_root::dequeue(void* addr) {
   s->parent = s->next = s->prev = nullptr;
   s->elem = nullptr;
   s->ticket = 0;
+#ifdef GORT_CHECKED
+  check_treap(treap);
+#endif
   return s;
 }
 
@@ -242,6 +250,29 @@ void sema_root::rotate_right(sudog* y) {
 }
 
 }  // namespace
+
+#ifdef GORT_CHECKED
+namespace {
+// check_subtree: check_treap below t, whose addresses lie in (lo, hi)
+// (nullptr: unbounded) and whose parent is parent.
+const char* check_subtree(const sudog* t, const sudog* parent, const void* lo, const void* hi) {
+  if (t == nullptr) return nullptr;
+  if (t->parent != parent) return "a node's parent does not point to it";
+  if ((lo != nullptr && !addr_less(lo, t->elem)) || (hi != nullptr && !addr_less(t->elem, hi)))
+    return "addresses out of search order";
+  if (parent != nullptr && parent->ticket > t->ticket) return "tickets out of heap order";
+  if (const char* what = check_subtree(t->prev, t, lo, t->elem)) return what;
+  return check_subtree(t->next, t, t->elem, hi);
+}
+}  // namespace
+
+void check_treap(const sudog* root) {
+  if (const char* what = check_subtree(root, nullptr, nullptr, nullptr)) [[unlikely]] {
+    printerr("runtime: semaphore treap %p: %s\n", static_cast<const void*>(root), what);
+    gothrow("semaRoot: bad treap");
+  }
+}
+#endif
 
 void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, wait_reason reason) {
   if (cansemacquire(addr)) return;  // the easy case
@@ -355,15 +386,25 @@ void sync_runtime_do_spin() {
 namespace gort::detail {
 namespace {
 
-// notify_list.lock is an rt::mutex. The list lives in a Cond's opaque
-// storage, whose size the public header fixes (gort/sync.hpp), so it holds
-// the mutex's only member (a std::atomic<uint32_t>, 0 = unlocked), whose
-// size cannot change unseen, and the runtime views it as a mutex.
-static_assert(sizeof(rt::mutex) == sizeof(std::atomic<std::uint32_t>));
-static_assert(alignof(rt::mutex) == alignof(std::atomic<std::uint32_t>));
-static_assert(std::is_standard_layout_v<rt::mutex>);
-rt::mutex* list_lock(notify_list* l) {
-  return std::launder(reinterpret_cast<rt::mutex*>(&l->lock));
+// notify_list.lock is an rt::mutex's key. The list lives in a Cond's opaque
+// storage, whose size the public header fixes (gort/sync.hpp) whatever the
+// build, so it holds the bare word (0 = unlocked) rather than an rt::mutex,
+// which checked builds make bigger; the runtime runs the mutex's protocol
+// on it (rt::mutex::lock_key) and does the rank bookkeeping of checked
+// builds here: its rank is notify_list.
+void list_lock(notify_list* l) {
+  rt::lock_acquire(&l->lock, rt::lock_rank::notify_list);
+  rt::mutex::lock_key(l->lock);
+}
+void list_unlock(notify_list* l) {
+  rt::lock_release(&l->lock);
+  rt::mutex::unlock_key(l->lock);
+}
+// list_unlockf: goparkunlock for the list's lock, once the waiter is off
+// its stack.
+bool list_unlockf(rt::g*, void* l) {
+  list_unlock(static_cast<notify_list*>(l));
+  return true;
 }
 
 // head and tail hold rt::sudog* (on the waiters' stacks), guarded by lock.
@@ -386,10 +427,9 @@ std::uint32_t notify_list_add(notify_list* l) noexcept {
 void notify_list_wait(notify_list* l, std::uint32_t t) {
   rt::entry_guard e("gort::Cond::wait");
   rt::g* gp = e.gp;
-  rt::mutex* lock = list_lock(l);
-  lock->lock();
+  list_lock(l);
   if (less(t, l->notify.load(std::memory_order_relaxed))) {  // notify is written under lock
-    lock->unlock();
+    list_unlock(l);
     return;
   }
   rt::sudog s;
@@ -400,7 +440,7 @@ void notify_list_wait(notify_list* l, std::uint32_t t) {
   else
     l->head = &s;
   l->tail = &s;
-  rt::goparkunlock(lock, rt::wait_reason::sync_cond_wait);
+  rt::gopark(&list_unlockf, l, rt::wait_reason::sync_cond_wait);
 }
 
 // notifyListNotifyAll: wakes every waiter, outside the lock.
@@ -409,14 +449,13 @@ void notify_list_notify_all(notify_list* l) noexcept {
   if (l->wait.load(std::memory_order_seq_cst) == l->notify.load(std::memory_order_seq_cst))
     return;
   rt::entry_guard e(rt::getg());  // nullptr on a thread the runtime did not start
-  rt::mutex* lock = list_lock(l);
-  lock->lock();
+  list_lock(l);
   rt::sudog* s = as_sudog(l->head);
   l->head = l->tail = nullptr;
   // Every earlier ticket is either on the list we took or will see, under
   // the lock, that it was notified and not park.
   l->notify.store(l->wait.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
-  lock->unlock();
+  list_unlock(l);
   while (s != nullptr) {
     rt::sudog* next = s->next;  // read before goready: then s's G may run and return
     s->next = nullptr;
@@ -431,11 +470,10 @@ void notify_list_notify_one(notify_list* l) noexcept {
   if (l->wait.load(std::memory_order_seq_cst) == l->notify.load(std::memory_order_seq_cst))
     return;
   rt::entry_guard e(rt::getg());
-  rt::mutex* lock = list_lock(l);
-  lock->lock();
+  list_lock(l);
   const std::uint32_t t = l->notify.load(std::memory_order_relaxed);  // written under lock
   if (t == l->wait.load(std::memory_order_seq_cst)) {
-    lock->unlock();
+    list_unlock(l);
     return;
   }
   l->notify.store(t + 1, std::memory_order_seq_cst);
@@ -450,12 +488,12 @@ void notify_list_notify_one(notify_list* l) noexcept {
     else
       l->head = n;
     if (n == nullptr) l->tail = p;
-    lock->unlock();
+    list_unlock(l);
     s->next = nullptr;
     rt::goready(s->gp);
     return;
   }
-  lock->unlock();
+  list_unlock(l);
 }
 
 }  // namespace gort::detail

@@ -34,6 +34,16 @@ void sync_runtime_do_spin();
 // the next run would walk into freed stacks.
 void sema_teardown();
 
+#ifdef GORT_CHECKED
+// check_treap: the shape of a semaphore root's treap (sema.cpp): a binary
+// search tree on elem (prev below, next above), a min-heap on ticket, each
+// node's parent the node that points to it, and parent the root's (nullptr
+// at the top); fatal if broken. Checked builds walk the whole treap after
+// every queue and dequeue (under the root's lock): a root holds the
+// addresses that hash to it, a handful.
+void check_treap(const sudog* root);
+#endif
+
 }  // namespace gort::rt
 
 namespace gort::detail {

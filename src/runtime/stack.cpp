@@ -116,7 +116,7 @@ struct chunk {
 };
 
 struct stackpool_t {
-  mutex lock;
+  mutex lock{lock_rank::stackpool};
   stack* dirty = nullptr;  // lock: spilled since the last scavenge; deep pages may be resident
   stack* aged = nullptr;   // lock: spilled before the last scavenge
   stack* free = nullptr;   // lock: deep pages given back, or never touched
@@ -270,6 +270,7 @@ iovec deep_range(const stack* s) {
 // pool_get takes a stack from the pool, the most resident first; nullptr
 // if it is empty. Requires pool.lock.
 stack* pool_get() {
+  assert_lock_held(&pool.lock);
   for (stack** list : {&pool.dirty, &pool.aged, &pool.free}) {
     if (stack* s = *list) {
       *list = s->next;

@@ -396,6 +396,7 @@ void sysmon_stop() {
 }
 
 void sysmon_wake_locked(bool rush) {
+  assert_lock_held(&sched.lock);
   if (rush) sched.sysmon_rush = true;
   if (!sched.sysmonwait.load(std::memory_order_relaxed)) return;
   sched.sysmonwait.store(false, std::memory_order_relaxed);

@@ -131,6 +131,28 @@ using steady = std::chrono::steady_clock;
 
 // ---- the heap (ts.mu held) ----
 
+#ifdef GORT_CHECKED
+}  // namespace
+
+void check_heap_at(const timers& ts, std::size_t i) {
+  assert_lock_held(&ts.mu);
+  const std::size_t n = ts.heap.size();
+  const std::int64_t when = ts.heap[i].when;
+  const char* what = nullptr;
+  if (i > 0 && ts.heap[(i - 1) / heap_ary].when > when) what = "earlier than its parent";
+  for (std::size_t c = i * heap_ary + 1; c < i * heap_ary + 1 + heap_ary && c < n; ++c)
+    if (ts.heap[c].when < when) what = "later than a child";
+  if (const timer* t = ts.heap[i].t(); t != nullptr && t->index != i) what = "its timer's index is elsewhere";
+  if (what == nullptr) [[likely]]
+    return;
+  printerr("runtime: timer heap %p: entry %zu of %zu (when %lld): %s\n", static_cast<const void*>(&ts), i, n,
+           static_cast<long long>(when), what);
+  gothrow("timer heap out of order");
+}
+
+namespace {
+#endif
+
 void set_at(timers& ts, std::size_t i, const timer_when& e) {
   ts.heap[i] = e;
   if (timer* t = e.t()) t->index = static_cast<std::uint32_t>(i);
@@ -145,6 +167,9 @@ void siftup(timers& ts, std::size_t i) {
     i = parent;
   }
   set_at(ts, i, e);
+#ifdef GORT_CHECKED
+  check_heap_at(ts, i);
+#endif
 }
 
 void siftdown(timers& ts, std::size_t i) {
@@ -161,15 +186,20 @@ void siftdown(timers& ts, std::size_t i) {
     i = min;
   }
   set_at(ts, i, e);
+#ifdef GORT_CHECKED
+  check_heap_at(ts, i);
+#endif
 }
 
 void heap_push(timers& ts, const timer_when& e) {
+  assert_lock_held(&ts.mu);
   ts.heap.push_back(e);
   siftup(ts, ts.heap.size() - 1);
   if (timer* t = e.t()) t->ts.store(&ts, std::memory_order_relaxed);  // "Orders": unlink re-checks
 }
 
 void heap_remove_at(timers& ts, std::size_t i) {
+  assert_lock_held(&ts.mu);
   timer* t = ts.heap[i].t();
   const timer_when last = ts.heap.back();
   ts.heap.pop_back();
@@ -210,6 +240,7 @@ bool update_min(timers& ts) {
 
 // push adds e (a timer, or a sleep), to the run if it keeps the run in order.
 void push(timers& ts, const timer_when& e) {
+  assert_lock_held(&ts.mu);
   if (e.t() == nullptr && (ts.run_head == ts.run.size() || e.when >= ts.run.back().when)) {
     if (ts.run_head == ts.run.size()) {
       ts.run.clear();
@@ -227,6 +258,7 @@ void push(timers& ts, const timer_when& e) {
 // remove_earliest removes e, which earliest returned. The run drops its
 // consumed front once that is half of it: amortized, one move per entry.
 void remove_earliest(timers& ts, const timer_when* e) {
+  assert_lock_held(&ts.mu);
   if (!ts.heap.empty() && e == &ts.heap[0]) {
     heap_remove_at(ts, 0);
     return;
@@ -283,6 +315,7 @@ void add_timer(p* pp, timer_ref ref, std::int64_t when) {
 // unlink takes t out of whatever heap holds it, returning the heap's
 // reference (empty if t was in none). t->mu held: nobody else adds it.
 timer_ref unlink(timer* t, bool& was_pending) {
+  assert_lock_held(&t->mu);
   for (;;) {
     timers* ts = t->ts.load(std::memory_order_acquire);
     if (ts == nullptr) {
@@ -322,6 +355,7 @@ void send_time(chan_timer* t) {
 // drain discards a value sent but not received. t->mu held. True if there
 // was one.
 bool drain(chan_timer* t) {
+  assert_lock_held(&t->mu);
   steady::time_point v;
   return chanrecv(timer_g(), room_chan(t), &v, false).received;
 }
@@ -384,6 +418,7 @@ void run_timer(timers& ts, const timer_when e, std::int64_t now) {
 // received from being received. Sets pending if t was pending: in a heap,
 // or fired but its value not yet received.
 timer_ref disarm(std::uintptr_t ref, bool& pending) {
+  assert_lock_held(&timer_of(ref)->mu);
   timer_ref heaps = unlink(timer_of(ref), pending);
   if (chan_timer* t = chan_timer_of(ref)) {
     t->seq.fetch_add(1, std::memory_order_relaxed);  // a firing in flight sends nothing
@@ -429,8 +464,10 @@ bool reset_for_sleep(g* gp, void* when) {
 }
 
 static_assert(std::is_trivially_destructible_v<chan_timer>, "freed with its channel, never destroyed");
+#ifndef GORT_CHECKED  // where a mutex carries its rank, it need not fit
 static_assert(sizeof(hchan) + sizeof(chan_timer) + sizeof(steady::time_point) <= 136,
               "a channel timer's allocation fits a 144-byte glibc chunk");
+#endif
 
 // new_chan_timer sets c to a new channel of one value, whose allocation
 // holds the channel timer returned, armed for when (and every period if

@@ -28,10 +28,10 @@ namespace gort::detail {
 //
 // Locking: ts->mu (the heap holding it) guards index and ts, its entry
 // there and, for a ticker, period; mu serializes stop/reset with a firing's
-// send (Go's sendLock), and guards period and seq changes. Lock order: mu,
-// then a P's timers.mu, then a channel's lock.
+// send (Go's sendLock), and guards period and seq changes. Lock order
+// (lockrank.hpp): mu, then a channel's lock or a P's timers.mu.
 struct timer {
-  rt::mutex mu;
+  rt::mutex mu{rt::lock_rank::timer};
   std::uint32_t index = 0;               // position in ts->heap
   std::atomic<rt::timers*> ts{nullptr};  // the heap it is in, if any
 };
@@ -135,5 +135,14 @@ bool deltimer(detail::rt_timer* t);
 // drops pp's (run() is over).
 void move_timers(p* to, p* from);
 void clear_timers(p* pp);
+
+#ifdef GORT_CHECKED
+// check_heap_at: the heap order around slot i, where a sift has just put an
+// entry (its parent's when is not later than its own, nor its own than a
+// child's) and its timer's index; fatal if broken. Requires ts.mu. Checked
+// builds call it after every siftup and siftdown: a local check, so a heap
+// of 100,000 sleeps costs a few compares per change, not a walk.
+void check_heap_at(const timers& ts, std::size_t i);
+#endif
 
 }  // namespace gort::rt

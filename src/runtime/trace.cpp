@@ -83,7 +83,9 @@
 // (releasep under sched.lock, trace_timer under timers.mu), so glock and
 // qlock are leaves, in that order. trace_stop holds tr.ctl while it takes
 // sched.lock to copy allm, and waits for no M while it holds a lock: an M
-// finishing its event may be flushing a buffer (take_buffers).
+// finishing its event may be flushing a buffer (take_buffers). Their ranks
+// (lockrank.hpp): trace_ctl first of all, trace_g and trace_q last;
+// ranked_guard tells checked builds of each lock and unlock.
 #include "runtime/trace.hpp"
 
 #include <fcntl.h>
@@ -167,6 +169,27 @@ struct tracebuf {
 
 namespace {
 
+// ranked_guard: std::lock_guard for trace's std::mutexes (held across
+// allocation and file writes, so not rt::mutex), with the lock-rank
+// bookkeeping of checked builds (lockrank.hpp); in normal builds
+// lock_guard's code.
+class ranked_guard {
+ public:
+  ranked_guard(std::mutex& mu, lock_rank rank) : mu_(mu) {
+    lock_acquire(&mu_, rank);
+    mu_.lock();
+  }
+  ~ranked_guard() {
+    lock_release(&mu_);
+    mu_.unlock();
+  }
+  ranked_guard(const ranked_guard&) = delete;
+  ranked_guard& operator=(const ranked_guard&) = delete;
+
+ private:
+  std::mutex& mu_;
+};
+
 struct tracer {
   std::mutex ctl;
   bool active = false;            // ctl
@@ -190,7 +213,7 @@ tracer tr;
 // trace_flush queues full (if any) for the writer and returns an empty
 // buffer for mid. Go: traceFlush.
 tracebuf* trace_flush(tracebuf* full, std::int64_t mid) {
-  std::lock_guard<std::mutex> lk(tr.qlock);
+  ranked_guard lk(tr.qlock, lock_rank::trace_q);
   if (full != nullptr) {
     tr.full.push_back(full);
     tr.qcv.notify_one();
@@ -247,7 +270,7 @@ enum class stamp : std::uint8_t { now, untimed };
 [[gnu::always_inline]] inline void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
   if (st == stamp::now || mp == nullptr) e.ticks = cputicks();  // one buffer for many threads: no "previous event"
   if (mp == nullptr) {
-    std::lock_guard<std::mutex> lk(tr.glock);  // orders us against take_buffers' take of gbuf
+    ranked_guard lk(tr.glock, lock_rank::trace_g);  // orders us against take_buffers' take of gbuf
     if (trace_enabled.load(std::memory_order_acquire)) append(tr.gbuf, -1, e);
     return;
   }
@@ -375,16 +398,25 @@ void write_raw(const tracebuf* b) {
 // writer_loop: the writer thread, until trace_stop sets done and the queue
 // is empty. Go: the goroutine that calls ReadTrace.
 void writer_loop() {
-  std::unique_lock<std::mutex> lk(tr.qlock);
+  // The lock-rank bookkeeping by hand around qcv's unique_lock: held, for
+  // this thread's checks, while the wait has let go of it.
+  std::unique_lock<std::mutex> lk(tr.qlock, std::defer_lock);
+  lock_acquire(&tr.qlock, lock_rank::trace_q);
+  lk.lock();
   for (;;) {
     tr.qcv.wait(lk, [] { return !tr.full.empty() || tr.done; });
     std::deque<tracebuf*> batch;
     batch.swap(tr.full);
+    lock_release(&tr.qlock);
     lk.unlock();
     for (const tracebuf* b : batch) write_raw(b);
+    lock_acquire(&tr.qlock, lock_rank::trace_q);
     lk.lock();
     tr.free.insert(tr.free.end(), batch.begin(), batch.end());
-    if (tr.done && tr.full.empty()) return;
+    if (tr.done && tr.full.empty()) {
+      lock_release(&tr.qlock);
+      return;
+    }
   }
 }
 
@@ -733,10 +765,10 @@ void take_buffers() {
     if (mp->tbuf != nullptr) bufs.push_back(std::exchange(mp->tbuf, nullptr));
   }
   {
-    std::lock_guard<std::mutex> glk(tr.glock);
+    ranked_guard glk(tr.glock, lock_rank::trace_g);
     if (tr.gbuf != nullptr) bufs.push_back(std::exchange(tr.gbuf, nullptr));
   }
-  std::lock_guard<std::mutex> lk(tr.qlock);
+  ranked_guard lk(tr.qlock, lock_rank::trace_q);
   tr.full.insert(tr.full.end(), bufs.begin(), bufs.end());
 }
 
@@ -762,7 +794,7 @@ void count_writer(std::int32_t delta) {
 }  // namespace
 
 void trace_start(const std::string& path) {
-  std::lock_guard<std::mutex> lk(tr.ctl);
+  ranked_guard lk(tr.ctl, lock_rank::trace_ctl);
   if (tr.active) throw std::logic_error("gort::trace::start: a trace is already running");
   // The file is created now, so that a path that cannot be written fails here.
   std::FILE* f = std::fopen(path.c_str(), "w");
@@ -781,7 +813,7 @@ void trace_start(const std::string& path) {
 }
 
 void trace_stop() {
-  std::lock_guard<std::mutex> lk(tr.ctl);
+  ranked_guard lk(tr.ctl, lock_rank::trace_ctl);
   if (!tr.active) return;
   trace_enabled.store(false, std::memory_order_seq_cst);
   // Our fence of the seqlock's Dekker pair ("Stopping"): the membarrier's,
@@ -795,7 +827,7 @@ void trace_stop() {
   tr.ticks1 = cputicks();
   tr.ns1 = nanotime();
   {
-    std::lock_guard<std::mutex> qlk(tr.qlock);
+    ranked_guard qlk(tr.qlock, lock_rank::trace_q);
     tr.done = true;
     tr.qcv.notify_one();
   }

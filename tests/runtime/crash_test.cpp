@@ -857,4 +857,72 @@ TEST_F(CrashTest, UnknownScenario) {
   EXPECT_NE(r.err.find("unknown scenario"), std::string::npos) << r.describe();
 }
 
+#ifdef TESTPROG_CHECKED_PATH
+// CheckedTest: each rule of GORT_CHECKED builds (src/runtime/lockrank.hpp,
+// casgstatus, set_pstatus, runq, hchan::check, the timer heap, the
+// semaphore treap) broken on purpose by testprog_checked: the report names
+// what broke on a "runtime:" line, then "fatal error: <msg>", exit status
+// 2. Not skipped under sanitizers: nothing here faults or signals, and the
+// checked build's CI leg is the ASan one.
+struct checked_case {
+  const char* scenario;
+  const char* fatal;    // the whole "fatal error:" line
+  const char* runtime;  // a regex for one "runtime:" line before it ("": none)
+};
+
+void expect_checked(const checked_case& c) {
+  prog_result r = run_program(TESTPROG_CHECKED_PATH, {c.scenario}, {});
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << c.scenario << "\n" << r.describe().substr(0, 4000);
+  auto f = std::find(ls.begin(), ls.end(), std::string("fatal error: ") + c.fatal);
+  ASSERT_NE(f, ls.end()) << c.scenario << "\n" << r.describe().substr(0, 4000);
+  if (*c.runtime == 0) return;
+  const int i = find_line(ls, std::regex(c.runtime));
+  EXPECT_GE(i, 0) << c.scenario << ": no line matching " << c.runtime << "\n" << r.describe().substr(0, 4000);
+  EXPECT_LT(i, f - ls.begin()) << c.scenario << ": the runtime: line comes first\n" << r.describe().substr(0, 4000);
+}
+
+#define P R"(0x[0-9a-f]+)"
+TEST(CheckedTest, LockOrder) {
+  expect_checked({"LockOrder", "lock ordering problem", "runtime: lock hchan " P " taken while holding sched " P});
+}
+TEST(CheckedTest, LockOrderChan) {
+  expect_checked({"LockOrderChan", "lock ordering problem", "runtime: lock hchan " P " taken while holding sema_root " P});
+}
+TEST(CheckedTest, LockReentry) {
+  expect_checked({"LockReentry", "lock ordering problem", "runtime: lock allg " P " taken again by the thread that holds it"});
+}
+TEST(CheckedTest, LockSameRank) {
+  prog_result r = run_program(TESTPROG_CHECKED_PATH, {"LockSameRank"}, {});
+  EXPECT_EQ(r.out, "increasing order ok\n") << r.describe();
+  expect_checked({"LockSameRank", "lock ordering problem", "runtime: lock hchan " P " taken while holding hchan " P});
+}
+TEST(CheckedTest, LockNotHeld) {
+  expect_checked({"LockNotHeld", "not holding required lock!", "runtime: lock " P " is not held by this thread"});
+}
+TEST(CheckedTest, UnlockNotHeld) {
+  expect_checked({"UnlockNotHeld", "lock release without matching lock acquire", "runtime: unlock of " P ", not held by this thread"});
+}
+TEST(CheckedTest, BadGStatus) {
+  expect_checked({"BadGStatus", "casgstatus: bad transition", "runtime: casgstatus: goroutine 1: running -> idle is not a G's transition"});
+}
+TEST(CheckedTest, BadPStatus) {
+  expect_checked({"BadPStatus", "bad P status transition", "runtime: p 0: status 1 -> 4 is not a P's transition"});
+}
+TEST(CheckedTest, RunqOverflow) { expect_checked({"RunqOverflow", "runqsteal: runq overflow", ""}); }
+TEST(CheckedTest, ChanQcount) {
+  expect_checked({"ChanQcount", "chan: invariant broken", "runtime: chan " P ": qcount > dataqsiz \\(qcount 2, dataqsiz 1\\)"});
+}
+TEST(CheckedTest, ChanWaitingReceiver) {
+  expect_checked({"ChanWaitingReceiver", "chan: invariant broken", "runtime: chan " P ": receivers wait while the buffer holds values .*"});
+}
+TEST(CheckedTest, TimerHeapOrder) {
+  expect_checked({"TimerHeapOrder", "timer heap out of order", "runtime: timer heap " P ": entry 1 of 2 \\(when 100\\): earlier than its parent"});
+}
+TEST(CheckedTest, SemaTreap) {
+  expect_checked({"SemaTreap", "semaRoot: bad treap", "runtime: semaphore treap " P ": addresses out of search order"});
+}
+#undef P
+#endif  // TESTPROG_CHECKED_PATH
+
 }  // namespace
