@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "scenario.hpp"
 #include "runtime/chan.hpp"
 #include "runtime/lock_futex.hpp"
 #include "runtime/proc.hpp"
@@ -173,10 +174,6 @@ int SemaTreap() {
   });
 }
 
-struct scenario {
-  const char* name;
-  int (*fn)();
-};
 constexpr scenario scenarios[] = {
     {"LockOrder", LockOrder},
     {"LockOrderChan", LockOrderChan},
@@ -196,11 +193,5 @@ constexpr scenario scenarios[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2)
-    for (const scenario& s : scenarios)
-      if (std::strcmp(argv[1], s.name) == 0) return s.fn();
-  std::fprintf(stderr, "usage: testprog_checked <Name>; names:");
-  for (const scenario& s : scenarios) std::fprintf(stderr, " %s", s.name);
-  std::fprintf(stderr, "\n");
-  return 1;
+  return run_scenario("testprog_checked", scenarios, argc, argv);
 }

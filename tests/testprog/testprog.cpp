@@ -25,6 +25,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "scenario.hpp"
+
 // The functions a stack trace must name are extern "C" and never inlined, so
 // their symbols are in the dynamic symbol table under these exact names.
 extern "C" {
@@ -614,10 +616,6 @@ int GdbParked() { return gdb_parked(0); }
 // byte of the stacks' reservation, touched or not (tests/gdb).
 int GdbParkedSmallStacks() { return gdb_parked(16 * 1024); }
 
-struct scenario {
-  const char* name;
-  int (*fn)();
-};
 constexpr scenario scenarios[] = {
     {"SimpleDeadlock", SimpleDeadlock},
     {"GoroutineDeadlock", GoroutineDeadlock},
@@ -654,13 +652,5 @@ constexpr scenario scenarios[] = {
 int main(int argc, char** argv) {
   const rlimit no_core{0, 0};  // GOTRACEBACK=crash ends with SIGABRT: no core file
   setrlimit(RLIMIT_CORE, &no_core);
-  if (argc == 2) {
-    for (const scenario& s : scenarios)
-      if (std::strcmp(argv[1], s.name) == 0) return s.fn();
-    std::fprintf(stderr, "testprog: unknown scenario %s\n", argv[1]);
-  }
-  std::fprintf(stderr, "usage: testprog <Name>; names:");
-  for (const scenario& s : scenarios) std::fprintf(stderr, " %s", s.name);
-  std::fprintf(stderr, "\n");
-  return 1;
+  return run_scenario("testprog", scenarios, argc, argv);
 }
