@@ -212,7 +212,7 @@ tracer tr;
 
 // trace_flush queues full (if any) for the writer and returns an empty
 // buffer for mid. Go: traceFlush.
-tracebuf* trace_flush(tracebuf* full, std::int64_t mid) {
+[[gnu::noinline]] tracebuf* trace_flush(tracebuf* full, std::int64_t mid) {
   ranked_guard lk(tr.qlock, lock_rank::trace_q);
   if (full != nullptr) {
     tr.full.push_back(full);
@@ -239,17 +239,22 @@ tracebuf* trace_flush(tracebuf* full, std::int64_t mid) {
 
 bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::go_switch; }
 
-// append packs e into b (see tracebuf), flushing it first if it is full.
-// Inlined into each hook, as trace_event and put_varint: a hook is one call.
-[[gnu::always_inline]] inline void append(tracebuf*& b, std::int64_t mid, const trace_record& e) {
-  if (b == nullptr || tracebuf::size - b->len < tracebuf::max_record) b = trace_flush(b, mid);
-  unsigned char* p = b->data + b->len;
+// append packs e into *slot's buffer (see tracebuf), flushing it first if
+// it is full. Inlined into each hook, as trace_event and put_varint: a hook
+// is one call. The buffer's pointer and counters are read into locals
+// before the first byte is stored: a store through unsigned char* may alias
+// anything, and would otherwise make the compiler reload them after each.
+[[gnu::always_inline]] inline void append(tracebuf*& slot, std::int64_t mid, const trace_record& e) {
+  tracebuf* b = slot;
+  if (b == nullptr || tracebuf::size - b->len < tracebuf::max_record) [[unlikely]]
+    slot = b = trace_flush(b, mid);
+  const std::uint32_t len = b->len;
+  const std::uint64_t last_ticks = b->last_ticks;
+  unsigned char* const start = b->data + len;
+  unsigned char* p = start;
   const auto ticks = static_cast<std::uint64_t>(e.ticks);
   *p++ = static_cast<unsigned char>(e.ev) | (ticks == 0 ? tracebuf::untimed_bit : 0);
-  if (ticks != 0) {
-    p = put_varint(p, ticks - b->last_ticks);  // modulo 2^64: a thread that moved CPUs may see a smaller count
-    b->last_ticks = ticks;
-  }
+  if (ticks != 0) p = put_varint(p, ticks - last_ticks);  // modulo 2^64: a thread that moved CPUs may see a smaller count
   p = put_varint(p, e.goid);
   p = put_varint(p, e.arg);
   p = put_varint(p, static_cast<std::uint64_t>(e.p + 1));
@@ -258,22 +263,30 @@ bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::g
     *p++ = e.reason;
     p = put_varint(p, e.from);
   }
-  b->len = static_cast<std::uint32_t>(p - b->data);
+  if (ticks != 0) b->last_ticks = ticks;
+  b->len = len + static_cast<std::uint32_t>(p - start);
 }
 
 // stamp: a record's time is read for it, or left out (untimed: see "Time").
 enum class stamp : std::uint8_t { now, untimed };
 
+// trace_event_global records e, stamped now, from a thread with no M, in
+// the one global buffer. Out of line: the hooks' hot path is an M's.
+[[gnu::noinline, gnu::cold]] void trace_event_global(trace_record e) {
+  e.ticks = cputicks();  // one buffer for many threads: no "previous event"
+  ranked_guard lk(tr.glock, lock_rank::trace_g);  // orders us against take_buffers' take of gbuf
+  if (trace_enabled.load(std::memory_order_acquire)) append(tr.gbuf, -1, e);
+}
+
 // trace_event records e in the buffer of mp, the calling thread's M (see
 // "Stopping" for the seqlock), stamping it now unless untimed. Go:
 // traceEvent.
 [[gnu::always_inline]] inline void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
-  if (st == stamp::now || mp == nullptr) e.ticks = cputicks();  // one buffer for many threads: no "previous event"
-  if (mp == nullptr) {
-    ranked_guard lk(tr.glock, lock_rank::trace_g);  // orders us against take_buffers' take of gbuf
-    if (trace_enabled.load(std::memory_order_acquire)) append(tr.gbuf, -1, e);
+  if (mp == nullptr) [[unlikely]] {
+    trace_event_global(e);
     return;
   }
+  if (st == stamp::now) e.ticks = cputicks();
   const std::uint32_t seq = mp->traceseq.load(std::memory_order_relaxed);
   if (seq & 1) return;  // inside this M's own write, or its signal handler
   mp->traceseq.store(seq + 1, std::memory_order_relaxed);
@@ -310,7 +323,7 @@ std::uint8_t flow_of(g* gp) {
 
 // end_of: how gp's run ended, from its status, which it has just left
 // Grunning for.
-trace_end end_of(const g* gp, const p* pp) {
+[[gnu::always_inline]] inline trace_end end_of(const g* gp, const p* pp) {
   switch (gp->status()) {
     case gstatus::Gdead: return trace_end::exit;
     case gstatus::Grunnable:
