@@ -308,7 +308,8 @@ constexpr std::uint8_t trace_flow_pending = 0x80;
 // ends the flow (see "Flows").
 [[gnu::always_inline]] inline void ready(trace_ev ev, g* gp) {
   m* mp = getm();
-  const std::uint8_t count = (gp->traceflow & ~trace_flow_pending) % 127 + 1;
+  const std::uint8_t last = gp->traceflow & ~trace_flow_pending;
+  const std::uint8_t count = last == 127 ? 1 : last + 1;
   gp->traceflow = count | trace_flow_pending;
   trace_event(mp, {.goid = gp->goid, .arg = count, .p = curpid(mp), .ev = ev}, stamp::untimed);
 }
