@@ -113,7 +113,11 @@ struct hchan : hchan_header {
   // full; if both held when observed, the send would have failed at the
   // moment full() was read (closed only ever goes 0 -> 1), whatever
   // happened between the two loads. Acquire keeps full()'s loads after it.
-  bool send_would_block() const { return closed.load(std::memory_order_acquire) == 0 && full(); }
+  bool send_would_block() const {
+    if (closed.load(std::memory_order_acquire) != 0) return false;
+    rt::race_window();
+    return full();
+  }
   // recv_without_lock: empty, then not closed: "empty and not closed" was true at
   // the instant empty() was read, and the receive may fail as of then
   // (not_ready). Closed for good, the acquire (of closechan's release store)
@@ -124,7 +128,9 @@ struct hchan : hchan_header {
   enum class nbrecv { not_ready, closed, take_lock };
   nbrecv recv_without_lock() const {
     if (!empty()) return nbrecv::take_lock;
+    rt::race_window();
     if (closed.load(std::memory_order_acquire) == 0) return nbrecv::not_ready;
+    rt::race_window();
     return empty() ? nbrecv::closed : nbrecv::take_lock;
   }
 };

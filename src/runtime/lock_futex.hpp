@@ -135,6 +135,17 @@ inline std::int64_t cputicks() {
 
 // procyield: n spin-wait hints (PAUSE / YIELD). osyield: sched_yield.
 void procyield(int n);
+// race_window: between the two loads of a lock-free check whose soundness
+// rests on their order (hchan's non-blocking fail paths), a checked build
+// (GORT_CHECKED) pauses for a moment, so that a race test's concurrent
+// close or receive lands between them often rather than almost never, and
+// a wrong order or a missing re-check fails the test
+// (ChanTest.NonblockRecvRacingCloseFindsValueOrClosed). Other builds: nothing.
+inline void race_window() {
+#ifdef GORT_CHECKED
+  procyield(100);
+#endif
+}
 void osyield();
 
 }  // namespace gort::rt

@@ -959,4 +959,51 @@ TEST_P(ChanTest, NonblockingRecvRacesClose) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+// The lock-free "nothing ready" of a non-blocking receive
+// (hchan::recv_without_lock) against a close racing it. Each round, main
+// hands a spinning poller a channel holding a value, then at once closes
+// it and receives, while the poller polls it until it gets something. From
+// the hand-over on, the channel holds the value until it is closed, so
+// every poll must find the value or "closed", never nothing; and the value
+// is received once, by the poller or by main. The race lies between a
+// poll's loads (empty, then closed, then empty again) and main's close and
+// receive, so it needs two Ps. Checked builds widen the gaps between those
+// loads (rt::race_window), and there reading closed before empty fails
+// this test. Odd rounds poll with try_recv, even ones with a select.
+TEST_P(ChanTest, NonblockRecvRacingCloseFindsValueOrClosed) {
+  if (GetParam() < 2) GTEST_SKIP() << "the poller and main must run at once";
+  const int rounds = static_cast<int>(scaled(20000));
+  std::atomic<int> handed{-1}, finished{-1};
+  std::atomic<long> nothing{0}, by_poller{0}, by_main{0};
+  int rc = run_procs(GetParam(), [&] {
+    std::vector<gort::chan<int>> chans;
+    for (int r = 0; r < rounds; ++r) chans.push_back(gort::make_chan<int>(1));
+    gort::go([&] {
+      for (int r = 0; r < rounds; ++r) {
+        while (handed.load(std::memory_order_acquire) < r) gort::yield();
+        for (;;) {
+          int got = 0;
+          if (!nb::try_recv(chans[r], r % 2 == 1, got)) {
+            nothing.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+          if (got == 1) by_poller.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        finished.store(r, std::memory_order_release);
+      }
+    });
+    for (int r = 0; r < rounds; ++r) {
+      chans[r].send(1);  // buffered: does not block
+      handed.store(r, std::memory_order_release);
+      chans[r].close();
+      if (chans[r].recv()) by_main.fetch_add(1, std::memory_order_relaxed);
+      while (finished.load(std::memory_order_acquire) < r) gort::yield();
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(nothing.load(), 0) << "polls found nothing in a channel that held a value or was closed";
+  EXPECT_EQ(by_poller.load() + by_main.load(), rounds) << "each round's value is received exactly once";
+}
+
 }  // namespace
