@@ -105,13 +105,27 @@ void finish_wake(m* mp, sudog* sg, bool success) {
 // block_on parks the running G on q with a sudog for ep and returns whether
 // it was woken by a transfer (true) or by close (false). c->lock is held on
 // entry and released by the park.
+// gp->waiting names s while it is queued, for the end of the run
+// (chan_drop_waiters). A thread the runtime did not start that waits here
+// when the run ends leaves by an exception out of the park (proc.cpp,
+// "Extra Ms"); s, on its own stack, must not stay queued on a channel
+// that may outlive the run.
 bool block_on(g* gp, hchan* c, waitq& q, void* ep, wait_reason reason) {
   sudog s;
   s.gp = gp;
   s.elem = ep;
   s.c = c;
   q.enqueue(&s);
-  goparkunlock(&c->lock, reason);
+  gp->waiting = &s;
+  try {
+    goparkunlock(&c->lock, reason);
+  } catch (...) {  // run() ended; gp may be gone
+    c->lock.lock();
+    q.dequeue_sudog(&s);
+    c->lock.unlock();
+    throw;
+  }
+  s.gp->waiting = nullptr;
   s.gp->param = nullptr;
   return s.success;
 }
@@ -257,6 +271,23 @@ void closechan(g* gp, hchan* c) {
     woken = s->next;  // read before the G may run and its stack change
     finish_wake(gp->m, s, false);
   }
+}
+
+std::size_t chan_drop_waiters(hchan* c) {
+  std::size_t n = 0;
+  c->lock.lock();
+  for (waitq* q : {&c->recvq, &c->sendq}) {
+    for (sudog* s = q->head(); s != nullptr;) {
+      sudog* next = s->next;
+      s->next = s->prev = nullptr;  // as dequeued: a dequeue_sudog after this finds it gone
+      s = next;
+      ++n;
+    }
+    q->set_head(nullptr);
+    q->last = nullptr;
+  }
+  c->lock.unlock();
+  return n;
 }
 
 hchan* makechan_room(const detail::elem_ops* ops, std::size_t capacity, std::size_t room) {

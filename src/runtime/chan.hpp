@@ -163,6 +163,18 @@ hchan* makechan_room(const detail::elem_ops* ops, std::size_t capacity, std::siz
 inline void* chan_room(hchan* c) { return c + 1; }
 inline hchan* room_chan(void* room) { return static_cast<hchan*>(room) - 1; }
 
+// chan_drop_waiters empties c's send and receive queues and returns how
+// many sudogs were in them: the end of a run, whose abandoned goroutines'
+// sudogs (on their stacks, about to go) must not stay queued on a channel
+// that outlives it (proc.cpp, teardown). Every M is joined by then, so
+// every sudog queued is an abandoned G's.
+std::size_t chan_drop_waiters(hchan* c);
+
+// select_free_abandoned frees the heap scratch of the select whose sudog
+// s is (the G's g::waiting), if it has one: the end of a run, for a G
+// abandoned in a select of more than 8 cases (select.cpp, select_scratch).
+void select_free_abandoned(sudog* s);
+
 // closechan: Go's closechan (panics on nil and on closed channels).
 void closechan(g* gp, hchan* c);
 

@@ -62,6 +62,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/export_test.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/time.hpp"
@@ -477,6 +478,23 @@ void netpoll_teardown() {
   }
   pollcache.lock.unlock();
   netpoll_waiters.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace gort::rt
+
+// ---- for tests (export_test.hpp) ----
+
+namespace gort::rt {
+
+// census_netpoll: the descriptors not on the free list are in use. The
+// blocks themselves are the process's (they outlive a run: a Conn may be
+// closed after it), so they are not counted.
+void census_netpoll(Census& c) {
+  pollcache.lock.lock();
+  std::size_t free = 0;
+  for (poll_desc* pd = pollcache.first; pd != nullptr; pd = pd->link) ++free;
+  c.poll_descs += pollcache.blocks.size() * pollcache_t::block_pds - free;
+  pollcache.lock.unlock();
 }
 
 }  // namespace gort::rt

@@ -183,6 +183,8 @@
 
 #include "gort/runtime.hpp"
 #include "gort/sync.hpp"
+#include "runtime/chan.hpp"
+#include "runtime/export_test.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
@@ -227,6 +229,11 @@ std::int32_t process_threads() {
 
 mutex extram_lock{lock_rank::extram};  // see "Extra Ms"
 bool extram_active = false;  // between schedinit and teardown (extram_lock)
+// The census's counts (export_test.hpp): extra Ms allocated and not yet
+// deleted (relaxed: a count, changed where an extra M is made or deleted),
+// and what the last teardown reclaimed (written by teardown alone).
+std::atomic<std::int64_t> extra_ms_live{0};
+TeardownStats last_teardown_stats;
 
 // fatal_in_signal_handler: what (when the caller knows it; else the
 // report's stack of the running goroutine shows the call) was called from
@@ -1284,6 +1291,7 @@ void main_exit() {
 
 void teardown(m* m0) {
   sched.running.store(false, std::memory_order_relaxed);  // a hint, as in schedinit
+  last_teardown_stats = {};
   // Every M but m0 leaves schedule() at its next runtime entry; join them.
   // allm is final: startm creates no M once the run is exiting.
   sched.lock.lock();
@@ -1295,10 +1303,25 @@ void teardown(m* m0) {
     if (mp->thread.joinable()) mp->thread.join();
   // Then the extra Ms: sysmon, joined, no longer looks at them.
   extram_teardown();
+  // A channel or Cond may outlive the run: unlink the abandoned Gs' sudogs
+  // (g::waiting) from it before their stacks go, or its next user would
+  // walk into them. Before the closures go too: the last handle to a
+  // channel may be one's.
+  for_each_g([](g* gp) {
+    for (sudog* s = gp->waiting; s != nullptr; s = s->waitlink) {
+      if (s->c != nullptr)
+        last_teardown_stats.chan_waiters += chan_drop_waiters(s->c);
+      else  // a Cond's (sema.cpp, notify_list_wait)
+        last_teardown_stats.cond_waiters += detail::notify_list_drop_waiters(static_cast<detail::notify_list*>(s->elem));
+    }
+    select_free_abandoned(std::exchange(gp->waiting, nullptr));  // the sudogs may be in it
+  });
   // Before the closures go: one may hold a Conn whose close would
   // otherwise ready the abandoned goroutine parked on it.
   netpoll_teardown();
   for_each_g([](g* gp) {
+    const gstatus st = gp->status();
+    if (st == gstatus::Gwaiting || st == gstatus::Grunnable) ++last_teardown_stats.abandoned_gs;
     if (gp->fnops) gp->fnops->destroy(gp->fn);  // abandoned: its closure still lives
     if (gp->fn && gp->fn != gp->fnbuf) std::free(gp->fn);
     std::free(gp->panic_trace);
@@ -1315,6 +1338,7 @@ void teardown(m* m0) {
   main_g = nullptr;
   for (m* mp = allm; mp;) {
     m* next = mp->alllink;
+    if (mp->extram) extra_ms_live.fetch_sub(1, std::memory_order_relaxed);  // its thread is gone
     if (mp != m0) delete mp;
     mp = next;
   }
@@ -1388,8 +1412,12 @@ thread_local extram_binding extram_tls;
 // one left from an earlier run. Requires extram_lock. Go: oneNewExtraM.
 m* extram_bind(m* old) {
   assert_lock_held(&extram_lock);
-  delete old;  // detached at the end of its run: the thread's own
+  if (old != nullptr) {
+    delete old;  // detached at the end of its run: the thread's own
+    extra_ms_live.fetch_sub(1, std::memory_order_relaxed);
+  }
   auto* mp = new m;
+  extra_ms_live.fetch_add(1, std::memory_order_relaxed);
   mp->extram = true;
   mp->attached = true;
   // The M is counted and its G made under one hold of sched.lock: checkdead
@@ -1423,7 +1451,10 @@ void dropm(m* mp) noexcept {
     mp = nullptr;
   }
   extram_lock.unlock();
-  delete mp;
+  if (mp != nullptr) {
+    delete mp;
+    extra_ms_live.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace
@@ -1459,6 +1490,7 @@ void extram_wait(m* mp, g* gp) {
   afterswitch_in_place(mp);
   if (!stoplockedm(mp)) {  // run() is over
     mp->aborted = true;
+    gp->waiting = nullptr;  // the park unwinds and unlinks its own sudogs (chan.cpp, block_on)
     mp->incall.store(false, std::memory_order_release);  // teardown may go on
     throw std::logic_error(
         "gort: run() ended while a thread the runtime did not start waited in a gort call");
@@ -2255,3 +2287,30 @@ int run(const Config& cfg, std::function<void()> main_fn) {
 }
 
 }  // namespace gort
+
+// ---- for tests (export_test.hpp) ----
+
+namespace gort::rt {
+
+void census_proc(Census& c) {
+  for (gregion* r = allgregions.load(std::memory_order_acquire); r != nullptr;
+       r = r->next.load(std::memory_order_acquire)) {
+    ++c.g_regions;
+    c.gs += r->ngs.load(std::memory_order_acquire);
+  }
+  sched.lock.lock();
+  for (m* mp = allm; mp; mp = mp->alllink) ++c.ms;
+  for (p* pp : allp) c.ps += pp != nullptr;
+  sched.lock.unlock();
+  c.extra_ms = static_cast<std::size_t>(extra_ms_live.load(std::memory_order_relaxed));
+}
+
+std::size_t GCount() {
+  std::size_t n = 0;
+  for_each_g([&n](g* gp) { n += gp->status() != gstatus::Gdead; });
+  return n;
+}
+
+TeardownStats last_teardown() { return last_teardown_stats; }
+
+}  // namespace gort::rt

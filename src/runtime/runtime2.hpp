@@ -99,6 +99,7 @@ extern const char* const wait_reason_strings[num_wait_reasons];
 struct m;
 struct tracebuf;  // trace.cpp
 struct p;
+struct sudog;
 
 // A goroutine stack: [lo, hi). The descriptor itself sits at the top of the
 // stack's memory, above hi, so it costs no allocation and shares the page a
@@ -125,6 +126,14 @@ struct alignas(64) g {
   std::atomic<gstatus> atomicstatus{gstatus::Gidle};
   wait_reason waitreason = wait_reason::zero;
   bool is_g0 = false;
+  // traceflow: while a trace runs, the count (1..127, cycling) of the last
+  // time this G was made runnable (its go() or a goready), with
+  // trace_flow_pending set until its next start records the count, for the
+  // trace's arrow between the two (trace.cpp, "Flows"). Written by whoever
+  // makes it runnable and by the M that starts it next; the run queue
+  // orders the two, and the G's park orders the start before the next ready.
+  // In line 0's padding: only a trace writes it, as the G is made runnable.
+  std::uint8_t traceflow = 0;
   std::uint64_t goid = 0;
   const detail::funcval_ops* fnops = nullptr;  // the goroutine's function (a detail::closure),
   void* fn = nullptr;                          // in fnbuf or on the heap
@@ -150,6 +159,12 @@ struct alignas(64) g {
   void* eh_globals[2] = {nullptr, nullptr};  // __cxa_eh_globals: caught list, uncaught count
   void* param = nullptr;           // waker -> wakee payload (e.g. the winning sudog)
   void* panic_trace = nullptr;     // frames at the throw of an unrecovered exception (panic.cpp)
+  // waiting: while the G waits on channels or a Cond, its sudogs there (a
+  // select's linked through waitlink), for the end of the run: a channel or
+  // Cond may outlive the run, and teardown unlinks the abandoned Gs' sudogs
+  // from it before their stacks go (proc.cpp, teardown). Go: g.waiting. The
+  // G's own, but for teardown, which reads it once every M is joined.
+  sudog* waiting = nullptr;
 #if defined(GORT_ASAN)
   void* asan_fake_stack = nullptr;
 #endif
@@ -163,13 +178,6 @@ struct alignas(64) g {
   // latency sample's stamp, negated (-cputicks()), when runqput picked the
   // G for it; execute reads and clears it (proc.cpp, "Scheduling latency").
   std::atomic<std::int64_t> waitsince{0};
-  // traceflow: while a trace runs, the count (1..127, cycling) of the last
-  // time this G was made runnable (its go() or a goready), with
-  // trace_flow_pending set until its next start records the count, for the
-  // trace's arrow between the two (trace.cpp, "Flows"). Written by whoever
-  // makes it runnable and by the M that starts it next; the run queue
-  // orders the two, and the G's park orders the start before the next ready.
-  std::uint8_t traceflow = 0;
 
   // Acquire: pairs with casgstatus's release store (proc.hpp).
   gstatus status() const { return atomicstatus.load(std::memory_order_acquire); }

@@ -32,9 +32,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include "gort/select.hpp"
 #include "runtime/chan.hpp"
+#include "runtime/export_test.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
@@ -136,21 +138,41 @@ int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll, bool* 
 }
 
 // Passes 2 and 3: wait on every case, and return the one that was completed.
-int select_wait(g* gp, selstate& st, sudog* sgs, bool* recv_ok) {
+// ticket_heap tags the ticket of a sudog in a select_scratch's heap block
+// (see there).
+constexpr std::uint32_t ticket_heap = 0x8000'0000u;
+
+// heap: sgs is a select_scratch's heap block.
+int select_wait(g* gp, selstate& st, sudog* sgs, bool heap, bool* recv_ok) {
   for (int k = 0; k < st.n; ++k) {
     const int i = st.lockorder[k];
     scase* cas = st.cases[i];
     sudog* sg = ::new (&sgs[i]) sudog;
     sg->gp = gp;
+    if (heap) sg->ticket = static_cast<std::uint32_t>(i) | ticket_heap;
     sg->is_select = true;
     sg->elem = cas->elem;
     sg->c = cas->c;
     (cas->k == scase::kind::send ? cas->c->sendq : cas->c->recvq).enqueue(sg);
+    sg->waitlink = gp->waiting;  // for the end of the run (chan.cpp, block_on)
+    gp->waiting = sg;
   }
   gp->param = nullptr;
-  gopark(&selparkcommit, &st, wait_reason::select);
+  try {
+    gopark(&selparkcommit, &st, wait_reason::select);
+  } catch (...) {  // run() ended while a thread the runtime did not start waited: as block_on
+    sellock(st);
+    for (int k = 0; k < st.n; ++k) {
+      const int i = st.lockorder[k];
+      scase* cas = st.cases[i];
+      (cas->k == scase::kind::send ? cas->c->sendq : cas->c->recvq).dequeue_sudog(&sgs[i]);
+    }
+    selunlock(&st);
+    throw;
+  }
 
   sellock(st);
+  gp->waiting = nullptr;
   // Relaxed: wakers CAS selectdone only under a channel's lock, all held
   // now, and the next select enqueues its sudogs under them too.
   gp->selectdone.store(0, std::memory_order_relaxed);
@@ -203,15 +225,24 @@ void sort_lockorder(scase* const* cases, const std::uint16_t* pollorder, std::ui
   }
 }
 
-// Scratch for a select: a few cases fit on the stack, more go to the heap.
-// The sudogs are raw memory until pass 2 needs them (most selects find a
-// ready case in pass 1).
+// select_scratch_live: heap scratch allocated and not yet freed, for the
+// census (export_test.hpp); relaxed, a count. Only selects of over 8 cases
+// allocate, so the common select pays nothing for it.
+std::atomic<std::int64_t> select_scratch_live{0};
+
+// Scratch for a select: a few cases fit on the stack, more go to the heap,
+// in one block, the sudogs first, then both orders. The sudogs are raw
+// memory until pass 2 needs them (most selects find a ready case in pass 1).
+//
+// A goroutine abandoned in a big select (parked when run() ends) never
+// returns to free its block, so teardown frees it (select_free_abandoned),
+// reaching it through the G's sudogs (g::waiting): a heap sudog's ticket,
+// which no channel sudog uses, is its index in the block, tagged.
 struct select_scratch {
   static constexpr int inline_cases = 8;
   std::uint16_t order_buf[2 * inline_cases];
   alignas(sudog) unsigned char sudog_buf[inline_cases * sizeof(sudog)];
-  std::unique_ptr<std::uint16_t[]> order_heap;
-  std::unique_ptr<sudog[]> sudog_heap;
+  void* heap = nullptr;
   std::uint16_t* order;
   sudog* sudogs;
 
@@ -220,12 +251,20 @@ struct select_scratch {
       order = order_buf;
       sudogs = reinterpret_cast<sudog*>(sudog_buf);
     } else {
-      order_heap = std::make_unique_for_overwrite<std::uint16_t[]>(2 * std::size_t(n));
-      sudog_heap = std::make_unique<sudog[]>(std::size_t(n));
-      order = order_heap.get();
-      sudogs = sudog_heap.get();
+      static_assert(sizeof(sudog) % alignof(std::uint16_t) == 0);
+      heap = ::operator new(std::size_t(n) * (sizeof(sudog) + 2 * sizeof(std::uint16_t)));
+      sudogs = static_cast<sudog*>(heap);
+      order = reinterpret_cast<std::uint16_t*>(sudogs + n);
+      select_scratch_live.fetch_add(1, std::memory_order_relaxed);
     }
   }
+  ~select_scratch() {
+    if (heap == nullptr) return;
+    ::operator delete(heap);
+    select_scratch_live.fetch_sub(1, std::memory_order_relaxed);
+  }
+  select_scratch(const select_scratch&) = delete;
+  select_scratch& operator=(const select_scratch&) = delete;
 };
 
 }  // namespace
@@ -296,7 +335,7 @@ int selectgo(scase* const* cases, int n, bool* recv_ok) {
     selunlock(&st);
     return deflt;
   }
-  return select_wait(gp, st, scratch.sudogs, recv_ok);
+  return select_wait(gp, st, scratch.sudogs, scratch.heap != nullptr, recv_ok);
 }
 
 }  // namespace gort::detail
@@ -313,3 +352,23 @@ int select(std::span<select_case> cases) {
 }
 
 }  // namespace gort
+
+namespace gort::rt {
+
+void select_free_abandoned(sudog* s) {
+  if (s == nullptr || !s->is_select || (s->ticket & ticket_heap) == 0) return;
+  ::operator delete(s - (s->ticket & ~ticket_heap));
+  select_scratch_live.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace gort::rt
+
+// ---- for tests (export_test.hpp) ----
+
+namespace gort::rt {
+
+void census_select(Census& c) {
+  c.select_scratch += static_cast<std::size_t>(select_scratch_live.load(std::memory_order_relaxed));
+}
+
+}  // namespace gort::rt

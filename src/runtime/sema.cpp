@@ -73,6 +73,7 @@
 #include <type_traits>
 
 #include "gort/sync.hpp"
+#include "runtime/export_test.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
@@ -435,12 +436,40 @@ void notify_list_wait(notify_list* l, std::uint32_t t) {
   rt::sudog s;
   s.gp = gp;
   s.ticket = t;
+  s.elem = l;  // for the end of the run: notify_list_drop_waiters
   if (l->tail != nullptr)
     as_sudog(l->tail)->next = &s;
   else
     l->head = &s;
   l->tail = &s;
-  rt::gopark(&list_unlockf, l, rt::wait_reason::sync_cond_wait);
+  gp->waiting = &s;
+  try {
+    rt::gopark(&list_unlockf, l, rt::wait_reason::sync_cond_wait);
+  } catch (...) {  // run() ended while a thread the runtime did not start waited (chan.cpp, block_on)
+    list_lock(l);
+    rt::sudog** link = reinterpret_cast<rt::sudog**>(&l->head);
+    rt::sudog* prev = nullptr;
+    while (*link != nullptr && *link != &s) {
+      prev = *link;
+      link = &prev->next;
+    }
+    if (*link == &s) {
+      *link = s.next;
+      if (l->tail == &s) l->tail = prev;
+    }
+    list_unlock(l);
+    throw;
+  }
+  s.gp->waiting = nullptr;
+}
+
+std::size_t notify_list_drop_waiters(notify_list* l) {
+  std::size_t n = 0;
+  list_lock(l);
+  for (rt::sudog* s = as_sudog(l->head); s != nullptr; s = s->next) ++n;
+  l->head = l->tail = nullptr;
+  list_unlock(l);
+  return n;
 }
 
 // notifyListNotifyAll: wakes every waiter, outside the lock.
@@ -497,3 +526,18 @@ void notify_list_notify_one(notify_list* l) noexcept {
 }
 
 }  // namespace gort::detail
+
+// ---- for tests (export_test.hpp) ----
+
+namespace gort::rt {
+
+void census_sema(Census& c) {
+  for (sema_root& root : semtable) {
+    root.lock.lock();
+    c.sema_roots += root.treap != nullptr;
+    c.sema_waiters += root.nwait.load(std::memory_order_relaxed);
+    root.lock.unlock();
+  }
+}
+
+}  // namespace gort::rt

@@ -67,5 +67,10 @@ std::uint32_t notify_list_add(notify_list* l) noexcept;
 void notify_list_wait(notify_list* l, std::uint32_t ticket);
 void notify_list_notify_one(notify_list* l) noexcept;
 void notify_list_notify_all(notify_list* l) noexcept;
+// notify_list_drop_waiters empties l's list of parked waiters and returns
+// how many there were: the end of a run, as rt::chan_drop_waiters (chan.hpp).
+// Their tickets stay taken and unnotified: a later notify_one finds no
+// waiter for the next one and moves past it, as for a waiter yet to park.
+std::size_t notify_list_drop_waiters(notify_list* l);
 
 }  // namespace gort::detail

@@ -61,6 +61,7 @@
 #include <cstring>
 #include <execinfo.h>
 
+#include "runtime/export_test.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
@@ -317,6 +318,10 @@ void freezetheworld() {
   for (int i = 0; i < 1000 && frozen.load() < sent; ++i) usleep(100);
 }
 
+// sigstacks_mapped: the Ms' signal stacks mapped and not yet unmapped, for
+// the census (export_test.hpp); relaxed, a count, changed once per M.
+std::atomic<std::int64_t> sigstacks_mapped{0};
+
 void minit_signals(m* mp) {
   void* mem = mmap(nullptr, sigstack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
@@ -327,6 +332,7 @@ void minit_signals(m* mp) {
   ss.ss_flags = 0;
   sigaltstack(&ss, nullptr);
   mp->sigstack = mem;
+  sigstacks_mapped.fetch_add(1, std::memory_order_relaxed);
 }
 
 void munmap_signals(m* mp) {
@@ -337,6 +343,11 @@ void munmap_signals(m* mp) {
   sigaltstack(&ss, nullptr);
   munmap(mp->sigstack, sigstack_size);
   mp->sigstack = nullptr;
+  sigstacks_mapped.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void census_signal(Census& c) {
+  c.sigstacks += static_cast<std::size_t>(sigstacks_mapped.load(std::memory_order_relaxed));
 }
 
 }  // namespace gort::rt

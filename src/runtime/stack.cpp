@@ -76,6 +76,7 @@
 #include <cstring>
 #include <vector>
 
+#include "runtime/export_test.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/proc.hpp"
 
@@ -484,6 +485,13 @@ bool stack_guard_hit(const g* gp, const void* addr) {
   // The guard page, and anything a large frame skipped to below it within
   // one more page: both mean the stack ran out.
   return a < gp->stk->lo && a + 2 * pool.page >= gp->stk->lo;
+}
+
+void census_stack(Census& c) {
+  pool.lock.lock();
+  c.stacks += pool.chunks.size() * chunk_stacks;
+  c.stack_regions += pool.regions.size();
+  pool.lock.unlock();
 }
 
 }  // namespace gort::rt

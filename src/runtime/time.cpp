@@ -108,6 +108,7 @@
 
 #include "gort/time.hpp"
 #include "runtime/chan.hpp"
+#include "runtime/export_test.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
@@ -115,6 +116,10 @@
 #include "runtime/trace.hpp"
 
 namespace gort::rt {
+
+// func_timers_live: after_func's timers allocated and not yet deleted, for
+// the census (export_test.hpp); relaxed, a count. after_func is no hot path.
+std::atomic<std::int64_t> func_timers_live{0};
 
 using detail::chan_timer;
 using detail::func_timer;
@@ -659,6 +664,7 @@ bool Timer::reset(std::chrono::nanoseconds d) {
 Timer after_func(std::chrono::nanoseconds d, std::function<void()> f) {
   rt::entry_guard e("gort::after_func");
   auto* t = new rt::func_timer;  // refs: 1, tm's
+  rt::func_timers_live.fetch_add(1, std::memory_order_relaxed);
   t->fn = std::move(f);
   Timer tm;
   tm.t_ = detail::timer_access::adopt(
@@ -738,8 +744,30 @@ void timer_release(std::uintptr_t t) noexcept {
     if (header(c)->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) freechan(c);
   } else {
     auto* ft = static_cast<func_timer*>(rt::timer_of(t));
-    if (ft->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete ft;
+    if (ft->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete ft;
+      rt::func_timers_live.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
 }
 
 }  // namespace gort::detail
+
+// ---- for tests (export_test.hpp) ----
+
+namespace gort::rt {
+
+void census_time(Census& c) {
+  // allp_len, not a lock: the Ps stay until teardown, which leaves allp
+  // empty (its nullptrs are skipped).
+  for (std::int32_t i = 0, n = allp_len(); i < n; ++i) {
+    if (allp[i] == nullptr) continue;
+    timers& ts = allp[i]->timers;
+    ts.mu.lock();
+    c.timer_entries += ts.heap.size() + (ts.run.size() - ts.run_head);
+    ts.mu.unlock();
+  }
+  c.func_timers += static_cast<std::size_t>(func_timers_live.load(std::memory_order_relaxed));
+}
+
+}  // namespace gort::rt

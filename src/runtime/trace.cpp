@@ -111,6 +111,7 @@
 #include "gort/runtime.hpp"
 #include "gort/sync.hpp"
 #include "gort/trace.hpp"
+#include "runtime/export_test.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
@@ -169,6 +170,11 @@ struct tracebuf {
 
 namespace {
 
+// trace_bufs_live: buffers allocated and not yet deleted, for the census
+// (export_test.hpp); relaxed, a count. A buffer is allocated once per M a
+// trace finds without one, and reused after.
+std::atomic<std::int64_t> trace_bufs_live{0};
+
 // ranked_guard: std::lock_guard for trace's std::mutexes (held across
 // allocation and file writes, so not rt::mutex), with the lock-rank
 // bookkeeping of checked builds (lockrank.hpp); in normal builds
@@ -221,6 +227,7 @@ tracer tr;
   tracebuf* b;
   if (tr.free.empty()) {
     b = new tracebuf;
+    trace_bufs_live.fetch_add(1, std::memory_order_relaxed);
   } else {
     b = tr.free.back();
     tr.free.pop_back();
@@ -848,6 +855,7 @@ void trace_stop() {
   tr.writer.join();
   count_writer(-1);
   for (tracebuf* b : tr.free) delete b;
+  trace_bufs_live.fetch_sub(static_cast<std::int64_t>(tr.free.size()), std::memory_order_relaxed);
   tr.free.clear();
   std::FILE* f = std::fopen(tr.path.c_str(), "w");
   if (f != nullptr) {
@@ -888,3 +896,13 @@ void stop() {
 }
 
 }  // namespace gort::trace
+
+// ---- for tests (export_test.hpp) ----
+
+namespace gort::rt {
+
+void census_trace(Census& c) {
+  c.trace_bufs += static_cast<std::size_t>(trace_bufs_live.load(std::memory_order_relaxed));
+}
+
+}  // namespace gort::rt

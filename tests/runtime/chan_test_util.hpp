@@ -20,6 +20,8 @@
 #include <gort/sync.hpp>
 #include <gort/time.hpp>
 
+#include "leak_check.hpp"
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -43,8 +45,12 @@ inline constexpr bool kSanitized = false;
 // scaled: n normally, n / div under a sanitizer (at least 1).
 constexpr long scaled(long n, long div = 10) { return kSanitized ? (n / div > 0 ? n / div : 1) : n; }
 
+// run_procs: run() at GOMAXPROCS procs, then the leak check
+// (leak_check.hpp): whatever the test left behind, run()'s end has freed.
 inline int run_procs(int procs, std::function<void()> fn) {
-  return gort::run(gort::Config{.maxprocs = procs}, std::move(fn));
+  const int rc = gort::run(gort::Config{.maxprocs = procs}, std::move(fn));
+  expect_no_leaks();
+  return rc;
 }
 
 inline std::string procs_name(const ::testing::TestParamInfo<int>& info) {

@@ -11,7 +11,9 @@
 //                  children, to a random depth, and waits for them with a
 //                  WaitGroup; each returns its subtree's size, checked against
 //                  the same trees counted sequentially.
-// All at GOMAXPROCS 1, 2 and 4.
+// All at GOMAXPROCS 1, 2 and 4, each run followed by the leak check
+// (leak_check.hpp), as every run of the stress tests that share
+// chan_test_util.hpp's run_procs.
 #include <gtest/gtest.h>
 
 #include <gort/gort.hpp>
@@ -22,6 +24,8 @@
 #include <cstdio>
 #include <memory>
 #include <vector>
+
+#include "leak_check.hpp"
 
 namespace {
 
@@ -36,8 +40,11 @@ constexpr int kTreeMaxDepth = 10;
 #endif
 constexpr int kTreeMaxChildren = 5;
 
+// run_procs: run() at GOMAXPROCS procs, then the leak check.
 int run_procs(int procs, std::function<void()> fn) {
-  return gort::run(gort::Config{.maxprocs = procs}, std::move(fn));
+  const int rc = gort::run(gort::Config{.maxprocs = procs}, std::move(fn));
+  gort_test::expect_no_leaks();
+  return rc;
 }
 
 // settle waits, yielding, until only main is left (a goroutine that has
