@@ -110,7 +110,7 @@ void finish_wake(m* mp, sudog* sg, bool success) {
 // when the run ends leaves by an exception out of the park (proc.cpp,
 // "Extra Ms"); s, on its own stack, must not stay queued on a channel
 // that may outlive the run.
-bool block_on(g* gp, hchan* c, waitq& q, void* ep, wait_reason reason) {
+[[gnu::always_inline]] inline bool block_on(g* gp, hchan* c, waitq& q, void* ep, wait_reason reason) {
   sudog s;
   s.gp = gp;
   s.elem = ep;
