@@ -6,7 +6,8 @@
 // without its lock, a REQUIRES function called without it, a lock not
 // released on every path. Other compilers see nothing (the macros expand
 // to nothing). The runtime's mutex (src/runtime/lock_futex.hpp) is a
-// capability.
+// capability, and so are gort::Mutex and gort::RWMutex, for programs that
+// run the analysis on their own code.
 #pragma once
 
 #if defined(__clang__) && defined(__has_attribute)
