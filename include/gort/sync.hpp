@@ -11,12 +11,18 @@
 //
 // Misuse throws gort::panic_error with Go's messages ("sync: unlock of
 // unlocked mutex", ...), where Go's would be a fatal error or a panic.
+//
+// Mutex and RWMutex are capabilities for Clang's thread-safety analysis
+// (-Wthread-safety): a program's fields may be GORT_GUARDED_BY one
+// (gort/detail/thread_annotations.hpp), as abseil's by an absl::Mutex.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+
+#include "gort/detail/thread_annotations.hpp"
 
 namespace gort {
 
@@ -32,22 +38,22 @@ void require_goroutine(const char* what);
 // which usually win (they are already running): good throughput. A waiter
 // that has waited over 1 ms switches the mutex to starvation mode, where
 // unlock hands it straight to the head of the queue: bounded latency.
-class Mutex {
+class GORT_CAPABILITY("mutex") Mutex {
  public:
   Mutex() = default;
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
   // Acquire, paired with the release in unlock (mutex.cpp: "Orders").
-  void lock() {
+  void lock() GORT_ACQUIRE() {
     detail::require_goroutine("gort::Mutex::lock");
     std::int32_t old = 0;
     if (!state_.compare_exchange_strong(old, locked, std::memory_order_acquire,
                                         std::memory_order_relaxed))
       lock_slow();
   }
-  bool try_lock();
-  void unlock() {
+  bool try_lock() GORT_TRY_ACQUIRE(true);
+  void unlock() GORT_RELEASE() {
     const std::int32_t n = state_.fetch_sub(locked, std::memory_order_release) - locked;
     if (n != 0) unlock_slow(n);
   }
@@ -64,18 +70,18 @@ class Mutex {
 // RWMutex: sync.RWMutex (src/sync/rwmutex.cpp). Any number of readers or one
 // writer; a writer waiting in lock() stops new readers, so writers are not
 // starved. lock_shared/unlock_shared are Go's RLock/RUnlock.
-class RWMutex {
+class GORT_CAPABILITY("mutex") RWMutex {
  public:
   RWMutex() = default;
   RWMutex(const RWMutex&) = delete;
   RWMutex& operator=(const RWMutex&) = delete;
 
-  void lock();
-  bool try_lock();
-  void unlock();
-  void lock_shared();
-  bool try_lock_shared();
-  void unlock_shared();
+  void lock() GORT_ACQUIRE();
+  bool try_lock() GORT_TRY_ACQUIRE(true);
+  void unlock() GORT_RELEASE();
+  void lock_shared() GORT_ACQUIRE_SHARED();
+  bool try_lock_shared() GORT_TRY_ACQUIRE_SHARED(true);
+  void unlock_shared() GORT_RELEASE_SHARED();
 
   // Go's RWMutex.RLocker: a lockable whose lock() and unlock() are this
   // RWMutex's lock_shared() and unlock_shared(), for a Cond whose waiters
@@ -84,9 +90,9 @@ class RWMutex {
   class RLocker {
    public:
     explicit RLocker(RWMutex& rw) noexcept : rw_(&rw) {}
-    void lock() { rw_->lock_shared(); }
-    bool try_lock() { return rw_->try_lock_shared(); }
-    void unlock() { rw_->unlock_shared(); }
+    void lock() GORT_ACQUIRE_SHARED(rw_) { rw_->lock_shared(); }
+    bool try_lock() GORT_TRY_ACQUIRE_SHARED(true, rw_) { return rw_->try_lock_shared(); }
+    void unlock() GORT_RELEASE_SHARED(rw_) { rw_->unlock_shared(); }
 
    private:
     friend class Cond;
@@ -170,10 +176,12 @@ class Cond {
       l.lock();
       l.unlock();
     }
+  // (The type-erased halves are not analyzed: each takes or drops the lock
+  // for the other, in wait().)
   explicit Cond(L& l) noexcept
       : l_(std::addressof(l)),
-        lock_([](void* p) { static_cast<L*>(p)->lock(); }),
-        unlock_([](void* p) { static_cast<L*>(p)->unlock(); }) {
+        lock_([](void* p) GORT_NO_THREAD_SAFETY_ANALYSIS { static_cast<L*>(p)->lock(); }),
+        unlock_([](void* p) GORT_NO_THREAD_SAFETY_ANALYSIS { static_cast<L*>(p)->unlock(); }) {
     init();
   }
   // rlocker() by value, as Go's NewCond(rw.RLocker()): the Cond locks the

@@ -48,7 +48,7 @@ struct foreign_fd {
 };
 
 rt::mutex registry_lock{rt::lock_rank::fd_registry};
-std::unordered_map<int, foreign_fd*> registry;  // guarded by registry_lock
+std::unordered_map<int, foreign_fd*> registry GORT_GUARDED_BY(registry_lock);
 
 // ready_now: poll(fd, 0). An error or hang-up counts as ready: the next
 // read or write would not block, it would fail or see EOF.

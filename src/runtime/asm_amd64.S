@@ -83,7 +83,12 @@ gort_gogo_switch:
     .cfi_def_cfa_offset 16
     popq    %rbp
     .cfi_def_cfa_offset 8
-    .cfi_restore %rbp, %rbx, %r12, %r13, %r14, %r15
+    .cfi_restore %rbp
+    .cfi_restore %rbx
+    .cfi_restore %r12
+    .cfi_restore %r13
+    .cfi_restore %r14
+    .cfi_restore %r15
     ret
     .cfi_restore_state
 3:  ldmxcsr (%rsp)
@@ -156,7 +161,12 @@ gort_unwind_switched:
     call    _Unwind_Backtrace@PLT
     popq    %rdi
     .cfi_def_cfa %rsp, 8
-    .cfi_restore %rbp, %rbx, %r12, %r13, %r14, %r15
+    .cfi_restore %rbp
+    .cfi_restore %rbx
+    .cfi_restore %r12
+    .cfi_restore %r13
+    .cfi_restore %r14
+    .cfi_restore %r15
     ret
     .cfi_endproc
     .size   gort_unwind_switched, .-gort_unwind_switched

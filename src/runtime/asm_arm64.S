@@ -93,8 +93,26 @@ gort_gogo_switch:
     ldp     d10, d11, [sp, #112]
     ldp     d12, d13, [sp, #128]
     ldp     d14, d15, [sp, #144]
-    .cfi_restore x19, x20, x21, x22, x23, x24, x25, x26, x27, x28, x29, x30
-    .cfi_restore d8, d9, d10, d11, d12, d13, d14, d15
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    .cfi_restore x22
+    .cfi_restore x23
+    .cfi_restore x24
+    .cfi_restore x25
+    .cfi_restore x26
+    .cfi_restore x27
+    .cfi_restore x28
+    .cfi_restore x29
+    .cfi_restore x30
+    .cfi_restore d8
+    .cfi_restore d9
+    .cfi_restore d10
+    .cfi_restore d11
+    .cfi_restore d12
+    .cfi_restore d13
+    .cfi_restore d14
+    .cfi_restore d15
     add     sp, sp, #176
     .cfi_def_cfa_offset 0
     ret
@@ -182,8 +200,26 @@ gort_unwind_switched:
     bl      _Unwind_Backtrace
     ldp     x29, x30, [sp], #32
     .cfi_def_cfa sp, 0
-    .cfi_restore x19, x20, x21, x22, x23, x24, x25, x26, x27, x28, x29, x30
-    .cfi_restore d8, d9, d10, d11, d12, d13, d14, d15
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    .cfi_restore x22
+    .cfi_restore x23
+    .cfi_restore x24
+    .cfi_restore x25
+    .cfi_restore x26
+    .cfi_restore x27
+    .cfi_restore x28
+    .cfi_restore x29
+    .cfi_restore x30
+    .cfi_restore d8
+    .cfi_restore d9
+    .cfi_restore d10
+    .cfi_restore d11
+    .cfi_restore d12
+    .cfi_restore d13
+    .cfi_restore d14
+    .cfi_restore d15
     ret
     .cfi_endproc
     .size   gort_unwind_switched, .-gort_unwind_switched
@@ -215,7 +251,8 @@ gort_systemstack:
     .cfi_def_cfa_register sp
     ldp     x29, x30, [sp], #16
     .cfi_def_cfa_offset 0
-    .cfi_restore x29, x30
+    .cfi_restore x29
+    .cfi_restore x30
     ret
     .cfi_endproc
     .size   gort_systemstack, .-gort_systemstack

@@ -84,7 +84,9 @@ void waitq::dequeue_sudog(sudog* s) {
 
 namespace {
 
-void unlock_chan(void* c) { static_cast<hchan*>(c)->lock.unlock(); }
+// unlock_chan: send_direct's and recv_direct's unlock(arg) for one
+// channel. Not analyzed: its argument is untyped (void*).
+void unlock_chan(void* c) GORT_NO_THREAD_SAFETY_ANALYSIS { static_cast<hchan*>(c)->lock.unlock(); }
 
 // finish_wake completes a dequeued sudog's wait after the lock is released:
 // gp's param names the sudog that won (select uses it), success says whether
@@ -103,14 +105,15 @@ void finish_wake(m* mp, sudog* sg, bool success) {
 }
 
 // block_on parks the running G on q with a sudog for ep and returns whether
-// it was woken by a transfer (true) or by close (false). c->lock is held on
-// entry and released by the park.
+// it was woken by a transfer (true) or by close (false). The park releases
+// c->lock.
 // gp->waiting names s while it is queued, for the end of the run
 // (chan_drop_waiters). A thread the runtime did not start that waits here
 // when the run ends leaves by an exception out of the park (proc.cpp,
 // "Extra Ms"); s, on its own stack, must not stay queued on a channel
 // that may outlive the run.
-[[gnu::always_inline]] inline bool block_on(g* gp, hchan* c, waitq& q, void* ep, wait_reason reason) {
+[[gnu::always_inline]] inline bool block_on(g* gp, hchan* c, waitq& q, void* ep, wait_reason reason)
+    GORT_RELEASE(c->lock) {
   sudog s;
   s.gp = gp;
   s.elem = ep;
@@ -132,7 +135,9 @@ void finish_wake(m* mp, sudog* sg, bool success) {
 
 }  // namespace
 
-void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
+// Not analyzed (nor is recv_direct): the lock goes through unlock(arg).
+void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg)
+    GORT_NO_THREAD_SAFETY_ANALYSIS {
   assert_lock_held(&c->lock);
   c->move_elem(sg->elem, ep);
   sg->elem = nullptr;
@@ -140,7 +145,8 @@ void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* a
   finish_wake(mp, sg, true);
 }
 
-void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) {
+void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg)
+    GORT_NO_THREAD_SAFETY_ANALYSIS {
   assert_lock_held(&c->lock);
   if (c->dataqsiz == 0) {
     c->move_elem(ep, sg->elem);  // from the sender's stack
@@ -330,7 +336,9 @@ hchan* makechan(const elem_ops* ops, std::size_t capacity) { return rt::makechan
 // freechan runs when the last handle goes: no G can be parked on c (a parked
 // G holds a handle), so only buffered values remain. qcount is read relaxed:
 // the last handle's acq_rel decrement (chan::release) ordered every use before.
-void freechan(hchan* c) noexcept {
+// Not analyzed: c's fields are read without the lock, which nobody else can
+// take any more.
+void freechan(hchan* c) noexcept GORT_NO_THREAD_SAFETY_ANALYSIS {
   for (std::size_t n = c->qcount.load(std::memory_order_relaxed), i = c->recvx; n > 0; --n) {
     c->destroy_elem(c->slot(i));
     if (++i == c->dataqsiz) i = 0;

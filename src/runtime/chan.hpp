@@ -54,12 +54,12 @@ struct hchan : hchan_header {
   std::atomic<std::uint32_t> closed{0};
   std::atomic<std::size_t> qcount{0};  // values in buf
   std::size_t dataqsiz = 0;            // capacity of buf
-  std::size_t sendx = 0;               // next slot to send into
-  std::size_t recvx = 0;               // next slot to receive from
+  std::size_t sendx GORT_GUARDED_BY(lock) = 0;  // next slot to send into
+  std::size_t recvx GORT_GUARDED_BY(lock) = 0;  // next slot to receive from
   unsigned char* buf = nullptr;        // dataqsiz slots of ops->size bytes
   const elem_ops* ops = nullptr;
-  rt::waitq recvq;  // parked receivers
-  rt::waitq sendq;  // parked senders
+  rt::waitq recvq GORT_GUARDED_BY(lock);  // parked receivers
+  rt::waitq sendq GORT_GUARDED_BY(lock);  // parked senders
 
   // check: the invariants above that hold whenever lock is free, asserted
   // by whoever has just taken it, in GORT_CHECKED builds (chan.cpp): qcount
@@ -67,9 +67,9 @@ struct hchan : hchan_header {
   // empty. (A select's sudog already won elsewhere may sit in a queue, but
   // every send or receive dequeues such sudogs before it touches buf.)
 #ifdef GORT_CHECKED
-  void check() const;
+  void check() const GORT_REQUIRES(lock);
 #else
-  void check() const {}
+  void check() const GORT_REQUIRES(lock) {}
 #endif
 
   void* slot(std::size_t i) const { return buf + i * ops->size; }
@@ -99,11 +99,13 @@ struct hchan : hchan_header {
   // Go's full() and empty(): a send, a receive would block. Exact under the
   // lock; without it, a snapshot (acquire: a later load of closed is not
   // taken before it; qcount's also pairs with the release in buf_get).
-  bool full() const {
+  // Not analyzed: the lock-free read of the queues' heads, which
+  // GUARDED_BY cannot tell from the locked ones.
+  bool full() const GORT_NO_THREAD_SAFETY_ANALYSIS {
     return dataqsiz == 0 ? recvq.first.load(std::memory_order_acquire) == nullptr
                          : qcount.load(std::memory_order_acquire) == dataqsiz;
   }
-  bool empty() const {
+  bool empty() const GORT_NO_THREAD_SAFETY_ANALYSIS {
     return dataqsiz == 0 ? sendq.first.load(std::memory_order_acquire) == nullptr
                          : qcount.load(std::memory_order_acquire) == 0;
   }
@@ -178,13 +180,15 @@ void select_free_abandoned(sudog* s);
 // closechan: Go's closechan (panics on nil and on closed channels).
 void closechan(g* gp, hchan* c);
 
-// The steps that chansend/chanrecv and selectgo share. Each is entered with
-// c->lock held and unlocks it (through unlock(arg)) before readying anyone;
-// mp is the caller's M, which readies the woken G.
+// The steps that chansend/chanrecv and selectgo share. The direct ones
+// unlock c->lock (through unlock(arg), with select's other channels) before
+// readying anyone; mp is the caller's M, which readies the woken G.
 using unlock_fn = void (*)(void* arg);
-void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg);  // Go: send
-void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg);  // Go: recv
-void buf_put(hchan* c, void* ep);  // a buffered send into a free slot
-void buf_get(hchan* c, void* ep);  // a buffered receive from a full slot
+void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg)
+    GORT_RELEASE(c->lock);  // Go: send
+void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg)
+    GORT_RELEASE(c->lock);  // Go: recv
+void buf_put(hchan* c, void* ep) GORT_REQUIRES(c->lock);  // a buffered send into a free slot
+void buf_get(hchan* c, void* ep) GORT_REQUIRES(c->lock);  // a buffered receive from a full slot
 
 }  // namespace gort::rt

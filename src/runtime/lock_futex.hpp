@@ -22,16 +22,24 @@
 // Checked builds. A mutex carries its rank (lockrank.hpp) and lock, unlock
 // and try_lock tell the thread's held-lock stack; without GORT_CHECKED
 // those calls are empty inlines and the code is that of the bare protocol.
+//
+// Static checks. mutex is a capability for Clang's thread-safety analysis
+// (gort/detail/thread_annotations.hpp, GORT_THREAD_SAFETY): the fields it
+// guards are GORT_GUARDED_BY it, the functions that run with it held are
+// GORT_REQUIRES it, and Clang checks each function's locking on its own.
+// A lock a parked goroutine's context releases after the switch (gopark's
+// unlockf) is out of its sight: goparkunlock releases it, for the analysis.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#include "gort/detail/thread_annotations.hpp"
 #include "runtime/lockrank.hpp"
 
 namespace gort::rt {
 
-class mutex {
+class GORT_CAPABILITY("mutex") mutex {
  public:
   // rank: the lock's place in lockrank.hpp's order, checked in GORT_CHECKED
   // builds; a normal build keeps only the key.
@@ -45,15 +53,15 @@ class mutex {
   }
 #endif
 
-  void lock() {
+  void lock() GORT_ACQUIRE() {
     lock_acquire(this, rank());
     lock_key(key_);
   }
-  void unlock() {
+  void unlock() GORT_RELEASE() {
     lock_release(this);
     unlock_key(key_);
   }
-  bool try_lock() {
+  bool try_lock() GORT_TRY_ACQUIRE(true) {
     if (!try_lock_key(key_)) return false;
     lock_acquired(this, rank());
     return true;
@@ -91,9 +99,11 @@ class mutex {
 #endif
 };
 
-// assert_lock_held: the contract "Requires X." (Go's assertLockHeld): fatal
-// in GORT_CHECKED builds unless this thread holds l; nothing otherwise.
-inline void assert_lock_held([[maybe_unused]] const mutex* l) { lock_held_check(l); }
+// assert_lock_held: a function's GORT_REQUIRES(l), at run time (Go's
+// assertLockHeld): fatal in GORT_CHECKED builds unless this thread holds l;
+// nothing otherwise. It requires l itself, so the analysis also checks that
+// the function says so.
+inline void assert_lock_held([[maybe_unused]] const mutex* l) GORT_REQUIRES(l) { lock_held_check(l); }
 
 class note {
  public:

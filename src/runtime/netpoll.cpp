@@ -81,13 +81,13 @@ struct alignas(64) poll_desc {
   std::atomic<std::uintptr_t> wg{pd_nil};
 
   mutex lock{lock_rank::poll_desc};
-  bool closing = false;
-  bool rrun = false;                      // rt is armed (or has fired since)
-  bool wrun = false;
-  std::int64_t rd = 0;                    // read deadline: 0 none, -1 expired, else a nanotime
-  std::int64_t wd = 0;
-  std::uintptr_t rseq = 0;                // guards against stale read timers
-  std::uintptr_t wseq = 0;
+  bool closing GORT_GUARDED_BY(lock) = false;
+  bool rrun GORT_GUARDED_BY(lock) = false;  // rt is armed (or has fired since)
+  bool wrun GORT_GUARDED_BY(lock) = false;
+  std::int64_t rd GORT_GUARDED_BY(lock) = 0;  // read deadline: 0 none, -1 expired, else a nanotime
+  std::int64_t wd GORT_GUARDED_BY(lock) = 0;
+  std::uintptr_t rseq GORT_GUARDED_BY(lock) = 0;  // guards against stale read timers
+  std::uintptr_t wseq GORT_GUARDED_BY(lock) = 0;
   detail::rt_timer rt;                    // read deadline timer (both, when rd == wd)
   detail::rt_timer wt;
 };
@@ -120,8 +120,8 @@ constexpr std::uint32_t poll_event_bits = poll_event_err | poll_event_hup;
 constexpr int poll_fdseq_shift = 5;  // the fdseq's low 22 bits above the flags
 
 // publish_info recomputes info from the locked fields, keeping the event
-// bits, which netpoll sets without the lock. Requires pd.lock.
-void publish_info(poll_desc* pd) {
+// bits, which netpoll sets without the lock.
+void publish_info(poll_desc* pd) GORT_REQUIRES(pd->lock) {
   assert_lock_held(&pd->lock);
   std::uint32_t info = (pd->fdseq.load(std::memory_order_relaxed) & tag_mask) << poll_fdseq_shift;
   if (pd->closing) info |= poll_closing;
@@ -160,8 +160,8 @@ int netpollcheckerr(poll_desc* pd, int mode) {
 
 struct pollcache_t {
   mutex lock{lock_rank::pollcache};
-  poll_desc* first = nullptr;               // free descriptors
-  std::vector<poll_desc*> blocks;           // every block, for netpoll_teardown
+  poll_desc* first GORT_GUARDED_BY(lock) = nullptr;      // free descriptors
+  std::vector<poll_desc*> blocks GORT_GUARDED_BY(lock);  // every block, for netpoll_teardown
   static constexpr std::size_t block_pds = 64;
 } pollcache;
 
@@ -298,6 +298,10 @@ void netpoll_write_deadline(void* arg, std::uintptr_t seq) {
   netpoll_deadline_impl(static_cast<poll_desc*>(arg), seq, false, true);
 }
 
+// close_unopened marks pd, which poll_open failed to register and no other
+// thread has seen, closed. Not analyzed: without pd->lock, as it need not.
+void close_unopened(poll_desc* pd) GORT_NO_THREAD_SAFETY_ANALYSIS { pd->closing = true; }
+
 }  // namespace
 
 // ---- the fd layer's hooks (netpoll.hpp) ----
@@ -330,7 +334,7 @@ poll_desc* poll_open(int fd) {
   const std::uint32_t seq = pd->fdseq.load(std::memory_order_relaxed);
   pd->lock.unlock();
   if (const int err = netpollopen(fd, pd_tag(pd, seq)); err != 0) {
-    pd->closing = true;  // freed unopened: as a closed one
+    close_unopened(pd);  // freed unopened: as a closed one
     pollcache_free(pd);
     errno = err;
     return nullptr;
@@ -338,7 +342,9 @@ poll_desc* poll_open(int fd) {
   return pd;
 }
 
-void poll_close(poll_desc* pd) {
+// Not analyzed: closing is read without the lock, as Go's pollClose reads
+// it; poll_unblock set it before, on the closing goroutine.
+void poll_close(poll_desc* pd) GORT_NO_THREAD_SAFETY_ANALYSIS {
   if (!pd->closing) gothrow("runtime: close polldesc w/o unblock");
   const std::uintptr_t wg = pd->wg.load(std::memory_order_seq_cst);
   if (wg != pd_nil && wg != pd_ready) gothrow("runtime: blocked write on closing polldesc");
@@ -464,8 +470,10 @@ void netpoll_adjust_waiters(std::int32_t delta) {
 
 bool netpoll_anywaiters() { return netpoll_waiters.load(std::memory_order_seq_cst) > 0; }
 
-// netpoll_teardown: relaxed throughout, since no G or poller thread is left to race it.
-void netpoll_teardown() {
+// netpoll_teardown: relaxed throughout, since no G or poller thread is left
+// to race it; for the same reason it writes the descriptors' run flags
+// without their locks (not analyzed).
+void netpoll_teardown() GORT_NO_THREAD_SAFETY_ANALYSIS {
   pollcache.lock.lock();
   for (poll_desc* block : pollcache.blocks) {
     for (std::size_t i = 0; i < pollcache_t::block_pds; ++i) {

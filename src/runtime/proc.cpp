@@ -199,7 +199,7 @@
 
 namespace gort::rt {
 
-void checkdead();
+void checkdead() GORT_REQUIRES(sched.lock);
 
 schedt sched;
 p* allp[max_gomaxprocs];
@@ -228,7 +228,7 @@ std::int32_t process_threads() {
 }
 
 mutex extram_lock{lock_rank::extram};  // see "Extra Ms"
-bool extram_active = false;  // between schedinit and teardown (extram_lock)
+bool extram_active GORT_GUARDED_BY(extram_lock) = false;  // between schedinit and teardown
 // The census's counts (export_test.hpp): extra Ms allocated and not yet
 // deleted (relaxed: a count, changed where an extra M is made or deleted),
 // and what the last teardown reclaimed (written by teardown alone).
@@ -278,12 +278,11 @@ void check_forked_child() {
 }
 
 mutex allglock{lock_rank::allg};
-gregion* lastgregion = nullptr;  // allglock: the region malg carves from
+gregion* lastgregion GORT_GUARDED_BY(allglock) = nullptr;  // the region malg carves from
 g* main_g = nullptr;
 std::atomic<bool> running{false};  // a run() is in progress in this process
 
-constexpr std::int32_t gfree_local_max = 64;  // gfput: move to global at 64 ...
-constexpr std::int32_t gfree_local_keep = 32;  // ... down to 32; gfget refills to 32
+constexpr std::int32_t gfree_local_keep = 32;  // gfput: down to 32 at p::gfree_max; gfget refills to 32
 constexpr std::uint64_t goid_cache_batch = 16;
 constexpr int steal_tries = 4;
 constexpr std::uint32_t latency_sample = 64;  // one runqput in 64 ("Scheduling latency")
@@ -293,10 +292,10 @@ constexpr std::uint32_t latency_sample = 64;  // one runqput in 64 ("Scheduling 
 bool stopping() { return sched.stop.load(std::memory_order_relaxed) != 0; }
 bool exiting() { return (sched.stop.load(std::memory_order_acquire) & stop_exiting) != 0; }
 
-// ---- Ps and Ms on the idle lists (sched.lock) ----
+// ---- Ps and Ms on the idle lists ----
 
-// pidleput puts pp on the idle list. Requires sched.lock; pp's queue empty.
-void pidleput(p* pp) {
+// pidleput puts pp on the idle list. pp's queue is empty.
+void pidleput(p* pp) GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   set_pstatus(pp, pstatus::Pidle, std::memory_order_release);  // "Orders": p.status
   pp->link = sched.pidle;
@@ -306,9 +305,8 @@ void pidleput(p* pp) {
 
 // pidleget takes an idle P, or nullptr. A P leaving the idle list wakes
 // sysmon if it sleeps deeply, which it does only while every P is idle:
-// the G about to run there may need preempting (sysmon.cpp). Requires
-// sched.lock.
-p* pidleget() {
+// the G about to run there may need preempting (sysmon.cpp).
+p* pidleget() GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   p* pp = sched.pidle;
   if (pp) {
@@ -321,17 +319,17 @@ p* pidleget() {
 }
 
 // pidleget_spinning is pidleget for a caller about to spin; with no idle P
-// it sets needspinning (the dance's other half). Requires sched.lock.
-p* pidleget_spinning() {
+// it sets needspinning (the dance's other half).
+p* pidleget_spinning() GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   p* pp = pidleget();
   if (!pp) sched.needspinning.store(1, std::memory_order_seq_cst);
   return pp;
 }
 
-void mput(m* mp);
-// mget takes an idle M, or nullptr. Requires sched.lock.
-m* mget() {
+void mput(m* mp) GORT_REQUIRES(sched.lock);
+// mget takes an idle M, or nullptr.
+m* mget() GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   m* mp = sched.midle;
   if (mp) {
@@ -425,16 +423,16 @@ g* gfget(p* pp) {
   return pp->gfree[n];
 }
 
-// ---- the global run queue (sched.lock) ----
+// ---- the global run queue ----
 
-// globrunqput puts gp at the tail of the global queue. Requires
-// sched.lock. The increment is seq_cst: callers with no P (injectg,
+// globrunqput puts gp at the tail of the global queue. The increment is
+// seq_cst: callers with no P (injectg,
 // exitsyscall0_commit) then wakep, and this store and wakep's seq_cst
 // loads of npidle and nmspinning are the submit half of the delicate
 // dance, whose other half (find_runnable) decrements nmspinning and then
 // reads runqsize without the lock. The unlock between them is only a
 // release, and a relaxed increment is outside the total order.
-void globrunqput(g* gp) {
+void globrunqput(g* gp) GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   sched.runq.push_back(gp);
   sched.runqsize.fetch_add(1, std::memory_order_seq_cst);
@@ -442,9 +440,9 @@ void globrunqput(g* gp) {
 
 // globrunqget takes a batch for pp: min(runqsize, runqsize/gomaxprocs + 1),
 // at most max if max > 0, at most half a local queue. Returns the first and
-// puts the rest on pp's local queue. Requires sched.lock, which orders
-// runqsize and gomaxprocs: relaxed.
-g* globrunqget(p* pp, std::int32_t max) {
+// puts the rest on pp's local queue. sched.lock orders runqsize and
+// gomaxprocs: relaxed.
+g* globrunqget(p* pp, std::int32_t max) GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   std::int32_t size = sched.runqsize.load(std::memory_order_relaxed);
   if (size == 0) return nullptr;
@@ -529,8 +527,8 @@ void mstart1(m* mp);
 void mexit(m* mp);
 
 // newm creates an M that starts by acquiring pp (if any), spinning or not.
-// Requires sched.lock (released by the caller after).
-void newm(p* pp, bool spinning) {
+// The caller releases sched.lock after.
+void newm(p* pp, bool spinning) GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   m* mp = new m;
   mcommoninit(mp);
@@ -539,8 +537,8 @@ void newm(p* pp, bool spinning) {
   mp->thread = newosproc([mp] { mstart(mp); });
 }
 
-// mput puts mp on the idle list and checks for deadlock. Requires sched.lock.
-void mput(m* mp) {
+// mput puts mp on the idle list and checks for deadlock.
+void mput(m* mp) GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   mp->schedlink = sched.midle;
   sched.midle = mp;
@@ -678,8 +676,8 @@ void handoffp(p* pp) {
 }
 
 // incidlelocked counts Ms asleep for their locked G (checkdead does not
-// count them as running). Requires sched.lock.
-void incidlelocked(std::int32_t v) {
+// count them as running).
+void incidlelocked(std::int32_t v) GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   sched.nmidlelocked += v;
   if (v > 0) checkdead();
@@ -1113,12 +1111,12 @@ void mexit(m* mp) {
   tls_m = nullptr;
 }
 
-// procresize changes the number of Ps to nprocs. The world is stopped and
-// sched.lock held. Returns the Ps that have local work; the caller starts Ms
+// procresize changes the number of Ps to nprocs. The world is stopped.
+// Returns the Ps that have local work; the caller starts Ms
 // for them. Go: procresize. The stop and the lock order what it reads and
 // writes: the relaxed orders need no more; the releases are p.status's
 // ("Orders") and gomaxprocs', which publishes allp to allp_len's readers.
-std::vector<p*> procresize(m* mp, std::int32_t nprocs) {
+std::vector<p*> procresize(m* mp, std::int32_t nprocs) GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   const std::int32_t old = sched.gomaxprocs.load(std::memory_order_relaxed);
   for (std::int32_t i = 0; i < nprocs; ++i) {
@@ -1215,8 +1213,9 @@ void start_the_world(m* mp, std::int32_t nprocs) {
 // schedinit readies the runtime on m0, the thread that called run(), before
 // any goroutine exists: the debug settings, stacks, signals, the scheduler's
 // state, the netpoller, m0 itself, and GOMAXPROCS Ps, of which m0 takes P0.
-// Go: schedinit.
-void schedinit(m* m0, const Config& cfg) {
+// Go: schedinit. Not analyzed: it resets sched's fields without the lock,
+// as no other M exists yet.
+void schedinit(m* m0, const Config& cfg) GORT_NO_THREAD_SAFETY_ANALYSIS {
   static const int atfork = pthread_atfork(nullptr, nullptr, &forked_child_init);
   (void)atfork;
   parsedebugvars();
@@ -1289,7 +1288,9 @@ void main_exit() {
   sched.lock.unlock();
 }
 
-void teardown(m* m0) {
+// Not analyzed: once every M is joined it frees allm and the Gs' regions
+// without their locks, which nobody else can take.
+void teardown(m* m0) GORT_NO_THREAD_SAFETY_ANALYSIS {
   sched.running.store(false, std::memory_order_relaxed);  // a hint, as in schedinit
   last_teardown_stats = {};
   // Every M but m0 leaves schedule() at its next runtime entry; join them.
@@ -1409,8 +1410,8 @@ struct extram_binding {
 thread_local extram_binding extram_tls;
 
 // extram_bind gives the calling thread a new extra M and its G, dropping
-// one left from an earlier run. Requires extram_lock. Go: oneNewExtraM.
-m* extram_bind(m* old) {
+// one left from an earlier run. Go: oneNewExtraM.
+m* extram_bind(m* old) GORT_REQUIRES(extram_lock) {
   assert_lock_held(&extram_lock);
   if (old != nullptr) {
     delete old;  // detached at the end of its run: the thread's own
@@ -1545,7 +1546,7 @@ void extram_teardown() {
 // ---- exported to the rest of the runtime ----
 
 // mcommoninit: see proc.hpp. Go: mcommoninit + checkmcount.
-void mcommoninit(m* mp) {
+void mcommoninit(m* mp) GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   mp->id = sched.mnext++;
   if (mcount() > sched.maxmcount) {
@@ -1597,7 +1598,11 @@ int limit_procs(int n) {
   return max_gomaxprocs;
 }
 
-std::int32_t mcount() { return static_cast<std::int32_t>(sched.mnext - sched.nmfreed); }
+// Not analyzed: exact under sched.lock (checkdead, mcommoninit), a racy
+// snapshot without it (stats, schedtrace).
+std::int32_t mcount() GORT_NO_THREAD_SAFETY_ANALYSIS {
+  return static_cast<std::int32_t>(sched.mnext - sched.nmfreed);
+}
 
 // waitsince is relaxed: a stamp for tracebacks, nothing read through it
 // (runtime2.hpp, g::waitsince).
@@ -1910,8 +1915,8 @@ void exitsyscall(g* gp) {
 
 // checkdead: if no M is running and every goroutine is blocked with nothing
 // that could wake it, the program is deadlocked. Called when an M goes idle
-// (mput). Requires sched.lock. Go: checkdead.
-void checkdead() {
+// (mput). Go: checkdead.
+void checkdead() GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   if (exiting()) return;
   const std::int32_t run = mcount() - sched.nmidle - sched.nmidlelocked - sched.nmsys;

@@ -142,7 +142,7 @@ using unlockf_t = bool (*)(g* gp, void* arg);
 void gopark(unlockf_t unlockf, void* arg, wait_reason reason);
 
 // goparkunlock parks and releases lock once the G is off its stack.
-void goparkunlock(mutex* lock, wait_reason reason);
+void goparkunlock(mutex* lock, wait_reason reason) GORT_RELEASE(lock);
 
 // goready makes gp (Gwaiting) runnable in the current P's runnext, so it runs
 // next and inherits the time slice; wakes an idle P if there is one. Go:
@@ -221,8 +221,8 @@ inline std::uint32_t cheaprandn(m* mp, std::uint32_t n) {
 
 
 // mcommoninit gives a new M its id and puts it on allm (fatal "thread
-// exhaustion" over the limit). Requires sched.lock.
-void mcommoninit(m* mp);
+// exhaustion" over the limit).
+void mcommoninit(m* mp) GORT_REQUIRES(sched.lock);
 
 // Accessors for schedtrace and stats (racy snapshots).
 std::int32_t mcount();
@@ -315,16 +315,16 @@ m* sysmon_running();
 // sysmon_wake_locked wakes sysmon if it sleeps deeply (sysmonwait).
 // rush: for a system call or a start of the world, after which sysmon
 // goes back to its shortest sleep, as Go's does after any wakeup; a P
-// leaving the idle list (pidleget) does not rush it. Requires sched.lock.
+// leaving the idle list (pidleget) does not rush it.
 // Go: the sysmonwait checks in entersyscall, exitsyscall and startTheWorld.
-void sysmon_wake_locked(bool rush);
+void sysmon_wake_locked(bool rush) GORT_REQUIRES(sched.lock);
 
 // handoffp: pp has no M; start one for it if it has work, else idle it.
 void handoffp(p* pp);
 
 // incidlelocked adjusts the count of Ms checkdead does not count as running
-// (v > 0 runs checkdead). Requires sched.lock.
-void incidlelocked(std::int32_t v);
+// (v > 0 runs checkdead).
+void incidlelocked(std::int32_t v) GORT_REQUIRES(sched.lock);
 
 // Process start time for schedtrace's "SCHED <ms>ms".
 extern std::int64_t runtime_init_time;

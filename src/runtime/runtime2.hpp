@@ -281,9 +281,9 @@ static_assert(sizeof(timer_when) == 16);
 // runs, others stop, reset and, when the P is idle or they steal, run.
 struct timers {
   mutex mu{lock_rank::timers};
-  std::vector<timer_when> heap;            // mu
-  std::vector<timer_when> run;             // mu: sleeps, when nondecreasing from run_head on
-  std::size_t run_head = 0;                // mu
+  std::vector<timer_when> heap GORT_GUARDED_BY(mu);
+  std::vector<timer_when> run GORT_GUARDED_BY(mu);  // sleeps, when nondecreasing from run_head on
+  std::size_t run_head GORT_GUARDED_BY(mu) = 0;
   std::atomic<std::int64_t> min_when{0};   // the earliest when of both; 0: empty. Written under mu, read without
 };
 
@@ -397,31 +397,31 @@ struct schedt {
 
   std::atomic<std::uint64_t> goidgen{0};
 
-  m* midle = nullptr;                  // idle Ms waiting for work
-  std::int32_t nmidle = 0;             // number of idle Ms
-  std::int32_t nmidlelocked = 0;       // idle Ms locked to a G (lock_os_thread)
-  std::int32_t threads_before_run = 0; // the process's other threads at schedinit (checkdead)
-  std::int64_t mnext = 0;              // Ms created so far; next M's id
-  std::int32_t maxmcount = 10000;      // over it: fatal error: thread exhaustion
-  std::int32_t nmsys = 0;              // system Ms not counted by checkdead (sysmon)
-  std::int32_t nmfreed = 0;            // Ms that have exited
+  m* midle GORT_GUARDED_BY(lock) = nullptr;                  // idle Ms waiting for work
+  std::int32_t nmidle GORT_GUARDED_BY(lock) = 0;             // number of idle Ms
+  std::int32_t nmidlelocked GORT_GUARDED_BY(lock) = 0;       // idle Ms locked to a G (lock_os_thread)
+  std::int32_t threads_before_run GORT_GUARDED_BY(lock) = 0; // the process's other threads at schedinit (checkdead)
+  std::int64_t mnext GORT_GUARDED_BY(lock) = 0;              // Ms created so far; next M's id
+  std::int32_t maxmcount GORT_GUARDED_BY(lock) = 10000;      // over it: fatal error: thread exhaustion
+  std::int32_t nmsys GORT_GUARDED_BY(lock) = 0;              // system Ms not counted by checkdead (sysmon)
+  std::int32_t nmfreed GORT_GUARDED_BY(lock) = 0;            // Ms that have exited
 
-  p* pidle = nullptr;                  // idle Ps
+  p* pidle GORT_GUARDED_BY(lock) = nullptr;                  // idle Ps
   std::atomic<std::int32_t> npidle{0};
   std::atomic<std::int32_t> nmspinning{0};  // see "Worker thread parking/unparking" in proc.cpp
   std::atomic<std::uint32_t> needspinning{0};
 
-  std::deque<g*> runq;                 // global run queue
+  std::deque<g*> runq GORT_GUARDED_BY(lock);                 // global run queue
   std::atomic<std::int32_t> runqsize{0};  // runq.size(), readable without the lock
 
-  mutex gfreelock{lock_rank::gfree};                    // guards gfree (Go: sched.gFree.lock)
-  std::vector<g*> gfree;               // global free Gs
+  mutex gfreelock{lock_rank::gfree};                 // Go: sched.gFree.lock
+  std::vector<g*> gfree GORT_GUARDED_BY(gfreelock);  // global free Gs
 
   // Stop flags, one word so the fast switch paths test both with one load:
   // stop_gcwaiting: a stop-the-world is in progress (gomaxprocs);
   // stop_exiting: main has returned, every M must stop.
   std::atomic<std::uint32_t> stop{0};
-  std::int32_t stopwait = 0;           // Ps yet to stop
+  std::int32_t stopwait GORT_GUARDED_BY(lock) = 0;           // Ps yet to stop
   note stopnote;                       // the stopper sleeps here
 
   // The netpoller (proc.cpp, find_runnable): at most one idle M, without a
@@ -443,7 +443,7 @@ struct schedt {
   // cputicks() and nanotime() at schedinit: stats scales the latency
   // sample's ticks to ns with them.
   std::int64_t ticks0 = 0, ns0 = 0;
-  bool sysmon_rush = false;             // its wakeup was for a system call or a start: sleep short again (lock)
+  bool sysmon_rush GORT_GUARDED_BY(lock) = false;  // its wakeup was for a system call or a start: sleep short again
 
   std::atomic<std::int32_t> gomaxprocs{0};
   std::atomic<std::uint64_t> allglen{0};  // Gs ever allocated this run
@@ -459,7 +459,7 @@ inline constexpr int max_gomaxprocs = 1024;  // Go's _MaxGomaxprocs
 
 extern schedt sched;
 extern p* allp[max_gomaxprocs];  // Ps are never freed during a run
-extern m* allm;                  // all Ms (sched.lock)
+extern m* allm GORT_GUARDED_BY(sched.lock);  // all Ms
 
 // allp_len: how many of allp a reader may index that neither holds
 // sched.lock nor is held still by a stop-the-world (sysmon, the stats and

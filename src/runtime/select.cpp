@@ -55,7 +55,10 @@ struct selstate {
   hchan* chan_at(int i) const { return cases[lockorder[i]]->c; }
 };
 
-void sellock(const selstate& s) {
+// The channels' locks are taken and released as a set, which Clang's
+// analysis cannot name: sellock, selunlock, selparkcommit and the passes
+// that run between them are not analyzed.
+void sellock(const selstate& s) GORT_NO_THREAD_SAFETY_ANALYSIS {
   hchan* prev = nullptr;
   for (int i = 0; i < s.n; ++i) {
     hchan* c = s.chan_at(i);
@@ -67,7 +70,7 @@ void sellock(const selstate& s) {
   }
 }
 
-void selunlock(void* arg) {
+void selunlock(void* arg) GORT_NO_THREAD_SAFETY_ANALYSIS {
   const selstate& s = *static_cast<const selstate*>(arg);
   // Backwards, skipping duplicates (which follow their first occurrence).
   for (int i = s.n - 1; i >= 0; --i) {
@@ -83,7 +86,7 @@ void selunlock(void* arg) {
 // first locks every channel again, so it cannot get past sellock, nor change
 // the cases or lockorder read here, before the last unlock below; and after
 // the last unlock nothing of the G's is read.
-bool selparkcommit(g*, void* arg) {
+bool selparkcommit(g*, void* arg) GORT_NO_THREAD_SAFETY_ANALYSIS {
   const selstate s = *static_cast<const selstate*>(arg);
   hchan* c = s.n > 0 ? s.chan_at(s.n - 1) : nullptr;
   for (int i = s.n - 1; i >= 0; --i) {
@@ -96,7 +99,8 @@ bool selparkcommit(g*, void* arg) {
 
 // Pass 1: perform the first ready case in poll order, unlocking everything;
 // -1 (still locked) if none is ready.
-int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll, bool* recv_ok) {
+int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll, bool* recv_ok)
+    GORT_NO_THREAD_SAFETY_ANALYSIS {
   for (int k = 0; k < npoll; ++k) {
     const int i = pollorder[k];
     scase* cas = st.cases[i];
@@ -143,7 +147,7 @@ int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll, bool* 
 constexpr std::uint32_t ticket_heap = 0x8000'0000u;
 
 // heap: sgs is a select_scratch's heap block.
-int select_wait(g* gp, selstate& st, sudog* sgs, bool heap, bool* recv_ok) {
+int select_wait(g* gp, selstate& st, sudog* sgs, bool heap, bool* recv_ok) GORT_NO_THREAD_SAFETY_ANALYSIS {
   for (int k = 0; k < st.n; ++k) {
     const int i = st.lockorder[k];
     scase* cas = st.cases[i];

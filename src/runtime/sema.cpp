@@ -85,16 +85,16 @@ namespace {
 // in it and in their lists; nwait is read without it (the "nwait" check).
 struct alignas(64) sema_root {
   mutex lock{lock_rank::sema_root};
-  sudog* treap = nullptr;               // root of the tree of distinct addresses
+  sudog* treap GORT_GUARDED_BY(lock) = nullptr;  // root of the tree of distinct addresses
   std::atomic<std::uint32_t> nwait{0};  // waiters here, on any address
 
-  void queue(void* addr, sudog* s, bool lifo);
-  sudog* dequeue(void* addr);
-  void rotate_left(sudog* x);
-  void rotate_right(sudog* y);
+  void queue(void* addr, sudog* s, bool lifo) GORT_REQUIRES(lock);
+  sudog* dequeue(void* addr) GORT_REQUIRES(lock);
+  void rotate_left(sudog* x) GORT_REQUIRES(lock);
+  void rotate_right(sudog* y) GORT_REQUIRES(lock);
 
   // The link that points to x: its parent's child pointer, or treap.
-  sudog*& link_to(sudog* x) {
+  sudog*& link_to(sudog* x) GORT_REQUIRES(lock) {
     sudog* p = x->parent;
     if (p == nullptr) return treap;
     if (p->prev == x) return p->prev;
@@ -126,7 +126,7 @@ bool cansemacquire(std::atomic<std::uint32_t>* addr) {
   return false;
 }
 
-// queue adds s, waiting on addr, to the root. lock must be held.
+// queue adds s, waiting on addr, to the root.
 void sema_root::queue(void* addr, sudog* s, bool lifo) {
   assert_lock_held(&lock);
   s->elem = addr;
@@ -181,8 +181,7 @@ void sema_root::queue(void* addr, sudog* s, bool lifo) {
 }
 
 // dequeue removes and returns the first waiter on addr, or nullptr if there
-// is none. The sudog returned is off every structure, with ticket 0. lock
-// must be held.
+// is none. The sudog returned is off every structure, with ticket 0.
 sudog* sema_root::dequeue(void* addr) {
   assert_lock_held(&lock);
   sudog** ps = &treap;

@@ -118,13 +118,13 @@ struct chunk {
 
 struct stackpool_t {
   mutex lock{lock_rank::stackpool};
-  stack* dirty = nullptr;  // lock: spilled since the last scavenge; deep pages may be resident
-  stack* aged = nullptr;   // lock: spilled before the last scavenge
-  stack* free = nullptr;   // lock: deep pages given back, or never touched
-  std::vector<chunk> chunks;  // lock: every chunk made
-  std::vector<chunk> regions;  // lock: every region mapped
-  unsigned char* region_next = nullptr;  // lock: the current region's next chunk
-  std::size_t region_left = 0;           // lock: chunks left in it
+  stack* dirty GORT_GUARDED_BY(lock) = nullptr;  // spilled since the last scavenge; deep pages may be resident
+  stack* aged GORT_GUARDED_BY(lock) = nullptr;   // spilled before the last scavenge
+  stack* free GORT_GUARDED_BY(lock) = nullptr;   // deep pages given back, or never touched
+  std::vector<chunk> chunks GORT_GUARDED_BY(lock);   // every chunk made
+  std::vector<chunk> regions GORT_GUARDED_BY(lock);  // every region mapped
+  unsigned char* region_next GORT_GUARDED_BY(lock) = nullptr;  // the current region's next chunk
+  std::size_t region_left GORT_GUARDED_BY(lock) = 0;           // chunks left in it
   std::size_t size = 0;       // bytes per stack, [lo, hi) plus descriptor
   std::size_t page = 4096;
   std::atomic<bool> guard_install{true};  // MADV_GUARD_INSTALL works here
@@ -269,8 +269,8 @@ iovec deep_range(const stack* s) {
 }
 
 // pool_get takes a stack from the pool, the most resident first; nullptr
-// if it is empty. Requires pool.lock.
-stack* pool_get() {
+// if it is empty.
+stack* pool_get() GORT_REQUIRES(pool.lock) {
   assert_lock_held(&pool.lock);
   for (stack** list : {&pool.dirty, &pool.aged, &pool.free}) {
     if (stack* s = *list) {
@@ -339,7 +339,8 @@ void spill(p* pp, std::int32_t n) {
 
 }  // namespace
 
-void stackinit(std::size_t size) {
+// Not analyzed: it writes the pool without its lock, before any other M runs.
+void stackinit(std::size_t size) GORT_NO_THREAD_SAFETY_ANALYSIS {
   pool.page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   if (size == 0) size = default_stack_size;
   size = std::max(round_up(size, pool.page), min_stack_size);

@@ -395,7 +395,7 @@ void sysmon_stop() {
   sched.lock.unlock();
 }
 
-void sysmon_wake_locked(bool rush) {
+void sysmon_wake_locked(bool rush) GORT_REQUIRES(sched.lock) {
   assert_lock_held(&sched.lock);
   if (rush) sched.sysmon_rush = true;
   if (!sched.sysmonwait.load(std::memory_order_relaxed)) return;

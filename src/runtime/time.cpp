@@ -134,12 +134,12 @@ constexpr std::size_t sleep_batch = 16;  // due sleeps check_timers takes per ho
 
 using steady = std::chrono::steady_clock;
 
-// ---- the heap (ts.mu held) ----
+// ---- the heap ----
 
 #ifdef GORT_CHECKED
 }  // namespace
 
-void check_heap_at(const timers& ts, std::size_t i) {
+void check_heap_at(const timers& ts, std::size_t i) GORT_REQUIRES(ts.mu) {
   assert_lock_held(&ts.mu);
   const std::size_t n = ts.heap.size();
   const std::int64_t when = ts.heap[i].when;
@@ -158,12 +158,12 @@ void check_heap_at(const timers& ts, std::size_t i) {
 namespace {
 #endif
 
-void set_at(timers& ts, std::size_t i, const timer_when& e) {
+void set_at(timers& ts, std::size_t i, const timer_when& e) GORT_REQUIRES(ts.mu) {
   ts.heap[i] = e;
   if (timer* t = e.t()) t->index = static_cast<std::uint32_t>(i);
 }
 
-void siftup(timers& ts, std::size_t i) {
+void siftup(timers& ts, std::size_t i) GORT_REQUIRES(ts.mu) {
   const timer_when e = ts.heap[i];
   while (i > 0) {
     const std::size_t parent = (i - 1) / heap_ary;
@@ -177,7 +177,7 @@ void siftup(timers& ts, std::size_t i) {
 #endif
 }
 
-void siftdown(timers& ts, std::size_t i) {
+void siftdown(timers& ts, std::size_t i) GORT_REQUIRES(ts.mu) {
   const std::size_t n = ts.heap.size();
   const timer_when e = ts.heap[i];
   for (;;) {
@@ -196,14 +196,14 @@ void siftdown(timers& ts, std::size_t i) {
 #endif
 }
 
-void heap_push(timers& ts, const timer_when& e) {
+void heap_push(timers& ts, const timer_when& e) GORT_REQUIRES(ts.mu) {
   assert_lock_held(&ts.mu);
   ts.heap.push_back(e);
   siftup(ts, ts.heap.size() - 1);
   if (timer* t = e.t()) t->ts.store(&ts, std::memory_order_relaxed);  // "Orders": unlink re-checks
 }
 
-void heap_remove_at(timers& ts, std::size_t i) {
+void heap_remove_at(timers& ts, std::size_t i) GORT_REQUIRES(ts.mu) {
   assert_lock_held(&ts.mu);
   timer* t = ts.heap[i].t();
   const timer_when last = ts.heap.back();
@@ -218,11 +218,11 @@ void heap_remove_at(timers& ts, std::size_t i) {
   if (t) t->ts.store(nullptr, std::memory_order_release);  // pairs with unlink: what was read under ts.mu is done
 }
 
-// ---- the sorted run and the heap together (ts.mu held) ----
+// ---- the sorted run and the heap together ----
 
 // earliest is the entry that falls due first, the run's head or the heap's
 // root; nullptr if there is none.
-const timer_when* earliest(const timers& ts) {
+const timer_when* earliest(const timers& ts) GORT_REQUIRES(ts.mu) {
   const timer_when* r = ts.run_head < ts.run.size() ? &ts.run[ts.run_head] : nullptr;
   if (ts.heap.empty()) return r;
   return r && r->when < ts.heap[0].when ? r : &ts.heap[0];
@@ -234,7 +234,7 @@ const timer_when* earliest(const timers& ts) {
 // maybeAdd). The store is seq_cst for wake_netpoller and the M about to
 // block in netpoll (find_runnable reads every P's min_when); skipping
 // it when nothing changed saves a full barrier on almost every sleep.
-bool update_min(timers& ts) {
+bool update_min(timers& ts) GORT_REQUIRES(ts.mu) {
   const timer_when* e = earliest(ts);
   const std::int64_t when = e ? e->when : 0;
   const std::int64_t old = ts.min_when.load(std::memory_order_relaxed);  // written only under mu
@@ -244,7 +244,7 @@ bool update_min(timers& ts) {
 }
 
 // push adds e (a timer, or a sleep), to the run if it keeps the run in order.
-void push(timers& ts, const timer_when& e) {
+void push(timers& ts, const timer_when& e) GORT_REQUIRES(ts.mu) {
   assert_lock_held(&ts.mu);
   if (e.t() == nullptr && (ts.run_head == ts.run.size() || e.when >= ts.run.back().when)) {
     if (ts.run_head == ts.run.size()) {
@@ -262,7 +262,7 @@ void push(timers& ts, const timer_when& e) {
 
 // remove_earliest removes e, which earliest returned. The run drops its
 // consumed front once that is half of it: amortized, one move per entry.
-void remove_earliest(timers& ts, const timer_when* e) {
+void remove_earliest(timers& ts, const timer_when* e) GORT_REQUIRES(ts.mu) {
   assert_lock_held(&ts.mu);
   if (!ts.heap.empty() && e == &ts.heap[0]) {
     heap_remove_at(ts, 0);
@@ -318,8 +318,8 @@ void add_timer(p* pp, timer_ref ref, std::int64_t when) {
 }
 
 // unlink takes t out of whatever heap holds it, returning the heap's
-// reference (empty if t was in none). t->mu held: nobody else adds it.
-timer_ref unlink(timer* t, bool& was_pending) {
+// reference (empty if t was in none). Nobody else adds it: t->mu.
+timer_ref unlink(timer* t, bool& was_pending) GORT_REQUIRES(t->mu) {
   assert_lock_held(&t->mu);
   for (;;) {
     timers* ts = t->ts.load(std::memory_order_acquire);
@@ -357,18 +357,17 @@ void send_time(chan_timer* t) {
   chansend(timer_g(), room_chan(t), &now, false);
 }
 
-// drain discards a value sent but not received. t->mu held. True if there
-// was one.
-bool drain(chan_timer* t) {
+// drain discards a value sent but not received. True if there was one.
+bool drain(chan_timer* t) GORT_REQUIRES(t->mu) {
   assert_lock_held(&t->mu);
   steady::time_point v;
   return chanrecv(timer_g(), room_chan(t), &v, false).received;
 }
 
-// run_timer fires e, the head of ts, which is due. ts.mu is held on entry
-// and on return, and dropped while the timer fires (it may take channel
+// run_timer fires e, the head of ts, which is due. ts.mu is dropped while
+// the timer fires (it may take channel
 // locks and ready Gs). Go: timer.unlockAndRun.
-void run_timer(timers& ts, const timer_when e, std::int64_t now) {
+void run_timer(timers& ts, const timer_when e, std::int64_t now) GORT_REQUIRES(ts.mu) {
   if (trace_on()) [[unlikely]] trace_timer(kind_of(e.what));
   if (kind_of(e.what) == timer_kind::rt) {
     // Read with the timer still in the heap: a modtimer waiting in unlink
@@ -421,8 +420,10 @@ void run_timer(timers& ts, const timer_when e, std::int64_t now) {
 // the caller holds it): takes t out of its heap, returning the heap's
 // reference, and keeps a firing in flight from sending and a value not yet
 // received from being received. Sets pending if t was pending: in a heap,
-// or fired but its value not yet received.
-timer_ref disarm(std::uintptr_t ref, bool& pending) {
+// or fired but its value not yet received. Not analyzed: the lock is the
+// caller's t->mu, which the analysis cannot tell is timer_of(ref)->mu, nor
+// chan_timer_of(ref)->mu.
+timer_ref disarm(std::uintptr_t ref, bool& pending) GORT_NO_THREAD_SAFETY_ANALYSIS {
   assert_lock_held(&timer_of(ref)->mu);
   timer_ref heaps = unlink(timer_of(ref), pending);
   if (chan_timer* t = chan_timer_of(ref)) {

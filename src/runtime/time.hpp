@@ -139,10 +139,10 @@ void clear_timers(p* pp);
 #ifdef GORT_CHECKED
 // check_heap_at: the heap order around slot i, where a sift has just put an
 // entry (its parent's when is not later than its own, nor its own than a
-// child's) and its timer's index; fatal if broken. Requires ts.mu. Checked
+// child's) and its timer's index; fatal if broken. Checked
 // builds call it after every siftup and siftdown: a local check, so a heap
 // of 100,000 sleeps costs a few compares per change, not a walk.
-void check_heap_at(const timers& ts, std::size_t i);
+void check_heap_at(const timers& ts, std::size_t i) GORT_REQUIRES(ts.mu);
 #endif
 
 }  // namespace gort::rt

@@ -514,7 +514,7 @@ const char* const gstatus_strings[] = {"idle", "runnable", "running", "syscall",
 // acquire, paired with casgstatus's release store, so the fields set before
 // the last transition read true if the G has not moved since; the rest are
 // relaxed: the snapshot is checked (sp inside stk), not ordered.
-[[gnu::no_sanitize("thread")]] gsnap snapshot(const g* gp) {
+__attribute__((no_sanitize("thread"))) gsnap snapshot(const g* gp) {
   g* g1 = const_cast<g*>(gp);  // for atomic_ref; nothing is written
   gsnap s;
   s.status = gp->atomicstatus.load(std::memory_order_acquire);
@@ -636,7 +636,7 @@ thread_local sigjmp_buf* probe_jmp [[gnu::tls_model("initial-exec")]] = nullptr;
 
 // saved_return reads the return address of the switch frame at sp: a
 // read of another goroutine's stack (see "Reading a stack that may move").
-[[gnu::no_sanitize("thread", "address")]] std::uintptr_t saved_return(const void* sp) {
+__attribute__((no_sanitize("thread", "address"))) std::uintptr_t saved_return(const void* sp) {
   const auto* f = static_cast<const switch_frame*>(sp);
 #if defined(__x86_64__)
   return reinterpret_cast<std::uintptr_t>(f->ret);

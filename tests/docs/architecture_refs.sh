@@ -12,7 +12,7 @@ status=0
 rows=0
 while IFS= read -r row; do
   name=$(awk -F'|' '{print $3}' <<<"$row" | { grep -o '`[^`]*`' || true; } | head -n1 | tr -d '`')
-  ref=$(awk -F'|' '{print $4}' <<<"$row" | { grep -o '`[^`]*:[0-9]*`' || true; } | head -n1 | tr -d '`')
+  ref=$(awk -F'|' '{print $4}' <<<"$row" | { grep -o '`[^`]*:[0-9][0-9]*`' || true; } | head -n1 | tr -d '`')
   [[ -n $name && -n $ref ]] || continue
   rows=$((rows + 1))
   file=${ref%:*}
