@@ -12,7 +12,7 @@
 //       one G, or a chain of Gs inheriting one time slice through runnext,
 //       for that long: ask it to end the slice (preemptone: p.preempt,
 //       honoured at its next runtime entry; see runnable_now and
-//       maybe_yield in proc.cpp);
+//       maybe_yield in runtime.cpp);
 //     - a P whose schedtick has not moved for 20 ms belongs to a goroutine
 //       that does not enter the runtime (a tight loop, a plain blocking
 //       system call): ask its M (preemptm: a membarrier handshake, or a
