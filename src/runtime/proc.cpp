@@ -275,8 +275,7 @@ void check_forked_child() {
 mutex allglock{lock_rank::allg};
 gregion* lastgregion = nullptr;  // allglock: the region malg carves from
 
-constexpr std::int32_t gfree_local_max = 64;  // gfput: move to global at 64 ...
-constexpr std::int32_t gfree_local_keep = 32;  // ... down to 32; gfget refills to 32
+constexpr std::int32_t gfree_local_keep = 32;  // gfput: a full list (p::gfree_max) keeps 32; gfget refills to 32
 constexpr std::uint64_t goid_cache_batch = 16;
 constexpr int steal_tries = 4;
 constexpr std::uint32_t latency_sample = 64;  // one runqput in 64 ("Scheduling latency")

@@ -329,7 +329,6 @@ struct m {
   std::int64_t id = 0;
   bool spinning = false;               // looking for work (counted in sched.nmspinning)
   std::atomic<bool> blocked{false};    // parked in stopm (schedtrace)
-  bool is_sysmon = false;
   note park;                           // stopm sleeps here
   m* schedlink = nullptr;              // idle list (sched.lock)
   m* alllink = nullptr;                // allm (sched.lock)

@@ -374,7 +374,6 @@ void sysmon_start() {
   std::fill(std::begin(ticks), std::end(ticks), sysmontick{0, now, 0, now, 0});
   sched.lock.lock();
   m* mp = new m;
-  mp->is_sysmon = true;
   mcommoninit(mp);
   ++sched.nmsys;
   sysmon_m = mp;
