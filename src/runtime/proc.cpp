@@ -97,12 +97,12 @@
 // g.waitsince, free while the G is runnable); execute, finding a stamp,
 // counts the wait in its P's histogram and clears it. Go samples one G
 // transition in 8 the same way (gTrackingPeriod), with nanotime; gort
-// samples fewer, with the cycle counter (which stats scales to ns): at one
-// in 8 the two clock reads were a quarter of a yield. Not sampled: Gs put
-// on the global queue by a thread without a P (the spill of a full local
-// queue keeps its stamps). What it costs the switch path: a counter and a
-// branch in runqput, and in execute a load from a line of the G that the
-// switch touches anyway.
+// samples fewer, with the cycle counter (which stats scales to ns): two
+// clock reads are a large part of a yield (docs/PERFORMANCE.md, "Figures
+// behind the comments"). Not sampled: Gs put on the global queue by a
+// thread without a P (the spill of a full local queue keeps its stamps).
+// What it costs the switch path: a counter and a branch in runqput, and in
+// execute a load from a line of the G that the switch touches anyway.
 //
 // Thread-local state. The runtime's only thread_local is this thread's M
 // (tls_m). It is read through getm, which is never inlined and has a
@@ -359,9 +359,9 @@ p* releasep(m* mp) {
 // call per G, and Gs made together sit together. Not from malloc: its heap
 // grows by brk, which takes the kernel's mmap lock for writing and so waits
 // for any stack populate (stack.cpp) the other P has under way, and every
-// later populate queues behind it. In one sleepers run, spawning 100,000
-// goroutines in blocks of 256 Gs stalled in brk 250 times. The regions are
-// also allgs (proc.hpp, gregion): a G is published, Gdead, once it is whole.
+// later populate queues behind it (docs/PERFORMANCE.md, "Figures behind
+// the comments"). The regions are also allgs (proc.hpp, gregion): a G is
+// published, Gdead, once it is whole.
 g* malg() {
   constexpr std::size_t region_gs = 64 * 1024;
   allglock.lock();
@@ -973,10 +973,10 @@ void gcstopm(m* mp) {
 // afterswitch puts its frames, up through the frames it returns into
 // (at most up_max bytes), and the stack's descriptor, which the switch
 // away from it reads. And the G after that, whose sched line the next
-// prefetch_next reads. A G woken after a while has a cold stack: with
-// 100,000 sleepers, the first load from it (a TLB miss and a cache miss)
-// was a third of a wakeup's cost, and its first stores and the descriptor
-// another fifth. The Gs are only peeked at: a thief may take them
+// prefetch_next reads. A G woken after a while has a cold stack: its first
+// load (a TLB miss and a cache miss), its first stores and its descriptor
+// are a large part of a wakeup's cost (docs/PERFORMANCE.md, "Figures
+// behind the comments"). The Gs are only peeked at: a thief may take them
 // meanwhile, and a stale address costs nothing (a prefetch never faults).
 // sched.sp and stk are read atomically for that reason, and relaxed: what
 // they give is only an address to prefetch.

@@ -69,7 +69,8 @@ void extram_teardown();
 // may own the stack (the _Gscan bit) concurrently. gort has no GC: a G's
 // status has one writer at a time, whoever owns the G (the M running it, the
 // waker that dequeued it under a lock, the M that took it off a run queue),
-// so a checked release store does; a CAS here was a third of a yield's cost.
+// so a checked release store does; a CAS here would be a large part of a
+// yield (docs/PERFORMANCE.md, "Figures behind the comments").
 // The check's load is relaxed: the owner wrote the status last, or came to
 // own the G through what ordered that write (a queue, a lock, goready). The
 // release pairs with g::status()'s acquire in the lock-free walkers

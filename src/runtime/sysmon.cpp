@@ -28,8 +28,9 @@
 //   scavenge every second, and before a deep sleep of as long: give back
 //     the deep pages of goroutine stacks that have sat unused in the
 //     global pool since the last time (stack.cpp, "Scavenging"; Go's
-//     background scavenger). With a 100 ms period the sleepers benchmark's
-//     Ps spent 25% more user time, for reasons not found;
+//     background scavenger). Not more often: a shorter period cost the
+//     sleepers benchmark user time, for reasons not found
+//     (docs/PERFORMANCE.md, "Figures behind the comments");
 //   schedtrace when GODEBUG=schedtrace asks: at the first round, then
 //     once a period.
 //   netpoll  when goroutines wait on I/O and nobody has polled for 10 ms:

@@ -14,10 +14,11 @@
 // and the earliest entry is the smaller of the run's head and the heap's
 // root. Sleeps of one duration, the common case, arrive in when order (the
 // clock only moves forward), so they cost O(1) and touch memory in order,
-// where the heap sifts through log4(n) cold levels on every pop: with
-// 100,000 sleepers the heap was a fifth of the CPU. Node.js keeps its
-// timers in per-duration lists for the same reason. Only sleeps go in the
-// run: they are never removed early, so no entry needs an index.
+// where the heap sifts through log4(n) cold levels on every pop (its share
+// of the sleepers benchmark: docs/PERFORMANCE.md, "Figures behind the
+// comments"). Node.js keeps its timers in per-duration lists for the same
+// reason. Only sleeps go in the run: they are never removed early, so no
+// entry needs an index.
 //
 // Timers run on the scheduler's paths, as Go's:
 //   - find_runnable runs its own P's due timers first. A G that yields
@@ -69,19 +70,18 @@
 //     and in order, for the next check (every schedule makes one) or for
 //     an idle P that steals them. Go readies them all, and a burst that
 //     overflows the local queue goes to the global one, half a queue at a
-//     time under sched.lock, to be taken back the same way: 100,000 sleepers
-//     kept about 90,000 Gs in the global queue, and new goroutines queued
-//     there behind them started late. With room, the sleepers benchmark
-//     is faster and each goroutine's sleeps are on time under load
+//     time under sched.lock, to be taken back the same way, and new
+//     goroutines queued there behind a wave of sleepers start late. With
+//     room, each goroutine's sleeps are on time under load
 //     (docs/PERFORMANCE.md, 2026-11-30). A queue full at every check would
 //     hold sleepers back for good, so the check a switch makes comes after
 //     the next G was taken off the queue (schedule_from's afterswitch,
 //     gosched), and finds room for one at least; a yielding G then puts
 //     itself back into the full queue, which moves half of it to the
-//     global queue. (gosched checked before its take: 257 goroutines
-//     yielding at one P found the queue full at every check, and a sleeper
-//     waited as long as they yielded. Readying one sleep into a full queue
-//     instead, as the way out, cost the whole gain above.);
+//     global queue. Goroutines that yield at one P would otherwise keep
+//     its queue full at every check, and a sleeper would wait as long as
+//     they yield (the ways out that were tried: docs/PERFORMANCE.md,
+//     "Figures behind the comments");
 //   - Go 1.23 timer channels report 0 to len/cap and send lazily; here
 //     the channel is an ordinary one-value buffer, and stop/reset discard an
 //     unread value under the timer's lock, which every send also takes, so

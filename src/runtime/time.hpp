@@ -111,8 +111,8 @@ void add_sleep(p* pp, g* gp, std::int64_t when);
 // when (0: none; at most now if due sleeps were left for lack of room).
 // The caller holds a P (f may ready Gs into it). Go: timers.check, whose
 // first test is inline here too: every yield makes this check, and a P
-// with no timers pays one load for it, not a call (20 instructions of a
-// 230-instruction yield).
+// with no timers pays one load for it, not a call (a call's share of a
+// yield: docs/PERFORMANCE.md, "Figures behind the comments").
 std::int64_t check_timers_pending(p* pp, std::int64_t now);
 inline std::int64_t check_timers(p* pp, std::int64_t now) {
   // Acquire: pairs with update_min's store (time.cpp, "Orders").
