@@ -1,6 +1,6 @@
 // gort/runtime.hpp: goroutines and the scheduler, the public face of Go's
 // runtime package (proc.go). How it works: the design comment at the top of
-// src/runtime/proc.cpp.
+// src/runtime/proc.cpp; these functions are src/runtime/runtime.cpp's.
 //
 //   int main() {
 //     return gort::run([] {

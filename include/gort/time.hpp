@@ -8,6 +8,7 @@
 //
 // Timers live in a 4-ary heap per P and are run by the scheduler
 // (src/runtime/time.cpp); an idle runtime sleeps until the earliest one.
+// The functions here are src/time/sleep.cpp's.
 // A timer never fires early. Times are std::chrono::steady_clock's.
 //
 // As Go 1.23: a Timer's or Ticker's channel has a one-value buffer, and
@@ -30,7 +31,7 @@ namespace gort {
 namespace detail {
 
 struct timer;         // the runtime's (src/runtime/time.hpp): opaque here
-struct timer_access;  // src/runtime/time.cpp
+struct timer_access;  // src/time/sleep.cpp
 
 // timer_handle: the one counted reference a Timer or Ticker holds to its
 // runtime timer. Move-only: each Timer and Ticker owns its timer, and what

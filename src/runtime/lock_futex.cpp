@@ -17,11 +17,11 @@ namespace gort::rt {
 namespace {
 
 // Go's lock2 constants: active_spin, active_spin_cnt, passive_spin, but
-// with 60 pauses per round where Go has 30. Measured with mpmc (8
-// goroutines on one channel's lock from 2 Ps): the longer a waiter stays off
+// with 60 pauses per round where Go has 30: the longer a waiter stays off
 // the key, the more operations its holder does in a row without losing the
-// cache line: 24 ns per item at 30, 20.7 at 60, 21-24 at 120, 34-40 at 10,
-// and ~100 when the key was looked at after every pause.
+// cache line, and a waiter that looks at the key after every pause takes
+// the line from the holder each time (mpmc's figures for each count:
+// docs/PERFORMANCE.md, "Figures behind the comments").
 constexpr int active_spin = 4;
 constexpr int active_spin_cnt = 60;
 constexpr int passive_spin = 1;

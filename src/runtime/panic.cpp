@@ -17,10 +17,12 @@
 // Dying. The first thread to report a fatal error wins (start_dying); it
 // freezes the other Ms first (signal_unix.cpp, freezetheworld), so that the
 // report is the last thing the program says. The signals that become fatal
-// reports (a fault on a goroutine, SIGQUIT) are in signal_unix.cpp. What a
-// report prints (which goroutines, which frames) is GOTRACEBACK's to say
-// (traceback.cpp); it is printed on g0's stack (systemstack), as Go's
-// fatalthrow does, since the goroutine's may be nearly used up.
+// reports (a fault on a goroutine, SIGQUIT) are in signal_unix.cpp, with
+// every other handler of the runtime and the SIGABRT of GOTRACEBACK=crash
+// (die_from_signal). What a report prints (which goroutines, which frames)
+// is GOTRACEBACK's to say (traceback.cpp); it is printed on g0's stack
+// (systemstack), as Go's fatalthrow does, since the goroutine's may be
+// nearly used up.
 //
 // Flushing. Go's os.Stdout is unbuffered; C's stdout is not, when it is a
 // pipe or a file, nor is std::cout when not synced with stdio, nor
@@ -121,17 +123,7 @@ void flush_std_streams() {
 }
 
 void exit2(bool crash) {
-  if (crash) {  // Go: crash (dieFromSignal(SIGABRT)), for a core dump
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGABRT, &sa, nullptr);
-    sigset_t abrt;
-    sigemptyset(&abrt);
-    sigaddset(&abrt, SIGABRT);
-    pthread_sigmask(SIG_UNBLOCK, &abrt, nullptr);
-    raise(SIGABRT);
-  }
+  if (crash) die_from_signal(SIGABRT);  // Go: crash, for a core dump
   _exit(2);
 }
 

@@ -118,7 +118,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 
 #include "runtime/lock_futex.hpp"
@@ -128,7 +127,6 @@
 namespace gort::rt {
 namespace {
 
-constexpr int sigpreempt = SIGURG;  // Go's choice: rarely used, ignored by default
 bool use_signal = true;             // written by preempt_init before any M runs
 
 // take_p is step 2, on the M's behalf (sysmon, having won the handshake) or
@@ -153,16 +151,11 @@ struct stall_sample {
 };
 stall_sample stall;
 
-// sig_preempt is the handler: a stall sample if sysmon asked this M for
-// one; step 2 if the signal is how sysmon takes Ps and it landed in user
-// code. Any other SIGURG (out-of-band data, or one the program sends) is
-// the program's. Go: doSigPreempt.
-void sig_preempt(int sig, siginfo_t* info, void* uctx) {
-  if (info->si_code != SI_TKILL || info->si_pid != getpid()) {
-    sigfwd(sig, info, uctx);
-    return;
-  }
-  const int saved_errno = errno;
+}  // namespace
+
+// do_sig_preempt: a stall sample if sysmon asked this M for one; step 2 if
+// the signal is how sysmon takes Ps and it landed in user code.
+void do_sig_preempt(void* uctx) {
   m* mp = getm();
   if (mp != nullptr && mp->stallsample.exchange(false, std::memory_order_acquire)) {
     stall.gp = mp->curg;
@@ -177,10 +170,7 @@ void sig_preempt(int sig, siginfo_t* info, void* uctx) {
     take_p(mp, mp->p);
     mp->traceseq.store(seq, std::memory_order_release);
   }
-  errno = saved_errno;
 }
-
-}  // namespace
 
 bool membarrier_available() {
   const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
@@ -237,7 +227,7 @@ void handoff_wait(m* mp) noexcept {
 
 void preempt_init() {
   use_signal = debug.preemptsignal != 0 || !membarrier_available();
-  if (use_signal || debug.stallreport > 0) sig_install(sigpreempt, &sig_preempt, SA_RESTART);
+  if (use_signal || debug.stallreport > 0) signals_init_preempt();
 }
 
 bool preempt_uses_signal() { return use_signal; }

@@ -132,9 +132,16 @@ inline void user_exit(g* gp) {
 
 // preempt_init chooses how sysmon takes a P (the membarrier handshake, or
 // the signal where membarrier is missing or GODEBUG=preemptsignal=1 asks)
-// and, for the signal, installs its handler (SIGURG, as Go). minit_preempt records
-// the calling thread's id in mp->procid.
+// and, for the signal, has its handler installed (SIGURG, as Go:
+// signal_unix.cpp). minit_preempt records the calling thread's id in
+// mp->procid.
 void preempt_init();
+
+// do_sig_preempt is what SIGURG's handler (signal_unix.cpp) does with a
+// SIGURG that sysmon sent: the stall sample, if sysmon asked this M for
+// one (sample_stack); step 2, if the signal is how sysmon takes Ps and it
+// landed in user code. Go: doSigPreempt.
+void do_sig_preempt(void* uctx);
 
 // membarrier_available registers the process for membarrier_all; false
 // where the kernel has no private expedited membarrier. membarrier_all:

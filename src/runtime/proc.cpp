@@ -2,6 +2,8 @@
 // mstart, schedule, findRunnable, stealWork, execute, newproc, gfput/gfget,
 // goexit0, wakep, startm, stopm, handoffp, procresize, checkdead keep Go's
 // names (in snake_case) and shape.
+// The public API that calls into it (run, go, yield, gomaxprocs, stats,
+// ...) is runtime.cpp's.
 //
 // Goroutine scheduler. The scheduler's job is to distribute ready-to-run
 // goroutines over worker threads. The main concepts are:
@@ -95,12 +97,12 @@
 // g.waitsince, free while the G is runnable); execute, finding a stamp,
 // counts the wait in its P's histogram and clears it. Go samples one G
 // transition in 8 the same way (gTrackingPeriod), with nanotime; gort
-// samples fewer, with the cycle counter (which stats scales to ns): at one
-// in 8 the two clock reads were a quarter of a yield. Not sampled: Gs put
-// on the global queue by a thread without a P (the spill of a full local
-// queue keeps its stamps). What it costs the switch path: a counter and a
-// branch in runqput, and in execute a load from a line of the G that the
-// switch touches anyway.
+// samples fewer, with the cycle counter (which stats scales to ns): two
+// clock reads are a large part of a yield (docs/PERFORMANCE.md, "Figures
+// behind the comments"). Not sampled: Gs put on the global queue by a
+// thread without a P (the spill of a full local queue keeps its stamps).
+// What it costs the switch path: a counter and a branch in runqput, and in
+// execute a load from a line of the G that the switch touches anyway.
 //
 // Thread-local state. The runtime's only thread_local is this thread's M
 // (tls_m). It is read through getm, which is never inlined and has a
@@ -167,7 +169,6 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -207,6 +208,7 @@ m* allm;
 std::atomic<gregion*> allgregions{nullptr};
 dbgvars debug;
 std::int64_t runtime_init_time;
+g* main_g = nullptr;
 
 namespace {
 
@@ -279,10 +281,8 @@ void check_forked_child() {
 
 mutex allglock{lock_rank::allg};
 gregion* lastgregion GORT_GUARDED_BY(allglock) = nullptr;  // the region malg carves from
-g* main_g = nullptr;
-std::atomic<bool> running{false};  // a run() is in progress in this process
 
-constexpr std::int32_t gfree_local_keep = 32;  // gfput: down to 32 at p::gfree_max; gfget refills to 32
+constexpr std::int32_t gfree_local_keep = 32;  // gfput: a full list (p::gfree_max) keeps 32; gfget refills to 32
 constexpr std::uint64_t goid_cache_batch = 16;
 constexpr int steal_tries = 4;
 constexpr std::uint32_t latency_sample = 64;  // one runqput in 64 ("Scheduling latency")
@@ -357,15 +357,17 @@ p* releasep(m* mp) {
 
 // ---- G allocation: malg, gfput, gfget ----
 
+}  // namespace
+
 // malg allocates a new G. Gs are carved from regions of 64Ki (12 MiB of
 // address space, one mmap; the kernel backs a page as it is first touched),
 // never freed until run() ends (Go never frees a G either): no allocator
 // call per G, and Gs made together sit together. Not from malloc: its heap
 // grows by brk, which takes the kernel's mmap lock for writing and so waits
 // for any stack populate (stack.cpp) the other P has under way, and every
-// later populate queues behind it. In one sleepers run, spawning 100,000
-// goroutines in blocks of 256 Gs stalled in brk 250 times. The regions are
-// also allgs (proc.hpp, gregion): a G is published, Gdead, once it is whole.
+// later populate queues behind it (docs/PERFORMANCE.md, "Figures behind
+// the comments"). The regions are also allgs (proc.hpp, gregion): a G is
+// published, Gdead, once it is whole.
 g* malg() {
   constexpr std::size_t region_gs = 64 * 1024;
   allglock.lock();
@@ -422,6 +424,8 @@ g* gfget(p* pp) {
   pp->gfreecnt.store(n, std::memory_order_relaxed);
   return pp->gfree[n];
 }
+
+namespace {
 
 // ---- the global run queue ----
 
@@ -522,7 +526,6 @@ g* globrunqget_one(p* pp) {
 
 // ---- Ms: creation, parking, waking ----
 
-void mstart(m* mp);
 void mstart1(m* mp);
 void mexit(m* mp);
 
@@ -976,10 +979,10 @@ void gcstopm(m* mp) {
 // afterswitch puts its frames, up through the frames it returns into
 // (at most up_max bytes), and the stack's descriptor, which the switch
 // away from it reads. And the G after that, whose sched line the next
-// prefetch_next reads. A G woken after a while has a cold stack: with
-// 100,000 sleepers, the first load from it (a TLB miss and a cache miss)
-// was a third of a wakeup's cost, and its first stores and the descriptor
-// another fifth. The Gs are only peeked at: a thief may take them
+// prefetch_next reads. A G woken after a while has a cold stack: its first
+// load (a TLB miss and a cache miss), its first stores and its descriptor
+// are a large part of a wakeup's cost (docs/PERFORMANCE.md, "Figures
+// behind the comments"). The Gs are only peeked at: a thief may take them
 // meanwhile, and a stale address costs nothing (a prefetch never faults).
 // sched.sp and stk are read atomically for that reason, and relaxed: what
 // they give is only an address to prefetch.
@@ -1074,6 +1077,8 @@ void schedule(m* mp) {
 
 // ---- bootstrap and teardown ----
 
+}  // namespace
+
 // mstart is every M's thread body, m0's included (run() calls it once
 // goroutine 1 exists, as Go's rt0_go does): mstart1, then mexit when the run
 // is over. Go: mstart/mstart0.
@@ -1081,6 +1086,8 @@ void mstart(m* mp) {
   mstart1(mp);
   mexit(mp);
 }
+
+namespace {
 
 // minit sets up the calling thread as mp: the thread-local M, the values a
 // switch swaps (switch.cpp), the signal stack and the thread id sysmon
@@ -1167,6 +1174,8 @@ std::vector<p*> procresize(m* mp, std::int32_t nprocs) GORT_REQUIRES(sched.lock)
   sched.gomaxprocs.store(nprocs, std::memory_order_release);  // publishes new Ps to allp_len's readers
   return runnable;
 }
+
+}  // namespace
 
 // stop_the_world stops every P but the caller's. Runs on a user G, which
 // keeps its P (status Pgcstop) and blocks its M until the others stop at
@@ -1271,6 +1280,8 @@ void runtime_main() {
   sysmon_start();
 }
 
+namespace {
+
 // main_exit: goroutine 1 has returned. Every M must stop at its next entry
 // into the scheduler; idle ones are woken for it.
 void main_exit() {
@@ -1287,6 +1298,8 @@ void main_exit() {
   }
   sched.lock.unlock();
 }
+
+}  // namespace
 
 // Not analyzed: once every M is joined it frees allm and the Gs' regions
 // without their locks, which nobody else can take.
@@ -1352,8 +1365,6 @@ void teardown(m* m0) GORT_NO_THREAD_SAFETY_ANALYSIS {
   }
   stackteardown();
 }
-
-}  // namespace
 
 // ---- Extra Ms: threads the runtime did not start ----
 //
@@ -1963,10 +1974,6 @@ void checkdead() GORT_REQUIRES(sched.lock) {
 
 }  // namespace gort::rt
 
-namespace gort::detail {
-newproc_slot reserve_on(rt::p* pp, std::size_t size, std::size_t align);
-}  // namespace gort::detail
-
 namespace gort::rt {
 
 [[gnu::noinline]] void newproc_system(std::function<void()> fn) {
@@ -1980,7 +1987,7 @@ namespace gort::rt {
 
 }  // namespace gort::rt
 
-// ---- the public API (runtime.hpp, detail/funcval.hpp) ----
+// ---- newproc: the half of go() that the scheduler does ----
 
 namespace gort {
 using namespace gort::rt;
@@ -2049,89 +2056,10 @@ std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint6
 
 }  // namespace gort::rt
 
+// ---- the entries that read tls_m (runtime.cpp has the rest of the API) ----
+
 namespace gort {
-namespace detail {
-
-// go() is three entries, each guarded: between them the closure is built,
-// which is user code (its P may be taken meanwhile: the slot is not tied to
-// a P).
-newproc_slot newproc_reserve(std::size_t size, std::size_t align) {
-  entry_guard e("gort::go");
-  return reserve_on(e.gp->m->p, size, align);
-}
-
-// The second entries: reserve has checked the thread, and bound it if it
-// was not started by the runtime ("Extra Ms").
-void newproc_cancel(newproc_slot slot) noexcept {
-  entry_guard e("gort::go");
-  g* newg = static_cast<g*>(slot.gp);
-  if (newg->fn != newg->fnbuf) std::free(newg->fn);
-  newg->fn = nullptr;
-  gfput(e.gp->m->p, newg);
-}
-
-std::uint64_t newproc_commit(newproc_slot slot, const funcval_ops* ops, std::uintptr_t gopc) noexcept {
-  entry_guard e("gort::go");
-  return rt::newproc(e.gp->m->p, static_cast<g*>(slot.gp), ops, e.gp->goid, gopc);
-}
-
-}  // namespace detail
-
-void maybe_yield() {
-  entry_guard e("gort::maybe_yield");  // the entry is the preemption point
-}
-
-void yield() {
-  entry_guard e("gort::yield");
-  gosched(e.gp);
-}
-
-std::uint64_t goid() {
-  entry_guard e("gort::goid");
-  return e.gp->goid;
-}
-
-std::size_t num_goroutine() {
-  entry_guard e("gort::num_goroutine");
-  // A snapshot of counts: relaxed; gomaxprocs is read holding a P.
-  std::int64_t n = static_cast<std::int64_t>(sched.allglen.load(std::memory_order_relaxed));
-  sched.gfreelock.lock();
-  n -= static_cast<std::int64_t>(sched.gfree.size());
-  sched.gfreelock.unlock();
-  const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
-  for (std::int32_t i = 0; i < procs; ++i) n -= allp[i]->gfreecnt.load(std::memory_order_relaxed);
-  return n < 1 ? 1 : static_cast<std::size_t>(n);
-}
-
-int gomaxprocs(int n) {
-  entry_guard e("gort::gomaxprocs");
-  const int old = sched.gomaxprocs.load(std::memory_order_relaxed);  // we hold a P
-  if (n <= 0) return old;
-  n = limit_procs(n);
-  if (n == old) return old;
-  m* mp = e.gp->m;
-  stop_the_world(mp);
-  start_the_world(mp, n);
-  return old;
-}
-
-void lock_os_thread() {
-  entry_guard e("gort::lock_os_thread");
-  g* gp = e.gp;
-  m* mp = gp->m;
-  if (++mp->locked == 0) throw std::overflow_error("gort::lock_os_thread: nesting overflow");
-  mp->lockedg = gp;
-  gp->lockedm = mp;
-}
-
-void unlock_os_thread() {
-  entry_guard e("gort::unlock_os_thread");
-  g* gp = e.gp;
-  m* mp = gp->m;
-  if (mp->locked == 0 || --mp->locked != 0 || mp->extram) return;  // an extra M stays locked
-  mp->lockedg = nullptr;
-  gp->lockedm = nullptr;
-}
+using namespace gort::rt;
 
 // The sync types' entry check: reads the thread's M directly (no park can
 // come between the read and its use), so it costs no call to getm.
@@ -2162,133 +2090,6 @@ detail::syscall_scope::~syscall_scope() noexcept(false) {
   g* gp = getg();
   if (entered_) exitsyscall(gp);
   runtime_leave(gp, user_);
-}
-
-int set_max_threads(int n) {
-  entry_guard e("gort::set_max_threads");
-  sched.lock.lock();
-  const int old = sched.maxmcount;
-  if (n > 0) sched.maxmcount = n;
-  if (mcount() > sched.maxmcount) {
-    printerr("runtime: program exceeds %d-thread limit\n", sched.maxmcount);
-    fatal("thread exhaustion");
-  }
-  sched.lock.unlock();
-  return old;
-}
-
-namespace {
-
-// The parts of stats, each read at once.
-static_assert(Stats::latency_buckets == latency_buckets);
-
-void count_goroutines(Stats& s) {
-  for_each_g([&s](g* gp) {
-    switch (gp->status()) {
-      case gstatus::Grunning: ++s.goroutines_running; break;
-      case gstatus::Grunnable: ++s.goroutines_runnable; break;
-      case gstatus::Gwaiting: ++s.goroutines_waiting; break;
-      case gstatus::Gsyscall: ++s.goroutines_syscall; break;
-      default: return;  // dead or never started: no stack to count
-    }
-    // Relaxed: a snapshot, as prefetch_next's (stack_prepare).
-    if (std::atomic_ref<stack*>(gp->stk).load(std::memory_order_relaxed) != nullptr) ++s.stacks_in_use;
-  });
-}
-
-// count_timers: timers.mu is taken before, never under, sched.lock.
-std::size_t count_timers(std::int32_t procs) {
-  std::size_t n = 0;
-  for (std::int32_t i = 0; i < procs; ++i) {
-    timers& ts = allp[i]->timers;
-    ts.mu.lock();
-    n += ts.heap.size() + (ts.run.size() - ts.run_head);
-    ts.mu.unlock();
-  }
-  return n;
-}
-
-// latency_histogram sums the Ps' histograms and scales their bounds from
-// cputicks to ns at the rate the ticks have kept since the run began. The
-// counts are read relaxed: a snapshot.
-void latency_histogram(Stats& s, std::int32_t procs) {
-  const std::int64_t ticks = cputicks() - sched.ticks0, ns = nanotime() - sched.ns0;
-  const double ns_per_tick = ticks > 0 && ns > 0 ? double(ns) / double(ticks) : 1.0;
-  for (int i = 0; i < latency_buckets; ++i) {
-    for (std::int32_t k = 0; k < procs; ++k) s.sched_latency[i] += allp[k]->latency[i].load(std::memory_order_relaxed);
-    s.sched_latency_le_ns[i] = std::ldexp(ns_per_tick, i);
-  }
-  s.sched_latency_le_ns[latency_buckets - 1] = HUGE_VAL;
-}
-
-}  // namespace
-
-Stats stats() {
-  entry_guard e("gort::stats");
-  Stats s{};
-  s.goroutines = num_goroutine();
-  const std::int32_t procs = allp_len();
-  s.timers_pending = count_timers(procs);
-  s.stacks_pooled = stacks_pooled();
-  count_goroutines(s);
-  // Counts, relaxed; sched.lock orders runqsize, npidle and gomaxprocs.
-  sched.lock.lock();
-  s.threads = static_cast<std::size_t>(mcount());
-  s.global_runq = static_cast<std::size_t>(sched.runqsize.load(std::memory_order_relaxed));
-  s.maxprocs = sched.gomaxprocs.load(std::memory_order_relaxed);
-  s.idle_procs = sched.npidle.load(std::memory_order_relaxed);
-  s.spinning_threads = sched.nmspinning.load(std::memory_order_relaxed);
-  s.preempt_requests = sched.npreempt.load(std::memory_order_relaxed);
-  s.handoffs_held = sched.nhandoff_held.load(std::memory_order_relaxed);
-  s.handoffs_syscall = sched.nhandoff_syscall.load(std::memory_order_relaxed);
-  for (int i = 0; i < s.maxprocs; ++i) {
-    s.steals += allp[i]->steals.load(std::memory_order_relaxed);
-    s.context_switches += allp[i]->context_switches.load(std::memory_order_relaxed);
-    s.preempt_yields += allp[i]->preempt_yields.load(std::memory_order_relaxed);
-  }
-  latency_histogram(s, s.maxprocs);
-  sched.lock.unlock();
-  return s;
-}
-
-int run(std::function<void()> main_fn) { return run(Config{}, std::move(main_fn)); }
-
-// run is rt0_go -> schedinit -> newproc(main) -> mstart for m0, the calling
-// thread, whose own stack becomes m0's g0.
-int run(const Config& cfg, std::function<void()> main_fn) {
-  if (m* mp = getm(); mp != nullptr && !mp->extram)
-    throw std::logic_error("gort::run called from a goroutine: the runtime is already running");
-  bool expected = false;
-  if (!running.compare_exchange_strong(expected, true))
-    throw std::logic_error("gort::run called while another gort::run is in progress");
-
-  m m0;
-  schedinit(&m0, cfg);
-  trace_godebug();  // before goroutine 1, whose creation it records
-
-  // newproc(main): goroutine 1, built as gort::go builds any goroutine; it
-  // runs runtime_main, then the program's function.
-  main_g = malg();
-  {
-    using C = detail::closure<std::function<void()>>;
-    static_assert(sizeof(C) <= g::fnbuf_size);
-    main_g->fn = main_g->fnbuf;
-    ::new (main_g->fnbuf) C{[fn = std::move(main_fn)] {
-                              runtime_main();
-                              fn();
-                            },
-                            {}};
-    rt::newproc(m0.p, main_g, &C::ops, 0, 0);  // goroutine 1 has no "created by"
-  }
-
-  mstart(&m0);  // returns when main has returned
-
-  trace_stop();  // a trace still running ends with the run
-  teardown(&m0);
-  signals_restore();
-  // Release: the next run()'s CAS (seq_cst) sees this run's teardown done.
-  running.store(false, std::memory_order_release);
-  return 0;
 }
 
 }  // namespace gort

@@ -19,6 +19,10 @@
 #define GORT_HOT_INLINE inline
 #endif
 
+namespace gort {
+struct Config;  // gort/runtime.hpp
+}  // namespace gort
+
 namespace gort::rt {
 
 // getm returns this thread's M, or nullptr on a thread the runtime did not
@@ -65,7 +69,8 @@ void extram_teardown();
 // may own the stack (the _Gscan bit) concurrently. gort has no GC: a G's
 // status has one writer at a time, whoever owns the G (the M running it, the
 // waker that dequeued it under a lock, the M that took it off a run queue),
-// so a checked release store does; a CAS here was a third of a yield's cost.
+// so a checked release store does; a CAS here would be a large part of a
+// yield (docs/PERFORMANCE.md, "Figures behind the comments").
 // The check's load is relaxed: the owner wrote the status last, or came to
 // own the G through what ordered that write (a queue, a lock, goready). The
 // release pairs with g::status()'s acquire in the lock-free walkers
@@ -166,6 +171,24 @@ std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint6
 // newproc_system starts fn as a new goroutine from the runtime itself (a
 // timer's after_func), on the current M's P, with no parent goroutine.
 void newproc_system(std::function<void()> fn);
+
+// The scheduler's side of the public API (runtime.cpp). run() is Go's
+// rt0_go: schedinit on the calling thread, which becomes m0; goroutine 1
+// (main_g: a G from malg that first runs runtime_main); mstart(m0), which
+// returns when main has returned; then teardown. gomaxprocs(n) stops the
+// world and starts it again with n Ps. gfput takes back the G of a go()
+// whose closure threw. Go: schedinit, runtime.main, mstart,
+// stopTheWorld/startTheWorld, malg, gfput/gfget (proc.go).
+void schedinit(m* m0, const Config& cfg);
+void runtime_main();
+void mstart(m* mp);
+void teardown(m* m0);
+void stop_the_world(m* mp);
+void start_the_world(m* mp, std::int32_t nprocs);
+g* malg();
+void gfput(p* pp, g* gp);
+g* gfget(p* pp);
+extern g* main_g;  // goroutine 1: its exit ends the run (goexit1)
 
 // injectg puts gp (Grunnable) on the global queue and wakes a P for it:
 // readying from a thread with no P (Go: injectglist with one G).
@@ -330,3 +353,9 @@ void incidlelocked(std::int32_t v) GORT_REQUIRES(sched.lock);
 extern std::int64_t runtime_init_time;
 
 }  // namespace gort::rt
+
+namespace gort::detail {
+// reserve_on allocates a G and the room for its closure on pp (proc.cpp):
+// go()'s first entry, and the runtime's own goroutines (newproc_system).
+newproc_slot reserve_on(rt::p* pp, std::size_t size, std::size_t align);
+}  // namespace gort::detail

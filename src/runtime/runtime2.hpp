@@ -213,7 +213,8 @@ struct sudog {
 // them as arrays of pointers (the local ring, a deque, vectors), so that
 // moving a batch of Gs between Ps reads no G: a G is touched first by the M
 // that runs it, not by every queue it passes through: walking a batch of Gs
-// freshly written by another core was most of a spawn's cost.
+// freshly written by another core costs a cache miss per G, which would be
+// most of a spawn (docs/PERFORMANCE.md, "Figures behind the comments").
 
 // The function an M runs right after its next switch, on the new stack, to
 // finish leaving the old G (Go does this on g0 inside mcall: park_m's
@@ -337,7 +338,6 @@ struct m {
   std::int64_t id = 0;
   bool spinning = false;               // looking for work (counted in sched.nmspinning)
   std::atomic<bool> blocked{false};    // parked in stopm (schedtrace)
-  bool is_sysmon = false;
   note park;                           // stopm sleeps here
   m* schedlink = nullptr;              // idle list (sched.lock)
   m* alllink = nullptr;                // allm (sched.lock)

@@ -1,7 +1,11 @@
 // signal_unix.cpp: the signals the runtime handles, and how it lives beside
 // a program that handles signals too. Go counterpart: signal_unix.go
-// (initsig, sighandler, sigfwdgo, minitSignalStack) and freezetheworld
-// (proc.go).
+// (initsig, sighandler, sigfwdgo, minitSignalStack, dieFromSignal) and
+// freezetheworld (proc.go).
+//
+// Every handler the runtime installs is installed here (sig_install), and
+// each signal is dispatched from here: what another file does with one is
+// a plain function it exports (do_sig_preempt, preempt.cpp).
 //
 // The runtime's signals. SIGSEGV and SIGBUS, for every run: they run on an
 // alternate signal stack (each M has one), since the goroutine's own stack
@@ -9,9 +13,11 @@
 // goroutine's stack, or with the stack pointer below the stack, is a stack
 // overflow ("fatal error: stack overflow"); a fault on a goroutine at an
 // address in the first page is Go's sigpanic, "panic: runtime error:
-// invalid memory address or nil pointer dereference". SIGURG, only where
-// sysmon takes Ps by signal (preempt.cpp), and at a fatal error, to freeze
-// the other Ms.
+// invalid memory address or nil pointer dereference". SIGURG (sigpreempt),
+// only where sysmon takes Ps by signal or GODEBUG=stallreport samples a
+// stalled M's stack (preempt.cpp), and at a fatal error, to freeze the
+// other Ms. SIGABRT, at the end of a GOTRACEBACK=crash report: its default
+// action, for a core dump (die_from_signal).
 //
 // The program's handlers, as Go treats handlers installed before it in a
 // c-archive: run() saves the action each signal had before it installs
@@ -57,12 +63,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <execinfo.h>
 
 #include "runtime/export_test.hpp"
 #include "runtime/panic.hpp"
+#include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/traceback.hpp"
@@ -71,7 +79,7 @@ namespace gort::rt {
 namespace {
 
 constexpr std::uintptr_t nil_page = 0x1000;  // Go: a fault below is a nil dereference
-constexpr int freeze_signal = SIGURG;
+constexpr int freeze_signal = sigpreempt;  // its handler is replaced: the run is over
 constexpr unsigned report_timeout_s = 30;
 
 // sigsaved: the action a run replaced, per signal. Written before any M
@@ -214,6 +222,20 @@ void sigquit(int, siginfo_t* info, void* uctx) {
   exit2(mode.crash);
 }
 
+// sigurg: sigpreempt, while preempt_init has it installed. One sysmon
+// sent (tgkill, from this process) is do_sig_preempt's; any other SIGURG
+// (out-of-band data, or one the program sends) is the program's. Go:
+// sighandler's sigPreempt case.
+void sigurg(int sig, siginfo_t* info, void* uctx) {
+  if (info->si_code != SI_TKILL || info->si_pid != getpid()) {
+    sigfwd(sig, info, uctx);
+    return;
+  }
+  const int saved_errno = errno;
+  do_sig_preempt(uctx);
+  errno = saved_errno;
+}
+
 std::atomic<int> frozen{0};
 
 void sigfreeze(int, siginfo_t*, void*) {
@@ -226,8 +248,9 @@ void report_timeout(int) {
   _exit(2);
 }
 
-}  // namespace
-
+// sig_install installs handler for sig (SA_SIGINFO|SA_ONSTACK|flags, every
+// signal blocked while it runs), saving the action it replaces for sigfwd
+// and signals_restore. Before any M runs.
 void sig_install(int sig, void (*handler)(int, siginfo_t*, void*), int flags) {
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
@@ -239,6 +262,8 @@ void sig_install(int sig, void (*handler)(int, siginfo_t*, void*), int flags) {
   s.installed = true;
   s.handler = handler;
 }
+
+}  // namespace
 
 void signals_init() {
   static bool warm = false;
@@ -256,6 +281,8 @@ void signals_init() {
                  (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN);
   if (sigquit_ours) sig_install(SIGQUIT, &sigquit, 0);
 }
+
+void signals_init_preempt() { sig_install(sigpreempt, &sigurg, SA_RESTART); }
 
 void flush_on_sysmon() {
   m* smp = sysmon_running();
@@ -291,6 +318,18 @@ bool sigfwd(int sig, siginfo_t* info, void* uctx) {
   if (s.old.sa_handler == SIG_DFL || s.old.sa_handler == SIG_IGN) return false;
   s.old.sa_handler(sig);
   return true;
+}
+
+void die_from_signal(int sig) {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigaction(sig, &sa, nullptr);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  raise(sig);
 }
 
 // Not analyzed: it walks allm without sched.lock (below).

@@ -16,19 +16,20 @@ struct m;
 // touched only by a report.
 inline constexpr std::size_t sigstack_size = 256 * 1024;
 
-// signals_init installs the fault handlers (SIGSEGV, SIGBUS) at the start
-// of a run, saving the program's; signals_restore puts back every action a
-// run replaced. minit_signals gives the calling M its alternate signal
-// stack, munmap_signals frees it.
+// sigpreempt: the signal by which sysmon takes a P, or samples a stalled
+// M's stack (preempt.cpp). Go's choice: rarely used, ignored by default.
+inline constexpr int sigpreempt = SIGURG;
+
+// signals_init installs the fault handlers (SIGSEGV, SIGBUS) and SIGQUIT's
+// at the start of a run, saving the program's; signals_init_preempt
+// installs sigpreempt's, when preempt_init needs it; signals_restore puts
+// back every action a run replaced. minit_signals gives the calling M its
+// alternate signal stack, munmap_signals frees it.
 void signals_init();
+void signals_init_preempt();
 void signals_restore();
 void minit_signals(m* mp);
 void munmap_signals(m* mp);
-
-// sig_install installs handler for sig (SA_SIGINFO|SA_ONSTACK|flags, every
-// signal blocked while it runs), saving the action it replaces for sigfwd
-// and signals_restore. Before any M runs.
-void sig_install(int sig, void (*handler)(int, siginfo_t*, void*), int flags);
 
 // fault_pc: the pc of the code a signal interrupted (its ucontext).
 std::uintptr_t fault_pc(void* uctx);
@@ -44,6 +45,11 @@ bool sigfwd(int sig, siginfo_t* info, void* uctx);
 // Nothing happens without sysmon or without gort's SIGQUIT handler, by
 // which the request reaches it. Async-signal-safe.
 void flush_on_sysmon();
+
+// die_from_signal ends the process by sig's default action (its core
+// dump): the action reset, the signal unblocked and raised. Returns if
+// that did not end it. Go: dieFromSignal.
+void die_from_signal(int sig);
 
 // freezetheworld stops every other M where it stands, for a fatal report
 // (start_dying): a signal whose handler never returns. Waits a bounded

@@ -12,8 +12,8 @@
 // (address space only: MAP_NORESERVE). Making a chunk needs no mmap: mmap
 // takes the kernel's mmap lock for writing, and while a burst of new
 // goroutines ran on two Ps, their chunks' mmaps and populates (which hold it
-// for reading) kept blocking each other: 1,891 of the 3,320 context
-// switches of one sleepers run were waits for that lock. A region the kernel
+// for reading) kept blocking each other (docs/PERFORMANCE.md, "Figures
+// behind the comments"). A region the kernel
 // refuses (strict overcommit) is retried at half the size, down to one
 // chunk. Each stack is a guard page and then stack_size
 // bytes; the stack descriptor (runtime2.hpp, struct stack) sits in the top 64
@@ -57,9 +57,9 @@
 // every P goes idle for as long (stack_scavenge). So the pool does not keep
 // the memory of a burst of deep recursion for long, a burst of goroutines
 // reuses resident stacks first (dirty, then aged, then released ones), and
-// the release is not paid by exiting goroutines on their way out: 100,000
-// of them exiting spent about 0.08 s of system time in it (sleepers). The
-// work is deferred to sysmon's thread, not saved, unless the stacks are
+// the release is not paid by exiting goroutines on their way out
+// (docs/PERFORMANCE.md, "Figures behind the comments"). The work is
+// deferred to sysmon's thread, not saved, unless the stacks are
 // reused first.
 #include "runtime/stack.hpp"
 

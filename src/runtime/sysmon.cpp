@@ -12,7 +12,7 @@
 //       one G, or a chain of Gs inheriting one time slice through runnext,
 //       for that long: ask it to end the slice (preemptone: p.preempt,
 //       honoured at its next runtime entry; see runnable_now and
-//       maybe_yield in proc.cpp);
+//       maybe_yield in runtime.cpp);
 //     - a P whose schedtick has not moved for 20 ms belongs to a goroutine
 //       that does not enter the runtime (a tight loop, a plain blocking
 //       system call): ask its M (preemptm: a membarrier handshake, or a
@@ -28,8 +28,9 @@
 //   scavenge every second, and before a deep sleep of as long: give back
 //     the deep pages of goroutine stacks that have sat unused in the
 //     global pool since the last time (stack.cpp, "Scavenging"; Go's
-//     background scavenger). With a 100 ms period the sleepers benchmark's
-//     Ps spent 25% more user time, for reasons not found;
+//     background scavenger). Not more often: a shorter period cost the
+//     sleepers benchmark user time, for reasons not found
+//     (docs/PERFORMANCE.md, "Figures behind the comments");
 //   schedtrace when GODEBUG=schedtrace asks: at the first round, then
 //     once a period.
 //   netpoll  when goroutines wait on I/O and nobody has polled for 10 ms:
@@ -374,7 +375,6 @@ void sysmon_start() {
   std::fill(std::begin(ticks), std::end(ticks), sysmontick{0, now, 0, now, 0});
   sched.lock.lock();
   m* mp = new m;
-  mp->is_sysmon = true;
   mcommoninit(mp);
   ++sched.nmsys;
   sysmon_m = mp;

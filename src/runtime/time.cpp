@@ -1,5 +1,7 @@
-// time.cpp: timers. Go counterpart: time.go (Go 1.23), and time.Sleep,
-// NewTimer, NewTicker, After, AfterFunc from the time package.
+// time.cpp: timers, the runtime's half. Go counterpart: time.go (Go 1.23).
+// The time package's half, Sleep, NewTimer, NewTicker, After, AfterFunc,
+// is src/time/sleep.cpp, over stop_timer, reset_timer, new_chan_timer and
+// reset_for_sleep (time.hpp).
 //
 // Each P has a 4-ary min-heap of timers ordered by when (runtime2.hpp,
 // timers), so adding, firing and removing cost O(log n) with shallow,
@@ -12,10 +14,11 @@
 // and the earliest entry is the smaller of the run's head and the heap's
 // root. Sleeps of one duration, the common case, arrive in when order (the
 // clock only moves forward), so they cost O(1) and touch memory in order,
-// where the heap sifts through log4(n) cold levels on every pop: with
-// 100,000 sleepers the heap was a fifth of the CPU. Node.js keeps its
-// timers in per-duration lists for the same reason. Only sleeps go in the
-// run: they are never removed early, so no entry needs an index.
+// where the heap sifts through log4(n) cold levels on every pop (its share
+// of the sleepers benchmark: docs/PERFORMANCE.md, "Figures behind the
+// comments"). Node.js keeps its timers in per-duration lists for the same
+// reason. Only sleeps go in the run: they are never removed early, so no
+// entry needs an index.
 //
 // Timers run on the scheduler's paths, as Go's:
 //   - find_runnable runs its own P's due timers first. A G that yields
@@ -67,19 +70,18 @@
 //     and in order, for the next check (every schedule makes one) or for
 //     an idle P that steals them. Go readies them all, and a burst that
 //     overflows the local queue goes to the global one, half a queue at a
-//     time under sched.lock, to be taken back the same way: 100,000 sleepers
-//     kept about 90,000 Gs in the global queue, and new goroutines queued
-//     there behind them started late. With room, the sleepers benchmark
-//     is faster and each goroutine's sleeps are on time under load
+//     time under sched.lock, to be taken back the same way, and new
+//     goroutines queued there behind a wave of sleepers start late. With
+//     room, each goroutine's sleeps are on time under load
 //     (docs/PERFORMANCE.md, 2026-11-30). A queue full at every check would
 //     hold sleepers back for good, so the check a switch makes comes after
 //     the next G was taken off the queue (schedule_from's afterswitch,
 //     gosched), and finds room for one at least; a yielding G then puts
 //     itself back into the full queue, which moves half of it to the
-//     global queue. (gosched checked before its take: 257 goroutines
-//     yielding at one P found the queue full at every check, and a sleeper
-//     waited as long as they yielded. Readying one sleep into a full queue
-//     instead, as the way out, cost the whole gain above.);
+//     global queue. Goroutines that yield at one P would otherwise keep
+//     its queue full at every check, and a sleeper would wait as long as
+//     they yield (the ways out that were tried: docs/PERFORMANCE.md,
+//     "Figures behind the comments");
 //   - Go 1.23 timer channels report 0 to len/cap and send lazily; here
 //     the channel is an ordinary one-value buffer, and stop/reset discard an
 //     unread value under the timer's lock, which every send also takes, so
@@ -117,8 +119,7 @@
 
 namespace gort::rt {
 
-// func_timers_live: after_func's timers allocated and not yet deleted, for
-// the census (export_test.hpp); relaxed, a count. after_func is no hot path.
+// func_timers_live (time.hpp): relaxed, a count; after_func is no hot path.
 std::atomic<std::int64_t> func_timers_live{0};
 
 using detail::chan_timer;
@@ -434,6 +435,8 @@ timer_ref disarm(std::uintptr_t ref, bool& pending) GORT_NO_THREAD_SAFETY_ANALYS
   return heaps;
 }
 
+}  // namespace
+
 // stop_timer: Go's timer.stop. True if the timer was pending.
 bool stop_timer(std::uintptr_t ref) {
   timer* t = timer_of(ref);
@@ -459,7 +462,7 @@ bool reset_timer(std::uintptr_t ref, std::int64_t when, std::int64_t period) {
 }
 
 // when_after: now + d, saturating (Go's when()).
-std::int64_t when_after(std::chrono::nanoseconds d, std::int64_t now = nanotime()) {
+std::int64_t when_after(std::chrono::nanoseconds d, std::int64_t now) {
   const std::int64_t ns = d.count() > 0 ? d.count() : 0;
   return ns > LLONG_MAX - now ? LLONG_MAX : now + ns;
 }
@@ -486,8 +489,6 @@ timer_ref new_chan_timer(chan<steady::time_point>& c, std::int64_t when, std::in
   reset_timer(ref.get(), when, period);
   return ref;
 }
-
-}  // namespace
 
 void modtimer(rt_timer* t, std::int64_t when, void (*f)(void*, std::uintptr_t), void* arg,
               std::uintptr_t seq) {
@@ -609,123 +610,6 @@ void move_timers(p* to, p* from) {
 }
 
 }  // namespace gort::rt
-
-namespace gort {
-
-void sleep(std::chrono::nanoseconds d) {
-  rt::entry_guard e("gort::sleep");
-  if (d.count() <= 0) return;
-  const std::int64_t now = rt::nanotime();
-  std::int64_t when = rt::when_after(d, now);
-  e.gp->m->now_hint = now;  // the timer check after the switch needs no clock read of its own
-  rt::gopark(&rt::reset_for_sleep, &when, rt::wait_reason::sleep);
-}
-
-void sleep_until(std::chrono::steady_clock::time_point t) {
-  // t - now overflows for a t near the clock's minimum: a t already past
-  // is a sleep of 0 (which still checks that we are on a goroutine).
-  const auto now = std::chrono::steady_clock::now();
-  sleep(t > now ? std::chrono::duration_cast<std::chrono::nanoseconds>(t - now) : std::chrono::nanoseconds(0));
-}
-
-// timer_access: a Timer's or Ticker's timer_handle is a timer_ref with its
-// kind in a field rather than in the pointer's low bits (the public header
-// keeps no tagged integers); these convert.
-struct detail::timer_access {
-  // adopt: r's reference, moved into a handle.
-  static timer_handle adopt(timer_ref r) noexcept {
-    timer_handle h;
-    h.func_ = rt::kind_of(r.get()) == rt::timer_kind::func;
-    h.t_ = rt::timer_of(r.release());
-    return h;
-  }
-  // what: the handle's timer, tagged as the heap's entries are.
-  static std::uintptr_t what(const timer_handle& h) noexcept {
-    return rt::tagged(h.t_, h.func_ ? rt::timer_kind::func : rt::timer_kind::chan);
-  }
-};
-
-void detail::timer_handle::release() noexcept { timer_release(timer_access::what(*this)); }
-
-Timer::Timer(std::chrono::nanoseconds d) {
-  rt::entry_guard e("gort::Timer");
-  t_ = detail::timer_access::adopt(rt::new_chan_timer(c_, rt::when_after(d), 0));
-}
-
-bool Timer::stop() {
-  rt::entry_guard e("gort::Timer::stop");
-  return rt::stop_timer(detail::timer_access::what(t_));
-}
-
-bool Timer::reset(std::chrono::nanoseconds d) {
-  rt::entry_guard e("gort::Timer::reset");
-  return rt::reset_timer(detail::timer_access::what(t_), rt::when_after(d), 0);
-}
-
-Timer after_func(std::chrono::nanoseconds d, std::function<void()> f) {
-  rt::entry_guard e("gort::after_func");
-  auto* t = new rt::func_timer;  // refs: 1, tm's
-  rt::func_timers_live.fetch_add(1, std::memory_order_relaxed);
-  t->fn = std::move(f);
-  Timer tm;
-  tm.t_ = detail::timer_access::adopt(
-      detail::timer_ref(rt::tagged(static_cast<rt::timer*>(t), rt::timer_kind::func)));
-  rt::reset_timer(detail::timer_access::what(tm.t_), rt::when_after(d), 0);
-  return tm;
-}
-
-// after: a channel timer that nobody owns but its channel's handles (and,
-// until it fires or its channel goes, its heap entry), so no Timer object.
-chan<std::chrono::steady_clock::time_point> after(std::chrono::nanoseconds d) {
-  rt::entry_guard e("gort::after");
-  chan<std::chrono::steady_clock::time_point> c;
-  rt::new_chan_timer(c, rt::when_after(d), 0);  // its reference goes here; c's and the heap's stay
-  return c;
-}
-
-namespace {
-std::int64_t ticker_period(std::chrono::nanoseconds period) {
-  if (period.count() <= 0) throw panic_error("non-positive interval for NewTicker");
-  return period.count();
-}
-
-// stop_ticker: what destroying or assigning over a Ticker does to its own.
-void stop_ticker(const detail::timer_handle& t) noexcept {
-  if (!t) return;  // moved from
-  rt::entry_guard e(rt::getg());  // nullptr off the runtime (a Ticker outliving run())
-  rt::stop_timer(detail::timer_access::what(t));
-}
-}  // namespace
-
-Ticker::Ticker(std::chrono::nanoseconds period) {
-  rt::entry_guard e("gort::Ticker");
-  const std::int64_t p = ticker_period(period);
-  t_ = detail::timer_access::adopt(rt::new_chan_timer(c_, rt::when_after(period), p));
-}
-
-Ticker& Ticker::operator=(Ticker&& o) noexcept {
-  if (this != &o) {
-    stop_ticker(t_);
-    c_ = std::move(o.c_);
-    t_ = std::move(o.t_);
-  }
-  return *this;
-}
-
-Ticker::~Ticker() { stop_ticker(t_); }
-
-void Ticker::stop() {
-  rt::entry_guard e("gort::Ticker::stop");
-  rt::stop_timer(detail::timer_access::what(t_));
-}
-
-void Ticker::reset(std::chrono::nanoseconds period) {
-  rt::entry_guard e("gort::Ticker::reset");
-  if (period.count() <= 0) throw panic_error("non-positive interval for Ticker.Reset");
-  rt::reset_timer(detail::timer_access::what(t_), rt::when_after(period), period.count());
-}
-
-}  // namespace gort
 
 namespace gort::detail {
 

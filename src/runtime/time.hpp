@@ -3,11 +3,17 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <utility>
 
 #include "runtime/runtime2.hpp"
+
+namespace gort {
+template <class T>
+class chan;  // gort/chan.hpp
+}  // namespace gort
 
 namespace gort::detail {
 
@@ -69,7 +75,7 @@ void timer_release(std::uintptr_t t) noexcept;
 // timer's kind (rt::timer_kind), the encoding of a heap entry: an entry
 // holding a timer is the heap's reference to it. The runtime's own: a
 // Timer or Ticker holds a timer_handle (gort/time.hpp), which keeps the
-// kind in a field of its own, and time.cpp converts between them.
+// kind in a field of its own, and src/time/sleep.cpp converts between them.
 class timer_ref {
  public:
   timer_ref() noexcept = default;
@@ -105,8 +111,8 @@ void add_sleep(p* pp, g* gp, std::int64_t when);
 // when (0: none; at most now if due sleeps were left for lack of room).
 // The caller holds a P (f may ready Gs into it). Go: timers.check, whose
 // first test is inline here too: every yield makes this check, and a P
-// with no timers pays one load for it, not a call (20 instructions of a
-// 230-instruction yield).
+// with no timers pays one load for it, not a call (a call's share of a
+// yield: docs/PERFORMANCE.md, "Figures behind the comments").
 std::int64_t check_timers_pending(p* pp, std::int64_t now);
 inline std::int64_t check_timers(p* pp, std::int64_t now) {
   // Acquire: pairs with update_min's store (time.cpp, "Orders").
@@ -130,6 +136,25 @@ void wake_netpoller(std::int64_t when);
 void modtimer(detail::rt_timer* t, std::int64_t when, void (*f)(void*, std::uintptr_t), void* arg,
               std::uintptr_t seq);
 bool deltimer(detail::rt_timer* t);
+
+// The time package's calls (src/time/sleep.cpp). stop_timer and
+// reset_timer: Go's timer.stop and timer.reset for a chan_timer or
+// func_timer (ref, tagged; the caller holds a reference), true if it was
+// pending; reset_timer arms it for when (every period if period > 0) in the
+// current P's heap. new_chan_timer sets c to a new channel of one value,
+// whose allocation holds the channel timer returned, armed as reset_timer
+// arms it. when_after: now + d, saturating (Go: when). reset_for_sleep: a
+// sleeping G's unlockf, which adds its sleep once it is parked (when
+// points at the wake time). Go: resetForSleep.
+bool stop_timer(std::uintptr_t ref);
+bool reset_timer(std::uintptr_t ref, std::int64_t when, std::int64_t period);
+detail::timer_ref new_chan_timer(chan<std::chrono::steady_clock::time_point>& c, std::int64_t when,
+                                 std::int64_t period);
+std::int64_t when_after(std::chrono::nanoseconds d, std::int64_t now = nanotime());
+bool reset_for_sleep(g* gp, void* when);
+// func_timers_live: after_func's timers allocated and not yet deleted, for
+// the census (export_test.hpp).
+extern std::atomic<std::int64_t> func_timers_live;
 
 // move_timers moves from's timers into to's heap (procresize); clear_timers
 // drops pp's (run() is over).
