@@ -61,8 +61,7 @@ inline long long arg_n(int argc, char** argv, long long def) {
   char* end = nullptr;
   errno = 0;
   long long n = std::strtoll(s, &end, 10);
-  if (end == s || *end != '\0' || errno != 0 || n <= 0)
-    fail("bad scale argument \"%s\" (want a positive integer)", s);
+  if (end == s || *end != '\0' || errno != 0 || n <= 0) fail("bad scale argument \"%s\" (want a positive integer)", s);
   return n;
 }
 

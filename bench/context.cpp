@@ -79,7 +79,8 @@ round_result one_round(long long leaves, tree& t) {
   }
   std::size_t level_begin = 0, level_size = 1;
   while (static_cast<long long>(level_size) < leaves) {
-    const std::size_t next = static_cast<std::size_t>(std::min<long long>(static_cast<long long>(level_size) * fan_out, leaves));
+    const std::size_t next =
+        static_cast<std::size_t>(std::min<long long>(static_cast<long long>(level_size) * fan_out, leaves));
     const bool last = static_cast<long long>(next) == leaves;
     for (std::size_t i = 0; i < next; ++i) {
       auto [c, cancel] = ctxns::with_cancel(ctxs[level_begin + i % level_size]);
@@ -95,7 +96,8 @@ round_result one_round(long long leaves, tree& t) {
   long long closed = 0;
   for (auto& d : dones) closed += !d.recv().has_value();
   for (std::size_t i = level_begin; i < ctxs.size(); ++i)
-    if (ctxs[i].err() != ctxns::errc::canceled) bench::fail("leaf %zu: err() is \"%s\"", i, ctxs[i].err().message().c_str());
+    if (ctxs[i].err() != ctxns::errc::canceled)
+      bench::fail("leaf %zu: err() is \"%s\"", i, ctxs[i].err().message().c_str());
   const auto cancelled = bench::clock::now();
   for (auto& f : cancels) f();
   cancels.clear();
@@ -104,7 +106,8 @@ round_result one_round(long long leaves, tree& t) {
   region.stop();
 
   if (closed != leaves) bench::fail("%lld of %lld leaves' done channels closed", closed, leaves);
-  if (static_cast<long long>(level_begin + level_size) != n) bench::fail("made %zu contexts, want %lld", level_begin + level_size, n);
+  if (static_cast<long long>(level_begin + level_size) != n)
+    bench::fail("made %zu contexts, want %lld", level_begin + level_size, n);
   const double dn = double(n);
   return {region.wall_ns() / dn, bench::ns_between(region.start_time(), created) / dn,
           bench::ns_between(created, cancelled) / dn, region.minflt()};
@@ -135,8 +138,8 @@ int main(int argc, char** argv) {
       cancel.push_back(x.cancel_ns);
       flt.push_back(x.minflt);
     }
-    bench::print_result("context", "n=%lld leaves=%lld rounds=%d ns_per_ctx=%.2f create_ns=%.2f cancel_ns=%.2f minflt=%ld",
-                        tree_size(leaves), leaves, timed_rounds, median(total), median(create), median(cancel),
-                        median(flt));
+    bench::print_result(
+        "context", "n=%lld leaves=%lld rounds=%d ns_per_ctx=%.2f create_ns=%.2f cancel_ns=%.2f minflt=%ld",
+        tree_size(leaves), leaves, timed_rounds, median(total), median(create), median(cancel), median(flt));
   });
 }

@@ -82,8 +82,9 @@ void BenchmarkChanNonblocking(B& b) {
   auto myc = gort::make_chan<int>();
   b.run_parallel([&](PB& pb) {
     while (pb.next())
-      gort::select(gort::case_recv(myc, [&](std::optional<int>) { b.fatal("received from a channel nobody sends on"); }),
-                   gort::case_default());
+      gort::select(
+          gort::case_recv(myc, [&](std::optional<int>) { b.fatal("received from a channel nobody sends on"); }),
+          gort::case_default());
   });
 }
 
@@ -280,8 +281,10 @@ void BenchmarkSelectProdCons(B& b) {
       for (bool stop = false;;) {
         gort::select(gort::case_recv(myc,
                                      [&](std::optional<int> v) {
-                                       if (*v == 0) stop = true;  // Go: break loop
-                                       else ++got;
+                                       if (*v == 0)
+                                         stop = true;  // Go: break loop
+                                       else
+                                         ++got;
                                      }),
                      gort::case_recv(mytimer), gort::case_recv(myclose));
         if (stop) break;

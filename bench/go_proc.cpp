@@ -260,8 +260,8 @@ Matrix make_matrix(int n) {
 // below threshold; the i and j halves run in parallel (one new goroutine
 // each), the k halves not (they would race on C). done, if not nil, gets a
 // value at the end.
-void matmult(gort::chan<empty> done, Matrix& A, Matrix& B, Matrix& C, int i0, int i1, int j0, int j1, int k0,
-             int k1, int threshold) {
+void matmult(gort::chan<empty> done, Matrix& A, Matrix& B, Matrix& C, int i0, int i1, int j0, int j1, int k0, int k1,
+             int threshold) {
   const int di = i1 - i0;
   const int dj = j1 - j0;
   const int dk = k1 - k0;

@@ -372,10 +372,14 @@ inline std::vector<std::string> split_regexp(const std::string& s) {
   std::string cur;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
-    if (c == '[') ++cs;
-    else if (c == ']' && cs > 0) --cs;
-    else if (c == '(' && cs == 0) ++cp;
-    else if (c == ')' && cs == 0 && cp > 0) --cp;
+    if (c == '[')
+      ++cs;
+    else if (c == ']' && cs > 0)
+      --cs;
+    else if (c == '(' && cs == 0)
+      ++cp;
+    else if (c == ')' && cs == 0 && cp > 0)
+      --cp;
     else if (c == '\\') {
       cur += c;
       if (++i < s.size()) cur += s[i];
@@ -410,11 +414,16 @@ inline void parse_benchtime(const char* v) {
     return;
   }
   double scale = 0;
-  if (unit == "s") scale = 1e9;
-  else if (unit == "ms") scale = 1e6;
-  else if (unit == "us" || unit == "\u00b5s") scale = 1e3;
-  else if (unit == "ns") scale = 1;
-  else if (unit == "m") scale = 60e9;
+  if (unit == "s")
+    scale = 1e9;
+  else if (unit == "ms")
+    scale = 1e6;
+  else if (unit == "us" || unit == "\u00b5s")
+    scale = 1e3;
+  else if (unit == "ns")
+    scale = 1;
+  else if (unit == "m")
+    scale = 60e9;
   if (end == v || scale == 0 || x <= 0) bench::fail("invalid -benchtime \"%s\" (want e.g. 1s, 500ms, 100x)", v);
   o.benchtime_ns = x * scale;
 }
@@ -426,15 +435,19 @@ inline int main(int argc, char** argv, std::vector<benchmark> list) {
   bool list_only = false;
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
-    if (const char* v = flag_value(a, "bench")) pattern = v;
-    else if (const char* v = flag_value(a, "benchtime")) parse_benchtime(v);
+    if (const char* v = flag_value(a, "bench"))
+      pattern = v;
+    else if (const char* v = flag_value(a, "benchtime"))
+      parse_benchtime(v);
     else if (const char* v = flag_value(a, "cpu")) {
       char* end = nullptr;
       const long p = std::strtol(v, &end, 10);
       if (end == v || *end != '\0' || p < 1) bench::fail("invalid -cpu \"%s\" (want one positive integer)", v);
       opts().cpu = static_cast<int>(p);
-    } else if (std::strcmp(a, "-list") == 0 || std::strcmp(a, "-test.list") == 0) list_only = true;
-    else if (a[0] != '-') pattern = a;
+    } else if (std::strcmp(a, "-list") == 0 || std::strcmp(a, "-test.list") == 0)
+      list_only = true;
+    else if (a[0] != '-')
+      pattern = a;
     else
       bench::fail("unknown flag %s (want -bench=RE, -benchtime=D|Nx, -cpu=P, -list)", a);
   }

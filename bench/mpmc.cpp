@@ -65,11 +65,10 @@ int main(int argc, char** argv) {
       count += counts[c];
     }
     if (count != n || sum != n * (n - 1) / 2)
-      bench::fail("received %lld items summing to %lld, want %lld summing to %lld", count, sum, n,
-                  n * (n - 1) / 2);
+      bench::fail("received %lld items summing to %lld, want %lld summing to %lld", count, sum, n, n * (n - 1) / 2);
     const double wall_s = region.wall_ns() / 1e9;
-    bench::print_result("mpmc", "n=%lld wall_ms=%.2f ns_per_op=%.2f items_per_s=%.2f cpu_ms=%.2f minflt=%ld",
-                        n, region.wall_ms(), region.wall_ns() / double(n), double(n) / wall_s,
-                        region.cpu_ms(), region.minflt());
+    bench::print_result("mpmc", "n=%lld wall_ms=%.2f ns_per_op=%.2f items_per_s=%.2f cpu_ms=%.2f minflt=%ld", n,
+                        region.wall_ms(), region.wall_ns() / double(n), double(n) / wall_s, region.cpu_ms(),
+                        region.minflt());
   });
 }

@@ -38,8 +38,7 @@ int main(int argc, char** argv) {
 
     if (counter != workers * n) bench::fail("counter %lld, want %lld", counter, workers * n);
     const long long locks = workers * n;
-    bench::print_result("mutex", "n=%lld wall_ms=%.2f ns_per_op=%.2f cpu_ms=%.2f minflt=%ld", locks,
-                        region.wall_ms(), region.wall_ns() / double(locks), region.cpu_ms(),
-                        region.minflt());
+    bench::print_result("mutex", "n=%lld wall_ms=%.2f ns_per_op=%.2f cpu_ms=%.2f minflt=%ld", locks, region.wall_ms(),
+                        region.wall_ns() / double(locks), region.cpu_ms(), region.minflt());
   });
 }

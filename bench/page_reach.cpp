@@ -27,8 +27,8 @@ double us_since(std::chrono::steady_clock::time_point t0, std::size_t n) {
 }
 
 int probe(std::size_t n, std::size_t stride) {
-  auto* p = static_cast<volatile unsigned char*>(mmap(nullptr, n * stride, PROT_READ | PROT_WRITE,
-                                                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+  auto* p = static_cast<volatile unsigned char*>(
+      mmap(nullptr, n * stride, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
   if (p == MAP_FAILED) {
     std::perror("mmap");
     return 1;
@@ -42,8 +42,8 @@ int probe(std::size_t n, std::size_t stride) {
   for (int r = 0; r < rounds; ++r)
     for (std::size_t i = 0; i < n; ++i) sum += p[i * stride + 64];
   const double retouch = us_since(t0, n * rounds);
-  std::printf("RESULT name=page_reach impl=machine n=%zu stride=%zu page_tables=%zu first_us=%.2f retouch_us=%.3f\n",
-              n, stride, (n * stride + (2u << 20) - 1) / (2u << 20), first, retouch);
+  std::printf("RESULT name=page_reach impl=machine n=%zu stride=%zu page_tables=%zu first_us=%.2f retouch_us=%.3f\n", n,
+              stride, (n * stride + (2u << 20) - 1) / (2u << 20), first, retouch);
   munmap(const_cast<unsigned char*>(p), n * stride);
   return sum == 0 ? 0 : 1;  // every page read back as 0: the first touch wrote offset 0, the reads are at 64
 }
@@ -51,7 +51,8 @@ int probe(std::size_t n, std::size_t stride) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1) return probe(std::strtoul(argv[1], nullptr, 10), argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 266240);
+  if (argc > 1)
+    return probe(std::strtoul(argv[1], nullptr, 10), argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 266240);
   int rc = 0;
   for (std::size_t stride : {266240ul, 16384ul, 4096ul})
     for (std::size_t n : {125000ul, 250000ul, 500000ul, 1000000ul}) rc |= probe(n, stride);

@@ -66,12 +66,11 @@ int main(int argc, char** argv) {
     region.stop();
     const double release_ms = bench::ms_between(t1, region.stop_time());
 
-    if (rss_after <= rss_before)
-      bench::fail("RSS did not grow: before %ld KiB, after %ld KiB", rss_before, rss_after);
+    if (rss_after <= rss_before) bench::fail("RSS did not grow: before %ld KiB, after %ld KiB", rss_before, rss_after);
     bench::print_result("parked",
                         "n=%lld rss_before_kb=%ld rss_after_kb=%ld bytes_per_g=%.2f park_ms=%.2f "
                         "release_ms=%.2f cpu_ms=%.2f minflt=%ld",
-                        n, rss_before, rss_after, double(rss_after - rss_before) * 1024 / double(n),
-                        park_ms, release_ms, region.cpu_ms(), region.minflt());
+                        n, rss_before, rss_after, double(rss_after - rss_before) * 1024 / double(n), park_ms,
+                        release_ms, region.cpu_ms(), region.minflt());
   });
 }

@@ -55,8 +55,7 @@ int main(int argc, char** argv) {
 
     if (final_v != n) bench::fail("counter %lld, want %lld", final_v, n);
     const std::string name = "pingpong_p" + std::to_string(gort::gomaxprocs(0));
-    bench::print_result(name.c_str(), "n=%lld wall_ms=%.2f ns_per_op=%.2f cpu_ms=%.2f minflt=%ld", n,
-                        region.wall_ms(), region.wall_ns() / double(n), region.cpu_ms(),
-                        region.minflt());
+    bench::print_result(name.c_str(), "n=%lld wall_ms=%.2f ns_per_op=%.2f cpu_ms=%.2f minflt=%ld", n, region.wall_ms(),
+                        region.wall_ns() / double(n), region.cpu_ms(), region.minflt());
   });
 }

@@ -56,11 +56,9 @@ int main(int argc, char** argv) {
 
     if (!r) bench::fail("root channel closed");
     const long long sum = *r;
-    if (const long long want = n * (n - 1) / 2; sum != want)
-      bench::fail("sum %lld, want %lld", sum, want);
-    bench::print_result(
-        "skynet", "n=%lld goroutines=%lld sum=%lld wall_ms=%.2f ns_per_op=%.2f cpu_ms=%.2f minflt=%ld",
-        n, goroutines, sum, region.wall_ms(), region.wall_ns() / double(goroutines),
-        region.cpu_ms(), region.minflt());
+    if (const long long want = n * (n - 1) / 2; sum != want) bench::fail("sum %lld, want %lld", sum, want);
+    bench::print_result("skynet", "n=%lld goroutines=%lld sum=%lld wall_ms=%.2f ns_per_op=%.2f cpu_ms=%.2f minflt=%ld",
+                        n, goroutines, sum, region.wall_ms(), region.wall_ns() / double(goroutines), region.cpu_ms(),
+                        region.minflt());
   });
 }

@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
 
     const double wall = region.wall_ms();
     if (done.load() != n * iters || short_.load() != 0 || wall < iters * 10.0)
-      bench::fail("sleeps done %lld (want %lld), goroutines done early %lld, wall %.2f ms", done.load(),
-                  n * iters, short_.load(), wall);
+      bench::fail("sleeps done %lld (want %lld), goroutines done early %lld, wall %.2f ms", done.load(), n * iters,
+                  short_.load(), wall);
     bench::print_result("sleepers", "n=%lld wall_ms=%.2f cpu_ms=%.2f minflt=%ld", n, wall, region.cpu_ms(),
                         region.minflt());
   });

@@ -39,8 +39,7 @@ int main(int argc, char** argv) {
         bench::fail("%zu goroutines still alive after Wait", gort::num_goroutine() - 1);
       gort::yield();
     }
-    bench::print_result("spawn", "n=%lld wall_ms=%.2f ns_per_op=%.2f cpu_ms=%.2f minflt=%ld", n,
-                        region.wall_ms(), region.wall_ns() / double(n), region.cpu_ms(),
-                        region.minflt());
+    bench::print_result("spawn", "n=%lld wall_ms=%.2f ns_per_op=%.2f cpu_ms=%.2f minflt=%ld", n, region.wall_ms(),
+                        region.wall_ns() / double(n), region.cpu_ms(), region.minflt());
   });
 }

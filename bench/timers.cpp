@@ -80,9 +80,7 @@ long settled_rss_kb() {
   return bench::rss_kb();
 }
 
-double per_item(long before_kb, long after_kb, long long n) {
-  return double(after_kb - before_kb) * 1024 / double(n);
-}
+double per_item(long before_kb, long after_kb, long long n) { return double(after_kb - before_kb) * 1024 / double(n); }
 
 std::atomic<long long> fired_count{0};
 
@@ -127,8 +125,7 @@ timers_result phase_timers(long long n, bool after_func) {
   if (const long long stopped = stop_all(ts); stopped != n || fired_count.load() != 0)
     bench::fail("stop() returned true for %lld of %lld timers; %lld after_func calls ran", stopped, n,
                 fired_count.load());
-  return {per_item(before, after, n) - double(sizeof(gort::Timer)), region.wall_ns() / double(n),
-          region.minflt()};
+  return {per_item(before, after, n) - double(sizeof(gort::Timer)), region.wall_ns() / double(n), region.minflt()};
 }
 
 void recv_blocked(gort::WaitGroup* ready) {
@@ -182,8 +179,8 @@ std::vector<double> phase_values(long long n, const char* phase, std::size_t wan
   posix_spawn_file_actions_addclose(&fa, fds[0]);
   posix_spawn_file_actions_addclose(&fa, fds[1]);
   const std::string n_arg = std::to_string(n);
-  char* argv[] = {const_cast<char*>(bench::prog_name()), const_cast<char*>(n_arg.c_str()),
-                  const_cast<char*>(phase), nullptr};
+  char* argv[] = {const_cast<char*>(bench::prog_name()), const_cast<char*>(n_arg.c_str()), const_cast<char*>(phase),
+                  nullptr};
   pid_t pid;
   const int err = posix_spawn(&pid, "/proc/self/exe", &fa, nullptr, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
@@ -231,11 +228,12 @@ int main(int argc, char** argv) {
   rusage ru{};
   if (getrusage(RUSAGE_CHILDREN, &ru) != 0) bench::fail("getrusage: %s", std::strerror(errno));
   return gort::run([&] {
-    std::printf("RESULT name=timers impl=gort procs=%d n=%lld timer_bytes=%.2f create_ns=%.2f "
-                "afterfunc_bytes=%.2f recv_g_bytes=%.2f sleep_g_bytes=%.2f sleep_bytes=%.2f "
-                "minflt=%ld rss_kb=%ld\n",
-                gort::gomaxprocs(0), n, timer[0], timer[1], after_func[0], sleep[0], sleep[1],
-                sleep[1] - sleep[0], long(timer[2]), ru.ru_maxrss);
+    std::printf(
+        "RESULT name=timers impl=gort procs=%d n=%lld timer_bytes=%.2f create_ns=%.2f "
+        "afterfunc_bytes=%.2f recv_g_bytes=%.2f sleep_g_bytes=%.2f sleep_bytes=%.2f "
+        "minflt=%ld rss_kb=%ld\n",
+        gort::gomaxprocs(0), n, timer[0], timer[1], after_func[0], sleep[0], sleep[1], sleep[1] - sleep[0],
+        long(timer[2]), ru.ru_maxrss);
     std::fflush(stdout);
   });
 }

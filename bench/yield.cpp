@@ -43,8 +43,7 @@ int main(int argc, char** argv) {
     if (counts[0] != n || counts[1] != n)
       bench::fail("yield counts [%lld %lld], want %lld each", counts[0], counts[1], n);
     const long long switches = 2 * n;
-    bench::print_result("yield", "n=%lld wall_ms=%.2f ns_per_op=%.2f cpu_ms=%.2f minflt=%ld",
-                        switches, region.wall_ms(), region.wall_ns() / double(switches),
-                        region.cpu_ms(), region.minflt());
+    bench::print_result("yield", "n=%lld wall_ms=%.2f ns_per_op=%.2f cpu_ms=%.2f minflt=%ld", switches,
+                        region.wall_ms(), region.wall_ns() / double(switches), region.cpu_ms(), region.minflt());
   });
 }

@@ -32,7 +32,6 @@ void echo(gort::net::Conn& c) {
 
 int main(int argc, char** argv) {
   return server::serve(argc, argv, conns, echo, [] {
-    server::print_result("echo", "conns=%lld bytes=%lld cpu_ms=%.2f", conns.load(), echoed.load(),
-                         server::cpu_ms());
+    server::print_result("echo", "conns=%lld bytes=%lld cpu_ms=%.2f", conns.load(), echoed.load(), server::cpu_ms());
   });
 }

@@ -69,9 +69,7 @@ static_assert(sizeof response_table - 1 == max_requests_per_read * response.size
 #undef HTTP_FRAMING_R1
 
 // responses(k): k copies of the response, back to back. k <= max_requests_per_read.
-inline std::string_view responses(std::size_t k) {
-  return {detail::response_table, k * response.size()};
-}
+inline std::string_view responses(std::size_t k) { return {detail::response_table, k * response.size()}; }
 
 // framer: one connection's input buffer and how far it has been scanned.
 // Default-constructed, the buffer is left uninitialized, so its pages are

@@ -87,8 +87,7 @@ inline void print_result(const char* name, const char* fmt, ...) {
   va_end(ap);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("RESULT name=%s impl=gort procs=%d %s rss_kb=%ld\n", name, gort::gomaxprocs(0), fields,
-              ru.ru_maxrss);
+  std::printf("RESULT name=%s impl=gort procs=%d %s rss_kb=%ld\n", name, gort::gomaxprocs(0), fields, ru.ru_maxrss);
   std::fflush(stdout);
 }
 

@@ -32,14 +32,13 @@ void tree(int depth, int fanout) {
 
 int main() {
   return gort::run([] {
-    std::printf("Hello from goroutine %llu on %d Ps\n",
-                static_cast<unsigned long long>(gort::goid()), gort::gomaxprocs());
+    std::printf("Hello from goroutine %llu on %d Ps\n", static_cast<unsigned long long>(gort::goid()),
+                gort::gomaxprocs());
     for (int round = 0; round < 5; ++round) {
       tree(6, 8);  // 8^6 = 262,144 leaves
       gort::Stats s = gort::stats();
-      std::printf("round %d: %ld leaves, threads=%zu steals=%llu switches=%llu\n", round,
-                  leaves.load(), s.threads, static_cast<unsigned long long>(s.steals),
-                  static_cast<unsigned long long>(s.context_switches));
+      std::printf("round %d: %ld leaves, threads=%zu steals=%llu switches=%llu\n", round, leaves.load(), s.threads,
+                  static_cast<unsigned long long>(s.steals), static_cast<unsigned long long>(s.context_switches));
     }
   });
 }

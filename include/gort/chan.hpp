@@ -24,12 +24,14 @@
 
 namespace gort {
 
-template <class T> class chan;
+template <class T>
+class chan;
 
 // recv_result: what chan::try_recv got. value: the value received, if one
 // was ready; closed: the channel is closed and drained (no value will ever
 // come), as against "nothing ready yet" (both false).
-template <class T> struct recv_result {
+template <class T>
+struct recv_result {
   std::optional<T> value;
   bool closed = false;
   explicit operator bool() const noexcept { return value.has_value(); }
@@ -50,12 +52,10 @@ struct elem_ops {
 template <class T>
 inline constexpr elem_ops elem_ops_for{
     sizeof(T), alignof(T),
-    std::is_trivially_copyable_v<T> ? nullptr
-                                    : +[](void* dst, void* src) noexcept {
-                                        ::new (dst) T(std::move(*static_cast<T*>(src)));
-                                      },
-    std::is_trivially_destructible_v<T> ? nullptr
-                                        : +[](void* p) noexcept { static_cast<T*>(p)->~T(); }};
+    std::is_trivially_copyable_v<T>
+        ? nullptr
+        : +[](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
+    std::is_trivially_destructible_v<T> ? nullptr : +[](void* p) noexcept { static_cast<T*>(p)->~T(); }};
 
 // The channel core's handle count sits first, so copies of a chan<T> count
 // references without a call into the runtime.
@@ -82,16 +82,23 @@ std::size_t chancap(const hchan* c) noexcept;
 inline hchan_header* header(hchan* c) noexcept { return reinterpret_cast<hchan_header*>(c); }
 
 // Uninitialised storage for one T, for the runtime to construct into.
-template <class T> union slot {
+template <class T>
+union slot {
   slot() noexcept {}
   ~slot() {}
   T v;
 };
 
-template <class T> hchan* chan_core(const chan<T>& ch) noexcept { return ch.c_; }
+template <class T>
+hchan* chan_core(const chan<T>& ch) noexcept {
+  return ch.c_;
+}
 // adopt_chan: a handle taking over one of c's references (the runtime's
 // channels made other than by make_chan: a timer's, src/runtime/time.cpp).
-template <class T> chan<T> adopt_chan(hchan* c) noexcept { return chan<T>(c); }
+template <class T>
+chan<T> adopt_chan(hchan* c) noexcept {
+  return chan<T>(c);
+}
 
 }  // namespace detail
 
@@ -100,8 +107,7 @@ class chan {
   static_assert(std::is_nothrow_move_constructible_v<T>,
                 "gort::chan<T>: T must be nothrow move constructible (a value moves between "
                 "goroutines under the channel's lock)");
-  static_assert(alignof(T) <= alignof(std::max_align_t),
-                "gort::chan<T>: over-aligned element types are not supported");
+  static_assert(alignof(T) <= alignof(std::max_align_t), "gort::chan<T>: over-aligned element types are not supported");
 
  public:
   chan() noexcept = default;  // the nil channel
@@ -178,9 +184,12 @@ class chan {
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
-  template <class U> friend chan<U> make_chan(std::size_t);
-  template <class U> friend detail::hchan* detail::chan_core(const chan<U>&) noexcept;
-  template <class U> friend chan<U> detail::adopt_chan(detail::hchan*) noexcept;
+  template <class U>
+  friend chan<U> make_chan(std::size_t);
+  template <class U>
+  friend detail::hchan* detail::chan_core(const chan<U>&) noexcept;
+  template <class U>
+  friend chan<U> detail::adopt_chan(detail::hchan*) noexcept;
   explicit chan(detail::hchan* c) noexcept : c_(c) {}
   // recv_into receives into an empty optional (left empty unless a value is
   // received); T needs only a move constructor, not assignment.
@@ -199,8 +208,7 @@ class chan {
     if (c_) detail::header(c_)->refs.fetch_add(1, std::memory_order_relaxed);
   }
   void release() const noexcept {
-    if (c_ && detail::header(c_)->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
-      detail::freechan(c_);
+    if (c_ && detail::header(c_)->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) detail::freechan(c_);
   }
 
   detail::hchan* c_ = nullptr;

@@ -177,8 +177,8 @@ Context with_value(Context parent, const void* key, T value) {
   using V = std::remove_cvref_t<T>;
   V* v = new V(std::move(value));
   try {
-    return access::make(detail::new_value_node(access::node(parent), key, &detail::type_tag<V>, v,
-                                               +[](void* p) noexcept { delete static_cast<V*>(p); }));
+    return access::make(detail::new_value_node(
+        access::node(parent), key, &detail::type_tag<V>, v, +[](void* p) noexcept { delete static_cast<V*>(p); }));
   } catch (...) {
     delete v;
     throw;

@@ -15,5 +15,5 @@
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"
 #include "gort/sync.hpp"
-#include "gort/trace.hpp"
 #include "gort/time.hpp"
+#include "gort/trace.hpp"

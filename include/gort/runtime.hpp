@@ -158,12 +158,12 @@ struct Stats {                    // fields may be added; each starts at zero
   std::uint64_t preempt_requests = 0;  // time slices sysmon ended (10 ms without a switch)
   std::uint64_t preempt_yields = 0;    // cooperative: a goroutine yielded at a runtime entry for one
   std::uint64_t handoffs_held = 0;     // Ps sysmon took from a goroutine that kept one 20 ms
-                                       // without a runtime entry (membarrier handshake or signal)
+                                    // without a runtime entry (membarrier handshake or signal)
   std::uint64_t handoffs_syscall = 0;  // Ps sysmon took from a long blocking() call
 
-  std::size_t timers_pending = 0;      // timers and sleeps not yet fired, on all Ps
-  std::size_t stacks_in_use = 0;       // goroutine stacks held by goroutines
-  std::size_t stacks_pooled = 0;       // free stacks kept for reuse (per-P caches, global pool)
+  std::size_t timers_pending = 0;  // timers and sleeps not yet fired, on all Ps
+  std::size_t stacks_in_use = 0;  // goroutine stacks held by goroutines
+  std::size_t stacks_pooled = 0;  // free stacks kept for reuse (per-P caches, global pool)
 
   // sched_latency: how long goroutines waited runnable before they ran
   // (Go's /sched/latencies:seconds), for a sample: one in 64 of the

@@ -62,7 +62,8 @@ struct scase {
 int selectgo(scase* const* cases, int n, bool* recv_ok);
 
 struct noop {
-  template <class... A> void operator()(A&&...) const noexcept {}
+  template <class... A>
+  void operator()(A&&...) const noexcept {}
 };
 
 // chan_hold: what a case keeps of its channel. A temporary (Owned) is held,

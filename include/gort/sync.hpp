@@ -48,9 +48,7 @@ class GORT_CAPABILITY("mutex") Mutex {
   void lock() GORT_ACQUIRE() {
     detail::require_goroutine("gort::Mutex::lock");
     std::int32_t old = 0;
-    if (!state_.compare_exchange_strong(old, locked, std::memory_order_acquire,
-                                        std::memory_order_relaxed))
-      lock_slow();
+    if (!state_.compare_exchange_strong(old, locked, std::memory_order_acquire, std::memory_order_relaxed)) lock_slow();
   }
   bool try_lock() GORT_TRY_ACQUIRE(true);
   void unlock() GORT_RELEASE() {

@@ -157,16 +157,20 @@ class context_category : public std::error_category {
   const char* name() const noexcept override { return "context"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::canceled: return "context canceled";
-      case errc::deadline_exceeded: return "context deadline exceeded";
+      case errc::canceled:
+        return "context canceled";
+      case errc::deadline_exceeded:
+        return "context deadline exceeded";
     }
     return "context error " + std::to_string(ev);
   }
   std::error_condition default_error_condition(int ev) const noexcept override {
     // So that err() == std::errc::operation_canceled / timed_out also holds.
     switch (static_cast<errc>(ev)) {
-      case errc::canceled: return std::errc::operation_canceled;
-      case errc::deadline_exceeded: return std::errc::timed_out;
+      case errc::canceled:
+        return std::errc::operation_canceled;
+      case errc::deadline_exceeded:
+        return std::errc::timed_out;
     }
     return {ev, *this};
   }
@@ -319,10 +323,18 @@ void free_node(ctx_node* n) noexcept {
   while (n != nullptr) {
     ctx_node* parent = n->parent;
     switch (n->k) {
-      case kind::value: delete static_cast<value_ctx*>(n); break;
-      case kind::cancel: delete static_cast<cancel_ctx*>(n); break;
-      case kind::timer: delete static_cast<timer_ctx*>(n); break;
-      case kind::after_func: delete static_cast<after_func_ctx*>(n); break;
+      case kind::value:
+        delete static_cast<value_ctx*>(n);
+        break;
+      case kind::cancel:
+        delete static_cast<cancel_ctx*>(n);
+        break;
+      case kind::timer:
+        delete static_cast<timer_ctx*>(n);
+        break;
+      case kind::after_func:
+        delete static_cast<after_func_ctx*>(n);
+        break;
     }
     n = (parent != nullptr && parent->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) ? parent : nullptr;
   }
@@ -427,13 +439,15 @@ std::pair<Context, CancelFunc> with_timeout(Context parent, std::chrono::nanosec
   // now + d saturates rather than overflowing for a huge d.
   const auto now = steady::now();
   const auto limit = steady::time_point::max() - now;
-  const steady::time_point t = d >= limit ? steady::time_point::max() : now + std::chrono::duration_cast<steady::duration>(d);
+  const steady::time_point t =
+      d >= limit ? steady::time_point::max() : now + std::chrono::duration_cast<steady::duration>(d);
   return with_deadline(std::move(parent), t);
 }
 
 std::pair<Context, CancelFunc> with_deadline(Context parent, std::chrono::steady_clock::time_point t) {
   const ctx_node* p = access::node(parent).get();
-  if (p != nullptr && p->has_deadline && p->deadline < t) return with_cancel(std::move(parent));  // the parent's is sooner
+  if (p != nullptr && p->has_deadline && p->deadline < t)
+    return with_cancel(std::move(parent));  // the parent's is sooner
   auto* c = new timer_ctx;
   node_ref r(c);
   init_node(c, access::node(parent));
@@ -448,9 +462,8 @@ std::pair<Context, CancelFunc> with_deadline(Context parent, std::chrono::steady
   {
     std::lock_guard<Mutex> l(c->mu);
     if (c->err.load(std::memory_order_relaxed) == 0)  // the parent may have cancelled c already
-      c->timer.emplace(gort::after_func(t - now, [r] {
-        cancel(static_cast<cancel_ctx*>(r.get()), true, errc::deadline_exceeded, nullptr);
-      }));
+      c->timer.emplace(gort::after_func(
+          t - now, [r] { cancel(static_cast<cancel_ctx*>(r.get()), true, errc::deadline_exceeded, nullptr); }));
   }
   return {access::make(r), cancel_func(r)};
 }

@@ -53,9 +53,9 @@ struct network {
 };
 
 constexpr network networks[] = {
-    {"tcp", SOCK_STREAM, false},  {"tcp4", SOCK_STREAM, false}, {"tcp6", SOCK_STREAM, false},
-    {"udp", SOCK_DGRAM, false},   {"udp4", SOCK_DGRAM, false},  {"udp6", SOCK_DGRAM, false},
-    {"unix", SOCK_STREAM, true},  {"unixgram", SOCK_DGRAM, true}, {"unixpacket", SOCK_SEQPACKET, true},
+    {"tcp", SOCK_STREAM, false}, {"tcp4", SOCK_STREAM, false},   {"tcp6", SOCK_STREAM, false},
+    {"udp", SOCK_DGRAM, false},  {"udp4", SOCK_DGRAM, false},    {"udp6", SOCK_DGRAM, false},
+    {"unix", SOCK_STREAM, true}, {"unixgram", SOCK_DGRAM, true}, {"unixpacket", SOCK_SEQPACKET, true},
 };
 
 // parse_network: Go's parseNetwork, narrowed to the socket types op takes
@@ -63,13 +63,12 @@ constexpr network networks[] = {
 // name Go does not know is its UnknownNetworkError; a known one of the
 // other kind is the AddrError Go's Listen("udp", ...) and ListenPacket("tcp",
 // ...) return, "listen udp :0: address :0: unexpected address type".
-network parse_network(std::string_view op, std::string_view net, std::string_view address, bool stream,
-                      bool datagram) {
+network parse_network(std::string_view op, std::string_view net, std::string_view address, bool stream, bool datagram) {
   for (const network& n : networks) {
     if (n.name != net) continue;
     if (n.sotype == SOCK_DGRAM ? datagram : stream) return n;
-    throw std::invalid_argument(detail::op_text(op, net, {}, address,
-                                                detail::addr_error(address, "unexpected address type").what()));
+    throw std::invalid_argument(
+        detail::op_text(op, net, {}, address, detail::addr_error(address, "unexpected address type").what()));
   }
   detail::throw_unknown_network(op, net);
 }
@@ -104,8 +103,7 @@ std::string ip_port_string(const ip_addr& ip, std::uint16_t port) {
   return detail::join_host_port(detail::ip_string(ip), std::to_string(port));
 }
 
-sockaddr_any to_sockaddr(std::string_view op, std::string_view net, int family, const ip_addr& ip,
-                         std::uint16_t port) {
+sockaddr_any to_sockaddr(std::string_view op, std::string_view net, int family, const ip_addr& ip, std::uint16_t port) {
   try {
     return detail::ip_to_sockaddr(family, ip, port);
   } catch (const detail::addr_error& e) {
@@ -127,7 +125,8 @@ netfd_ptr bind_local(std::string_view op, const network& n, std::string_view add
   if (n.unix) {
     sockaddr_any sa;
     netfd_ptr fd;
-    if (unix_addr(address, sa, err, "bind")) fd = detail::socket(n.name, AF_UNIX, n.sotype, false, &sa, nullptr, 0, err);
+    if (unix_addr(address, sa, err, "bind"))
+      fd = detail::socket(n.name, AF_UNIX, n.sotype, false, &sa, nullptr, 0, err);
     if (!fd) detail::throw_op_error(op, n.name, {}, address, err);
     // Go's UnixListener removes its file on close; not a datagram socket's.
     if (n.sotype != SOCK_DGRAM && !address.empty() && address.front() != '@') fd->unlink_path = address;
@@ -258,8 +257,8 @@ Conn dial_context(const context::Context* ctx, std::string_view network, std::st
   std::int64_t deadline = deadline_of(timeout);
   if (ctx != nullptr) {
     if (const auto d = ctx->deadline()) {
-      const std::int64_t c =
-          std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(d->time_since_epoch()).count());
+      const std::int64_t c = std::max<std::int64_t>(
+          1, std::chrono::duration_cast<std::chrono::nanoseconds>(d->time_since_epoch()).count());
       if (deadline == 0 || c < deadline) deadline = c;
     }
   }

@@ -17,11 +17,16 @@ namespace gort::net::detail {
 
 std::string errno_string(int e) {
   switch (e) {
-    case err_net_closing: return "use of closed network connection";
-    case err_deadline: return "i/o timeout";
-    case err_not_pollable: return "not pollable";
-    case err_canceled: return "operation was canceled";
-    default: break;
+    case err_net_closing:
+      return "use of closed network connection";
+    case err_deadline:
+      return "i/o timeout";
+    case err_not_pollable:
+      return "not pollable";
+    case err_canceled:
+      return "operation was canceled";
+    default:
+      break;
   }
   char buf[256];
   // GNU strerror_r: returns its own text or fills buf.
@@ -32,8 +37,8 @@ std::string errno_string(int e) {
   return s;
 }
 
-std::string op_text(std::string_view op, std::string_view net, std::string_view source,
-                    std::string_view addr, std::string_view err) {
+std::string op_text(std::string_view op, std::string_view net, std::string_view source, std::string_view addr,
+                    std::string_view err) {
   std::string s(op);
   if (!net.empty()) s.append(" ").append(net);
   if (!source.empty()) s.append(" ").append(source);
@@ -42,17 +47,22 @@ std::string op_text(std::string_view op, std::string_view net, std::string_view 
   return s;
 }
 
-void throw_op_error(std::string_view op, std::string_view net, std::string_view source,
-                    std::string_view addr, fd_error e) {
+void throw_op_error(std::string_view op, std::string_view net, std::string_view source, std::string_view addr,
+                    fd_error e) {
   std::string err = errno_string(e.err);
   if (e.syscall != nullptr) err = std::string(e.syscall) + ": " + err;
   std::string what = op_text(op, net, source, addr, err);
   switch (e.err) {
-    case err_deadline: throw timeout_error(what);
-    case err_net_closing: throw op_error(std::make_error_code(std::errc::bad_file_descriptor), what);
-    case err_not_pollable: throw op_error(std::make_error_code(std::errc::io_error), what);
-    case err_canceled: throw op_error(std::make_error_code(std::errc::operation_canceled), what);
-    default: throw op_error(std::error_code(e.err, std::system_category()), what);
+    case err_deadline:
+      throw timeout_error(what);
+    case err_net_closing:
+      throw op_error(std::make_error_code(std::errc::bad_file_descriptor), what);
+    case err_not_pollable:
+      throw op_error(std::make_error_code(std::errc::io_error), what);
+    case err_canceled:
+      throw op_error(std::make_error_code(std::errc::operation_canceled), what);
+    default:
+      throw op_error(std::error_code(e.err, std::system_category()), what);
   }
 }
 
@@ -81,8 +91,7 @@ const std::error_category& lookup_category() noexcept {
   return c;
 }
 
-void throw_lookup_error(std::string_view op, std::string_view net, std::string_view host, int eai,
-                        int sys_errno) {
+void throw_lookup_error(std::string_view op, std::string_view net, std::string_view host, int eai, int sys_errno) {
   // Go's cgo resolver: EAI_NONAME (and glibc's "no address for this name")
   // is "no such host"; EAI_SYSTEM the errno; anything else gai_strerror.
   std::string why;

@@ -41,8 +41,8 @@ struct fd_error {
 };
 
 // op_text is Go's OpError.Error(): "op net source->addr: syscall: err".
-std::string op_text(std::string_view op, std::string_view net, std::string_view source,
-                    std::string_view addr, std::string_view err);
+std::string op_text(std::string_view op, std::string_view net, std::string_view source, std::string_view addr,
+                    std::string_view err);
 
 // throw_op_error throws the exception for e: timeout_error for
 // err_deadline, else op_error with the errno (err_net_closing: EBADF;
@@ -69,7 +69,7 @@ const std::error_category& lookup_category() noexcept;
 // EAI_SYSTEM): op_error with Go's OpError around a DNSError, "dial tcp:
 // lookup nosuch.invalid: no such host", coded in lookup_category (the errno
 // for EAI_SYSTEM).
-[[noreturn]] void throw_lookup_error(std::string_view op, std::string_view net, std::string_view host,
-                                     int eai, int sys_errno);
+[[noreturn]] void throw_lookup_error(std::string_view op, std::string_view net, std::string_view host, int eai,
+                                     int sys_errno);
 
 }  // namespace gort::net::detail

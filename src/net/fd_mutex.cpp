@@ -34,8 +34,7 @@ struct lock_kind {
   std::uint64_t bit, wait, mask;
 };
 constexpr lock_kind kind_of(bool read) {
-  return read ? lock_kind{mutex_rlock, mutex_rwait, mutex_rmask}
-              : lock_kind{mutex_wlock, mutex_wwait, mutex_wmask};
+  return read ? lock_kind{mutex_rlock, mutex_rwait, mutex_rmask} : lock_kind{mutex_wlock, mutex_wwait, mutex_wmask};
 }
 
 }  // namespace
@@ -46,8 +45,7 @@ bool fd_mutex::incref() {
     if (old & mutex_closed) return false;
     const std::uint64_t nw = old + mutex_ref;
     if ((nw & mutex_ref_mask) == 0) throw panic_error(overflow_msg);
-    if (state_.compare_exchange_weak(old, nw, std::memory_order_acq_rel, std::memory_order_relaxed))
-      return true;
+    if (state_.compare_exchange_weak(old, nw, std::memory_order_acq_rel, std::memory_order_relaxed)) return true;
   }
 }
 

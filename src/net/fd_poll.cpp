@@ -32,10 +32,14 @@ constexpr std::size_t max_rw = std::size_t{1} << 30;
 // convertErr).
 fd_error convert_err(int res) {
   switch (res) {
-    case rt::poll_err_closing: return {err_net_closing};
-    case rt::poll_err_timeout: return {err_deadline};
-    case rt::poll_err_not_pollable: return {err_not_pollable};
-    default: return {};
+    case rt::poll_err_closing:
+      return {err_net_closing};
+    case rt::poll_err_timeout:
+      return {err_deadline};
+    case rt::poll_err_not_pollable:
+      return {err_not_pollable};
+    default:
+      return {};
   }
 }
 
@@ -50,9 +54,14 @@ class poll_fd::op_ref {
       return;
     }
     switch (fd.fdmu.rwlock(k == read_lock)) {
-      case fd_mutex::lock_result::locked: ok_ = true; break;
-      case fd_mutex::lock_result::closed: break;
-      case fd_mutex::lock_result::closed_last: fd.destroy(); break;
+      case fd_mutex::lock_result::locked:
+        ok_ = true;
+        break;
+      case fd_mutex::lock_result::closed:
+        break;
+      case fd_mutex::lock_result::closed_last:
+        fd.destroy();
+        break;
     }
   }
   ~op_ref() {
@@ -123,8 +132,7 @@ io_result poll_fd::read(std::span<std::byte> buf) {
   if (buf.empty()) return {};  // Go: a zero-byte read returns at once, without EOF
   // After a short read the queue was empty: wait for epoll's word before
   // reading, rather than try a read that fails with EAGAIN.
-  if (const int res = read_drained ? rt::poll_wait_drained(pd) : rt::poll_reset(pd, 'r'))
-    return {0, convert_err(res)};
+  if (const int res = read_drained ? rt::poll_wait_drained(pd) : rt::poll_reset(pd, 'r')) return {0, convert_err(res)};
   if (is_stream) buf = buf.first(std::min(buf.size(), max_rw));
   const io_result res = retry('r', "read", [&] { return ::read(sysfd, buf.data(), buf.size()); });
   read_drained = is_tcp && !res.err && res.n > 0 && res.n < buf.size();
@@ -139,8 +147,7 @@ io_result poll_fd::write(std::span<const std::byte> buf) {
   for (;;) {
     std::size_t max = buf.size() - nn;
     if (is_stream) max = std::min(max, max_rw);
-    const io_result res =
-        retry('w', "write", [&] { return ::send(sysfd, buf.data() + nn, max, MSG_NOSIGNAL); });
+    const io_result res = retry('w', "write", [&] { return ::send(sysfd, buf.data() + nn, max, MSG_NOSIGNAL); });
     nn += res.n;
     if (res.err || nn == buf.size()) return {nn, res.err};
     // Go returns io.ErrUnexpectedEOF here; a socket never accepts 0 of a
@@ -163,8 +170,7 @@ io_result poll_fd::write_to(std::span<const std::byte> buf, const sockaddr_any& 
   op_ref r(*this, op_ref::write_lock);
   if (!r.held()) return {0, {err_net_closing}};
   if (const int res = rt::poll_reset(pd, 'w')) return {0, convert_err(res)};
-  return retry('w', "sendto",
-               [&] { return ::sendto(sysfd, buf.data(), buf.size(), MSG_NOSIGNAL, to.get(), to.len); });
+  return retry('w', "sendto", [&] { return ::sendto(sysfd, buf.data(), buf.size(), MSG_NOSIGNAL, to.get(), to.len); });
 }
 
 int poll_fd::accept(sockaddr_any& peer, fd_error& err) {

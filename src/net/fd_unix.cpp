@@ -166,8 +166,7 @@ fd_error netfd::close() {
   // a new listener that binds the path afterwards keeps its file. Relaxed:
   // the exchange only elects one unlinker; unlink_path is set before the fd
   // is shared and not written after.
-  if (!unlink_path.empty() && !unlinked.exchange(true, std::memory_order_relaxed))
-    ::unlink(unlink_path.c_str());
+  if (!unlink_path.empty() && !unlinked.exchange(true, std::memory_order_relaxed)) ::unlink(unlink_path.c_str());
   return pfd.close();
 }
 

@@ -58,7 +58,8 @@ bool ready_now(const char* what, int fd, int mode) {
   while ((n = ::poll(&p, 1, 0)) < 0 && errno == EINTR) {
   }
   if (n < 0) throw std::system_error(errno, std::system_category(), what);
-  if (p.revents & POLLNVAL) throw std::invalid_argument(std::string(what) + ": fd " + std::to_string(fd) + " is not open");
+  if (p.revents & POLLNVAL)
+    throw std::invalid_argument(std::string(what) + ": fd " + std::to_string(fd) + " is not open");
   return p.revents != 0;
 }
 
@@ -102,7 +103,9 @@ bool wait_fd(const char* what, int fd, time_point deadline, int mode) {
   if (fd < 0) throw std::invalid_argument(std::string(what) + ": negative fd " + std::to_string(fd));
   if (ready_now(what, fd, mode)) return true;
   const std::int64_t d =
-      deadline == time_point{} ? 0 : std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+      deadline == time_point{}
+          ? 0
+          : std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
   if (d != 0 && d <= rt::nanotime()) return false;
   foreign_fd* f = acquire(what, fd);
   if (f == nullptr) return true;

@@ -59,8 +59,7 @@ host_port split_host_port(std::string_view hostport) {
 
 std::string join_host_port(std::string_view host, std::string_view port) {
   // A host with a colon is an IPv6 literal.
-  if (host.find(':') != std::string_view::npos)
-    return "[" + std::string(host) + "]:" + std::string(port);
+  if (host.find(':') != std::string_view::npos) return "[" + std::string(host) + "]:" + std::string(port);
   return std::string(host) + ":" + std::string(port);
 }
 
@@ -247,9 +246,12 @@ std::string sockaddr_string(const sockaddr_any& sa) {
 
 std::uint16_t sockaddr_port(const sockaddr_any& sa) {
   switch (sa.family()) {
-    case AF_INET: return ntohs(reinterpret_cast<const sockaddr_in*>(&sa.ss)->sin_port);
-    case AF_INET6: return ntohs(reinterpret_cast<const sockaddr_in6*>(&sa.ss)->sin6_port);
-    default: return 0;
+    case AF_INET:
+      return ntohs(reinterpret_cast<const sockaddr_in*>(&sa.ss)->sin_port);
+    case AF_INET6:
+      return ntohs(reinterpret_cast<const sockaddr_in6*>(&sa.ss)->sin6_port);
+    default:
+      return 0;
   }
 }
 
@@ -291,12 +293,14 @@ const ip_stack_capabilities& ip_stack() {
 
 }  // namespace
 
-family_choice favorite_addr_family(std::string_view net, const ip_addr* laddr, const ip_addr* raddr,
-                                   bool listen) {
+family_choice favorite_addr_family(std::string_view net, const ip_addr* laddr, const ip_addr* raddr, bool listen) {
   switch (net.back()) {
-    case '4': return {AF_INET, false};
-    case '6': return {AF_INET6, true};
-    default: break;
+    case '4':
+      return {AF_INET, false};
+    case '6':
+      return {AF_INET6, true};
+    default:
+      break;
   }
   if (listen && (laddr == nullptr || laddr->is_wildcard())) {
     const ip_stack_capabilities& caps = ip_stack();

@@ -82,8 +82,7 @@ struct family_choice {
   int family;
   bool ipv6only;
 };
-family_choice favorite_addr_family(std::string_view net, const ip_addr* laddr, const ip_addr* raddr,
-                                   bool listen);
+family_choice favorite_addr_family(std::string_view net, const ip_addr* laddr, const ip_addr* raddr, bool listen);
 
 // internet_addr_list: Go's internetAddrList: host resolved to addresses of
 // net's family ('4' or '6' suffix filters). Empty host: one nil IP. A name

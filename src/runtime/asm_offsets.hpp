@@ -31,8 +31,8 @@ struct switch_frame {
   void* rbp;
   void* ret;  // a new G: gort_goentry_trampoline
 };
-static_assert(sizeof(switch_frame) == 64 && offsetof(switch_frame, r15) == 8 &&
-              offsetof(switch_frame, r12) == 32 && offsetof(switch_frame, ret) == 56);
+static_assert(sizeof(switch_frame) == 64 && offsetof(switch_frame, r15) == 8 && offsetof(switch_frame, r12) == 32 &&
+              offsetof(switch_frame, ret) == 56);
 inline constexpr std::uint32_t default_mxcsr = 0x1f80;  // all exceptions masked, round to nearest
 inline constexpr std::uint16_t default_fpucw = 0x037f;  // ditto, 64-bit precision
 #elif defined(__aarch64__)
@@ -53,8 +53,8 @@ struct switch_frame {
   std::uint64_t fpcr;  // a new G: 0 (IEEE defaults)
   std::uint64_t pad;
 };
-static_assert(sizeof(switch_frame) == 176 && offsetof(switch_frame, x29) == 80 &&
-              offsetof(switch_frame, d8) == 96 && offsetof(switch_frame, fpcr) == 160);
+static_assert(sizeof(switch_frame) == 176 && offsetof(switch_frame, x29) == 80 && offsetof(switch_frame, d8) == 96 &&
+              offsetof(switch_frame, fpcr) == 160);
 #else
 #error "gort supports x86-64 and aarch64"
 #endif

@@ -47,8 +47,10 @@ namespace gort::rt {
 void waitq::enqueue(sudog* s) {
   s->next = nullptr;
   s->prev = last;
-  if (last) last->next = s;
-  else set_head(s);
+  if (last)
+    last->next = s;
+  else
+    set_head(s);
   last = s;
 }
 
@@ -76,8 +78,10 @@ void waitq::dequeue_sudog(sudog* s) {
   sudog* x = s->prev;
   sudog* y = s->next;
   if (x == nullptr && y == nullptr && head() != s) return;  // already dequeued
-  if (x) x->next = y;
-  else set_head(y);
+  if (x)
+    x->next = y;
+  else
+    set_head(y);
   (y ? y->prev : last) = x;
   s->next = s->prev = nullptr;
 }
@@ -136,8 +140,7 @@ void finish_wake(m* mp, sudog* sg, bool success) {
 }  // namespace
 
 // Not analyzed (nor is recv_direct): the lock goes through unlock(arg).
-void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg)
-    GORT_NO_THREAD_SAFETY_ANALYSIS {
+void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_NO_THREAD_SAFETY_ANALYSIS {
   assert_lock_held(&c->lock);
   c->move_elem(sg->elem, ep);
   sg->elem = nullptr;
@@ -145,8 +148,7 @@ void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* a
   finish_wake(mp, sg, true);
 }
 
-void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg)
-    GORT_NO_THREAD_SAFETY_ANALYSIS {
+void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_NO_THREAD_SAFETY_ANALYSIS {
   assert_lock_held(&c->lock);
   if (c->dataqsiz == 0) {
     c->move_elem(ep, sg->elem);  // from the sender's stack
@@ -209,8 +211,7 @@ bool chansend(g* gp, hchan* c, void* ep, bool block) {
     c->lock.unlock();
     return false;
   }
-  if (!block_on(gp, c, c->sendq, ep, wait_reason::chan_send))
-    throw panic_error("send on closed channel");
+  if (!block_on(gp, c, c->sendq, ep, wait_reason::chan_send)) throw panic_error("send on closed channel");
   return true;
 }
 
@@ -325,8 +326,7 @@ void hchan::check() const {
     what = "senders wait while the buffer has room";
   if (what == nullptr) [[likely]]
     return;
-  rt::printerr("runtime: chan %p: %s (qcount %zu, dataqsiz %zu)\n", static_cast<const void*>(this), what, q,
-           dataqsiz);
+  rt::printerr("runtime: chan %p: %s (qcount %zu, dataqsiz %zu)\n", static_cast<const void*>(this), what, q, dataqsiz);
   rt::gothrow("chan: invariant broken");
 }
 #endif
@@ -388,9 +388,7 @@ void closechan(hchan* c) {
 }
 
 // chanlen: relaxed, as Go's unlocked read: a snapshot, through which nothing is read.
-std::size_t chanlen(const hchan* c) noexcept {
-  return c ? c->qcount.load(std::memory_order_relaxed) : 0;
-}
+std::size_t chanlen(const hchan* c) noexcept { return c ? c->qcount.load(std::memory_order_relaxed) : 0; }
 
 std::size_t chancap(const hchan* c) noexcept { return c ? c->dataqsiz : 0; }
 

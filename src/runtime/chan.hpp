@@ -79,12 +79,23 @@ struct hchan : hchan_header {
   void move_elem(void* dst, void* src) const {
     if (ops->move) return ops->move(dst, src);
     switch (ops->size) {
-      case 1: std::memcpy(dst, src, 1); return;
-      case 2: std::memcpy(dst, src, 2); return;
-      case 4: std::memcpy(dst, src, 4); return;
-      case 8: std::memcpy(dst, src, 8); return;
-      case 16: std::memcpy(dst, src, 16); return;
-      default: std::memcpy(dst, src, ops->size);
+      case 1:
+        std::memcpy(dst, src, 1);
+        return;
+      case 2:
+        std::memcpy(dst, src, 2);
+        return;
+      case 4:
+        std::memcpy(dst, src, 4);
+        return;
+      case 8:
+        std::memcpy(dst, src, 8);
+        return;
+      case 16:
+        std::memcpy(dst, src, 16);
+        return;
+      default:
+        std::memcpy(dst, src, ops->size);
     }
   }
   void destroy_elem(void* p) const {
@@ -184,10 +195,8 @@ void closechan(g* gp, hchan* c);
 // unlock c->lock (through unlock(arg), with select's other channels) before
 // readying anyone; mp is the caller's M, which readies the woken G.
 using unlock_fn = void (*)(void* arg);
-void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg)
-    GORT_RELEASE(c->lock);  // Go: send
-void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg)
-    GORT_RELEASE(c->lock);  // Go: recv
+void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_RELEASE(c->lock);  // Go: send
+void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_RELEASE(c->lock);  // Go: recv
 void buf_put(hchan* c, void* ep) GORT_REQUIRES(c->lock);  // a buffered send into a free slot
 void buf_get(hchan* c, void* ep) GORT_REQUIRES(c->lock);  // a buffered receive from a full slot
 

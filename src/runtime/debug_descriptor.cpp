@@ -80,23 +80,19 @@ namespace {
 #if defined(__x86_64__)
 constexpr const char* arch = "x86_64";
 constexpr gort_debug_register switch_regs[] = {
-    {"r15", offsetof(switch_frame, r15)}, {"r14", offsetof(switch_frame, r14)},
-    {"r13", offsetof(switch_frame, r13)}, {"r12", offsetof(switch_frame, r12)},
-    {"rbx", offsetof(switch_frame, rbx)}, {"rbp", offsetof(switch_frame, rbp)},
+    {"r15", offsetof(switch_frame, r15)}, {"r14", offsetof(switch_frame, r14)}, {"r13", offsetof(switch_frame, r13)},
+    {"r12", offsetof(switch_frame, r12)}, {"rbx", offsetof(switch_frame, rbx)}, {"rbp", offsetof(switch_frame, rbp)},
 };
 constexpr std::uint64_t switch_pc = offsetof(switch_frame, ret);
 #elif defined(__aarch64__)
 constexpr const char* arch = "aarch64";
 constexpr gort_debug_register switch_regs[] = {
-    {"x19", offsetof(switch_frame, x19)}, {"x20", offsetof(switch_frame, x20)},
-    {"x21", offsetof(switch_frame, x21)}, {"x22", offsetof(switch_frame, x22)},
-    {"x23", offsetof(switch_frame, x23)}, {"x24", offsetof(switch_frame, x24)},
-    {"x25", offsetof(switch_frame, x25)}, {"x26", offsetof(switch_frame, x26)},
-    {"x27", offsetof(switch_frame, x27)}, {"x28", offsetof(switch_frame, x28)},
-    {"x29", offsetof(switch_frame, x29)}, {"x30", offsetof(switch_frame, x30)},
-    {"d8", offsetof(switch_frame, d8)},   {"d9", offsetof(switch_frame, d9)},
-    {"d10", offsetof(switch_frame, d10)}, {"d11", offsetof(switch_frame, d11)},
-    {"d12", offsetof(switch_frame, d12)}, {"d13", offsetof(switch_frame, d13)},
+    {"x19", offsetof(switch_frame, x19)}, {"x20", offsetof(switch_frame, x20)}, {"x21", offsetof(switch_frame, x21)},
+    {"x22", offsetof(switch_frame, x22)}, {"x23", offsetof(switch_frame, x23)}, {"x24", offsetof(switch_frame, x24)},
+    {"x25", offsetof(switch_frame, x25)}, {"x26", offsetof(switch_frame, x26)}, {"x27", offsetof(switch_frame, x27)},
+    {"x28", offsetof(switch_frame, x28)}, {"x29", offsetof(switch_frame, x29)}, {"x30", offsetof(switch_frame, x30)},
+    {"d8", offsetof(switch_frame, d8)},   {"d9", offsetof(switch_frame, d9)},   {"d10", offsetof(switch_frame, d10)},
+    {"d11", offsetof(switch_frame, d11)}, {"d12", offsetof(switch_frame, d12)}, {"d13", offsetof(switch_frame, d13)},
     {"d14", offsetof(switch_frame, d14)}, {"d15", offsetof(switch_frame, d15)},
 };
 constexpr std::uint64_t switch_pc = offsetof(switch_frame, x30);  // the switch returns to its lr

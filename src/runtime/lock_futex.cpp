@@ -79,9 +79,7 @@ void mutex::lock_slow(std::atomic<std::uint32_t>& key) {
   auto try_take = [&key, &wait] {
     while (key.load(std::memory_order_relaxed) == unlocked) {
       std::uint32_t expected = unlocked;
-      if (key.compare_exchange_weak(expected, wait, std::memory_order_acquire,
-                                     std::memory_order_relaxed))
-        return true;
+      if (key.compare_exchange_weak(expected, wait, std::memory_order_acquire, std::memory_order_relaxed)) return true;
     }
     return false;
   };

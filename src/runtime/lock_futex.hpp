@@ -72,9 +72,7 @@ class GORT_CAPABILITY("mutex") mutex {
   // owner does the rank bookkeeping itself (sema.cpp).
   static void lock_key(std::atomic<std::uint32_t>& key) {
     std::uint32_t expected = unlocked;
-    if (key.compare_exchange_strong(expected, locked, std::memory_order_acquire,
-                                    std::memory_order_relaxed))
-      return;
+    if (key.compare_exchange_strong(expected, locked, std::memory_order_acquire, std::memory_order_relaxed)) return;
     lock_slow(key);
   }
   static void unlock_key(std::atomic<std::uint32_t>& key) {
@@ -82,8 +80,7 @@ class GORT_CAPABILITY("mutex") mutex {
   }
   static bool try_lock_key(std::atomic<std::uint32_t>& key) {
     std::uint32_t expected = unlocked;
-    return key.compare_exchange_strong(expected, locked, std::memory_order_acquire,
-                                       std::memory_order_relaxed);
+    return key.compare_exchange_strong(expected, locked, std::memory_order_acquire, std::memory_order_relaxed);
   }
 
  private:

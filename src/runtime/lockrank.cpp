@@ -31,8 +31,7 @@ thread_local held_lock held[max_held];
 thread_local int nheld;
 
 void print_held() {
-  for (int i = 0; i < nheld; ++i)
-    printerr("runtime: %d : %s %p\n", i, lock_rank_name(held[i].rank), held[i].l);
+  for (int i = 0; i < nheld; ++i) printerr("runtime: %d : %s %p\n", i, lock_rank_name(held[i].rank), held[i].l);
 }
 
 // die_held: print what this thread holds, forget it (the report that
@@ -53,22 +52,38 @@ void push(const void* l, lock_rank r) {
 
 const char* lock_rank_name(lock_rank r) {
   switch (r) {
-    case lock_rank::extram: return "extram";
-    case lock_rank::fd_registry: return "fd_registry";
-    case lock_rank::notify_list: return "notify_list";
-    case lock_rank::poll_desc: return "poll_desc";
-    case lock_rank::timer: return "timer";
-    case lock_rank::timers: return "timers";
-    case lock_rank::hchan: return "hchan";
-    case lock_rank::sema_root: return "sema_root";
-    case lock_rank::sched: return "sched";
-    case lock_rank::gfree: return "gfree";
-    case lock_rank::allg: return "allg";
-    case lock_rank::stackpool: return "stackpool";
-    case lock_rank::pollcache: return "pollcache";
-    case lock_rank::trace_ctl: return "trace_ctl";
-    case lock_rank::trace_q: return "trace_q";
-    case lock_rank::trace_g: return "trace_g";
+    case lock_rank::extram:
+      return "extram";
+    case lock_rank::fd_registry:
+      return "fd_registry";
+    case lock_rank::notify_list:
+      return "notify_list";
+    case lock_rank::poll_desc:
+      return "poll_desc";
+    case lock_rank::timer:
+      return "timer";
+    case lock_rank::timers:
+      return "timers";
+    case lock_rank::hchan:
+      return "hchan";
+    case lock_rank::sema_root:
+      return "sema_root";
+    case lock_rank::sched:
+      return "sched";
+    case lock_rank::gfree:
+      return "gfree";
+    case lock_rank::allg:
+      return "allg";
+    case lock_rank::stackpool:
+      return "stackpool";
+    case lock_rank::pollcache:
+      return "pollcache";
+    case lock_rank::trace_ctl:
+      return "trace_ctl";
+    case lock_rank::trace_q:
+      return "trace_q";
+    case lock_rank::trace_g:
+      return "trace_g";
   }
   return "bad rank";
 }
@@ -85,8 +100,8 @@ void lock_acquire(const void* l, lock_rank r) {
       if (l == top.l)
         printerr("runtime: lock %s %p taken again by the thread that holds it\n", lock_rank_name(r), l);
       else
-        printerr("runtime: lock %s %p taken while holding %s %p\n", lock_rank_name(r), l,
-                 lock_rank_name(top.rank), top.l);
+        printerr("runtime: lock %s %p taken while holding %s %p\n", lock_rank_name(r), l, lock_rank_name(top.rank),
+                 top.l);
       die_held("lock ordering problem");
     }
   }

@@ -226,8 +226,7 @@ bool netpollblock(poll_desc* pd, int mode) {
   }
   // Check the error states after claiming the semaphore: their writers
   // store them before they look at it (see the top of this file).
-  if (netpollcheckerr(pd, mode) == poll_no_error)
-    gopark(&netpollblockcommit, &gpp, wait_reason::io_wait);
+  if (netpollcheckerr(pd, mode) == poll_no_error) gopark(&netpollblockcommit, &gpp, wait_reason::io_wait);
   const std::uintptr_t old = gpp.exchange(pd_nil, std::memory_order_seq_cst);
   if (old > pd_wait) gothrow("runtime: corrupted polldesc");
   return old == pd_ready;

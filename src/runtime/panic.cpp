@@ -54,21 +54,21 @@
 #include <unistd.h>
 #include <unwind.h>
 
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <execinfo.h>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cxxabi.h>
-#include <dlfcn.h>
-#include <execinfo.h>
 #include <exception>
 #include <iostream>
 #include <string>
 
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
-#include "runtime/stack.hpp"
 #include "runtime/signal_unix.hpp"
+#include "runtime/stack.hpp"
 #include "runtime/switch.hpp"
 #include "runtime/traceback.hpp"
 
@@ -234,8 +234,7 @@ int skip_throw_frames(void* const* frames, int n) {
   for (int i = 0; i < n; ++i) {
     Dl_info info;
     if (dladdr(frames[i], &info) && info.dli_sname &&
-        (std::strncmp(info.dli_sname, "__cxa_", 6) == 0 ||
-         std::strncmp(info.dli_sname, "_Unwind_", 8) == 0))
+        (std::strncmp(info.dli_sname, "__cxa_", 6) == 0 || std::strncmp(info.dli_sname, "_Unwind_", 8) == 0))
       first = i + 1;
   }
   return first;
@@ -249,8 +248,7 @@ using namespace gort::rt;
 // gort_goroutine_personality: see the top of this file. The search phase has
 // reached the goroutine's bottom frame, so nothing catches the exception.
 extern "C" _Unwind_Reason_Code gort_goroutine_personality(int version, _Unwind_Action actions,
-                                                          std::uint64_t /*exception_class*/,
-                                                          _Unwind_Exception* ue,
+                                                          std::uint64_t /*exception_class*/, _Unwind_Exception* ue,
                                                           _Unwind_Context* ctx) {
   if (version != 1 || (actions & _UA_FORCE_UNWIND)) return _URC_CONTINUE_UNWIND;
   if (actions & _UA_SEARCH_PHASE) {

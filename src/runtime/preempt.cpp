@@ -113,8 +113,8 @@
 // (20 ms and up to one sysmon round).
 #include "runtime/preempt.hpp"
 
-#include <signal.h>
 #include <linux/membarrier.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -219,8 +219,10 @@ void handoff_wait(m* mp) noexcept {
         mp->handoff.store(handoff_none, std::memory_order_relaxed);
         return;
       default:  // taking: sysmon is putting the P in syscall state, a few stores
-        if (spins < 64) procyield(1);
-        else osyield();
+        if (spins < 64)
+          procyield(1);
+        else
+          osyield();
     }
   }
 }

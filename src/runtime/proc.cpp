@@ -189,14 +189,14 @@
 #include "runtime/netpoll.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
+#include "runtime/proc.hpp"
 #include "runtime/sema.hpp"
 #include "runtime/signal_unix.hpp"
-#include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/switch.hpp"
-#include "runtime/traceback.hpp"
 #include "runtime/time.hpp"
 #include "runtime/trace.hpp"
+#include "runtime/traceback.hpp"
 
 namespace gort::rt {
 
@@ -242,8 +242,9 @@ TeardownStats last_teardown_stats;
 // a signal handler.
 [[noreturn, gnu::cold, gnu::noinline]] void fatal_in_signal_handler(const char* what) {
   if (what != nullptr) printerr("runtime: %s called from a signal handler\n", what);
-  printerr("runtime: no gort function is async-signal-safe: a handler may write() to a pipe or eventfd that a "
-           "goroutine waits on\n");
+  printerr(
+      "runtime: no gort function is async-signal-safe: a handler may write() to a pipe or eventfd that a "
+      "goroutine waits on\n");
   fatal("gort called from a signal handler");
 }
 
@@ -344,12 +345,14 @@ void acquirep(m* mp, p* pp) {
   mp->p = pp;
   pp->m.store(mp, std::memory_order_release);  // sysmon's take_held_p then sees the M whole
   set_pstatus(pp, pstatus::Prunning, std::memory_order_release);  // "Orders": p.status
-  if (trace_on()) [[unlikely]] trace_proc_start(mp, pp);
+  if (trace_on()) [[unlikely]]
+    trace_proc_start(mp, pp);
 }
 
 p* releasep(m* mp) {
   p* pp = mp->p;
-  if (trace_on()) [[unlikely]] trace_proc_stop(mp, pp);
+  if (trace_on()) [[unlikely]]
+    trace_proc_stop(mp, pp);
   pp->m.store(nullptr, std::memory_order_relaxed);  // take_p checks mp->p against pp
   mp->p = nullptr;
   return pp;
@@ -623,8 +626,7 @@ void become_spinning(m* mp) {
 // place, or work submitted meanwhile could go unnoticed.
 void resetspinning(m* mp) {
   mp->spinning = false;
-  if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0)
-    gothrow("findrunnable: negative nmspinning");
+  if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0) gothrow("findrunnable: negative nmspinning");
   wakep();
 }
 
@@ -776,11 +778,11 @@ g* steal_work(m* mp, p* pp, int tries) {
       pstatus st = p2->status.load(std::memory_order_acquire);  // "Orders": p.status
       if (st == pstatus::Pidle) continue;
       std::uint32_t stolen = 0;
-      g* gp = pp->runq.steal(p2->runq, last, st == pstatus::Prunning,
-                             [] { usleep(3); }, stolen);
+      g* gp = pp->runq.steal(p2->runq, last, st == pstatus::Prunning, [] { usleep(3); }, stolen);
       if (gp) {
         pp->steals.fetch_add(stolen, std::memory_order_relaxed);  // stats
-        if (trace_on()) [[unlikely]] trace_steal(p2, stolen);
+        if (trace_on()) [[unlikely]]
+          trace_steal(p2, stolen);
         return gp;
       }
     }
@@ -816,7 +818,8 @@ g* take_polled(p* pp, glist& list) {
   g* gp = list.gs[0];
   injectglist(pp, list.gs + 1, list.n - 1);
   casgstatus(gp, gstatus::Gwaiting, gstatus::Grunnable);
-  if (trace_on()) [[unlikely]] trace_go_unpark(gp);
+  if (trace_on()) [[unlikely]]
+    trace_go_unpark(gp);
   return gp;
 }
 
@@ -849,8 +852,8 @@ g* find_runnable(m* mp, bool& inherit_time) {
     // Ps: more would burn CPU for nothing. A throttle, so relaxed loads:
     // become_spinning's seq_cst increment is what the dance counts.
     const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
-    if (mp->spinning || 2 * sched.nmspinning.load(std::memory_order_relaxed) <
-                            procs - sched.npidle.load(std::memory_order_relaxed)) {
+    if (mp->spinning ||
+        2 * sched.nmspinning.load(std::memory_order_relaxed) < procs - sched.npidle.load(std::memory_order_relaxed)) {
       if (!mp->spinning) become_spinning(mp);
       if (g* gp = steal_work(mp, pp, steal_tries)) return gp;
       if (stopping()) continue;
@@ -960,8 +963,7 @@ void run_all_timers() {
 void gcstopm(m* mp) {
   if (mp->spinning) {
     mp->spinning = false;
-    if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0)
-      gothrow("gcstopm: negative nmspinning");
+    if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0) gothrow("gcstopm: negative nmspinning");
   }
   p* pp = releasep(mp);
   sched.lock.lock();
@@ -991,8 +993,8 @@ void gcstopm(m* mp) {
   std::uint32_t i = 0;
   g* next = pp->runq.peek_runnext();
   if (next == nullptr && (next = pp->runq.peek(i++)) == nullptr) return;
-  const auto sp = reinterpret_cast<std::uintptr_t>(
-      std::atomic_ref<void*>(next->sched.sp).load(std::memory_order_relaxed));
+  const auto sp =
+      reinterpret_cast<std::uintptr_t>(std::atomic_ref<void*>(next->sched.sp).load(std::memory_order_relaxed));
   const auto top = reinterpret_cast<std::uintptr_t>(
       std::atomic_ref<stack*>(next->stk).load(std::memory_order_relaxed));  // the descriptor
   if (sp != 0 && top > sp) {
@@ -1031,8 +1033,7 @@ GORT_HOT_INLINE p* execute_prepare(m* mp, g* gp, bool inherit_time) {
     pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
   }
-  pp->context_switches.store(pp->context_switches.load(std::memory_order_relaxed) + 1,
-                             std::memory_order_relaxed);
+  pp->context_switches.store(pp->context_switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return pp;
 }
 
@@ -1040,7 +1041,8 @@ GORT_HOT_INLINE void execute(m* mp, g* from, g* gp, bool inherit_time, bool from
   p* pp = execute_prepare(mp, gp, inherit_time);
   if (gp->sched.sp == nullptr) stack_prepare(pp, gp);
   prefetch_next(pp);
-  if (trace_on()) [[unlikely]] trace_go_start(from, gp);
+  if (trace_on()) [[unlikely]]
+    trace_go_start(from, gp);
   gogo(mp, from, gp, from_exits);
 }
 
@@ -1326,7 +1328,8 @@ void teardown(m* m0) GORT_NO_THREAD_SAFETY_ANALYSIS {
       if (s->c != nullptr)
         last_teardown_stats.chan_waiters += chan_drop_waiters(s->c);
       else  // a Cond's (sema.cpp, notify_list_wait)
-        last_teardown_stats.cond_waiters += detail::notify_list_drop_waiters(static_cast<detail::notify_list*>(s->elem));
+        last_teardown_stats.cond_waiters +=
+            detail::notify_list_drop_waiters(static_cast<detail::notify_list*>(s->elem));
     }
     select_free_abandoned(std::exchange(gp->waiting, nullptr));  // the sudogs may be in it
   });
@@ -1504,11 +1507,11 @@ void extram_wait(m* mp, g* gp) {
     mp->aborted = true;
     gp->waiting = nullptr;  // the park unwinds and unlinks its own sudogs (chan.cpp, block_on)
     mp->incall.store(false, std::memory_order_release);  // teardown may go on
-    throw std::logic_error(
-        "gort: run() ended while a thread the runtime did not start waited in a gort call");
+    throw std::logic_error("gort: run() ended while a thread the runtime did not start waited in a gort call");
   }
   execute_prepare(mp, gp, false);
-  if (trace_on()) [[unlikely]] trace_go_start(&mp->g0, gp);
+  if (trace_on()) [[unlikely]]
+    trace_go_start(&mp->g0, gp);
 }
 
 // extram_leave: the end of a call from a thread calling in; its P goes at
@@ -1564,8 +1567,8 @@ void mcommoninit(m* mp) GORT_REQUIRES(sched.lock) {
     printerr("runtime: program exceeds %d-thread limit\n", sched.maxmcount);
     fatal("thread exhaustion");
   }
-  mp->cheaprand = 0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(mp->id + 1) ^
-                  static_cast<std::uint64_t>(nanotime());
+  mp->cheaprand =
+      0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(mp->id + 1) ^ static_cast<std::uint64_t>(nanotime());
   mp->g0.is_g0 = true;
   mp->g0.m = mp;
   mp->alllink = allm;
@@ -1577,7 +1580,6 @@ m* getm() {
   asm volatile("" : "+r"(mp) : : "memory");
   return mp;
 }
-
 
 // acquireg reads tls_m itself rather than through getm (one call less on
 // every channel operation): it is never inlined and never parks, so no
@@ -1611,9 +1613,7 @@ int limit_procs(int n) {
 
 // Not analyzed: exact under sched.lock (checkdead, mcommoninit), a racy
 // snapshot without it (stats, schedtrace).
-std::int32_t mcount() GORT_NO_THREAD_SAFETY_ANALYSIS {
-  return static_cast<std::int32_t>(sched.mnext - sched.nmfreed);
-}
+std::int32_t mcount() GORT_NO_THREAD_SAFETY_ANALYSIS { return static_cast<std::int32_t>(sched.mnext - sched.nmfreed); }
 
 // waitsince is relaxed: a stamp for tracebacks, nothing read through it
 // (runtime2.hpp, g::waitsince).
@@ -1652,7 +1652,6 @@ std::uint32_t cheaprand(m* mp) {
   return static_cast<std::uint32_t>(static_cast<std::uint64_t>(t >> 64) ^ static_cast<std::uint64_t>(t));
 }
 
-
 void runqput(p* pp, g* gp, bool next) {
   // Relaxed: the queue's release publishes the stamp to the M that runs gp.
   if (++pp->latency_tick % latency_sample == 0) [[unlikely]]
@@ -1676,7 +1675,8 @@ void injectglist(p* pp, g* const* gs, int n) {
   if (n <= 0) return;
   for (int i = 0; i < n; ++i) {
     casgstatus(gs[i], gstatus::Gwaiting, gstatus::Grunnable);
-    if (trace_on()) [[unlikely]] trace_go_unpark(gs[i]);
+    if (trace_on()) [[unlikely]]
+      trace_go_unpark(gs[i]);
   }
   if (pp == nullptr) {
     sched.lock.lock();
@@ -1714,8 +1714,7 @@ void wakep_slow() {
   p* pp = pidleget_spinning();
   sched.lock.unlock();
   if (pp == nullptr) {
-    if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0)
-      gothrow("wakep: negative nmspinning");
+    if (sched.nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0) gothrow("wakep: negative nmspinning");
     return;
   }
   startm(pp, true);
@@ -1737,7 +1736,8 @@ void leave(m* mp, g* gp, g* next, bool inherit_time, bool gp_exits) {
     execute(mp, gp, next, inherit_time, gp_exits);
     return;
   }
-  if (trace_on()) [[unlikely]] trace_go_stop(gp);
+  if (trace_on()) [[unlikely]]
+    trace_go_stop(gp);
   mp->curg = nullptr;
   if (mp->extram) return extram_wait(mp, gp);
   gogo(mp, gp, &mp->g0, gp_exits);
@@ -1796,8 +1796,8 @@ void gosched(g* gp) {
     // goroutines spread over the Ps as Go's, whose Gosched goes through the
     // global queue. Else there is nobody to yield to: keep running. The
     // loads are a hint whether stealing can find anything: relaxed.
-    if (next == nullptr && sched.npidle.load(std::memory_order_relaxed) + 1 <
-                               sched.gomaxprocs.load(std::memory_order_relaxed))
+    if (next == nullptr &&
+        sched.npidle.load(std::memory_order_relaxed) + 1 < sched.gomaxprocs.load(std::memory_order_relaxed))
       next = steal_work(mp, mp->p, 1);
     if (next == nullptr) {  // nobody to yield to: keep running, in a new slice
       p* pp = mp->p;
@@ -1858,7 +1858,8 @@ void entersyscall(g* gp) {
   // seq_cst store: the StoreLoad pair with stop_the_world (its fetch_or of
   // stop, then its CAS of status), against our load of stop below.
   casgstatus(gp, gstatus::Grunning, gstatus::Gsyscall);
-  if (trace_on()) [[unlikely]] trace_go_sys_call(gp, mp, mp->p);
+  if (trace_on()) [[unlikely]]
+    trace_go_sys_call(gp, mp, mp->p);
   p* pp = releasep(mp);
   mp->oldp = pp;
   set_pstatus(pp, pstatus::Psyscall, std::memory_order_seq_cst);  // pairs with stop_the_world
@@ -1913,11 +1914,13 @@ void exitsyscall(g* gp) {
   mp->oldp = nullptr;
   if (exitsyscallfast(mp, oldp)) {
     casgstatus(gp, gstatus::Gsyscall, gstatus::Grunning);
-    if (trace_on()) [[unlikely]] trace_go_sys_exit(gp, mp, mp->p);
+    if (trace_on()) [[unlikely]]
+      trace_go_sys_exit(gp, mp, mp->p);
     return;
   }
   casgstatus(gp, gstatus::Gsyscall, gstatus::Grunnable);
-  if (trace_on()) [[unlikely]] trace_go_sys_exit(gp, mp, nullptr);
+  if (trace_on()) [[unlikely]]
+    trace_go_sys_exit(gp, mp, nullptr);
   mp->curg = nullptr;
   if (!exiting()) mp->afterswitch.set(&exitsyscall0_commit, gp, nullptr);
   if (mp->extram) return extram_wait(mp, gp);
@@ -1933,8 +1936,8 @@ void checkdead() GORT_REQUIRES(sched.lock) {
   const std::int32_t run = mcount() - sched.nmidle - sched.nmidlelocked - sched.nmsys;
   if (run > 0) return;
   if (run < 0) {
-    printerr("runtime: checkdead: nmidle=%d nmidlelocked=%d mcount=%d nmsys=%d\n", sched.nmidle,
-             sched.nmidlelocked, mcount(), sched.nmsys);
+    printerr("runtime: checkdead: nmidle=%d nmidlelocked=%d mcount=%d nmsys=%d\n", sched.nmidle, sched.nmidlelocked,
+             mcount(), sched.nmsys);
     gothrow("checkdead: inconsistent counts");
   }
   int grunning = 0;
@@ -1954,8 +1957,8 @@ void checkdead() GORT_REQUIRES(sched.lock) {
     }
   });
   if (runnable) {
-    printerr("runtime: checkdead: find g %llu in status %u\n",
-             static_cast<unsigned long long>(runnable->goid), static_cast<unsigned>(runnable->status()));
+    printerr("runtime: checkdead: find g %llu in status %u\n", static_cast<unsigned long long>(runnable->goid),
+             static_cast<unsigned>(runnable->status()));
     sched.lock.unlock();
     gothrow("checkdead: runnable g");
   }
@@ -1981,8 +1984,7 @@ namespace gort::rt {
   p* pp = getm()->p;
   detail::newproc_slot slot = detail::reserve_on(pp, sizeof(C), alignof(C));
   ::new (slot.storage) C{std::move(fn), {}};
-  rt::newproc(pp, static_cast<g*>(slot.gp), &C::ops, 0,
-              reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+  rt::newproc(pp, static_cast<g*>(slot.gp), &C::ops, 0, reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
 }
 
 }  // namespace gort::rt
@@ -2046,7 +2048,8 @@ std::uint64_t newproc1(p* pp, g* newg, const detail::funcval_ops* ops, std::uint
 std::uint64_t newproc(p* pp, g* newg, const detail::funcval_ops* ops, std::uint64_t parent_goid,
                       std::uintptr_t gopc) noexcept {
   const std::uint64_t goid = newproc1(pp, newg, ops, parent_goid, gopc);
-  if (trace_on()) [[unlikely]] trace_go_create(newg);
+  if (trace_on()) [[unlikely]]
+    trace_go_create(newg);
   // From here newg is not ours: a thief may run it, and it may exit and be
   // reused by another go() before this returns.
   runqput(pp, newg, true);

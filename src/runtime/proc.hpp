@@ -90,12 +90,18 @@ void extram_teardown();
 constexpr bool gstatus_edge_ok(gstatus from, gstatus to) {
   using enum gstatus;
   switch (from) {
-    case Gidle: return to == Gdead;
-    case Gdead: return to == Grunnable || to == Gsyscall;
-    case Grunnable: return to == Grunning;
-    case Grunning: return to == Grunnable || to == Gwaiting || to == Gsyscall || to == Gdead;
-    case Gsyscall: return to == Grunning || to == Grunnable || to == Gdead;
-    case Gwaiting: return to == Grunnable;
+    case Gidle:
+      return to == Gdead;
+    case Gdead:
+      return to == Grunnable || to == Gsyscall;
+    case Grunnable:
+      return to == Grunning;
+    case Grunning:
+      return to == Grunnable || to == Gwaiting || to == Gsyscall || to == Gdead;
+    case Gsyscall:
+      return to == Grunning || to == Grunnable || to == Gdead;
+    case Gwaiting:
+      return to == Grunnable;
   }
   return false;
 }
@@ -123,11 +129,16 @@ constexpr bool pstatus_edge_ok(pstatus from, pstatus to) {
   using enum pstatus;
   if (from == to) return true;
   switch (from) {
-    case Pidle: return to == Prunning || to == Pgcstop || to == Pdead;
-    case Prunning: return to == Pidle || to == Psyscall || to == Pgcstop;
-    case Psyscall: return to == Prunning || to == Pidle || to == Pgcstop;
-    case Pgcstop: return to == Pidle || to == Prunning || to == Pdead;
-    case Pdead: return to == Pgcstop || to == Pidle || to == Prunning;
+    case Pidle:
+      return to == Prunning || to == Pgcstop || to == Pdead;
+    case Prunning:
+      return to == Pidle || to == Psyscall || to == Pgcstop;
+    case Psyscall:
+      return to == Prunning || to == Pidle || to == Pgcstop;
+    case Pgcstop:
+      return to == Pidle || to == Prunning || to == Pdead;
+    case Pdead:
+      return to == Pgcstop || to == Pidle || to == Prunning;
   }
   return false;
 }
@@ -242,7 +253,6 @@ inline std::uint32_t cheaprandn(m* mp, std::uint32_t n) {
   return static_cast<std::uint32_t>((static_cast<std::uint64_t>(cheaprand(mp)) * n) >> 32);
 }
 
-
 // mcommoninit gives a new M its id and puts it on allm (fatal "thread
 // exhaustion" over the limit).
 void mcommoninit(m* mp) GORT_REQUIRES(sched.lock);
@@ -297,7 +307,6 @@ void for_each_g(F&& f) {
 // no stamp yet (runtime2.hpp, g::waitsince). sysmon calls it every few
 // seconds with its clock; a test may pass an earlier now.
 void markwaitsince(std::int64_t now);
-
 
 // Debug settings from GODEBUG, GOMAXPROCS (runtime1.cpp).
 struct dbgvars {

@@ -137,9 +137,7 @@ class runq {
         return gp;
       }
       // Release: commits the consume; pairs with put's and grab's acquire.
-      if (head_.compare_exchange_weak(h, h + 1, std::memory_order_release,
-                                      std::memory_order_relaxed))
-        return gp;
+      if (head_.compare_exchange_weak(h, h + 1, std::memory_order_release, std::memory_order_relaxed)) return gp;
     }
   }
 
@@ -154,9 +152,7 @@ class runq {
     std::uint32_t n = (t - h) / 2;
     if (n != N / 2) return 0;  // not full any more: a thief got there first
     for (std::uint32_t i = 0; i < n; ++i) batch[i] = slot(h + i).load(std::memory_order_relaxed);
-    if (!head_.compare_exchange_strong(h, h + n, std::memory_order_release,
-                                       std::memory_order_relaxed))
-      return 0;
+    if (!head_.compare_exchange_strong(h, h + n, std::memory_order_release, std::memory_order_relaxed)) return 0;
     return n;
   }
 
@@ -167,8 +163,7 @@ class runq {
   // the G it has just readied (see runqgrab). Called by the owner of *this,
   // which must be a different P from victim. Returns nullptr if nothing.
   template <class Backoff>
-  T* steal(runq& victim, bool steal_runnext, bool victim_running, Backoff&& backoff,
-           std::uint32_t& stolen) {
+  T* steal(runq& victim, bool steal_runnext, bool victim_running, Backoff&& backoff, std::uint32_t& stolen) {
     std::uint32_t t = tail_.load(std::memory_order_relaxed);  // our own tail
     std::uint32_t n = victim.grab(*this, t, steal_runnext, victim_running, backoff);
     stolen = n;
@@ -249,8 +244,7 @@ class runq {
   // grab copies ceil(half) of this (victim) ring into thief's slots starting
   // at thief_tail, and commits by CAS on our head. Returns the count. Any P.
   template <class Backoff>
-  std::uint32_t grab(runq& thief, std::uint32_t thief_tail, bool steal_runnext,
-                     bool victim_running, Backoff& backoff) {
+  std::uint32_t grab(runq& thief, std::uint32_t thief_tail, bool steal_runnext, bool victim_running, Backoff& backoff) {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);  // sync with other consumers
       std::uint32_t t = tail_.load(std::memory_order_acquire);  // sync with the producer
@@ -270,8 +264,7 @@ class runq {
         }
         // Acquire, as the loads: pairs with put_next's release. The release
         // half publishes nothing: the owner's next put_next reads no G.
-        if (!runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
-          continue;
+        if (!runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) continue;
         thief.slot(thief_tail).store(next, std::memory_order_relaxed);  // steal publishes it
         return 1;
       }
@@ -279,13 +272,10 @@ class runq {
       // Relaxed: after tail's acquire; a slot the owner rewrites meanwhile
       // fails the CAS below. steal's tail store publishes our copies.
       for (std::uint32_t i = 0; i < n; ++i)
-        thief.slot(thief_tail + i).store(slot(h + i).load(std::memory_order_relaxed),
-                                         std::memory_order_relaxed);
+        thief.slot(thief_tail + i).store(slot(h + i).load(std::memory_order_relaxed), std::memory_order_relaxed);
       // Release: commits; pairs with put's acquire of head, so the owner
       // reuses the slots only after our reads of them.
-      if (head_.compare_exchange_strong(h, h + n, std::memory_order_release,
-                                        std::memory_order_relaxed))
-        return n;
+      if (head_.compare_exchange_strong(h, h + n, std::memory_order_release, std::memory_order_relaxed)) return n;
     }
   }
 

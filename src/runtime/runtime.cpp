@@ -144,11 +144,20 @@ static_assert(Stats::latency_buckets == latency_buckets);
 void count_goroutines(Stats& s) {
   for_each_g([&s](g* gp) {
     switch (gp->status()) {
-      case gstatus::Grunning: ++s.goroutines_running; break;
-      case gstatus::Grunnable: ++s.goroutines_runnable; break;
-      case gstatus::Gwaiting: ++s.goroutines_waiting; break;
-      case gstatus::Gsyscall: ++s.goroutines_syscall; break;
-      default: return;  // dead or never started: no stack to count
+      case gstatus::Grunning:
+        ++s.goroutines_running;
+        break;
+      case gstatus::Grunnable:
+        ++s.goroutines_runnable;
+        break;
+      case gstatus::Gwaiting:
+        ++s.goroutines_waiting;
+        break;
+      case gstatus::Gsyscall:
+        ++s.goroutines_syscall;
+        break;
+      default:
+        return;  // dead or never started: no stack to count
     }
     // Relaxed: a snapshot, as prefetch_next's (stack_prepare).
     if (std::atomic_ref<stack*>(gp->stk).load(std::memory_order_relaxed) != nullptr) ++s.stacks_in_use;

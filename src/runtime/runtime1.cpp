@@ -47,15 +47,24 @@ void parsedebugvars() {
     std::size_t eq = field.find('=');
     if (eq == std::string_view::npos) continue;
     std::string_view key = field.substr(0, eq), value = field.substr(eq + 1);
-    if (key == "schedtrace") atoi32(value, debug.schedtrace);
-    else if (key == "scheddetail") atoi32(value, debug.scheddetail);
-    else if (key == "asyncpreemptoff") atoi32(value, debug.asyncpreemptoff);
-    else if (key == "preemptsignal") atoi32(value, debug.preemptsignal);
-    else if (key == "stallreport") atoi32(value, debug.stallreport);
-    else if (key == "sysmonoff") atoi32(value, debug.sysmonoff);
-    else if (key == "stackguard" && value == "mprotect") debug.stackguard = dbgvars::stackguard_mode::mprotect;
-    else if (key == "stackguard" && value == "canary") debug.stackguard = dbgvars::stackguard_mode::canary;
-    else if (key == "gorttrace") debug.gorttrace = value;
+    if (key == "schedtrace")
+      atoi32(value, debug.schedtrace);
+    else if (key == "scheddetail")
+      atoi32(value, debug.scheddetail);
+    else if (key == "asyncpreemptoff")
+      atoi32(value, debug.asyncpreemptoff);
+    else if (key == "preemptsignal")
+      atoi32(value, debug.preemptsignal);
+    else if (key == "stallreport")
+      atoi32(value, debug.stallreport);
+    else if (key == "sysmonoff")
+      atoi32(value, debug.sysmonoff);
+    else if (key == "stackguard" && value == "mprotect")
+      debug.stackguard = dbgvars::stackguard_mode::mprotect;
+    else if (key == "stackguard" && value == "canary")
+      debug.stackguard = dbgvars::stackguard_mode::canary;
+    else if (key == "gorttrace")
+      debug.gorttrace = value;
   }
 }
 

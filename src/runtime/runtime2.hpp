@@ -44,7 +44,7 @@
 namespace gort::detail {
 struct hchan;  // chan.hpp
 struct timer;  // time.hpp
-}
+}  // namespace gort::detail
 
 namespace gort::rt {
 

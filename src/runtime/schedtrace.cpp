@@ -38,29 +38,24 @@ void schedtrace(bool detailed) {
   sched.lock.lock();
   const std::int32_t procs = sched.gomaxprocs.load(std::memory_order_relaxed);
   std::string line = "SCHED " + std::to_string(now_ms) + "ms: gomaxprocs=" + std::to_string(procs) +
-                     " idleprocs=" + std::to_string(sched.npidle.load()) +
-                     " threads=" + std::to_string(mcount()) +
+                     " idleprocs=" + std::to_string(sched.npidle.load()) + " threads=" + std::to_string(mcount()) +
                      " spinningthreads=" + std::to_string(sched.nmspinning.load()) +
                      " needspinning=" + std::to_string(sched.needspinning.load()) +
                      " idlethreads=" + std::to_string(sched.nmidle) +
                      " runqueue=" + std::to_string(sched.runqsize.load());
   if (detailed) {
     line += std::string(" gcwaiting=") + boolstr(sched.stop.load() & stop_gcwaiting) +
-            " nmidlelocked=" + std::to_string(sched.nmidlelocked) +
-            " stopwait=" + std::to_string(sched.stopwait) +
+            " nmidlelocked=" + std::to_string(sched.nmidlelocked) + " stopwait=" + std::to_string(sched.stopwait) +
             " sysmonwait=" + boolstr(sched.sysmonwait.load()) + "\n";
   }
   for (std::int32_t i = 0; i < procs; ++i) {
     p* pp = allp[i];
     if (detailed) {
       m* mp = pp->m.load(std::memory_order_relaxed);
-      line += "  P" + std::to_string(i) +
-              ": status=" + std::to_string(static_cast<unsigned>(pp->status.load())) +
+      line += "  P" + std::to_string(i) + ": status=" + std::to_string(static_cast<unsigned>(pp->status.load())) +
               " schedtick=" + std::to_string(pp->schedtick.load()) +
-              " syscalltick=" + std::to_string(pp->syscalltick.load()) +
-              " m=" + idstr(mp != nullptr, mp ? mp->id : 0) +
-              " runqsize=" + std::to_string(pp->runq.size()) +
-              " gfreecnt=" + std::to_string(pp->gfreecnt.load()) +
+              " syscalltick=" + std::to_string(pp->syscalltick.load()) + " m=" + idstr(mp != nullptr, mp ? mp->id : 0) +
+              " runqsize=" + std::to_string(pp->runq.size()) + " gfreecnt=" + std::to_string(pp->gfreecnt.load()) +
               " timerslen=" + std::to_string(timerslen[i]) + "\n";
     } else {
       line += (i == 0 ? " [" : " ") + std::to_string(pp->runq.size());
@@ -78,15 +73,14 @@ void schedtrace(bool detailed) {
     g* lg = mp->lockedg;
     line += "  M" + std::to_string(mp->id) + ": p=" + idstr(pp != nullptr, pp ? pp->id : 0) +
             " curg=" + idstr(gp != nullptr, gp ? static_cast<long long>(gp->goid) : 0) +
-            " mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=" +
-            boolstr(mp->spinning) + " blocked=" + boolstr(mp->blocked.load()) +
+            " mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=" + boolstr(mp->spinning) +
+            " blocked=" + boolstr(mp->blocked.load()) +
             " lockedg=" + idstr(lg != nullptr, lg ? static_cast<long long>(lg->goid) : 0) + "\n";
   }
   sched.lock.unlock();
   for_each_g([&line](g* gp) {
     m* mp = gp->status() == gstatus::Grunning || gp->status() == gstatus::Gsyscall ? gp->m : nullptr;
-    line += "  G" + std::to_string(gp->goid) +
-            ": status=" + std::to_string(static_cast<unsigned>(gp->status())) + "(" +
+    line += "  G" + std::to_string(gp->goid) + ": status=" + std::to_string(static_cast<unsigned>(gp->status())) + "(" +
             wait_reason_string(gp->waitreason) + ") m=" + idstr(mp != nullptr, mp ? mp->id : 0) +
             " lockedm=" + idstr(gp->lockedm != nullptr, gp->lockedm ? gp->lockedm->id : 0) + "\n";
   });

@@ -99,8 +99,8 @@ bool selparkcommit(g*, void* arg) GORT_NO_THREAD_SAFETY_ANALYSIS {
 
 // Pass 1: perform the first ready case in poll order, unlocking everything;
 // -1 (still locked) if none is ready.
-int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll, bool* recv_ok)
-    GORT_NO_THREAD_SAFETY_ANALYSIS {
+int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll,
+                 bool* recv_ok) GORT_NO_THREAD_SAFETY_ANALYSIS {
   for (int k = 0; k < npoll; ++k) {
     const int i = pollorder[k];
     scase* cas = st.cases[i];
@@ -327,8 +327,7 @@ int selectgo(scase* const* cases, int n, bool* recv_ok) {
     gopark(nullptr, nullptr, n == 0 ? wait_reason::select_no_cases : wait_reason::select);
     gothrow("unreachable: a select with no cases was readied");
   }
-  if (npoll == 1 && (deflt >= 0 || n == 1))
-    return select_one(gp, cases[pollorder[0]], pollorder[0], deflt, recv_ok);
+  if (npoll == 1 && (deflt >= 0 || n == 1)) return select_one(gp, cases[pollorder[0]], pollorder[0], deflt, recv_ok);
 
   sort_lockorder(cases, pollorder, lockorder, npoll);
   selstate st{cases, lockorder, npoll, gp->m};

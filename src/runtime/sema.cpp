@@ -106,9 +106,7 @@ struct alignas(64) sema_root {
 constexpr std::size_t sem_tab_size = 251;  // prime
 sema_root semtable[sem_tab_size];
 
-sema_root* semroot(const void* addr) {
-  return &semtable[(reinterpret_cast<std::uintptr_t>(addr) >> 3) % sem_tab_size];
-}
+sema_root* semroot(const void* addr) { return &semtable[(reinterpret_cast<std::uintptr_t>(addr) >> 3) % sem_tab_size]; }
 
 bool addr_less(const void* a, const void* b) {
   return reinterpret_cast<std::uintptr_t>(a) < reinterpret_cast<std::uintptr_t>(b);
@@ -363,8 +361,7 @@ bool sync_runtime_can_spin(int i) {
   static const unsigned ncpu = std::thread::hardware_concurrency();  // read /sys once
   if (i >= active_spin || ncpu <= 1 ||
       sched.gomaxprocs.load(std::memory_order_relaxed) <=
-          sched.npidle.load(std::memory_order_relaxed) +
-              sched.nmspinning.load(std::memory_order_relaxed) + 1)
+          sched.npidle.load(std::memory_order_relaxed) + sched.nmspinning.load(std::memory_order_relaxed) + 1)
     return false;
   // The M's P is the runtime's to read: a runtime entry, since sysmon may
   // take the P from code that runs as the goroutine's own (preempt.cpp).
@@ -418,9 +415,7 @@ bool less(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a
 
 // notifyListAdd: the caller's ticket. No lock: it may be called concurrently
 // (sync.Cond.Wait under an RWMutex held for reading).
-std::uint32_t notify_list_add(notify_list* l) noexcept {
-  return l->wait.fetch_add(1, std::memory_order_seq_cst);
-}
+std::uint32_t notify_list_add(notify_list* l) noexcept { return l->wait.fetch_add(1, std::memory_order_seq_cst); }
 
 // notifyListWait: returns at once if ticket t was notified since
 // notify_list_add, else parks until it is.
@@ -474,8 +469,7 @@ std::size_t notify_list_drop_waiters(notify_list* l) {
 // notifyListNotifyAll: wakes every waiter, outside the lock.
 void notify_list_notify_all(notify_list* l) noexcept {
   // No new waiter since the last notification: nothing to do, no lock.
-  if (l->wait.load(std::memory_order_seq_cst) == l->notify.load(std::memory_order_seq_cst))
-    return;
+  if (l->wait.load(std::memory_order_seq_cst) == l->notify.load(std::memory_order_seq_cst)) return;
   rt::entry_guard e(rt::getg());  // nullptr on a thread the runtime did not start
   list_lock(l);
   rt::sudog* s = as_sudog(l->head);
@@ -495,8 +489,7 @@ void notify_list_notify_all(notify_list* l) noexcept {
 // notifyListNotifyOne: wakes the waiter holding ticket notify, if it has
 // parked yet; if not, it will see notify has passed it and not park.
 void notify_list_notify_one(notify_list* l) noexcept {
-  if (l->wait.load(std::memory_order_seq_cst) == l->notify.load(std::memory_order_seq_cst))
-    return;
+  if (l->wait.load(std::memory_order_seq_cst) == l->notify.load(std::memory_order_seq_cst)) return;
   rt::entry_guard e(rt::getg());
   list_lock(l);
   const std::uint32_t t = l->notify.load(std::memory_order_relaxed);  // written under lock

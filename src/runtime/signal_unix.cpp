@@ -62,11 +62,11 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <execinfo.h>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <execinfo.h>
 
 #include "runtime/export_test.hpp"
 #include "runtime/panic.hpp"
@@ -172,8 +172,13 @@ void sighandler(int sig, siginfo_t* info, void* uctx) {
   } else {
     pr.str("panic: runtime error: invalid memory address or nil pointer dereference\n");
     pr.str(sig == SIGSEGV ? "[signal SIGSEGV: segmentation violation" : "[signal SIGBUS: bus error")
-        .str(" code=").hex(static_cast<std::uint32_t>(info->si_code)).str(" addr=").hex(addr)
-        .str(" pc=").hex(fault_pc(uctx)).str("]\n");
+        .str(" code=")
+        .hex(static_cast<std::uint32_t>(info->si_code))
+        .str(" addr=")
+        .hex(addr)
+        .str(" pc=")
+        .hex(fault_pc(uctx))
+        .str("]\n");
   }
   report_running(pr, gp, uctx, mode);
   pr.flush();
@@ -212,8 +217,13 @@ void sigquit(int, siginfo_t* info, void* uctx) {
   m* mp = on_sysmon ? smp : getm();
   printer pr(2, stack_lo_of(mp));
   const int code = on_sysmon ? quit_code.exchange(0, std::memory_order_relaxed) : info->si_code;
-  pr.str("SIGQUIT: quit\nPC=").hex(fault_pc(uctx)).str(" m=").dec(static_cast<std::int64_t>(mp ? mp->id : -1))
-      .str(" sigcode=").dec(static_cast<std::int64_t>(code)).str("\n");
+  pr.str("SIGQUIT: quit\nPC=")
+      .hex(fault_pc(uctx))
+      .str(" m=")
+      .dec(static_cast<std::int64_t>(mp ? mp->id : -1))
+      .str(" sigcode=")
+      .dec(static_cast<std::int64_t>(code))
+      .str("\n");
   // gort: Go treats SIGQUIT as a runtime error (runtime frames, whatever
   // GOTRACEBACK says); gort as a fatal error, which GOTRACEBACK governs.
   const traceback_mode mode = gotraceback(throw_type::user);
@@ -351,8 +361,7 @@ void freezetheworld() GORT_NO_THREAD_SAFETY_ANALYSIS {
   const auto self = static_cast<std::int32_t>(syscall(SYS_gettid));
   int sent = 0;
   for (m* mp = allm; mp != nullptr; mp = mp->alllink)
-    if (mp->procid != 0 && mp->procid != self && syscall(SYS_tgkill, pid, mp->procid, freeze_signal) == 0)
-      ++sent;
+    if (mp->procid != 0 && mp->procid != self && syscall(SYS_tgkill, pid, mp->procid, freeze_signal) == 0) ++sent;
   // A thread that never takes the signal (it blocks it, or the run is
   // ending and its thread is gone) must not stop the report: 100 ms at most.
   for (int i = 0; i < 1000 && frozen.load() < sent; ++i) usleep(100);
@@ -363,8 +372,7 @@ void freezetheworld() GORT_NO_THREAD_SAFETY_ANALYSIS {
 std::atomic<std::int64_t> sigstacks_mapped{0};
 
 void minit_signals(m* mp) {
-  void* mem = mmap(nullptr, sigstack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+  void* mem = mmap(nullptr, sigstack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) return;  // no report on overflow: the default action
   stack_t ss;
   ss.ss_sp = mem;

@@ -164,8 +164,7 @@ bool guard_faults(const void* addr) {
 bool madvise_all(iovec* v, std::size_t n, int advice) {
   std::size_t bytes = 0;
   for (std::size_t i = 0; i < n; ++i) bytes += v[i].iov_len;
-  if (pool.pidfd >= 0 &&
-      syscall(SYS_process_madvise, pool.pidfd, v, n, advice, 0) == static_cast<long>(bytes))
+  if (pool.pidfd >= 0 && syscall(SYS_process_madvise, pool.pidfd, v, n, advice, 0) == static_cast<long>(bytes))
     return true;
   bool ok = true;
   for (std::size_t i = 0; i < n; ++i) ok &= madvise(v[i].iov_base, v[i].iov_len, advice) == 0;
@@ -199,8 +198,7 @@ void install_guards(iovec* v, std::size_t n, bool* guarded) {
   // stack without a guard that overflows then runs into its neighbours in
   // the chunk and faults there, never into memory beyond the chunk.
   for (std::size_t i = 0; i < n; ++i) {
-    guarded[i] = (i == 0 || pool.mprotect_budget > 0) &&
-                 mprotect(v[i].iov_base, pool.page, PROT_NONE) == 0;
+    guarded[i] = (i == 0 || pool.mprotect_budget > 0) && mprotect(v[i].iov_base, pool.page, PROT_NONE) == 0;
     if (guarded[i]) --pool.mprotect_budget;
   }
   pool.lock.unlock();
@@ -221,8 +219,7 @@ stack* newchunk(stack*& last) {
   pool.lock.lock();
   if (pool.region_left == 0) {
     for (std::size_t n = region_chunks;; n /= 2) {
-      void* mem = mmap(nullptr, len * n, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      void* mem = mmap(nullptr, len * n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (mem != MAP_FAILED) {
         pool.regions.push_back({mem, len * n});
         pool.region_next = static_cast<unsigned char*>(mem);
@@ -463,7 +460,8 @@ void stackcache_flush(p* pp) { spill(pp, pp->stackcachecnt.load(std::memory_orde
 std::size_t stacks_pooled() {
   std::size_t n = 0;
   const std::int32_t procs = allp_len();
-  for (std::int32_t i = 0; i < procs; ++i) n += static_cast<std::size_t>(allp[i]->stackcachecnt.load(std::memory_order_relaxed));
+  for (std::int32_t i = 0; i < procs; ++i)
+    n += static_cast<std::size_t>(allp[i]->stackcachecnt.load(std::memory_order_relaxed));
   pool.lock.lock();
   for (stack* list : {pool.dirty, pool.aged, pool.free})
     for (stack* s = list; s != nullptr; s = s->next) ++n;

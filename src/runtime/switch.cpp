@@ -28,9 +28,9 @@
 
 #include <pthread.h>
 
+#include <cxxabi.h>
 #include <cerrno>
 #include <cstring>
-#include <cxxabi.h>
 #include <utility>
 
 #include "runtime/panic.hpp"
@@ -87,8 +87,8 @@ void gogo(m* mp, g* from, g* to, bool from_exits) {
   save_thread_state(mp, from);
   stack_check_canary(from);
 #if defined(GORT_ASAN)
-  __sanitizer_start_switch_fiber(from_exits ? nullptr : &from->asan_fake_stack,
-                                 reinterpret_cast<void*>(to->stk->lo), to->stk->hi - to->stk->lo);
+  __sanitizer_start_switch_fiber(from_exits ? nullptr : &from->asan_fake_stack, reinterpret_cast<void*>(to->stk->lo),
+                                 to->stk->hi - to->stk->lo);
 #else
   (void)from_exits;
 #endif

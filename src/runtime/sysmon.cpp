@@ -144,7 +144,8 @@ sysmontick ticks[max_gomaxprocs];
 void preemptone(p* pp) {
   if (!pp->preempt.load(std::memory_order_relaxed)) sched.npreempt.fetch_add(1, std::memory_order_relaxed);
   pp->preempt.store(true, std::memory_order_relaxed);
-  if (trace_on()) [[unlikely]] trace_preempt(pp);
+  if (trace_on()) [[unlikely]]
+    trace_preempt(pp);
 }
 
 // take_held_p: pp has run one time slice for 20 ms without a runtime
@@ -155,7 +156,8 @@ bool take_held_p(p* pp, sysmontick& pd, std::int64_t now) {
   if (mp == nullptr) return false;
   pd.askwhen = now;
   const bool took = preemptm(mp, pp, pd.schedtick);
-  if (trace_on() && took) [[unlikely]] trace_handoff(pp, true);
+  if (trace_on() && took) [[unlikely]]
+    trace_handoff(pp, true);
   return true;
 }
 
@@ -170,8 +172,11 @@ void stallreport(p* pp, std::int64_t held_ns, std::int64_t now) {
   g* gp = nullptr;
   const bool sampled = level > 0 && sample_stack(mp, buf, &gp, stall_sample_wait_ns);
   printer pr(2, stack_lo_of(sysmon_m));
-  pr.str("gort: stall: P ").dec(static_cast<std::int64_t>(pp->id)).str(" held for ")
-      .dec(held_ns / 1'000'000).str(" ms without a switch\n");
+  pr.str("gort: stall: P ")
+      .dec(static_cast<std::int64_t>(pp->id))
+      .str(" held for ")
+      .dec(held_ns / 1'000'000)
+      .str(" ms without a switch\n");
   if (level == 0) return;
   if (!sampled || gp == nullptr) {
     pr.str("(no stack: its thread did not answer the signal in time, or ran no goroutine)\n\n");
@@ -208,8 +213,7 @@ int retake(std::int64_t now) {
       if (pd.schedtick == t && pd.schedwhen + force_preempt_ns <= now) {
         preemptone(pp);
         sysretake = true;  // a syscall this long need not wait another round
-        if (s == pstatus::Prunning && !debug.asyncpreemptoff && take_held_p(pp, pd, now))
-          ++n;  // look again soon
+        if (s == pstatus::Prunning && !debug.asyncpreemptoff && take_held_p(pp, pd, now)) ++n;  // look again soon
       }
     } else {
       pd.busy = false;
@@ -237,7 +241,8 @@ int retake(std::int64_t now) {
       pp->syscalltick.fetch_add(1, std::memory_order_relaxed);
       ++n;
       sched.nhandoff_syscall.fetch_add(1, std::memory_order_relaxed);
-      if (trace_on()) [[unlikely]] trace_handoff(pp, false);
+      if (trace_on()) [[unlikely]]
+        trace_handoff(pp, false);
       handoffp(pp);
     }
     sched.lock.lock();
@@ -286,7 +291,8 @@ bool deep_sleep(std::int64_t now, std::int64_t& next_waitsince) {
   sched.sysmon_rush = false;
   sched.lock.unlock();
   std::int64_t sleep = max_deep_sleep_ns;
-  if (const std::int64_t next = time_sleep_until(); next != 0) sleep = std::min(sleep, std::max<std::int64_t>(0, next - now));
+  if (const std::int64_t next = time_sleep_until(); next != 0)
+    sleep = std::min(sleep, std::max<std::int64_t>(0, next - now));
   if (sleep >= scavenge_period_ns) stack_scavenge(true);
   stampwaitsince(now, next_waitsince);  // nobody parks while every P is idle
   sysmonnote.tsleep(sleep);
@@ -314,7 +320,8 @@ void sysmon() {
       delay = std::min<std::int64_t>(delay * 2, 10'000'000);
     if (sysmonnote.tsleep(delay) || sched.stop.load(std::memory_order_acquire) & stop_exiting) return;
     std::int64_t now = nanotime();
-    if (debug.schedtrace <= 0 && sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed)) {
+    if (debug.schedtrace <= 0 &&
+        sched.npidle.load(std::memory_order_relaxed) == sched.gomaxprocs.load(std::memory_order_relaxed)) {
       if (deep_sleep(now, next_waitsince)) {
         idle = 0;
         delay = 20'000;

@@ -369,7 +369,8 @@ bool drain(chan_timer* t) GORT_REQUIRES(t->mu) {
 // the timer fires (it may take channel
 // locks and ready Gs). Go: timer.unlockAndRun.
 void run_timer(timers& ts, const timer_when e, std::int64_t now) GORT_REQUIRES(ts.mu) {
-  if (trace_on()) [[unlikely]] trace_timer(kind_of(e.what));
+  if (trace_on()) [[unlikely]]
+    trace_timer(kind_of(e.what));
   if (kind_of(e.what) == timer_kind::rt) {
     // Read with the timer still in the heap: a modtimer waiting in unlink
     // rewrites them only once it is out (rt_timer).
@@ -490,8 +491,7 @@ timer_ref new_chan_timer(chan<steady::time_point>& c, std::int64_t when, std::in
   return ref;
 }
 
-void modtimer(rt_timer* t, std::int64_t when, void (*f)(void*, std::uintptr_t), void* arg,
-              std::uintptr_t seq) {
+void modtimer(rt_timer* t, std::int64_t when, void (*f)(void*, std::uintptr_t), void* arg, std::uintptr_t seq) {
   t->mu.lock();
   bool pending;
   unlink(t, pending);  // an rt_timer's references count nothing
@@ -596,8 +596,7 @@ void move_timers(p* to, p* from) {
   from->timers.mu.lock();
   std::vector<timer_when> moving, sleeps;
   moving.swap(from->timers.heap);
-  sleeps.assign(from->timers.run.begin() + static_cast<std::ptrdiff_t>(from->timers.run_head),
-                from->timers.run.end());
+  sleeps.assign(from->timers.run.begin() + static_cast<std::ptrdiff_t>(from->timers.run_head), from->timers.run.end());
   from->timers.run.clear();
   from->timers.run_head = 0;
   update_min(from->timers);

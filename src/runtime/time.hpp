@@ -133,8 +133,7 @@ void wake_netpoller(std::int64_t when);
 // pending; deltimer disarms it, true if it was pending. The caller
 // serializes them per timer (netpoll: pd.lock); modtimer needs a P, whose
 // heap takes the timer. Go: timer.modify and timer.stop.
-void modtimer(detail::rt_timer* t, std::int64_t when, void (*f)(void*, std::uintptr_t), void* arg,
-              std::uintptr_t seq);
+void modtimer(detail::rt_timer* t, std::int64_t when, void (*f)(void*, std::uintptr_t), void* arg, std::uintptr_t seq);
 bool deltimer(detail::rt_timer* t);
 
 // The time package's calls (src/time/sleep.cpp). stop_timer and

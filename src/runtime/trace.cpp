@@ -261,7 +261,8 @@ bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::g
   unsigned char* p = start;
   const auto ticks = static_cast<std::uint64_t>(e.ticks);
   *p++ = static_cast<unsigned char>(e.ev) | (ticks == 0 ? tracebuf::untimed_bit : 0);
-  if (ticks != 0) p = put_varint(p, ticks - last_ticks);  // modulo 2^64: a thread that moved CPUs may see a smaller count
+  if (ticks != 0)
+    p = put_varint(p, ticks - last_ticks);  // modulo 2^64: a thread that moved CPUs may see a smaller count
   p = put_varint(p, e.goid);
   p = put_varint(p, e.arg);
   p = put_varint(p, static_cast<std::uint64_t>(e.p + 1));
@@ -333,11 +334,13 @@ std::uint8_t flow_of(g* gp) {
 // Grunning for.
 [[gnu::always_inline]] inline trace_end end_of(const g* gp, const p* pp) {
   switch (gp->status()) {
-    case gstatus::Gdead: return trace_end::exit;
+    case gstatus::Gdead:
+      return trace_end::exit;
     case gstatus::Grunnable:
       // preempt: sysmon's request, read as a label only.
       return pp != nullptr && pp->preempt.load(std::memory_order_relaxed) ? trace_end::preempt : trace_end::yield;
-    default: return trace_end::block;
+    default:
+      return trace_end::block;
   }
 }
 
@@ -350,7 +353,10 @@ void trace_go_unpark(g* gp) { ready(trace_ev::go_unpark, gp); }
 
 void trace_go_stop(g* gp) {
   const p* pp = gp->m->p;
-  trace_event(gp->m, {.goid = gp->goid, .p = pid_of(pp), .ev = trace_ev::go_stop, .end = end_of(gp, pp),
+  trace_event(gp->m, {.goid = gp->goid,
+                      .p = pid_of(pp),
+                      .ev = trace_ev::go_stop,
+                      .end = end_of(gp, pp),
                       .reason = static_cast<std::uint8_t>(gp->waitreason)});
 }
 
@@ -392,9 +398,7 @@ void trace_steal(p* victim, std::uint32_t n) {
 
 void trace_preempt(p* pp) { trace_event(getm(), {.p = pid_of(pp), .ev = trace_ev::preempt}); }
 
-void trace_handoff(p* pp, bool held) {
-  trace_event(getm(), {.arg = held, .p = pid_of(pp), .ev = trace_ev::handoff});
-}
+void trace_handoff(p* pp, bool held) { trace_event(getm(), {.arg = held, .p = pid_of(pp), .ev = trace_ev::handoff}); }
 
 void trace_timer(timer_kind kind) {
   m* mp = getm();
@@ -498,19 +502,18 @@ std::vector<timed_event> read_raw() {
     if (std::fread(bytes.data(), 1, len, tr.raw) != len) break;
     unpack(bytes.data(), len, streams[mid]);
   }
-  const double ns_per_tick =
-      tr.ticks1 > tr.ticks0 ? double(tr.ns1 - tr.ns0) / double(tr.ticks1 - tr.ticks0) : 1.0;
+  const double ns_per_tick = tr.ticks1 > tr.ticks0 ? double(tr.ns1 - tr.ns0) / double(tr.ticks1 - tr.ticks0) : 1.0;
   std::vector<timed_event> all;
   for (auto& [id, s] : streams) {
     std::int64_t prev = 0;
     for (const trace_record& e : s) {
       std::int64_t ns = prev + 1;
-      if (e.ticks != 0) ns = prev = std::max<std::int64_t>(0, static_cast<std::int64_t>((e.ticks - tr.ticks0) * ns_per_tick));
+      if (e.ticks != 0)
+        ns = prev = std::max<std::int64_t>(0, static_cast<std::int64_t>((e.ticks - tr.ticks0) * ns_per_tick));
       all.push_back({ns, id, e});
     }
   }
-  std::stable_sort(all.begin(), all.end(),
-                   [](const timed_event& a, const timed_event& b) { return a.ns < b.ns; });
+  std::stable_sort(all.begin(), all.end(), [](const timed_event& a, const timed_event& b) { return a.ns < b.ns; });
   return all;
 }
 
@@ -585,10 +588,14 @@ std::string gname(std::uint64_t goid) { return "G" + std::to_string(goid); }
 
 const char* end_string(const trace_record& e) {
   switch (e.end) {
-    case trace_end::block: return wait_reason_string(static_cast<wait_reason>(e.reason));
-    case trace_end::yield: return "yield";
-    case trace_end::preempt: return "preempted";
-    case trace_end::exit: return "exit";
+    case trace_end::block:
+      return wait_reason_string(static_cast<wait_reason>(e.reason));
+    case trace_end::yield:
+      return "yield";
+    case trace_end::preempt:
+      return "preempted";
+    case trace_end::exit:
+      return "exit";
   }
   return "?";
 }
@@ -625,8 +632,7 @@ void json_writer::anchor(track_key k, std::int64_t ns, const char* name, std::ui
 
 void json_writer::write_anchor(track_key k, const pending_anchor& a) {
   head("X", k, a.ns);
-  out_ += ",\"dur\":0,\"name\":\"" + std::string(a.name) + "\",\"args\":{\"goid\":" +
-          std::to_string(a.goid) + "}}";
+  out_ += ",\"dur\":0,\"name\":\"" + std::string(a.name) + "\",\"args\":{\"goid\":" + std::to_string(a.goid) + "}}";
 }
 
 void json_writer::write_pending(track_key k) {
@@ -645,8 +651,7 @@ void json_writer::open(track_key k, std::string name, std::uint64_t key, std::in
 
 // close ends k's open slice if it is key's; a track that has had none yet
 // was in it since the trace began.
-void json_writer::close(track_key k, std::uint64_t key, std::int64_t ns, const char* end,
-                        const std::string& name) {
+void json_writer::close(track_key k, std::uint64_t key, std::int64_t ns, const char* end, const std::string& name) {
   track& t = at(k);
   if (!t.open && !t.seen) {
     pending_.erase(k);
@@ -700,8 +705,7 @@ void json_writer::event(const timed_event& te) {
       auto f = flows_.find(flow_key(e));
       if (e.arg != 0 && f != flows_.end()) {
         head("f", where, ns);
-        out_ += ",\"id\":\"" + std::to_string(f->second.id) + "\",\"cat\":\"go\",\"name\":\"" +
-                f->second.name + "\"}";
+        out_ += ",\"id\":\"" + std::to_string(f->second.id) + "\",\"cat\":\"go\",\"name\":\"" + f->second.name + "\"}";
         flows_.erase(f);
       }
       break;

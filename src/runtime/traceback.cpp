@@ -649,8 +649,7 @@ __attribute__((no_sanitize("thread", "address"))) std::uintptr_t saved_return(co
 // if s has one that lies in its stack: a parked or runnable goroutine's.
 void unwind_switched(const gsnap& s, pcbuf& buf) {
   const auto sp = reinterpret_cast<std::uintptr_t>(s.sp);
-  if (sp == 0 || s.stack_lo == 0 || sp < s.stack_lo || sp > s.stack_hi - sizeof(switch_frame) || sp % 16 != 0)
-    return;
+  if (sp == 0 || s.stack_lo == 0 || sp < s.stack_lo || sp > s.stack_hi - sizeof(switch_frame) || sp % 16 != 0) return;
   // A goroutine that has never run has only the frame stack_prepare built.
   if (saved_return(s.sp) == reinterpret_cast<std::uintptr_t>(&gort_goentry_trampoline)) return;
   unwind_arg a{&buf, 0, false, 1, true};  // the first frame is gort_unwind_switched's
@@ -747,17 +746,20 @@ namespace gort {
     rt::entry_guard e("gort::dump_goroutines");
     d.gp = e.gp;
     rt::callers(d.cur, reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
-    rt::systemstack(e.gp->m, [](void* arg) {
-      auto* d = static_cast<dump*>(arg);
-      rt::symbolizer_init();
-      const int level = std::max(1, rt::gotraceback(rt::throw_type::none).level);  // Go's Stack ignores "none"
-      rt::printer pr(&d->out, rt::stack_lo_of(d->gp->m));
-      const rt::gsnap s = rt::snapshot(d->gp);
-      rt::goroutineheader(pr, s, 0, true);
-      rt::traceback(pr, d->cur, level);
-      rt::printcreatedby(pr, s, level);
-      rt::tracebackothers(pr, d->gp, level);
-    }, &d);
+    rt::systemstack(
+        e.gp->m,
+        [](void* arg) {
+          auto* d = static_cast<dump*>(arg);
+          rt::symbolizer_init();
+          const int level = std::max(1, rt::gotraceback(rt::throw_type::none).level);  // Go's Stack ignores "none"
+          rt::printer pr(&d->out, rt::stack_lo_of(d->gp->m));
+          const rt::gsnap s = rt::snapshot(d->gp);
+          rt::goroutineheader(pr, s, 0, true);
+          rt::traceback(pr, d->cur, level);
+          rt::printcreatedby(pr, s, level);
+          rt::tracebackothers(pr, d->gp, level);
+        },
+        &d);
   }
   os << d.out;  // outside the runtime: os may be anything, even a gort::net stream
 }

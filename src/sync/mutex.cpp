@@ -53,8 +53,7 @@ bool Mutex::try_lock() {
   std::int32_t old = state_.load(std::memory_order_relaxed);
   if (old & (mutex_locked | mutex_starving)) return false;
   // A woken waiter may be competing for the mutex; try_lock competes too.
-  return state_.compare_exchange_strong(old, old | mutex_locked, std::memory_order_acquire,
-                                        std::memory_order_relaxed);
+  return state_.compare_exchange_strong(old, old | mutex_locked, std::memory_order_acquire, std::memory_order_relaxed);
 }
 
 void Mutex::lock_slow() {
@@ -87,8 +86,7 @@ void Mutex::lock_slow() {
       if ((next & mutex_woken) == 0) rt::gothrow("sync: inconsistent mutex state");
       next &= ~mutex_woken;
     }
-    if (!state_.compare_exchange_strong(old, next, std::memory_order_acquire,
-                                        std::memory_order_relaxed))
+    if (!state_.compare_exchange_strong(old, next, std::memory_order_acquire, std::memory_order_relaxed))
       continue;  // old has been reloaded
     if ((old & (mutex_locked | mutex_starving)) == 0) return;  // locked it with the CAS
     // A goroutine that waited before goes to the front of the queue.
@@ -129,8 +127,7 @@ void Mutex::unlock_slow(std::int32_t n) {
   std::int32_t old = n;
   for (;;) {
     // Nobody to wake, or someone already woken or holding the mutex: done.
-    if ((old >> mutex_waiter_shift) == 0 || (old & (mutex_locked | mutex_woken | mutex_starving)))
-      return;
+    if ((old >> mutex_waiter_shift) == 0 || (old & (mutex_locked | mutex_woken | mutex_starving))) return;
     // Take a waiter off the count and mark it woken.
     const std::int32_t next = (old - (1 << mutex_waiter_shift)) | mutex_woken;
     // Release is more than needed: unlock's fetch_sub already published.

@@ -56,8 +56,7 @@ void RWMutex::unlock_shared() {
     throw panic_error("sync: RUnlock of unlocked RWMutex");
   }
   // A writer is pending: the last reader it waits for wakes it.
-  if (reader_wait_.fetch_sub(1, std::memory_order_acq_rel) - 1 == 0)
-    rt::semrelease(&writer_sem_, 1, false);
+  if (reader_wait_.fetch_sub(1, std::memory_order_acq_rel) - 1 == 0) rt::semrelease(&writer_sem_, 1, false);
 }
 
 // Not analyzed (nor try_lock and unlock): w_ stays held from lock to

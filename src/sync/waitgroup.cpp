@@ -21,14 +21,12 @@ namespace gort {
 void WaitGroup::add(int delta) {
   detail::require_goroutine("gort::WaitGroup::add");
   const std::uint64_t state =
-      state_.fetch_add(static_cast<std::uint64_t>(static_cast<std::int64_t>(delta)) << 32,
-                       std::memory_order_acq_rel) +
+      state_.fetch_add(static_cast<std::uint64_t>(static_cast<std::int64_t>(delta)) << 32, std::memory_order_acq_rel) +
       (static_cast<std::uint64_t>(static_cast<std::int64_t>(delta)) << 32);
   const auto v = static_cast<std::int32_t>(state >> 32);
   const auto w = static_cast<std::uint32_t>(state);
   if (v < 0) throw panic_error("sync: negative WaitGroup counter");
-  if (w != 0 && delta > 0 && v == delta)
-    throw panic_error("sync: WaitGroup misuse: Add called concurrently with Wait");
+  if (w != 0 && delta > 0 && v == delta) throw panic_error("sync: WaitGroup misuse: Add called concurrently with Wait");
   if (v > 0 || w == 0) return;
   // Counter is 0 and there are waiters: nobody may add or wait now.
   if (state_.load(std::memory_order_relaxed) != state)

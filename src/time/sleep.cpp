@@ -86,8 +86,7 @@ Timer after_func(std::chrono::nanoseconds d, std::function<void()> f) {
   rt::func_timers_live.fetch_add(1, std::memory_order_relaxed);
   t->fn = std::move(f);
   Timer tm;
-  tm.t_ = detail::timer_access::adopt(
-      detail::timer_ref(rt::tagged(static_cast<rt::timer*>(t), rt::timer_kind::func)));
+  tm.t_ = detail::timer_access::adopt(detail::timer_ref(rt::tagged(static_cast<rt::timer*>(t), rt::timer_kind::func)));
   rt::reset_timer(detail::timer_access::what(tm.t_), rt::when_after(d), 0);
   return tm;
 }

@@ -68,9 +68,15 @@ TEST_P(ContextStressTest, CancelWhileCreating) {
             Context c;
             ctxns::CancelFunc f;
             switch (rnd.below(5)) {
-              case 0: std::tie(c, f) = ctxns::with_cancel(p); break;
-              case 1: std::tie(c, f) = ctxns::with_timeout(p, 1h); break;
-              case 2: c = ctxns::with_value(p, &key, i); break;
+              case 0:
+                std::tie(c, f) = ctxns::with_cancel(p);
+                break;
+              case 1:
+                std::tie(c, f) = ctxns::with_timeout(p, 1h);
+                break;
+              case 2:
+                c = ctxns::with_value(p, &key, i);
+                break;
               case 3: {
                 auto [cc, cf] = ctxns::with_cancel_cause(p);
                 c = cc;

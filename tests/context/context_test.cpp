@@ -432,8 +432,8 @@ TEST_P(ContextTest, Values) {
     f2();
   });
   EXPECT_EQ(rc, 0);
-  EXPECT_EQ(got, (std::vector<std::string>{"- - - ", "c1k1 - - ", "c1k1 c2k2 - ", "c1k1 c2k2 c3k3 ",
-                                           "c4k1 c2k2 c3k3 ", "- - - ", "c1k1 c2k2 - ", "c4k1 o3k2 c3k3 "}));
+  EXPECT_EQ(got, (std::vector<std::string>{"- - - ", "c1k1 - - ", "c1k1 c2k2 - ", "c1k1 c2k2 c3k3 ", "c4k1 c2k2 c3k3 ",
+                                           "- - - ", "c1k1 c2k2 - ", "c4k1 o3k2 c3k3 "}));
 }
 
 // tracked counts its live objects: with_value's copy goes with its context.
@@ -589,7 +589,8 @@ void test_layers(int procs, std::uint64_t seed, bool with_timeout) {
     for (auto& c : layers) {
       if (!any && !with_timeout && !c.err()) continue;
       any = true;
-      if (!wait_done(c, (with_timeout ? 30ms : 0ms) + kLate)) errs.add("layer not done");
+      if (!wait_done(c, (with_timeout ? 30ms : 0ms) + kLate))
+        errs.add("layer not done");
       else if (c.err() != (with_timeout ? ctxns::errc::deadline_exceeded : ctxns::errc::canceled))
         errs.add("layer err " + c.err().message());
     }
@@ -672,7 +673,8 @@ TEST_P(ContextTest, AfterFuncCalledAfterTimeout) {
     auto [c, cancel] = ctxns::with_timeout(ctxns::background(), 5ms);
     auto ran_ch = gort::make_chan<int>(1);
     auto stop = ctxns::after_func(c, [ran_ch] { ran_ch.send(1); });
-    gort::select(gort::case_recv(ran_ch, [&](auto v) { ran = v.has_value(); }), gort::case_recv(gort::after(5ms + kLate)));
+    gort::select(gort::case_recv(ran_ch, [&](auto v) { ran = v.has_value(); }),
+                 gort::case_recv(gort::after(5ms + kLate)));
     cancel();
   });
   EXPECT_EQ(rc, 0);

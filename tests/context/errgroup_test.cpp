@@ -75,8 +75,7 @@ TEST_P(ErrgroupTest, WithContext) {
       for (int i = 0; i < 3; ++i)
         g.go([ctx = ctx, &saw] {
           bool closed = false;
-          gort::select(gort::case_recv(ctx.done(), [&](auto) { closed = true; }),
-                       gort::case_recv(gort::after(kLate)));
+          gort::select(gort::case_recv(ctx.done(), [&](auto) { closed = true; }), gort::case_recv(gort::after(kLate)));
           saw += closed;
         });
       g.go([] { throw std::runtime_error("fail"); });

@@ -158,7 +158,8 @@ program generate(std::uint64_t seed) {
     o.ch = r.below(nch);
     all.insert(all.begin() + r.below(static_cast<int>(all.size()) + 1), std::move(o));
   }
-  for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[static_cast<std::size_t>(r.below(static_cast<int>(i)))]);
+  for (std::size_t i = all.size(); i > 1; --i)
+    std::swap(all[i - 1], all[static_cast<std::size_t>(r.below(static_cast<int>(i)))]);
   for (op& o : all) p.g[r.below(ng)].push_back(std::move(o));
   if (r.chance(30)) p.close_at = r.below(static_cast<int>(all.size()));
   return p;
@@ -209,7 +210,8 @@ struct actor {
   void got_value(int c, std::optional<mval>& v) {
     if (!v) {
       rec.nullopt_on.push_back(c);
-      if (!st.close_started[c].load()) rec.errors.push_back("nullopt from channel " + std::to_string(c) + " before any close");
+      if (!st.close_started[c].load())
+        rec.errors.push_back("nullopt from channel " + std::to_string(c) + " before any close");
       return;
     }
     if (!v->intact()) rec.errors.push_back("a torn value");
@@ -228,7 +230,8 @@ struct actor {
           if (closed_before) rec.errors.push_back("a send began after close returned and did not panic");
         } catch (const gort::panic_error& e) {
           rec.sends.emplace_back(id, outcome::panicked);
-          if (std::string(e.what()) != "send on closed channel") rec.errors.push_back(std::string("send panicked: ") + e.what());
+          if (std::string(e.what()) != "send on closed channel")
+            rec.errors.push_back(std::string("send panicked: ") + e.what());
           if (!st.close_started[o.ch].load()) rec.errors.push_back("a send panicked with no close begun");
         }
         break;
@@ -245,7 +248,8 @@ struct actor {
           st.close_done[o.ch].store(true);
           rec.closed_ok.push_back(o.ch);
         } catch (const gort::panic_error& e) {
-          if (std::string(e.what()) != "close of closed channel") rec.errors.push_back(std::string("close panicked: ") + e.what());
+          if (std::string(e.what()) != "close of closed channel")
+            rec.errors.push_back(std::string("close panicked: ") + e.what());
         }
         break;
       }
@@ -261,9 +265,8 @@ struct actor {
           if (cs.is_send) {
             // The nil channel's sends take ids from a sequence of their own (channel 0xff).
             ids[i] = cs.ch >= 0 ? make_id(gi, cs.ch, seq[cs.ch]++) : make_id(gi, 0xff, 0);
-            cases.emplace_back(gort::case_send(chan_of(cs.ch), mval(ids[i]), [&callback_ran, i] {
-              callback_ran = static_cast<int>(i);
-            }));
+            cases.emplace_back(gort::case_send(chan_of(cs.ch), mval(ids[i]),
+                                               [&callback_ran, i] { callback_ran = static_cast<int>(i); }));
           } else {
             cases.emplace_back(gort::case_recv(chan_of(cs.ch), [&callback_ran, &got, i](std::optional<mval> v) {
               callback_ran = static_cast<int>(i);
@@ -271,9 +274,9 @@ struct actor {
             }));
           }
         }
-        if (o.has_default) cases.emplace_back(gort::case_default([&callback_ran, n = o.cases.size()] {
-          callback_ran = static_cast<int>(n);
-        }));
+        if (o.has_default)
+          cases.emplace_back(
+              gort::case_default([&callback_ran, n = o.cases.size()] { callback_ran = static_cast<int>(n); }));
         try {
           const int k = gort::select(std::span<gort::select_case>(cases));
           if (k != callback_ran) rec.errors.push_back("select returned a case whose callback did not run");
@@ -285,11 +288,14 @@ struct actor {
             if (chosen && closed_before[i]) rec.errors.push_back("a select sent on a channel closed before it began");
           }
           if (k >= 0 && k < static_cast<int>(o.cases.size()) && !o.cases[k].is_send) {
-            if (o.cases[k].ch < 0) rec.errors.push_back("a nil channel's receive case was chosen");
-            else got_value(o.cases[k].ch, got);
+            if (o.cases[k].ch < 0)
+              rec.errors.push_back("a nil channel's receive case was chosen");
+            else
+              got_value(o.cases[k].ch, got);
           }
         } catch (const gort::panic_error& e) {
-          if (std::string(e.what()) != "send on closed channel") rec.errors.push_back(std::string("select panicked: ") + e.what());
+          if (std::string(e.what()) != "send on closed channel")
+            rec.errors.push_back(std::string("select panicked: ") + e.what());
           bool any_closing = false;
           for (std::size_t i = 0; i < o.cases.size(); ++i) {
             if (!o.cases[i].is_send || o.cases[i].ch < 0) continue;
@@ -373,7 +379,8 @@ result run_program(int procs, const program& p) {
           st.close_done[c].store(true);
           closer.closed_ok.push_back(c);
         } catch (const gort::panic_error& e) {
-          if (std::string(e.what()) != "close of closed channel") closer.errors.push_back(std::string("close panicked: ") + e.what());
+          if (std::string(e.what()) != "close of closed channel")
+            closer.errors.push_back(std::string("close panicked: ") + e.what());
         }
       }
       wg.wait();
@@ -420,9 +427,11 @@ std::vector<std::string> check(const program& p, const result& res) {
     if (o == outcome::delivered) {
       ++delivered;
       if (n == 0) errs.push_back("lost: value " + std::to_string(id) + " was delivered, never received");
-      if (n > 1) errs.push_back("duplicated: value " + std::to_string(id) + " received " + std::to_string(n) + " times");
+      if (n > 1)
+        errs.push_back("duplicated: value " + std::to_string(id) + " received " + std::to_string(n) + " times");
     } else if (n != 0) {
-      errs.push_back(std::string("value ") + std::to_string(id) + (o == outcome::panicked ? " whose send panicked" : " of an unchosen send case") + " was received");
+      errs.push_back(std::string("value ") + std::to_string(id) +
+                     (o == outcome::panicked ? " whose send panicked" : " of an unchosen send case") + " was received");
     }
   }
   for (auto [id, n] : received)
@@ -437,7 +446,8 @@ std::vector<std::string> check(const program& p, const result& res) {
       const auto it = last.find(key);
       if (it != last.end() && id_seq(id) <= it->second)
         errs.push_back("FIFO: receiver " + std::to_string(r) + " got (" + std::to_string(key.first) + ", " +
-                       std::to_string(key.second) + ") #" + std::to_string(id_seq(id)) + " after #" + std::to_string(it->second));
+                       std::to_string(key.second) + ") #" + std::to_string(id_seq(id)) + " after #" +
+                       std::to_string(it->second));
       last[key] = id_seq(id);
       if (r <= ng) {
         auto& m = max_by_workers[key];
@@ -453,14 +463,16 @@ std::vector<std::string> check(const program& p, const result& res) {
   // Close.
   for (int c = 0; c < nch; ++c) {
     if (res.closes_ok[c] != 1)
-      errs.push_back("channel " + std::to_string(c) + " closed successfully " + std::to_string(res.closes_ok[c]) + " times");
+      errs.push_back("channel " + std::to_string(c) + " closed successfully " + std::to_string(res.closes_ok[c]) +
+                     " times");
     if (res.len_after[c] != 0) errs.push_back("len() != 0 after the drain");
   }
   std::set<int> nullopt_seen;
   for (int gi = 0; gi <= ng; ++gi) nullopt_seen.insert(res.recs[gi].nullopt_on.begin(), res.recs[gi].nullopt_on.end());
   for (std::uint64_t id : res.recs[ng + 1].received)
     if (nullopt_seen.count(id_ch(id)))
-      errs.push_back("a receive got nullopt from channel " + std::to_string(id_ch(id)) + " while values were still buffered");
+      errs.push_back("a receive got nullopt from channel " + std::to_string(id_ch(id)) +
+                     " while values were still buffered");
   if (res.live_at_end != 0) errs.push_back(std::to_string(res.live_at_end) + " elements alive after the channels went");
   (void)delivered;
   return errs;
@@ -474,12 +486,19 @@ std::string describe(const program& p) {
     s += "\n  g" + std::to_string(gi) + ":";
     for (const op& o : p.g[gi]) {
       switch (o.k) {
-        case op::send: s += " s" + std::to_string(o.ch); break;
-        case op::recv: s += " r" + std::to_string(o.ch); break;
-        case op::close: s += " C" + std::to_string(o.ch); break;
+        case op::send:
+          s += " s" + std::to_string(o.ch);
+          break;
+        case op::recv:
+          s += " r" + std::to_string(o.ch);
+          break;
+        case op::close:
+          s += " C" + std::to_string(o.ch);
+          break;
         case op::select:
           s += " [";
-          for (const auto& c : o.cases) s += (c.is_send ? "s" : "r") + (c.ch < 0 ? std::string("nil") : std::to_string(c.ch)) + " ";
+          for (const auto& c : o.cases)
+            s += (c.is_send ? "s" : "r") + (c.ch < 0 ? std::string("nil") : std::to_string(c.ch)) + " ";
           if (o.has_default) s += "default";
           s += "]";
       }
@@ -512,8 +531,8 @@ TEST_P(ChanModelTest, RandomPrograms) {
       if (failed >= 5) break;
     }
   }
-  std::printf("%d programs, %ld values received, %ld helping selects by main, %d given up as stalled\n", kSeeds,
-              values, helps, stalled);
+  std::printf("%d programs, %ld values received, %ld helping selects by main, %d given up as stalled\n", kSeeds, values,
+              helps, stalled);
   EXPECT_EQ(failed, 0);
   EXPECT_GT(values, 0);
 }

@@ -18,8 +18,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <random>
 #include <thread>
@@ -557,9 +557,8 @@ constexpr int kModelRounds = kSanitized ? 2000 : 20000;
 // model(); the line printed and the overflow count show the model did race.
 void check_model(int thieves, std::uint32_t seed) {
   model_result r = model(thieves, kModelRounds, 64, seed);
-  std::printf("owner got %llu, global %llu, stolen %llu in %llu steals\n",
-              (unsigned long long)r.owner_got, (unsigned long long)r.global,
-              (unsigned long long)r.stolen, (unsigned long long)r.steals);
+  std::printf("owner got %llu, global %llu, stolen %llu in %llu steals\n", (unsigned long long)r.owner_got,
+              (unsigned long long)r.global, (unsigned long long)r.stolen, (unsigned long long)r.steals);
   EXPECT_GT(r.global, 0u) << "the model never overflowed the ring";
 }
 
@@ -601,8 +600,7 @@ TEST(RunqModelTest, StealOverflow) {
     thief.join();
     for (G* gp : global) consume(gp);
     EXPECT_EQ(global.size() % (N / 2 + 1), 0u) << "runqputslow moves N/2 + 1 Gs at a time";
-    for (std::uint32_t i = 0; i < items; ++i)
-      ASSERT_EQ(seen[i].load(), 1u) << "round " << r << ": G " << i;
+    for (std::uint32_t i = 0; i < items; ++i) ASSERT_EQ(seen[i].load(), 1u) << "round " << r << ": G " << i;
   }
 }
 

@@ -424,8 +424,8 @@ TEST_P(NetTest, DialUnreachable) {
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(t.o.kind, outcome::op) << t.o.str();
   EXPECT_EQ(t.o.code.value(), want_errno) << t.o.str();
-  EXPECT_EQ(t.o.what, std::string("dial tcp ") + chosen->addr + ": connect: " +
-                          (want_errno == ENETUNREACH ? "network is unreachable" : "no route to host"));
+  EXPECT_EQ(t.o.what, std::string("dial tcp ") + chosen->addr +
+                          ": connect: " + (want_errno == ENETUNREACH ? "network is unreachable" : "no route to host"));
   EXPECT_LT(t.took(), kAtOnce);
 }
 
@@ -434,7 +434,9 @@ TEST_P(NetTest, DialUnreachable) {
 // whose message names the address (include/gort/net.hpp).
 TEST_P(NetTest, DialAddrError) {
   const char* bad[] = {"127.0.0.1",  // missing port
-                       "127.0.0.1:65536", "127.0.0.1:99999", "127.0.0.1:-1",
+                       "127.0.0.1:65536",
+                       "127.0.0.1:99999",
+                       "127.0.0.1:-1",
                        "[::1",    // missing ']'
                        "::1:80",  // too many colons
                        "[::1]80"};
@@ -1138,7 +1140,8 @@ TEST_P(TimeoutTest, DeadlineExtremes) {
   EXPECT_EQ(rc, 0);
   EXPECT_TRUE(is_timeout(min_read.o, "read tcp " + local + "->" + remote)) << min_read.o.str();
   EXPECT_LT(min_read.took(), kAtOnce);
-  EXPECT_EQ(min_wait.o.kind, outcome::returned) << "wait_readable past its deadline returns false: " << min_wait.o.str();
+  EXPECT_EQ(min_wait.o.kind, outcome::returned)
+      << "wait_readable past its deadline returns false: " << min_wait.o.str();
   EXPECT_LT(min_wait.took(), kAtOnce);
   EXPECT_EQ(max_read.o.kind, outcome::returned) << max_read.o.str();
   EXPECT_EQ(max_read_got, "late");
@@ -2036,7 +2039,9 @@ TEST(NetTestMisuse, ConnOutlivesRun) {
   EXPECT_EQ(closes.kind, outcome::returned) << closes.str();
   EXPECT_EQ(parked.fd(), -1);
   EXPECT_EQ(c.fd(), -1);
-  { net::Conn gone = std::move(s); }  // destroyed without close()
+  {
+    net::Conn gone = std::move(s);
+  }  // destroyed without close()
 
   std::string echoed;
   rc = run_net(2, [&] {

@@ -1,6 +1,6 @@
 // net_test_util.hpp: helpers shared by net_test.cpp and net_stress_test.cpp,
-// the tests of gort::net through its public API (include/gort/net.hpp). Go counterparts: src/net's mockserver_test.go (newLocalListener,
-// the local servers) and the checks its tests repeat.
+// the tests of gort::net through its public API (include/gort/net.hpp). Go counterparts: src/net's mockserver_test.go
+// (newLocalListener, the local servers) and the checks its tests repeat.
 //
 // Conventions, as ../runtime/chan_test_util.hpp: the body runs inside
 // gort::run at a given GOMAXPROCS; goroutines record what they saw (an
@@ -66,13 +66,20 @@ struct outcome {
 
   static const char* kind_name(kind_t k) {
     switch (k) {
-      case returned: return "returned normally";
-      case timeout: return "net::timeout_error";
-      case op: return "net::op_error";
-      case system: return "std::system_error (not net::op_error)";
-      case invalid_arg: return "std::invalid_argument";
-      case logic: return "std::logic_error";
-      case other: return "another exception";
+      case returned:
+        return "returned normally";
+      case timeout:
+        return "net::timeout_error";
+      case op:
+        return "net::op_error";
+      case system:
+        return "std::system_error (not net::op_error)";
+      case invalid_arg:
+        return "std::invalid_argument";
+      case logic:
+        return "std::logic_error";
+      case other:
+        return "another exception";
     }
     return "?";
   }
@@ -273,7 +280,8 @@ inline bool have_ipv6() {
 // bytes), not existing yet.
 inline std::string temp_sock_path(const char* tag) {
   static std::atomic<int> n{0};
-  std::string p = "/tmp/gort-net-" + std::to_string(::getpid()) + "-" + tag + "-" + std::to_string(n.fetch_add(1)) + ".sock";
+  std::string p =
+      "/tmp/gort-net-" + std::to_string(::getpid()) + "-" + tag + "-" + std::to_string(n.fetch_add(1)) + ".sock";
   ::unlink(p.c_str());
   return p;
 }

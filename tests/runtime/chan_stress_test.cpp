@@ -206,10 +206,12 @@ TEST_P(ChanStressTest, CondBroadcastRounds) {
         wg.done();
       });
     for (int r = 0; r < rounds; ++r) {
-      if (!spin_until([&] {
-            std::lock_guard l(m);
-            return waiting == kG;
-          }, std::chrono::seconds(60))) {
+      if (!spin_until(
+              [&] {
+                std::lock_guard l(m);
+                return waiting == kG;
+              },
+              std::chrono::seconds(60))) {
         bad.fetch_add(1000);
         break;
       }

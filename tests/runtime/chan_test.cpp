@@ -112,7 +112,8 @@ TEST_P(ChanTest, Chan) {
         c.close();
         for (int i = 0; i < cap; ++i) {
           auto v = c.recv();
-          if (!v || *v != i) fail(cap, "received " + (v ? std::to_string(*v) : "nullopt") + ", want " + std::to_string(i));
+          if (!v || *v != i)
+            fail(cap, "received " + (v ? std::to_string(*v) : "nullopt") + ", want " + std::to_string(i));
         }
         if (c.recv()) fail(cap, "value from closed, drained chan");
         if (c.recv()) fail(cap, "value from closed, drained chan (second receive)");
@@ -379,7 +380,8 @@ TEST(ChanTest, PingPongDoesNotStarveYielder) {
       wg.done();
     });
     gort::yield();  // to the global queue, behind nothing: the pair runs
-    main_waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    main_waited_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
     stop.store(true);
     wg.wait();
   });
@@ -569,11 +571,15 @@ TEST_P(ChanTest, MoveOnly) {
         wg.done();
       });
       auto first = ch.recv();
-      if (!first || !*first) ++null_received;
-      else got.push_back(**first);
+      if (!first || !*first)
+        ++null_received;
+      else
+        got.push_back(**first);
       for (std::unique_ptr<int> p : ch) {  // range-for moves each value out
-        if (!p) ++null_received;
-        else got.push_back(*p);
+        if (!p)
+          ++null_received;
+        else
+          got.push_back(*p);
       }
       wg.wait();
     }
@@ -803,7 +809,9 @@ TEST_P(ChanTest, StorageFreed) {
       for (int i = 0; i < 5; ++i) ch.send(counted(i));
       auto copy = std::make_unique<gort::chan<counted>>(ch);
       live_with_copy = counted::live.load();
-      { gort::chan<counted> drop = std::move(ch); }  // first handle gone
+      {
+        gort::chan<counted> drop = std::move(ch);
+      }  // first handle gone
       live_after_first = counted::live.load();
       copy.reset();  // last handle gone
       live_after_last = counted::live.load();
@@ -881,7 +889,8 @@ inline bool try_recv(const gort::chan<int>& c, bool method, int& got) {
     if (r || r.closed) got = r.value.value_or(-1);
     return r || r.closed;
   }
-  return gort::select(gort::case_recv(c, [&](std::optional<int> v) { got = v.value_or(-1); }), gort::case_default()) == 0;
+  return gort::select(gort::case_recv(c, [&](std::optional<int> v) { got = v.value_or(-1); }), gort::case_default()) ==
+         0;
 }
 }  // namespace nb
 
@@ -919,7 +928,9 @@ TEST_P(ChanTest, NonblockingSendFindsParkedReceiver) {
       wg.done();
     });
     for (int i = 1; i <= n && stuck == 0; ++i)
-      if (!nb::retry([&] { return i % 2 == 0 ? c.try_send(i) : gort::select(gort::case_send(c, i), gort::case_default()) == 0; }))
+      if (!nb::retry([&] {
+            return i % 2 == 0 ? c.try_send(i) : gort::select(gort::case_send(c, i), gort::case_default()) == 0;
+          }))
         ++stuck;
     c.close();
     wg.wait();

@@ -28,11 +28,11 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <vector>
 #include <utility>
+#include <vector>
 
 namespace gort_test {
 
@@ -53,9 +53,7 @@ inline int run_procs(int procs, std::function<void()> fn) {
   return rc;
 }
 
-inline std::string procs_name(const ::testing::TestParamInfo<int>& info) {
-  return "P" + std::to_string(info.param);
-}
+inline std::string procs_name(const ::testing::TestParamInfo<int>& info) { return "P" + std::to_string(info.param); }
 
 // sleep_for: Go's time.Sleep.
 inline void sleep_for(std::chrono::microseconds d) { gort::sleep(d); }
@@ -187,8 +185,8 @@ inline void select_stress(int procs, long N) {
         };
       };
       for (long i = 0; i < 4 * N; ++i)
-        gort::select(gort::case_recv(c1[0], recv(0)), gort::case_recv(c1[1], recv(1)),
-                     gort::case_recv(c1[2], recv(2)), gort::case_recv(c1[3], recv(3)));
+        gort::select(gort::case_recv(c1[0], recv(0)), gort::case_recv(c1[1], recv(1)), gort::case_recv(c1[2], recv(2)),
+                     gort::case_recv(c1[3], recv(3)));
       wg.done();
     });
     wg.wait();
@@ -268,7 +266,7 @@ inline void close_under_load(int procs, int cap, int kSenders, int kReceivers, i
       ++unsent_n;
     }
   }
-    SCOPED_TRACE("cap " + std::to_string(cap) + ", " + std::to_string(n_delivered) + " delivered, " +
+  SCOPED_TRACE("cap " + std::to_string(cap) + ", " + std::to_string(n_delivered) + " delivered, " +
                std::to_string(n_panicked) + " panicked");
   EXPECT_EQ(unsent_n, 0);
   EXPECT_EQ(lost, 0) << "values whose send returned but never received";
@@ -280,7 +278,6 @@ inline void close_under_load(int procs, int cap, int kSenders, int kReceivers, i
   EXPECT_EQ(nrecv.load(), n_delivered);
   EXPECT_GE(n_delivered, total / 2);
 }
-
 
 // multi_consumer: Go's TestMultiConsumer: 23 workers range over a queue and
 // forward each value; the feeder closes the queue, waits for the workers,

@@ -86,8 +86,8 @@ struct signal_when {
 // with GODEBUG, GOMAXPROCS and GOTRACEBACK removed from the environment and
 // `extra_env` ("K=V") added; it captures stdout and stderr, sends the
 // signal of `when` if there is one, and kills the program after 60 s.
-prog_result run_program(const char* path, std::vector<std::string> prog_args,
-                        std::vector<std::string> extra_env, signal_when when = {}) {
+prog_result run_program(const char* path, std::vector<std::string> prog_args, std::vector<std::string> extra_env,
+                        signal_when when = {}) {
   prog_result r;
   std::vector<std::string> args = split(TESTPROG_EMULATOR, '|');
   args.push_back(path);
@@ -134,8 +134,8 @@ prog_result run_program(const char* path, std::vector<std::string> prog_args,
   std::string* sinks[2] = {&r.out, &r.err};
   int open_fds = 2;
   while (open_fds > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0) {
       r.timed_out = true;
       kill(pid, SIGKILL);
@@ -175,8 +175,7 @@ prog_result run_program(const char* path, std::vector<std::string> prog_args,
 }
 
 // run_testprog runs `testprog <name>` (run_program).
-prog_result run_testprog(const std::string& name, std::vector<std::string> extra_env = {},
-                         signal_when when = {}) {
+prog_result run_testprog(const std::string& name, std::vector<std::string> extra_env = {}, signal_when when = {}) {
   return run_program(TESTPROG_PATH, {name}, std::move(extra_env), std::move(when));
 }
 
@@ -260,7 +259,8 @@ void expect_goroutine_panic(const prog_result& r) {
   std::string stack;
   for (std::size_t i = static_cast<std::size_t>(h) + 1; i < ls.size(); ++i) stack += ls[i] + "\n";
   EXPECT_NE(stack.find("testprog_panicking_function"), std::string::npos)
-      << "the stack must name the function that threw\n" << r.describe();
+      << "the stack must name the function that threw\n"
+      << r.describe();
 }
 
 TEST_F(CrashTest, PanicGoroutine) { expect_goroutine_panic(run_testprog("PanicGoroutine")); }
@@ -285,8 +285,7 @@ void expect_stack_overflow(const prog_result& r) {
   auto ls = lines(r.err);
   EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
   EXPECT_TRUE(has_line(ls, "fatal error: stack overflow")) << r.describe();
-  EXPECT_GE(find_line(ls, std::regex(R"(runtime: goroutine stack exceeds [0-9]+-byte limit)")), 0)
-      << r.describe();
+  EXPECT_GE(find_line(ls, std::regex(R"(runtime: goroutine stack exceeds [0-9]+-byte limit)")), 0) << r.describe();
   int h = find_line(ls, kRunningHeader);
   ASSERT_GE(h, 0) << r.describe();
   std::smatch m;
@@ -323,14 +322,16 @@ TEST_F(CrashTest, SignalHandlerCalls) {
     const char* scenario;
     const char* call;
     bool idle;
-  } cases[] = {{"SignalHandlerGo", "go", false}, {"SignalHandlerYield", "yield", false}, {"SignalHandlerIdle", "go", true}};
+  } cases[] = {
+      {"SignalHandlerGo", "go", false}, {"SignalHandlerYield", "yield", false}, {"SignalHandlerIdle", "go", true}};
   for (const auto& c : cases) {
     prog_result r = run_testprog(c.scenario);
     auto ls = lines(r.err);
     EXPECT_TRUE(r.exited && r.status == 2) << c.scenario << "\n" << r.describe().substr(0, 4000);
     EXPECT_TRUE(has_line(ls, "fatal error: gort called from a signal handler")) << r.describe().substr(0, 4000);
-    EXPECT_TRUE(has_line(ls, "runtime: no gort function is async-signal-safe: a handler may write() to a pipe or "
-                             "eventfd that a goroutine waits on"));
+    EXPECT_TRUE(has_line(ls,
+                         "runtime: no gort function is async-signal-safe: a handler may write() to a pipe or "
+                         "eventfd that a goroutine waits on"));
     const bool named = has_line(ls, std::string("runtime: gort::") + c.call + " called from a signal handler");
     const int running = find_line(ls, kRunningHeader);
     const bool on_stack = running >= 0 && static_cast<std::size_t>(running) + 1 < ls.size() &&
@@ -376,9 +377,8 @@ TEST_F(CrashTest, WaitReasonsDeadlock) {
     if (std::regex_match(l, m, header) && m[1].str() != "1") got.insert(m[2].str());
   }
   const std::multiset<std::string> want = {
-      "sync.Mutex.Lock",  "sync.RWMutex.RLock",    "sync.RWMutex.Lock",     "sync.WaitGroup.Wait",
-      "sync.Cond.Wait",   "chan send",             "chan receive (nil chan)", "chan send (nil chan)",
-      "select (no cases)", "select",
+      "sync.Mutex.Lock", "sync.RWMutex.RLock",      "sync.RWMutex.Lock",    "sync.WaitGroup.Wait", "sync.Cond.Wait",
+      "chan send",       "chan receive (nil chan)", "chan send (nil chan)", "select (no cases)",   "select",
   };
   EXPECT_EQ(got, want) << r.describe();
 }
@@ -398,8 +398,7 @@ TEST_F(CrashTest, ThreadExhaustion) {
   auto ls = lines(r.err);
   EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
   EXPECT_TRUE(has_line(ls, "fatal error: thread exhaustion")) << r.describe();
-  EXPECT_GE(find_line(ls, std::regex(R"(runtime: program exceeds [0-9]+-thread limit)")), 0)
-      << r.describe();
+  EXPECT_GE(find_line(ls, std::regex(R"(runtime: program exceeds [0-9]+-thread limit)")), 0) << r.describe();
 }
 
 // The OS refuses a thread (an address-space limit leaves no room for its
@@ -411,7 +410,8 @@ TEST_F(CrashTest, NewosprocFails) {
   prog_result r = run_testprog("NewosprocFails");
   auto ls = lines(r.err);
   EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
-  const int i = find_line(ls, std::regex(R"(runtime: failed to create new OS thread \(have [0-9]+ already; errno=11\))"));
+  const int i =
+      find_line(ls, std::regex(R"(runtime: failed to create new OS thread \(have [0-9]+ already; errno=11\))"));
   ASSERT_GE(i, 0) << r.describe();
   ASSERT_LT(i + 2, static_cast<int>(ls.size())) << r.describe();
   EXPECT_EQ(ls[i + 1], "runtime: may need to increase max user processes (ulimit -u)") << r.describe();
@@ -427,16 +427,14 @@ TEST_F(CrashTest, GomaxprocsOverLimit) {
   EXPECT_EQ(r.err, "gort: GOMAXPROCS=5000 is over the limit of 1024 Ps; using 1024\n") << r.describe();
 }
 
-const std::regex kSchedLine(
-    R"(SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ spinningthreads=[0-9]+ )"
-    R"(needspinning=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ \[[0-9]+ [0-9]+\])");
+const std::regex kSchedLine(R"(SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ spinningthreads=[0-9]+ )"
+                            R"(needspinning=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ \[[0-9]+ [0-9]+\])");
 const std::regex kSchedDetailLine(
     R"(SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ spinningthreads=[0-9]+ )"
     R"(needspinning=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ )"
     R"(gcwaiting=(true|false) nmidlelocked=[0-9]+ stopwait=[0-9]+ sysmonwait=(true|false))");
-const std::regex kPLine(
-    R"(  P([0-9]+): status=[0-9]+ schedtick=[0-9]+ syscalltick=[0-9]+ m=([0-9]+|nil) )"
-    R"(runqsize=[0-9]+ gfreecnt=[0-9]+ timerslen=[0-9]+)");
+const std::regex kPLine(R"(  P([0-9]+): status=[0-9]+ schedtick=[0-9]+ syscalltick=[0-9]+ m=([0-9]+|nil) )"
+                        R"(runqsize=[0-9]+ gfreecnt=[0-9]+ timerslen=[0-9]+)");
 const std::regex kMLine(
     R"(  M[0-9]+: p=([0-9]+|nil) curg=([0-9]+|nil) mallocing=0 throwing=0 preemptoff= locks=[0-9]+ )"
     R"(dying=0 spinning=(true|false) blocked=(true|false) lockedg=([0-9]+|nil))");
@@ -469,8 +467,7 @@ TEST_F(CrashTest, StallReport) {
       EXPECT_GE(std::stol(m[1]), 5) << ls[at];
       ASSERT_GT(ls.size(), std::size_t(at) + 2) << r.describe();
       EXPECT_TRUE(std::regex_match(ls[at + 1], kRunningHeader)) << r.describe();
-      EXPECT_TRUE(std::any_of(ls.begin() + at, end,
-                              [](const std::string& l) { return l.starts_with("created by"); }))
+      EXPECT_TRUE(std::any_of(ls.begin() + at, end, [](const std::string& l) { return l.starts_with("created by"); }))
           << r.describe();
     }
     at = next;
@@ -526,8 +523,7 @@ TEST_F(CrashTest, DemoSchedTrace) {
   for (std::size_t i = 0; i < ls.size(); ++i) {
     if (i + 1 == ls.size() && r.err.back() != '\n') continue;  // cut off by the exit
     if (ls[i].rfind("SCHED", 0) != 0) {
-      EXPECT_TRUE(std::regex_match(ls[i], kPLine) || std::regex_match(ls[i], kMLine) ||
-                  std::regex_match(ls[i], kGLine))
+      EXPECT_TRUE(std::regex_match(ls[i], kPLine) || std::regex_match(ls[i], kMLine) || std::regex_match(ls[i], kGLine))
           << "line " << i << ": " << ls[i];
       continue;
     }
@@ -787,9 +783,14 @@ TEST_F(CrashTest, PanicGotraceback) {
     const char* env;
     bool frames, others, runtime;
   };
-  for (const level_case c : {level_case{nullptr, true, false, false}, {"single", true, false, false},
-                             {"all", true, true, false}, {"1", true, true, false}, {"none", false, false, false},
-                             {"0", false, false, false}, {"system", true, true, true}, {"2", true, true, true}}) {
+  for (const level_case c : {level_case{nullptr, true, false, false},
+                             {"single", true, false, false},
+                             {"all", true, true, false},
+                             {"1", true, true, false},
+                             {"none", false, false, false},
+                             {"0", false, false, false},
+                             {"system", true, true, true},
+                             {"2", true, true, true}}) {
     SCOPED_TRACE(std::string("GOTRACEBACK=") + (c.env ? c.env : "(unset)"));
     std::vector<std::string> env;
     if (c.env) env.push_back(std::string("GOTRACEBACK=") + c.env);
@@ -887,10 +888,12 @@ TEST(CheckedTest, LockOrder) {
   expect_checked({"LockOrder", "lock ordering problem", "runtime: lock hchan " P " taken while holding sched " P});
 }
 TEST(CheckedTest, LockOrderChan) {
-  expect_checked({"LockOrderChan", "lock ordering problem", "runtime: lock hchan " P " taken while holding sema_root " P});
+  expect_checked(
+      {"LockOrderChan", "lock ordering problem", "runtime: lock hchan " P " taken while holding sema_root " P});
 }
 TEST(CheckedTest, LockReentry) {
-  expect_checked({"LockReentry", "lock ordering problem", "runtime: lock allg " P " taken again by the thread that holds it"});
+  expect_checked(
+      {"LockReentry", "lock ordering problem", "runtime: lock allg " P " taken again by the thread that holds it"});
 }
 TEST(CheckedTest, LockSameRank) {
   prog_result r = run_program(TESTPROG_CHECKED_PATH, {"LockSameRank"}, {});
@@ -901,23 +904,28 @@ TEST(CheckedTest, LockNotHeld) {
   expect_checked({"LockNotHeld", "not holding required lock!", "runtime: lock " P " is not held by this thread"});
 }
 TEST(CheckedTest, UnlockNotHeld) {
-  expect_checked({"UnlockNotHeld", "lock release without matching lock acquire", "runtime: unlock of " P ", not held by this thread"});
+  expect_checked({"UnlockNotHeld", "lock release without matching lock acquire",
+                  "runtime: unlock of " P ", not held by this thread"});
 }
 TEST(CheckedTest, BadGStatus) {
-  expect_checked({"BadGStatus", "casgstatus: bad transition", "runtime: casgstatus: goroutine 1: running -> idle is not a G's transition"});
+  expect_checked({"BadGStatus", "casgstatus: bad transition",
+                  "runtime: casgstatus: goroutine 1: running -> idle is not a G's transition"});
 }
 TEST(CheckedTest, BadPStatus) {
   expect_checked({"BadPStatus", "bad P status transition", "runtime: p 0: status 1 -> 4 is not a P's transition"});
 }
 TEST(CheckedTest, RunqOverflow) { expect_checked({"RunqOverflow", "runqsteal: runq overflow", ""}); }
 TEST(CheckedTest, ChanQcount) {
-  expect_checked({"ChanQcount", "chan: invariant broken", "runtime: chan " P ": qcount > dataqsiz \\(qcount 2, dataqsiz 1\\)"});
+  expect_checked(
+      {"ChanQcount", "chan: invariant broken", "runtime: chan " P ": qcount > dataqsiz \\(qcount 2, dataqsiz 1\\)"});
 }
 TEST(CheckedTest, ChanWaitingReceiver) {
-  expect_checked({"ChanWaitingReceiver", "chan: invariant broken", "runtime: chan " P ": receivers wait while the buffer holds values .*"});
+  expect_checked({"ChanWaitingReceiver", "chan: invariant broken",
+                  "runtime: chan " P ": receivers wait while the buffer holds values .*"});
 }
 TEST(CheckedTest, TimerHeapOrder) {
-  expect_checked({"TimerHeapOrder", "timer heap out of order", "runtime: timer heap " P ": entry 1 of 2 \\(when 100\\): earlier than its parent"});
+  expect_checked({"TimerHeapOrder", "timer heap out of order",
+                  "runtime: timer heap " P ": entry 1 of 2 \\(when 100\\): earlier than its parent"});
 }
 TEST(CheckedTest, SemaTreap) {
   expect_checked({"SemaTreap", "semaRoot: bad treap", "runtime: semaphore treap " P ": addresses out of search order"});

@@ -93,8 +93,7 @@ TEST_P(ExtramTest, EveryCallWorks) {
       must("recv", [&] { s.received = to_thread.recv().value_or(-1); });
       must("send", [&] { to_main.send(7); });
       must("select", [&] {
-        s.selected = gort::select(gort::case_recv(to_thread, [](std::optional<int>) {}),
-                                  gort::case_send(to_main, 8));
+        s.selected = gort::select(gort::case_recv(to_thread, [](std::optional<int>) {}), gort::case_send(to_main, 8));
       });
       must("try_send", [&] {
         auto c = gort::make_chan<int>(1);

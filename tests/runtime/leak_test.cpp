@@ -182,8 +182,7 @@ TEST_P(LeakTest, ChanWaitersOutliveRun) {
       });
       gort::go([&started, c = *c, r = *r] {
         started.done();
-        gort::select(gort::case_recv(c, [](std::optional<int>) {}),
-                     gort::case_recv(r, [](std::optional<int>) {}));
+        gort::select(gort::case_recv(c, [](std::optional<int>) {}), gort::case_recv(r, [](std::optional<int>) {}));
       });
       gort::go([&] {
         mu.lock();
@@ -295,9 +294,10 @@ TEST(LeakCensusTest, RepeatedRunsRSS) {
   }
   const std::size_t end = rss_bytes();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("RepeatedRunsRSS: %d runs of %d goroutines in %.1f s; RSS after warm-up %zu KiB, peak %zu KiB, "
-              "end %zu KiB\n",
-              runs, gs, secs, after_warmup >> 10, peak >> 10, end >> 10);
+  std::printf(
+      "RepeatedRunsRSS: %d runs of %d goroutines in %.1f s; RSS after warm-up %zu KiB, peak %zu KiB, "
+      "end %zu KiB\n",
+      runs, gs, secs, after_warmup >> 10, peak >> 10, end >> 10);
   ASSERT_GT(after_warmup, 0u) << "/proc/self/statm unreadable";
   EXPECT_LE(peak, after_warmup + bound) << "RSS grew " << ((peak - after_warmup) >> 10) << " KiB after warm-up";
 }

@@ -93,8 +93,7 @@ TEST(MetricsTest, PreemptionsByKind) {
     // A blocking() call that lasts, with a goroutine waiting for the P.
     std::atomic<bool> ran{false};
     gort::go([&] { ran = true; });
-    while (gort::stats().handoffs_syscall == held.handoffs_syscall)
-      gort::blocking([] { ::usleep(2000); });
+    while (gort::stats().handoffs_syscall == held.handoffs_syscall) gort::blocking([] { ::usleep(2000); });
     while (!ran.load()) gort::yield();
   });
 }

@@ -7,8 +7,8 @@
 // spinning goroutine at GOMAXPROCS=1 does not keep I/O from progressing;
 // a burst of long readers spreads over the Ps. Each case runs at GOMAXPROCS
 // 1 and 2, but the last (2 only).
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -64,10 +64,11 @@ struct polled_pipe {
     EXPECT_NE(pd, nullptr) << "errno " << errno;
   }
   ~polled_pipe() {
-    if (pd) in_runtime([this] {
-      poll_unblock(pd);
-      poll_close(pd);
-    });
+    if (pd)
+      in_runtime([this] {
+        poll_unblock(pd);
+        poll_close(pd);
+      });
     close(r);
     close(w);
   }

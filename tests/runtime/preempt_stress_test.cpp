@@ -42,8 +42,7 @@ class PreemptStressTest : public ::testing::TestWithParam<std::tuple<int, bool>>
   static bool by_signal() { return std::get<1>(GetParam()); }
 };
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, PreemptStressTest,
-                         ::testing::Combine(::testing::Values(1, 2, 4), ::testing::Bool()),
-                         [](const auto& info) {
+                         ::testing::Combine(::testing::Values(1, 2, 4), ::testing::Bool()), [](const auto& info) {
                            return "P" + std::to_string(std::get<0>(info.param)) +
                                   (std::get<1>(info.param) ? "_signal" : "");
                          });

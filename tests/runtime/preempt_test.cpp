@@ -8,8 +8,8 @@
 // where the kernel lacks membarrier) and the signal (GODEBUG=preemptsignal=1).
 // Only the handshake leaves the interrupted calls alone:
 // UnwrappedCallsSeeNoEINTR.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/membarrier.h>
 #include <poll.h>
 #include <semaphore.h>
@@ -20,8 +20,8 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -73,8 +73,10 @@ void PrintTo(const preempt_mode& m, std::ostream* os) {
 class PreemptTest : public ::testing::TestWithParam<preempt_mode> {
  protected:
   void SetUp() override {
-    if (GetParam().signal) ::setenv("GODEBUG", "preemptsignal=1", 1);
-    else if (!membarrier_available()) GTEST_SKIP() << "no membarrier(PRIVATE_EXPEDITED) here: the runtime uses the signal";
+    if (GetParam().signal)
+      ::setenv("GODEBUG", "preemptsignal=1", 1);
+    else if (!membarrier_available())
+      GTEST_SKIP() << "no membarrier(PRIVATE_EXPEDITED) here: the runtime uses the signal";
   }
   void TearDown() override {
     if (GetParam().signal) ::unsetenv("GODEBUG");
@@ -120,8 +122,7 @@ TEST_P(PreemptTest, PollingAChannelDoesNotStall) {
     for (int i = 0; i < procs(); ++i)
       gort::go([&, c] {
         for (long n = 1;; ++n) {
-          const bool ok = n % 2 == 0 ? bool(c.try_recv())
-                                     : gort::select(gort::case_recv(c), gort::case_default()) == 0;
+          const bool ok = n % 2 == 0 ? bool(c.try_recv()) : gort::select(gort::case_recv(c), gort::case_default()) == 0;
           if (ok) {
             got.fetch_add(1);
             break;
@@ -185,13 +186,12 @@ void expect_unwrapped_call_does_not_stall(int procs, unwrapped_call call) {
 TEST_P(PreemptTest, UnwrappedSleepDoesNotStall) {
   std::atomic<bool> release{false};
   const auto deadline = clock_type::now() + give_up;
-  expect_unwrapped_call_does_not_stall(
-      procs(), {"std::this_thread::sleep_for", nullptr,
-                [&] {
-                  while (!release.load() && clock_type::now() < deadline)
-                    std::this_thread::sleep_for(milliseconds(10));
-                },
-                [&] { release.store(true); }});
+  expect_unwrapped_call_does_not_stall(procs(), {"std::this_thread::sleep_for", nullptr,
+                                                 [&] {
+                                                   while (!release.load() && clock_type::now() < deadline)
+                                                     std::this_thread::sleep_for(milliseconds(10));
+                                                 },
+                                                 [&] { release.store(true); }});
 }
 
 TEST_P(PreemptTest, UnwrappedPipeReadDoesNotStall) {
@@ -205,12 +205,12 @@ TEST_P(PreemptTest, UnwrappedPipeReadDoesNotStall) {
     for (int i = 0; i < procs(); ++i) EXPECT_EQ(::write(fd[1], "x", 1), 1);
   });
   expect_unwrapped_call_does_not_stall(procs(), {"read on a pipe", nullptr,
-                                                    [&] {
-                                                      char b = 0;
-                                                      EXPECT_EQ(::read(fd[0], &b, 1), 1);  // SA_RESTART: no EINTR
-                                                      EXPECT_EQ(b, 'x');
-                                                    },
-                                                    [&] { release.store(true); }});
+                                                 [&] {
+                                                   char b = 0;
+                                                   EXPECT_EQ(::read(fd[0], &b, 1), 1);  // SA_RESTART: no EINTR
+                                                   EXPECT_EQ(b, 'x');
+                                                 },
+                                                 [&] { release.store(true); }});
   writer.join();
   ::close(fd[0]);
   ::close(fd[1]);
@@ -221,19 +221,19 @@ TEST_P(PreemptTest, UnwrappedStdMutexDoesNotStall) {
   std::mutex mu;
   std::thread holder;
   std::atomic<bool> held{false}, release{false};
-  expect_unwrapped_call_does_not_stall(
-      procs(), {"std::mutex held by another thread",
-                [&] {
-                  holder = std::thread([&] {  // holds mu until told, or give_up
-                    std::lock_guard<std::mutex> l(mu);
-                    held.store(true);
-                    const auto deadline = clock_type::now() + give_up;
-                    while (!release.load() && clock_type::now() < deadline)
-                      std::this_thread::sleep_for(milliseconds(1));
-                  });
-                  while (!held.load()) std::this_thread::yield();
-                },
-                [&] { std::lock_guard<std::mutex> l(mu); }, [&] { release.store(true); }});
+  expect_unwrapped_call_does_not_stall(procs(),
+                                       {"std::mutex held by another thread",
+                                        [&] {
+                                          holder = std::thread([&] {  // holds mu until told, or give_up
+                                            std::lock_guard<std::mutex> l(mu);
+                                            held.store(true);
+                                            const auto deadline = clock_type::now() + give_up;
+                                            while (!release.load() && clock_type::now() < deadline)
+                                              std::this_thread::sleep_for(milliseconds(1));
+                                          });
+                                          while (!held.load()) std::this_thread::yield();
+                                        },
+                                        [&] { std::lock_guard<std::mutex> l(mu); }, [&] { release.store(true); }});
   holder.join();
 }
 

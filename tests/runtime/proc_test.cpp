@@ -61,13 +61,9 @@ GORT_TEST_OPAQUE std::thread::id opaque_thread_id() { return std::this_thread::g
 GORT_TEST_OPAQUE int opaque_errno() { return errno; }
 GORT_TEST_OPAQUE void opaque_set_errno(int v) { errno = v; }
 
-int run_procs(int procs, std::function<void()> fn) {
-  return gort::run(gort::Config{.maxprocs = procs}, std::move(fn));
-}
+int run_procs(int procs, std::function<void()> fn) { return gort::run(gort::Config{.maxprocs = procs}, std::move(fn)); }
 
-std::string procs_name(const ::testing::TestParamInfo<int>& info) {
-  return "P" + std::to_string(info.param);
-}
+std::string procs_name(const ::testing::TestParamInfo<int>& info) { return "P" + std::to_string(info.param); }
 
 class ProcTest : public ::testing::TestWithParam<int> {};
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, ProcTest, ::testing::Values(1, 2, 4, 8), procs_name);
@@ -123,21 +119,27 @@ TEST_P(ProcTest, GoArguments) {
     gort::WaitGroup wg;
     wg.add(3);
     std::string s = "original";
-    gort::go([&](std::string copy, int v) {
-      got_copy = copy;
-      got_value = v;
-      wg.done();
-    }, s, 42);
+    gort::go(
+        [&](std::string copy, int v) {
+          got_copy = copy;
+          got_value = v;
+          wg.done();
+        },
+        s, 42);
     s = "changed after go";  // the goroutine has its own copy
     auto up = std::make_unique<int>(5);
-    gort::go([&](std::unique_ptr<int> p) {
-      got_unique = p && *p == 5;
-      wg.done();
-    }, std::move(up));
-    gort::go([&](std::shared_ptr<int> p) {
-      counted = p.use_count();
-      wg.done();
-    }, shared);
+    gort::go(
+        [&](std::unique_ptr<int> p) {
+          got_unique = p && *p == 5;
+          wg.done();
+        },
+        std::move(up));
+    gort::go(
+        [&](std::shared_ptr<int> p) {
+          counted = p.use_count();
+          wg.done();
+        },
+        shared);
     wg.wait();
   });
   EXPECT_EQ(rc, 0);
@@ -256,8 +258,7 @@ TEST(ProcTest, GlobalRunqNotStarved) {
   });
   EXPECT_EQ(rc, 0);
   EXPECT_TRUE(x_ran.load()) << "X, on the global queue, never ran";
-  EXPECT_EQ(gave_up.load(), 0) << "goroutines gave up after " << kMaxYields
-                               << " yields each without seeing X run";
+  EXPECT_EQ(gave_up.load(), 0) << "goroutines gave up after " << kMaxYields << " yields each without seeing X run";
   EXPECT_EQ(yielders_done.load(), kYielders);
 }
 
@@ -350,11 +351,12 @@ TEST(ProcTest, GOMAXPROCS) {
       std::atomic<int> n{0};
       gort::WaitGroup wg;
       wg.add(kG);
-      for (int i = 0; i < kG; ++i) gort::go([&] {
-        gort::yield();
-        n.fetch_add(1);
-        wg.done();
-      });
+      for (int i = 0; i < kG; ++i)
+        gort::go([&] {
+          gort::yield();
+          n.fetch_add(1);
+          wg.done();
+        });
       wg.wait();
       ran.push_back(n.load());
     };
@@ -763,8 +765,8 @@ TEST_P(HazardTest, Errno) {
   });
   EXPECT_EQ(rc, 0);
   EXPECT_GT(migrations.load(), 0) << "no goroutine migrated: the test proved nothing";
-  EXPECT_EQ(bad.load(), 0) << "errno changed across a yield (first wrong value " << first_bad.load()
-                           << "; " << migrations.load() << " migrations)";
+  EXPECT_EQ(bad.load(), 0) << "errno changed across a yield (first wrong value " << first_bad.load() << "; "
+                           << migrations.load() << " migrations)";
 }
 
 // Catch, yield (migrating) inside the catch block, then rethrow with
@@ -863,8 +865,7 @@ struct yielding_destructor {
 
 TEST_P(HazardTest, UncaughtExceptions) {
   constexpr int kRounds = 5;
-  std::atomic<long> migrations{0}, observer_migrations{0}, wrong_unwinding{0}, wrong_observer{0},
-      caught{0}, rounds{0};
+  std::atomic<long> migrations{0}, observer_migrations{0}, wrong_unwinding{0}, wrong_observer{0}, caught{0}, rounds{0};
   std::atomic<int> unwinders_left{kHazardG / 2};
   int rc = hazard_run(GetParam(), [&](int i, mover& mv) {
     if (i % 2 == 0) {  // unwinder
@@ -944,10 +945,11 @@ TEST(RunTest, ManyRuns) {
       at_start = gort::num_goroutine();
       gort::WaitGroup wg;
       wg.add(kG);
-      for (int i = 0; i < kG; ++i) gort::go([&] {
-        n.fetch_add(1);
-        wg.done();
-      });
+      for (int i = 0; i < kG; ++i)
+        gort::go([&] {
+          n.fetch_add(1);
+          wg.done();
+        });
       wg.wait();
     });
     bad_rc += rc != 0;
@@ -998,11 +1000,12 @@ TEST_P(RunTest, ReturnWithParkedGoroutines) {
     at_start = gort::num_goroutine();
     gort::WaitGroup wg;
     wg.add(20);
-    for (int i = 0; i < 20; ++i) gort::go([&] {
-      gort::yield();
-      n.fetch_add(1);
-      wg.done();
-    });
+    for (int i = 0; i < 20; ++i)
+      gort::go([&] {
+        gort::yield();
+        n.fetch_add(1);
+        wg.done();
+      });
     wg.wait();
   });
   EXPECT_EQ(rc, 0);

@@ -48,16 +48,22 @@ TEST_P(SelectTest, SelectFairness) {
         gort::select(gort::case_recv(c3, take), gort::case_recv(c4, take), gort::case_recv(c1, take),
                      gort::case_recv(c2, take));
         bool stop = false;
-        gort::select(gort::case_send(out, b), gort::case_recv(done, [&](std::optional<unsigned char>) { stop = true; }));
+        gort::select(gort::case_send(out, b),
+                     gort::case_recv(done, [&](std::optional<unsigned char>) { stop = true; }));
         if (stop) break;
       }
       wg.done();
     });
     for (int i = 0; i < trials; ++i) {
       switch (out.recv().value_or(0)) {
-        case 1: ++cnt1; break;
-        case 2: ++cnt2; break;
-        default: ++other;
+        case 1:
+          ++cnt1;
+          break;
+        case 2:
+          ++cnt2;
+          break;
+        default:
+          ++other;
       }
     }
     done.close();
@@ -147,9 +153,12 @@ TEST_P(SelectTest, BlockingSelectWakes) {
       wg.add(1);
       gort::go([&, a, b, s, which, i] {
         if (i % 2) sleep_for(50us);
-        if (which == 0) a.send(i);
-        else if (which == 1) b.send(i);
-        else if (s.recv() != -i) ++wrong;
+        if (which == 0)
+          a.send(i);
+        else if (which == 1)
+          b.send(i);
+        else if (s.recv() != -i)
+          ++wrong;
         wg.done();
       });
       std::optional<int> got;
@@ -225,11 +234,12 @@ TEST_P(SelectTest, SelfSelectMany) {
           while (!stop) {
             const long v = static_cast<long>(p) << 40 | seq;
             gort::select(gort::case_send(c, v, [&] { ++seq; }),
-                         gort::case_recv(c, [&](std::optional<long> r) {
-                           if (!r) return;
-                           if (cap == 0 && (*r >> 40) == p) self_receive.fetch_add(1);
-                           got[p].push_back(*r);
-                         }),
+                         gort::case_recv(c,
+                                         [&](std::optional<long> r) {
+                                           if (!r) return;
+                                           if (cap == 0 && (*r >> 40) == p) self_receive.fetch_add(1);
+                                           got[p].push_back(*r);
+                                         }),
                          gort::case_recv(quit, [&](std::optional<int>) { stop = true; }));
             // The goroutine that does the target-th operation ends the run
             // (not main: with one P and no preemption a yielding main could
@@ -273,10 +283,9 @@ TEST_P(SelectTest, NilChannelsAndDefault) {
     gort::chan<int> n1;
     gort::chan<std::string> n2;
     for (int i = 0; i < 1000; ++i) {
-      int k = gort::select(gort::case_recv(n1, [&](std::optional<int>) { ++other; }),
-                           gort::case_send(n2, "x", [&] { ++other; }),
-                           gort::case_recv(n2, [&](std::optional<std::string>) { ++other; }),
-                           gort::case_default([&] { ++dflt; }));
+      int k = gort::select(
+          gort::case_recv(n1, [&](std::optional<int>) { ++other; }), gort::case_send(n2, "x", [&] { ++other; }),
+          gort::case_recv(n2, [&](std::optional<std::string>) { ++other; }), gort::case_default([&] { ++dflt; }));
       if (k != 3) ++other;
     }
   });
@@ -353,12 +362,14 @@ TEST_P(SelectTest, SendCaseOnClosed) {
     auto never = gort::make_chan<int>();
     at_once = panic_message([&] { gort::select(gort::case_recv(never), gort::case_send(c, 1, [&] { ++callbacks; })); });
     // Go: a closed channel's send case is ready, so it beats the default.
-    with_default = panic_message([&] { gort::select(gort::case_send(c, 1, [&] { ++callbacks; }), gort::case_default()); });
+    with_default =
+        panic_message([&] { gort::select(gort::case_send(c, 1, [&] { ++callbacks; }), gort::case_default()); });
     auto d = gort::make_chan<int>();
     gort::WaitGroup wg;
     wg.add(1);
     gort::go([&, d, never] {
-      parked = panic_message([&] { gort::select(gort::case_recv(never), gort::case_send(d, 1, [&] { ++callbacks; })); });
+      parked =
+          panic_message([&] { gort::select(gort::case_recv(never), gort::case_send(d, 1, [&] { ++callbacks; })); });
       wg.done();
     });
     sleep_for(2ms);
@@ -555,9 +566,9 @@ TEST_P(SelectTest, SelectDuplicateChannel) {
       wg.done();
     });
     sleep_for(1ms);  // B queues on c
-    d.send(7);       // wakes A, which dequeues itself from c (twice)
+    d.send(7);  // wakes A, which dequeues itself from c (twice)
     (void)e.recv();  // A is done
-    c.send(8);       // must wake B
+    c.send(8);  // must wake B
     wg.wait();
   });
   EXPECT_EQ(rc, 0);
@@ -574,7 +585,11 @@ TEST_P(SelectTest, SameChannelSendAndRecv) {
     auto c = gort::make_chan<int>(1);
     int expect_next = 0, next_send = 0;
     for (int i = 0; i < 1000; ++i) {
-      int k = gort::select(gort::case_send(c, next_send, [&] { ++sends; ++next_send; }),
+      int k = gort::select(gort::case_send(c, next_send,
+                                           [&] {
+                                             ++sends;
+                                             ++next_send;
+                                           }),
                            gort::case_recv(c, [&](std::optional<int> v) {
                              ++recvs;
                              if (v != expect_next) ++mismatch;

@@ -57,9 +57,7 @@ std::size_t settle() {
 
 class StressTest : public ::testing::TestWithParam<int> {};
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, StressTest, ::testing::Values(1, 2, 4),
-                         [](const ::testing::TestParamInfo<int>& info) {
-                           return "P" + std::to_string(info.param);
-                         });
+                         [](const ::testing::TestParamInfo<int>& info) { return "P" + std::to_string(info.param); });
 
 TEST_P(StressTest, Spawn) {
   std::atomic<long> ran{0};
@@ -77,10 +75,8 @@ TEST_P(StressTest, Spawn) {
     wg.wait();
     left = settle();
   });
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - start).count();
-  std::printf("%ld goroutines at GOMAXPROCS=%d: %lld ms\n", kSpawnN, GetParam(),
-              static_cast<long long>(ms));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%ld goroutines at GOMAXPROCS=%d: %lld ms\n", kSpawnN, GetParam(), static_cast<long long>(ms));
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(ran.load(), kSpawnN);
   EXPECT_EQ(left, 1u) << "goroutines still alive 10 s after the last done()";

@@ -63,9 +63,7 @@ TEST_P(SyncTest, Mutex) { hammer_mutex(GetParam(), 10, static_cast<int>(scaled(1
 // Heavy contention, with holders that yield while holding the lock so that
 // waiters wait well over 1 ms and the mutex goes into starvation mode (which
 // cannot be observed directly; correctness under it can).
-TEST_P(SyncTest, MutexHeavyContention) {
-  hammer_mutex(GetParam(), 16, static_cast<int>(scaled(5000)), 7);
-}
+TEST_P(SyncTest, MutexHeavyContention) { hammer_mutex(GetParam(), 16, static_cast<int>(scaled(5000)), 7); }
 
 TEST_P(SyncTest, MutexBasic) {
   bool try_free = false, try_held = true, try_held_other = true, try_after = false;
@@ -290,7 +288,8 @@ void hammer_rwmutex(int procs, int writers, int readers, int iterations) {
         rw.lock_shared();
         int n = activity.fetch_add(1) + 1;
         if (n < 1 || n >= 10000) bad_reader.fetch_add(1);
-        for (int k = 0; k < 20; ++k) {}
+        for (int k = 0; k < 20; ++k) {
+        }
         if (i % 16 == 0) gort::yield();
         activity.fetch_sub(1);
         rw.unlock_shared();

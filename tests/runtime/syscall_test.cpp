@@ -144,8 +144,7 @@ TEST_P(SyscallTest, BlockingDoesNotStall) {
 TEST_P(SyscallTest, BlockingResultExceptionErrno) {
   gort::run(gort::Config{.maxprocs = GetParam()}, [] {
     EXPECT_EQ(gort::blocking([] { return std::string("ok"); }), "ok");
-    EXPECT_THROW(gort::blocking([]() -> int { throw std::runtime_error("io"); }),
-                 std::runtime_error);
+    EXPECT_THROW(gort::blocking([]() -> int { throw std::runtime_error("io"); }), std::runtime_error);
     int rc = gort::blocking([] { return ::close(-1); });
     EXPECT_EQ(rc, -1);
     EXPECT_EQ(errno, EBADF);
@@ -299,7 +298,8 @@ TEST_P(SyscallTest, ForkedChildUsingRuntimeFails) {
     ::close(fds[0]);
     EXPECT_EQ(status, 2) << "round " << r << (status == -1 ? ": the child hung" : "") << "\n" << err.substr(0, 2000);
     EXPECT_NE(err.find("fatal error: gort used in a child process after fork()"), std::string::npos)
-        << "round " << r << "\n" << err.substr(0, 2000);
+        << "round " << r << "\n"
+        << err.substr(0, 2000);
   });
 }
 

@@ -41,8 +41,6 @@ using tp = steady::time_point;
 class TimeStressTest : public ::testing::TestWithParam<int> {};
 INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, TimeStressTest, ::testing::Values(1, 2, 4), procs_name);
 
-
-
 std::chrono::microseconds us(int n) { return std::chrono::microseconds(n); }
 
 TEST_P(TimeStressTest, ManySleepers) {
@@ -213,8 +211,7 @@ TEST_P(TimeStressTest, SharedAfterFuncRaces) {
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(final_runs, final_expected) << "runs != arms - cancels";
   EXPECT_EQ(later_runs, final_runs) << "an after_func ran after every arm was accounted for";
-  for (int j = 0; j < kT; ++j)
-    EXPECT_EQ(runs[j].load(), arms[j].load() - cancels[j].load()) << "timer " << j;
+  for (int j = 0; j < kT; ++j) EXPECT_EQ(runs[j].load(), arms[j].load() - cancels[j].load()) << "timer " << j;
 }
 
 // Channel timers shared by goroutines that reset, stop and receive at random.
@@ -287,8 +284,8 @@ TEST_P(TimeStressTest, SharedTimerRaces) {
                        << ", cancelled " << cancels.load();
   EXPECT_LE(received.load(), arms.load()) << "more values than arms";
   EXPECT_EQ(early.load(), 0);
-  std::printf("SharedTimerRaces: %ld arms, %ld received, %ld cancelled, excess %ld\n", arms.load(),
-              received.load(), cancels.load(), excess);
+  std::printf("SharedTimerRaces: %ld arms, %ld received, %ld cancelled, excess %ld\n", arms.load(), received.load(),
+              cancels.load(), excess);
 }
 
 TEST_P(TimeStressTest, TickerRaces) {

@@ -67,9 +67,9 @@ INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, TimeTest, ::testing::Values(1, 2, 4), procs
 constexpr auto kLate = kSanitized ? 2000ms : 1000ms;
 
 double ms(steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-std::string ms_str(steady::duration d) { return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); }
-
-
+std::string ms_str(steady::duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
 
 // recv_within: receives from c, or gives up after d (nullopt).
 template <class T>
@@ -114,7 +114,8 @@ TEST_P(TimeTest, SleepDurations) {
         const auto start = steady::now();
         gort::sleep(d);
         const auto slept = steady::now() - start;
-        if (slept < d) errs.add("sleep(" + std::to_string(d.count()) + "ns) slept " + std::to_string(slept.count()) + "ns");
+        if (slept < d)
+          errs.add("sleep(" + std::to_string(d.count()) + "ns) slept " + std::to_string(slept.count()) + "ns");
       }
     }
   });
@@ -175,10 +176,9 @@ TEST_P(TimeTest, NegativeDuration) {
 TEST_P(TimeTest, OverflowSleep) {
   int big = -1, neg = -1;
   int rc = run_procs(GetParam(), [&] {
-    big = gort::select(gort::case_recv(gort::after(std::chrono::nanoseconds::max())),
-                       gort::case_recv(gort::after(25ms)));
-    neg = gort::select(gort::case_recv(gort::after(std::chrono::nanoseconds::min())),
-                       gort::case_recv(gort::after(5s)));
+    big =
+        gort::select(gort::case_recv(gort::after(std::chrono::nanoseconds::max())), gort::case_recv(gort::after(25ms)));
+    neg = gort::select(gort::case_recv(gort::after(std::chrono::nanoseconds::min())), gort::case_recv(gort::after(5s)));
     gort::Timer t(std::chrono::nanoseconds::max());
     gort::sleep(5ms);
     if (!t.reset(std::chrono::nanoseconds::max() - 1ns) && big == 1) big = 3;
@@ -501,9 +501,11 @@ TEST_P(TimeTest, TimerStopStress) {
         if (r.stopped[i] && f != 0)
           errs.add(round + "timer " + std::to_string(i) + ": stop() returned true, yet f ran");
         if (!r.stopped[i] && f != 1)
-          errs.add(round + "timer " + std::to_string(i) + ": stop() returned false, and f ran " + std::to_string(f) + " times");
+          errs.add(round + "timer " + std::to_string(i) + ": stop() returned false, and f ran " + std::to_string(f) +
+                   " times");
         if (f != 0 && r.fired_at[i] < r.armed0[i] + due)
-          errs.add(round + "timer " + std::to_string(i) + ": f ran " + ms_str(r.armed0[i] + due - r.fired_at[i]) + " ms early");
+          errs.add(round + "timer " + std::to_string(i) + ": f ran " + ms_str(r.armed0[i] + due - r.fired_at[i]) +
+                   " ms early");
       }
       all_in_time = r.early == n;
     }
@@ -801,9 +803,7 @@ TEST_P(TimeTest, StopWhileReceiverBlocked) {
     for (; rounds < 10 && !stopped; ++rounds) {
       gort::Timer t(20ms);
       auto result = gort::make_chan<int>(1);
-      gort::go([&, result] {
-        result.send(gort::select(gort::case_recv(t.c()), gort::case_recv(gort::after(100ms))));
-      });
+      gort::go([&, result] { result.send(gort::select(gort::case_recv(t.c()), gort::case_recv(gort::after(100ms)))); });
       gort::sleep(2ms);
       stopped = t.stop();
       which = result.recv().value();
@@ -1437,7 +1437,9 @@ TEST_P(TimeTest, TimerDestroyedStillFires) {
     std::optional<tp> v = recv_within(c, 30s);
     got = v.has_value();
     if (v) at = *v - t0;
-    { (void)gort::after_func(5ms, [&] { ran = true; }); }
+    {
+      (void)gort::after_func(5ms, [&] { ran = true; });
+    }
     spin_until([&] { return ran.load(); });
     // A timer nobody holds any more is simply freed when it fires.
     for (int i = 0; i < 100; ++i) gort::Timer t(std::chrono::microseconds(i * 10));

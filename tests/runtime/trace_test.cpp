@@ -203,9 +203,8 @@ void check_consistent(const trace_file& t) {
     for (std::size_t i = 0; i < sorted.size(); ++i) {
       EXPECT_LE(sorted[i].start, sorted[i].end) << "track " << k.first << "/" << k.second;
       if (i == 0) continue;
-      EXPECT_GE(sorted[i].start, sorted[i - 1].end)
-          << "overlap on track " << k.first << "/" << k.second << ": " << sorted[i - 1].name << " and "
-          << sorted[i].name;
+      EXPECT_GE(sorted[i].start, sorted[i - 1].end) << "overlap on track " << k.first << "/" << k.second << ": "
+                                                    << sorted[i - 1].name << " and " << sorted[i].name;
     }
   }
   // A viewer drops an arrow whose start lies in no slice of its track.
@@ -228,7 +227,8 @@ void check_consistent(const trace_file& t) {
 }
 
 std::string temp_path(const char* name) {
-  return (std::filesystem::temp_directory_path() / (std::string("gort_") + name + "_" + std::to_string(getpid()) + ".json"))
+  return (std::filesystem::temp_directory_path() /
+          (std::string("gort_") + name + "_" + std::to_string(getpid()) + ".json"))
       .string();
 }
 
@@ -294,17 +294,17 @@ TEST(TraceTest, RoundTripCounts) {
   for (std::uint64_t goid : goids) {
     const std::vector<slice> runs = t.goroutine_slices(goid);
     ASSERT_FALSE(runs.empty()) << "G" << goid;
-    const auto last = std::max_element(runs.begin(), runs.end(),
-                                       [](const slice& a, const slice& b) { return a.start < b.start; });
+    const auto last =
+        std::max_element(runs.begin(), runs.end(), [](const slice& a, const slice& b) { return a.start < b.start; });
     EXPECT_EQ(last->end_reason, "exit") << "G" << goid;
   }
   // Main was running when the trace began: its run is shown from there.
   const std::vector<slice> mains = t.goroutine_slices(1);
   ASSERT_FALSE(mains.empty());
-  EXPECT_EQ(std::min_element(mains.begin(), mains.end(),
-                             [](const slice& a, const slice& b) { return a.start < b.start; })
-                ->start,
-            0);
+  EXPECT_EQ(
+      std::min_element(mains.begin(), mains.end(), [](const slice& a, const slice& b) { return a.start < b.start; })
+          ->start,
+      0);
   const std::vector<slice> sleeps = t.goroutine_slices(sleeper);
   EXPECT_TRUE(std::any_of(sleeps.begin(), sleeps.end(), [](const slice& s) { return s.end_reason == "sleep"; }));
   EXPECT_GE(t.instants.count("timer") ? t.instants.at("timer") : 0, 1);

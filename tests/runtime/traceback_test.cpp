@@ -151,10 +151,17 @@ TEST(TracebackTest, Gotraceback) {
     int level;
     bool all, crash;
   };
-  for (const level_case c : {level_case{nullptr, 1, false, false}, {"", 1, false, false}, {"single", 1, false, false},
-                             {"none", 0, false, false}, {"all", 1, true, false}, {"system", 2, true, false},
-                             {"crash", 2, true, true}, {"0", 0, true, false}, {"1", 1, true, false},
-                             {"2", 2, true, false}, {"bogus", 0, true, false}}) {
+  for (const level_case c : {level_case{nullptr, 1, false, false},
+                             {"", 1, false, false},
+                             {"single", 1, false, false},
+                             {"none", 0, false, false},
+                             {"all", 1, true, false},
+                             {"system", 2, true, false},
+                             {"crash", 2, true, true},
+                             {"0", 0, true, false},
+                             {"1", 1, true, false},
+                             {"2", 2, true, false},
+                             {"bogus", 0, true, false}}) {
     SCOPED_TRACE(c.env ? c.env : "(unset)");
     gort::rt::settraceback(c.env);
     const gort::rt::traceback_mode panic = gort::rt::gotraceback(throw_type::none);

@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "scenario.hpp"
 #include "runtime/chan.hpp"
 #include "runtime/lock_futex.hpp"
 #include "runtime/proc.hpp"
@@ -22,6 +21,7 @@
 #include "runtime/runtime2.hpp"
 #include "runtime/sema.hpp"
 #include "runtime/time.hpp"
+#include "scenario.hpp"
 
 #ifndef GORT_CHECKED
 #error "testprog_checked is built only with GORT_CHECKED"
@@ -192,6 +192,4 @@ constexpr scenario scenarios[] = {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  return run_scenario("testprog_checked", scenarios, argc, argv);
-}
+int main(int argc, char** argv) { return run_scenario("testprog_checked", scenarios, argc, argv); }

@@ -172,9 +172,13 @@ int PanicAfterHandoff() {
   });
 }
 
-int PanicNonStd() { return in_goroutine("PanicNonStd", [] { testprog_throw_int(); }); }
+int PanicNonStd() {
+  return in_goroutine("PanicNonStd", [] { testprog_throw_int(); });
+}
 
-int StackOverflow() { return in_goroutine("StackOverflow", [] { testprog_recurse(0); }); }
+int StackOverflow() {
+  return in_goroutine("StackOverflow", [] { testprog_recurse(0); });
+}
 
 // Two goroutines print "noise" lines to stderr without pause while a third
 // overflows its stack: the fatal report must be the last thing said
@@ -366,11 +370,12 @@ int NoDeadlock() {
     std::atomic<int> n{0};
     gort::WaitGroup wg;
     wg.add(10);
-    for (int i = 0; i < 10; ++i) gort::go([&] {
-      gort::yield();
-      n.fetch_add(1);
-      wg.done();
-    });
+    for (int i = 0; i < 10; ++i)
+      gort::go([&] {
+        gort::yield();
+        n.fetch_add(1);
+        wg.done();
+      });
     wg.wait();
     if (n.load() != 10) std::fprintf(stderr, "testprog: NoDeadlock: %d goroutines ran, want 10\n", n.load());
   });
@@ -443,9 +448,7 @@ int DeadlockParked() {
   return returned("DeadlockParked", rc);
 }
 
-[[gnu::noinline]] void panics_here() {
-  throw std::runtime_error("boom");
-}
+[[gnu::noinline]] void panics_here() { throw std::runtime_error("boom"); }
 
 // An unrecovered panic in main, with a goroutine parked by name and lines
 // left in stdout's buffer by printf and by std::cout.
@@ -511,29 +514,29 @@ int signal_handler_calls(const char* name, void (*call)(), bool busy) {
   sa.sa_handler = [](int) { handler_call(); };
   sigaction(SIGUSR1, &sa, nullptr);
   return returned(name, gort::run(gort::Config{.maxprocs = 1}, [busy] {
-    auto c = gort::make_chan<int>();
-    if (busy)
-      gort::go([c] {
-        for (;;) c.send(1);
-      });
-    std::atomic<pthread_t> target{pthread_self()};
-    std::atomic<bool> stop{false};
-    std::thread signaller([&] {
-      while (!stop.load()) {
-        pthread_kill(target.load(), SIGUSR1);
-        std::this_thread::sleep_for(std::chrono::microseconds(100));
-      }
-    });
-    for (int i = 0; i < 100'000'000; ++i) {
-      target.store(pthread_self());
-      if (busy)
-        (void)c.recv();
-      else
-        gort::sleep(std::chrono::seconds(1));
-    }
-    stop.store(true);
-    signaller.join();
-  }));
+                    auto c = gort::make_chan<int>();
+                    if (busy)
+                      gort::go([c] {
+                        for (;;) c.send(1);
+                      });
+                    std::atomic<pthread_t> target{pthread_self()};
+                    std::atomic<bool> stop{false};
+                    std::thread signaller([&] {
+                      while (!stop.load()) {
+                        pthread_kill(target.load(), SIGUSR1);
+                        std::this_thread::sleep_for(std::chrono::microseconds(100));
+                      }
+                    });
+                    for (int i = 0; i < 100'000'000; ++i) {
+                      target.store(pthread_self());
+                      if (busy)
+                        (void)c.recv();
+                      else
+                        gort::sleep(std::chrono::seconds(1));
+                    }
+                    stop.store(true);
+                    signaller.join();
+                  }));
 }
 
 int SignalHandlerGo() {
