@@ -30,6 +30,7 @@
 // non-blocking chansend/chanrecv (selectnbsend/selectnbrecv), and a select
 // of a single case a plain blocking operation.
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <new>
@@ -346,10 +347,16 @@ int selectgo(scase* const* cases, int n, bool* recv_ok) {
 namespace gort {
 
 int select(std::span<select_case> cases) {
-  std::unique_ptr<detail::scase*[]> cs(new detail::scase*[cases.size() + 1]);
+  // The cases' pointers: on the stack for up to 32 cases, so that the
+  // common runtime-sized select allocates nothing (and a goroutine
+  // abandoned in one, parked when run() ends, leaks nothing of it).
+  std::array<detail::scase*, 33> small{};
+  std::unique_ptr<detail::scase*[]> big;
+  detail::scase** cs = small.data();
+  if (cases.size() + 1 > small.size()) cs = (big = std::make_unique<detail::scase*[]>(cases.size() + 1)).get();
   for (std::size_t i = 0; i < cases.size(); ++i) cs[i] = cases[i].get();
   bool recv_ok = false;
-  const int i = detail::selectgo(cs.get(), static_cast<int>(cases.size()), &recv_ok);
+  const int i = detail::selectgo(cs, static_cast<int>(cases.size()), &recv_ok);
   cs[i]->complete(recv_ok);
   return i;
 }
