@@ -11,8 +11,8 @@ doc=$src/docs/ARCHITECTURE.md
 status=0
 rows=0
 while IFS= read -r row; do
-  name=$(awk -F'|' '{print $3}' <<<"$row" | { grep -o '`[^`]*`' || true; } | head -n1 | tr -d '`')
-  ref=$(awk -F'|' '{print $4}' <<<"$row" | { grep -o '`[^`]*:[0-9][0-9]*`' || true; } | head -n1 | tr -d '`')
+  name=$(awk -F'|' '{print $3}' <<<"$row" | { grep -o '`[^`]*`' || true; } | sed -n 1p | tr -d '`')
+  ref=$(awk -F'|' '{print $4}' <<<"$row" | { grep -o '`[^`]*:[0-9][0-9]*`' || true; } | sed -n 1p | tr -d '`')
   [[ -n $name && -n $ref ]] || continue
   rows=$((rows + 1))
   file=${ref%:*}
@@ -21,7 +21,7 @@ while IFS= read -r row; do
     echo "FAIL: $name: no file $file"
     status=1
   elif ! sed -n "${line}p" "$src/$file" | grep -qw -- "$name"; then
-    echo "FAIL: $name is not at $ref; defined at: $(grep -nw -- "$name" "$src/$file" | grep -v '^[0-9]*:\s*//' | head -n3 | cut -d: -f1 | tr '\n' ' ')"
+    echo "FAIL: $name is not at $ref; defined at: $(grep -nw -- "$name" "$src/$file" | grep -v '^[0-9]*:\s*//' | sed -n 1,3p | cut -d: -f1 | tr '\n' ' ')"
     status=1
   fi
 done < <(grep '^| ' "$doc")

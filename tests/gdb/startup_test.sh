@@ -49,7 +49,7 @@ mapfile -t hits < <(grep -o '^HIT [a-z0-9]*' "$out" | cut -d' ' -f2)
 
 status=0
 for n in "${names[@]}"; do
-  if ! printf '%s\n' "${hits[@]}" | grep -qx "$n"; then
+  if [[ " ${hits[*]} " != *" $n "* ]]; then
     echo "FAIL: no stop in $n"
     status=1
   fi
