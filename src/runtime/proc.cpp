@@ -1720,9 +1720,6 @@ void wakep_slow() {
   startm(pp, true);
 }
 
-// schedule_from leaves gp (no longer Grunning; mp->afterswitch says what
-// to do with it) for the next G at hand, or for g0 when the M must look
-// further or stop. See "Switching".
 namespace {
 
 // leave switches mp from gp to next, or to g0 if next is nullptr or locked
@@ -1743,21 +1740,32 @@ void leave(m* mp, g* gp, g* next, bool inherit_time, bool gp_exits) {
   gogo(mp, gp, &mp->g0, gp_exits);
 }
 
+// commit_then_timers is the afterswitch of a leave to the next G while the
+// P has timers pending: gp's own commit (park_commit's unlockf, goexit0),
+// then the due timers, on the next G's stack. Not on gp's, where it may
+// still hold the lock of the very channel a timer is about to send on.
+// What they ready goes to the tail of the queue, after next. Going through
+// g0 for them instead cost a switch and a second clock read, with timers
+// falling due every few switches.
+void commit_then_timers(m* mp, g* gp, void* arg) {
+  std::exchange(mp->leave_commit, nullptr)(mp, gp, arg);
+  check_timers(mp->p, std::exchange(mp->now_hint, 0));
+}
+
 }  // namespace
 
-// While the P has timers pending, the next G runs the due ones first
-// (after_switch::timers): not on gp's stack, where it may still hold the
-// lock of the very channel a timer is about to send on (released by the
-// afterswitch, before the timers run). What they ready goes to the tail of
-// the queue, after next. Going through g0 for them instead cost a switch
-// and a second clock read, with timers falling due every few switches.
+// schedule_from leaves gp (no longer Grunning; mp->afterswitch says what
+// to do with it) for the next G at hand, or for g0 when the M must look
+// further or stop. See "Switching".
 void schedule_from(m* mp, g* gp, bool gp_exits) {
   bool inherit_time = false;
   g* next = stopping() || mp->lockedg ? nullptr : runnable_now(mp->p, inherit_time);
-  // On g0, find_runnable runs them.
-  // A hint: the timer check loads min_when again, acquire, under its lock.
-  mp->afterswitch.timers = next && mp->p->timers.min_when.load(std::memory_order_relaxed) != 0;
-  mp->afterswitch.now = std::exchange(mp->now_hint, 0);
+  // On g0, find_runnable runs the timers. A hint: the timer check loads
+  // min_when again, acquire, under its lock.
+  if (next && mp->p->timers.min_when.load(std::memory_order_relaxed) != 0)
+    mp->leave_commit = std::exchange(mp->afterswitch.fn, &commit_then_timers);
+  else
+    mp->now_hint = 0;
   leave(mp, gp, next, inherit_time, gp_exits);
 }
 

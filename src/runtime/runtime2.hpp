@@ -218,17 +218,15 @@ struct sudog {
 
 // The function an M runs right after its next switch, on the new stack, to
 // finish leaving the old G (Go does this on g0 inside mcall: park_m's
-// unlockf, goexit0, gosched_m's runqput). See proc.cpp, "Switching".
+// unlockf, goexit0, gosched_m's runqput). A pure continuation: the switch
+// calls fn(m, gp, arg) and clears fn, and knows nothing of what it does.
+// See proc.cpp, "Switching".
 struct after_switch {
   using func = void (*)(struct m* mp, g* gp, void* arg);
   func fn = nullptr;
   g* gp = nullptr;
   void* arg = nullptr;
-  bool timers = false;  // then run the P's due timers (schedule_from),
-  std::int64_t now = 0; // as of this nanotime() (0: read the clock)
 
-  // set names what to do with gp; timers and now are schedule_from's.
-  // Each is cleared as it runs (switch.cpp), so no switch finds them set.
   void set(func f, g* g1, void* a) {
     fn = f;
     gp = g1;
@@ -347,6 +345,7 @@ struct m {
   g* handofflocked = nullptr;          // a G locked to another M, found by a fast path
   std::uint64_t cheaprand = 0;         // per-M PRNG state (wyrand)
   after_switch afterswitch;            // see proc.cpp, "Switching"
+  after_switch::func leave_commit = nullptr;  // schedule_from's: the afterswitch commit_then_timers wraps
   bool (*waitunlockf)(g*, void*) = nullptr;  // gopark's unlockf and its argument,
   void* waitlock = nullptr;                  // carried across the switch (Go: the same)
 
@@ -358,8 +357,9 @@ struct m {
 
   std::thread thread;                  // joinable for every M but m0
   // now_hint: a nanotime() the running G read just before it parked
-  // (sleep), which the timer check after the switch uses instead of reading
-  // the clock again. Older than the clock, so no timer fires early.
+  // (sleep), which the timer check after the switch (commit_then_timers)
+  // uses instead of reading the clock again. Older than the clock, so no
+  // timer fires early. schedule_from clears it when no check follows.
   std::int64_t now_hint = 0;
   std::int32_t procid = 0;             // kernel thread id: sysmon signals it (preempt.cpp)
   std::atomic<bool> stallsample{false};  // sysmon wants this thread's stack (sample_stack)

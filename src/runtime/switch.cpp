@@ -37,7 +37,6 @@
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/stack.hpp"
-#include "runtime/time.hpp"
 
 #if defined(GORT_ASAN)
 #include <sanitizer/common_interface_defs.h>
@@ -61,14 +60,10 @@ inline void load_thread_state(m* mp, g* gp) {
   *mp->errno_loc = gp->saved_errno;
 }
 
-// In place, each part cleared as it runs: nothing in them switches.
+// In place, cleared as it runs: nothing in it switches.
 inline void run_afterswitch(m* mp) {
   after_switch& as = mp->afterswitch;
   if (as.fn) std::exchange(as.fn, nullptr)(mp, as.gp, as.arg);
-  if (as.timers) {
-    as.timers = false;
-    check_timers(mp->p, as.now);
-  }
 }
 
 // resumed is the common tail of every resume: gp is running again on gp->m.

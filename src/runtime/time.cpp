@@ -24,7 +24,7 @@
 //   - find_runnable runs its own P's due timers first. A G that yields
 //     (gosched) runs them itself; one that parks or exits (schedule_from)
 //     leaves them to the next G, which runs them right after the switch
-//     (after_switch::timers): on the leaving G's stack the timers could
+//     (proc.cpp, commit_then_timers): on the leaving G's stack the timers could
 //     meet the lock it is parking on. Either way one atomic load while the
 //     heap is empty, a clock read while it is not;
 //   - steal_work runs the due timers of the Ps it visits, so a busy or
@@ -75,7 +75,7 @@
 //     room, each goroutine's sleeps are on time under load
 //     (docs/PERFORMANCE.md, 2026-11-30). A queue full at every check would
 //     hold sleepers back for good, so the check a switch makes comes after
-//     the next G was taken off the queue (schedule_from's afterswitch,
+//     the next G was taken off the queue (commit_then_timers,
 //     gosched), and finds room for one at least; a yielding G then puts
 //     itself back into the full queue, which moves half of it to the
 //     global queue. Goroutines that yield at one P would otherwise keep
