@@ -8,10 +8,10 @@
 // Go's fast paths, which make a channel cheaper than a lock plus a queue:
 //   - a send that finds a parked receiver moves its value straight into the
 //     receiver's slot (on the receiver's stack) and readies it; the value
-//     never passes through the buffer (send_direct);
+//     never passes through the buffer (send);
 //   - a receive that finds a parked sender takes the sender's value (from
 //     its stack, unbuffered) or the head of the full buffer, refilling the
-//     freed slot from the sender (recv_direct);
+//     freed slot from the sender (recv);
 //   - the readied G goes to the waker's runnext (goready), so a pair of
 //     goroutines handing values back and forth stays on one P.
 // An unbuffered send therefore completes only when a receiver has the value.
@@ -88,7 +88,7 @@ void waitq::dequeue_sudog(sudog* s) {
 
 namespace {
 
-// unlock_chan: send_direct's and recv_direct's unlock(arg) for one
+// unlock_chan: send's and recv's unlock(arg) for one
 // channel. Not analyzed: its argument is untyped (void*).
 void unlock_chan(void* c) GORT_NO_THREAD_SAFETY_ANALYSIS { static_cast<hchan*>(c)->lock.unlock(); }
 
@@ -139,8 +139,8 @@ void finish_wake(m* mp, sudog* sg, bool success) {
 
 }  // namespace
 
-// Not analyzed (nor is recv_direct): the lock goes through unlock(arg).
-void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_NO_THREAD_SAFETY_ANALYSIS {
+// Not analyzed (nor is recv): the lock goes through unlock(arg).
+void send(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_NO_THREAD_SAFETY_ANALYSIS {
   assert_lock_held(&c->lock);
   c->move_elem(sg->elem, ep);
   sg->elem = nullptr;
@@ -148,7 +148,7 @@ void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* a
   finish_wake(mp, sg, true);
 }
 
-void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_NO_THREAD_SAFETY_ANALYSIS {
+void recv(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_NO_THREAD_SAFETY_ANALYSIS {
   assert_lock_held(&c->lock);
   if (c->dataqsiz == 0) {
     c->move_elem(ep, sg->elem);  // from the sender's stack
@@ -199,7 +199,7 @@ bool chansend(g* gp, hchan* c, void* ep, bool block) {
     throw panic_error("send on closed channel");
   }
   if (sudog* sg = c->recvq.dequeue()) {
-    send_direct(gp->m, c, sg, ep, &unlock_chan, c);
+    send(gp->m, c, sg, ep, &unlock_chan, c);
     return true;
   }
   if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
@@ -234,7 +234,7 @@ recv_result chanrecv(g* gp, hchan* c, void* ep, bool block) {
       return {true, false};
     }
   } else if (sudog* sg = c->sendq.dequeue()) {
-    recv_direct(gp->m, c, sg, ep, &unlock_chan, c);
+    recv(gp->m, c, sg, ep, &unlock_chan, c);
     return {true, true};
   }
   if (c->qcount.load(std::memory_order_relaxed) > 0) {

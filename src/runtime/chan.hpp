@@ -191,12 +191,15 @@ void select_free_abandoned(sudog* s);
 // closechan: Go's closechan (panics on nil and on closed channels).
 void closechan(g* gp, hchan* c);
 
-// The steps that chansend/chanrecv and selectgo share. The direct ones
-// unlock c->lock (through unlock(arg), with select's other channels) before
-// readying anyone; mp is the caller's M, which readies the woken G.
+// The steps that chansend/chanrecv and selectgo share, under Go's names.
+// send and recv complete a transfer with the waiting sg (Go: send, recv;
+// not Go's sendDirect, which is one step of send) and unlock c->lock
+// (through unlock(arg), with select's other channels) before readying it;
+// mp is the caller's M, which readies the woken G. They are in gort::rt,
+// so the sockets' send and recv must be named ::send and ::recv there.
 using unlock_fn = void (*)(void* arg);
-void send_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_RELEASE(c->lock);  // Go: send
-void recv_direct(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_RELEASE(c->lock);  // Go: recv
+void send(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_RELEASE(c->lock);
+void recv(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_RELEASE(c->lock);
 void buf_put(hchan* c, void* ep) GORT_REQUIRES(c->lock);  // a buffered send into a free slot
 void buf_get(hchan* c, void* ep) GORT_REQUIRES(c->lock);  // a buffered receive from a full slot
 

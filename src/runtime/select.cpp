@@ -11,7 +11,7 @@
 //              and a channel operation, never deadlock on each other's locks.
 //   pass 1     with every channel locked, look for a case that can proceed
 //              now, in poll order; perform it with the same steps as
-//              chansend/chanrecv (send_direct, recv_direct, buf_put, buf_get).
+//              chansend/chanrecv (send, recv, buf_put, buf_get).
 //              Nothing ready and a default case: unlock, choose default.
 //   pass 2     enqueue one sudog per case (is_select) on its channel's sendq
 //              or recvq, and park; selparkcommit unlocks the channels once
@@ -112,7 +112,7 @@ int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll,
         throw panic_error("send on closed channel");
       }
       if (sudog* sg = c->recvq.dequeue()) {
-        send_direct(st.mp, c, sg, cas->elem, &selunlock, &st);
+        send(st.mp, c, sg, cas->elem, &selunlock, &st);
         return i;
       }
       if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
@@ -122,7 +122,7 @@ int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll,
       }
     } else {
       if (sudog* sg = c->sendq.dequeue()) {
-        recv_direct(st.mp, c, sg, cas->elem, &selunlock, &st);
+        recv(st.mp, c, sg, cas->elem, &selunlock, &st);
         *recv_ok = true;
         return i;
       }
