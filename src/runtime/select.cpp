@@ -9,6 +9,24 @@
 //              locked in that order (a channel appearing twice is locked
 //              once: duplicates are adjacent), so two selects, or a select
 //              and a channel operation, never deadlock on each other's locks.
+//   pass 0     (gort) try each case alone, in poll order, as a non-blocking
+//              send or receive on its channel: its lock-free fail path
+//              (Go's empty/full checks), else its lock only. The first
+//              that proceeds is chosen. Go locks every channel first, and
+//              so chooses among the cases ready at one instant; pass 0
+//              chooses the first ready case in poll order at the instant
+//              it looks at it, which is the choice Go makes for a select
+//              at that instant with that poll order (one of the orders Go
+//              draws): every choice is one Go's select could make, and it
+//              stays uniform among cases that stay ready. What it saves:
+//              the sort, and the locks of the cases not chosen, which on
+//              channels shared between Ps are contended (docs/PERFORMANCE.md,
+//              "select's pass 0"). "Nothing is ready", though, needs one
+//              instant at which no case could proceed, which looking at one
+//              case after another does not give: a case seen empty may
+//              fill just after, while the one looked at next empties. So
+//              the default, and parking, still come only after pass 1
+//              (SelectTest.DefaultOnlyWhenNothingReadyAtOnce).
 //   pass 1     with every channel locked, look for a case that can proceed
 //              now, in poll order; perform it with the same steps as
 //              chansend/chanrecv (send, recv, buf_put, buf_get).
@@ -202,13 +220,13 @@ int select_wait(g* gp, selstate& st, sudog* sgs, bool heap, bool* recv_ok) GORT_
   return casi;
 }
 
-// One case: a plain channel operation, non-blocking if there is a default.
-int select_one(g* gp, scase* cas, int i, int deflt, bool* recv_ok) {
-  const bool block = deflt < 0;
-  if (cas->k == scase::kind::send) return chansend(gp, cas->c, cas->elem, block) ? i : deflt;
+// perform: cas's operation as a plain channel operation on its channel
+// alone, blocking or not; whether it was performed.
+bool perform(g* gp, scase* cas, bool block, bool* recv_ok) {
+  if (cas->k == scase::kind::send) return chansend(gp, cas->c, cas->elem, block);
   const recv_result r = chanrecv(gp, cas->c, cas->elem, block);
   *recv_ok = r.received;
-  return r.selected ? i : deflt;
+  return r.selected;
 }
 
 // sort_lockorder fills lockorder with pollorder's cases sorted by channel
@@ -328,7 +346,13 @@ int selectgo(scase* const* cases, int n, bool* recv_ok) {
     gopark(nullptr, nullptr, n == 0 ? wait_reason::select_no_cases : wait_reason::select);
     gothrow("unreachable: a select with no cases was readied");
   }
-  if (npoll == 1 && (deflt >= 0 || n == 1)) return select_one(gp, cases[pollorder[0]], pollorder[0], deflt, recv_ok);
+  if (npoll == 1 && n == 1) return perform(gp, cases[0], true, recv_ok) ? 0 : -1;
+
+  // Pass 0 (gort): each case alone, in poll order, without locking the rest.
+  for (int k = 0; k < npoll; ++k) {
+    if (perform(gp, cases[pollorder[k]], false, recv_ok)) return pollorder[k];
+    race_window();
+  }
 
   sort_lockorder(cases, pollorder, lockorder, npoll);
   selstate st{cases, lockorder, npoll, gp->m};

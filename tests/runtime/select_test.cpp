@@ -637,6 +637,51 @@ void nonblock_select_race(int procs, bool close_c2) {
 TEST_P(SelectTest, NonblockSelectRace) { nonblock_select_race(GetParam(), false); }
 TEST_P(SelectTest, NonblockSelectRace2) { nonblock_select_race(GetParam(), true); }
 
+// A select with a default takes it only if, at one instant, no case could
+// proceed. Each round, main hands a spinning selector c1 holding a value and
+// c2 empty, then at once fills c2 and empties c1: from the hand-over on,
+// one of them always holds a value, so the selector's select (two receives
+// and a default) must receive, never take the default. A select that looked
+// at its cases one at a time, and took the default when each was empty at
+// the moment it looked, would see c2 before main fills it and c1 after main
+// empties it. Checked builds widen the gap between looking at one case and
+// the next (rt::race_window). Nothing is lost either: of the round's two
+// values, the selector and main receive one each, or the selector one and
+// the other stays in c2.
+TEST_P(SelectTest, DefaultOnlyWhenNothingReadyAtOnce) {
+  if (GetParam() < 2) GTEST_SKIP() << "the selector and main must run at once";
+  const int rounds = static_cast<int>(scaled(20000));
+  struct round {
+    gort::chan<int> c1 = gort::make_chan<int>(1), c2 = gort::make_chan<int>(1);
+    bool selector_got = false;  // written before finished, read after it
+  };
+  std::atomic<int> handed{-1}, finished{-1};
+  long defaults = 0, miscounted = 0;
+  int rc = run_procs(GetParam(), [&] {
+    std::vector<round> rs(rounds);
+    gort::go([&] {
+      for (int r = 0; r < rounds; ++r) {
+        while (handed.load(std::memory_order_acquire) < r) gort::yield();
+        rs[r].selector_got =
+            gort::select(gort::case_recv(rs[r].c1), gort::case_recv(rs[r].c2), gort::case_default()) != 2;
+        finished.store(r, std::memory_order_release);
+      }
+    });
+    for (int r = 0; r < rounds; ++r) {
+      rs[r].c1.send(1);  // buffered: does not block
+      handed.store(r, std::memory_order_release);
+      rs[r].c2.send(2);
+      const bool main_got = gort::select(gort::case_recv(rs[r].c1), gort::case_default()) == 0;
+      while (finished.load(std::memory_order_acquire) < r) gort::yield();
+      if (!rs[r].selector_got) ++defaults;
+      if (rs[r].selector_got + main_got + rs[r].c1.len() + rs[r].c2.len() != 2) ++miscounted;
+    }
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(defaults, 0) << "the select took its default while c1 or c2 held a value";
+  EXPECT_EQ(miscounted, 0) << "rounds where the two values were not received or left exactly once";
+}
+
 // Go's TestPseudoRandomSend: a select of two sends (1 and 0) on one channel
 // picks both, more than a tenth of the time each.
 TEST_P(SelectTest, PseudoRandomSend) {
