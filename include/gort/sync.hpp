@@ -27,10 +27,16 @@
 namespace gort {
 
 namespace detail {
-// Throws std::logic_error naming `what` unless called from a goroutine: sync
-// types refuse threads the runtime did not create (they have no goroutine
-// to park), even when the operation would not have to wait.
+// Throws std::logic_error naming `what` outside run(); binds a thread the
+// runtime did not start to an extra M during one (runtime.hpp).
 void require_goroutine(const char* what);
+// run_active: run() is between its set-up and its teardown. A hint, read
+// relaxed by the inline fast paths that touch nothing of the runtime's:
+// Mutex::lock takes an unlocked mutex without a runtime entry while it is
+// set, and enters (require_goroutine, which refuses the call outside a run)
+// when it is not. A stale true after a run lets such a lock succeed
+// unrefused; nothing of the runtime is touched either way.
+extern std::atomic<bool> run_active;
 }  // namespace detail
 
 // Mutex: sync.Mutex, with Go's two modes (src/sync/mutex.cpp). In normal
@@ -46,9 +52,10 @@ class GORT_CAPABILITY("mutex") Mutex {
 
   // Acquire, paired with the release in unlock (mutex.cpp: "Orders").
   void lock() GORT_ACQUIRE() {
-    detail::require_goroutine("gort::Mutex::lock");
     std::int32_t old = 0;
-    if (!state_.compare_exchange_strong(old, locked, std::memory_order_acquire, std::memory_order_relaxed)) lock_slow();
+    if (!detail::run_active.load(std::memory_order_relaxed) ||
+        !state_.compare_exchange_strong(old, locked, std::memory_order_acquire, std::memory_order_relaxed))
+      lock_slow();
   }
   bool try_lock() GORT_TRY_ACQUIRE(true);
   void unlock() GORT_RELEASE() {

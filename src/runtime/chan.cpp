@@ -38,6 +38,7 @@
 #include <cstring>
 #include <new>
 
+#include "gort/sync.hpp"
 #include "runtime/panic.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
@@ -355,12 +356,12 @@ void freechan(hchan* c) noexcept GORT_NO_THREAD_SAFETY_ANALYSIS {
 // loop then costs a few loads, as Go's selectnbrecv. Such a loop enters the
 // runtime no more than user code that calls nothing: sysmon hands its P on
 // after 20 ms, as for any goroutine that keeps it (preempt.cpp).
-// sched.running is read relaxed: it is a hint, set by schedinit before any G
-// runs. A stale false only costs the entry; a stale true after teardown lets
-// an operation that reads nothing but c's atomics fail without entry_guard's
-// refusal.
+// run_active (gort/sync.hpp) is read relaxed: it is a hint, set by
+// schedinit before any G runs. A stale false only costs the entry; a stale
+// true after teardown lets an operation that reads nothing but c's atomics
+// fail without entry_guard's refusal.
 namespace {
-bool may_skip_entry() { return rt::sched.running.load(std::memory_order_relaxed); }
+bool may_skip_entry() { return run_active.load(std::memory_order_relaxed); }
 }  // namespace
 
 bool chansend(hchan* c, void* ep, bool block, const char* what) {

@@ -1261,7 +1261,7 @@ void schedinit(m* m0, const Config& cfg) GORT_NO_THREAD_SAFETY_ANALYSIS {
   procresize(m0, procs);
   sched.threads_before_run = process_threads() - 1;  // all but m0
   sched.lock.unlock();
-  sched.running.store(true, std::memory_order_relaxed);  // a hint (chan.cpp, may_skip_entry)
+  detail::run_active.store(true, std::memory_order_relaxed);  // a hint (gort/sync.hpp)
   sched.ticks0 = cputicks();
   sched.ns0 = nanotime();
   extram_lock.lock();
@@ -1306,7 +1306,7 @@ void main_exit() {
 // Not analyzed: once every M is joined it frees allm and the Gs' regions
 // without their locks, which nobody else can take.
 void teardown(m* m0) GORT_NO_THREAD_SAFETY_ANALYSIS {
-  sched.running.store(false, std::memory_order_relaxed);  // a hint, as in schedinit
+  detail::run_active.store(false, std::memory_order_relaxed);  // a hint, as in schedinit
   last_teardown_stats = {};
   // Every M but m0 leaves schedule() at its next runtime entry; join them.
   // allm is final: startm creates no M once the run is exiting.
@@ -2074,6 +2074,8 @@ using namespace gort::rt;
 
 // The sync types' entry check: reads the thread's M directly (no park can
 // come between the read and its use), so it costs no call to getm.
+std::atomic<bool> detail::run_active{false};
+
 void detail::require_goroutine(const char* what) {
   if (tls_m == nullptr || tls_m->curg == nullptr) [[unlikely]]
     needm_check(what);

@@ -448,9 +448,6 @@ struct schedt {
   std::atomic<std::int32_t> gomaxprocs{0};
   std::atomic<std::uint64_t> allglen{0};  // Gs ever allocated this run
   std::atomic<bool> main_started{false};
-  // Between schedinit and teardown: a non-blocking channel operation that
-  // fails may return without a runtime entry (chan.cpp, "without entry").
-  std::atomic<bool> running{false};
 };
 inline constexpr std::uint32_t stop_gcwaiting = 1;
 inline constexpr std::uint32_t stop_exiting = 2;

@@ -56,7 +56,10 @@ bool Mutex::try_lock() {
   return state_.compare_exchange_strong(old, old | mutex_locked, std::memory_order_acquire, std::memory_order_relaxed);
 }
 
+// lock_slow is also where a lock outside a run, or from a thread not yet
+// bound to an M, makes its runtime entry (sync.hpp, run_active).
 void Mutex::lock_slow() {
+  detail::require_goroutine("gort::Mutex::lock");
   std::int64_t wait_start = 0;
   bool starving = false;
   bool awoke = false;

@@ -598,9 +598,14 @@ misuse_result try_all(std::atomic<bool>& go_fn_ran) {
   expect_logic_error([] { gort::lock_os_thread(); });
   expect_logic_error([] { gort::unlock_os_thread(); });
   expect_logic_error([] { gort::blocking([] { return 1; }); });
+  // Uncontended: the inline fast path must not take it outside a run.
+  expect_logic_error([] {
+    gort::Mutex mu;
+    mu.lock();
+  });
   return r;
 }
-constexpr int kMisuseCalls = 10;
+constexpr int kMisuseCalls = 11;
 
 TEST(ProcMisuseTest, OutsideRun) {
   std::atomic<bool> ran{false};
@@ -623,6 +628,8 @@ TEST(ProcMisuseTest, OutsideRun) {
   // Outside again, after a run.
   EXPECT_THROW(gort::yield(), std::logic_error);
   EXPECT_THROW(gort::goid(), std::logic_error);
+  gort::Mutex mu;
+  EXPECT_THROW(mu.lock(), std::logic_error);
 }
 
 TEST_P(ProcTest, RunFromGoroutine) {
