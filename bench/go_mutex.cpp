@@ -80,8 +80,17 @@ void BenchmarkMutexUncontended(B& b) {
 // 'sync_test.benchmarkMutex.func1' sync.test). g++ drops foo's arithmetic
 // too and would drop the empty loop as well; opaque(i) keeps it, so both do
 // the same 100 empty rounds.
+// mu: Go's escapes to the heap (the closures take its address), where no
+// data the loop reads shares its cache line: the closure, which the loop
+// reads mu's address from, is an allocation of another size class. Here
+// the lambda, on this stack, would sit beside mu, and each lock's CAS
+// would first miss on the load of mu's address from it: so mu has a cache
+// line to itself (docs/PERFORMANCE.md, "a mutex beside the lambda").
 void benchmark_mutex(B& b, bool slack, bool work) {
-  gort::Mutex mu;
+  struct alignas(64) {
+    gort::Mutex mu;
+  } line;
+  gort::Mutex& mu = line.mu;
   if (slack) b.set_parallelism(10);
   b.run_parallel([&](PB& pb) {
     long foo = 0;
