@@ -360,14 +360,27 @@ void freechan(hchan* c) noexcept GORT_NO_THREAD_SAFETY_ANALYSIS {
 // schedinit before any G runs. A stale false only costs the entry; a stale
 // true after teardown lets an operation that reads nothing but c's atomics
 // fail without entry_guard's refusal.
+// The entered halves are out of line, so that the fail paths before them
+// save no registers and set up no frame for the entry_guard they skip.
 namespace {
 bool may_skip_entry() { return run_active.load(std::memory_order_relaxed); }
+
+[[gnu::noinline]] bool chansend_entered(hchan* c, void* ep, bool block, const char* what) {
+  rt::entry_guard e(what ? what : block ? "gort::chan::send" : "gort::chan::try_send");
+  return rt::chansend(e.gp, c, ep, block);
+}
+
+[[gnu::noinline]] recv_status chanrecv_entered(hchan* c, void* ep, bool block, const char* what) {
+  rt::entry_guard e(what ? what : block ? "gort::chan::recv" : "gort::chan::try_recv");
+  const rt::recv_result r = rt::chanrecv(e.gp, c, ep, block);
+  if (!r.selected) return recv_status::not_ready;
+  return r.received ? recv_status::received : recv_status::closed;
+}
 }  // namespace
 
 bool chansend(hchan* c, void* ep, bool block, const char* what) {
   if (!block && may_skip_entry() && (c == nullptr || c->send_would_block())) return false;
-  rt::entry_guard e(what ? what : block ? "gort::chan::send" : "gort::chan::try_send");
-  return rt::chansend(e.gp, c, ep, block);
+  return chansend_entered(c, ep, block, what);
 }
 
 recv_status chanrecv(hchan* c, void* ep, bool block, const char* what) {
@@ -377,10 +390,7 @@ recv_status chanrecv(hchan* c, void* ep, bool block, const char* what) {
     if (now == hchan::nbrecv::not_ready) return recv_status::not_ready;
     if (now == hchan::nbrecv::closed) return recv_status::closed;
   }
-  rt::entry_guard e(what ? what : block ? "gort::chan::recv" : "gort::chan::try_recv");
-  const rt::recv_result r = rt::chanrecv(e.gp, c, ep, block);
-  if (!r.selected) return recv_status::not_ready;
-  return r.received ? recv_status::received : recv_status::closed;
+  return chanrecv_entered(c, ep, block, what);
 }
 
 void closechan(hchan* c) {
