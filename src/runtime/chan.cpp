@@ -334,12 +334,17 @@ void hchan::check() const {
 
 hchan* makechan(const elem_ops* ops, std::size_t capacity) { return rt::makechan_room(ops, capacity, 0); }
 
-// freechan runs when the last handle goes: no G can be parked on c (a parked
-// G holds a handle), so only buffered values remain. qcount is read relaxed:
-// the last handle's acq_rel decrement (chan::release) ordered every use before.
+// freechan runs when the last handle goes. A G parked on c then waits in a
+// method of a chan object that has gone (a goroutine that took main's
+// channel by reference, abandoned when main returned), and nobody can wake
+// it: its sudog keeps no pointer to c, for run()'s end, which unlinks the
+// abandoned Gs' sudogs (proc.cpp, teardown). qcount is read relaxed: the
+// last handle's acq_rel decrement (chan::release) ordered every use before.
 // Not analyzed: c's fields are read without the lock, which nobody else can
 // take any more.
 void freechan(hchan* c) noexcept GORT_NO_THREAD_SAFETY_ANALYSIS {
+  for (rt::waitq* q : {&c->recvq, &c->sendq})
+    for (rt::sudog* s = q->head(); s != nullptr; s = s->next) s->c = nullptr, s->elem = nullptr;
   for (std::size_t n = c->qcount.load(std::memory_order_relaxed), i = c->recvx; n > 0; --n) {
     c->destroy_elem(c->slot(i));
     if (++i == c->dataqsiz) i = 0;

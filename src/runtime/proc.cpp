@@ -1322,12 +1322,16 @@ void teardown(m* m0) GORT_NO_THREAD_SAFETY_ANALYSIS {
   // A channel or Cond may outlive the run: unlink the abandoned Gs' sudogs
   // (g::waiting) from it before their stacks go, or its next user would
   // walk into them. Before the closures go too: the last handle to a
-  // channel may be one's.
+  // channel may be one's. Not the sudog a waker has dequeued (gp->param
+  // names it, and gp, readied, never ran to clear g::waiting): its channel
+  // or Cond may be gone since; nor one whose channel was freed with it
+  // queued (freechan clears its c).
   for_each_g([](g* gp) {
     for (sudog* s = gp->waiting; s != nullptr; s = s->waitlink) {
+      if (s == gp->param) continue;
       if (s->c != nullptr)
         last_teardown_stats.chan_waiters += chan_drop_waiters(s->c);
-      else  // a Cond's (sema.cpp, notify_list_wait)
+      else if (s->elem != nullptr)  // a Cond's (sema.cpp, notify_list_wait)
         last_teardown_stats.cond_waiters +=
             detail::notify_list_drop_waiters(static_cast<detail::notify_list*>(s->elem));
     }

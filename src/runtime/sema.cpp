@@ -407,6 +407,15 @@ bool list_unlockf(rt::g*, void* l) {
 // head and tail hold rt::sudog* (on the waiters' stacks), guarded by lock.
 rt::sudog* as_sudog(void* p) { return static_cast<rt::sudog*>(p); }
 
+// ready_waiter readies a dequeued waiter, naming its sudog in gp->param as
+// the channels' wakers do: a G readied but never run again (abandoned when
+// run() ends) still has it in g::waiting, and run()'s end must leave it
+// alone, its Cond possibly gone (proc.cpp, teardown).
+void ready_waiter(rt::sudog* s) {
+  s->gp->param = s;
+  rt::goready(s->gp);
+}
+
 // less: a < b for running counts that may wrap around, whose unwrapped
 // difference is below 2^31.
 bool less(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) < 0; }
@@ -455,6 +464,7 @@ void notify_list_wait(notify_list* l, std::uint32_t t) {
     throw;
   }
   s.gp->waiting = nullptr;
+  s.gp->param = nullptr;
 }
 
 std::size_t notify_list_drop_waiters(notify_list* l) {
@@ -481,7 +491,7 @@ void notify_list_notify_all(notify_list* l) noexcept {
   while (s != nullptr) {
     rt::sudog* next = s->next;  // read before goready: then s's G may run and return
     s->next = nullptr;
-    rt::goready(s->gp);
+    ready_waiter(s);
     s = next;
   }
 }
@@ -511,7 +521,7 @@ void notify_list_notify_one(notify_list* l) noexcept {
     if (n == nullptr) l->tail = p;
     list_unlock(l);
     s->next = nullptr;
-    rt::goready(s->gp);
+    ready_waiter(s);
     return;
   }
   list_unlock(l);

@@ -17,6 +17,12 @@
 //                           of them (teardown unlinks them, g::waiting): the
 //                           next run finds them empty (a send finds no
 //                           receiver, a receive no sender, a signal no one).
+//   WaitedOnChannelGone     main's own channel, taken by reference, is freed
+//                           when main returns while a goroutine it readied
+//                           has not run yet (its g::waiting still names
+//                           its sudog), or while one is parked on it: run()'s
+//                           end touches neither sudog's channel (ASan
+//                           reports a use after free if it does).
 //   Timers                  pending Timers, Tickers and after_func timers:
 //                           their heap entries go with the run, and the
 //                           timers with their owners.
@@ -223,6 +229,33 @@ TEST_P(LeakTest, ChanWaitersOutliveRun) {
   EXPECT_FALSE(sent);
   EXPECT_FALSE(sent_r);
   EXPECT_FALSE(got.has_value());
+}
+
+// GOMAXPROCS=1, so that the readied goroutine cannot run before main
+// returns. (TimeTest.AfterFuncOwnGoroutine met the first case by chance,
+// under TSan, at GOMAXPROCS=4.)
+TEST(LeakCensusTest, WaitedOnChannelGone) {
+  EXPECT_EQ(run_procs(1,
+                      [] {
+                        auto ch = gort::make_chan<int>();
+                        gort::go([&ch] { ch.send(1); });
+                        gort::yield();      // it parks in send
+                        (void)ch.recv();    // readies it; main returns before it runs
+                      }),                   // ch goes here
+            0);
+  EXPECT_TRUE(no_leaks());
+  EXPECT_EQ(gort::rt::last_teardown().abandoned_gs, 1u);
+  EXPECT_EQ(gort::rt::last_teardown().chan_waiters, 0u);
+  EXPECT_EQ(run_procs(1,
+                      [] {
+                        auto ch = gort::make_chan<int>();
+                        gort::go([&ch] { (void)ch.recv(); });
+                        gort::yield();  // it parks in recv, and ch goes with main
+                      }),
+            0);
+  EXPECT_TRUE(no_leaks());
+  EXPECT_EQ(gort::rt::last_teardown().abandoned_gs, 1u);
+  EXPECT_EQ(gort::rt::last_teardown().chan_waiters, 0u);
 }
 
 TEST_P(LeakTest, Timers) {
