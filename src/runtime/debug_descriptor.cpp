@@ -17,7 +17,10 @@
 // strings and duplicates none). The extension needs one symbol, this one,
 // from the symbol table (the program is linked with -rdynamic, so it is in
 // the dynamic one too), and reads memory only: it works on a live process
-// and on a core file alike, and never calls into the program.
+// and on a core file alike. Its one call into the program is gort gcore's,
+// on a live process: gdb's gcore cannot write the goroutine stacks as the
+// runtime lays them out, and the descriptor's gcore slot readies them for
+// it (stack_gcore, stack.hpp).
 //
 // The contract (debug_descriptor.hpp): a version, bumped when the meaning
 // of a slot changes, and a size, which grows when slots are appended; an
@@ -54,12 +57,14 @@
 // and this object brings the section with it.
 #include "runtime/debug_descriptor.hpp"
 
+#include <cerrno>
 #include <cstddef>
 #include <iterator>
 
 #include "runtime/asm_offsets.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/runtime2.hpp"
+#include "runtime/stack.hpp"
 
 static_assert(sizeof(void*) == 8, "the descriptor's slots are 8 bytes");
 static_assert(sizeof(gort_debug_field) == 16 && sizeof(gort_debug_register) == 16);
@@ -97,6 +102,15 @@ constexpr gort_debug_register switch_regs[] = {
 };
 constexpr std::uint64_t switch_pc = offsetof(switch_frame, x30);  // the switch returns to its lr
 #endif
+
+// debug_gcore runs on whatever thread the debugger stopped: its errno is
+// the interrupted code's, which may be about to read it.
+int debug_gcore(int prepare) {
+  const int saved = errno;
+  const int rc = stack_gcore(prepare != 0);
+  errno = saved;
+  return rc;
+}
 
 }  // namespace
 }  // namespace gort::rt
@@ -140,6 +154,7 @@ extern "C" {
     .switch_regs = gort::rt::switch_regs,
     .nswitch_regs = std::size(gort::rt::switch_regs),
     .goentry = &gort_goentry_trampoline,
+    .gcore = &gort::rt::debug_gcore,
 };
 #pragma GCC diagnostic pop
 

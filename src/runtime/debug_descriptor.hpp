@@ -76,6 +76,12 @@ struct gort_debug_descriptor {
   // A G whose saved pc is this has never run: its stack holds only the
   // frame stack_prepare built.
   void (*goentry)();
+
+  // Appended: for a core file written by the debugger from the live
+  // process (gort-gdb.py's gort gcore), called with every other thread
+  // stopped: 1 before the debugger writes it, 0 after. stack_gcore
+  // (stack.hpp) says what it does and returns.
+  int (*gcore)(int prepare);
 };
 
 // Defined in debug_descriptor.cpp; runtime1.cpp refers to it, so that every

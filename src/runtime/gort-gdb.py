@@ -7,6 +7,7 @@
 #                              or just goroutine <n>); goroutine none undoes it
 #   goroutine <n> <cmd>        run cmd as if the goroutine were current
 #   goroutine all <cmd>        the same for every goroutine
+#   gort gcore [file]          gcore, with the goroutine stacks in the core
 #
 # gdb loads this file itself from the program's .debug_gdb_scripts section
 # (src/runtime/debug_descriptor.cpp) if the program is in its auto-load
@@ -19,7 +20,9 @@
 # switch frame's layout, and the runtime's own tables of status names and
 # wait reasons. Not the debug information (the program may have none, and
 # the structs change), and no call into the program: a core file works as
-# a live process does.
+# a live process does. The exception is gort gcore, which writes a core
+# file of a live process: it calls the runtime through the descriptor to
+# ready the goroutine stacks for gdb's gcore, and to put them back.
 #
 # How a parked goroutine's stack is shown. A goroutine that is not running
 # left its callee-saved registers and its resume pc in a switch frame at
@@ -64,6 +67,7 @@ _SLOTS = [
     ("gstatus_names", 1), ("ngstatus_names", 1), ("wait_reasons", 1), ("nwait_reasons", 1),
     ("switch_frame_size", 1), ("switch_pc", 1), ("switch_regs", 1), ("nswitch_regs", 1),
     ("goentry", 1),
+    ("gcore", 1, None),  # appended: absent in older programs (the default)
 ]
 
 # A goroutine's top frame, in info goroutines and where goroutine <n>
@@ -125,8 +129,11 @@ class Descriptor:
         size = _uint(head, 16, 8)
         buf = _mem(addr, size)
         off = 0
-        for name, words in _SLOTS:
+        for name, words, *default in _SLOTS:
             if off + 8 * words > size:
+                if default:
+                    setattr(self, name, default[0])
+                    continue
                 raise gdb.GdbError("gort: gort_debug_info has no slot %s (size %d)" % (name, size))
             if words == 1:
                 setattr(self, name, _uint(buf, off, 8))
@@ -557,6 +564,63 @@ The selection lasts until the program runs again."""
             gdb.execute(cmd, from_tty)
 
 
+class GortPrefix(gdb.Command):
+    """gort's commands that are not about one goroutine: gort gcore."""
+
+    def __init__(self):
+        super().__init__("gort", gdb.COMMAND_USER, gdb.COMPLETE_COMMAND, True)
+
+
+class GortGcore(gdb.Command):
+    """Write a core file of the live process, goroutine stacks included.
+
+Usage: gort gcore [file]   (file: as gcore's, core.<pid> by default)
+gdb's gcore writes each mapping whole, untouched pages as zeros, and stops
+at a mapping's first page it cannot read. Goroutine stacks are carved from
+a reservation of gigabytes, with guard pages inside it (MADV_GUARD_INSTALL,
+Linux 6.13+), so gcore alone would write the unused reservation and miss
+the stacks. This asks the runtime to mark the unused part not to dump and
+to lift the guards, runs gcore, and puts both back, with only the selected
+thread running for the two calls. The core holds every stack the run has
+made, its untouched pages as zeros: with many goroutines or large stacks,
+the kernel's own core dump (sparse) is smaller."""
+
+    def __init__(self):
+        super().__init__("gort gcore", gdb.COMMAND_FILES, gdb.COMPLETE_FILENAME)
+
+    def invoke(self, arg, from_tty):
+        d = Descriptor()
+        if d.gcore is None:
+            raise gdb.GdbError("gort: this program's runtime has no gcore entry; "
+                               "run it with GODEBUG=stackguard=mprotect and use gcore")
+        conn = gdb.selected_inferior().connection
+        if conn is None or conn.type == "core" or gdb.selected_thread() is None:
+            raise gdb.GdbError("gort: gort gcore needs a live process")
+        _unselect()
+        locking = gdb.parameter("scheduler-locking")
+        try:
+            gdb.execute("set scheduler-locking on")
+        except gdb.error as e:
+            raise gdb.GdbError("gort: gort gcore cannot stop the other threads for its calls here: %s" % e)
+        try:
+            rc = self.call(d, 1)
+            if rc == -1:
+                raise gdb.GdbError("gort: a stopped thread holds the stack pool's lock; "
+                                   "let the program run a moment and try again")
+            try:
+                gdb.execute("gcore " + arg, from_tty)
+            finally:
+                rc = min(rc, self.call(d, 0))
+            if rc != 0:
+                print("gort: the kernel refused some madvise (%d); the core may lack stacks" % rc)
+        finally:
+            gdb.execute("set scheduler-locking " + locking)
+
+    @staticmethod
+    def call(d, prepare):
+        return int(gdb.parse_and_eval("((int (*)(int))0x%x)(%d)" % (d.gcore, prepare)))
+
+
 def _on_resume(_event):
     _unselect()
 
@@ -564,3 +628,5 @@ def _on_resume(_event):
 gdb.events.cont.connect(_on_resume)
 InfoGoroutines()
 GoroutineCmd()
+GortPrefix()
+GortGcore()

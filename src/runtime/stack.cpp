@@ -90,6 +90,9 @@
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -174,18 +177,19 @@ bool madvise_all(iovec* v, std::size_t n, int advice) {
 // install_guards makes each range of v (a guard page) fault on access and
 // marks its stack guarded, in guarded[i]. Without pool.lock: it takes it
 // for the mprotect fallback's budget.
+// Per process: has a MADV_GUARD_INSTALL guard been seen to fault (1), or
+// not (0), or not tried yet (-1)? Two threads may both find out; they find
+// the same. Relaxed, as pool.guard_install: each is the whole message, and
+// a stale value only costs one madvise that install_guards' fallback covers.
+std::atomic<int> guards_verified{-1};
+
 void install_guards(iovec* v, std::size_t n, bool* guarded) {
-  // Per process: has a MADV_GUARD_INSTALL guard been seen to fault? Two
-  // threads may both find out; they find the same. verified and
-  // guard_install are relaxed: each is the whole message, and a stale value
-  // only costs one madvise that the fallback below then covers.
-  static std::atomic<int> verified{-1};
-  if (pool.guard_install.load(std::memory_order_relaxed) && verified.load(std::memory_order_relaxed) != 0 &&
+  if (pool.guard_install.load(std::memory_order_relaxed) && guards_verified.load(std::memory_order_relaxed) != 0 &&
       madvise_all(v, n, MADV_GUARD_INSTALL)) {
-    int ok = verified.load(std::memory_order_relaxed);
+    int ok = guards_verified.load(std::memory_order_relaxed);
     if (ok == -1) {
       ok = guard_faults(v[0].iov_base) ? 1 : 0;
-      verified.store(ok, std::memory_order_relaxed);
+      guards_verified.store(ok, std::memory_order_relaxed);
     }
     if (ok == 1) {
       std::fill(guarded, guarded + n, true);
@@ -484,6 +488,33 @@ bool stack_guard_hit(const g* gp, const void* addr) {
   // The guard page, and anything a large frame skipped to below it within
   // one more page: both mean the stack ran out.
   return a < gp->stk->lo && a + 2 * pool.page >= gp->stk->lo;
+}
+
+int stack_gcore(bool prepare) {
+  if (!pool.lock.try_lock()) return -1;
+  int rc = 0;
+  if (pool.region_left > 0) {
+    const std::size_t len = (pool.page + pool.size) * chunk_stacks * pool.region_left;
+    if (madvise(pool.region_next, len, prepare ? MADV_DONTDUMP : MADV_DODUMP) != 0) rc = -2;
+  }
+  // Lifting a chunk's guards takes one range; putting them back, one per
+  // guard page. Pages that had an mprotect guard or none (past the budget)
+  // get a madvise guard then: below a stack's lo, so no stack uses them.
+  if (guards_verified.load(std::memory_order_relaxed) == 1) {
+    const std::size_t span = pool.page + pool.size;
+    for (const chunk& c : pool.chunks) {
+      iovec v[chunk_stacks];
+      std::size_t n = 0;
+      if (prepare) {
+        v[n++] = {c.addr, c.len};
+      } else {
+        for (; n < chunk_stacks; ++n) v[n] = {static_cast<unsigned char*>(c.addr) + n * span, pool.page};
+      }
+      if (!madvise_all(v, n, prepare ? MADV_GUARD_REMOVE : MADV_GUARD_INSTALL)) rc = -2;
+    }
+  }
+  pool.lock.unlock();
+  return rc;
 }
 
 void census_stack(Census& c) {

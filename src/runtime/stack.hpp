@@ -43,6 +43,19 @@ inline void stack_check_canary(const g* gp) {
 // global pool (stats; racy against the caches' owners).
 std::size_t stacks_pooled();
 
+// stack_gcore readies the stacks for a core file written by a debugger
+// from the live process (gort-gdb.py's gort gcore), with prepare, and puts
+// them back as they were without. gdb's gcore writes each mapping whole,
+// untouched pages as zeros, and stops at the first page it cannot read: so
+// prepare marks the part of the current region no chunk was carved from yet
+// MADV_DONTDUMP (gigabytes of address space), and lifts the MADV_GUARD_INSTALL
+// guards, which are such pages inside the mapping (an mprotect guard is a
+// mapping of its own, which gcore skips). The debugger calls it with every
+// other thread stopped, so nothing can run into a lifted guard meanwhile.
+// -1 if the pool's lock is held (by a stopped thread: let the program run a
+// moment and try again), -2 if the kernel refused some madvise, else 0.
+int stack_gcore(bool prepare);
+
 // stack_guard_hit reports whether addr lies in the guard zone under gp's stack.
 bool stack_guard_hit(const g* gp, const void* addr);
 

@@ -19,13 +19,16 @@
 #      saved context, that the blocking one's stack is its thread's, and
 #      that goroutine <n> select makes a parked goroutine's frame current
 #      (its local variable prints).
-#   2. The same checks on a core file of a second run, written by gdb's
-#      gcore. That run has 16 KiB stacks (GdbParkedSmallStacks), as gcore
-#      writes out the whole reservation the stacks are carved from, used or
-#      not (4 GiB with the default stacks), and mprotect guard pages
-#      (GODEBUG=stackguard=mprotect): gdb 13's gcore stops writing a mapping
-#      at its first unreadable page, and MADV_GUARD_INSTALL guards are such
-#      pages inside the stacks' mapping (docs/DEBUGGING.md, "In gdb").
+#   2. The same checks on a core file of a second run, written by the
+#      extension's gort gcore, with the default guard pages: gdb's gcore
+#      alone stops writing a mapping at its first unreadable page, and
+#      MADV_GUARD_INSTALL guards (Linux 6.13+) are such pages inside the
+#      stacks' mapping, so its core has no goroutine stacks; and it writes
+#      the stacks' whole reservation, used or not. That run has 16 KiB
+#      stacks (GdbParkedSmallStacks), as every stack made, 1,024 here, is
+#      written whole. Also checked: the core does not hold the reservation's
+#      unused part (the segment with the stacks is under half of it), and
+#      the live process has its guard pages back afterwards.
 # Exits 77 (skipped) where gdb cannot attach to a process (ptrace denied).
 set -uo pipefail
 prog=$1
@@ -155,9 +158,41 @@ fi
 check live "$work/live.out"
 
 # 2. A core file.
-start core GdbParkedSmallStacks GODEBUG=stackguard=mprotect
-gdb_batch "$work/gcore.out" -p "$pid" -ex "gcore $work/core"
-[[ -s $work/core ]] || { tail -n 5 "$work/gcore.out"; fail "gcore wrote no core file"; }
+start core GdbParkedSmallStacks
+gdb_batch "$work/gcore.out" -p "$pid" -ex "gort gcore $work/core" \
+  -ex "python print('stack', *find_goroutine(Descriptor(), $first).stack)"
+[[ -s $work/core ]] || { tail -n 5 "$work/gcore.out"; fail "gort gcore wrote no core file"; }
+read -r _ lo hi < <(grep '^stack ' "$work/gcore.out") || fail "no stack bounds for goroutine $first"
+# The guard page under that stack faults again: a guard marker in the page
+# map (bit 58: MADV_GUARD_INSTALL, Linux 6.13+) or a PROT_NONE mapping. The
+# core's segment holding the stack is under half the reservation: 1,024
+# stacks of 20 KiB in use of 16,384 (320 MiB), all of which a core that
+# dumped the unused part would hold.
+python3 - "$pid" "$lo" "$work/core" <<'PY' || fail "gort gcore: see above"
+import struct, sys
+pid, lo, core = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+guard = lo - 4096
+with open("/proc/%d/pagemap" % pid, "rb") as f:
+    f.seek(guard // 4096 * 8)
+    ok = struct.unpack("<Q", f.read(8))[0] >> 58 & 1
+for line in open("/proc/%d/maps" % pid):
+    r, perms = line.split()[:2]
+    a, b = (int(x, 16) for x in r.split("-"))
+    ok = ok or (a <= guard < b and perms.startswith("---"))
+if not ok:
+    sys.exit("the guard page under the stack at 0x%x is gone after gort gcore" % lo)
+with open(core, "rb") as f:
+    elf = f.read(64)
+    phoff, phentsize, phnum = struct.unpack_from("<Q", elf, 32)[0], *struct.unpack_from("<HH", elf, 54)
+    f.seek(phoff)
+    for _ in range(phnum):
+        ptype, _, _, vaddr, _, filesz, _, _ = struct.unpack("<IIQQQQQQ", f.read(phentsize))
+        if ptype == 1 and vaddr <= lo < vaddr + filesz:
+            if filesz >= 160 << 20:
+                sys.exit("the core's segment with the stacks is %d bytes: the unused reservation was dumped" % filesz)
+            sys.exit(0)
+sys.exit("the core has no segment holding the stack at 0x%x" % lo)
+PY
 { kill -9 "$pid"; wait "$pid"; } 2>/dev/null
 session
 gdb_batch "$work/core.out" "$prog" "$work/core" "${commands[@]}"
