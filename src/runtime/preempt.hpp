@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 
 #include "runtime/proc.hpp"
 #include "runtime/traceback.hpp"
@@ -69,12 +70,13 @@ inline void runtime_leave(g* gp, bool user) {
 // refuses.
 //
 // The constructor with a name throws std::logic_error off a goroutine (as
-// acquireg); the one with a G tolerates nullptr (a thread the runtime did
-// not start, where there is no P to protect).
+// acquireg); the one with a G tolerates nullptr (g0, or a thread the runtime
+// did not start, where there is no P to protect). Either throws if the G is
+// an extra M's whose wait for a P run()'s end cut short (enter, below).
 class entry_guard {
  public:
   explicit entry_guard(const char* what) : gp(acquireg(what)) { enter(); }
-  explicit entry_guard(g* gp) noexcept : gp(gp) {
+  explicit entry_guard(g* gp) : gp(gp) {
     if (gp != nullptr) enter();
   }
   ~entry_guard() {
@@ -116,6 +118,31 @@ class entry_guard {
   }
   bool outer_ = false;
   bool resyscall_ = false;
+};
+
+// waker_guard is the entry of the wakers that any thread may call, with or
+// without a goroutine of its own: Mutex::unlock, WaitGroup's last done,
+// Cond::signal and broadcast (semrelease and the notify list), which are
+// noexcept or unlock paths. On a goroutine it is entry_guard. On a thread
+// the runtime did not start it makes the wake a call of the thread's extra
+// M (extram_call), as any other entry from such a thread: run()'s end waits
+// for the call before it frees the goroutines being woken (proc.cpp, "The
+// end of a run"). When the run is ending, or ends while the call waits for
+// a P, there is no call: active() is false, and the waiters, the run's
+// abandoned goroutines, are left asleep. On g0 (the scheduler's own
+// wakes) there is nothing to guard.
+class waker_guard {
+ public:
+  waker_guard() noexcept;
+  waker_guard(const waker_guard&) = delete;
+  waker_guard& operator=(const waker_guard&) = delete;
+  bool active() const { return active_; }
+
+  g* const gp;  // the calling goroutine; nullptr on g0 or a thread not the runtime's
+
+ private:
+  std::optional<entry_guard> e_;
+  bool active_ = false;
 };
 
 // user_enter / user_exit bracket a goroutine's function (gort_goentry): the

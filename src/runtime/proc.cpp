@@ -1478,21 +1478,40 @@ void dropm(m* mp) noexcept {
 
 }  // namespace
 
-g* needm(m* mp, const char* what) {
-  if (mp != nullptr && !mp->extram) {  // a runtime M off its G: in the scheduler, or not running one
-    if (in_signal_handler()) fatal_in_signal_handler(what);
-    throw_outside_goroutine(what);
-  }
+g* extram_call(m* mp) {
   extram_lock.lock();
   if (!extram_active || exiting()) {
     extram_lock.unlock();
-    throw_outside_goroutine(what);
+    return nullptr;
   }
   if (mp == nullptr || !mp->attached) mp = extram_bind(mp);
   mp->curg = mp->lockedg;
   mp->incall.store(true, std::memory_order_relaxed);  // teardown reads it under extram_lock
   extram_lock.unlock();
   return mp->curg;
+}
+
+g* needm(m* mp, const char* what) {
+  if (mp != nullptr && !mp->extram) {  // a runtime M off its G: in the scheduler, or not running one
+    if (in_signal_handler()) fatal_in_signal_handler(what);
+    throw_outside_goroutine(what);
+  }
+  if (g* gp = extram_call(mp)) return gp;
+  throw_outside_goroutine(what);
+}
+
+waker_guard::waker_guard() noexcept : gp(tls_m ? tls_m->curg : nullptr) {
+  g* entering = gp;
+  if (m* mp = tls_m; gp == nullptr && (mp == nullptr || mp->extram)) {
+    entering = extram_call(mp);
+    if (entering == nullptr) return;  // run() is ending: its waiters stay asleep
+  }
+  try {
+    e_.emplace(entering);
+  } catch (const std::logic_error&) {  // run() ended while the call waited for a P
+    return;
+  }
+  active_ = true;
 }
 
 void entry_nested() {

@@ -59,6 +59,7 @@ void entry_nested();
 // to g0; extram_leave ends a call (entry_guard); extram_teardown, at the end
 // of a run, waits for the calls in progress and detaches the extra Ms.
 g* needm(m* mp, const char* what);
+g* extram_call(m* mp);  // needm's call, or nullptr outside a run: never throws logic_error
 void needm_check(const char* what);  // needm without a call: checks and binds
 void extram_wait(m* mp, g* gp);
 bool extram_leave(g* gp) noexcept;  // false: not an extra M

@@ -299,7 +299,8 @@ void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n, bool handoff)
   addr->fetch_add(n, std::memory_order_seq_cst);
   // Easy case: no waiters. The load must come after the add (see semacquire).
   if (root->nwait.load(std::memory_order_seq_cst) == 0) return;
-  entry_guard e(getg());  // nullptr on a thread the runtime did not start
+  waker_guard e;
+  if (!e.active()) return;
 
   sudog* head = nullptr;  // the waiters to wake, in dequeue order, linked by next
   sudog* tail = nullptr;
@@ -480,7 +481,8 @@ std::size_t notify_list_drop_waiters(notify_list* l) {
 void notify_list_notify_all(notify_list* l) noexcept {
   // No new waiter since the last notification: nothing to do, no lock.
   if (l->wait.load(std::memory_order_seq_cst) == l->notify.load(std::memory_order_seq_cst)) return;
-  rt::entry_guard e(rt::getg());  // nullptr on a thread the runtime did not start
+  rt::waker_guard e;
+  if (!e.active()) return;
   list_lock(l);
   rt::sudog* s = as_sudog(l->head);
   l->head = l->tail = nullptr;
@@ -500,7 +502,8 @@ void notify_list_notify_all(notify_list* l) noexcept {
 // parked yet; if not, it will see notify has passed it and not park.
 void notify_list_notify_one(notify_list* l) noexcept {
   if (l->wait.load(std::memory_order_seq_cst) == l->notify.load(std::memory_order_seq_cst)) return;
-  rt::entry_guard e(rt::getg());
+  rt::waker_guard e;
+  if (!e.active()) return;
   list_lock(l);
   const std::uint32_t t = l->notify.load(std::memory_order_relaxed);  // written under lock
   if (t == l->wait.load(std::memory_order_seq_cst)) {

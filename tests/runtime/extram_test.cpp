@@ -18,6 +18,12 @@
 //                           std::logic_error, and run() returns.
 //   CallsRacingRunsEnd      threads calling in a loop while main returns:
 //                           every thread ends with std::logic_error.
+//   WakeRacingRunsEnd       a thread that wakes a goroutine without a call
+//                           of its own (Mutex::unlock, WaitGroup::done,
+//                           Cond::signal) while main returns: run()'s end
+//                           waits for the wake, or the wake finds the run
+//                           over (done() throws std::logic_error once it
+//                           is); nothing crashes or leaks.
 //   NoDeadlockWhileAThreadMayCallIn  main waits on a channel that only a
 //                           foreign thread sends on, later, whether it has
 //                           called in before or not: no deadlock report.
@@ -288,6 +294,58 @@ TEST(ExtramEndTest, CallsRacingRunsEnd) {
     for (std::thread& t : threads) t.join();
     EXPECT_EQ(rc, 0);
     for (const std::string& e : last) EXPECT_NE(e.find("logic_error: gort:"), std::string::npos) << e;
+  }
+}
+
+// A goroutine waits on a Mutex the thread holds, on a WaitGroup it will
+// finish, or on a Cond it will signal; main returns while the thread wakes
+// it, after a delay that varies by round so that the wake lands before,
+// in and after run()'s end. Before the wake was a call of the thread's
+// extra M, teardown could free the waiter's stack and G while the thread
+// read its sudog there and readied it. Each round's leak check (run_procs)
+// also finds the woken goroutine gone.
+TEST(ExtramEndTest, WakeRacingRunsEnd) {
+  enum kind { mutex, waitgroup, cond };
+  const int rounds = static_cast<int>(scaled(300, 10));
+  for (int round = 0; round < rounds; ++round) {
+    const kind k = static_cast<kind>(round % 3);
+    auto mu = std::make_shared<gort::Mutex>();
+    auto wg = std::make_shared<gort::WaitGroup>();
+    auto cv = std::make_shared<gort::Cond>(*mu);
+    std::atomic<int> step{0};
+    std::thread t;
+    int rc = run_procs(1, [&] {
+      if (k == mutex) mu->lock();  // a goroutine's, held for the thread: Go's Mutex has no owner
+      if (k == waitgroup) wg->add(1);
+      gort::go([&, k] {
+        if (k == mutex) mu->lock();
+        if (k == waitgroup) wg->wait();
+        if (k == cond) {
+          mu->lock();
+          cv->wait();
+        }
+        mu->unlock();
+      });
+      gort::yield();  // at GOMAXPROCS 1 the goroutine runs until it parks
+      t = std::thread([&, k, delay = std::chrono::microseconds(round / 3 % 100)] {
+        while (step.load() < 2) {
+        }
+        for (auto until = std::chrono::steady_clock::now() + delay; std::chrono::steady_clock::now() < until;) {
+        }
+        if (k == mutex) mu->unlock();  // noexcept, as Cond::signal: a no-op once the run is over
+        if (k == cond) cv->signal();
+        if (k == waitgroup) {
+          try {
+            wg->done();
+          } catch (const std::logic_error&) {  // after run(), as any call that needs one
+            return;
+          }
+        }
+      });
+      step.store(2);
+    });
+    t.join();
+    ASSERT_EQ(rc, 0) << "round " << round;
   }
 }
 
