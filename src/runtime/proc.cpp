@@ -159,6 +159,7 @@
 //     guesses; no other memory is reached through them.
 //   - schedinit's relaxed stores precede every other M (thread creation
 //     orders them); teardown's loads follow the join of every M.
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -214,19 +215,26 @@ namespace {
 
 thread_local m* tls_m = nullptr;
 
-// process_threads: the process's thread count (/proc/self/stat's
-// num_threads), or 0 if it cannot be read.
+// process_threads: the process's thread count (the entries of
+// /proc/self/task), or 0 if it cannot be read. Not /proc/self/stat's
+// num_threads: qemu-user fakes that field as 0, and /proc/self/task is its
+// host process's, which counts the guest's threads (and qemu's own, before
+// run() as after). getdents64 into a buffer here, as checkdead calls it
+// under sched.lock: opendir would allocate.
 std::int32_t process_threads() {
-  char buf[1024];
-  const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  const int fd = ::open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return 0;
-  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  alignas(dirent64) char buf[4096];
+  std::int32_t n = 0;
+  for (ssize_t len; (len = ::getdents64(fd, buf, sizeof buf)) > 0;) {
+    for (ssize_t off = 0; off < len;) {
+      const auto* e = reinterpret_cast<const dirent64*>(buf + off);
+      if (e->d_name[0] != '.') ++n;
+      off += e->d_reclen;
+    }
+  }
   ::close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  const char* f = std::strrchr(buf, ')');  // the command name may hold anything
-  for (int field = 2; f != nullptr && field < 20; ++field) f = std::strchr(f + 1, ' ');
-  return f ? static_cast<std::int32_t>(std::strtol(f + 1, nullptr, 10)) : 0;
+  return n;
 }
 
 mutex extram_lock{lock_rank::extram};  // see "Extra Ms"
