@@ -46,6 +46,7 @@
 #include <variant>
 
 #include "gort/chan.hpp"
+#include "gort/detail/chrono.hpp"
 
 namespace gort::context {
 
@@ -151,9 +152,18 @@ Context todo() noexcept;
 
 std::pair<Context, CancelFunc> with_cancel(Context parent);
 std::pair<Context, CancelCauseFunc> with_cancel_cause(Context parent);
-// with_deadline(parent, now() + d).
+// with_deadline(parent, now() + d). Both also take any unit, saturated to
+// nanoseconds' range (gort/detail/chrono.hpp), as now() + d is.
 std::pair<Context, CancelFunc> with_timeout(Context parent, std::chrono::nanoseconds d);
 std::pair<Context, CancelFunc> with_deadline(Context parent, std::chrono::steady_clock::time_point t);
+template <class Rep, class Period>
+std::pair<Context, CancelFunc> with_timeout(Context parent, std::chrono::duration<Rep, Period> d) {
+  return with_timeout(std::move(parent), gort::detail::saturating_ns(d));
+}
+template <class D>
+std::pair<Context, CancelFunc> with_deadline(Context parent, std::chrono::time_point<std::chrono::steady_clock, D> t) {
+  return with_deadline(std::move(parent), gort::detail::saturating_time(t));
+}
 
 // A child of parent carrying value under key (compared as an address; use
 // the address of a variable of your own, as Go's unexported key types).

@@ -35,7 +35,9 @@
 // Deadlines are absolute steady_clock instants, as Go's SetDeadline:
 // time_point{} clears one, a deadline already past makes the next call fail
 // at once, and a deadline applies to every call until changed, including
-// calls already blocked.
+// calls already blocked. A deadline or timeout may be given in any unit
+// (a time_point in seconds, hours::max()): it is saturated to nanoseconds'
+// range, never overflowed (gort/detail/chrono.hpp).
 //
 // Every function here must run on a goroutine (inside gort::run), except
 // close() and the destructors, which also work after run() has returned.
@@ -51,6 +53,7 @@
 #include <system_error>
 
 #include "gort/context.hpp"
+#include "gort/detail/chrono.hpp"
 
 namespace gort::net {
 
@@ -99,6 +102,18 @@ class Conn {
   void set_deadline(time_point t);
   void set_read_deadline(time_point t);
   void set_write_deadline(time_point t);
+  template <class D>
+  void set_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
+    set_deadline(gort::detail::saturating_time(t));
+  }
+  template <class D>
+  void set_read_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
+    set_read_deadline(gort::detail::saturating_time(t));
+  }
+  template <class D>
+  void set_write_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
+    set_write_deadline(gort::detail::saturating_time(t));
+  }
   std::string local_addr() const;                      // "127.0.0.1:43512"
   std::string remote_addr() const;
   int fd() const noexcept;                             // -1 once closed
@@ -118,6 +133,10 @@ class Listener {
   Conn accept();                                       // parks until a connection arrives
   void close();                                        // wakes a blocked accept, which then throws
   void set_deadline(time_point t);                     // for accept
+  template <class D>
+  void set_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
+    set_deadline(gort::detail::saturating_time(t));
+  }
   std::string addr() const;                            // the bound address, port filled in
   std::uint16_t port() const;                          // 0 for a Unix socket
   int fd() const noexcept;
@@ -142,6 +161,14 @@ Conn dial(std::string_view address);                   // "tcp"
 Conn dial(std::string_view address, std::chrono::nanoseconds timeout);
 Conn dial(std::string_view network, std::string_view address);
 Conn dial(std::string_view network, std::string_view address, std::chrono::nanoseconds timeout);
+template <class Rep, class Period>
+Conn dial(std::string_view address, std::chrono::duration<Rep, Period> timeout) {
+  return dial(address, gort::detail::saturating_ns(timeout));
+}
+template <class Rep, class Period>
+Conn dial(std::string_view network, std::string_view address, std::chrono::duration<Rep, Period> timeout) {
+  return dial(network, address, gort::detail::saturating_ns(timeout));
+}
 
 // Go's Dialer.DialContext: dial within ctx. ctx's deadline (or the earlier
 // of it and timeout, where given) bounds the dial as a timeout does, and
@@ -154,6 +181,11 @@ Conn dial(std::string_view network, std::string_view address, std::chrono::nanos
 Conn dial(const context::Context& ctx, std::string_view network, std::string_view address);
 Conn dial(const context::Context& ctx, std::string_view network, std::string_view address,
           std::chrono::nanoseconds timeout);
+template <class Rep, class Period>
+Conn dial(const context::Context& ctx, std::string_view network, std::string_view address,
+          std::chrono::duration<Rep, Period> timeout) {
+  return dial(ctx, network, address, gort::detail::saturating_ns(timeout));
+}
 
 // PacketConn: a datagram socket (Go's net.PacketConn: UDPConn or UnixConn).
 class PacketConn {
@@ -171,6 +203,18 @@ class PacketConn {
   void set_deadline(time_point t);
   void set_read_deadline(time_point t);
   void set_write_deadline(time_point t);
+  template <class D>
+  void set_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
+    set_deadline(gort::detail::saturating_time(t));
+  }
+  template <class D>
+  void set_read_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
+    set_read_deadline(gort::detail::saturating_time(t));
+  }
+  template <class D>
+  void set_write_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
+    set_write_deadline(gort::detail::saturating_time(t));
+  }
   std::string local_addr() const;
   int fd() const noexcept;
 
@@ -192,5 +236,13 @@ PacketConn listen_packet(std::string_view network, std::string_view address);
 // wait would have to park; likewise for an fd that is not open.
 bool wait_readable(int fd, time_point deadline = {});
 bool wait_writable(int fd, time_point deadline = {});
+template <class D>
+bool wait_readable(int fd, std::chrono::time_point<std::chrono::steady_clock, D> deadline) {
+  return wait_readable(fd, gort::detail::saturating_time(deadline));
+}
+template <class D>
+bool wait_writable(int fd, std::chrono::time_point<std::chrono::steady_clock, D> deadline) {
+  return wait_writable(fd, gort::detail::saturating_time(deadline));
+}
 
 }  // namespace gort::net

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "gort/chan.hpp"
+#include "gort/detail/chrono.hpp"
 
 namespace gort {
 
@@ -62,9 +63,22 @@ class timer_handle {
 
 }  // namespace detail
 
+// Every function here taking a duration or a time point also takes one of
+// any unit (hours, a double's seconds, a time_point in minutes), saturated
+// to nanoseconds' range instead of overflowing (gort/detail/chrono.hpp):
+// hours::max() is "never", as nanoseconds::max() is.
+
 // time.Sleep: parks the goroutine for at least d; d <= 0 returns at once.
 void sleep(std::chrono::nanoseconds d);
 void sleep_until(std::chrono::steady_clock::time_point t);
+template <class Rep, class Period>
+void sleep(std::chrono::duration<Rep, Period> d) {
+  sleep(detail::saturating_ns(d));
+}
+template <class Duration>
+void sleep_until(std::chrono::time_point<std::chrono::steady_clock, Duration> t) {
+  sleep_until(detail::saturating_time(t));
+}
 
 // time.NewTimer: sends the time on c() once, d from now. Move-only: a
 // Timer owns its timer (share it through a std::shared_ptr<Timer>, or share
@@ -73,6 +87,8 @@ void sleep_until(std::chrono::steady_clock::time_point t);
 class Timer {
  public:
   explicit Timer(std::chrono::nanoseconds d);
+  template <class Rep, class Period>
+  explicit Timer(std::chrono::duration<Rep, Period> d) : Timer(detail::saturating_ns(d)) {}
   Timer(Timer&&) noexcept = default;
   Timer& operator=(Timer&&) noexcept = default;
   chan<std::chrono::steady_clock::time_point> c() const { return c_; }
@@ -80,9 +96,17 @@ class Timer {
   bool stop();
   // Re-arms the timer for d from now: true if it was pending.
   bool reset(std::chrono::nanoseconds d);
+  template <class Rep, class Period>
+  bool reset(std::chrono::duration<Rep, Period> d) {
+    return reset(detail::saturating_ns(d));
+  }
 
  private:
   friend Timer after_func(std::chrono::nanoseconds d, std::function<void()> f);
+  template <class Rep, class Period>
+  Timer after_func(std::chrono::duration<Rep, Period> d, std::function<void()> f) {
+    return after_func(detail::saturating_ns(d), std::move(f));
+  }
   Timer() = default;
   chan<std::chrono::steady_clock::time_point> c_;
   detail::timer_handle t_;
@@ -97,12 +121,18 @@ class Timer {
 class Ticker {
  public:
   explicit Ticker(std::chrono::nanoseconds period);
+  template <class Rep, class Period>
+  explicit Ticker(std::chrono::duration<Rep, Period> period) : Ticker(detail::saturating_ns(period)) {}
   Ticker(Ticker&&) noexcept = default;
   Ticker& operator=(Ticker&& o) noexcept;
   ~Ticker();
   chan<std::chrono::steady_clock::time_point> c() const { return c_; }
   void stop();
   void reset(std::chrono::nanoseconds period);  // panic_error on period <= 0, as Go
+  template <class Rep, class Period>
+  void reset(std::chrono::duration<Rep, Period> period) {
+    reset(detail::saturating_ns(period));
+  }
 
  private:
   chan<std::chrono::steady_clock::time_point> c_;
@@ -111,10 +141,18 @@ class Ticker {
 
 // time.After: a channel that receives the time once, d from now.
 chan<std::chrono::steady_clock::time_point> after(std::chrono::nanoseconds d);
+template <class Rep, class Period>
+chan<std::chrono::steady_clock::time_point> after(std::chrono::duration<Rep, Period> d) {
+  return after(detail::saturating_ns(d));
+}
 
 // time.AfterFunc: runs f in its own goroutine d from now. The Timer it
 // returns has no channel (c() is nil); stop() cancels f if it has not
 // started.
 Timer after_func(std::chrono::nanoseconds d, std::function<void()> f);
+template <class Rep, class Period>
+Timer after_func(std::chrono::duration<Rep, Period> d, std::function<void()> f) {
+  return after_func(detail::saturating_ns(d), std::move(f));
+}
 
 }  // namespace gort

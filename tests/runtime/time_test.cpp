@@ -29,6 +29,8 @@
 //   TickerStopDrains, TickerDestroyed, TickerMoved, TimerMoved,
 //   NewTickerNonPositive
 //   ExtremeTimes                           min/max/0/negative times saturate
+//   ExtremeTimesAnyUnit                    the same in hours, double seconds
+//                                          and hour time points
 //   TimerDestroyedStillFires, ChannelCapacity, NotOnAGoroutine
 //
 // "Never early" is asserted strictly; lateness only loosely (a noisy 2-vCPU
@@ -1417,6 +1419,78 @@ TEST_P(TimeTest, ExtremeTimes) {
   EXPECT_TRUE(max_timer_stopped);
   EXPECT_TRUE(max_after_func_stopped);
   EXPECT_FALSE(max_after_func_ran);
+}
+
+// The extremes in other units. hours::max() is far past nanoseconds' range:
+// converted at the call it wrapped around to -1 hour, so a Timer of
+// hours::max() fired at once and sleep(hours::max()) returned. The
+// overloads for any unit saturate instead (gort/detail/chrono.hpp).
+TEST_P(TimeTest, ExtremeTimesAnyUnit) {
+  using std::chrono::hours;
+  using std::chrono::nanoseconds;
+  using dsec = std::chrono::duration<double>;
+  using tp_hours = std::chrono::time_point<steady, hours>;
+  using gort::detail::saturating_ns;
+  static_assert(saturating_ns(hours::max()) == nanoseconds::max());
+  static_assert(saturating_ns(hours::min()) == nanoseconds::min());
+  static_assert(saturating_ns(2h) == 7'200'000'000'000ns);
+  static_assert(saturating_ns(-2h) == -7'200'000'000'000ns);
+  static_assert(saturating_ns(std::chrono::duration<long long, std::pico>(-1999)) ==
+                -1ns);  // truncated, as duration_cast
+  static_assert(saturating_ns(std::chrono::duration<unsigned long long, std::milli>(~0ull)) == nanoseconds::max());
+  static_assert(saturating_ns(std::chrono::duration<long long, std::ratio<1, 3>>(3)) == 1s);
+  static_assert(saturating_ns(std::chrono::duration<long long, std::ratio<1, 3>>(
+                    std::numeric_limits<long long>::max())) == nanoseconds::max());
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(saturating_ns(dsec(inf)), nanoseconds::max());
+  EXPECT_EQ(saturating_ns(dsec(-inf)), nanoseconds::min());
+  EXPECT_EQ(saturating_ns(dsec(std::numeric_limits<double>::quiet_NaN())), 0ns);
+  EXPECT_EQ(saturating_ns(dsec(1.5)), 1'500'000'000ns);
+  EXPECT_EQ(gort::detail::saturating_time(tp_hours::max()), tp::max());
+
+  std::vector<std::string> hung;
+  bool min_timer_fired = false, max_fired = true, max_stopped = false;
+  int rc = run_procs(GetParam(), [&] {
+    auto at_once = [&](std::string what, std::function<void()> f) {
+      auto done = gort::make_chan<tp>(1);
+      gort::go([f, done] {
+        f();
+        done.send(steady::now());
+      });
+      if (!recv_within(done, kLate)) hung.push_back(what);
+    };
+    at_once("sleep(hours::min())", [] { gort::sleep(hours::min()); });
+    at_once("sleep(-inf s)", [inf] { gort::sleep(dsec(-inf)); });
+    at_once("sleep_until(time_point in hours, min)", [] { gort::sleep_until(tp_hours::min()); });
+    gort::Timer min_timer(hours::min());
+    min_timer_fired = recv_within(min_timer.c(), kLate).has_value();
+
+    auto woke = gort::make_chan<int>(2);
+    gort::go([woke] {
+      gort::sleep(hours::max());
+      woke.send(1);
+    });
+    gort::go([woke] {
+      gort::sleep_until(tp_hours::max());
+      woke.send(2);
+    });
+    gort::Timer timer(hours::max());
+    auto ran = std::make_shared<std::atomic<bool>>(false);
+    gort::Timer func = gort::after_func(dsec(inf), [ran] { ran->store(true); });
+    gort::Ticker ticker(hours::max());
+    auto after = gort::after(hours::max());
+    gort::sleep(20ms);
+    max_fired = woke.try_recv().value.has_value() || recv_within(timer.c(), 0ns).has_value() ||
+                recv_within(ticker.c(), 0ns).has_value() || recv_within(after, 0ns).has_value() || ran->load();
+    max_stopped = timer.stop() && func.stop() && !timer.reset(hours::max()) && timer.stop();
+    ticker.reset(hours::max());
+    ticker.stop();
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(hung.empty()) << "did not return at once: " << testing::PrintToString(hung);
+  EXPECT_TRUE(min_timer_fired) << "a Timer of hours::min() did not fire at once";
+  EXPECT_FALSE(max_fired) << "a sleep, Timer, after_func, Ticker or after() of hours::max() (or +inf s) ended";
+  EXPECT_TRUE(max_stopped) << "a Timer or after_func of hours::max() was not pending";
 }
 
 // ---- handles --------------------------------------------------------------------
