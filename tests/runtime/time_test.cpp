@@ -1364,6 +1364,17 @@ TEST_P(TimeTest, NewTickerNonPositive) {
   EXPECT_EQ(reset_neg, "non-positive interval for Ticker.Reset");
 }
 
+// returns_at_once runs f on a goroutine of its own and adds what to hung
+// if it has not returned within kLate (the ExtremeTimes tests).
+void returns_at_once(std::vector<std::string>& hung, std::string what, std::function<void()> f) {
+  auto done = gort::make_chan<tp>(1);
+  gort::go([f, done] {
+    f();
+    done.send(steady::now());
+  });
+  if (!recv_within(done, kLate)) hung.push_back(std::move(what));
+}
+
 // The extremes of the clock and of durations saturate instead of
 // overflowing: a time already past, however far, is a sleep of 0 (before,
 // sleep_until(time_point::min()) computed min - now, which wrapped to a
@@ -1375,14 +1386,7 @@ TEST_P(TimeTest, ExtremeTimes) {
   bool max_sleeper_woke = true, max_timer_fired = true, max_after_func_ran = true;
   bool max_timer_stopped = false, max_after_func_stopped = false, min_timer_fired = false;
   int rc = run_procs(GetParam(), [&] {
-    auto at_once = [&](std::string what, std::function<void()> f) {
-      auto done = gort::make_chan<tp>(1);
-      gort::go([f, done] {
-        f();
-        done.send(steady::now());
-      });
-      if (!recv_within(done, kLate)) hung.push_back(what);
-    };
+    auto at_once = [&](std::string what, std::function<void()> f) { returns_at_once(hung, std::move(what), f); };
     at_once("sleep_until(min)", [] { gort::sleep_until(tp::min()); });
     at_once("sleep_until(now - 1ns)", [] { gort::sleep_until(steady::now() - 1ns); });
     at_once("sleep_until(now)", [] { gort::sleep_until(steady::now()); });
@@ -1451,14 +1455,7 @@ TEST_P(TimeTest, ExtremeTimesAnyUnit) {
   std::vector<std::string> hung;
   bool min_timer_fired = false, max_fired = true, max_stopped = false;
   int rc = run_procs(GetParam(), [&] {
-    auto at_once = [&](std::string what, std::function<void()> f) {
-      auto done = gort::make_chan<tp>(1);
-      gort::go([f, done] {
-        f();
-        done.send(steady::now());
-      });
-      if (!recv_within(done, kLate)) hung.push_back(what);
-    };
+    auto at_once = [&](std::string what, std::function<void()> f) { returns_at_once(hung, std::move(what), f); };
     at_once("sleep(hours::min())", [] { gort::sleep(hours::min()); });
     at_once("sleep(-inf s)", [inf] { gort::sleep(dsec(-inf)); });
     at_once("sleep_until(time_point in hours, min)", [] { gort::sleep_until(tp_hours::min()); });
