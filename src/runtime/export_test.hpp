@@ -24,7 +24,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace gort::rt {
 
@@ -70,6 +72,25 @@ struct TeardownStats {
   std::size_t cond_waiters = 0;  // and from Conds
 };
 TeardownStats last_teardown();
+
+// The execution trace's records (trace.cpp, tracebuf): each written into
+// one buffer as the hooks write it (in its fixed form where it has one
+// that fits, else with varints), then read back as trace_stop reads them.
+// ev names trace.cpp's trace_ev ("go_unpark", "go_switch", ...); end and
+// reason are go_stop's and go_switch's; from is go_switch's.
+struct TraceRecordView {
+  std::string ev;
+  std::int64_t ticks = 0;  // 0: untimed
+  std::uint64_t goid = 0;
+  std::uint64_t arg = 0;
+  std::int32_t p = -1;
+  int end = 0;
+  int reason = 0;
+  std::uint64_t from = 0;
+  bool operator==(const TraceRecordView&) const = default;
+};
+// *fixed: how many took the fixed form.
+std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceRecordView>& recs, std::size_t* fixed);
 
 // Each file's part of the census, defined beside what it counts.
 void census_proc(Census& c);     // proc.cpp: allgs, allm, allp, extra Ms

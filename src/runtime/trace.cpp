@@ -18,7 +18,10 @@
 // no I/O: a record is a few stores and a clock read. A full buffer goes to
 // the writer thread's queue (tr.qlock, a lock per 64 KiB of records),
 // which writes it raw to an unnamed temporary file in the trace's
-// directory; a thread with no M at all (a thread
+// directory. The writer wakes every writer_period to take what was
+// queued; an M wakes it only when writer_wake_queued buffers wait, since
+// a wake is a futex call on the hot path and, the writer's CPU being
+// idle, an interrupt to rouse it, per buffer. A thread with no M at all (a thread
 // the runtime did not start, readying a G) writes to one global buffer
 // under tr.glock.
 //
@@ -96,12 +99,17 @@
 #endif
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
+#include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -161,12 +169,25 @@ struct trace_record {
 // and for go_stop and go_switch a byte each for end and reason, and a
 // varint for from. Memory
 // and the writer's I/O, not the recording, were most of a trace's cost.
+//
+// The two records of every switch, a ready and a start, have fixed forms
+// as well (fixed_bit in the kind), written with one or two word stores
+// where the varints' loops and branches cost a hook half its instructions:
+// a ready, untimed, in 8 bytes (kind, flow, p + 1 in 16 bits, goid in 32);
+// a start or switch in 12 (kind, flow, end and reason in a byte, p + 1 in
+// a byte, the ticks since the previous timed record and goid in 32 bits
+// each). A fixed switch has no from: it is the G of the buffer's previous
+// start (last_goid), which the reader tracks as well. A record whose fields
+// do not fit (a goid past 2^32, a P past 254, a first record or one after
+// a pause of seconds, a switch from another G) takes the varint form.
 struct tracebuf {
   static constexpr std::uint32_t size = 64 * 1024 - 32;
   static constexpr std::uint32_t max_record = 1 + 5 * 10 + 2;
   static constexpr unsigned char untimed_bit = 0x80;
+  static constexpr unsigned char fixed_bit = 0x40;
   std::int64_t mid;           // the writing M's id; -1: the global buffer
   std::uint64_t last_ticks;   // the previous timed record's
+  std::uint64_t last_goid;    // the previous start's G
   std::uint32_t len;          // bytes used
   unsigned char data[size];
 };
@@ -219,13 +240,17 @@ struct tracer {
 };
 tracer tr;
 
+// The writer's rounds (see "Buffers").
+constexpr auto writer_period = std::chrono::milliseconds(1);
+constexpr std::size_t writer_wake_queued = 16;
+
 // trace_flush queues full (if any) for the writer and returns an empty
 // buffer for mid. Go: traceFlush.
 [[gnu::noinline]] tracebuf* trace_flush(tracebuf* full, std::int64_t mid) {
   ranked_guard lk(tr.qlock, lock_rank::trace_q);
   if (full != nullptr) {
     tr.full.push_back(full);
-    tr.qcv.notify_one();
+    if (tr.full.size() == writer_wake_queued) tr.qcv.notify_one();
   }
   tracebuf* b;
   if (tr.free.empty()) {
@@ -237,6 +262,7 @@ tracer tr;
   }
   b->mid = mid;
   b->last_ticks = 0;
+  b->last_goid = 0;
   b->len = 0;
   return b;
 }
@@ -266,7 +292,10 @@ bool cpu_has_prefetchw() {
 const bool has_prefetchw = cpu_has_prefetchw();
 #endif
 
-[[gnu::always_inline]] inline void prefetch_for_write(const unsigned char* p) {
+// prefetch_ahead_of asks for the line prefetch_ahead bytes past b's len.
+[[gnu::always_inline]] inline void prefetch_ahead_of(tracebuf* b, std::uint32_t len) {
+  if (len >= tracebuf::size - prefetch_ahead) return;
+  const unsigned char* p = b->data + len + prefetch_ahead;
 #if defined(__x86_64__)
   if (has_prefetchw) asm volatile("prefetchw %0" : : "m"(*p));
 #else
@@ -275,12 +304,51 @@ const bool has_prefetchw = cpu_has_prefetchw();
 }
 
 bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::go_switch; }
+bool readies(trace_ev ev) { return ev == trace_ev::go_create || ev == trace_ev::go_unpark; }
+bool starts_run(trace_ev ev) { return ev == trace_ev::go_start || ev == trace_ev::go_switch; }
 
-// append packs e into *slot's buffer (see tracebuf), flushing it first if
-// it is full. Inlined into each hook, as trace_event and put_varint: a hook
-// is one call. The buffer's pointer and counters are read into locals
-// before the first byte is stored: a store through unsigned char* may alias
-// anything, and would otherwise make the compiler reload them after each.
+static_assert(num_wait_reasons <= 64, "the fixed start record keeps a wait reason in 6 bits");
+
+// The fixed records are words stored as they are: their layout is
+// little-endian, as every target's is.
+static_assert(std::endian::native == std::endian::little);
+
+template <class Word>
+[[gnu::always_inline]] inline void put_word(unsigned char* p, Word w) {
+  std::memcpy(p, &w, sizeof w);
+}
+
+constexpr std::uint32_t fixed_max = 12;  // the largest fixed record's bytes
+
+// put_fixed writes e in its fixed form (see tracebuf) if it has one and its
+// fields fit, and returns the bytes written, else 0. delta: e's ticks since
+// the previous timed record; last_goid: the previous start's G.
+[[gnu::always_inline]] inline std::uint32_t put_fixed(unsigned char* p, const trace_record& e, std::uint64_t delta,
+                                                      std::uint64_t last_goid) {
+  const auto kind = static_cast<std::uint64_t>(e.ev) | tracebuf::fixed_bit;
+  const auto pp1 = static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.p + 1));
+  if (readies(e.ev)) {
+    if ((e.goid >> 32) != 0 || pp1 >= 1u << 16) return 0;
+    put_word(p, kind | tracebuf::untimed_bit | e.arg << 8 | pp1 << 16 | e.goid << 32);
+    return 8;
+  }
+  if (starts_run(e.ev)) {
+    if (((e.goid | delta) >> 32) != 0 || pp1 >= 1u << 8 || (e.ev == trace_ev::go_switch && e.from != last_goid))
+      return 0;
+    const std::uint64_t end_reason = static_cast<std::uint64_t>(e.end) | std::uint64_t{e.reason} << 2;
+    put_word(p, kind | e.arg << 8 | end_reason << 16 | pp1 << 24 | delta << 32);
+    put_word(p + 8, static_cast<std::uint32_t>(e.goid));
+    return 12;
+  }
+  return 0;
+}
+
+// append packs e into *slot's buffer with varints (see tracebuf),
+// flushing it first if it is full. Inlined into each hook, as trace_event
+// and put_varint: a hook is one call. The buffer's pointer and counters
+// are read into locals before the first byte is stored: a store through
+// unsigned char* may alias anything, and would otherwise make the compiler
+// reload them after each.
 [[gnu::always_inline]] inline void append(tracebuf*& slot, std::int64_t mid, const trace_record& e) {
   tracebuf* b = slot;
   if (b == nullptr || tracebuf::size - b->len < tracebuf::max_record) [[unlikely]]
@@ -288,7 +356,7 @@ bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::g
   const std::uint32_t len = b->len;
   const std::uint64_t last_ticks = b->last_ticks;
   unsigned char* const start = b->data + len;
-  if (len < tracebuf::size - prefetch_ahead) prefetch_for_write(start + prefetch_ahead);
+  prefetch_ahead_of(b, len);
   unsigned char* p = start;
   const auto ticks = static_cast<std::uint64_t>(e.ticks);
   *p++ = static_cast<unsigned char>(e.ev) | (ticks == 0 ? tracebuf::untimed_bit : 0);
@@ -303,6 +371,7 @@ bool ends_run(trace_ev ev) { return ev == trace_ev::go_stop || ev == trace_ev::g
     p = put_varint(p, e.from);
   }
   if (ticks != 0) b->last_ticks = ticks;
+  if (starts_run(e.ev)) b->last_goid = e.goid;
   b->len = len + static_cast<std::uint32_t>(p - start);
 }
 
@@ -317,24 +386,70 @@ enum class stamp : std::uint8_t { now, untimed };
   if (trace_enabled.load(std::memory_order_acquire)) append(tr.gbuf, -1, e);
 }
 
-// trace_event records e in the buffer of mp, the calling thread's M (see
-// "Stopping" for the seqlock), stamping it now unless untimed. Go:
-// traceEvent.
+// write_begin enters mp's seqlock (see "Stopping") and returns whether to
+// write: not inside the M's own write, or its signal handler's, and only
+// while the trace is on. A true is followed by write_end(mp, seq).
+[[gnu::always_inline]] inline bool write_begin(m* mp, std::uint32_t& seq) {
+  seq = mp->traceseq.load(std::memory_order_relaxed);
+  if (seq & 1) return false;
+  mp->traceseq.store(seq + 1, std::memory_order_relaxed);
+  if (tr.fence.load(std::memory_order_relaxed))
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  else
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // trace_stop's membarrier fences
+  if (trace_enabled.load(std::memory_order_acquire)) return true;
+  mp->traceseq.store(seq + 2, std::memory_order_release);
+  return false;
+}
+
+[[gnu::always_inline]] inline void write_end(m* mp, std::uint32_t seq) {
+  mp->traceseq.store(seq + 2, std::memory_order_release);
+}
+
+// trace_event records e in the buffer of mp, the calling thread's M,
+// stamping it now unless untimed. Go: traceEvent.
 [[gnu::always_inline]] inline void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
   if (mp == nullptr) [[unlikely]] {
     trace_event_global(e);
     return;
   }
   if (st == stamp::now) e.ticks = cputicks();
-  const std::uint32_t seq = mp->traceseq.load(std::memory_order_relaxed);
-  if (seq & 1) return;  // inside this M's own write, or its signal handler
-  mp->traceseq.store(seq + 1, std::memory_order_relaxed);
-  if (tr.fence.load(std::memory_order_relaxed))
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  else
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // trace_stop's membarrier fences
-  if (trace_enabled.load(std::memory_order_acquire)) append(mp->tbuf, mp->id, e);
-  mp->traceseq.store(seq + 2, std::memory_order_release);
+  std::uint32_t seq;
+  if (!write_begin(mp, seq)) return;
+  append(mp->tbuf, mp->id, e);
+  write_end(mp, seq);
+}
+
+// append_fixed writes e in its fixed form into b (see tracebuf) and
+// returns true, or returns false, having written nothing, where there is
+// no buffer yet, it has no room, or e has no fixed form that fits.
+[[gnu::always_inline]] inline bool append_fixed(tracebuf* b, const trace_record& e) {
+  const std::uint32_t len = b != nullptr ? b->len : tracebuf::size;
+  const auto ticks = static_cast<std::uint64_t>(e.ticks);
+  const std::uint32_t n =
+      tracebuf::size - len < fixed_max ? 0 : put_fixed(b->data + len, e, ticks - b->last_ticks, b->last_goid);
+  if (n == 0) return false;
+  prefetch_ahead_of(b, len);
+  if (ticks != 0) b->last_ticks = ticks;
+  if (starts_run(e.ev)) b->last_goid = e.goid;
+  b->len = len + n;
+  return true;
+}
+
+// try_fixed: the hot hooks' path (readies and starts). Records e in its
+// fixed form in mp's buffer, inside the seqlock, and returns true; or
+// returns false, having written nothing, where there is no M or
+// append_fixed cannot: the hook then takes trace_event, out of line. Kept
+// apart from append, and e never passed to a call on this path: with only
+// the fixed form inline, and e in registers, a hook saves few registers
+// and stores no record on its stack.
+[[gnu::always_inline]] inline bool try_fixed(m* mp, const trace_record& e) {
+  std::uint32_t seq;
+  if (mp == nullptr) return false;
+  if (!write_begin(mp, seq)) return true;
+  const bool done = append_fixed(mp->tbuf, e);
+  write_end(mp, seq);
+  return done;
 }
 
 std::int32_t pid_of(const p* pp) { return pp != nullptr ? pp->id : -1; }
@@ -343,14 +458,24 @@ std::uint64_t mid_of(const m* mp) { return static_cast<std::uint64_t>(mp->id); }
 
 constexpr std::uint8_t trace_flow_pending = 0x80;
 
-// ready: gp was made runnable (ev: go_create or go_unpark); its next start
-// ends the flow (see "Flows").
+// ready_record: gp was made runnable (ev: go_create or go_unpark) by mp's
+// thread; count: its flow (see "Flows").
+[[gnu::always_inline]] inline trace_record ready_record(trace_ev ev, const g* gp, std::uint8_t count, const m* mp) {
+  return {.goid = gp->goid, .arg = count, .p = curpid(mp), .ev = ev};
+}
+
+[[gnu::noinline]] void ready_packed(trace_ev ev, const g* gp, std::uint8_t count, m* mp) {
+  trace_event(mp, ready_record(ev, gp, count, mp), stamp::untimed);
+}
+
+// ready: gp was made runnable; its next start ends the flow.
 [[gnu::always_inline]] inline void ready(trace_ev ev, g* gp) {
   m* mp = getm();
   const std::uint8_t last = gp->traceflow & ~trace_flow_pending;
   const std::uint8_t count = last == 127 ? 1 : last + 1;
   gp->traceflow = count | trace_flow_pending;
-  trace_event(mp, {.goid = gp->goid, .arg = count, .p = curpid(mp), .ev = ev}, stamp::untimed);
+  if (!try_fixed(mp, ready_record(ev, gp, count, mp))) [[unlikely]]
+    ready_packed(ev, gp, count, mp);
 }
 
 // flow_of: the count of the ready that gp's start ends, 0 if none (a G
@@ -375,6 +500,24 @@ std::uint8_t flow_of(g* gp) {
   }
 }
 
+// start_record: gp starts on its M, after from (g0, or a G whose run this
+// ends); flow: the ready it ends.
+[[gnu::always_inline]] inline trace_record start_record(const g* from, const g* gp, std::uint8_t flow) {
+  const p* pp = gp->m->p;
+  trace_record e{.goid = gp->goid, .arg = flow, .p = pid_of(pp), .ev = trace_ev::go_start};
+  if (!from->is_g0) {
+    e.ev = trace_ev::go_switch;
+    e.end = end_of(from, pp);
+    e.reason = static_cast<std::uint8_t>(from->waitreason);
+    e.from = from->goid;
+  }
+  return e;
+}
+
+[[gnu::noinline]] void start_packed(const g* from, const g* gp, std::uint8_t flow) {
+  trace_event(gp->m, start_record(from, gp, flow));
+}
+
 }  // namespace
 
 // ---- the hooks (trace.hpp) ----
@@ -393,15 +536,11 @@ void trace_go_stop(g* gp) {
 
 // A switch from one G straight to the next is one record.
 void trace_go_start(g* from, g* gp) {
-  const p* pp = gp->m->p;
-  trace_record e{.goid = gp->goid, .arg = flow_of(gp), .p = pid_of(pp), .ev = trace_ev::go_start};
-  if (!from->is_g0) {
-    e.ev = trace_ev::go_switch;
-    e.end = end_of(from, pp);
-    e.reason = static_cast<std::uint8_t>(from->waitreason);
-    e.from = from->goid;
-  }
-  trace_event(gp->m, e);
+  const std::uint8_t flow = flow_of(gp);
+  trace_record e = start_record(from, gp, flow);
+  e.ticks = cputicks();
+  if (!try_fixed(gp->m, e)) [[unlikely]]
+    start_packed(from, gp, flow);
 }
 
 // The M they name is the one the G runs on, which is not the writer's when
@@ -460,7 +599,7 @@ void writer_loop() {
   lock_acquire(&tr.qlock, lock_rank::trace_q);
   lk.lock();
   for (;;) {
-    tr.qcv.wait(lk, [] { return !tr.full.empty() || tr.done; });
+    tr.qcv.wait_for(lk, writer_period, [] { return !tr.full.empty() || tr.done; });
     std::deque<tracebuf*> batch;
     batch.swap(tr.full);
     lock_release(&tr.qlock);
@@ -496,28 +635,64 @@ const unsigned char* get_varint(const unsigned char* p, std::uint64_t& v) {
   }
 }
 
+template <class Word>
+Word get_word(const unsigned char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// get_fixed reads the fixed record at p into e (its ev already set), and
+// returns the byte after it; last: the previous timed record's ticks;
+// last_goid: the previous start's G.
+const unsigned char* get_fixed(const unsigned char* p, trace_record& e, std::uint64_t& last, std::uint64_t last_goid) {
+  const auto w = get_word<std::uint64_t>(p);
+  e.arg = (w >> 8) & 0xff;
+  if (readies(e.ev)) {
+    e.p = static_cast<std::int32_t>((w >> 16) & 0xffff) - 1;
+    e.goid = w >> 32;
+    return p + 8;
+  }
+  e.end = static_cast<trace_end>((w >> 16) & 3);
+  e.reason = static_cast<std::uint8_t>((w >> 18) & 0x3f);
+  e.p = static_cast<std::int32_t>((w >> 24) & 0xff) - 1;
+  last += w >> 32;
+  e.ticks = static_cast<std::int64_t>(last);
+  e.goid = get_word<std::uint32_t>(p + 8);
+  if (e.ev == trace_ev::go_switch) e.from = last_goid;
+  return p + 12;
+}
+
+// get_packed reads the varint record at p into e, as get_fixed does.
+const unsigned char* get_packed(const unsigned char* p, trace_record& e, std::uint64_t& last) {
+  std::uint64_t v;
+  if (!(*p++ & tracebuf::untimed_bit)) {
+    p = get_varint(p, v);
+    last += v;
+    e.ticks = static_cast<std::int64_t>(last);
+  }
+  p = get_varint(p, e.goid);
+  p = get_varint(p, e.arg);
+  p = get_varint(p, v);
+  e.p = static_cast<std::int32_t>(v) - 1;
+  if (ends_run(e.ev)) {
+    e.end = static_cast<trace_end>(*p++);
+    e.reason = *p++;
+    p = get_varint(p, e.from);
+  }
+  return p;
+}
+
 // unpack appends the len bytes of records at p to s (see tracebuf).
 void unpack(const unsigned char* p, std::uint32_t len, std::vector<trace_record>& s) {
   const unsigned char* end = p + len;
-  std::uint64_t last = 0, v;
+  std::uint64_t last = 0, last_goid = 0;
   while (p < end) {
     trace_record e;
-    const unsigned char kind = *p++;
-    e.ev = static_cast<trace_ev>(kind & ~tracebuf::untimed_bit);
-    if (!(kind & tracebuf::untimed_bit)) {
-      p = get_varint(p, v);
-      last += v;
-      e.ticks = static_cast<std::int64_t>(last);
-    }
-    p = get_varint(p, e.goid);
-    p = get_varint(p, e.arg);
-    p = get_varint(p, v);
-    e.p = static_cast<std::int32_t>(v) - 1;
-    if (ends_run(e.ev)) {
-      e.end = static_cast<trace_end>(*p++);
-      e.reason = *p++;
-      p = get_varint(p, e.from);
-    }
+    const unsigned char kind = *p;
+    e.ev = static_cast<trace_ev>(kind & ~(tracebuf::untimed_bit | tracebuf::fixed_bit));
+    p = kind & tracebuf::fixed_bit ? get_fixed(p, e, last, last_goid) : get_packed(p, e, last);
+    if (starts_run(e.ev)) last_goid = e.goid;
     s.push_back(e);
   }
 }
@@ -935,6 +1110,53 @@ void stop() {
 // ---- for tests (export_test.hpp) ----
 
 namespace gort::rt {
+
+namespace {
+
+constexpr const char* ev_names[] = {"go_create",   "go_unpark",   "go_start",   "go_switch", "go_stop",
+                                    "go_sys_call", "go_sys_exit", "proc_start", "proc_stop", "steal",
+                                    "preempt",     "handoff",     "timer",      "netpoll"};
+static_assert(std::size(ev_names) == static_cast<std::size_t>(trace_ev::netpoll) + 1);
+
+trace_ev ev_of(const std::string& name) {
+  const auto it = std::find(std::begin(ev_names), std::end(ev_names), name);
+  if (it == std::end(ev_names)) throw std::invalid_argument("trace_records_roundtrip: no event " + name);
+  return static_cast<trace_ev>(it - std::begin(ev_names));
+}
+
+}  // namespace
+
+std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceRecordView>& recs, std::size_t* fixed) {
+  const auto b = std::make_unique<tracebuf>();
+  b->mid = 0;
+  b->last_ticks = 0;
+  b->last_goid = 0;
+  b->len = 0;
+  tracebuf* slot = b.get();
+  *fixed = 0;
+  for (const TraceRecordView& r : recs) {
+    const trace_record e{.ticks = r.ticks,
+                         .goid = r.goid,
+                         .arg = r.arg,
+                         .p = r.p,
+                         .ev = ev_of(r.ev),
+                         .end = static_cast<trace_end>(r.end),
+                         .reason = static_cast<std::uint8_t>(r.reason),
+                         .from = r.from};
+    if (append_fixed(slot, e))
+      ++*fixed;
+    else
+      append(slot, 0, e);
+    if (slot != b.get()) throw std::length_error("trace_records_roundtrip: more records than a buffer holds");
+  }
+  std::vector<trace_record> back;
+  unpack(b->data, b->len, back);
+  std::vector<TraceRecordView> out;
+  for (const trace_record& e : back)
+    out.push_back({ev_names[static_cast<std::size_t>(e.ev)], e.ticks, e.goid, e.arg, e.p, static_cast<int>(e.end),
+                   e.reason, e.from});
+  return out;
+}
 
 void census_trace(Census& c) {
   c.trace_bufs += static_cast<std::size_t>(trace_bufs_live.load(std::memory_order_relaxed));

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "gort/gort.hpp"
+#include "runtime/export_test.hpp"
 
 namespace {
 
@@ -335,6 +336,44 @@ TEST(TraceTest, Godebug) {
   EXPECT_FALSE(t.goroutine_slices(1).empty());
   EXPECT_FALSE(t.goroutine_slices(child).empty());
   std::remove(path.c_str());
+}
+
+// Every record reads back as it was written, in its fixed form where its
+// fields fit (a ready: goid in 32 bits, p + 1 in 16; a start: goid and the
+// ticks since the previous timed record in 32 bits, p + 1 in 8, and a
+// switch from the buffer's previous start) and with varints where not.
+TEST(TraceTest, RecordFormsRoundTrip) {
+  using gort::rt::TraceRecordView;
+  constexpr std::uint64_t big = std::uint64_t{1} << 32;
+  const std::vector<std::pair<TraceRecordView, bool>> cases = {
+      {{.ev = "go_unpark", .goid = 5, .arg = 1, .p = 0}, true},
+      {{.ev = "go_create", .goid = big - 1, .arg = 127, .p = 65534}, true},
+      {{.ev = "go_unpark", .goid = big, .arg = 2, .p = 0}, false},
+      {{.ev = "go_unpark", .goid = 7, .arg = 3, .p = 65535}, false},
+      {{.ev = "go_unpark", .goid = 7, .arg = 4, .p = -1}, true},
+      {{.ev = "go_start", .ticks = big + 10, .goid = 9, .arg = 1, .p = 1}, false},  // the first: ticks from 0
+      {{.ev = "go_switch", .ticks = big + 20, .goid = 10, .p = 1, .end = 0, .reason = 14, .from = 9}, true},
+      {{.ev = "go_switch", .ticks = big + 30, .goid = 11, .arg = 5, .p = 254, .end = 3, .from = 10}, true},
+      {{.ev = "go_switch", .ticks = big + 40, .goid = 12, .p = 255, .end = 1, .from = 11}, false},
+      {{.ev = "go_switch", .ticks = big + 50, .goid = 13, .p = 2, .end = 2, .from = 99}, false},  // not the last start
+      {{.ev = "go_switch", .ticks = 2 * big + 50, .goid = 14, .p = 2, .end = 0, .reason = 5, .from = 13}, false},
+      {{.ev = "go_start", .ticks = 2 * big + 40, .goid = 15, .p = 0}, false},  // time went back: another CPU's clock
+      {{.ev = "go_start", .ticks = 2 * big + 41, .goid = big + 1, .p = 0}, false},
+      {{.ev = "go_stop", .ticks = 2 * big + 42, .goid = big + 1, .p = 0, .end = 0, .reason = 7}, false},
+      {{.ev = "proc_start", .ticks = 2 * big + 43, .arg = 3, .p = 1}, false},
+      {{.ev = "go_start", .ticks = 2 * big + 44, .goid = 16, .arg = 9, .p = 1}, true},
+  };
+  std::vector<TraceRecordView> in;
+  std::size_t want_fixed = 0;
+  for (const auto& [r, fixed] : cases) {
+    in.push_back(r);
+    want_fixed += fixed;
+  }
+  std::size_t fixed = 0;
+  const std::vector<TraceRecordView> out = gort::rt::trace_records_roundtrip(in, &fixed);
+  ASSERT_EQ(out.size(), in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) EXPECT_TRUE(out[i] == in[i]) << "record " << i << " (" << in[i].ev << ")";
+  EXPECT_EQ(fixed, want_fixed);
 }
 
 TEST(TraceTest, Misuse) {
