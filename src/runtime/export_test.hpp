@@ -92,6 +92,15 @@ struct TraceRecordView {
 // *fixed: how many took the fixed form.
 std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceRecordView>& recs, std::size_t* fixed);
 
+// trace_merge: records of Ms (streams[i] is M i's, in the order written;
+// ticks are ns here) placed in time and merged as trace_stop merges them.
+struct TraceMerged {
+  std::size_t m;
+  std::int64_t ns;
+  TraceRecordView r;
+};
+std::vector<TraceMerged> trace_merge(const std::vector<std::vector<TraceRecordView>>& streams);
+
 // Each file's part of the census, defined beside what it counts.
 void census_proc(Census& c);     // proc.cpp: allgs, allm, allp, extra Ms
 void census_stack(Census& c);    // stack.cpp

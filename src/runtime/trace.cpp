@@ -65,8 +65,9 @@
 // same G on another P, which the count tells apart.
 //
 // The file. At trace_stop the raw records are read back, each M's in the
-// order it wrote them, sorted by time, and written as Chrome's JSON Trace
-// Event Format, which ui.perfetto.dev opens: process "Ps" with a track per
+// order it wrote them, merged by time (a start after the ready it ends,
+// which a coarse clock alone does not promise: merge_causal), and written
+// as Chrome's JSON Trace Event Format, which ui.perfetto.dev opens: process "Ps" with a track per
 // P holding a slice per goroutine run (named G<id>, with why it ended),
 // process "Ms" with a track per M holding the P it held and its system
 // calls; flows (arrows) from a go() or a goready to the next start of the
@@ -111,6 +112,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <queue>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -697,6 +699,91 @@ void unpack(const unsigned char* p, std::uint32_t len, std::vector<trace_record>
   }
 }
 
+// times places one M's records in time: ns since the trace began, each at
+// least 1 ns after the one before it (a clock read twice in one tick, an
+// untimed ready).
+std::vector<timed_event> times(std::int64_t mid, const std::vector<trace_record>& s, std::int64_t ticks0,
+                               double ns_per_tick) {
+  std::vector<timed_event> out;
+  out.reserve(s.size());
+  std::int64_t last = -1;
+  for (const trace_record& e : s) {
+    std::int64_t ns = last + 1;
+    if (e.ticks != 0) ns = std::max(ns, static_cast<std::int64_t>((e.ticks - ticks0) * ns_per_tick));
+    out.push_back({last = ns, mid, e});
+  }
+  return out;
+}
+
+bool ends_flow(const trace_record& e) { return starts_run(e.ev) && e.arg != 0; }
+std::uint64_t flow_key(const trace_record& e) { return e.goid << 7 | e.arg; }
+
+// merge_causal merges the Ms' records in time order, except that a start
+// never comes before the ready whose flow it ends (see "Flows"): with a
+// coarse clock (arm64's counter ticks every 16 to 40 ns) a start on one M
+// can read the same tick as the readier's record before its untimed ready,
+// which then sorts after the start. Such a start waits for its ready, and
+// every record takes a time at least 1 ns after the one merged before it.
+// Per flow key, readies and the starts that end them alternate; a start
+// whose ready is not in the trace (one lost to a signal handler) waits for
+// none, and if every M's next record waits, the earliest goes anyway.
+std::vector<timed_event> merge_causal(const std::vector<std::vector<timed_event>>& streams) {
+  struct flow_count {
+    std::size_t readies = 0, readies_merged = 0, starts_merged = 0;
+  };
+  std::unordered_map<std::uint64_t, flow_count> flows;
+  std::size_t total = 0;
+  for (const auto& s : streams) {
+    total += s.size();
+    for (const timed_event& te : s)
+      if (readies(te.e.ev)) ++flows[flow_key(te.e)].readies;
+  }
+  using head = std::pair<std::int64_t, std::size_t>;  // (ns, stream)
+  std::priority_queue<head, std::vector<head>, std::greater<>> ready_heads;
+  std::unordered_multimap<std::uint64_t, std::size_t> waiting;  // flow key -> stream
+  std::vector<std::size_t> pos(streams.size(), 0);
+  const auto push_head = [&](std::size_t i) {
+    if (pos[i] < streams[i].size()) ready_heads.push({streams[i][pos[i]].ns, i});
+  };
+  for (std::size_t i = 0; i < streams.size(); ++i) push_head(i);
+  std::vector<timed_event> all;
+  all.reserve(total);
+  std::int64_t last = -1;
+  while (all.size() < total) {
+    bool forced = false;
+    if (ready_heads.empty()) {  // every head waits: the earliest goes
+      auto first = std::min_element(waiting.begin(), waiting.end(), [&](const auto& a, const auto& b) {
+        return streams[a.second][pos[a.second]].ns < streams[b.second][pos[b.second]].ns;
+      });
+      ready_heads.push({streams[first->second][pos[first->second]].ns, first->second});
+      waiting.erase(first);
+      forced = true;
+    }
+    const std::size_t i = ready_heads.top().second;
+    ready_heads.pop();
+    timed_event te = streams[i][pos[i]];
+    if (ends_flow(te.e) && !forced) {
+      const flow_count& f = flows[flow_key(te.e)];
+      if (f.readies_merged <= f.starts_merged && f.readies > f.starts_merged) {
+        waiting.emplace(flow_key(te.e), i);
+        continue;
+      }
+    }
+    te.ns = last = std::max(te.ns, last + 1);
+    all.push_back(te);
+    ++pos[i];
+    push_head(i);
+    if (ends_flow(te.e)) ++flows[flow_key(te.e)].starts_merged;
+    if (readies(te.e.ev)) {
+      ++flows[flow_key(te.e)].readies_merged;
+      auto [w, end] = waiting.equal_range(flow_key(te.e));
+      for (auto it = w; it != end; ++it) push_head(it->second);
+      waiting.erase(w, end);
+    }
+  }
+  return all;
+}
+
 std::vector<timed_event> read_raw() {
   std::map<std::int64_t, std::vector<trace_record>> streams;
   std::rewind(tr.raw);
@@ -709,18 +796,9 @@ std::vector<timed_event> read_raw() {
     unpack(bytes.data(), len, streams[mid]);
   }
   const double ns_per_tick = tr.ticks1 > tr.ticks0 ? double(tr.ns1 - tr.ns0) / double(tr.ticks1 - tr.ticks0) : 1.0;
-  std::vector<timed_event> all;
-  for (auto& [id, s] : streams) {
-    std::int64_t prev = 0;
-    for (const trace_record& e : s) {
-      std::int64_t ns = prev + 1;
-      if (e.ticks != 0)
-        ns = prev = std::max<std::int64_t>(0, static_cast<std::int64_t>((e.ticks - tr.ticks0) * ns_per_tick));
-      all.push_back({ns, id, e});
-    }
-  }
-  std::stable_sort(all.begin(), all.end(), [](const timed_event& a, const timed_event& b) { return a.ns < b.ns; });
-  return all;
+  std::vector<std::vector<timed_event>> timed;
+  for (const auto& [id, s] : streams) timed.push_back(times(id, s, tr.ticks0, ns_per_tick));
+  return merge_causal(timed);
 }
 
 // json_writer turns the timed records into the file, keeping for each track
@@ -770,7 +848,6 @@ class json_writer {
   void write_pending(track_key k);
   void flush_if_big();
   static std::string track_name(const track_key& k);
-  static std::uint64_t flow_key(const trace_record& e) { return e.goid << 7 | e.arg; }
 
   std::FILE* f_;
   std::string out_;
@@ -1124,7 +1201,36 @@ trace_ev ev_of(const std::string& name) {
   return static_cast<trace_ev>(it - std::begin(ev_names));
 }
 
+trace_record record_of(const TraceRecordView& r) {
+  return {.ticks = r.ticks,
+          .goid = r.goid,
+          .arg = r.arg,
+          .p = r.p,
+          .ev = ev_of(r.ev),
+          .end = static_cast<trace_end>(r.end),
+          .reason = static_cast<std::uint8_t>(r.reason),
+          .from = r.from};
+}
+
+TraceRecordView view_of(const trace_record& e) {
+  return {
+      ev_names[static_cast<std::size_t>(e.ev)], e.ticks, e.goid, e.arg, e.p, static_cast<int>(e.end), e.reason, e.from};
+}
+
 }  // namespace
+
+std::vector<TraceMerged> trace_merge(const std::vector<std::vector<TraceRecordView>>& streams) {
+  std::vector<std::vector<timed_event>> timed;
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    std::vector<trace_record> recs;
+    for (const TraceRecordView& r : streams[i]) recs.push_back(record_of(r));
+    timed.push_back(times(static_cast<std::int64_t>(i), recs, 0, 1.0));
+  }
+  std::vector<TraceMerged> out;
+  for (const timed_event& te : merge_causal(timed))
+    out.push_back({static_cast<std::size_t>(te.mid), te.ns, view_of(te.e)});
+  return out;
+}
 
 std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceRecordView>& recs, std::size_t* fixed) {
   const auto b = std::make_unique<tracebuf>();
@@ -1135,14 +1241,7 @@ std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceReco
   tracebuf* slot = b.get();
   *fixed = 0;
   for (const TraceRecordView& r : recs) {
-    const trace_record e{.ticks = r.ticks,
-                         .goid = r.goid,
-                         .arg = r.arg,
-                         .p = r.p,
-                         .ev = ev_of(r.ev),
-                         .end = static_cast<trace_end>(r.end),
-                         .reason = static_cast<std::uint8_t>(r.reason),
-                         .from = r.from};
+    const trace_record e = record_of(r);
     if (append_fixed(slot, e))
       ++*fixed;
     else
@@ -1152,9 +1251,7 @@ std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceReco
   std::vector<trace_record> back;
   unpack(b->data, b->len, back);
   std::vector<TraceRecordView> out;
-  for (const trace_record& e : back)
-    out.push_back({ev_names[static_cast<std::size_t>(e.ev)], e.ticks, e.goid, e.arg, e.p, static_cast<int>(e.end),
-                   e.reason, e.from});
+  for (const trace_record& e : back) out.push_back(view_of(e));
   return out;
 }
 
