@@ -169,13 +169,11 @@ struct trace_record {
 // with the kind (and untimed_bit), then varints: the ticks since the
 // buffer's previous timed record (timed records only), goid, arg, p + 1;
 // and for go_stop and go_switch a byte each for end and reason, and a
-// varint for from. Memory
-// and the writer's I/O, not the recording, were most of a trace's cost.
+// varint for from: few bytes for the writer to copy.
 //
 // The two records of every switch, a ready and a start, have fixed forms
 // as well (fixed_bit in the kind), written with one or two word stores
-// where the varints' loops and branches cost a hook half its instructions:
-// a ready, untimed, in 8 bytes (kind, flow, p + 1 in 16 bits, goid in 32);
+// instead of a loop and a branch per field: a ready, untimed, in 8 bytes (kind, flow, p + 1 in 16 bits, goid in 32);
 // a start or switch in 12 (kind, flow, end and reason in a byte, p + 1 in
 // a byte, the ticks since the previous timed record and goid in 32 bits
 // each). A fixed switch has no from: it is the G of the buffer's previous
