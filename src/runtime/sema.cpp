@@ -272,8 +272,14 @@ void check_treap(const sudog* root) {
 }
 #endif
 
-void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, wait_reason reason) {
-  if (cansemacquire(addr)) return;  // the easy case
+namespace {
+
+// The slow halves of semacquire and semrelease, out of line: their frames
+// (a sudog, the entry's guard, six saved registers) would otherwise be set
+// up before the easy case is tested, and an uncontended semaphore is a CAS
+// and an add.
+
+[[gnu::noinline]] void semacquire_slow(std::atomic<std::uint32_t>* addr, bool lifo, wait_reason reason) {
   entry_guard e("gort::sync");  // the sync types' way in; they have checked for a goroutine
   sema_root* root = semroot(addr);
   sudog s;
@@ -294,11 +300,8 @@ void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, wait_reason reason)
   }
 }
 
-void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n, bool handoff) {
-  sema_root* root = semroot(addr);
-  addr->fetch_add(n, std::memory_order_seq_cst);
-  // Easy case: no waiters. The load must come after the add (see semacquire).
-  if (root->nwait.load(std::memory_order_seq_cst) == 0) return;
+[[gnu::noinline]] void semrelease_slow(std::atomic<std::uint32_t>* addr, sema_root* root, std::uint32_t n,
+                                       bool handoff) {
   waker_guard e;
   if (!e.active()) return;
 
@@ -341,6 +344,21 @@ void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n, bool handoff)
     // could take the count while we reschedule, and the switch is wasted.
     if (e.gp) gosched(e.gp);
   }
+}
+
+}  // namespace
+
+void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, wait_reason reason) {
+  if (cansemacquire(addr)) return;  // the easy case
+  semacquire_slow(addr, lifo, reason);
+}
+
+void semrelease(std::atomic<std::uint32_t>* addr, std::uint32_t n, bool handoff) {
+  sema_root* root = semroot(addr);
+  addr->fetch_add(n, std::memory_order_seq_cst);
+  // Easy case: no waiters. The load must come after the add (see semacquire).
+  if (root->nwait.load(std::memory_order_seq_cst) == 0) return;
+  semrelease_slow(addr, root, n, handoff);
 }
 
 void sema_teardown() {
