@@ -84,10 +84,36 @@ class timeout_error : public op_error {
 
 using time_point = std::chrono::steady_clock::time_point;
 
+namespace detail {
+
+// deadline_setters: Conn's and PacketConn's deadline setters for a
+// time_point of any duration, which forward to Derived's, saturated.
+template <class Derived>
+class deadline_setters {
+ public:
+  template <class D>
+  void set_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
+    self().set_deadline(gort::detail::saturating_time(t));
+  }
+  template <class D>
+  void set_read_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
+    self().set_read_deadline(gort::detail::saturating_time(t));
+  }
+  template <class D>
+  void set_write_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
+    self().set_write_deadline(gort::detail::saturating_time(t));
+  }
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
+
+}  // namespace detail
+
 // Conn: a stream connection (Go's net.Conn: TCPConn or UnixConn). Movable,
 // not copyable; closes on destruction. One goroutine may read while another
 // writes; concurrent reads (or writes) take turns, as Go's.
-class Conn {
+class Conn : public detail::deadline_setters<Conn> {
  public:
   Conn() noexcept = default;  // no connection: every call fails as on a closed Conn
   explicit Conn(detail::netfd_ptr fd) noexcept : fd_(std::move(fd)) {}
@@ -102,18 +128,9 @@ class Conn {
   void set_deadline(time_point t);
   void set_read_deadline(time_point t);
   void set_write_deadline(time_point t);
-  template <class D>
-  void set_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
-    set_deadline(gort::detail::saturating_time(t));
-  }
-  template <class D>
-  void set_read_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
-    set_read_deadline(gort::detail::saturating_time(t));
-  }
-  template <class D>
-  void set_write_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
-    set_write_deadline(gort::detail::saturating_time(t));
-  }
+  using deadline_setters::set_deadline;                // a deadline in any unit (above)
+  using deadline_setters::set_read_deadline;
+  using deadline_setters::set_write_deadline;
   std::string local_addr() const;                      // "127.0.0.1:43512"
   std::string remote_addr() const;
   int fd() const noexcept;                             // -1 once closed
@@ -188,7 +205,7 @@ Conn dial(const context::Context& ctx, std::string_view network, std::string_vie
 }
 
 // PacketConn: a datagram socket (Go's net.PacketConn: UDPConn or UnixConn).
-class PacketConn {
+class PacketConn : public detail::deadline_setters<PacketConn> {
  public:
   struct packet {
     std::size_t n;     // bytes read
@@ -203,18 +220,9 @@ class PacketConn {
   void set_deadline(time_point t);
   void set_read_deadline(time_point t);
   void set_write_deadline(time_point t);
-  template <class D>
-  void set_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
-    set_deadline(gort::detail::saturating_time(t));
-  }
-  template <class D>
-  void set_read_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
-    set_read_deadline(gort::detail::saturating_time(t));
-  }
-  template <class D>
-  void set_write_deadline(std::chrono::time_point<std::chrono::steady_clock, D> t) {
-    set_write_deadline(gort::detail::saturating_time(t));
-  }
+  using deadline_setters::set_deadline;                // a deadline in any unit (above)
+  using deadline_setters::set_read_deadline;
+  using deadline_setters::set_write_deadline;
   std::string local_addr() const;
   int fd() const noexcept;
 

@@ -99,6 +99,45 @@ TEST_P(FDPollTest, ReadDeadline) {
   });
 }
 
+// A deadline in any unit: a coarse past one fails the call at once, and one
+// too far off for nanoseconds (hours' max) saturates to "never" instead of
+// overflowing into the past. Both for Conn and PacketConn, whose setters
+// for other units come from one base (net.hpp, deadline_setters).
+TEST_P(FDPollTest, DeadlinesInAnyUnit) {
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  using std::chrono::time_point_cast;
+  const auto never = std::chrono::time_point<steady, hours>::max();
+  run([&] {
+    net::Listener ln = net::listen("tcp", "127.0.0.1:0");
+    net::Conn c = net::dial(ln.addr());
+    net::Conn s = ln.accept();
+    char buf[16];
+    c.set_read_deadline(time_point_cast<milliseconds>(steady::now() - 1s));
+    EXPECT_THROW(c.read(std::span(buf)), net::timeout_error);
+    c.set_deadline(never);
+    c.write("hi");
+    EXPECT_EQ(s.read(std::span(buf)), 2u);
+    s.write("ho");
+    EXPECT_EQ(c.read(std::span(buf)), 2u);
+    c.set_write_deadline(time_point_cast<seconds>(steady::now() - 2s));
+    EXPECT_THROW(c.write("hi"), net::timeout_error);
+
+    net::PacketConn a = net::listen_packet("udp", "127.0.0.1:0");
+    net::PacketConn b = net::listen_packet("udp", "127.0.0.1:0");
+    std::byte dgram[16];
+    a.set_read_deadline(time_point_cast<milliseconds>(steady::now() - 1s));
+    EXPECT_THROW(a.read_from(dgram), net::timeout_error);
+    a.set_deadline(never);
+    b.set_write_deadline(never);
+    b.write_to(std::as_bytes(std::span("x", 1)), a.local_addr());
+    EXPECT_EQ(a.read_from(dgram).n, 1u);
+    b.set_write_deadline(time_point_cast<seconds>(steady::now() - 2s));
+    EXPECT_THROW(b.write_to(std::as_bytes(std::span("x", 1)), a.local_addr()), net::timeout_error);
+  });
+}
+
 // Three readers of one Conn: one parks in poll_wait, two behind it for the
 // read lock (fd_mutex); close() wakes all three and returns once they have
 // let go of the fd.
