@@ -89,8 +89,10 @@ struct TraceRecordView {
   std::uint64_t from = 0;
   bool operator==(const TraceRecordView&) const = default;
 };
-// *fixed: how many took the fixed form.
-std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceRecordView>& recs, std::size_t* fixed);
+// Readies pass through the M's pending word as the hooks' do. *fixed: how
+// many took a fixed form; *fused: how many readies a start carried.
+std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceRecordView>& recs, std::size_t* fixed,
+                                                     std::size_t* fused);
 
 // trace_merge: records of Ms (streams[i] is M i's, in the order written;
 // ticks are ns here) placed in time and merged as trace_stop merges them.

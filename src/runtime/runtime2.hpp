@@ -386,9 +386,15 @@ struct m {
   // The execution trace (trace.cpp): this M's event buffer and the count
   // that is odd while the M writes an event, which trace_stop waits to see
   // even; both the M's own, but for trace_stop, which takes the buffer once
-  // the count is even and tracing off.
+  // the count is even and tracing off. tracepending: the ready the M has
+  // not yet written (trace.cpp, "Pending readies"), which trace_stop takes
+  // too.
   tracebuf* tbuf = nullptr;
   std::atomic<std::uint32_t> traceseq{0};
+  struct trace_pending {
+    std::atomic<std::uint64_t> word{0};  // the record; 0: none
+    std::atomic<std::uint64_t> tag{0};   // whose start may carry it (trace.cpp, pending_tag); 0: none's
+  } tracepending;
 };
 
 // schedt: the global scheduler state (Go's `sched`).

@@ -15,15 +15,16 @@
 // M whose thread writes it, whatever it is about: sysmon taking a P from
 // another M writes to sysmon's buffer, naming that M and P. So the writing
 // thread owns the buffer outright, and the hot path takes no lock and does
-// no I/O: a record is a few stores and a clock read. A full buffer goes to
-// the writer thread's queue (tr.qlock, a lock per 64 KiB of records),
-// which writes it raw to an unnamed temporary file in the trace's
-// directory. The writer wakes every writer_period to take what was
-// queued; an M wakes it only when writer_wake_queued buffers wait, since
-// a wake is a futex call on the hot path and, the writer's CPU being
-// idle, an interrupt to rouse it, per buffer. A thread with no M at all (a thread
-// the runtime did not start, readying a G) writes to one global buffer
-// under tr.glock.
+// no I/O: a record is a few stores and a clock read; a ready waits in the
+// M for its next record, which is most often the start that carries it
+// ("Pending readies"). A full buffer goes to the writer thread's queue
+// (tr.qlock, a lock per 64 KiB of records), which writes it raw to an
+// unnamed temporary file in the trace's directory. The writer wakes every
+// writer_period to take what was queued; an M wakes it only when
+// writer_wake_queued buffers wait, since a wake is a futex call on the hot
+// path and, the writer's CPU being idle, an interrupt to rouse it, per
+// buffer. A thread with no M at all (a thread the runtime did not start,
+// readying a G) writes to one global buffer under tr.glock.
 //
 // Stopping: the per-M seqlock. An M writing an event makes m.traceseq odd
 // first, then checks trace_enabled, writes, and makes it even again.
@@ -163,6 +164,7 @@ struct trace_record {
   trace_end end{};         // go_stop, go_switch: how the run ended,
   std::uint8_t reason = 0; // and the wait_reason if it blocked
   std::uint64_t from = 0;  // go_switch: the G whose run ended
+  bool fused = false;      // writer only: a fixed start that carries its ready (tracebuf)
 };
 
 // tracebuf: records packed as Go packs them, a few bytes each: a byte
@@ -179,12 +181,16 @@ struct trace_record {
 // each). A fixed switch has no from: it is the G of the buffer's previous
 // start (last_goid), which the reader tracks as well. A record whose fields
 // do not fit (a goid past 2^32, a P past 254, a first record or one after
-// a pause of seconds, a switch from another G) takes the varint form.
+// a pause of seconds, a switch from another G) takes the varint form. A
+// fixed start with fused_bit carries the ready that comes just before it
+// in the M's stream, of the same G, flow and P (see "Pending readies"):
+// the reader puts that go_unpark back in front of it.
 struct tracebuf {
   static constexpr std::uint32_t size = 64 * 1024 - 32;
   static constexpr std::uint32_t max_record = 1 + 5 * 10 + 2;
   static constexpr unsigned char untimed_bit = 0x80;
   static constexpr unsigned char fixed_bit = 0x40;
+  static constexpr unsigned char fused_bit = 0x80;  // on a fixed start; a ready's untimed_bit
   std::int64_t mid;           // the writing M's id; -1: the global buffer
   std::uint64_t last_ticks;   // the previous timed record's
   std::uint64_t last_goid;    // the previous start's G
@@ -227,6 +233,7 @@ struct tracer {
   std::FILE* raw = nullptr;       // the raw records: the writer's while active
   std::int64_t ticks0 = 0, ns0 = 0, ticks1 = 0, ns1 = 0;  // ctl: the clocks at start and stop
   std::atomic<bool> fence{false}; // no membarrier: writers fence themselves
+  std::atomic<std::uint8_t> gen{0};  // trace_start's count, in the Ms' pending readies
 
   std::mutex qlock;
   std::condition_variable qcv;
@@ -336,7 +343,7 @@ constexpr std::uint32_t fixed_max = 12;  // the largest fixed record's bytes
     if (((e.goid | delta) >> 32) != 0 || pp1 >= 1u << 8 || (e.ev == trace_ev::go_switch && e.from != last_goid))
       return 0;
     const std::uint64_t end_reason = static_cast<std::uint64_t>(e.end) | std::uint64_t{e.reason} << 2;
-    put_word(p, kind | e.arg << 8 | end_reason << 16 | pp1 << 24 | delta << 32);
+    put_word(p, kind | (e.fused ? tracebuf::fused_bit : 0) | e.arg << 8 | end_reason << 16 | pp1 << 24 | delta << 32);
     put_word(p + 8, static_cast<std::uint32_t>(e.goid));
     return 12;
   }
@@ -406,20 +413,6 @@ enum class stamp : std::uint8_t { now, untimed };
   mp->traceseq.store(seq + 2, std::memory_order_release);
 }
 
-// trace_event records e in the buffer of mp, the calling thread's M,
-// stamping it now unless untimed. Go: traceEvent.
-[[gnu::always_inline]] inline void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
-  if (mp == nullptr) [[unlikely]] {
-    trace_event_global(e);
-    return;
-  }
-  if (st == stamp::now) e.ticks = cputicks();
-  std::uint32_t seq;
-  if (!write_begin(mp, seq)) return;
-  append(mp->tbuf, mp->id, e);
-  write_end(mp, seq);
-}
-
 // append_fixed writes e in its fixed form into b (see tracebuf) and
 // returns true, or returns false, having written nothing, where there is
 // no buffer yet, it has no room, or e has no fixed form that fits.
@@ -436,20 +429,105 @@ enum class stamp : std::uint8_t { now, untimed };
   return true;
 }
 
-// try_fixed: the hot hooks' path (readies and starts). Records e in its
-// fixed form in mp's buffer, inside the seqlock, and returns true; or
-// returns false, having written nothing, where there is no M or
-// append_fixed cannot: the hook then takes trace_event, out of line. Kept
-// apart from append, and e never passed to a call on this path: with only
-// the fixed form inline, and e in registers, a hook saves few registers
-// and stores no record on its stack.
-[[gnu::always_inline]] inline bool try_fixed(m* mp, const trace_record& e) {
+// put_record writes e into *slot, in its fixed form where it has one that
+// fits, and returns whether it did.
+bool put_record(tracebuf*& slot, std::int64_t mid, const trace_record& e) {
+  if (append_fixed(slot, e)) return true;
+  append(slot, mid, e);
+  return false;
+}
+
+// Pending readies. A goready is most often followed, on the same M and
+// with no record between, by the start of the G it readied: a channel's
+// sender wakes the receiver, then parks, and the receiver runs next from
+// runnext. So a ready is not written when it happens: the M keeps it
+// (m.tracepending), and the M's next record writes it first or, if that
+// record is the start of the same G on the same P, carries it (fused_bit):
+// a switch's two records in one, and a ready hook with no seqlock, no
+// buffer and no clock. Its place in the M's stream, and so its time
+// ("Time"), is the one it would have had. The start's flow is the ready's
+// count: a G is readied once between two starts.
+//
+// The word is the fixed ready's (tracebuf) with the P in one byte and
+// trace_start's count (tr.gen) in the next, so that a ready stored by a
+// hook that ran on past trace_stop is dropped by the next trace, not
+// written into it. The tag names the G (its address, or in tests its goid),
+// P and trace whose start may carry the ready: one compare on the start's
+// path; a create's tag is 0, as only unparks are carried. Only the M's
+// thread keeps a ready, outside the seqlock; it and take_buffers (once the
+// M's count is even) take one, in the seqlock. A signal handler that
+// interrupts the M's write finds the count odd and records nothing, as for
+// any record.
+using trace_pending = m::trace_pending;
+
+// pending_word: ready e as a pending word, 0 if it has no such form.
+[[gnu::always_inline]] inline std::uint64_t pending_word(const trace_record& e, std::uint8_t gen) {
+  const auto pp1 = static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.p + 1));
+  if ((e.goid >> 32) != 0 || pp1 >= 1u << 8) return 0;
+  return static_cast<std::uint64_t>(e.ev) | tracebuf::fixed_bit | tracebuf::untimed_bit | e.arg << 8 | pp1 << 16 |
+         std::uint64_t{gen} << 24 | e.goid << 32;
+}
+
+[[gnu::always_inline]] inline std::uint64_t pending_tag(std::uint64_t id, std::int32_t p, std::uint8_t gen) {
+  return id ^ (std::uint64_t{static_cast<std::uint8_t>(p + 1)} << 48 | std::uint64_t{gen} << 56);
+}
+
+trace_record ready_of(std::uint64_t w) {
+  return {.goid = w >> 32,
+          .arg = (w >> 8) & 0xff,
+          .p = static_cast<std::int32_t>((w >> 16) & 0xff) - 1,
+          .ev = static_cast<trace_ev>(w & ~std::uint64_t{tracebuf::fixed_bit | tracebuf::untimed_bit} & 0xff)};
+}
+
+// pend_ready keeps ready e of the G id names as the M's pending one and
+// returns true; false where the M already keeps one or e has no pending
+// form.
+[[gnu::always_inline]] inline bool pend_ready(trace_pending& pd, const trace_record& e, std::uint64_t id,
+                                              std::uint8_t gen) {
+  if (pd.word.load(std::memory_order_relaxed) != 0) return false;
+  const std::uint64_t w = pending_word(e, gen);
+  if (w == 0) return false;
+  pd.word.store(w, std::memory_order_relaxed);
+  pd.tag.store(e.ev == trace_ev::go_unpark ? pending_tag(id, e.p, gen) : 0, std::memory_order_relaxed);
+  return true;
+}
+
+// flush_pending writes the pending ready, if there is one of this trace,
+// into *slot; returns false if it took the varint form.
+bool flush_pending(trace_pending& pd, tracebuf*& slot, std::int64_t mid) {
+  const std::uint64_t w = pd.word.load(std::memory_order_relaxed);
+  if (w == 0) return true;
+  pd.word.store(0, std::memory_order_relaxed);
+  if (((w >> 24) & 0xff) != tr.gen.load(std::memory_order_relaxed)) return true;
+  return put_record(slot, mid, ready_of(w));
+}
+
+// append_start writes start e, of the G id names, in its fixed form into
+// b, carrying the M's pending ready w (0: none) where w is e's own, and
+// returns true; or returns false, having written nothing, where w is
+// another's (to be written first) or e has no fixed form that fits.
+[[gnu::always_inline]] inline bool append_start(tracebuf* b, const trace_pending& pd, std::uint64_t w, trace_record e,
+                                                std::uint64_t id, std::uint8_t gen) {
+  if (w != 0) {
+    if (pd.tag.load(std::memory_order_relaxed) != pending_tag(id, e.p, gen)) return false;
+    e.fused = true;
+  }
+  return append_fixed(b, e);
+}
+
+// trace_event records e in the buffer of mp, the calling thread's M,
+// stamping it now unless untimed. Go: traceEvent.
+[[gnu::always_inline]] inline void trace_event(m* mp, trace_record e, stamp st = stamp::now) {
+  if (mp == nullptr) [[unlikely]] {
+    trace_event_global(e);
+    return;
+  }
+  if (st == stamp::now) e.ticks = cputicks();
   std::uint32_t seq;
-  if (mp == nullptr) return false;
-  if (!write_begin(mp, seq)) return true;
-  const bool done = append_fixed(mp->tbuf, e);
+  if (!write_begin(mp, seq)) return;
+  flush_pending(mp->tracepending, mp->tbuf, mp->id);
+  append(mp->tbuf, mp->id, e);
   write_end(mp, seq);
-  return done;
 }
 
 std::int32_t pid_of(const p* pp) { return pp != nullptr ? pp->id : -1; }
@@ -464,18 +542,35 @@ constexpr std::uint8_t trace_flow_pending = 0x80;
   return {.goid = gp->goid, .arg = count, .p = curpid(mp), .ev = ev};
 }
 
-[[gnu::noinline]] void ready_packed(trace_ev ev, const g* gp, std::uint8_t count, m* mp) {
-  trace_event(mp, ready_record(ev, gp, count, mp), stamp::untimed);
+// ready_slow writes the ready that ready could not keep pending, after
+// the one pending (see "Pending readies"), or to the global buffer from a
+// thread with no M.
+[[gnu::noinline]] void ready_slow(trace_ev ev, const g* gp, std::uint8_t count, m* mp) {
+  const trace_record e = ready_record(ev, gp, count, mp);
+  if (mp == nullptr) {
+    trace_event_global(e);
+    return;
+  }
+  std::uint32_t seq;
+  if (!write_begin(mp, seq)) return;
+  flush_pending(mp->tracepending, mp->tbuf, mp->id);
+  put_record(mp->tbuf, mp->id, e);
+  write_end(mp, seq);
 }
 
-// ready: gp was made runnable; its next start ends the flow.
+// ready: gp was made runnable; its next start ends the flow. The ready is
+// kept pending: no clock, no buffer, no seqlock (an odd count still means
+// a write this one interrupted: nothing is recorded, as trace_event does).
 [[gnu::always_inline]] inline void ready(trace_ev ev, g* gp) {
   m* mp = getm();
   const std::uint8_t last = gp->traceflow & ~trace_flow_pending;
   const std::uint8_t count = last == 127 ? 1 : last + 1;
   gp->traceflow = count | trace_flow_pending;
-  if (!try_fixed(mp, ready_record(ev, gp, count, mp))) [[unlikely]]
-    ready_packed(ev, gp, count, mp);
+  if (mp != nullptr && (mp->traceseq.load(std::memory_order_relaxed) & 1) == 0 &&
+      pend_ready(mp->tracepending, ready_record(ev, gp, count, mp), reinterpret_cast<std::uintptr_t>(gp),
+                 tr.gen.load(std::memory_order_relaxed))) [[likely]]
+    return;
+  ready_slow(ev, gp, count, mp);
 }
 
 // flow_of: the count of the ready that gp's start ends, 0 if none (a G
@@ -514,8 +609,14 @@ std::uint8_t flow_of(g* gp) {
   return e;
 }
 
-[[gnu::noinline]] void start_packed(const g* from, const g* gp, std::uint8_t flow) {
-  trace_event(gp->m, start_record(from, gp, flow));
+// start_slow writes what trace_go_start could not in one fixed record:
+// the pending ready, then the start, in the seqlock the hook holds.
+// Rebuilt here from the G, so that the hook's record stays in registers.
+[[gnu::noinline]] void start_slow(m* mp, const g* from, const g* gp, std::uint8_t flow, std::int64_t ticks) {
+  trace_record e = start_record(from, gp, flow);
+  e.ticks = ticks;
+  flush_pending(mp->tracepending, mp->tbuf, mp->id);
+  put_record(mp->tbuf, mp->id, e);
 }
 
 }  // namespace
@@ -534,13 +635,23 @@ void trace_go_stop(g* gp) {
                       .reason = static_cast<std::uint8_t>(gp->waitreason)});
 }
 
-// A switch from one G straight to the next is one record.
+// A switch from one G straight to the next is one record, and with the
+// ready it ends, when that is the M's pending one, still one.
 void trace_go_start(g* from, g* gp) {
   const std::uint8_t flow = flow_of(gp);
   trace_record e = start_record(from, gp, flow);
   e.ticks = cputicks();
-  if (!try_fixed(gp->m, e)) [[unlikely]]
-    start_packed(from, gp, flow);
+  m* mp = gp->m;
+  std::uint32_t seq;
+  if (!write_begin(mp, seq)) return;
+  const std::uint64_t w = mp->tracepending.word.load(std::memory_order_relaxed);
+  if (append_start(mp->tbuf, mp->tracepending, w, e, reinterpret_cast<std::uintptr_t>(gp),
+                   tr.gen.load(std::memory_order_relaxed))) [[likely]] {
+    if (w != 0) mp->tracepending.word.store(0, std::memory_order_relaxed);
+  } else {
+    start_slow(mp, from, gp, flow, e.ticks);
+  }
+  write_end(mp, seq);
 }
 
 // The M they name is the one the G runs on, which is not the writer's when
@@ -692,7 +803,11 @@ void unpack(const unsigned char* p, std::uint32_t len, std::vector<trace_record>
     const unsigned char kind = *p;
     e.ev = static_cast<trace_ev>(kind & ~(tracebuf::untimed_bit | tracebuf::fixed_bit));
     p = kind & tracebuf::fixed_bit ? get_fixed(p, e, last, last_goid) : get_packed(p, e, last);
-    if (starts_run(e.ev)) last_goid = e.goid;
+    if (starts_run(e.ev)) {
+      last_goid = e.goid;
+      if ((kind & tracebuf::fixed_bit) && (kind & tracebuf::fused_bit))
+        s.push_back({.goid = e.goid, .arg = e.arg, .p = e.p, .ev = trace_ev::go_unpark});
+    }
     s.push_back(e);
   }
 }
@@ -1068,6 +1183,7 @@ void take_buffers() {
   std::vector<tracebuf*> bufs;
   for (m* mp : ms) {
     while (mp->traceseq.load(std::memory_order_acquire) & 1) osyield();
+    flush_pending(mp->tracepending, mp->tbuf, mp->id);
     if (mp->tbuf != nullptr) bufs.push_back(std::exchange(mp->tbuf, nullptr));
   }
   {
@@ -1111,6 +1227,7 @@ void trace_start(const std::string& path) {
   tr.active = true;
   tr.done = false;
   tr.fence.store(!membarrier_available(), std::memory_order_relaxed);  // "Orders": before enabling
+  tr.gen.store(tr.gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // "Pending readies"
   count_writer(1);
   tr.writer = std::thread(writer_loop);
   tr.ns0 = nanotime();
@@ -1230,22 +1347,35 @@ std::vector<TraceMerged> trace_merge(const std::vector<std::vector<TraceRecordVi
   return out;
 }
 
-std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceRecordView>& recs, std::size_t* fixed) {
+std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceRecordView>& recs, std::size_t* fixed,
+                                                     std::size_t* fused) {
   const auto b = std::make_unique<tracebuf>();
   b->mid = 0;
   b->last_ticks = 0;
   b->last_goid = 0;
   b->len = 0;
   tracebuf* slot = b.get();
-  *fixed = 0;
+  // As an M writes them: ready, trace_go_start, trace_event.
+  trace_pending pending;
+  const std::uint8_t gen = tr.gen.load(std::memory_order_relaxed);
+  std::size_t varint = 0;
+  *fused = 0;
   for (const TraceRecordView& r : recs) {
     const trace_record e = record_of(r);
-    if (append_fixed(slot, e))
-      ++*fixed;
-    else
-      append(slot, 0, e);
+    const std::uint64_t w = pending.word.load(std::memory_order_relaxed);
+    if (readies(e.ev) && pend_ready(pending, e, e.goid, gen)) {
+      // kept
+    } else if (starts_run(e.ev) && append_start(slot, pending, w, e, e.goid, gen)) {
+      pending.word.store(0, std::memory_order_relaxed);
+      *fused += w != 0;
+    } else {
+      varint += !flush_pending(pending, slot, 0);
+      varint += !put_record(slot, 0, e);
+    }
     if (slot != b.get()) throw std::length_error("trace_records_roundtrip: more records than a buffer holds");
   }
+  varint += !flush_pending(pending, slot, 0);  // as take_buffers does
+  *fixed = recs.size() - varint;
   std::vector<trace_record> back;
   unpack(b->data, b->len, back);
   std::vector<TraceRecordView> out;

@@ -341,7 +341,9 @@ TEST(TraceTest, Godebug) {
 // Every record reads back as it was written, in its fixed form where its
 // fields fit (a ready: goid in 32 bits, p + 1 in 16; a start: goid and the
 // ticks since the previous timed record in 32 bits, p + 1 in 8, and a
-// switch from the buffer's previous start) and with varints where not.
+// switch from the buffer's previous start) and with varints where not; a
+// ready kept pending reads back in its place, whether its start carried it
+// or it was written on its own.
 TEST(TraceTest, RecordFormsRoundTrip) {
   using gort::rt::TraceRecordView;
   constexpr std::uint64_t big = std::uint64_t{1} << 32;
@@ -362,6 +364,20 @@ TEST(TraceTest, RecordFormsRoundTrip) {
       {{.ev = "go_stop", .ticks = 2 * big + 42, .goid = big + 1, .p = 0, .end = 0, .reason = 7}, false},
       {{.ev = "proc_start", .ticks = 2 * big + 43, .arg = 3, .p = 1}, false},
       {{.ev = "go_start", .ticks = 2 * big + 44, .goid = 16, .arg = 9, .p = 1}, true},
+      // Readies kept pending: carried by their start (fused), or written
+      // before the next record: another G's start, a create's start (only
+      // unparks fuse), a start on another P, the end of the stream.
+      {{.ev = "go_unpark", .goid = 17, .arg = 10, .p = 1}, true},
+      {{.ev = "go_switch", .ticks = 2 * big + 45, .goid = 17, .arg = 10, .p = 1, .reason = 3, .from = 16}, true},
+      {{.ev = "go_unpark", .goid = 18, .arg = 11, .p = 1}, true},
+      {{.ev = "go_switch", .ticks = 2 * big + 46, .goid = 19, .arg = 2, .p = 1, .end = 1, .from = 17}, true},
+      {{.ev = "go_create", .goid = 20, .arg = 1, .p = 0}, true},
+      {{.ev = "go_start", .ticks = 2 * big + 47, .goid = 20, .arg = 1, .p = 0}, true},
+      {{.ev = "go_unpark", .goid = 21, .arg = 3, .p = 2}, true},
+      {{.ev = "go_start", .ticks = 2 * big + 48, .goid = 21, .arg = 3, .p = 1}, true},
+      {{.ev = "go_unpark", .goid = 22, .arg = 12, .p = 0}, true},
+      {{.ev = "go_switch", .ticks = 2 * big + 49, .goid = 22, .arg = 12, .p = 0, .reason = 2, .from = 21}, true},
+      {{.ev = "go_unpark", .goid = 23, .arg = 1, .p = 0}, true},
   };
   std::vector<TraceRecordView> in;
   std::size_t want_fixed = 0;
@@ -369,11 +385,12 @@ TEST(TraceTest, RecordFormsRoundTrip) {
     in.push_back(r);
     want_fixed += fixed;
   }
-  std::size_t fixed = 0;
-  const std::vector<TraceRecordView> out = gort::rt::trace_records_roundtrip(in, &fixed);
+  std::size_t fixed = 0, fused = 0;
+  const std::vector<TraceRecordView> out = gort::rt::trace_records_roundtrip(in, &fixed, &fused);
   ASSERT_EQ(out.size(), in.size());
   for (std::size_t i = 0; i < in.size(); ++i) EXPECT_TRUE(out[i] == in[i]) << "record " << i << " (" << in[i].ev << ")";
   EXPECT_EQ(fixed, want_fixed);
+  EXPECT_EQ(fused, 2u);  // goids 17 and 22
 }
 
 // The Ms' records merge in time, except that a start never comes before
