@@ -453,7 +453,9 @@ bool put_record(tracebuf*& slot, std::int64_t mid, const trace_record& e) {
 // hook that ran on past trace_stop is dropped by the next trace, not
 // written into it. The tag names the G (its address, or in tests its goid),
 // P and trace whose start may carry the ready: one compare on the start's
-// path; a create's tag is 0, as only unparks are carried. Only the M's
+// path. Only unparks are kept, one at a time: a ready while the M keeps
+// one is written after it, and creates come in runs (a G starting many),
+// where keeping each would only put off the one before. Only the M's
 // thread keeps a ready, outside the seqlock; it and take_buffers (once the
 // M's count is even) take one, in the seqlock. A signal handler that
 // interrupts the M's write finds the count odd and records nothing, as for
@@ -479,16 +481,16 @@ trace_record ready_of(std::uint64_t w) {
           .ev = static_cast<trace_ev>(w & ~std::uint64_t{tracebuf::fixed_bit | tracebuf::untimed_bit} & 0xff)};
 }
 
-// pend_ready keeps ready e of the G id names as the M's pending one and
-// returns true; false where the M already keeps one or e has no pending
-// form.
+// pend_ready keeps unpark e of the G id names as the M's pending ready
+// and returns true; false where the M already keeps one or e has no
+// pending form.
 [[gnu::always_inline]] inline bool pend_ready(trace_pending& pd, const trace_record& e, std::uint64_t id,
                                               std::uint8_t gen) {
   if (pd.word.load(std::memory_order_relaxed) != 0) return false;
   const std::uint64_t w = pending_word(e, gen);
   if (w == 0) return false;
   pd.word.store(w, std::memory_order_relaxed);
-  pd.tag.store(e.ev == trace_ev::go_unpark ? pending_tag(id, e.p, gen) : 0, std::memory_order_relaxed);
+  pd.tag.store(pending_tag(id, e.p, gen), std::memory_order_relaxed);
   return true;
 }
 
@@ -526,7 +528,7 @@ bool flush_pending(trace_pending& pd, tracebuf*& slot, std::int64_t mid) {
   std::uint32_t seq;
   if (!write_begin(mp, seq)) return;
   flush_pending(mp->tracepending, mp->tbuf, mp->id);
-  append(mp->tbuf, mp->id, e);
+  put_record(mp->tbuf, mp->id, e);
   write_end(mp, seq);
 }
 
@@ -542,35 +544,42 @@ constexpr std::uint8_t trace_flow_pending = 0x80;
   return {.goid = gp->goid, .arg = count, .p = curpid(mp), .ev = ev};
 }
 
-// ready_slow writes the ready that ready could not keep pending, after
-// the one pending (see "Pending readies"), or to the global buffer from a
-// thread with no M.
-[[gnu::noinline]] void ready_slow(trace_ev ev, const g* gp, std::uint8_t count, m* mp) {
-  const trace_record e = ready_record(ev, gp, count, mp);
-  if (mp == nullptr) {
-    trace_event_global(e);
-    return;
-  }
+// try_fixed records ready e in its fixed form in mp's buffer, inside the
+// seqlock, and returns true; or returns false, having written nothing,
+// where there is no M, the M keeps a pending ready (to be written first),
+// or append_fixed cannot: the hook then takes ready_packed, out of line.
+// Kept apart from append, and e never passed to a call on this path: with
+// only the fixed form inline, and e in registers, a hook saves few
+// registers and stores no record on its stack.
+[[gnu::always_inline]] inline bool try_fixed(m* mp, const trace_record& e) {
   std::uint32_t seq;
-  if (!write_begin(mp, seq)) return;
-  flush_pending(mp->tracepending, mp->tbuf, mp->id);
-  put_record(mp->tbuf, mp->id, e);
+  if (mp == nullptr) return false;
+  if (!write_begin(mp, seq)) return true;
+  const bool done = mp->tracepending.word.load(std::memory_order_relaxed) == 0 && append_fixed(mp->tbuf, e);
   write_end(mp, seq);
+  return done;
 }
 
-// ready: gp was made runnable; its next start ends the flow. The ready is
-// kept pending: no clock, no buffer, no seqlock (an odd count still means
-// a write this one interrupted: nothing is recorded, as trace_event does).
+[[gnu::noinline]] void ready_packed(trace_ev ev, const g* gp, std::uint8_t count, m* mp) {
+  trace_event(mp, ready_record(ev, gp, count, mp), stamp::untimed);
+}
+
+// ready: gp was made runnable; its next start ends the flow. An unpark is
+// kept pending where it can be: no clock, no buffer, no seqlock (an odd
+// count still means a write this one interrupted: nothing is recorded, as
+// trace_event does). A create, which no start carries, is written.
 [[gnu::always_inline]] inline void ready(trace_ev ev, g* gp) {
   m* mp = getm();
   const std::uint8_t last = gp->traceflow & ~trace_flow_pending;
   const std::uint8_t count = last == 127 ? 1 : last + 1;
   gp->traceflow = count | trace_flow_pending;
-  if (mp != nullptr && (mp->traceseq.load(std::memory_order_relaxed) & 1) == 0 &&
-      pend_ready(mp->tracepending, ready_record(ev, gp, count, mp), reinterpret_cast<std::uintptr_t>(gp),
-                 tr.gen.load(std::memory_order_relaxed))) [[likely]]
+  const trace_record e = ready_record(ev, gp, count, mp);
+  if (ev == trace_ev::go_unpark && mp != nullptr && (mp->traceseq.load(std::memory_order_relaxed) & 1) == 0 &&
+      pend_ready(mp->tracepending, e, reinterpret_cast<std::uintptr_t>(gp), tr.gen.load(std::memory_order_relaxed)))
+      [[likely]]
     return;
-  ready_slow(ev, gp, count, mp);
+  if (!try_fixed(mp, e)) [[unlikely]]
+    ready_packed(ev, gp, count, mp);
 }
 
 // flow_of: the count of the ready that gp's start ends, 0 if none (a G
@@ -1363,7 +1372,7 @@ std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceReco
   for (const TraceRecordView& r : recs) {
     const trace_record e = record_of(r);
     const std::uint64_t w = pending.word.load(std::memory_order_relaxed);
-    if (readies(e.ev) && pend_ready(pending, e, e.goid, gen)) {
+    if (e.ev == trace_ev::go_unpark && pend_ready(pending, e, e.goid, gen)) {
       // kept
     } else if (starts_run(e.ev) && append_start(slot, pending, w, e, e.goid, gen)) {
       pending.word.store(0, std::memory_order_relaxed);

@@ -364,9 +364,9 @@ TEST(TraceTest, RecordFormsRoundTrip) {
       {{.ev = "go_stop", .ticks = 2 * big + 42, .goid = big + 1, .p = 0, .end = 0, .reason = 7}, false},
       {{.ev = "proc_start", .ticks = 2 * big + 43, .arg = 3, .p = 1}, false},
       {{.ev = "go_start", .ticks = 2 * big + 44, .goid = 16, .arg = 9, .p = 1}, true},
-      // Readies kept pending: carried by their start (fused), or written
-      // before the next record: another G's start, a create's start (only
-      // unparks fuse), a start on another P, the end of the stream.
+      // Unparks kept pending: carried by their start (fused), or written
+      // before the next record: another G's start, a start on another P,
+      // the next ready, the end of the stream. A create is written at once.
       {{.ev = "go_unpark", .goid = 17, .arg = 10, .p = 1}, true},
       {{.ev = "go_switch", .ticks = 2 * big + 45, .goid = 17, .arg = 10, .p = 1, .reason = 3, .from = 16}, true},
       {{.ev = "go_unpark", .goid = 18, .arg = 11, .p = 1}, true},
@@ -377,6 +377,9 @@ TEST(TraceTest, RecordFormsRoundTrip) {
       {{.ev = "go_start", .ticks = 2 * big + 48, .goid = 21, .arg = 3, .p = 1}, true},
       {{.ev = "go_unpark", .goid = 22, .arg = 12, .p = 0}, true},
       {{.ev = "go_switch", .ticks = 2 * big + 49, .goid = 22, .arg = 12, .p = 0, .reason = 2, .from = 21}, true},
+      {{.ev = "go_unpark", .goid = 24, .arg = 1, .p = 0}, true},  // kept, then written before 25
+      {{.ev = "go_unpark", .goid = 25, .arg = 1, .p = 0}, true},
+      {{.ev = "go_switch", .ticks = 2 * big + 50, .goid = 25, .arg = 1, .p = 0, .reason = 2, .from = 22}, true},
       {{.ev = "go_unpark", .goid = 23, .arg = 1, .p = 0}, true},
   };
   std::vector<TraceRecordView> in;
