@@ -327,6 +327,15 @@ template <class Word>
 
 constexpr std::uint32_t fixed_max = 12;  // the largest fixed record's bytes
 
+// ready_word: ready e's fixed record, its P (p + 1) in the 16 bits from 16,
+// if its fields fit in pp1_bits of them (and its goid in 32), else 0.
+[[gnu::always_inline]] inline std::uint64_t ready_word(const trace_record& e, int pp1_bits) {
+  const auto pp1 = static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.p + 1));
+  if ((e.goid >> 32) != 0 || pp1 >> pp1_bits != 0) return 0;
+  return static_cast<std::uint64_t>(e.ev) | tracebuf::fixed_bit | tracebuf::untimed_bit | e.arg << 8 | pp1 << 16 |
+         e.goid << 32;
+}
+
 // put_fixed writes e in its fixed form (see tracebuf) if it has one and its
 // fields fit, and returns the bytes written, else 0. delta: e's ticks since
 // the previous timed record; last_goid: the previous start's G.
@@ -335,8 +344,9 @@ constexpr std::uint32_t fixed_max = 12;  // the largest fixed record's bytes
   const auto kind = static_cast<std::uint64_t>(e.ev) | tracebuf::fixed_bit;
   const auto pp1 = static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.p + 1));
   if (readies(e.ev)) {
-    if ((e.goid >> 32) != 0 || pp1 >= 1u << 16) return 0;
-    put_word(p, kind | tracebuf::untimed_bit | e.arg << 8 | pp1 << 16 | e.goid << 32);
+    const std::uint64_t w = ready_word(e, 16);
+    if (w == 0) return 0;
+    put_word(p, w);
     return 8;
   }
   if (starts_run(e.ev)) {
@@ -464,10 +474,8 @@ using trace_pending = m::trace_pending;
 
 // pending_word: ready e as a pending word, 0 if it has no such form.
 [[gnu::always_inline]] inline std::uint64_t pending_word(const trace_record& e, std::uint8_t gen) {
-  const auto pp1 = static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.p + 1));
-  if ((e.goid >> 32) != 0 || pp1 >= 1u << 8) return 0;
-  return static_cast<std::uint64_t>(e.ev) | tracebuf::fixed_bit | tracebuf::untimed_bit | e.arg << 8 | pp1 << 16 |
-         std::uint64_t{gen} << 24 | e.goid << 32;
+  const std::uint64_t w = ready_word(e, 8);
+  return w != 0 ? w | std::uint64_t{gen} << 24 : 0;
 }
 
 [[gnu::always_inline]] inline std::uint64_t pending_tag(std::uint64_t id, std::int32_t p, std::uint8_t gen) {
