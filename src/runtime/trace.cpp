@@ -336,6 +336,14 @@ constexpr std::uint32_t fixed_max = 12;  // the largest fixed record's bytes
          e.goid << 32;
 }
 
+// ready_of reads a ready back from its fixed record: ready_word's inverse.
+trace_record ready_of(std::uint64_t w) {
+  return {.goid = w >> 32,
+          .arg = (w >> 8) & 0xff,
+          .p = static_cast<std::int32_t>((w >> 16) & 0xffff) - 1,
+          .ev = static_cast<trace_ev>(w & ~std::uint64_t{tracebuf::fixed_bit | tracebuf::untimed_bit} & 0xff)};
+}
+
 // put_fixed writes e in its fixed form (see tracebuf) if it has one and its
 // fields fit, and returns the bytes written, else 0. delta: e's ticks since
 // the previous timed record; last_goid: the previous start's G.
@@ -472,21 +480,17 @@ bool put_record(tracebuf*& slot, std::int64_t mid, const trace_record& e) {
 // any record.
 using trace_pending = m::trace_pending;
 
-// pending_word: ready e as a pending word, 0 if it has no such form.
+// pending_word: ready e as a pending word, 0 if it has no such form. The
+// generation sits in the top byte of the fixed record's P field.
+constexpr int pending_gen_shift = 24;
+
 [[gnu::always_inline]] inline std::uint64_t pending_word(const trace_record& e, std::uint8_t gen) {
   const std::uint64_t w = ready_word(e, 8);
-  return w != 0 ? w | std::uint64_t{gen} << 24 : 0;
+  return w != 0 ? w | std::uint64_t{gen} << pending_gen_shift : 0;
 }
 
 [[gnu::always_inline]] inline std::uint64_t pending_tag(std::uint64_t id, std::int32_t p, std::uint8_t gen) {
   return id ^ (std::uint64_t{static_cast<std::uint8_t>(p + 1)} << 48 | std::uint64_t{gen} << 56);
-}
-
-trace_record ready_of(std::uint64_t w) {
-  return {.goid = w >> 32,
-          .arg = (w >> 8) & 0xff,
-          .p = static_cast<std::int32_t>((w >> 16) & 0xff) - 1,
-          .ev = static_cast<trace_ev>(w & ~std::uint64_t{tracebuf::fixed_bit | tracebuf::untimed_bit} & 0xff)};
 }
 
 // pend_ready keeps unpark e of the G id names as the M's pending ready
@@ -508,8 +512,9 @@ bool flush_pending(trace_pending& pd, tracebuf*& slot, std::int64_t mid) {
   const std::uint64_t w = pd.word.load(std::memory_order_relaxed);
   if (w == 0) return true;
   pd.word.store(0, std::memory_order_relaxed);
-  if (((w >> 24) & 0xff) != tr.gen.load(std::memory_order_relaxed)) return true;
-  return put_record(slot, mid, ready_of(w));
+  const std::uint64_t gen_bits = std::uint64_t{0xff} << pending_gen_shift;
+  if ((w & gen_bits) >> pending_gen_shift != tr.gen.load(std::memory_order_relaxed)) return true;
+  return put_record(slot, mid, ready_of(w & ~gen_bits));
 }
 
 // append_start writes start e, of the G id names, in its fixed form into
@@ -775,12 +780,11 @@ Word get_word(const unsigned char* p) {
 // last_goid: the previous start's G.
 const unsigned char* get_fixed(const unsigned char* p, trace_record& e, std::uint64_t& last, std::uint64_t last_goid) {
   const auto w = get_word<std::uint64_t>(p);
-  e.arg = (w >> 8) & 0xff;
   if (readies(e.ev)) {
-    e.p = static_cast<std::int32_t>((w >> 16) & 0xffff) - 1;
-    e.goid = w >> 32;
+    e = ready_of(w);
     return p + 8;
   }
+  e.arg = (w >> 8) & 0xff;
   e.end = static_cast<trace_end>((w >> 16) & 3);
   e.reason = static_cast<std::uint8_t>((w >> 18) & 0x3f);
   e.p = static_cast<std::int32_t>((w >> 24) & 0xff) - 1;
