@@ -64,7 +64,7 @@ void goready(g* gp) { goready(getm(), gp); }
 void goready(m* mp, g* gp) {
   casgstatus(gp, gstatus::Gwaiting, gstatus::Grunnable);
   if (trace_on()) [[unlikely]]
-    trace_go_unpark(gp);
+    trace_go_unpark(mp, gp);
   if (mp == nullptr || mp->p == nullptr) [[unlikely]]
     return injectg(gp);
   runqput(mp->p, gp, true);

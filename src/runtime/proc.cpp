@@ -827,7 +827,7 @@ g* take_polled(p* pp, glist& list) {
   injectglist(pp, list.gs + 1, list.n - 1);
   casgstatus(gp, gstatus::Gwaiting, gstatus::Grunnable);
   if (trace_on()) [[unlikely]]
-    trace_go_unpark(gp);
+    trace_go_unpark(getm(), gp);
   return gp;
 }
 
@@ -1707,7 +1707,7 @@ void injectglist(p* pp, g* const* gs, int n) {
   for (int i = 0; i < n; ++i) {
     casgstatus(gs[i], gstatus::Gwaiting, gstatus::Grunnable);
     if (trace_on()) [[unlikely]]
-      trace_go_unpark(gs[i]);
+      trace_go_unpark(getm(), gs[i]);
   }
   if (pp == nullptr) {
     sched.lock.lock();

@@ -392,8 +392,8 @@ struct m {
   tracebuf* tbuf = nullptr;
   std::atomic<std::uint32_t> traceseq{0};
   struct trace_pending {
-    std::atomic<std::uint64_t> word{0};  // the record; 0: none
-    std::atomic<std::uint64_t> tag{0};   // whose start may carry it (trace.cpp, pending_tag); 0: none's
+    std::atomic<std::uint32_t> meta{0};  // its flow, P and trace (trace.cpp, pend_ready); 0: none
+    std::atomic<std::uint64_t> goid{0};  // the G readied
   } tracepending;
 };
 

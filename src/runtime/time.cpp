@@ -554,7 +554,7 @@ std::int64_t check_timers_pending(p* pp, std::int64_t now) {
       casgstatus(batch[i], gstatus::Gwaiting, gstatus::Grunnable);
       if (trace_on()) [[unlikely]] {
         trace_timer(timer_kind::sleep);
-        trace_go_unpark(batch[i]);
+        trace_go_unpark(getm(), batch[i]);
       }
       runqput(into, batch[i], false);
     }

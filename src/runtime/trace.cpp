@@ -328,10 +328,10 @@ template <class Word>
 constexpr std::uint32_t fixed_max = 12;  // the largest fixed record's bytes
 
 // ready_word: ready e's fixed record, its P (p + 1) in the 16 bits from 16,
-// if its fields fit in pp1_bits of them (and its goid in 32), else 0.
-[[gnu::always_inline]] inline std::uint64_t ready_word(const trace_record& e, int pp1_bits) {
+// if its fields fit them (and its goid 32 bits), else 0.
+[[gnu::always_inline]] inline std::uint64_t ready_word(const trace_record& e) {
   const auto pp1 = static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.p + 1));
-  if ((e.goid >> 32) != 0 || pp1 >> pp1_bits != 0) return 0;
+  if ((e.goid >> 32) != 0 || pp1 >> 16 != 0) return 0;
   return static_cast<std::uint64_t>(e.ev) | tracebuf::fixed_bit | tracebuf::untimed_bit | e.arg << 8 | pp1 << 16 |
          e.goid << 32;
 }
@@ -352,7 +352,7 @@ trace_record ready_of(std::uint64_t w) {
   const auto kind = static_cast<std::uint64_t>(e.ev) | tracebuf::fixed_bit;
   const auto pp1 = static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.p + 1));
   if (readies(e.ev)) {
-    const std::uint64_t w = ready_word(e, 16);
+    const std::uint64_t w = ready_word(e);
     if (w == 0) return 0;
     put_word(p, w);
     return 8;
@@ -466,65 +466,60 @@ bool put_record(tracebuf*& slot, std::int64_t mid, const trace_record& e) {
 // ("Time"), is the one it would have had. The start's flow is the ready's
 // count: a G is readied once between two starts.
 //
-// The word is the fixed ready's (tracebuf) with the P in one byte and
-// trace_start's count (tr.gen) in the next, so that a ready stored by a
-// hook that ran on past trace_stop is dropped by the next trace, not
-// written into it. The tag names the G (its address, or in tests its goid),
-// P and trace whose start may carry the ready: one compare on the start's
-// path. Only unparks are kept, one at a time: a ready while the M keeps
-// one is written after it, and creates come in runs (a G starting many),
-// where keeping each would only put off the one before. Only the M's
-// thread keeps a ready, outside the seqlock; it and take_buffers (once the
-// M's count is even) take one, in the seqlock. A signal handler that
-// interrupts the M's write finds the count odd and records nothing, as for
-// any record.
+// The M keeps the ready's fields as they were, since the G may start
+// elsewhere, end, and be reused before the M writes them: its goid, and
+// in meta its flow count, P (+ 1) and trace_start's count (tr.gen), so that
+// a ready stored by a hook that ran on past trace_stop is dropped by the
+// next trace, not written into it. A start carries the ready when its G,
+// flow and P match: two compares on the start's path. Only unparks are
+// kept, one at a time: a ready while the M keeps one is written after it,
+// and creates come in runs (a G starting many), where keeping each would
+// only put off the one before. Only the M's thread keeps a ready, outside
+// the seqlock; it and take_buffers (once the M's count is even) take one,
+// in the seqlock. A signal handler that interrupts the M's write finds the
+// count odd and records nothing, as for any record.
 using trace_pending = m::trace_pending;
 
-// pending_word: ready e as a pending word, 0 if it has no such form. The
-// generation sits in the top byte of the fixed record's P field.
-constexpr int pending_gen_shift = 24;
-
-[[gnu::always_inline]] inline std::uint64_t pending_word(const trace_record& e, std::uint8_t gen) {
-  const std::uint64_t w = ready_word(e, 8);
-  return w != 0 ? w | std::uint64_t{gen} << pending_gen_shift : 0;
+// pending_meta: meta for a ready of flow count `flow` (under 256: a flow
+// is 1 to 127) on P p (-1: none; p + 1 fits 16 bits), in trace gen.
+static_assert(max_gomaxprocs < 0xffff, "a P + 1 fits meta's 16 bits");
+[[gnu::always_inline]] inline std::uint32_t pending_meta(std::uint64_t flow, std::int32_t p, std::uint8_t gen) {
+  return static_cast<std::uint32_t>(flow) | static_cast<std::uint32_t>(p + 1) << 8 | std::uint32_t{gen} << 24;
 }
 
-[[gnu::always_inline]] inline std::uint64_t pending_tag(std::uint64_t id, std::int32_t p, std::uint8_t gen) {
-  return id ^ (std::uint64_t{static_cast<std::uint8_t>(p + 1)} << 48 | std::uint64_t{gen} << 56);
-}
-
-// pend_ready keeps unpark e of the G id names as the M's pending ready
-// and returns true; false where the M already keeps one or e has no
-// pending form.
-[[gnu::always_inline]] inline bool pend_ready(trace_pending& pd, const trace_record& e, std::uint64_t id,
-                                              std::uint8_t gen) {
-  if (pd.word.load(std::memory_order_relaxed) != 0) return false;
-  const std::uint64_t w = pending_word(e, gen);
-  if (w == 0) return false;
-  pd.word.store(w, std::memory_order_relaxed);
-  pd.tag.store(pending_tag(id, e.p, gen), std::memory_order_relaxed);
+// pend_ready keeps unpark e as the M's pending ready and returns true;
+// false where the M already keeps one, or e's fields do not fit meta
+// (only a test's records do not).
+[[gnu::always_inline]] inline bool pend_ready(trace_pending& pd, const trace_record& e, std::uint8_t gen) {
+  if (pd.meta.load(std::memory_order_relaxed) != 0 || (e.arg >> 8 | static_cast<std::uint32_t>(e.p + 1) >> 16) != 0)
+    return false;
+  pd.goid.store(e.goid, std::memory_order_relaxed);
+  pd.meta.store(pending_meta(e.arg, e.p, gen), std::memory_order_relaxed);
   return true;
 }
 
 // flush_pending writes the pending ready, if there is one of this trace,
 // into *slot; returns false if it took the varint form.
 bool flush_pending(trace_pending& pd, tracebuf*& slot, std::int64_t mid) {
-  const std::uint64_t w = pd.word.load(std::memory_order_relaxed);
-  if (w == 0) return true;
-  pd.word.store(0, std::memory_order_relaxed);
-  const std::uint64_t gen_bits = std::uint64_t{0xff} << pending_gen_shift;
-  if ((w & gen_bits) >> pending_gen_shift != tr.gen.load(std::memory_order_relaxed)) return true;
-  return put_record(slot, mid, ready_of(w & ~gen_bits));
+  const std::uint32_t meta = pd.meta.load(std::memory_order_relaxed);
+  if (meta == 0) return true;
+  pd.meta.store(0, std::memory_order_relaxed);
+  if (meta >> 24 != tr.gen.load(std::memory_order_relaxed)) return true;
+  return put_record(slot, mid,
+                    {.goid = pd.goid.load(std::memory_order_relaxed),
+                     .arg = meta & 0xff,
+                     .p = static_cast<std::int32_t>((meta >> 8) & 0xffff) - 1,
+                     .ev = trace_ev::go_unpark});
 }
 
-// append_start writes start e, of the G id names, in its fixed form into
-// b, carrying the M's pending ready w (0: none) where w is e's own, and
-// returns true; or returns false, having written nothing, where w is
-// another's (to be written first) or e has no fixed form that fits.
-[[gnu::always_inline]] inline bool append_start(tracebuf* b, const trace_pending& pd, std::uint64_t w, trace_record e,
-                                                std::uint64_t id, std::uint8_t gen) {
-  if (w != 0) {
-    if (pd.tag.load(std::memory_order_relaxed) != pending_tag(id, e.p, gen)) return false;
+// append_start writes start e in its fixed form into b, carrying the M's
+// pending ready meta (0: none) where it is e's own, and returns true; or
+// returns false, having written nothing, where the ready is another's (to
+// be written first) or e has no fixed form that fits.
+[[gnu::always_inline]] inline bool append_start(tracebuf* b, const trace_pending& pd, std::uint32_t meta,
+                                                trace_record e, std::uint8_t gen) {
+  if (meta != 0) {
+    if (meta != pending_meta(e.arg, e.p, gen) || pd.goid.load(std::memory_order_relaxed) != e.goid) return false;
     e.fused = true;
   }
   return append_fixed(b, e);
@@ -568,7 +563,7 @@ constexpr std::uint8_t trace_flow_pending = 0x80;
   std::uint32_t seq;
   if (mp == nullptr) return false;
   if (!write_begin(mp, seq)) return true;
-  const bool done = mp->tracepending.word.load(std::memory_order_relaxed) == 0 && append_fixed(mp->tbuf, e);
+  const bool done = mp->tracepending.meta.load(std::memory_order_relaxed) == 0 && append_fixed(mp->tbuf, e);
   write_end(mp, seq);
   return done;
 }
@@ -581,15 +576,13 @@ constexpr std::uint8_t trace_flow_pending = 0x80;
 // kept pending where it can be: no clock, no buffer, no seqlock (an odd
 // count still means a write this one interrupted: nothing is recorded, as
 // trace_event does). A create, which no start carries, is written.
-[[gnu::always_inline]] inline void ready(trace_ev ev, g* gp) {
-  m* mp = getm();
+[[gnu::always_inline]] inline void ready(trace_ev ev, m* mp, g* gp) {
   const std::uint8_t last = gp->traceflow & ~trace_flow_pending;
   const std::uint8_t count = last == 127 ? 1 : last + 1;
   gp->traceflow = count | trace_flow_pending;
   const trace_record e = ready_record(ev, gp, count, mp);
   if (ev == trace_ev::go_unpark && mp != nullptr && (mp->traceseq.load(std::memory_order_relaxed) & 1) == 0 &&
-      pend_ready(mp->tracepending, e, reinterpret_cast<std::uintptr_t>(gp), tr.gen.load(std::memory_order_relaxed)))
-      [[likely]]
+      pend_ready(mp->tracepending, e, tr.gen.load(std::memory_order_relaxed))) [[likely]]
     return;
   if (!try_fixed(mp, e)) [[unlikely]]
     ready_packed(ev, gp, count, mp);
@@ -645,8 +638,8 @@ std::uint8_t flow_of(g* gp) {
 
 // ---- the hooks (trace.hpp) ----
 
-void trace_go_create(g* newg) { ready(trace_ev::go_create, newg); }
-void trace_go_unpark(g* gp) { ready(trace_ev::go_unpark, gp); }
+void trace_go_create(g* newg) { ready(trace_ev::go_create, getm(), newg); }
+void trace_go_unpark(m* mp, g* gp) { ready(trace_ev::go_unpark, mp, gp); }
 
 void trace_go_stop(g* gp) {
   const p* pp = gp->m->p;
@@ -666,10 +659,9 @@ void trace_go_start(g* from, g* gp) {
   m* mp = gp->m;
   std::uint32_t seq;
   if (!write_begin(mp, seq)) return;
-  const std::uint64_t w = mp->tracepending.word.load(std::memory_order_relaxed);
-  if (append_start(mp->tbuf, mp->tracepending, w, e, reinterpret_cast<std::uintptr_t>(gp),
-                   tr.gen.load(std::memory_order_relaxed))) [[likely]] {
-    if (w != 0) mp->tracepending.word.store(0, std::memory_order_relaxed);
+  const std::uint32_t meta = mp->tracepending.meta.load(std::memory_order_relaxed);
+  if (append_start(mp->tbuf, mp->tracepending, meta, e, tr.gen.load(std::memory_order_relaxed))) [[likely]] {
+    if (meta != 0) mp->tracepending.meta.store(0, std::memory_order_relaxed);
   } else {
     start_slow(mp, from, gp, flow, e.ticks);
   }
@@ -1383,12 +1375,12 @@ std::vector<TraceRecordView> trace_records_roundtrip(const std::vector<TraceReco
   *fused = 0;
   for (const TraceRecordView& r : recs) {
     const trace_record e = record_of(r);
-    const std::uint64_t w = pending.word.load(std::memory_order_relaxed);
-    if (e.ev == trace_ev::go_unpark && pend_ready(pending, e, e.goid, gen)) {
+    const std::uint32_t meta = pending.meta.load(std::memory_order_relaxed);
+    if (e.ev == trace_ev::go_unpark && pend_ready(pending, e, gen)) {
       // kept
-    } else if (starts_run(e.ev) && append_start(slot, pending, w, e, e.goid, gen)) {
-      pending.word.store(0, std::memory_order_relaxed);
-      *fused += w != 0;
+    } else if (starts_run(e.ev) && append_start(slot, pending, meta, e, gen)) {
+      pending.meta.store(0, std::memory_order_relaxed);
+      *fused += meta != 0;
     } else {
       varint += !flush_pending(pending, slot, 0);
       varint += !put_record(slot, 0, e);

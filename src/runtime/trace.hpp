@@ -4,12 +4,13 @@
 //
 // Every call site reads as
 //
-//   if (trace_on()) [[unlikely]] trace_go_unpark(gp);
+//   if (trace_on()) [[unlikely]] trace_go_unpark(mp, gp);
 //
 // so that with no trace running a hook costs one load and a branch not
 // taken; the hooks themselves are out of line and cold, and find the
-// calling thread's M themselves (getm): an event goes to the buffer of the
-// M that writes it, whichever M it is about.
+// calling thread's M themselves (getm), unless the caller has it at hand:
+// an event goes to the buffer of the M that writes it, whichever M it is
+// about.
 #pragma once
 
 #include <atomic>
@@ -32,11 +33,12 @@ inline bool trace_on() { return trace_enabled.load(std::memory_order_relaxed); }
 // the calling M switches from `from` (its g0, or a G that has just left
 // Grunning: the end of its run, for a reason its status and waitreason
 // tell) to gp. trace_go_stop: gp has left Grunning for the M's g0.
-// trace_go_unpark: gp was made runnable by goready or a poll.
+// trace_go_unpark: gp was made runnable by goready or a poll, on mp, the
+// calling thread's M (getm(): nullptr on a thread the runtime did not start).
 GORT_TRACE_HOOK void trace_go_create(g* newg);
 GORT_TRACE_HOOK void trace_go_start(g* from, g* gp);
 GORT_TRACE_HOOK void trace_go_stop(g* gp);
-GORT_TRACE_HOOK void trace_go_unpark(g* gp);
+GORT_TRACE_HOOK void trace_go_unpark(m* mp, g* gp);
 
 // System calls. trace_go_sys_call: gp (running on mp, with pp) enters
 // syscall state, in blocking() or because sysmon took pp. trace_go_sys_exit:

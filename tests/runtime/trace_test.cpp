@@ -370,7 +370,8 @@ TEST(TraceTest, RecordFormsRoundTrip) {
       {{.ev = "go_unpark", .goid = 17, .arg = 10, .p = 1}, true},
       {{.ev = "go_switch", .ticks = 2 * big + 45, .goid = 17, .arg = 10, .p = 1, .reason = 3, .from = 16}, true},
       {{.ev = "go_unpark", .goid = 18, .arg = 11, .p = 1}, true},
-      {{.ev = "go_switch", .ticks = 2 * big + 46, .goid = 19, .arg = 2, .p = 1, .end = 1, .from = 17}, true},
+      {{.ev = "go_switch", .ticks = 2 * big + 46, .goid = 19, .arg = 11, .p = 1, .end = 1, .from = 17},
+       true},  // another G, with the same flow and P
       {{.ev = "go_create", .goid = 20, .arg = 1, .p = 0}, true},
       {{.ev = "go_start", .ticks = 2 * big + 47, .goid = 20, .arg = 1, .p = 0}, true},
       {{.ev = "go_unpark", .goid = 21, .arg = 3, .p = 2}, true},
