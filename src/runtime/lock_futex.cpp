@@ -17,13 +17,19 @@ namespace gort::rt {
 namespace {
 
 // Go's lock2 constants: active_spin, active_spin_cnt, passive_spin, but
-// with 60 pauses per round where Go has 30: the longer a waiter stays off
-// the key, the more operations its holder does in a row without losing the
-// cache line, and a waiter that looks at the key after every pause takes
-// the line from the holder each time (mpmc's figures for each count:
-// docs/PERFORMANCE.md, "Figures behind the comments").
-constexpr int active_spin = 4;
-constexpr int active_spin_cnt = 60;
+// with 2 rounds of 480 pauses where Go has 4 of 30. What costs a contended
+// lock is its cache line: every look at the key takes the line from the
+// holder, whose next lock then waits to take it back. So the longer a
+// waiter stays off the key, the more operations its holder does in a row
+// at the speed of one core; the waiter's own work waits anyway. Looking
+// soon and then seldom was measured too, and costs most of the gain: the
+// first look is the one that takes the line. The rounds bound the spin
+// before the futex sleep, which a third and fourth round did not improve
+// (figures for each count: docs/PERFORMANCE.md, "Figures behind the
+// comments"). A pause is not a fixed time: 20 ns on the machine measured,
+// a few on older Intel, and YIELD on arm64 about one.
+constexpr int active_spin = 2;
+constexpr int active_spin_cnt = 480;
 constexpr int passive_spin = 1;
 
 const bool multicore = std::thread::hardware_concurrency() > 1;
