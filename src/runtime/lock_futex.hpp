@@ -4,7 +4,7 @@
 // mutex blocks the OS thread, never just the goroutine: it guards scheduler
 // and channel state for a few instructions at a time. Go's protocol: the key
 // is unlocked (0), locked (1) or locked with sleepers (2). lock spins a little
-// (4 rounds of 60 pause instructions on multicore, then one sched_yield)
+// (2 rounds of 480 pause instructions on multicore, then one sched_yield)
 // before sleeping on the futex; unlock wakes one sleeper if the key was 2.
 //
 // note is a one-shot event: notesleep blocks the thread until notewakeup; a
