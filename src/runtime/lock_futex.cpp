@@ -22,12 +22,12 @@ namespace {
 // holder, whose next lock then waits to take it back. So the longer a
 // waiter stays off the key, the more operations its holder does in a row
 // at the speed of one core; the waiter's own work waits anyway. Looking
-// soon and then seldom was measured too, and costs most of the gain: the
-// first look is the one that takes the line. The rounds bound the spin
-// before the futex sleep, which a third and fourth round did not improve
-// (figures for each count: docs/PERFORMANCE.md, "Figures behind the
-// comments"). A pause is not a fixed time: 20 ns on the machine measured,
-// a few on older Intel, and YIELD on arm64 about one.
+// soon and then seldom loses most of the gain: the first look is the one
+// that takes the line. The rounds bound the spin before the futex sleep,
+// which a third and fourth round did not improve (figures for each count:
+// docs/PERFORMANCE.md, "Figures behind the comments"). A pause is not a
+// fixed time: it differs tenfold between CPUs, and YIELD on arm64 is
+// shorter still.
 constexpr int active_spin = 2;
 constexpr int active_spin_cnt = 480;
 constexpr int passive_spin = 1;
