@@ -494,14 +494,17 @@ static_assert(max_gomaxprocs < 0xffff, "a P + 1 fits meta's 16 bits");
   if (pd.meta.load(std::memory_order_relaxed) != 0 || (e.arg >> 8 | static_cast<std::uint32_t>(e.p + 1) >> 16) != 0)
     return false;
   pd.goid.store(e.goid, std::memory_order_relaxed);
-  pd.meta.store(pending_meta(e.arg, e.p, gen), std::memory_order_relaxed);
+  pd.meta.store(pending_meta(e.arg, e.p, gen), std::memory_order_release);
   return true;
 }
 
 // flush_pending writes the pending ready, if there is one of this trace,
-// into *slot; returns false if it took the varint form.
+// into *slot; returns false if it took the varint form. meta's acquire
+// pairs with pend_ready's release: take_buffers, on another thread, may
+// flush a ready that a hook running on past trace_stop has just kept, and
+// must read its goid with it.
 bool flush_pending(trace_pending& pd, tracebuf*& slot, std::int64_t mid) {
-  const std::uint32_t meta = pd.meta.load(std::memory_order_relaxed);
+  const std::uint32_t meta = pd.meta.load(std::memory_order_acquire);
   if (meta == 0) return true;
   pd.meta.store(0, std::memory_order_relaxed);
   if (meta >> 24 != tr.gen.load(std::memory_order_relaxed)) return true;
