@@ -251,7 +251,14 @@ class B {
     for (int p = 0; p < num_procs; ++p)
       gort::go([&] {
         PB pb(&n, grain, std::uint64_t(N));
-        body(pb);
+        // gort: each worker calls its own copy of the closure, on its own
+        // stack. Go's compiled closure loads its captured pointers once, at
+        // entry, into registers and its own frame; g++ reloads them from the
+        // closure object after every call it cannot see into (Mutex::lock's
+        // slow path), and that object sits on the caller's stack, on a line
+        // the benchmark's shared variables may share and every worker writes.
+        auto local = body;
+        local(pb);
         wg.done();  // Go: defer wg.Done()
       });
     wg.wait();
