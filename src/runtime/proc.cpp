@@ -133,12 +133,12 @@
 //     sees the other. A G put on a local queue is published with release
 //     only (runq.hpp: a full fence there, as Go's runnext CAS is, slows
 //     every channel hand-off; docs/PERFORMANCE.md), so its submitter's
-//     wakep may miss the dancer
-//     while the dancer misses the G: the store can still sit in the
-//     submitter's store buffer, waiting for the line a thief just read.
-//     Nothing is lost: the G waits on a running P, which reaches it at its
-//     next schedule, or the dancer's second look (above) sees the store,
-//     long since visible, and takes an idle P to steal it.
+//     wakep may miss the dancer while the dancer misses the G: the store
+//     can still sit in the submitter's store buffer, waiting for the line
+//     a thief just read. Nothing is lost: the G waits on a running P,
+//     which reaches it at its next schedule, or the dancer's second look
+//     (above) sees the store, long since visible, and takes an idle P to
+//     steal it.
 //   - p.status: the release stores (acquirep, pidleput, gcstopm, procresize,
 //     stop_the_world) pair with the acquire loads of steal_work,
 //     check_runqs_nop and retake: the reader sees the P as its holder left
