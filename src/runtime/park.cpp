@@ -67,20 +67,8 @@ void goready(m* mp, g* gp) {
     trace_go_unpark(mp, gp);
   if (mp == nullptr || mp->p == nullptr) [[unlikely]]
     return injectg(gp);
-#ifdef GORT_CHECKED
-  // wakep's look at npidle before the put, as the store buffer may order
-  // them (proc.cpp, "Orders"), and when it finds no idle P a pause of
-  // about 10 us between: an M giving up its P meanwhile misses both, and
-  // only its second look finds gp
-  // (ProcTest.ReadiedGoroutineRunsWhileReadierComputes).
-  const bool idle = sched.npidle.load(std::memory_order_seq_cst) != 0;
-  if (!idle) procyield(500);
-  runqput(mp->p, gp, true);
-  if (idle) wakep_slow();
-#else
   runqput(mp->p, gp, true);
   wakep();
-#endif
 }
 
 // Indexed by wait_reason, in the enum's order. Unsized: a count that differs

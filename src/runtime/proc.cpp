@@ -70,13 +70,16 @@
 // the other and no work is stranded (a local queue's put is weaker: see
 // "Orders" below). needspinning covers the case where the
 // dancer finds work but no idle P: the next M about to drop its P spins.
-// gort adds a second look: while some P runs, the dancer sleeps at most
-// 1 ms (second_look_ns) before it checks every run queue once more, and
-// only then sleeps until woken. That is what finds a G whose readier's
-// put the dance missed (below) when the readier's goroutine goes on
-// computing without entering the runtime: otherwise it would wait for
-// sysmon to take that P, 20 ms later. An M whose idle spell passes 1 ms
-// while another P works pays one wakeup for it.
+// gort adds a second look: a dancer that goes to sleep while some P runs
+// leaves the time in sched.second_look, and sysmon, 1 ms later
+// (second_look_ns), looks at every run queue once more and wakes an M
+// (wakep) if a running P has Gs queued while a P idles and no M spins.
+// That is what finds a G whose readier's put the dance missed (below)
+// when the readier's goroutine goes on computing without entering the
+// runtime: otherwise it would wait for sysmon to take that P, 20 ms later
+// (or forever, with asyncpreemptoff=1). The dancer itself sleeps without
+// a time limit: a timed futex sleep costs every idle spell a timer, and
+// here, a VM, a timer is dear (docs/PERFORMANCE.md).
 //
 // Switching (gort). Go leaves a goroutine through mcall: onto g0's stack,
 // then schedule(). gort goes from the leaving G straight to the next one
@@ -136,9 +139,9 @@
 //     wakep may miss the dancer while the dancer misses the G: the store
 //     can still sit in the submitter's store buffer, waiting for the line
 //     a thief just read. Nothing is lost: the G waits on a running P,
-//     which reaches it at its next schedule, or the dancer's second look
-//     (above) sees the store, long since visible, and takes an idle P to
-//     steal it.
+//     which reaches it at its next schedule, or sysmon's second look
+//     (above) sees the store, long since visible, and wakes an M to steal
+//     it.
 //   - p.status: the release stores (acquirep, pidleput, gcstopm, procresize,
 //     stop_the_world) pair with the acquire loads of steal_work,
 //     check_runqs_nop and retake: the reader sees the P as its holder left
@@ -570,56 +573,27 @@ void mput(m* mp) GORT_REQUIRES(sched.lock) {
   checkdead();
 }
 
-// mremove takes mp off the idle list if it is there (nobody has taken it
-// with mget yet).
-bool mremove(m* mp) GORT_REQUIRES(sched.lock) {
-  assert_lock_held(&sched.lock);
-  for (m** link = &sched.midle; *link; link = &(*link)->schedlink) {
-    if (*link == mp) {
-      *link = mp->schedlink;
-      mp->schedlink = nullptr;
-      --sched.nmidle;
-      return true;
-    }
-  }
-  return false;
-}
-
 // stopm parks mp until startm gives it a P (or run() ends: returns without
-// a P). Go: stopm. With a limit (ns >= 0), an M that nobody has taken off
-// the idle list when it expires takes itself off and returns false, with
-// no P; an M taken meanwhile waits for the wakeup its taker owes it.
-bool stopm(m* mp, std::int64_t ns) {
+// a P). Go: stopm.
+void stopm(m* mp) {
   if (mp->p) gothrow("stopm holding p");
   if (mp->spinning) gothrow("stopm spinning");
   sched.lock.lock();
   if (exiting()) {
     sched.lock.unlock();
-    return true;
+    return;
   }
   mput(mp);
   sched.lock.unlock();
   mp->blocked.store(true, std::memory_order_relaxed);  // for schedtrace only
-  if (!mp->park.tsleep(ns)) {
-    sched.lock.lock();
-    const bool idle = mremove(mp);
-    sched.lock.unlock();
-    if (idle) {
-      mp->blocked.store(false, std::memory_order_relaxed);
-      return false;
-    }
-    mp->park.sleep();
-  }
+  mp->park.sleep();
   mp->park.clear();
   mp->blocked.store(false, std::memory_order_relaxed);
   if (mp->nextp) {
     acquirep(mp, mp->nextp);
     mp->nextp = nullptr;
   }
-  return true;
 }
-
-void stopm(m* mp) { stopm(mp, -1); }
 
 // startm schedules some M to run pp (an idle P if pp is nullptr), creating
 // one if none is idle. If spinning, the caller has already counted the M in
@@ -856,20 +830,13 @@ p* check_runqs_nop() {
   return nullptr;
 }
 
-// second_look: a former spinner that found nothing sleeps as stopm, but
-// only for second_look_ns while some P runs, then looks at every run queue
-// once more (see "Worker thread parking/unparking"). True if it comes back
-// with a P (or run() is ending); false leaves it to sleep for good.
-constexpr std::int64_t second_look_ns = 1'000'000;
-bool second_look(m* mp) {
-  if (sched.npidle.load(std::memory_order_relaxed) >= sched.gomaxprocs.load(std::memory_order_relaxed))
-    return false;  // no P runs: none can hold a G it cannot get to
-  if (stopm(mp, second_look_ns)) return true;
-  p* pp = check_runqs_nop();
-  if (pp == nullptr) return false;
-  acquirep(mp, pp);
-  become_spinning(mp);
-  return true;
+// ask_second_look: a former spinner found nothing and goes to sleep while
+// some P runs: ask sysmon for a second look at the run queues (see "Worker
+// thread parking/unparking"). The first asker's time stands until the look.
+void ask_second_look() {
+  if (sched.npidle.load(std::memory_order_relaxed) >= sched.gomaxprocs.load(std::memory_order_relaxed)) return;
+  if (sched.second_look.load(std::memory_order_relaxed) == 0)
+    sched.second_look.store(nanotime(), std::memory_order_relaxed);
 }
 
 void gcstopm(m* mp);
@@ -1010,7 +977,7 @@ g* find_runnable(m* mp, bool& inherit_time) {
       const std::int64_t until = sched.poll_until.load(std::memory_order_seq_cst);
       if (until == 0 || until > poll_until) netpoll_break();
     }
-    if (was_spinning && second_look(mp)) continue;
+    if (was_spinning) ask_second_look();
     stopm(mp);
   }
 }
@@ -1805,6 +1772,23 @@ void wakep_slow() {
     return;
   }
   startm(pp, true);
+}
+
+void second_look(std::int64_t now) {
+  const std::int64_t since = sched.second_look.load(std::memory_order_relaxed);
+  if (since == 0 || now - since < second_look_ns) return;
+  sched.second_look.store(0, std::memory_order_relaxed);
+  if (sched.npidle.load(std::memory_order_relaxed) == 0 || sched.nmspinning.load(std::memory_order_relaxed) != 0)
+    return;
+  const std::int32_t n = allp_len();
+  for (std::int32_t i = 0; i < n; ++i) {
+    p* pp = allp[i];
+    // "Orders": p.status; what is queued is taken by a thief's CAS.
+    if (pp->status.load(std::memory_order_acquire) != pstatus::Pidle && !pp->runq.empty()) {
+      wakep();
+      return;
+    }
+  }
 }
 
 namespace {

@@ -25,6 +25,10 @@
 //       finds its P gone and takes another, or queues its G (exitsyscall);
 //     - a P whose queue holds Gs a poll readied 1 ms ago or more without
 //       waking another P (proc.cpp, "Gs readied by the network"): wakep.
+//   second_look  1 ms after an M that searched in vain went to sleep while
+//     some P ran: wakep if a running P has Gs queued while a P idles and
+//     no M spins (proc.cpp, "Worker thread parking/unparking"). Until
+//     then, sysmon sleeps at most 1 ms a round.
 //   scavenge every second, and before a deep sleep of as long: give back
 //     the deep pages of goroutine stacks that have sat unused in the
 //     global pool since the last time (stack.cpp, "Scavenging"; Go's
@@ -318,6 +322,8 @@ void sysmon() {
       delay = 20'000;
     else if (idle > 50)
       delay = std::min<std::int64_t>(delay * 2, 10'000'000);
+    if (sched.second_look.load(std::memory_order_relaxed) != 0)
+      delay = std::min(delay, second_look_ns);  // on time for it
     if (sysmonnote.tsleep(delay) || sched.stop.load(std::memory_order_acquire) & stop_exiting) return;
     std::int64_t now = nanotime();
     if (debug.schedtrace <= 0 &&
@@ -331,6 +337,7 @@ void sysmon() {
     }
     sysmon_netpoll(now);
     idle = retake(now) != 0 ? 0 : idle + 1;
+    second_look(now);
     if (now >= next_scavenge) {
       stack_scavenge(false);
       next_scavenge = now + scavenge_period_ns;
