@@ -71,7 +71,7 @@
 // "Orders" below). needspinning covers the case where the
 // dancer finds work but no idle P: the next M about to drop its P spins.
 // gort adds a second look: a dancer that goes to sleep while some P runs
-// leaves the time in sched.second_look, and sysmon, 1 ms later
+// leaves the time in second_look_since, and sysmon, 1 ms later
 // (second_look_ns), looks at every run queue once more and wakes an M
 // (wakep) if a running P has Gs queued while a P idles and no M spins.
 // That is what finds a G whose readier's put the dance missed (below)
@@ -835,8 +835,8 @@ p* check_runqs_nop() {
 // thread parking/unparking"). The first asker's time stands until the look.
 void ask_second_look() {
   if (sched.npidle.load(std::memory_order_relaxed) >= sched.gomaxprocs.load(std::memory_order_relaxed)) return;
-  if (sched.second_look.load(std::memory_order_relaxed) == 0)
-    sched.second_look.store(nanotime(), std::memory_order_relaxed);
+  if (second_look_since.load(std::memory_order_relaxed) == 0)
+    second_look_since.store(nanotime(), std::memory_order_relaxed);
 }
 
 void gcstopm(m* mp);
@@ -1774,10 +1774,12 @@ void wakep_slow() {
   startm(pp, true);
 }
 
+alignas(64) std::atomic<std::int64_t> second_look_since{0};
+
 void second_look(std::int64_t now) {
-  const std::int64_t since = sched.second_look.load(std::memory_order_relaxed);
+  const std::int64_t since = second_look_since.load(std::memory_order_relaxed);
   if (since == 0 || now - since < second_look_ns) return;
-  sched.second_look.store(0, std::memory_order_relaxed);
+  second_look_since.store(0, std::memory_order_relaxed);
   if (sched.npidle.load(std::memory_order_relaxed) == 0 || sched.nmspinning.load(std::memory_order_relaxed) != 0)
     return;
   const std::int32_t n = allp_len();

@@ -244,11 +244,14 @@ inline constexpr std::int64_t wake_defer_ns = 1'000'000;
 void deferred_wakep(p* pp, std::int64_t since);
 void deferred_wakep_sysmon(p* pp, std::int64_t now);
 // second_look: sysmon's round, second_look_ns after a former spinner went
-// to sleep while some P ran (sched.second_look): if a running P has Gs
-// queued while a P idles and no M spins, wakep ("Worker thread
-// parking/unparking" in proc.cpp).
+// to sleep while some P ran: if a running P has Gs queued while a P idles
+// and no M spins, wakep ("Worker thread parking/unparking" in proc.cpp).
+// second_look_since: when that spinner went to sleep, if sysmon has not
+// looked since; 0: none. Relaxed: a hint, and the look loads again what
+// it acts on. A line of its own: idle Ms write it, sysmon reads it.
 inline constexpr std::int64_t second_look_ns = 1'000'000;
 void second_look(std::int64_t now);
+extern std::atomic<std::int64_t> second_look_since;
 inline void wakep() {
   if (sched.npidle.load(std::memory_order_seq_cst) != 0) wakep_slow();
 }

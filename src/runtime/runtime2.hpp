@@ -417,11 +417,6 @@ struct schedt {
   std::atomic<std::int32_t> nmspinning{0};  // see "Worker thread parking/unparking" in proc.cpp
   std::atomic<std::uint32_t> needspinning{0};
 
-  // When a former spinner went to sleep while some P ran, if sysmon has
-  // not taken its second look since (proc.cpp); 0: none. Relaxed: a hint,
-  // and the look loads again what it acts on.
-  std::atomic<std::int64_t> second_look{0};
-
   std::deque<g*> runq GORT_GUARDED_BY(lock);                 // global run queue
   std::atomic<std::int32_t> runqsize{0};  // runq.size(), readable without the lock
 

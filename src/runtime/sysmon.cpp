@@ -322,7 +322,7 @@ void sysmon() {
       delay = 20'000;
     else if (idle > 50)
       delay = std::min<std::int64_t>(delay * 2, 10'000'000);
-    if (sched.second_look.load(std::memory_order_relaxed) != 0)
+    if (second_look_since.load(std::memory_order_relaxed) != 0)
       delay = std::min(delay, second_look_ns);  // on time for it
     if (sysmonnote.tsleep(delay) || sched.stop.load(std::memory_order_acquire) & stop_exiting) return;
     std::int64_t now = nanotime();
