@@ -347,8 +347,9 @@ TEST_P(ProcTest, GoroutineParallelism) {
 // sees the idle P. When the put in the readier's runnext and the other M's
 // giving up (the delicate dance) cross in the store buffers, neither sees the
 // other, and only sysmon's second look finds the G (proc.cpp). This test
-// meets that race only now and then (once in about 8,000 rounds when it was
-// measured); MutexSpin with asyncpreemptoff=1 meets it within seconds
+// meets that race only now and then (without the second look, one of four
+// runs of 2,000 rounds stranded a receiver, in a GORT_CHECKED build);
+// MutexSpin with asyncpreemptoff=1 meets it within seconds
 // (docs/PERFORMANCE.md). A round whose receiver has not run in 5 s (the
 // second look comes within sysmon's longest sleep, 10 ms) stops the test.
 TEST(ProcTest, ReadiedGoroutineRunsWhileReadierComputes) {
