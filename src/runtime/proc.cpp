@@ -811,23 +811,28 @@ g* steal_work(m* mp, p* pp, int tries) {
   return nullptr;
 }
 
-// check_runqs_nop: after dropping its P, a former spinner looks at every
-// P's queue once more; if one has work it takes an idle P. Go: checkRunqsNoP.
-// It holds no P and no lock, so a gomaxprocs() may grow allp meanwhile:
-// allp_len's acquire, not a relaxed load, makes the new Ps visible whole.
-p* check_runqs_nop() {
+// queued_work: whether some P that is not idle has Gs in its local queue,
+// for a reader that holds no P and no lock (a former spinner, sysmon): a
+// gomaxprocs() may grow allp meanwhile, and allp_len's acquire, not a
+// relaxed load, makes the new Ps visible whole.
+bool queued_work() {
   const std::int32_t n = allp_len();
   for (std::int32_t i = 0; i < n; ++i) {
     p* p2 = allp[i];
     // "Orders": p.status; and runq.hpp for what empty() may miss.
-    if (p2->status.load(std::memory_order_acquire) != pstatus::Pidle && !p2->runq.empty()) {
-      sched.lock.lock();
-      p* pp = pidleget_spinning();
-      sched.lock.unlock();
-      return pp;
-    }
+    if (p2->status.load(std::memory_order_acquire) != pstatus::Pidle && !p2->runq.empty()) return true;
   }
-  return nullptr;
+  return false;
+}
+
+// check_runqs_nop: after dropping its P, a former spinner looks at every
+// P's queue once more; if one has work it takes an idle P. Go: checkRunqsNoP.
+p* check_runqs_nop() {
+  if (!queued_work()) return nullptr;
+  sched.lock.lock();
+  p* pp = pidleget_spinning();
+  sched.lock.unlock();
+  return pp;
 }
 
 // ask_second_look: a former spinner found nothing and goes to sleep while
@@ -1780,17 +1785,9 @@ void second_look(std::int64_t now) {
   const std::int64_t since = second_look_since.load(std::memory_order_relaxed);
   if (since == 0 || now - since < second_look_ns) return;
   second_look_since.store(0, std::memory_order_relaxed);
-  if (sched.npidle.load(std::memory_order_relaxed) == 0 || sched.nmspinning.load(std::memory_order_relaxed) != 0)
-    return;
-  const std::int32_t n = allp_len();
-  for (std::int32_t i = 0; i < n; ++i) {
-    p* pp = allp[i];
-    // "Orders": p.status; what is queued is taken by a thief's CAS.
-    if (pp->status.load(std::memory_order_acquire) != pstatus::Pidle && !pp->runq.empty()) {
-      wakep();
-      return;
-    }
-  }
+  if (sched.npidle.load(std::memory_order_relaxed) != 0 && sched.nmspinning.load(std::memory_order_relaxed) == 0 &&
+      queued_work())
+    wakep();
 }
 
 namespace {
