@@ -131,15 +131,18 @@ auto blocking(F&& f) -> std::invoke_result_t<F> {
 // the dump is taken, outside the runtime, so it may be any stream.
 void dump_goroutines(std::ostream& os);
 
-// stats: the scheduler's counts, Go's runtime/metrics counterparts. Each
-// group is read at once, none stops the world: the goroutines' states (and
-// their stacks) in one pass over them, the timers one P at a time, the
-// rest under the scheduler's lock, where the Ps' counters also are read; a
-// goroutine changing state meanwhile may be counted in its old or its new
-// state, as in Go's /sched/goroutines metrics. Cumulative counts are since
-// run() began.
+// stats: the scheduler's counts, Go's runtime/metrics counterparts, as one
+// snapshot whose counts agree: goroutines is the sum of the four states,
+// stacks_in_use at most goroutines, idle_procs at most maxprocs,
+// spinning_threads at most threads, and no cumulative count is below the
+// previous call's. Each group is read at once, none stops the world: the
+// goroutines' states (and their stacks) in one pass over them, the timers
+// one P at a time, the rest under the scheduler's lock, where the Ps'
+// counters also are read; a goroutine changing state meanwhile is counted
+// once, in its old or its new state, as in Go's /sched/goroutines metrics.
+// Cumulative counts are since run() began.
 struct Stats {                    // fields may be added; each starts at zero
-  std::size_t goroutines = 0;          // live goroutines (/sched/goroutines:goroutines)
+  std::size_t goroutines = 0;          // live goroutines (/sched/goroutines:goroutines): the four states' sum
   std::size_t threads = 0;             // Ms created and alive
   int maxprocs = 0;                    // Ps (/sched/gomaxprocs:threads)
   int idle_procs = 0;                  // Ps with no M

@@ -176,6 +176,14 @@ std::size_t count_timers(std::int32_t procs) {
   return n;
 }
 
+// ps_made: how many Ps procresize has made in this run, the first ones of
+// allp, which it never frees.
+std::int32_t ps_made() GORT_REQUIRES(sched.lock) {
+  std::int32_t n = 0;
+  while (n < max_gomaxprocs && allp[n] != nullptr) ++n;
+  return n;
+}
+
 // latency_histogram sums the Ps' histograms and scales their bounds from
 // cputicks to ns at the rate the ticks have kept since the run began. The
 // counts are read relaxed: a snapshot.
@@ -194,11 +202,13 @@ void latency_histogram(Stats& s, std::int32_t procs) {
 Stats stats() {
   entry_guard e("gort::stats");
   Stats s{};
-  s.goroutines = num_goroutine();
   const std::int32_t procs = allp_len();
   s.timers_pending = count_timers(procs);
   s.stacks_pooled = stacks_pooled();
   count_goroutines(s);
+  // From the same pass, so that the states add up: num_goroutine's count,
+  // read at another instant, need not.
+  s.goroutines = s.goroutines_running + s.goroutines_runnable + s.goroutines_waiting + s.goroutines_syscall;
   // Counts, relaxed; sched.lock orders runqsize, npidle and gomaxprocs.
   sched.lock.lock();
   s.threads = static_cast<std::size_t>(mcount());
@@ -209,12 +219,15 @@ Stats stats() {
   s.preempt_requests = sched.npreempt.load(std::memory_order_relaxed);
   s.handoffs_held = sched.nhandoff_held.load(std::memory_order_relaxed);
   s.handoffs_syscall = sched.nhandoff_syscall.load(std::memory_order_relaxed);
-  for (int i = 0; i < s.maxprocs; ++i) {
+  // Every P made, those a smaller gomaxprocs left idle too: the cumulative
+  // counts never go back.
+  const std::int32_t made = ps_made();
+  for (std::int32_t i = 0; i < made; ++i) {
     s.steals += allp[i]->steals.load(std::memory_order_relaxed);
     s.context_switches += allp[i]->context_switches.load(std::memory_order_relaxed);
     s.preempt_yields += allp[i]->preempt_yields.load(std::memory_order_relaxed);
   }
-  latency_histogram(s, s.maxprocs);
+  latency_histogram(s, made);
   sched.lock.unlock();
   return s;
 }

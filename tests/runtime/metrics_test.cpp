@@ -152,4 +152,65 @@ TEST(MetricsTest, SchedLatencySample) {
   });
 }
 
+// One stats() call is one snapshot: while goroutines are made, park, wake,
+// call blocking() and exit on every P, each call's counts agree with each
+// other (goroutines is the sum of the four states, stacks in use are at
+// most one per goroutine, idle Ps and spinning threads within their
+// totals) and the cumulative ones never go back, not even when gomaxprocs
+// shrinks. The churn runs until enough snapshots have been taken while it
+// was going on.
+TEST(MetricsTest, SnapshotConsistentUnderChurn) {
+  gort::run(gort::Config{.maxprocs = 2}, [] {
+    constexpr int workers = 4, snapshots = 2000;
+    std::atomic<bool> stop{false};
+    gort::WaitGroup wg;
+    wg.add(workers);
+    for (int w = 0; w < workers; ++w)
+      gort::go([&stop, &wg, w] {
+        while (!stop.load(std::memory_order_relaxed)) {
+          auto c = gort::make_chan<int>();
+          gort::WaitGroup inner;
+          inner.add(3);
+          gort::go([c, &inner] {
+            c.recv();
+            inner.done();
+          });
+          gort::go([&inner] { inner.done(); });
+          gort::go([&inner, w] {
+            if (w == 0) gort::blocking([] { ::usleep(50); });
+            inner.done();
+          });
+          c.send(1);
+          inner.wait();
+        }
+        wg.done();
+      });
+    gort::Stats prev = gort::stats();
+    for (int i = 0; i < snapshots; ++i) {
+      const gort::Stats s = gort::stats();
+      ASSERT_EQ(s.goroutines,
+                s.goroutines_running + s.goroutines_runnable + s.goroutines_waiting + s.goroutines_syscall)
+          << "snapshot " << i;
+      ASSERT_LE(s.stacks_in_use, s.goroutines) << "snapshot " << i;
+      ASSERT_GE(s.goroutines_running, 1u) << "snapshot " << i;  // the caller
+      ASSERT_LE(s.idle_procs, s.maxprocs) << "snapshot " << i;
+      ASSERT_LE(static_cast<std::size_t>(s.spinning_threads), s.threads) << "snapshot " << i;
+      ASSERT_GE(s.context_switches, prev.context_switches) << "snapshot " << i;
+      ASSERT_GE(s.steals, prev.steals) << "snapshot " << i;
+      ASSERT_GE(s.preempt_yields, prev.preempt_yields) << "snapshot " << i;
+      ASSERT_GE(latency_samples(s), latency_samples(prev)) << "snapshot " << i;
+      prev = s;
+      gort::yield();
+    }
+    stop.store(true, std::memory_order_relaxed);
+    wg.wait();
+    // A P that a smaller gomaxprocs leaves idle keeps its counts.
+    gort::gomaxprocs(1);
+    const gort::Stats one = gort::stats();
+    EXPECT_GE(one.context_switches, prev.context_switches);
+    EXPECT_GE(one.steals, prev.steals);
+    EXPECT_GE(latency_samples(one), latency_samples(prev));
+  });
+}
+
 }  // namespace
