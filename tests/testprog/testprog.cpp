@@ -62,6 +62,8 @@ __attribute__((noinline)) int testprog_recurse(int n) {
 
 namespace {
 
+void park_one();  // a goroutine parked by name ("Goroutine dumps", below)
+
 int returned(const char* name, int rc) {
   std::fprintf(stderr, "testprog: %s: run() returned %d, expected the process to die\n", name, rc);
   return 0;
@@ -143,9 +145,11 @@ int PanicMain() {
 }
 
 // in_goroutine runs fn in a goroutine other than main (on 2 Ps) and waits
-// for it: the scenarios below fail in that goroutine, not in main.
-int in_goroutine(const char* name, void (*fn)()) {
-  int rc = gort::run(gort::Config{.maxprocs = 2}, [fn] {
+// for it: the scenarios below fail in that goroutine, not in main. With
+// park, a goroutine parks by name first (park_one).
+int in_goroutine(const char* name, void (*fn)(), bool park = false) {
+  int rc = gort::run(gort::Config{.maxprocs = 2}, [fn, park] {
+    if (park) park_one();
     gort::WaitGroup wg;
     wg.add(1);
     gort::go([&wg, fn] {
@@ -176,8 +180,10 @@ int PanicNonStd() {
   return in_goroutine("PanicNonStd", [] { testprog_throw_int(); });
 }
 
+// A goroutine overflows its stack, with a goroutine parked by name for
+// the report's dump.
 int StackOverflow() {
-  return in_goroutine("StackOverflow", [] { testprog_recurse(0); });
+  return in_goroutine("StackOverflow", [] { testprog_recurse(0); }, true);
 }
 
 // Two goroutines print "noise" lines to stderr without pause while a third
@@ -218,11 +224,17 @@ int FatalFreezesOthers() {
   return returned("FatalFreezesOthers", rc);
 }
 
-// Go's debug.SetMaxThreads test: a limit of 2 threads, and four goroutines
-// that never give up their thread, on four Ps.
+// Go's debug.SetMaxThreads test: a limit of the threads there are (Go's
+// test: 2), and four goroutines that never give up their thread, on four
+// Ps: an M for one of them exceeds it. First a goroutine parks by name, for
+// the report's goroutine dump (crash_test.cpp, "Goroutine dumps"), while
+// there is one P, so that no M is started for it. Then at four Ps there
+// are at most three Ms, sysmon's among them: fewer than the four need.
 int ThreadExhaustion() {
-  int rc = gort::run(gort::Config{.maxprocs = 4}, [] {
-    gort::set_max_threads(2);
+  int rc = gort::run(gort::Config{.maxprocs = 1}, [] {
+    park_one();
+    gort::gomaxprocs(4);
+    gort::set_max_threads(static_cast<int>(gort::stats().threads));
     gort::WaitGroup wg;
     wg.add(4);
     for (int i = 0; i < 4; ++i) {
