@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "runtime/export_test.hpp"  // backdate_waits
 #include "scenario.hpp"
 
 // The functions a stack trace must name are extern "C" and never inlined, so
@@ -447,6 +448,22 @@ int SigquitParked() {
   return returned("SigquitParked", rc);
 }
 
+// A deadlock whose parked goroutine has waited three minutes by its
+// stamp: the stamp sysmon would make (markwaitsince, every 10 s) backdated
+// by export_test.hpp's hook instead of waited for; the test turns sysmon
+// off (GODEBUG=sysmonoff=1), so that it is the only stamp. Main parks
+// after it, unstamped: no minutes. Go: "[chan receive, 3 minutes]".
+int DeadlockWaitMinutes() {
+  int rc = gort::run(gort::Config{.maxprocs = 1}, [] {
+    park_one();
+    gort::rt::backdate_waits((3 * 60 + 1) * std::int64_t{1'000'000'000});
+    gort::WaitGroup wg;
+    wg.add(1);
+    wg.wait();
+  });
+  return returned("DeadlockWaitMinutes", rc);
+}
+
 // A deadlock with a goroutine parked by name, after a line left in
 // stdout's buffer.
 int DeadlockParked() {
@@ -651,6 +668,7 @@ constexpr scenario scenarios[] = {
     {"NoDeadlock", NoDeadlock},
     {"SigquitParked", SigquitParked},
     {"DeadlockParked", DeadlockParked},
+    {"DeadlockWaitMinutes", DeadlockWaitMinutes},
     {"PanicParked", PanicParked},
     {"StackOverflowAfterPrintf", StackOverflowAfterPrintf},
     {"DumpFromCode", DumpFromCode},
