@@ -451,12 +451,13 @@ TEST(TraceTest, SchedulerEvents) {
     ::close(fds[0]);
     ::close(fds[1]);
 
-    // Spinners that yield at sysmon's request: one more than the Ps, so
-    // that a yield has a goroutine to switch to.
+    // Spinners that yield at sysmon's request, two per P: a yield finds
+    // the other in its P's queue and switches to it (a yield with nobody
+    // to switch to ends no run, and has no label).
     std::atomic<bool> stop{false};
     const gort::Stats coop = gort::stats();
-    wg.add(procs + 1);
-    for (int i = 0; i < procs + 1; ++i)
+    wg.add(2 * procs);
+    for (int i = 0; i < 2 * procs; ++i)
       yielders.insert(gort::go([&] {
         while (!stop.load(std::memory_order_relaxed)) gort::maybe_yield();
         wg.done();
