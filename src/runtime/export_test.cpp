@@ -2,9 +2,13 @@
 // file that owns what it counts (census_proc, census_stack, ...), under
 // that file's own lock; this file only adds them up and names the nonzero
 // ones, so that a leak check's failure says what leaked and how many.
+// Also backdate_waits, a clock behind for sysmon's waitsince stamp.
 #include "runtime/export_test.hpp"
 
 #include <string>
+
+#include "runtime/lock_futex.hpp"
+#include "runtime/proc.hpp"
 
 namespace gort::rt {
 
@@ -47,5 +51,7 @@ std::string census_leaks(const Census& c) {
   add("extra_ms", c.extra_ms);
   return s;
 }
+
+void backdate_waits(std::int64_t ago_ns) { markwaitsince(nanotime() - ago_ns); }
 
 }  // namespace gort::rt

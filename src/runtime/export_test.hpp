@@ -73,6 +73,14 @@ struct TeardownStats {
 };
 TeardownStats last_teardown();
 
+// backdate_waits stamps every waiting G that has no stamp yet (g::waitsince,
+// runtime2.hpp) as waiting since ago_ns before now: markwaitsince with a
+// clock behind, so that a test sees a traceback's "[chan receive, 3
+// minutes]" without waiting them (testprog's DeadlockWaitMinutes). sysmon
+// stamps with the true clock every 10 s: a test that needs its stamp to be
+// the only one turns sysmon off (GODEBUG=sysmonoff=1). During a run.
+void backdate_waits(std::int64_t ago_ns);
+
 // The execution trace's records (trace.cpp, tracebuf): each written into
 // one buffer as the hooks write it (in its fixed form where it has one
 // that fits, else with varints), then read back as trace_stop reads them.

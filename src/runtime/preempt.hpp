@@ -110,7 +110,9 @@ class entry_guard {
   }
   void preempted(p* pp) {  // preempt_yields: the owner's count, for stats
     pp->preempt_yields.store(pp->preempt_yields.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    gp->preempted = true;  // the trace's label (runtime2.hpp, g::preempted)
     gosched(gp);
+    gp->preempted = false;
   }
   void reacquire() {
     resyscall_ = !outer_;  // inside blocking(): give the P back at the end

@@ -134,6 +134,12 @@ struct alignas(64) g {
   // orders the two, and the G's park orders the start before the next ready.
   // In line 0's padding: only a trace writes it, as the G is made runnable.
   std::uint8_t traceflow = 0;
+  // preempted: the G is yielding at sysmon's request (entry_guard's
+  // preempted, preempt.hpp), for the trace's label of the run that ends
+  // ("preempted", not "yield"): execute clears p.preempt before the trace
+  // sees the switch. Written by the G itself, read by its M as it switches
+  // away. The last byte of line 0's padding.
+  bool preempted = false;
   std::uint64_t goid = 0;
   const detail::funcval_ops* fnops = nullptr;  // the goroutine's function (a detail::closure),
   void* fn = nullptr;                          // in fnbuf or on the heap

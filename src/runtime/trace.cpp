@@ -601,13 +601,14 @@ std::uint8_t flow_of(g* gp) {
 
 // end_of: how gp's run ended, from its status, which it has just left
 // Grunning for.
-[[gnu::always_inline]] inline trace_end end_of(const g* gp, const p* pp) {
+[[gnu::always_inline]] inline trace_end end_of(const g* gp) {
   switch (gp->status()) {
     case gstatus::Gdead:
       return trace_end::exit;
     case gstatus::Grunnable:
-      // preempt: sysmon's request, read as a label only.
-      return pp != nullptr && pp->preempt.load(std::memory_order_relaxed) ? trace_end::preempt : trace_end::yield;
+      // preempt: a yield at sysmon's request. Not p.preempt, which a switch
+      // to the next G's new slice has cleared by now (execute_prepare).
+      return gp->preempted ? trace_end::preempt : trace_end::yield;
     default:
       return trace_end::block;
   }
@@ -620,7 +621,7 @@ std::uint8_t flow_of(g* gp) {
   trace_record e{.goid = gp->goid, .arg = flow, .p = pid_of(pp), .ev = trace_ev::go_start};
   if (!from->is_g0) {
     e.ev = trace_ev::go_switch;
-    e.end = end_of(from, pp);
+    e.end = end_of(from);
     e.reason = static_cast<std::uint8_t>(from->waitreason);
     e.from = from->goid;
   }
@@ -649,7 +650,7 @@ void trace_go_stop(g* gp) {
   trace_event(gp->m, {.goid = gp->goid,
                       .p = pid_of(pp),
                       .ev = trace_ev::go_stop,
-                      .end = end_of(gp, pp),
+                      .end = end_of(gp),
                       .reason = static_cast<std::uint8_t>(gp->waitreason)});
 }
 

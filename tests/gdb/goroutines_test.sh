@@ -16,9 +16,11 @@
 #      .debug_gdb_scripts section; checks that info goroutines lists every
 #      parked goroutine with its wait reason and top frame, that goroutine
 #      <n> bt unwinds a parked one through testprog_parked_for_gdb from its
-#      saved context, that the blocking one's stack is its thread's, and
-#      that goroutine <n> select makes a parked goroutine's frame current
-#      (its local variable prints).
+#      saved context, that the blocking one's stack is its thread's, that
+#      goroutine <n> select makes a parked goroutine's frame current (its
+#      local variable prints), and that goroutine <n> frame, for another,
+#      prints that one's header and top frame (testprog_parked_for_gdb,
+#      not the switch the unwinder starts from).
 #   2. The same checks on a core file of a second run, written by the
 #      extension's gort gcore, with the default guard pages: gdb's gcore
 #      alone stops writing a mapping at its first unreadable page, and
@@ -81,6 +83,7 @@ session() {
             -ex "echo ---bt-parked\n" -ex "goroutine $last bt"
             -ex "echo ---bt-blocking\n" -ex "goroutine $blocking bt"
             -ex "echo ---select\n" -ex "goroutine $first select" -ex "print c"
+            -ex "echo ---frame\n" -ex "goroutine $last frame"
             -ex "echo ---end\n")
 }
 
@@ -125,11 +128,18 @@ check() {
     { echo "FAIL($what): goroutine $blocking bt has no frame in testprog_blocking_for_gdb"; status=1; }
   # goroutine <first> select: its top frame is current, with its argument.
   local sel
-  sel=$(sed -n '/^---select/,/^---end/p' "$out")
+  sel=$(sed -n '/^---select/,/^---frame/p' "$out")
   grep -qE "^#[0-9]+ +testprog_parked_for_gdb " <<<"$sel" ||
     { echo "FAIL($what): goroutine $first select did not stop in testprog_parked_for_gdb"; status=1; }
   grep -qE '^\$1 = \{.*0x[0-9a-f]+\}$' <<<"$sel" ||
     { echo "FAIL($what): print c in the selected goroutine's frame"; status=1; }
+  # goroutine <last> frame: that goroutine's header, then its top frame.
+  local frame
+  frame=$(sed -n '/^---frame/,/^---end/p' "$out")
+  grep -qx "goroutine $last \[chan receive\]:" <<<"$frame" ||
+    { echo "FAIL($what): goroutine $last frame: no header"; status=1; }
+  grep -qE "^#[0-9]+ +testprog_parked_for_gdb \(.*testprog\.cpp:[0-9]+$" <<<"$frame" ||
+    { echo "FAIL($what): goroutine $last frame did not print its top frame, testprog_parked_for_gdb"; status=1; }
   # An error in the extension (libstdc++'s printers may say "value has
   # been optimized out" printing an argument: not the extension's).
   if grep -E "Error occurred in Python|Python Exception" "$out" | grep -qv "optimized out"; then
@@ -143,7 +153,7 @@ check() {
     sed -n '/^---bt-parked/,$p' "$out"
     exit 1
   fi
-  echo "ok($what): $parked parked goroutines listed; bt, thread bt and select checked"
+  echo "ok($what): $parked parked goroutines listed; bt, thread bt, select and frame checked"
 }
 
 # 1. The live process.
@@ -198,4 +208,4 @@ session
 gdb_batch "$work/core.out" "$prog" "$work/core" "${commands[@]}"
 check core "$work/core.out"
 
-echo "PASS: info goroutines, goroutine bt and select, live and on a core file"
+echo "PASS: info goroutines, goroutine bt, select and frame, live and on a core file"

@@ -201,6 +201,10 @@ class CrashTest : public ::testing::Test {
   }
 };
 
+// expect_parked: the goroutine testprog's park_one parked, in a dump
+// ("Goroutine dumps", below).
+void expect_parked(const std::string& dump, bool debug_info = true, const std::string& state = "chan receive");
+
 void expect_deadlock(const prog_result& r) {
   auto ls = lines(r.err);
   EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
@@ -293,7 +297,12 @@ void expect_stack_overflow(const prog_result& r) {
   EXPECT_NE(m[1].str(), "1") << "the overflowing goroutine is not main\n" << r.describe();
 }
 
-TEST_F(CrashTest, StackOverflow) { expect_stack_overflow(run_testprog("StackOverflow")); }
+// The report dumps every goroutine, the parked one with its frames too.
+TEST_F(CrashTest, StackOverflow) {
+  prog_result r = run_testprog("StackOverflow");
+  expect_stack_overflow(r);
+  expect_parked(r.err);
+}
 
 // A fatal error freezes the other Ms before it reports: goroutines that
 // print without pause say nothing after the report's first line (Go's
@@ -392,13 +401,15 @@ TEST_F(CrashTest, PanicSendOnClosed) {
   EXPECT_EQ(ls[0], "panic: send on closed channel") << r.describe();
 }
 
-// Go: "runtime: program exceeds 2-thread limit", "fatal error: thread exhaustion".
+// Go: "runtime: program exceeds 2-thread limit", "fatal error: thread exhaustion",
+// then every goroutine: the parked one with its frames and creator.
 TEST_F(CrashTest, ThreadExhaustion) {
   prog_result r = run_testprog("ThreadExhaustion");
   auto ls = lines(r.err);
   EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
   EXPECT_TRUE(has_line(ls, "fatal error: thread exhaustion")) << r.describe();
   EXPECT_GE(find_line(ls, std::regex(R"(runtime: program exceeds [0-9]+-thread limit)")), 0) << r.describe();
+  expect_parked(r.err);
 }
 
 // The OS refuses a thread (an address-space limit leaves no room for its
@@ -652,13 +663,14 @@ std::vector<std::string> goroutine_block(const std::vector<std::string>& ls, con
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
-// expect_parked checks the parked goroutine in a dump: its wait reason, the
-// frame that names parked_in_recv_here with its location below it (file,
-// line and offset, or without debug information the module and the offset
-// in it), and the creator with its location.
-void expect_parked(const std::string& dump, bool debug_info = true) {
-  const auto b = goroutine_block(lines(dump), std::regex(R"(goroutine [0-9]+ \[chan receive\]:)"));
-  ASSERT_FALSE(b.empty()) << "no goroutine in chan receive\n" << dump;
+// expect_parked checks the parked goroutine in a dump: its wait reason
+// (and what else its header's brackets hold: state), the frame that names
+// parked_in_recv_here with its location below it (file, line and offset,
+// or without debug information the module and the offset in it), and the
+// creator with its location.
+void expect_parked(const std::string& dump, bool debug_info, const std::string& state) {
+  const auto b = goroutine_block(lines(dump), std::regex(R"(goroutine [0-9]+ \[)" + state + R"(\]:)"));
+  ASSERT_FALSE(b.empty()) << "no goroutine in " << state << "\n" << dump;
   const std::regex where(debug_info ? R"(\t/.*/testprog\.cpp:[0-9]+ \+0x[0-9a-f]+( pc=0x[0-9a-f]+)?)"
                                     : R"(\t/.*/testprog_nodebug \+0x[0-9a-f]+( pc=0x[0-9a-f]+)?)");
   auto frame = std::find_if(b.begin(), b.end(), [](const std::string& l) {
@@ -730,6 +742,20 @@ TEST_F(CrashTest, SigquitTracebackSystem) {
   EXPECT_TRUE(std::any_of(b.begin(), b.end(), [](auto& l) { return starts_with(l, "gort_goentry_trampoline("); }))
       << r.describe();
   EXPECT_TRUE(std::regex_search(b[2], std::regex(R"( pc=0x[0-9a-f]+$)"))) << b[2];
+}
+
+// The minutes a goroutine has waited, from one on, in its header (Go's
+// "[chan receive, 3 minutes]"): the parked goroutine's stamp backdated 3
+// minutes (DeadlockWaitMinutes), with sysmon off so that no true stamp
+// comes first; main, parked after the stamp, shows none.
+TEST_F(CrashTest, DeadlockWaitMinutes) {
+  prog_result r = run_testprog("DeadlockWaitMinutes", {"GODEBUG=sysmonoff=1"});
+  auto ls = lines(r.err);
+  EXPECT_TRUE(r.exited && r.status == 2) << r.describe();
+  ASSERT_FALSE(ls.empty()) << r.describe();
+  EXPECT_EQ(ls[0], "fatal error: all goroutines are asleep - deadlock!") << r.describe();
+  EXPECT_TRUE(has_line(ls, "goroutine 1 [sync.WaitGroup.Wait]:")) << r.describe();
+  expect_parked(r.err, true, "chan receive, 3 minutes");
 }
 
 // A deadlock's report shows every goroutine's stack, without the runtime's

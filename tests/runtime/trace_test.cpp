@@ -2,11 +2,14 @@
 // runtime/trace tests run a known program under a trace and parse the
 // result: the file must be valid JSON, and its events must be the ones the
 // program dictates.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +27,7 @@
 
 #include "gort/gort.hpp"
 #include "runtime/export_test.hpp"
+#include "runtime/preempt.hpp"
 
 namespace {
 
@@ -138,11 +142,19 @@ struct flow_end {
   int pid, tid;
 };
 
+// instant_event: a steal, preempt, handoff, timer or netpoll instant, on
+// its track; why: a handoff's ("held" or "syscall").
+struct instant_event {
+  std::string name, why;
+  int pid, tid;
+};
+
 struct trace_file {
   std::map<std::pair<int, int>, std::vector<slice>> tracks;  // (pid, tid): slices in file order
   std::map<std::string, flow_end> flow_starts, flow_ends;       // by id
   std::map<std::string, std::uint64_t> flow_goid;               // the G each flow start names
   std::map<std::string, int> instants;
+  std::vector<instant_event> instant_list;  // in file order
   int creates = 0, unparks = 0;
 
   // slice_at: the slice on (pid, tid) that starts at ts.
@@ -188,6 +200,8 @@ trace_file read_trace(const std::string& path) {
       t.flow_ends[e["id"].str()] = {e["name"].str(), ns(e["ts"]), pid, tid};
     } else if (ph == "i") {
       t.instants[e["name"].str()]++;
+      const json& args = e["args"];
+      t.instant_list.push_back({e["name"].str(), args.has("why") ? args["why"].str() : "", pid, tid});
     } else {
       ADD_FAILURE() << "unexpected phase " << ph;
     }
@@ -314,6 +328,208 @@ TEST(TraceTest, RoundTripCounts) {
     for (const slice& s : v)
       if (k.first == 2 && s.name == "syscall G" + std::to_string(blocker)) ++blocker_syscalls;
   EXPECT_EQ(blocker_syscalls, 1);
+  if (!::testing::Test::HasFailure()) std::remove(path.c_str());
+}
+
+// The scheduler's own events, each made to happen by a known program at 2
+// Ps and waited for by what can be seen of it (gort::stats(), a dump),
+// never for a fixed time; the deadline only ends a run that never gets there:
+//   steal    batches of goroutines started by main, until stats().steals
+//            moves: the other P's M took some from main's queue;
+//   handoff  held: a goroutine spinning without a runtime entry until
+//            sysmon takes its P (handoffs_held; by the membarrier handshake
+//            only: the signal's handler records nothing); syscall: a
+//            blocking() call lasting until sysmon hands its P off;
+//   preempt  sysmon's request, which comes before either hand-off in the
+//            same round, and which spinners calling maybe_yield honour:
+//            their slices end "preempted";
+//   netpoll  a goroutine parked in wait_readable on a pipe ("IO wait" in a
+//            dump), readied by a poll once main writes to the pipe;
+//   Ps, Ms   a track per P, as many as GOMAXPROCS, and on the M tracks the
+//            slices of the Ps they held, every P among them.
+// Each event is recorded before what the program waits for: a thief's
+// steal before the G it took runs, a poll's instant before the G it
+// readied runs, a preempted G's switch before it runs again. sysmon counts
+// its requests and hand-offs just before it records them, so the phases
+// that wait on those counts come before the cooperative one, whose wait
+// ends only when sysmon has made a later request: by then it has written
+// them all.
+TEST(TraceTest, SchedulerEvents) {
+  static constexpr int procs = 2;
+  using clock = std::chrono::steady_clock;
+  const std::string path = temp_path("scheduler");
+  const auto deadline = clock::now() + std::chrono::seconds(120);
+  // until: loops step until done(); false if the deadline came first.
+  const auto until = [&](const char* what, auto done, auto step) {
+    while (!done()) {
+      if (clock::now() > deadline) {
+        ADD_FAILURE() << what << ": not seen before the deadline";
+        return false;
+      }
+      step();
+    }
+    return true;
+  };
+  const auto nap = [] { gort::sleep(std::chrono::milliseconds(1)); };
+  bool by_signal = false;
+  std::uint64_t held_spinner = 0, blocker = 0, reader = 0;
+  std::set<std::uint64_t> yielders;
+  gort::run(gort::Config{.maxprocs = procs}, [&] {
+    by_signal = gort::rt::preempt_uses_signal();
+    gort::trace::start(path);
+    gort::WaitGroup wg;
+
+    // Steals.
+    const std::uint64_t steals = gort::stats().steals;
+    until(
+        "a steal", [&] { return gort::stats().steals > steals; },
+        [&] {
+          wg.add(64);
+          for (int i = 0; i < 64; ++i)
+            gort::go([&wg] {
+              volatile int x = 0;
+              for (int j = 0; j < 10000; ++j) x = x + j;
+              wg.done();
+            });
+          wg.wait();
+          while (gort::num_goroutine() > 1) gort::yield();
+        });
+
+    // A P held without a runtime entry, taken by sysmon.
+    std::atomic<bool> released{false};
+    const std::uint64_t held = gort::stats().handoffs_held, syscalls = gort::stats().handoffs_syscall;
+    wg.add(1);
+    held_spinner = gort::go([&] {
+      while (!released.load(std::memory_order_relaxed)) {
+      }
+      wg.done();
+    });
+    until(
+        "a P taken from a spinning goroutine",
+        [&] {
+          const gort::Stats s = gort::stats();
+          return by_signal ? s.handoffs_syscall > syscalls : s.handoffs_held > held;
+        },
+        nap);
+    released = true;
+    wg.wait();
+
+    // A blocking() call that lasts until sysmon hands its P off.
+    released = false;
+    const std::uint64_t syscalls2 = gort::stats().handoffs_syscall;
+    wg.add(1);
+    blocker = gort::go([&] {
+      gort::blocking([&] {
+        while (!released.load()) ::usleep(1000);
+      });
+      wg.done();
+    });
+    until("a P handed off from a blocking() call", [&] { return gort::stats().handoffs_syscall > syscalls2; }, nap);
+    released = true;
+    wg.wait();
+
+    // Netpoll: a goroutine parked on a pipe, readied by a poll.
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    wg.add(1);
+    reader = gort::go([&] {
+      EXPECT_TRUE(gort::net::wait_readable(fds[0]));
+      char c = 0;
+      EXPECT_EQ(::read(fds[0], &c, 1), 1);
+      wg.done();
+    });
+    until(
+        "the reader parked in IO wait",
+        [&] {
+          std::ostringstream os;
+          gort::dump_goroutines(os);
+          return os.str().find(" [IO wait]:\n") != std::string::npos;
+        },
+        nap);
+    EXPECT_EQ(::write(fds[1], "x", 1), 1);
+    wg.wait();
+    ::close(fds[0]);
+    ::close(fds[1]);
+
+    // Spinners that yield at sysmon's request, two per P: a yield finds
+    // the other in its P's queue and switches to it (a yield with nobody
+    // to switch to ends no run, and has no label).
+    std::atomic<bool> stop{false};
+    const gort::Stats coop = gort::stats();
+    wg.add(2 * procs);
+    for (int i = 0; i < 2 * procs; ++i)
+      yielders.insert(gort::go([&] {
+        while (!stop.load(std::memory_order_relaxed)) gort::maybe_yield();
+        wg.done();
+      }));
+    until(
+        "a cooperative preemption",
+        [&] {
+          const gort::Stats s = gort::stats();
+          return s.preempt_yields > coop.preempt_yields && s.preempt_requests > coop.preempt_requests;
+        },
+        nap);
+    stop = true;
+    wg.wait();
+    while (gort::num_goroutine() > 1) gort::yield();
+    gort::trace::stop();
+  });
+  if (::testing::Test::HasFatalFailure()) return;
+  const trace_file t = read_trace(path);
+  check_consistent(t);
+
+  // Instants, on the track of the P they are about.
+  std::map<std::string, int> on_p;
+  int held_handoffs = 0, syscall_handoffs = 0;
+  for (const instant_event& i : t.instant_list) {
+    if (i.name == "steal" || i.name == "preempt" || i.name == "handoff") {
+      EXPECT_EQ(i.pid, 1) << i.name << " not on a P's track";
+      EXPECT_TRUE(i.tid >= 0 && i.tid < procs) << i.name << " on P" << i.tid;
+    }
+    on_p[i.name] += i.pid == 1;
+    if (i.name == "handoff") (i.why == "held" ? held_handoffs : syscall_handoffs)++;
+  }
+  EXPECT_GE(on_p["steal"], 1);
+  EXPECT_GE(on_p["preempt"], 1);
+  if (!by_signal) {
+    EXPECT_GE(held_handoffs, 1) << "no P taken from the spinning goroutine";
+  }
+  EXPECT_GE(syscall_handoffs, 1) << "no P handed off from a blocking() call";
+  EXPECT_GE(t.instants.count("netpoll") ? t.instants.at("netpoll") : 0, 1);
+
+  // A yielder's run ended by sysmon's request.
+  int preempted = 0;
+  for (std::uint64_t goid : yielders)
+    for (const slice& s : t.goroutine_slices(goid)) preempted += s.end_reason == "preempted";
+  EXPECT_GE(preempted, 1) << "no slice of a maybe_yield spinner ends \"preempted\"";
+  // The reader's run after the poll readied it, and its exit.
+  const std::vector<slice> reads = t.goroutine_slices(reader);
+  EXPECT_TRUE(std::any_of(reads.begin(), reads.end(), [](const slice& s) { return s.end_reason == "IO wait"; }));
+
+  // One track per P; the M tracks hold the Ps' slices and the system calls:
+  // the blocker's, and the spinner's from when sysmon took its P.
+  std::set<int> p_tracks;
+  std::set<std::string> held_ps;
+  std::set<std::string> syscalls;
+  for (const auto& [k, v] : t.tracks) {
+    if (k.first == 1) p_tracks.insert(k.second);
+    if (k.first != 2) continue;
+    for (const slice& s : v) {
+      if (s.name.rfind("syscall ", 0) == 0)
+        syscalls.insert(s.name);
+      else if (s.name.size() > 1 && s.name[0] == 'P')
+        held_ps.insert(s.name);
+    }
+  }
+  for (const instant_event& i : t.instant_list)
+    if (i.pid == 1) p_tracks.insert(i.tid);
+  EXPECT_EQ(p_tracks, (std::set<int>{0, 1}));
+  EXPECT_EQ(held_ps, (std::set<std::string>{"P0", "P1"}));
+  EXPECT_TRUE(syscalls.count("syscall G" + std::to_string(blocker))) << "no syscall slice for the blocker";
+  if (!by_signal) {
+    EXPECT_TRUE(syscalls.count("syscall G" + std::to_string(held_spinner)))
+        << "no syscall slice for the spinner whose P sysmon took";
+  }
   if (!::testing::Test::HasFailure()) std::remove(path.c_str());
 }
 

@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "runtime/export_test.hpp"  // backdate_waits
 #include "scenario.hpp"
 
 // The functions a stack trace must name are extern "C" and never inlined, so
@@ -61,6 +62,8 @@ __attribute__((noinline)) int testprog_recurse(int n) {
 }  // extern "C"
 
 namespace {
+
+void park_one();  // a goroutine parked by name ("Goroutine dumps", below)
 
 int returned(const char* name, int rc) {
   std::fprintf(stderr, "testprog: %s: run() returned %d, expected the process to die\n", name, rc);
@@ -143,9 +146,11 @@ int PanicMain() {
 }
 
 // in_goroutine runs fn in a goroutine other than main (on 2 Ps) and waits
-// for it: the scenarios below fail in that goroutine, not in main.
-int in_goroutine(const char* name, void (*fn)()) {
-  int rc = gort::run(gort::Config{.maxprocs = 2}, [fn] {
+// for it: the scenarios below fail in that goroutine, not in main. With
+// park, a goroutine parks by name first (park_one).
+int in_goroutine(const char* name, void (*fn)(), bool park = false) {
+  int rc = gort::run(gort::Config{.maxprocs = 2}, [fn, park] {
+    if (park) park_one();
     gort::WaitGroup wg;
     wg.add(1);
     gort::go([&wg, fn] {
@@ -176,8 +181,10 @@ int PanicNonStd() {
   return in_goroutine("PanicNonStd", [] { testprog_throw_int(); });
 }
 
+// A goroutine overflows its stack, with a goroutine parked by name for
+// the report's dump.
 int StackOverflow() {
-  return in_goroutine("StackOverflow", [] { testprog_recurse(0); });
+  return in_goroutine("StackOverflow", [] { testprog_recurse(0); }, true);
 }
 
 // Two goroutines print "noise" lines to stderr without pause while a third
@@ -218,11 +225,17 @@ int FatalFreezesOthers() {
   return returned("FatalFreezesOthers", rc);
 }
 
-// Go's debug.SetMaxThreads test: a limit of 2 threads, and four goroutines
-// that never give up their thread, on four Ps.
+// Go's debug.SetMaxThreads test: a limit of the threads there are (Go's
+// test: 2), and four goroutines that never give up their thread, on four
+// Ps: an M for one of them exceeds it. First a goroutine parks by name, for
+// the report's goroutine dump (crash_test.cpp, "Goroutine dumps"), while
+// there is one P, so that no M is started for it. Then at four Ps there
+// are at most three Ms, sysmon's among them: fewer than the four need.
 int ThreadExhaustion() {
-  int rc = gort::run(gort::Config{.maxprocs = 4}, [] {
-    gort::set_max_threads(2);
+  int rc = gort::run(gort::Config{.maxprocs = 1}, [] {
+    park_one();
+    gort::gomaxprocs(4);
+    gort::set_max_threads(static_cast<int>(gort::stats().threads));
     gort::WaitGroup wg;
     wg.add(4);
     for (int i = 0; i < 4; ++i) {
@@ -435,6 +448,22 @@ int SigquitParked() {
   return returned("SigquitParked", rc);
 }
 
+// A deadlock whose parked goroutine has waited three minutes by its
+// stamp: the stamp sysmon would make (markwaitsince, every 10 s) backdated
+// by export_test.hpp's hook instead of waited for; the test turns sysmon
+// off (GODEBUG=sysmonoff=1), so that it is the only stamp. Main parks
+// after it, unstamped: no minutes. Go: "[chan receive, 3 minutes]".
+int DeadlockWaitMinutes() {
+  int rc = gort::run(gort::Config{.maxprocs = 1}, [] {
+    park_one();
+    gort::rt::backdate_waits((3 * 60 + 1) * std::int64_t{1'000'000'000});
+    gort::WaitGroup wg;
+    wg.add(1);
+    wg.wait();
+  });
+  return returned("DeadlockWaitMinutes", rc);
+}
+
 // A deadlock with a goroutine parked by name, after a line left in
 // stdout's buffer.
 int DeadlockParked() {
@@ -639,6 +668,7 @@ constexpr scenario scenarios[] = {
     {"NoDeadlock", NoDeadlock},
     {"SigquitParked", SigquitParked},
     {"DeadlockParked", DeadlockParked},
+    {"DeadlockWaitMinutes", DeadlockWaitMinutes},
     {"PanicParked", PanicParked},
     {"StackOverflowAfterPrintf", StackOverflowAfterPrintf},
     {"DumpFromCode", DumpFromCode},
