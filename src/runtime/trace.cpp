@@ -68,18 +68,27 @@
 // The file. At trace_stop the raw records are read back, each M's in the
 // order it wrote them, merged by time (a start after the ready it ends,
 // which a coarse clock alone does not promise: merge_causal), and written
-// as Chrome's JSON Trace Event Format, which ui.perfetto.dev opens: process "Ps" with a track per
-// P holding a slice per goroutine run (named G<id>, with why it ended),
-// process "Ms" with a track per M holding the P it held and its system
-// calls; flows (arrows) from a go() or a goready to the next start of the
-// G it made runnable (an arrow binds to the slice it starts in, and to the
-// next slice on the track where it ends); instants for steals, preemptions, hand-offs, timers
-// and polls. Each track holds one slice at a time: a slice opened while
-// another is open closes that one (a record lost to a signal handler, or
-// clocks of two CPUs a little apart, then cost a boundary, not the file);
-// a slice open at the trace's stop is cut there, and one open at its start
-// is shown from there. The file is only complete once trace_stop returns; a
-// process that dies first leaves none.
+// as Chrome's JSON Trace Event Format, which ui.perfetto.dev opens:
+// process "Ps" with a track per P holding a slice per goroutine run (named
+// G<id>, with why it ended), process "Ms" with a track per M holding the P
+// it held and its system calls; flows (arrows) from a go() or a goready to
+// the next start of the G it made runnable; instants for steals,
+// preemptions, hand-offs, timers and polls. Each track holds one slice at
+// a time: a slice opened while another is open closes that one (a record
+// lost to a signal handler, or clocks of two CPUs a little apart, then
+// cost a boundary, not the file); a slice open at the trace's stop is cut
+// there, and one open at its start is shown from there. The file is only
+// complete once trace_stop returns; a process that dies first leaves none.
+//
+// What the viewers make of it. An arrow binds to the slice it starts in,
+// and, with "bp":"e", to the one it ends in. Its end is 1 ns into the run
+// it leads to, where no viewer can take another run for it: at the run's
+// first instant Catapult would take the run ending there, and Perfetto's
+// importer, which sorts a slice before a flow end of the same time
+// without "bp", the run after it. Perfetto's importer also takes events
+// of one time in file order, so an anchor (json_writer::flow_start) comes
+// before its arrow's start; and it takes tid 0 for the process's own
+// thread, so P and M ids go out as id + 1 (json_writer::file_tid).
 //
 // Locks: tr.ctl (std::mutex) serializes trace_start and trace_stop and
 // guards tr.active, tr.path and the clock pairs; the writer thread owns
@@ -110,6 +119,7 @@
 #include <deque>
 #include <filesystem>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -966,18 +976,21 @@ class json_writer {
   void close(track_key k, std::uint64_t key, std::int64_t ns, const char* end, const std::string& name);
   void close_any(track_key k, std::uint64_t goid, std::int64_t ns, const char* end);
   void slice(track_key k, const track& t, std::int64_t end_ns, const char* end);
-  void head(const char* ph, track_key k, std::int64_t ns);
+  static std::string head_of(const char* ph, track_key k, std::int64_t ns);
+  void head(const char* ph, track_key k, std::int64_t ns) { out_ += head_of(ph, k, ns); }
   void instant(track_key k, std::int64_t ns, const char* name, const std::string& args);
   struct pending_anchor {
     std::int64_t ns;
     const char* name;
     std::uint64_t goid;
+    std::string flow_start;  // the flow's "s" event, written after the anchor
   };
-  void anchor(track_key k, std::int64_t ns, const char* name, std::uint64_t goid);
+  void flow_start(track_key k, std::int64_t ns, const char* name, std::uint64_t goid, std::uint64_t id);
   void write_anchor(track_key k, const pending_anchor& a);
   void write_pending(track_key k);
   void flush_if_big();
   static std::string track_name(const track_key& k);
+  static std::int64_t file_tid(const track_key& k);
 
   std::FILE* f_;
   std::string out_;
@@ -1013,10 +1026,17 @@ const char* end_string(const trace_record& e) {
   return "?";
 }
 
-void json_writer::head(const char* ph, track_key k, std::int64_t ns) {
-  out_ += ",\n{\"ph\":\"";
-  out_ += ph;
-  out_ += "\",\"pid\":" + std::to_string(k.pid) + ",\"tid\":" + std::to_string(k.tid) + ",\"ts\":" + us(ns);
+// file_tid: a track's tid in the file. Perfetto's importer takes tid 0
+// for the process's own thread and moves it onto another track, so a P or
+// M id goes out as id + 1, and the track of threads without an M as the
+// largest int.
+std::int64_t json_writer::file_tid(const track_key& k) {
+  return k.tid < 0 ? std::numeric_limits<std::int32_t>::max() : k.tid + 1;
+}
+
+std::string json_writer::head_of(const char* ph, track_key k, std::int64_t ns) {
+  return std::string(",\n{\"ph\":\"") + ph + "\",\"pid\":" + std::to_string(k.pid) +
+         ",\"tid\":" + std::to_string(file_tid(k)) + ",\"ts\":" + us(ns);
 }
 
 void json_writer::slice(track_key k, const track& t, std::int64_t end_ns, const char* end) {
@@ -1028,24 +1048,31 @@ void json_writer::slice(track_key k, const track& t, std::int64_t end_ns, const 
   out_ += "}}";
 }
 
-// anchor gives a flow starting at ns on k a slice to start from: viewers
-// drop an arrow whose start lies in no slice, and a G readied by a timer,
-// a poll or a thread without an M is readied between runs. On a track with
-// no slice yet it waits for the track's first: a close means the track was
-// inside a run since the trace began (close), which holds the start; an
-// open, that it was idle, and the anchor is written.
-void json_writer::anchor(track_key k, std::int64_t ns, const char* name, std::uint64_t goid) {
+// flow_start writes the start of flow id at ns on k, with a slice to
+// start from where k has no run open then (an anchor): viewers drop an
+// arrow whose start lies in no slice, and a G readied by a timer, a poll
+// or a thread without an M is readied between runs. The anchor comes
+// first in the file, as Perfetto's importer binds events of one time in
+// file order. On a track with no slice yet both wait for the track's
+// first: a close means the track was inside a run since the trace began
+// (close), which holds the start, and only the start is written; an open,
+// that it was idle, and both are.
+void json_writer::flow_start(track_key k, std::int64_t ns, const char* name, std::uint64_t goid, std::uint64_t id) {
+  std::string s = head_of("s", k, ns) + ",\"id\":\"" + std::to_string(id) + "\",\"cat\":\"go\",\"name\":\"" + name +
+                  "\",\"args\":{\"goid\":" + std::to_string(goid) + "}}";
   const track& t = at(k);
-  if (t.open) return;
-  if (t.seen)
-    write_anchor(k, {ns, name, goid});
+  if (t.open)
+    out_ += s;
+  else if (t.seen)
+    write_anchor(k, {ns, name, goid, std::move(s)});
   else
-    pending_[k].push_back({ns, name, goid});
+    pending_[k].push_back({ns, name, goid, std::move(s)});
 }
 
 void json_writer::write_anchor(track_key k, const pending_anchor& a) {
   head("X", k, a.ns);
   out_ += ",\"dur\":0,\"name\":\"" + std::string(a.name) + "\",\"args\":{\"goid\":" + std::to_string(a.goid) + "}}";
+  out_ += a.flow_start;
 }
 
 void json_writer::write_pending(track_key k) {
@@ -1066,8 +1093,11 @@ void json_writer::open(track_key k, std::string name, std::uint64_t key, std::in
 // was in it since the trace began.
 void json_writer::close(track_key k, std::uint64_t key, std::int64_t ns, const char* end, const std::string& name) {
   track& t = at(k);
-  if (!t.open && !t.seen) {
-    pending_.erase(k);
+  if (!t.open && !t.seen) {  // the flows' starts need no anchors: this run holds them
+    if (auto it = pending_.find(k); it != pending_.end()) {
+      for (const pending_anchor& a : it->second) out_ += a.flow_start;
+      pending_.erase(it);
+    }
     t = track{true, true, name, key, 0};
   }
   if (!t.open || t.key != key) return;
@@ -1105,10 +1135,7 @@ void json_writer::event(const timed_event& te) {
       const char* name = e.ev == trace_ev::go_create ? "create" : "unpark";
       const std::uint64_t id = ++nflows_;
       flows_[flow_key(e)] = {name, id};
-      anchor(where, ns, name, e.goid);
-      head("s", where, ns);
-      out_ += ",\"id\":\"" + std::to_string(id) + "\",\"cat\":\"go\",\"name\":\"" + name +
-              "\",\"args\":{\"goid\":" + std::to_string(e.goid) + "}}";
+      flow_start(where, ns, name, e.goid, id);
       break;
     }
     case trace_ev::go_start:
@@ -1117,8 +1144,9 @@ void json_writer::event(const timed_event& te) {
       open(where, gname(e.goid), e.goid, ns);
       auto f = flows_.find(flow_key(e));
       if (e.arg != 0 && f != flows_.end()) {
-        head("f", where, ns);
-        out_ += ",\"id\":\"" + std::to_string(f->second.id) + "\",\"cat\":\"go\",\"name\":\"" + f->second.name + "\"}";
+        head("f", where, ns + 1);  // inside the run it leads to (see the top)
+        out_ += ",\"bp\":\"e\",\"id\":\"" + std::to_string(f->second.id) + "\",\"cat\":\"go\",\"name\":\"" +
+                f->second.name + "\"}";
         flows_.erase(f);
       }
       break;
@@ -1171,7 +1199,7 @@ void json_writer::finish(std::int64_t end_ns) {
   for (auto& [k, t] : tracks_) {
     if (t.open) slice(k, t, end_ns, "running");
     write_pending(k);
-    out_ += ",\n{\"ph\":\"M\",\"pid\":" + std::to_string(k.pid) + ",\"tid\":" + std::to_string(k.tid) +
+    out_ += ",\n{\"ph\":\"M\",\"pid\":" + std::to_string(k.pid) + ",\"tid\":" + std::to_string(file_tid(k)) +
             ",\"name\":\"thread_name\",\"args\":{\"name\":\"" + track_name(k) + "\"}}";
   }
   out_ += "\n]}\n";

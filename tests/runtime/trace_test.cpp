@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -134,12 +135,14 @@ struct slice {
   std::int64_t start, end;
   std::string name, end_reason;
   std::uint64_t goid;  // 0: not a goroutine's
+  std::size_t order;   // the event's place in the file
 };
 
 struct flow_end {
   std::string name;
   std::int64_t ts;
   int pid, tid;
+  std::size_t order;
 };
 
 // instant_event: a steal, preempt, handoff, timer or netpoll instant, on
@@ -157,12 +160,13 @@ struct trace_file {
   std::vector<instant_event> instant_list;  // in file order
   int creates = 0, unparks = 0;
 
-  // slice_at: the slice on (pid, tid) that starts at ts.
-  const slice* slice_at(int pid, int tid, std::int64_t ts) const {
+  // flow_target: the slice on (pid, tid) that a flow ending at ts binds
+  // to ("bp":"e"): the one ts lies in, past its start.
+  const slice* flow_target(int pid, int tid, std::int64_t ts) const {
     auto it = tracks.find({pid, tid});
     if (it == tracks.end()) return nullptr;
     for (const slice& s : it->second)
-      if (s.start == ts) return &s;
+      if (s.start < ts && ts <= s.end) return &s;
     return nullptr;
   }
   std::vector<slice> goroutine_slices(std::uint64_t goid) const {
@@ -180,24 +184,31 @@ trace_file read_trace(const std::string& path) {
   ss << in.rdbuf();
   const json doc = json_parser(ss.str()).parse();
   trace_file t;
+  std::size_t order = 0;
   for (const json& e : doc["traceEvents"].arr()) {
+    ++order;
     const std::string& ph = e["ph"].str();
+    // A P's or an M's id + 1, the threads without an M the largest int
+    // (json_writer::file_tid): Perfetto moves a tid 0 onto another track.
+    const double file_tid = e.has("tid") ? e["tid"].num() : -1;
+    EXPECT_NE(file_tid, 0) << ph << " event with tid 0";
     if (ph == "M") continue;
-    const int pid = static_cast<int>(e["pid"].num()), tid = static_cast<int>(e["tid"].num());
+    const int pid = static_cast<int>(e["pid"].num());
+    const int tid = file_tid == std::numeric_limits<std::int32_t>::max() ? -1 : static_cast<int>(file_tid) - 1;
     if (ph == "X") {
       const json& args = e["args"];
-      t.tracks[{pid, tid}].push_back(slice{ns(e["ts"]), ns(e["ts"]) + ns(e["dur"]), e["name"].str(),
-                                           args.has("end") ? args["end"].str() : "",
-                                           args.has("goid") ? static_cast<std::uint64_t>(args["goid"].num()) : 0});
+      t.tracks[{pid, tid}].push_back(
+          slice{ns(e["ts"]), ns(e["ts"]) + ns(e["dur"]), e["name"].str(), args.has("end") ? args["end"].str() : "",
+                args.has("goid") ? static_cast<std::uint64_t>(args["goid"].num()) : 0, order});
     } else if (ph == "s") {
-      t.flow_starts[e["id"].str()] = {e["name"].str(), ns(e["ts"]), pid, tid};
+      t.flow_starts[e["id"].str()] = {e["name"].str(), ns(e["ts"]), pid, tid, order};
       t.flow_goid[e["id"].str()] = static_cast<std::uint64_t>(e["args"]["goid"].num());
       (e["name"].str() == "create" ? t.creates : t.unparks)++;
     } else if (ph == "f") {
-      // "bp":"e" would bind the arrow to the slice ending there: the run
-      // before the readied G's on the same P.
-      EXPECT_FALSE(e.has("bp")) << "flow " << e["id"].str();
-      t.flow_ends[e["id"].str()] = {e["name"].str(), ns(e["ts"]), pid, tid};
+      // Bound to the slice it ends in, the run it leads to (trace.cpp):
+      // without "bp":"e", Perfetto binds it to the next slice to begin.
+      EXPECT_TRUE(e.has("bp") && e["bp"].str() == "e") << "flow " << e["id"].str();
+      t.flow_ends[e["id"].str()] = {e["name"].str(), ns(e["ts"]), pid, tid, order};
     } else if (ph == "i") {
       t.instants[e["name"].str()]++;
       const json& args = e["args"];
@@ -223,11 +234,18 @@ void check_consistent(const trace_file& t) {
     }
   }
   // A viewer drops an arrow whose start lies in no slice of its track.
+  // Perfetto's importer takes a slice of some length before other events
+  // of its time, and a zero-length one (an anchor) in file order: such a
+  // slice must come first in the file.
   for (const auto& [id, s] : t.flow_starts) {
     auto track = t.tracks.find({s.pid, s.tid});
     EXPECT_TRUE(track != t.tracks.end() &&
                 std::any_of(track->second.begin(), track->second.end(),
-                            [&](const slice& sl) { return sl.start <= s.ts && s.ts <= sl.end; }))
+                            [&](const slice& sl) {
+                              return (sl.start < s.ts ||
+                                      (sl.start == s.ts && (sl.start < sl.end || sl.order < s.order))) &&
+                                     s.ts <= sl.end;
+                            }))
         << "flow " << id << " starts outside any slice on track " << s.pid << "/" << s.tid;
   }
   for (const auto& [id, f] : t.flow_ends) {
@@ -235,8 +253,9 @@ void check_consistent(const trace_file& t) {
     ASSERT_NE(s, t.flow_starts.end()) << "flow " << id << " ends without a start";
     EXPECT_EQ(s->second.name, f.name);
     EXPECT_LE(s->second.ts, f.ts) << "flow " << id << " goes back in time";
-    const slice* run = t.slice_at(f.pid, f.tid, f.ts);
-    ASSERT_NE(run, nullptr) << "flow " << id << " ends outside a slice's start";
+    const slice* run = t.flow_target(f.pid, f.tid, f.ts);
+    ASSERT_NE(run, nullptr) << "flow " << id << " ends in no slice";
+    EXPECT_EQ(f.ts, run->start + 1) << "flow " << id << " ends elsewhere than 1 ns into its run";
     EXPECT_EQ(run->goid, t.flow_goid.at(id)) << "flow " << id << " ends at another goroutine";
   }
 }
