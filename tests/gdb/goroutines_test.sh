@@ -31,6 +31,8 @@
 #      written whole. Also checked: the core does not hold the reservation's
 #      unused part (the segment with the stacks is under half of it), and
 #      the live process has its guard pages back afterwards.
+#   Between the two: with the live process's descriptor version changed,
+#   the extension refuses to read it and says which versions differ.
 # Exits 77 (skipped) where gdb cannot attach to a process (ptrace denied).
 set -uo pipefail
 prog=$1
@@ -166,6 +168,15 @@ if grep -qE "ptrace: Operation not permitted|Could not attach to process" "$work
   exit 77
 fi
 check live "$work/live.out"
+
+# The extension refuses a descriptor of another version, naming both,
+# rather than read a layout it does not know: the live process's version
+# word set to 99 for one command, then put back.
+gdb_batch "$work/version.out" -p "$pid" -ex 'set $v = (unsigned long *)((char *)&gort_debug_info + 8)' \
+  -ex 'set $was = *$v' -ex 'set var *$v = 99' -ex "info goroutines" -ex 'set var *$v = $was'
+grep -qE "^gort: the program's runtime has debug descriptor version 99; this gort-gdb.py reads version [0-9]+ " \
+  "$work/version.out" || { cat "$work/version.out"; fail "info goroutines read a descriptor of version 99"; }
+echo "ok(version): a descriptor of another version refused"
 
 # 2. A core file.
 start core GdbParkedSmallStacks
