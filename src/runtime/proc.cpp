@@ -1269,6 +1269,8 @@ void schedinit(m* m0, const Config& cfg) GORT_NO_THREAD_SAFETY_ANALYSIS {
   stackinit(cfg.stack_size);
   signals_init();
   preempt_init();
+  // runq.hpp, "runnext without a CAS": thieves fence for the owners.
+  local_runq::set_heavy_barrier(debug.runnextcas == 0 && membarrier_available() ? membarrier_all : nullptr);
   // Relaxed: no other M exists yet; creating its thread orders these for it.
   sched.stop.store(0, std::memory_order_relaxed);
   sched.goidgen.store(0, std::memory_order_relaxed);

@@ -328,6 +328,9 @@ struct dbgvars {
   // gort: 1 takes such a P by signal even where membarrier works, to test
   // the fallback anywhere (preempt.cpp).
   std::int32_t preemptsignal = 0;
+  // gort: 1 has the owner of a run queue take runnext by CAS, as Go's,
+  // even where membarrier works (runq.hpp, "runnext without a CAS").
+  std::int32_t runnextcas = 0;
   // gort: 1 runs no sysmon at all, to measure what it costs: no preemption,
   // no hand-off of blocking calls, no schedtrace, no stack scavenging.
   std::int32_t sysmonoff = 0;

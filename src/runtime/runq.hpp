@@ -19,8 +19,8 @@
 //            [head, tail). They are atomics only so that a thief's read of a
 //            slot the owner is about to overwrite is not a data race: such a
 //            thief's CAS on head then fails and it discards what it read.
-//   runnext  set only by the owner (exchange); cleared by the owner or a
-//            thief, by CAS.
+//   runnext  set only by the owner; cleared by the owner or a thief. See
+//            "runnext without a CAS" for how the two agree.
 // Invariant: 0 <= tail - head <= N, for any snapshot where head is read
 // before tail (reading tail first can see tail - head > N: grab retries).
 //
@@ -51,6 +51,30 @@
 //     are not the StoreLoad half of the "delicate dance" as Go's runnext CAS
 //     is; proc.cpp, "Orders", says why a missed wakeup strands nothing.
 //
+// runnext without a CAS (gort). Go's owner takes runnext with a CAS, since a
+// thief may CAS it away at the same moment: a locked instruction on every
+// switch between two goroutines, though thieves come for runnext rarely
+// (only from a P whose ring is empty, on a thief's last pass, after a 3 us
+// back-off if the victim runs). Where membarrier works (asymmetric mode),
+// gort moves that cost to the thief, as preempt.cpp's handshake does:
+//   owner: busy = 1;  (compiler barrier)  read steal_lock;
+//          0: runnext's plain load and store, then busy = 0 (release);
+//          else: busy = 0, and the op as in CAS mode (exchange, CAS).
+//   thief: steal_lock 0 -> 1 (CAS; held: give up);  membarrier;
+//          wait until busy == 0 (acquire; give up after a while);
+//          CAS runnext -> null;  steal_lock = 0 (release).
+// This is Dekker's pattern between busy and steal_lock, with the
+// membarrier as the owner's fence: either the owner's read of steal_lock
+// comes after the barrier, sees the thief and takes the CAS path, whose ops
+// are safe against the thief's CAS; or busy = 1 came before it and the
+// thief sees it, and waits until the owner's plain op is over. So no plain
+// op of the owner overlaps a thief's CAS. A thief that gives up takes
+// nothing, which a steal may always do. busy's release, read by the
+// thief's acquire, publishes the owner's op; put_next's release store of
+// runnext still publishes the G.
+// Without membarrier (CAS mode: Linux before 4.14, a seccomp filter,
+// GODEBUG=runnextcas=1), the owner CASes as Go's.
+//
 // GORT_CHECKED builds throw where the owner's own snapshots break it (put,
 // get) and where a steal would overfill the thief (Go's "runqsteal: runq
 // overflow"); normal builds check nothing.
@@ -61,6 +85,7 @@
 #include <utility>
 
 #ifdef GORT_CHECKED
+#include "runtime/lock_futex.hpp"
 #include "runtime/panic.hpp"
 #endif
 
@@ -72,6 +97,13 @@ class runq {
 
  public:
   static constexpr std::uint32_t capacity = N;
+
+  // set_heavy_barrier puts every runq<T, N> in asymmetric mode, with
+  // barrier (a membarrier that has a full fence run on every CPU running a
+  // thread of the process) as the thieves' fence; nullptr puts them back in
+  // CAS mode ("runnext without a CAS"). Only while no runq<T, N> is in use:
+  // the runtime calls it in schedinit, before any P exists.
+  static void set_heavy_barrier(void (*barrier)()) { heavy_barrier_.store(barrier, std::memory_order_relaxed); }
 
   // put_next places gp in runnext and returns the G it evicted (nullptr if
   // runnext was empty); the caller then puts the evicted G at the tail.
@@ -86,6 +118,14 @@ class runq {
     if (runnext_.load(std::memory_order_relaxed) == nullptr) {
       runnext_.store(gp, std::memory_order_release);  // pairs with the thief's acquire
       return nullptr;
+    }
+    if (begin_plain_op()) {
+      // No thief touches runnext until end_plain_op ("runnext without a CAS").
+      T* old = runnext_.load(std::memory_order_relaxed);
+      race_window_checked();
+      runnext_.store(gp, std::memory_order_release);  // pairs with the thief's acquire
+      end_plain_op();
+      return old;
     }
     return runnext_.exchange(gp, std::memory_order_acq_rel);
   }
@@ -108,20 +148,9 @@ class runq {
   // owner claims runnext and head with plain stores instead of CAS, which
   // costs as much as a whole switch.
   T* get(bool& inherit_time, bool no_thieves = false) {
-    T* next = runnext_.load(std::memory_order_relaxed);  // the owner's own G: the CAS decides
-    if (next != nullptr) {
-      // Only a thief can clear runnext while we look, so one CAS suffices:
-      // if it fails, the G is gone and we fall through to the ring. Its
-      // acquire is more than the owner's own G needs ("Orders").
-      if (no_thieves) {
-        runnext_.store(nullptr, std::memory_order_relaxed);  // nobody else writes it now
-        inherit_time = true;
-        return next;
-      }
-      if (runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acquire)) {
-        inherit_time = true;
-        return next;
-      }
+    if (T* next = take_next(no_thieves)) {
+      inherit_time = true;
+      return next;
     }
     inherit_time = false;
     for (;;) {
@@ -232,6 +261,79 @@ class runq {
  private:
   std::atomic<T*>& slot(std::uint32_t i) { return slots_[i % N]; }
 
+  // take_next empties runnext for the owner and returns the G it held, or
+  // nullptr if it held none or a thief took it first.
+  T* take_next(bool no_thieves) {
+    T* next = runnext_.load(std::memory_order_relaxed);  // the owner's own G
+    if (next == nullptr) return nullptr;  // stays so: only the owner fills it
+    if (no_thieves) {
+      runnext_.store(nullptr, std::memory_order_relaxed);  // nobody else writes it now
+      return next;
+    }
+    if (begin_plain_op()) {
+      next = runnext_.load(std::memory_order_relaxed);  // again: a thief may have taken it since
+      race_window_checked();
+      runnext_.store(nullptr, std::memory_order_relaxed);
+      end_plain_op();
+      return next;
+    }
+    // CAS mode. Only a thief can clear runnext while we look, so one CAS
+    // suffices: if it fails, the G is gone. Its acquire is more than the
+    // owner's own G needs ("Orders").
+    return runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acquire) ? next : nullptr;
+  }
+
+  // begin_plain_op: true if the owner may now load and store runnext
+  // plainly, until end_plain_op; false in CAS mode, or while a thief holds
+  // steal_lock ("runnext without a CAS"). The signal fences keep the
+  // compiler from moving the op out of the bracket; the membarrier of the
+  // thief is the fence between busy's store and steal_lock's load.
+  bool begin_plain_op() {
+    if (heavy_barrier_.load(std::memory_order_relaxed) == nullptr) return false;
+    busy_.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    // Acquire: pairs with steal_next's release, so the op sees a last
+    // thief's take (on arm64 a later load could pass a relaxed one).
+    if (steal_lock_.load(std::memory_order_acquire)) [[unlikely]] {
+      busy_.store(false, std::memory_order_relaxed);  // the CAS path needs no wait
+      return false;
+    }
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    return true;
+  }
+  // Release: pairs with the thief's acquire of busy, publishing the op.
+  void end_plain_op() { busy_.store(false, std::memory_order_release); }
+
+  // race_window_checked: in a checked build, a pause inside the owner's
+  // plain op, so that the model tests' thieves land in it often, and a
+  // thief that did not wait for it would take a G twice (lock_futex.hpp).
+  static void race_window_checked() {
+#ifdef GORT_CHECKED
+    race_window();
+#endif
+  }
+
+  // steal_next is the thief's side of "runnext without a CAS": the G it
+  // took from runnext, or nullptr if it found none or gave up (another
+  // thief at it, or an owner's op not over after a while).
+  T* steal_next(void (*barrier)()) {
+    std::uint32_t unlocked = 0;
+    if (!steal_lock_.compare_exchange_strong(unlocked, 1, std::memory_order_relaxed)) return nullptr;
+    barrier();  // membarrier: the owner's fence (see above)
+    T* next = nullptr;
+    for (int i = 0; i < steal_wait_loads; ++i) {
+      if (busy_.load(std::memory_order_acquire)) continue;  // pairs with end_plain_op's release
+      // Acquire, as grab's loads: pairs with put_next's release. The
+      // owner may change runnext by its CAS path meanwhile: then give up.
+      next = runnext_.load(std::memory_order_acquire);
+      if (next != nullptr && !runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
+        next = nullptr;
+      break;
+    }
+    steal_lock_.store(0, std::memory_order_release);  // pairs with begin_plain_op's acquire
+    return next;
+  }
+
   // check_bounds: the invariant, on the owner's snapshot (head read first).
   static void check_bounds([[maybe_unused]] std::uint32_t h, [[maybe_unused]] std::uint32_t t,
                            [[maybe_unused]] const char* what) {
@@ -262,9 +364,12 @@ class runq {
           next = runnext_.load(std::memory_order_acquire);
           if (next == nullptr) return 0;
         }
-        // Acquire, as the loads: pairs with put_next's release. The release
-        // half publishes nothing: the owner's next put_next reads no G.
-        if (!runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) continue;
+        if (auto barrier = heavy_barrier_.load(std::memory_order_relaxed)) {
+          next = steal_next(barrier);
+          if (next == nullptr) return 0;
+        } else if (!runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) {
+          continue;  // Acquire, as the loads: pairs with put_next's release
+        }
         thief.slot(thief_tail).store(next, std::memory_order_relaxed);  // steal publishes it
         return 1;
       }
@@ -279,9 +384,20 @@ class runq {
     }
   }
 
+  // How long a thief waits for an owner's plain op on runnext, in loads of
+  // busy: the op is a few instructions, unless the owner's thread is
+  // descheduled in it, and then the thief had better steal elsewhere.
+  static constexpr int steal_wait_loads = 1024;
+
+  // heavy_barrier_: the thieves' fence in asymmetric mode (membarrier);
+  // nullptr: CAS mode. Set by set_heavy_barrier only.
+  static inline std::atomic<void (*)()> heavy_barrier_{nullptr};
+
   alignas(64) std::atomic<std::uint32_t> head_{0};
   std::atomic<std::uint32_t> tail_{0};
   std::atomic<T*> runnext_{nullptr};
+  std::atomic<bool> busy_{false};                // the owner's plain op on runnext is under way
+  std::atomic<std::uint32_t> steal_lock_{0};     // a thief is taking runnext (asymmetric mode)
   std::atomic<T*> slots_[N] = {};
 };
 

@@ -25,6 +25,10 @@
 #include <thread>
 #include <vector>
 
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "runtime/runq.hpp"
 
 namespace {
@@ -565,6 +569,94 @@ void check_model(int thieves, std::uint32_t seed) {
 TEST(RunqModelTest, OneThief) { check_model(1, 1); }
 
 TEST(RunqModelTest, TwoThieves) { check_model(2, 2); }
+
+// ---- runnext without a CAS (runq.hpp) ----------------------------------------
+
+// The thieves' fence in asymmetric mode, as the runtime's (preempt.cpp).
+bool register_membarrier() {
+  const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return false;
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+void membarrier_fence() {
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) std::abort();
+}
+
+// asymmetric_mode puts runq4 in asymmetric mode for a test's span (the
+// runtime's mode where membarrier works), or skips the test without it.
+class RunqAsymmetricTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!register_membarrier()) GTEST_SKIP() << "no private expedited membarrier here";
+    runq4::set_heavy_barrier(membarrier_fence);
+  }
+  void TearDown() override { runq4::set_heavy_barrier(nullptr); }
+};
+
+TEST_F(RunqAsymmetricTest, OneThief) { check_model(1, 3); }
+
+TEST_F(RunqAsymmetricTest, TwoThieves) { check_model(2, 4); }
+
+// runnext_race: the owner puts Gs in runnext and takes them back, as two
+// goroutines that ready each other on one P do, while a thief keeps taking
+// runnext from it. The owner runs a G that put_next evicts instead of
+// queueing it, so the ring stays empty and every steal is of runnext.
+// Every G comes out exactly once; returns how many the thief took.
+std::uint64_t runnext_race(std::uint32_t items, std::uint32_t seed) {
+  auto gs = make_gs(items);
+  auto seen = std::make_unique<std::atomic<std::uint32_t>[]>(items);
+  for (std::uint32_t i = 0; i < items; ++i) seen[i].store(0, std::memory_order_relaxed);
+  auto consume = [&seen](G* gp) { seen[gp->id].fetch_add(1, std::memory_order_relaxed); };
+  auto victim = std::make_unique<runq4>();
+  std::atomic<bool> over{false};
+  std::uint64_t taken = 0;
+  std::thread thief([&] {
+    std::mt19937 rng(seed + 1);
+    auto mine = std::make_unique<runq4>();
+    auto backoff = [] { std::this_thread::yield(); };
+    for (;;) {
+      const bool last = over.load(std::memory_order_acquire);
+      std::uint32_t n = 0;
+      if (G* gp = mine->steal(*victim, true, rng() % 4 == 0, backoff, n)) {
+        consume(gp);
+        ++taken;
+      }
+      if (last) return;
+    }
+  });
+  std::mt19937 rng(seed);
+  bool inherit;
+  for (std::uint32_t i = 0; i < items; ++i) {
+    if (G* evicted = victim->put_next(&gs[i])) consume(evicted);
+    if (rng() % 4 != 0)
+      if (G* gp = victim->get(inherit)) consume(gp);
+  }
+  while (G* gp = victim->get(inherit)) consume(gp);
+  over.store(true, std::memory_order_release);
+  thief.join();
+  for (std::uint32_t i = 0; i < items; ++i) {
+    const std::uint32_t n = seen[i].load(std::memory_order_relaxed);
+    if (n != 1) {
+      ADD_FAILURE() << "G " << i << " came out " << n << " times";
+      break;
+    }
+  }
+  return taken;
+}
+
+constexpr std::uint32_t kRunnextRaceItems = kSanitized ? 2000000 : 20000000;
+
+TEST(RunqModelTest, RunnextRace) {
+  const std::uint64_t taken = runnext_race(kRunnextRaceItems, 7);
+  std::printf("thief took %llu\n", (unsigned long long)taken);
+  EXPECT_GT(taken, 0u) << "the thief never took runnext: the test raced nothing";
+}
+
+TEST_F(RunqAsymmetricTest, RunnextRace) {
+  const std::uint64_t taken = runnext_race(kRunnextRaceItems, 8);
+  std::printf("thief took %llu\n", (unsigned long long)taken);
+  EXPECT_GT(taken, 0u) << "the thief never took runnext: the test raced nothing";
+}
 
 // tokio's steal_overflow shape: the owner only puts (runnext and tail), never
 // gets, so the ring overflows constantly while thieves steal.
