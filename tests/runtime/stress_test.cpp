@@ -11,6 +11,13 @@
 //                  children, to a random depth, and waits for them with a
 //                  WaitGroup; each returns its subtree's size, checked against
 //                  the same trees counted sequentially.
+//   RunnextPingPong  pairs of goroutines that hand a count back and forth
+//                  over unbuffered channels, readying each other through
+//                  runnext, while the idle Ps' Ms steal runnext: every
+//                  hand-off arrives once and in order. In both of runnext's
+//                  modes (runq.hpp, "runnext without a CAS"): the owner's
+//                  plain op against the thieves' membarrier, and the CAS
+//                  (GODEBUG=runnextcas=1).
 // All at GOMAXPROCS 1, 2 and 4, each run followed by the leak check
 // (leak_check.hpp), as every run of the stress tests that share
 // chan_test_util.hpp's run_procs.
@@ -22,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -190,6 +198,42 @@ TEST_P(StressTest, SpawnTree) {
 // (256 KiB of address space, a guard page, about one resident page). Then
 // all are released and exit. Not under sanitizers: TSan keeps a fiber per
 // stack (at most 8128) and ASan's shadow of a million stacks is gigabytes.
+TEST_P(StressTest, RunnextPingPong) {
+  constexpr int kPairs = 3;
+  const long rounds = kSpawnN / 10;
+  for (const bool cas : {false, true}) {
+    if (cas) ::setenv("GODEBUG", "runnextcas=1", 1);
+    std::atomic<long> bad{0}, handoffs{0};
+    int rc = run_procs(GetParam(), [&] {
+      gort::WaitGroup wg;
+      wg.add(2 * kPairs);
+      for (int i = 0; i < kPairs; ++i) {
+        auto ping = gort::make_chan<long>(), pong = gort::make_chan<long>();
+        gort::go([&, ping, pong] {
+          for (long n = 0; n < rounds; ++n) {
+            ping.send(n);
+            if (pong.recv() != n) bad.fetch_add(1);
+          }
+          wg.done();
+        });
+        gort::go([&, ping, pong] {
+          for (long n = 0; n < rounds; ++n) {
+            if (ping.recv() != n) bad.fetch_add(1);
+            pong.send(n);
+            handoffs.fetch_add(1, std::memory_order_relaxed);
+          }
+          wg.done();
+        });
+      }
+      wg.wait();
+    });
+    if (cas) ::unsetenv("GODEBUG");
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(bad.load(), 0) << (cas ? "CAS mode" : "without a CAS") << ": a value out of order or twice";
+    EXPECT_EQ(handoffs.load(), kPairs * rounds) << (cas ? "CAS mode" : "without a CAS");
+  }
+}
+
 TEST(StressTest, MillionParked) {
 #if defined(GORT_TSAN) || defined(GORT_ASAN) || defined(GORT_EMULATED)
   GTEST_SKIP() << "a million stacks is beyond the sanitizers' limits, and slow under qemu";
