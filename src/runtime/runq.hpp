@@ -108,9 +108,9 @@ class runq {
   // put_next places gp in runnext and returns the G it evicted (nullptr if
   // runnext was empty); the caller then puts the evicted G at the tail.
   // Owner P only. Thieves only ever clear runnext, so an empty runnext
-  // stays empty until the owner fills it: a release store does, and only
-  // evicting a G needs the exchange (a CAS costs as much as a whole
-  // switch, and every goready and go() comes here).
+  // stays empty until the owner fills it: a release store does, with no
+  // bracket. Evicting a G is a plain op in asymmetric mode, an exchange in
+  // CAS mode ("runnext without a CAS"); every goready and go() comes here.
   // The load is relaxed: a null it sees stays null until our store, and no
   // G is read through it. The exchange's acquire half is more than needed:
   // the G it evicts is the owner's own (see "Orders").
@@ -145,8 +145,8 @@ class runq {
   // get pops runnext, else the head of the ring. inherit_time tells the
   // caller not to start a new time slice (Go's inheritTime). Owner P only.
   // no_thieves says nobody can steal now (there is a single P): then the
-  // owner claims runnext and head with plain stores instead of CAS, which
-  // costs as much as a whole switch.
+  // owner claims head with a plain store instead of a CAS, and runnext
+  // without even the busy bracket (take_next).
   T* get(bool& inherit_time, bool no_thieves = false) {
     if (T* next = take_next(no_thieves)) {
       inherit_time = true;
