@@ -81,6 +81,24 @@
 // a time limit: a timed futex sleep costs every idle spell a timer, and
 // here, a VM, a timer is dear (docs/PERFORMANCE.md).
 //
+// Leaving the waker's CPU (gort). startm wakes an M so that it runs beside
+// its waker, on another CPU. Linux puts a woken thread on an idle CPU only
+// where it can see that CPU share a cache with the waker's (its last-level
+// cache domain); a VM whose vCPUs show no cache topology has none, and
+// there the woken M lands on the CPU it last ran on, or its waker's. So
+// once an M has run on its waker's CPU it is woken there every time: it
+// preempts the very goroutine that readied work (the kernel runs the woken
+// thread first), looks for work beside it, and sleeps again, while the
+// other CPU idles. So the waker notes its CPU in the M (m.waker_cpu, read
+// through rseq: no system call), and the woken M that finds itself on that
+// CPU moves once: it narrows its own affinity to the CPUs it may use but
+// that one, which makes the kernel migrate it there and then, and widens
+// it back (leave_wakers_cpu). After that the kernel wakes it on its new
+// CPU while that one idles. Where the kernel places wakeups well this
+// never fires. A thread the user pinned to one CPU is left there, and its
+// mask is always put back as it was. Go has no counterpart;
+// GODEBUG=mspreadoff=1 turns it off.
+//
 // Switching (gort). Go leaves a goroutine through mcall: onto g0's stack,
 // then schedule(). gort goes from the leaving G straight to the next one
 // whenever the next one is at hand (runnext, the local queue, the global
@@ -573,6 +591,21 @@ void mput(m* mp) GORT_REQUIRES(sched.lock) {
   checkdead();
 }
 
+// leave_wakers_cpu: mp was just woken by startm; if it runs on its waker's
+// CPU, move it to another the thread may run on ("Leaving the waker's
+// CPU" above).
+void leave_wakers_cpu(m* mp) {
+  const int waker = std::exchange(mp->waker_cpu, -1);
+  if (waker < 0 || sched_getcpu() != waker) return;
+  cpu_set_t allowed;  // fails (EINVAL) beyond CPU_SETSIZE CPUs: then stay
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+  cpu_set_t others = allowed;
+  CPU_CLR(waker, &others);
+  // The kernel migrates the thread before the first call returns.
+  if (CPU_COUNT(&others) != 0 && sched_setaffinity(0, sizeof others, &others) == 0)
+    sched_setaffinity(0, sizeof allowed, &allowed);
+}
+
 // stopm parks mp until startm gives it a P (or run() ends: returns without
 // a P). Go: stopm.
 void stopm(m* mp) {
@@ -589,6 +622,7 @@ void stopm(m* mp) {
   mp->park.sleep();
   mp->park.clear();
   mp->blocked.store(false, std::memory_order_relaxed);
+  leave_wakers_cpu(mp);
   if (mp->nextp) {
     acquirep(mp, mp->nextp);
     mp->nextp = nullptr;
@@ -621,6 +655,7 @@ void startm(p* pp, bool spinning) {
   }
   nmp->spinning = spinning;
   nmp->nextp = pp;
+  nmp->waker_cpu = debug.mspreadoff ? -1 : sched_getcpu();  // the note orders it for nmp
   sched.lock.unlock();
   nmp->park.wakeup();
 }

@@ -331,6 +331,9 @@ struct dbgvars {
   // gort: 1 has the owner of a run queue take runnext by CAS, as Go's,
   // even where membarrier works (runq.hpp, "runnext without a CAS").
   std::int32_t runnextcas = 0;
+  // gort: 1 leaves an M that startm woke on its waker's CPU, where the
+  // kernel put it (proc.cpp, "Leaving the waker's CPU").
+  std::int32_t mspreadoff = 0;
   // gort: 1 runs no sysmon at all, to measure what it costs: no preemption,
   // no hand-off of blocking calls, no schedtrace, no stack scavenging.
   std::int32_t sysmonoff = 0;

@@ -3,8 +3,8 @@
 //
 // GODEBUG is a comma-separated list of name=value pairs; gort knows Go's
 // schedtrace=<ms>, scheddetail=1 and asyncpreemptoff=1, and of its own
-// stackguard=mprotect|canary, preemptsignal=1, runnextcas=1, stallreport=<ms>,
-// sysmonoff=1 and gorttrace=<path> (as Go, other names are ignored).
+// stackguard=mprotect|canary, preemptsignal=1, runnextcas=1, mspreadoff=1,
+// stallreport=<ms>, sysmonoff=1 and gorttrace=<path> (as Go, other names are ignored).
 // GOMAXPROCS=<n> sets the number of Ps when Config::maxprocs is 0; a value
 // that is not a positive integer is ignored, as Go ignores it.
 // GOTRACEBACK says how much a fatal report prints (traceback.cpp,
@@ -57,6 +57,8 @@ void parsedebugvars() {
       atoi32(value, debug.preemptsignal);
     else if (key == "runnextcas")
       atoi32(value, debug.runnextcas);
+    else if (key == "mspreadoff")
+      atoi32(value, debug.mspreadoff);
     else if (key == "stallreport")
       atoi32(value, debug.stallreport);
     else if (key == "sysmonoff")

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -384,6 +385,72 @@ TEST(ProcTest, ReadiedGoroutineRunsWhileReadierComputes) {
   ::unsetenv("GODEBUG");
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(stranded_at, 0) << "round " << stranded_at << "'s receiver stayed runnable for 5 s beside an idle P";
+}
+
+// set_affinity_all gives every thread of the process the CPU mask set.
+void set_affinity_all(const cpu_set_t& set) {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task"))
+    sched_setaffinity(std::stoi(task.path().filename().string()), sizeof set, &set);
+}
+
+// A goroutine readied by one that goes on computing runs on another CPU
+// than its readier's, in parallel with it, even when the M woken for it
+// last ran on the readier's CPU. Linux wakes a thread on an idle CPU only
+// where it sees the CPUs share a cache, and a VM's vCPUs may show none:
+// there it wakes a thread where it last ran, or on its waker's CPU, and
+// the two would take turns on one CPU for good, unless the M moves away
+// (proc.cpp, "Leaving the waker's CPU"). To start from that state, the
+// run begins with every thread pinned to one CPU, so the M that will take
+// the receiver has run there; then every thread may use every CPU again.
+// Each round the readier waits, spinning, for the receiver to say where it
+// ran, and compares that with where the readier runs then. The kernel may
+// migrate either thread between those two reads, under load, so the test
+// asks for most rounds, not all. With the move turned off
+// (GODEBUG=mspreadoff=1), on such a VM, nearly every round shares a CPU.
+TEST(ProcTest, ReadiedGoroutineRunsBesideItsReadier) {
+  cpu_set_t allowed, first;
+  ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  if (CPU_COUNT(&allowed) < 2) GTEST_SKIP() << "the process may use one CPU only";
+  CPU_ZERO(&first);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &allowed)) {
+      CPU_SET(cpu, &first);
+      break;
+    }
+  ASSERT_EQ(sched_setaffinity(0, sizeof first, &first), 0);  // the Ms the run starts inherit it
+  const int warmup = 50, rounds = 40;
+  std::atomic<int> seen{0}, receiver_cpu{-1};
+  int apart = 0, stranded_at = 0;
+  int rc = run_procs(2, [&] {
+    auto c = gort::make_chan<int>();
+    gort::go([&, c] {
+      for (int i = 1; i <= warmup + rounds; ++i) {
+        const int v = c.recv().value();
+        receiver_cpu.store(sched_getcpu(), std::memory_order_relaxed);
+        seen.store(v, std::memory_order_release);
+      }
+    });
+    for (int i = 1; i <= warmup + rounds; ++i) {
+      if (i == warmup + 1) {
+        gort::sleep(std::chrono::milliseconds(10));  // every other M asleep, last run on the first CPU
+        set_affinity_all(allowed);
+      }
+      c.send(i);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (seen.load(std::memory_order_acquire) != i) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          stranded_at = i;
+          return;
+        }
+      }
+      if (i > warmup && sched_getcpu() != receiver_cpu.load(std::memory_order_relaxed)) ++apart;
+    }
+  });
+  sched_setaffinity(0, sizeof allowed, &allowed);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(stranded_at, 0) << "round " << stranded_at << "'s receiver did not run in 5 s";
+  EXPECT_GT(apart, rounds / 2) << "the receiver ran on its readier's CPU in " << rounds - apart << " of " << rounds
+                               << " rounds";
 }
 
 TEST(ProcTest, GOMAXPROCS) {
