@@ -91,10 +91,11 @@
 // thread first), looks for work beside it, and sleeps again, while the
 // other CPU idles. So the waker notes its CPU in the M (m.waker_cpu, read
 // through rseq: no system call), and the woken M that finds itself on that
-// CPU moves once: it narrows its own affinity to the CPUs it may use but
+// CPU moves: it narrows its own affinity to the CPUs it may use but
 // that one, which makes the kernel migrate it there and then, and widens
 // it back (leave_wakers_cpu). After that the kernel wakes it on its new
-// CPU while that one idles. Where the kernel places wakeups well this
+// CPU while that one idles; one busy at a wakeup may send it back beside
+// its waker, and it moves again. Where the kernel places wakeups well this
 // never fires. A thread the user pinned to one CPU is left there, and its
 // mask is always put back as it was. Go has no counterpart;
 // GODEBUG=mspreadoff=1 turns it off.
