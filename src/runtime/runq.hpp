@@ -57,7 +57,8 @@
 // (only from a P whose ring is empty, on a thief's last pass, after a 3 us
 // back-off if the victim runs). Where membarrier works (asymmetric mode),
 // gort moves that cost to the thief, as preempt.cpp's handshake does:
-//   owner: busy = 1;  (compiler barrier)  read steal_lock;
+//   owner: busy = 1;  (compiler barrier)  read steal_lock (and cas_ops:
+//          "A CAS spell" below);
 //          0: runnext's plain load and store, then busy = 0 (release);
 //          else: busy = 0, and the op as in CAS mode (exchange, CAS).
 //   thief: steal_lock 0 -> 1 (CAS; held: give up);  membarrier;
@@ -75,6 +76,22 @@
 // Without membarrier (CAS mode: Linux before 4.14, a seccomp filter,
 // GODEBUG=runnextcas=1), the owner CASes as Go's.
 //
+// A CAS spell (gort). A thief that still finds a G in a running victim's
+// runnext after its back-off has found an owner in a long run, and its
+// membarrier then comes on top of the back-off, on the path of the G it
+// steals (under a hypervisor a membarrier takes tens of us). Such a steal
+// puts the queue under a CAS spell for the owner's next cas_spell_ops ops
+// (cas_ops, stored under steal_lock): the owner takes its CAS path, and
+// thieves, still under steal_lock, CAS runnext with no membarrier and no
+// wait for busy. The owner ends a spell only under steal_lock, and reads
+// cas_ops after its acquire load of steal_lock. So an owner op that reads
+// steal_lock 0 written by the release of a holder (the thief that cast
+// the spell, or any later thief, or the owner ending it) sees cas_ops as
+// that holder left it, as the next thief does; and an op that read
+// steal_lock before the thief that cast the spell took it was waited out
+// by that thief (membarrier, busy) before the spell began. No plain op of
+// the owner overlaps a thief's CAS under a spell either.
+//
 // GORT_CHECKED builds throw where the owner's own snapshots break it (put,
 // get) and where a steal would overfill the thief (Go's "runqsteal: runq
 // overflow"); normal builds check nothing.
@@ -91,7 +108,9 @@
 
 namespace gort::rt {
 
-template <class T, std::uint32_t N>
+// SpellOps: a CAS spell's length in owner ops ("A CAS spell"); the model
+// tests shrink it, as they shrink N, so that spells begin and end often.
+template <class T, std::uint32_t N, std::uint32_t SpellOps = 1024>
 class runq {
   static_assert(N >= 2 && (N & (N - 1)) == 0, "runq size must be a power of two");
 
@@ -284,18 +303,25 @@ class runq {
   }
 
   // begin_plain_op: true if the owner may now load and store runnext
-  // plainly, until end_plain_op; false in CAS mode, or while a thief holds
-  // steal_lock ("runnext without a CAS"). The signal fences keep the
-  // compiler from moving the op out of the bracket; the membarrier of the
-  // thief is the fence between busy's store and steal_lock's load.
+  // plainly, until end_plain_op; false in CAS mode, while a thief holds
+  // steal_lock ("runnext without a CAS"), or under a CAS spell. The signal
+  // fences keep the compiler from moving the op out of the bracket; the
+  // membarrier of the thief is the fence between busy's store and
+  // steal_lock's load.
   bool begin_plain_op() {
     if (heavy_barrier_.load(std::memory_order_relaxed) == nullptr) return false;
     busy_.store(true, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     // Acquire: pairs with steal_next's release, so the op sees a last
-    // thief's take (on arm64 a later load could pass a relaxed one).
+    // thief's take (on arm64 a later load could pass a relaxed one), and
+    // the CAS spell that thief may have cast: read after it.
     if (steal_lock_.load(std::memory_order_acquire)) [[unlikely]] {
       busy_.store(false, std::memory_order_relaxed);  // the CAS path needs no wait
+      return false;
+    }
+    if (const std::uint32_t left = cas_ops_.load(std::memory_order_relaxed)) [[unlikely]] {
+      busy_.store(false, std::memory_order_relaxed);
+      count_cas_op(left);
       return false;
     }
     std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -303,6 +329,21 @@ class runq {
   }
   // Release: pairs with the thief's acquire of busy, publishing the op.
   void end_plain_op() { busy_.store(false, std::memory_order_release); }
+
+  // count_cas_op: the owner has made one more op under a CAS spell, with
+  // left ops to go; the last one ends the spell, under steal_lock, or a
+  // later op does if a thief holds it now ("A CAS spell"). The owner's
+  // counts race with a thief's new spell harmlessly: neither stores 0.
+  void count_cas_op(std::uint32_t left) {
+    if (left > 1) {
+      cas_ops_.store(left - 1, std::memory_order_relaxed);
+      return;
+    }
+    std::uint32_t unlocked = 0;
+    if (!steal_lock_.compare_exchange_strong(unlocked, 1, std::memory_order_acquire)) return;
+    cas_ops_.store(0, std::memory_order_relaxed);
+    steal_lock_.store(0, std::memory_order_release);  // pairs with steal_next's acquire
+  }
 
   // race_window_checked: in a checked build, a pause inside the owner's
   // plain op, so that the model tests' thieves land in it often, and a
@@ -316,21 +357,35 @@ class runq {
   // steal_next is the thief's side of "runnext without a CAS": the G it
   // took from runnext, or nullptr if it found none or gave up (another
   // thief at it, or an owner's op not over after a while).
-  T* steal_next(void (*barrier)()) {
+  // victim_running: the owner was running a G through the thief's back-off
+  // and left next in runnext all along: a take casts a CAS spell.
+  T* steal_next(void (*barrier)(), bool victim_running) {
     std::uint32_t unlocked = 0;
-    if (!steal_lock_.compare_exchange_strong(unlocked, 1, std::memory_order_relaxed)) return nullptr;
-    barrier();  // membarrier: the owner's fence (see above)
+    // Acquire: pairs with count_cas_op's release, so a thief sees a spell
+    // that the owner ended before it as ended.
+    if (!steal_lock_.compare_exchange_strong(unlocked, 1, std::memory_order_acquire)) return nullptr;
     T* next = nullptr;
-    for (int i = 0; i < steal_wait_loads; ++i) {
-      if (busy_.load(std::memory_order_acquire)) continue;  // pairs with end_plain_op's release
-      // Acquire, as grab's loads: pairs with put_next's release. The
-      // owner may change runnext by its CAS path meanwhile: then give up.
-      next = runnext_.load(std::memory_order_acquire);
-      if (next != nullptr && !runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
-        next = nullptr;
-      break;
+    if (cas_ops_.load(std::memory_order_relaxed) != 0) {
+      next = take_runnext_by_cas();  // under a spell the owner CASes too
+    } else {
+      barrier();  // membarrier: the owner's fence (see above)
+      for (int i = 0; i < steal_wait_loads; ++i) {
+        if (busy_.load(std::memory_order_acquire)) continue;  // pairs with end_plain_op's release
+        next = take_runnext_by_cas();
+        break;
+      }
     }
+    if (next != nullptr && victim_running) cas_ops_.store(cas_spell_ops, std::memory_order_relaxed);
     steal_lock_.store(0, std::memory_order_release);  // pairs with begin_plain_op's acquire
+    return next;
+  }
+
+  // take_runnext_by_cas: a thief's take of runnext, or nullptr if it is
+  // empty or changes under the CAS (the owner's CAS path): then give up.
+  // Acquire, as grab's loads: pairs with put_next's release.
+  T* take_runnext_by_cas() {
+    T* next = runnext_.load(std::memory_order_acquire);
+    if (next != nullptr && !runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) next = nullptr;
     return next;
   }
 
@@ -365,7 +420,7 @@ class runq {
           if (next == nullptr) return 0;
         }
         if (auto barrier = heavy_barrier_.load(std::memory_order_relaxed)) {
-          next = steal_next(barrier);
+          next = steal_next(barrier, victim_running);
           if (next == nullptr) return 0;
         } else if (!runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) {
           continue;  // Acquire, as the loads: pairs with put_next's release
@@ -389,6 +444,13 @@ class runq {
   // descheduled in it, and then the thief had better steal elsewhere.
   static constexpr int steal_wait_loads = 1024;
 
+  // How many of the owner's runnext ops a CAS spell lasts after a thief's
+  // last take from a running victim ("A CAS spell"): long enough that a
+  // membarrier (tens of us under a hypervisor) is rare for a P whose Gs
+  // are taken while it runs, short enough that a P whose runnext is taken
+  // now and then spends few switches with a CAS.
+  static constexpr std::uint32_t cas_spell_ops = SpellOps;
+
   // heavy_barrier_: the thieves' fence in asymmetric mode (membarrier);
   // nullptr: CAS mode. Set by set_heavy_barrier only.
   static inline std::atomic<void (*)()> heavy_barrier_{nullptr};
@@ -398,6 +460,7 @@ class runq {
   std::atomic<T*> runnext_{nullptr};
   std::atomic<bool> busy_{false};                // the owner's plain op on runnext is under way
   std::atomic<std::uint32_t> steal_lock_{0};     // a thief is taking runnext (asymmetric mode)
+  std::atomic<std::uint32_t> cas_ops_{0};        // the owner's ops left in a CAS spell; 0: none
   std::atomic<T*> slots_[N] = {};
 };
 

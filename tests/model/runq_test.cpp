@@ -48,8 +48,8 @@ constexpr bool kSanitized = false;
 // runqput as proc.go has it: next puts gp in runnext and kicks the old
 // runnext to the tail; a full ring moves its older half plus gp to the global
 // queue (runqputslow). Owner only.
-template <std::uint32_t N>
-void runqput(runq<G, N>& q, G* gp, bool next, std::vector<G*>& global) {
+template <std::uint32_t N, std::uint32_t S>
+void runqput(runq<G, N, S>& q, G* gp, bool next, std::vector<G*>& global) {
   if (next) {
     gp = q.put_next(gp);
     if (gp == nullptr) return;
@@ -400,7 +400,9 @@ TEST(RunqTest, SchedLocalQueueEmptyState) {
 
 // ---- Model tests on runq<G, 4> ----------------------------------------------
 
-using runq4 = runq<G, 4>;
+// A CAS spell of 3 owner ops (runq.hpp, "A CAS spell"), so that in
+// asymmetric mode spells begin and end many times a round.
+using runq4 = runq<G, 4, 3>;
 
 // spin_barrier: a sense-reversing barrier that spins a little, yielding,
 // before it sleeps (std::barrier sleeps at once, which makes short rounds
