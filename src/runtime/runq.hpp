@@ -80,7 +80,7 @@
 // runnext after its back-off has found an owner in a long run, and its
 // membarrier then comes on top of the back-off, on the path of the G it
 // steals (under a hypervisor a membarrier takes tens of us). Such a steal
-// puts the queue under a CAS spell for the owner's next cas_spell_ops ops
+// puts the queue under a CAS spell for the owner's next SpellOps ops
 // (cas_ops, stored under steal_lock): the owner takes its CAS path, and
 // thieves, still under steal_lock, CAS runnext with no membarrier and no
 // wait for busy. The owner ends a spell only under steal_lock, and reads
@@ -108,8 +108,12 @@
 
 namespace gort::rt {
 
-// SpellOps: a CAS spell's length in owner ops ("A CAS spell"); the model
-// tests shrink it, as they shrink N, so that spells begin and end often.
+// SpellOps: how many of the owner's runnext ops a CAS spell lasts after a
+// thief's last take from a running victim ("A CAS spell"): long enough
+// that a membarrier (tens of us under a hypervisor) is rare for a P whose
+// Gs are taken while it runs, short enough that a P whose runnext is taken
+// now and then spends few switches with a CAS. The model tests shrink it,
+// as they shrink N, so that spells begin and end often.
 template <class T, std::uint32_t N, std::uint32_t SpellOps = 1024>
 class runq {
   static_assert(N >= 2 && (N & (N - 1)) == 0, "runq size must be a power of two");
@@ -375,7 +379,7 @@ class runq {
         break;
       }
     }
-    if (next != nullptr && victim_running) cas_ops_.store(cas_spell_ops, std::memory_order_relaxed);
+    if (next != nullptr && victim_running) cas_ops_.store(SpellOps, std::memory_order_relaxed);
     steal_lock_.store(0, std::memory_order_release);  // pairs with begin_plain_op's acquire
     return next;
   }
@@ -443,13 +447,6 @@ class runq {
   // busy: the op is a few instructions, unless the owner's thread is
   // descheduled in it, and then the thief had better steal elsewhere.
   static constexpr int steal_wait_loads = 1024;
-
-  // How many of the owner's runnext ops a CAS spell lasts after a thief's
-  // last take from a running victim ("A CAS spell"): long enough that a
-  // membarrier (tens of us under a hypervisor) is rare for a P whose Gs
-  // are taken while it runs, short enough that a P whose runnext is taken
-  // now and then spends few switches with a CAS.
-  static constexpr std::uint32_t cas_spell_ops = SpellOps;
 
   // heavy_barrier_: the thieves' fence in asymmetric mode (membarrier);
   // nullptr: CAS mode. Set by set_heavy_barrier only.
