@@ -97,8 +97,13 @@
 // CPU while that one idles; one busy at a wakeup may send it back beside
 // its waker, and it moves again. Where the kernel places wakeups well this
 // never fires. A thread the user pinned to one CPU is left there, and its
-// mask is always put back as it was. Go has no counterpart;
-// GODEBUG=mspreadoff=1 turns it off.
+// mask is always put back as it was. What a move costs: the M runs again
+// only once the other CPU has taken it, which is slow where that CPU has
+// idled long (a deep sleep state; a vCPU its hypervisor descheduled). When
+// the waker is about to block anyway, staying would have cost nothing,
+// and the move is a loss: Go's WakeupParallelSyscall at 100 µs, where gort
+// is slower than Go (docs/PERFORMANCE.md, "Figures behind the comments").
+// Go has no counterpart; GODEBUG=mspreadoff=1 turns it off.
 //
 // Switching (gort). Go leaves a goroutine through mcall: onto g0's stack,
 // then schedule(). gort goes from the leaving G straight to the next one
