@@ -98,11 +98,12 @@
 // its waker, and it moves again. Where the kernel places wakeups well this
 // never fires. A thread the user pinned to one CPU is left there, and its
 // mask is always put back as it was. What a move costs: the M runs again
-// only once the other CPU has taken it, which is slow where that CPU has
-// idled long (a deep sleep state; a vCPU its hypervisor descheduled). When
-// the waker is about to block anyway, staying would have cost nothing,
-// and the move is a loss: Go's WakeupParallelSyscall at 100 µs, where gort
-// is slower than Go (docs/PERFORMANCE.md, "Figures behind the comments").
+// only once the kernel's stopper has migrated it and the other CPU has
+// woken, which takes longer the longer that CPU idled (a deep sleep
+// state; a vCPU its hypervisor descheduled). Where the waker is about to
+// block anyway, staying would have cost nothing and the move is a loss:
+// Go's WakeupParallelSyscall at 100 µs, where gort is slower than Go
+// (docs/PERFORMANCE.md, "Figures behind the comments").
 // Go has no counterpart; GODEBUG=mspreadoff=1 turns it off.
 //
 // Switching (gort). Go leaves a goroutine through mcall: onto g0's stack,
