@@ -6,13 +6,14 @@
 // "2026-12-07").
 //
 // The sleeper is pinned to one CPU and sleeps on a futex; the waker, pinned
-// to CPU 0, waits until the sleeper is asleep, keeps busy for idle_us (so
-// the sleeper's CPU has idled that long), then wakes it, and the sleeper
-// notes when it runs. A CPU that idles long may enter a deeper sleep state,
+// to CPU 0, keeps busy until idle_us after the sleeper set out to sleep
+// (so the sleeper's CPU has idled about that long: entering the futex
+// takes a microsecond or two), then wakes it, and the sleeper notes when
+// it runs. A CPU that idles long may enter a deeper sleep state,
 // or in a VM stop being polled by the hypervisor and be descheduled, and a
 // wakeup then costs the time it takes to come back.
 //
-// usage: probe_idle_wake [ROUNDS]; a table over idle_us = 2 .. 1000, the
+// usage: probe_idle_wake [ROUNDS]; a table over idle_us = 10 .. 1000, the
 // sleeper on CPU 1 (other) and on CPU 0 (beside its waker, which the
 // wakeup preempts). One RESULT line per row (impl=machine): the median and
 // 90th percentile of ROUNDS wakeups (default 300), in microseconds.
@@ -51,16 +52,18 @@ bool pin(int cpu) {
 }
 
 // One sleeper thread, woken once per round. word: 0 asleep or about to
-// be, 1 woken; sleeps: how many times the sleeper has set out to sleep;
-// ran: when it ran after the last wake (0: not yet).
+// be, 1 woken; sleeps: how many times the sleeper has set out to sleep,
+// the last at slept_at; ran: when it ran after the last wake (0: not yet).
 struct sleeper {
   std::atomic<std::uint32_t> word{0};
+  std::atomic<std::int64_t> slept_at{0};
   std::atomic<int> sleeps{0};
   std::atomic<bool> stop{false};
   std::atomic<std::int64_t> ran{0};
 
   void loop() {
     while (!stop.load()) {
+      slept_at.store(now_ns());
       sleeps.fetch_add(1);
       while (word.load() == 0) syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
       ran.store(now_ns());
@@ -68,10 +71,10 @@ struct sleeper {
     }
   }
   // await_sleep waits for the sleeper's n-th sleep, yielding the CPU (it
-  // may be the sleeper's), then gives it time to enter the futex.
-  void await_sleep(int n) {
+  // may be the sleeper's), then until idle_ns after it set out.
+  void await_sleep(int n, std::int64_t idle_ns) {
     while (sleeps.load() < n) sched_yield();
-    spin_until(now_ns() + 20'000);
+    spin_until(slept_at.load() + idle_ns);
   }
   // wake: the latency of one wakeup, ns.
   std::int64_t wake() {
@@ -94,11 +97,10 @@ void row(int cpu, long idle_us, int rounds) {
   });
   std::vector<std::int64_t> lat;
   for (int r = 1; r <= rounds; ++r) {
-    s.await_sleep(r);
-    spin_until(now_ns() + idle_us * 1000);
+    s.await_sleep(r, idle_us * 1000);
     lat.push_back(s.wake());
   }
-  s.await_sleep(rounds + 1);
+  s.await_sleep(rounds + 1, 20'000);
   s.stop.store(true);
   s.wake();
   t.join();
@@ -118,6 +120,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (int cpu : {1, 0})
-    for (long idle_us : {2, 10, 50, 100, 200, 500, 1000}) row(cpu, idle_us, rounds);
+    for (long idle_us : {10, 50, 100, 150, 200, 500, 1000}) row(cpu, idle_us, rounds);
   return 0;
 }
