@@ -81,30 +81,53 @@
 // a time limit: a timed futex sleep costs every idle spell a timer, and
 // here, a VM, a timer is dear (docs/PERFORMANCE.md).
 //
+// The thief's back-off (gort). A thief that finds a running P with nothing
+// in its queue but runnext waits before it takes that G: the owner has most
+// likely just readied it and is about to block and run it itself (two
+// goroutines handing a value back and forth), and taking it would bounce
+// both between threads (Go: runqgrab's usleep(3)). Go means to wait 3 us,
+// but Linux sleeps a thread up to its timer slack longer than asked, 50 us
+// by default: Go's thief sleeps 55-75 us, and a G that its readier will
+// not run soon waits that long. gort's thief lowers its slack to 1 us around
+// this one sleep (PR_SET_TIMERSLACK; the M's own slack, which user code on
+// it may have set, is put back), and sleeps 20 us rather than 3
+// (steal_backoff_ns): taking the G costs a wakeup on another CPU, about
+// 10 us in a VM, so a steal gains only where the G would otherwise wait
+// longer than that. After the sleep it steals if the owner has not switched
+// meanwhile (p.context_switches), or runs no G any more (a system call: it
+// will not run its runnext soon); a G in runnext after a switch is the next
+// one of a ping-pong. A thief that finds the owner switched stays a spinner,
+// asleep, 40 us more (steal_linger_ns) before it gives up: the pair's
+// readies call wakep at every turn, and while an M spins they wake none;
+// had it stopped at once, the pair's next turn would wake it again, and
+// each wake costs the pair a futex call. Both figures were measured against
+// 3-30 us on Go's WakeupParallel* and the ping-pong (docs/PERFORMANCE.md,
+// "Figures behind the comments").
+//
 // Leaving the waker's CPU (gort). startm wakes an M so that it runs beside
 // its waker, on another CPU. Linux puts a woken thread on an idle CPU only
 // where it can see that CPU share a cache with the waker's (its last-level
 // cache domain); a VM whose vCPUs show no cache topology has none, and
 // there the woken M lands on the CPU it last ran on, or its waker's. So
 // once an M has run on its waker's CPU it is woken there every time: it
-// preempts the very goroutine that readied work (the kernel runs the woken
-// thread first), looks for work beside it, and sleeps again, while the
-// other CPU idles. So the waker notes its CPU in the M (m.waker_cpu, read
-// through rseq: no system call), and the woken M that finds itself on that
-// CPU moves: it narrows its own affinity to the CPUs it may use but
-// that one, which makes the kernel migrate it there and then, and widens
-// it back (leave_wakers_cpu). After that the kernel wakes it on its new
-// CPU while that one idles; one busy at a wakeup may send it back beside
-// its waker, and it moves again. Where the kernel places wakeups well this
-// never fires. A thread the user pinned to one CPU is left there, and its
-// mask is always put back as it was. What a move costs: the M runs again
-// only once the kernel's stopper has migrated it and the other CPU has
-// woken, which takes longer the longer that CPU idled (a deep sleep
-// state; a vCPU its hypervisor descheduled). Where the waker is about to
-// block anyway, staying would have cost nothing and the move is a loss:
-// Go's WakeupParallelSyscall at 100 µs, where gort is slower than Go
-// (docs/PERFORMANCE.md, "Figures behind the comments").
-// Go has no counterpart; GODEBUG=mspreadoff=1 turns it off.
+// competes with the very goroutine that readied work, while the other CPU
+// idles. So the waker notes its CPU and its P in the M (m.waker_cpu, read
+// through rseq: no system call; m.waker_p), and the woken M that finds
+// itself on that CPU, once it has found work or is about to sleep again,
+// moves if the waker's P is still running: it narrows its own affinity to
+// the CPUs it may use but that one, which makes the kernel migrate it there
+// and then, and widens it back (leave_wakers_cpu). After that the kernel
+// wakes it on its new CPU while that one idles; one busy at a wakeup may
+// send it back beside its waker, and it moves again. Where the kernel
+// places wakeups well this never fires. A thread the user pinned to one
+// CPU is left there, and its mask is always put back as it was. The M looks
+// for work before it decides, since a move is dear: the M runs again only
+// once the kernel's stopper has migrated it and the other CPU has woken,
+// which takes longer the longer that CPU idled (a deep sleep state; a vCPU
+// its hypervisor descheduled). A waker that has blocked meanwhile (a system
+// call; the thief's back-off sleeps through it) frees its CPU, and there
+// staying costs nothing (docs/PERFORMANCE.md, "Figures behind the
+// comments"). Go has no counterpart; GODEBUG=mspreadoff=1 turns it off.
 //
 // Switching (gort). Go leaves a goroutine through mcall: onto g0's stack,
 // then schedule(). gort goes from the leaving G straight to the next one
@@ -169,10 +192,11 @@
 //     it.
 //   - p.status: the release stores (acquirep, pidleput, gcstopm, procresize,
 //     stop_the_world) pair with the acquire loads of steal_work,
-//     check_runqs_nop and retake: the reader sees the P as its holder left
-//     it. Those loads only choose where to look; what is taken is checked
-//     again (the run queue's CAS, a CAS of the status). Psyscall is entered
-//     by entersyscall's seq_cst store and left only by CAS: stop_the_world's
+//     steal_backoff, check_runqs_nop and retake: the reader sees the P as
+//     its holder left it (leave_wakers_cpu's relaxed load is a hint).
+//     Those loads only choose where to look; what is taken is checked again
+//     (the run queue's CAS, a CAS of the status). Psyscall is entered by
+//     entersyscall's seq_cst store and left only by CAS: stop_the_world's
 //     (seq_cst: the StoreLoad pair with entersyscall's load of stop), and
 //     the acq_rel ones of retake and exitsyscallfast, whose acquire sees
 //     what the M did before its call.
@@ -193,8 +217,9 @@
 //   - Counters and heuristics (steals, context_switches, latency, gfreecnt,
 //     allglen, schedtick, preempt, wake_deferred, m.blocked): relaxed. Each
 //     is written by its P's or M's owner (preempt: set by sysmon, cleared by
-//     the owner) and read by the owner, stats, schedtrace or sysmon's
-//     guesses; no other memory is reached through them.
+//     the owner) and read by the owner, stats, schedtrace, sysmon's guesses
+//     or a thief's back-off (context_switches); no other memory is reached
+//     through them.
 //   - schedinit's relaxed stores precede every other M (thread creation
 //     orders them); teardown's loads follow the join of every M.
 #include <dirent.h>
@@ -202,6 +227,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -332,6 +358,8 @@ gregion* lastgregion GORT_GUARDED_BY(allglock) = nullptr;  // the region malg ca
 constexpr std::int32_t gfree_local_keep = 32;  // gfput: a full list (p::gfree_max) keeps 32; gfget refills to 32
 constexpr std::uint64_t goid_cache_batch = 16;
 constexpr int steal_tries = 4;
+constexpr long steal_backoff_ns = 20'000;  // "The thief's back-off"
+constexpr long steal_linger_ns = 40'000;
 constexpr std::uint32_t latency_sample = 64;  // one runqput in 64 ("Scheduling latency")
 
 // stopping: a relaxed hint ("Orders", sched.stop). exiting: acquire, pairs
@@ -598,12 +626,15 @@ void mput(m* mp) GORT_REQUIRES(sched.lock) {
   checkdead();
 }
 
-// leave_wakers_cpu: mp was just woken by startm; if it runs on its waker's
-// CPU, move it to another the thread may run on ("Leaving the waker's
-// CPU" above).
+// leave_wakers_cpu: mp, woken by startm, has found work or is about to
+// sleep again; if it runs on its waker's CPU and the waker's P still runs,
+// move it to another CPU the thread may run on ("Leaving the waker's CPU"
+// above). waker_p is a hint: Ps live until teardown.
 void leave_wakers_cpu(m* mp) {
   const int waker = std::exchange(mp->waker_cpu, -1);
-  if (waker < 0 || sched_getcpu() != waker) return;
+  p* const wp = std::exchange(mp->waker_p, nullptr);
+  if (wp == nullptr || wp->status.load(std::memory_order_relaxed) != pstatus::Prunning) return;
+  if (sched_getcpu() != waker) return;
   cpu_set_t allowed;  // fails (EINVAL) beyond CPU_SETSIZE CPUs: then stay
   if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
   cpu_set_t others = allowed;
@@ -618,6 +649,7 @@ void leave_wakers_cpu(m* mp) {
 void stopm(m* mp) {
   if (mp->p) gothrow("stopm holding p");
   if (mp->spinning) gothrow("stopm spinning");
+  if (mp->waker_cpu >= 0) leave_wakers_cpu(mp);
   sched.lock.lock();
   if (exiting()) {
     sched.lock.unlock();
@@ -629,7 +661,6 @@ void stopm(m* mp) {
   mp->park.sleep();
   mp->park.clear();
   mp->blocked.store(false, std::memory_order_relaxed);
-  leave_wakers_cpu(mp);
   if (mp->nextp) {
     acquirep(mp, mp->nextp);
     mp->nextp = nullptr;
@@ -662,7 +693,11 @@ void startm(p* pp, bool spinning) {
   }
   nmp->spinning = spinning;
   nmp->nextp = pp;
-  nmp->waker_cpu = debug.mspreadoff ? -1 : sched_getcpu();  // the note orders it for nmp
+  if (!debug.mspreadoff) {  // the note orders both for nmp
+    m* self = getm();
+    nmp->waker_cpu = sched_getcpu();
+    nmp->waker_p = self ? self->p : nullptr;
+  }
   sched.lock.unlock();
   nmp->park.wakeup();
 }
@@ -817,6 +852,30 @@ struct random_order {
 };
 random_order steal_order;
 
+// sleep_exact sleeps ns with the thread's timer slack at 1 us, and then puts
+// the slack back ("The thief's back-off" above).
+void sleep_exact(long ns) {
+  const int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0);
+  timespec ts{0, ns};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  if (slack > 0) prctl(PR_SET_TIMERSLACK, slack, 0, 0, 0);
+}
+
+// steal_backoff: a thief found only runnext on victim, which is running a
+// G. Wait for the victim to run it itself; true: take it now ("The thief's
+// back-off" above). Go: runqgrab's usleep(3).
+bool steal_backoff(p* victim) {
+  const std::uint64_t switches = victim->context_switches.load(std::memory_order_relaxed);
+  sleep_exact(steal_backoff_ns);
+  if (victim->status.load(std::memory_order_acquire) != pstatus::Prunning ||
+      victim->context_switches.load(std::memory_order_relaxed) == switches)
+    return true;
+  sleep_exact(steal_linger_ns);
+  return false;
+}
+
 // steal_work tries stealing from every other P, `tries` passes in random
 // order (Go: 4); runnext and timers only on the last of 4. Go: stealWork.
 g* steal_work(m* mp, p* pp, int tries) {
@@ -841,7 +900,7 @@ g* steal_work(m* mp, p* pp, int tries) {
       pstatus st = p2->status.load(std::memory_order_acquire);  // "Orders": p.status
       if (st == pstatus::Pidle) continue;
       std::uint32_t stolen = 0;
-      g* gp = pp->runq.steal(p2->runq, last, st == pstatus::Prunning, [] { usleep(3); }, stolen);
+      g* gp = pp->runq.steal(p2->runq, last, st == pstatus::Prunning, [p2] { return steal_backoff(p2); }, stolen);
       if (gp) {
         pp->steals.fetch_add(stolen, std::memory_order_relaxed);  // stats
         if (trace_on()) [[unlikely]]
@@ -1146,6 +1205,7 @@ void schedule(m* mp) {
     bool inherit_time;
     g* gp = find_runnable(mp, inherit_time);
     if (gp == nullptr) return;
+    if (mp->waker_cpu >= 0) leave_wakers_cpu(mp);
     if (mp->spinning) resetspinning(mp);
     if (gp->lockedm && gp->lockedm != mp) {
       startlockedm(mp, gp);

@@ -54,7 +54,7 @@
 // runnext without a CAS (gort). Go's owner takes runnext with a CAS, since a
 // thief may CAS it away at the same moment: a locked instruction on every
 // switch between two goroutines, though thieves come for runnext rarely
-// (only from a P whose ring is empty, on a thief's last pass, after a 3 us
+// (only from a P whose ring is empty, on a thief's last pass, after a
 // back-off if the victim runs). Where membarrier works (asymmetric mode),
 // gort moves that cost to the thief, as preempt.cpp's handshake does:
 //   owner: busy = 1;  (compiler barrier)  read steal_lock (and cas_ops:
@@ -211,8 +211,9 @@ class runq {
   // steal moves ceil(half) of victim's ring into ours and returns one G to
   // run now (Go's runqsteal over runqgrab). With steal_runnext, an empty ring
   // gives up its runnext instead; victim_running tells whether the victim's
-  // owner is running a G, in which case we first back off 3 us so it can run
-  // the G it has just readied (see runqgrab). Called by the owner of *this,
+  // owner is running a G, in which case backoff() first waits so that it can
+  // run the G it has just readied, and returns whether to take it after all
+  // (see runqgrab; proc.cpp's steal_backoff). Called by the owner of *this,
   // which must be a different P from victim. Returns nullptr if nothing.
   template <class Backoff>
   T* steal(runq& victim, bool steal_runnext, bool victim_running, Backoff&& backoff, std::uint32_t& stolen) {
@@ -416,10 +417,11 @@ class runq {
         T* next = runnext_.load(std::memory_order_acquire);
         if (next == nullptr) return 0;
         if (victim_running) {
-          // The victim has just readied next and is about to switch to it
-          // (ping-pong between two Gs): stealing it would only bounce it
-          // between threads. Go sleeps 3 us here (usleep(3)).
-          backoff();
+          // The victim may have just readied next and be about to switch to
+          // it (ping-pong between two Gs): stealing it would only bounce it
+          // between threads. backoff waits and says whether to go on; Go
+          // sleeps 3 us here (usleep(3)).
+          if (!backoff()) return 0;
           next = runnext_.load(std::memory_order_acquire);
           if (next == nullptr) return 0;
         }

@@ -339,6 +339,7 @@ struct m {
   struct p* p = nullptr;               // attached P (nullptr if none)
   struct p* nextp = nullptr;           // P to acquire when woken (startm)
   int waker_cpu = -1;                  // startm's CPU, for the M it wakes (leave_wakers_cpu)
+  struct p* waker_p = nullptr;         // startm's caller's P, if it had one; with waker_cpu
   struct p* oldp = nullptr;            // P before blocking()
   std::int64_t id = 0;
   bool spinning = false;               // looking for work (counted in sched.nmspinning)

@@ -68,9 +68,14 @@ void runqput(runq<G, N, S>& q, G* gp, bool next, std::vector<G*>& global) {
   }
 }
 
+// no_backoff counts the back-offs and answers take (steal after it, or not).
 struct no_backoff {
   int* calls;
-  void operator()() const { ++*calls; }
+  bool take = true;
+  bool operator()() const {
+    ++*calls;
+    return take;
+  }
 };
 
 using runq256 = runq<G, 256>;
@@ -248,8 +253,14 @@ TEST(RunqTest, StealRunnext) {
   EXPECT_TRUE(thief->empty()) << "the stolen G is returned, not queued";
 
   ASSERT_EQ(victim->put_next(&a), nullptr);
+  EXPECT_EQ(thief->steal(*victim, true, true, no_backoff{&backoffs, false}, stolen), nullptr);
+  EXPECT_EQ(backoffs, 1);
+  EXPECT_EQ(stolen, 0u);
+  EXPECT_EQ(victim->peek_runnext(), &a) << "a back-off that says no leaves runnext to its owner";
+  EXPECT_TRUE(thief->empty());
+
   EXPECT_EQ(thief->steal(*victim, true, true, no_backoff{&backoffs}, stolen), &a);
-  EXPECT_EQ(backoffs, 1) << "a running victim gets one back-off before its runnext is taken";
+  EXPECT_EQ(backoffs, 2) << "a running victim gets one back-off before its runnext is taken";
   EXPECT_TRUE(victim->empty());
 
   // A non-empty ring is stolen from and runnext is left alone.
@@ -458,9 +469,10 @@ model_result model(int thieves, int rounds, std::uint32_t items, std::uint32_t s
       std::mt19937 rng(seed * 31 + static_cast<std::uint32_t>(t) + 1);
       auto mine = std::make_unique<runq4>();
       int backoffs = 0;
-      auto backoff = [&backoffs] {
+      auto backoff = [&backoffs] {  // declines one in 3, as a thief that saw the owner switch
         ++backoffs;
         std::this_thread::yield();
+        return backoffs % 3 != 0;
       };
       for (;;) {
         sync.arrive_and_wait();  // round start
@@ -615,7 +627,10 @@ std::uint64_t runnext_race(std::uint32_t items, std::uint32_t seed) {
   std::thread thief([&] {
     std::mt19937 rng(seed + 1);
     auto mine = std::make_unique<runq4>();
-    auto backoff = [] { std::this_thread::yield(); };
+    auto backoff = [] {
+      std::this_thread::yield();
+      return true;
+    };
     for (;;) {
       const bool last = over.load(std::memory_order_acquire);
       std::uint32_t n = 0;
@@ -676,7 +691,10 @@ TEST(RunqModelTest, StealOverflow) {
     auto consume = [&seen](G* gp) { seen[gp->id].fetch_add(1, std::memory_order_relaxed); };
     std::thread thief([&] {
       auto mine = std::make_unique<runq4>();
-      auto backoff = [] { std::this_thread::yield(); };
+      auto backoff = [] {
+        std::this_thread::yield();
+        return true;
+      };
       for (;;) {
         bool last = over.load(std::memory_order_acquire);
         std::uint32_t n = 0;

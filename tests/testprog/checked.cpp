@@ -117,7 +117,7 @@ int RunqOverflow() {
     for (int i = 0; i < 4; ++i) victim.put(&gs[i]);
     for (int i = 4; i < 7; ++i) thief.put(&gs[i]);
     std::uint32_t stolen = 0;
-    thief.steal(victim, false, false, [] {}, stolen);
+    thief.steal(victim, false, false, [] { return true; }, stolen);
   });
 }
 
