@@ -86,23 +86,23 @@
 // likely just readied it and is about to block and run it itself (two
 // goroutines handing a value back and forth), and taking it would bounce
 // both between threads (Go: runqgrab's usleep(3)). Go means to wait 3 us,
-// but Linux sleeps a thread up to its timer slack longer than asked, 50 us
-// by default: Go's thief sleeps 55-75 us, and a G that its readier will
-// not run soon waits that long. gort's thief lowers its slack to 1 us around
-// this one sleep (PR_SET_TIMERSLACK; the M's own slack, which user code on
-// it may have set, is put back), and sleeps 20 us rather than 3
-// (steal_backoff_ns): taking the G costs a wakeup on another CPU, about
-// 10 us in a VM, so a steal gains only where the G would otherwise wait
-// longer than that. After the sleep it steals if the owner has not switched
-// meanwhile (p.context_switches), or runs no G any more (a system call: it
-// will not run its runnext soon); a G in runnext after a switch is the next
-// one of a ping-pong. A thief that finds the owner switched stays a spinner,
-// asleep, 40 us more (steal_linger_ns) before it gives up: the pair's
-// readies call wakep at every turn, and while an M spins they wake none;
-// had it stopped at once, the pair's next turn would wake it again, and
-// each wake costs the pair a futex call. Both figures were measured against
-// 3-30 us on Go's WakeupParallel* and the ping-pong (docs/PERFORMANCE.md,
-// "Figures behind the comments").
+// but Linux lets a sleep run up to the thread's timer slack (50 us by
+// default) past what it asked, so Go's thief sleeps many times its 3 us,
+// and a G that its readier will not run soon waits that long. gort's thief
+// sets its slack to 1 us around this one sleep (PR_SET_TIMERSLACK; the
+// M's own slack, which user code on it may have set, is put back), and asks
+// for 20 us rather than 3 (steal_backoff_ns): taking the G costs a wakeup
+// on another CPU, dear in a VM, so a steal gains only where the G would
+// otherwise wait longer than that. After the sleep it steals if the owner
+// has not switched meanwhile (p.context_switches), or runs no G any more
+// (a system call: it will not run its runnext soon); a G in runnext after
+// a switch is the next one of a ping-pong. A thief that finds the owner
+// switched stays a spinner, asleep, 40 us more (steal_linger_ns) before it
+// gives up: the pair's readies call wakep at every turn, and while an M
+// spins they wake none; had it stopped at once, the pair's next turn would
+// wake it again, and each wake costs the pair a futex call. Both lengths
+// come from runs of Go's WakeupParallel* and the ping-pong with others
+// (docs/PERFORMANCE.md, "Figures behind the comments").
 //
 // Leaving the waker's CPU (gort). startm wakes an M so that it runs beside
 // its waker, on another CPU. Linux puts a woken thread on an idle CPU only
