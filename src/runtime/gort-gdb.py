@@ -618,7 +618,14 @@ the kernel's own core dump (sparse) is smaller."""
 
     @staticmethod
     def call(d, prepare):
-        return int(gdb.parse_and_eval("((int (*)(int))0x%x)(%d)" % (d.gcore, prepare)))
+        try:
+            return int(gdb.parse_and_eval("((int (*)(int))0x%x)(%d)" % (d.gcore, prepare)))
+        except gdb.error as e:
+            # Seen with gdb 13 on a CPU with AMX, for any program: gdb cannot
+            # write the registers' extended state back after a call.
+            raise gdb.GdbError("gort: gdb could not call into the program (%s)%s; take the kernel's core "
+                               "dump instead: ulimit -c unlimited, GOTRACEBACK=crash, then SIGQUIT"
+                               % (str(e).rstrip("."), "" if prepare else ", after gcore: its guard pages may be off"))
 
 
 def _on_resume(_event):
