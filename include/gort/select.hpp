@@ -21,7 +21,10 @@
 // gort::after(1s). Both forms lower to the runtime's selectgo
 // (src/runtime/select.cpp), as a Go select statement does; one channel case
 // and a default is a non-blocking send or receive, whose "nothing ready"
-// needs no lock (Go's selectnbsend/selectnbrecv).
+// needs no lock (Go's selectnbsend/selectnbrecv). A select written out
+// with two cases and no default first tries them here, in random order, as
+// such non-blocking operations (selectgo's pass 0, select_try below), and
+// enters selectgo only if neither was ready.
 #pragma once
 
 #include <concepts>
@@ -59,7 +62,13 @@ struct scase {
 // setting *recv_ok for a receive. cases[i]->elem must be set. Throws
 // panic_error for a send case on a closed channel (Go's "send on closed
 // channel") and for more than one default case.
-int selectgo(scase* const* cases, int n, bool* recv_ok);
+// tried: the caller has done pass 0 (select_try), which selectgo skips.
+int selectgo(scase* const* cases, int n, bool* recv_ok, bool tried = false);
+
+// select_coin: 0 or 1, each with probability 1/2, from the calling M's
+// generator (Go's cheaprand), the poll order of two cases; -1 on a thread
+// with no M yet.
+int select_coin() noexcept;
 
 struct noop {
   template <class... A>
@@ -163,6 +172,27 @@ int selectnb(C& cas, int i, D& deflt) {
   return 1 - i;
 }
 
+// select_try is selectgo's pass 0 (select.cpp) for a select of two cases
+// written out without a default, done before any runtime entry: each case
+// in poll order as a non-blocking operation, whose "not ready" costs a few
+// loads and whose success enters the runtime once, for that case alone.
+// Returns the index of the case it performed, -1 if neither was ready
+// (selectgo then goes on from pass 1), or -2 on a thread with no M yet
+// (selectgo does it all).
+template <class A, class B>
+int select_try(A& a, B& b) {
+  switch (select_coin()) {
+    case 0:
+      if (a.try_now()) return 0;
+      return b.try_now() ? 1 : -1;
+    case 1:
+      if (b.try_now()) return 1;
+      return a.try_now() ? 0 : -1;
+    default:
+      return -2;
+  }
+}
+
 }  // namespace detail
 
 // Cases. A case refers to an lvalue channel (which must outlive the select)
@@ -210,9 +240,15 @@ int select(Cases&&... cases) {
     else
       return detail::selectnb(a, 0, b);
   }
+  bool tried = false;
+  if constexpr (ndefault == 0 && sizeof...(Cases) == 2) {
+    const int i = detail::select_try(cases...);
+    if (i >= 0) return i;
+    tried = i == -1;
+  }
   detail::scase* cs[sizeof...(Cases) + 1] = {&cases...};  // +1: zero cases is allowed
   bool recv_ok = false;
-  const int i = detail::selectgo(cs, static_cast<int>(sizeof...(Cases)), &recv_ok);
+  const int i = detail::selectgo(cs, static_cast<int>(sizeof...(Cases)), &recv_ok, tried);
   cs[i]->complete(recv_ok);
   return i;
 }

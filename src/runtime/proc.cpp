@@ -1808,13 +1808,6 @@ void badpstatus(p* pp, pstatus oldval, pstatus newval) {
   gothrow("bad P status transition");
 }
 
-// cheaprand is wyrand, as Go's cheaprand on 64-bit.
-std::uint32_t cheaprand(m* mp) {
-  mp->cheaprand += 0xa0761d6478bd642full;
-  __uint128_t t = static_cast<__uint128_t>(mp->cheaprand) * (mp->cheaprand ^ 0xe7037ed1a0b428dbull);
-  return static_cast<std::uint32_t>(static_cast<std::uint64_t>(t >> 64) ^ static_cast<std::uint64_t>(t));
-}
-
 void runqput(p* pp, g* gp, bool next) {
   // Relaxed: the queue's release publishes the stamp to the M that runs gp.
   if (++pp->latency_tick % latency_sample == 0) [[unlikely]]

@@ -256,9 +256,14 @@ inline void wakep() {
   if (sched.npidle.load(std::memory_order_seq_cst) != 0) wakep_slow();
 }
 
-// cheaprand: per-M pseudo-random numbers (Go's cheaprand). cheaprandn: one
-// in [0, n), by Lemire's multiply-shift (Go's cheaprandn).
-std::uint32_t cheaprand(m* mp);
+// cheaprand: per-M pseudo-random numbers, wyrand as Go's cheaprand on
+// 64-bit. cheaprandn: one in [0, n), by Lemire's multiply-shift (Go's
+// cheaprandn).
+inline std::uint32_t cheaprand(m* mp) {
+  mp->cheaprand += 0xa0761d6478bd642full;
+  const __uint128_t t = static_cast<__uint128_t>(mp->cheaprand) * (mp->cheaprand ^ 0xe7037ed1a0b428dbull);
+  return static_cast<std::uint32_t>(static_cast<std::uint64_t>(t >> 64) ^ static_cast<std::uint64_t>(t));
+}
 inline std::uint32_t cheaprandn(m* mp, std::uint32_t n) {
   return static_cast<std::uint32_t>((static_cast<std::uint64_t>(cheaprand(mp)) * n) >> 32);
 }

@@ -12,7 +12,12 @@
 //   pass 0     (gort) try each case alone, in poll order, as a non-blocking
 //              send or receive on its channel: its lock-free fail path
 //              (Go's empty/full checks), else its lock only. The first
-//              that proceeds is chosen. Go locks every channel first, and
+//              that proceeds is chosen. A select written out with two
+//              cases and no default does this pass inline, before
+//              entering the runtime (select.hpp, select_try), and comes
+//              here with tried set only if neither was ready: a ready
+//              case then costs one runtime entry, its own, and not this
+//              function's set-up as well. Go locks every channel first, and
 //              so chooses among the cases ready at one instant; pass 0
 //              chooses the first ready case in poll order at the instant
 //              it looks at it, which is the choice Go makes for a select
@@ -314,7 +319,12 @@ int selectnb(scase* const* cases, int deflt, bool* recv_ok) {
 
 }  // namespace
 
-int selectgo(scase* const* cases, int n, bool* recv_ok) {
+int select_coin() noexcept {
+  gort::rt::m* mp = gort::rt::getm();
+  return mp != nullptr ? static_cast<int>(gort::rt::cheaprand(mp) & 1) : -1;
+}
+
+int selectgo(scase* const* cases, int n, bool* recv_ok, bool tried) {
   using namespace gort::rt;
   if (n == 2 && (cases[0]->k == scase::kind::deflt) != (cases[1]->k == scase::kind::deflt))
     return selectnb(cases, cases[0]->k == scase::kind::deflt ? 0 : 1, recv_ok);
@@ -349,7 +359,7 @@ int selectgo(scase* const* cases, int n, bool* recv_ok) {
   if (npoll == 1 && n == 1) return perform(gp, cases[0], true, recv_ok) ? 0 : -1;
 
   // Pass 0 (gort): each case alone, in poll order, without locking the rest.
-  for (int k = 0; k < npoll; ++k) {
+  for (int k = 0; k < npoll && !tried; ++k) {
     if (perform(gp, cases[pollorder[k]], false, recv_ok)) return pollorder[k];
     race_window();
   }

@@ -78,6 +78,8 @@ TEST_P(ChanStressTest, ManyToMany) {
 
 TEST_P(ChanStressTest, SelectStress) { select_stress(GetParam(), scaled(100000)); }
 
+TEST_P(ChanStressTest, TwoCaseSelectStress) { select2_stress(GetParam(), static_cast<int>(scaled(100000))); }
+
 TEST_P(ChanStressTest, MultiConsumer) { multi_consumer(GetParam(), static_cast<int>(scaled(271828))); }
 
 TEST_P(ChanStressTest, CloseUnderLoad) {

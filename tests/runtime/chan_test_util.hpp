@@ -199,6 +199,74 @@ inline void select_stress(int procs, long N) {
   }
 }
 
+// select2_stress: two-case selects without a default, whose pass 0 runs
+// inline before any runtime entry (select.hpp, select_try), on a channel of
+// each kind (unbuffered, capacity 2). Per channel one plain sender of N
+// values and one plain receiver; two goroutines sending N values each
+// through a select of a send on either channel, and two receiving through a
+// select of a receive on either, until both are closed (a closed channel's
+// case is set to nil). Once every sender is done, both channels close. Every
+// value, tagged with its sender, must be received exactly once: a select
+// whose inline try took a value and then went on into selectgo would take
+// two, one that parked with a case ready would never wake.
+inline void select2_stress(int procs, int N) {
+  constexpr int kSenders = 4;  // 2 plain, 2 select
+  const int total = kSenders * N;
+  std::vector<std::atomic<int>> seen(total);
+  std::atomic<long> bad{0};
+  int rc = run_procs(procs, [&] {
+    std::array<gort::chan<int>, 2> c = {gort::make_chan<int>(), gort::make_chan<int>(2)};
+    gort::WaitGroup senders, receivers;
+    senders.add(kSenders);
+    receivers.add(4);
+    auto take = [&](std::optional<int> v) {
+      if (v && *v >= 0 && *v < total)
+        seen[*v].fetch_add(1, std::memory_order_relaxed);
+      else if (v)
+        bad.fetch_add(1, std::memory_order_relaxed);
+    };
+    for (int k = 0; k < 2; ++k) {
+      gort::go([&, k] {
+        for (int i = 0; i < N; ++i) c[k].send(k * N + i);
+        senders.done();
+      });
+      gort::go([&, k] {
+        for (int v : c[k]) take(v);
+        receivers.done();
+      });
+      gort::go([&, k] {
+        for (int i = 0; i < N; ++i) {
+          const int v = (2 + k) * N + i;
+          gort::select(gort::case_send(c[0], v), gort::case_send(c[1], v));
+        }
+        senders.done();
+      });
+      gort::go([&] {
+        std::array<gort::chan<int>, 2> mine = c;
+        while (mine[0] || mine[1]) {
+          auto on = [&](int j) {
+            return [&, j](std::optional<int> v) {
+              if (!v) mine[j] = {};
+              take(v);
+            };
+          };
+          gort::select(gort::case_recv(mine[0], on(0)), gort::case_recv(mine[1], on(1)));
+        }
+        receivers.done();
+      });
+    }
+    senders.wait();
+    c[0].close();
+    c[1].close();
+    receivers.wait();
+  });
+  EXPECT_EQ(rc, 0);
+  long not_once = 0;
+  for (int v = 0; v < total; ++v) not_once += seen[v].load() != 1;
+  EXPECT_EQ(not_once, 0);
+  EXPECT_EQ(bad.load(), 0);
+}
+
 // close_under_load: n_senders senders of per values each and n_receivers
 // receivers on one channel of capacity cap, and a closer that closes it once
 // half the values have arrived. Each value is either delivered (its send

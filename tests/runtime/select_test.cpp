@@ -276,6 +276,8 @@ TEST_P(SelectTest, SelfSelectMany) {
 
 TEST_P(SelectTest, SelectStress) { select_stress(GetParam(), scaled(10000)); }
 
+TEST_P(SelectTest, TwoCaseSelectStress) { select2_stress(GetParam(), static_cast<int>(scaled(10000))); }
+
 // Only nil channels and a default: the default, every time.
 TEST_P(SelectTest, NilChannelsAndDefault) {
   int dflt = 0, other = 0;
