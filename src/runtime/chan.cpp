@@ -167,26 +167,12 @@ void recv(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GOR
   finish_wake(mp, sg, true);
 }
 
-void buf_put(hchan* c, void* ep) {
-  assert_lock_held(&c->lock);
-  c->move_elem(c->slot(c->sendx), ep);
-  if (++c->sendx == c->dataqsiz) c->sendx = 0;
-  // Relaxed: a lock-free reader of qcount only decides "would block" and
-  // never reads a slot without the lock; a close publishes it (closechan).
-  c->qcount.store(c->qcount.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
+namespace {
 
-void buf_get(hchan* c, void* ep) {
-  assert_lock_held(&c->lock);
-  c->take(ep, c->slot(c->recvx));
-  if (++c->recvx == c->dataqsiz) c->recvx = 0;
-  // Release, paired with the acquire in hchan::empty: a lock-free "closed
-  // and drained" (chanrecv) that reads the count this leaves comes after
-  // this receive.
-  c->qcount.store(c->qcount.load(std::memory_order_relaxed) - 1, std::memory_order_release);
-}
-
-bool chansend(g* gp, hchan* c, void* ep, bool block) {
+// The bodies of chansend and chanrecv, inlined into the public entries
+// (chansend_entered and chanrecv_entered below: a call less on every
+// channel operation) and called out of line by select and the timers.
+[[gnu::always_inline]] inline bool chansend_body(g* gp, hchan* c, void* ep, bool block) {
   if (c == nullptr) {
     if (!block) return false;
     park_forever(wait_reason::chan_send_nil_chan);
@@ -216,7 +202,7 @@ bool chansend(g* gp, hchan* c, void* ep, bool block) {
   return true;
 }
 
-recv_result chanrecv(g* gp, hchan* c, void* ep, bool block) {
+[[gnu::always_inline]] inline recv_result chanrecv_body(g* gp, hchan* c, void* ep, bool block) {
   if (c == nullptr) {
     if (!block) return {false, false};
     park_forever(wait_reason::chan_receive_nil_chan);
@@ -249,6 +235,12 @@ recv_result chanrecv(g* gp, hchan* c, void* ep, bool block) {
   }
   return {true, block_on(gp, c, c->recvq, ep, wait_reason::chan_receive)};
 }
+
+}  // namespace
+
+bool chansend(g* gp, hchan* c, void* ep, bool block) { return chansend_body(gp, c, ep, block); }
+
+recv_result chanrecv(g* gp, hchan* c, void* ep, bool block) { return chanrecv_body(gp, c, ep, block); }
 
 // closechan: Go's closechan.
 void closechan(g* gp, hchan* c) {
@@ -372,12 +364,12 @@ bool may_skip_entry() { return run_active.load(std::memory_order_relaxed); }
 
 [[gnu::noinline]] bool chansend_entered(hchan* c, void* ep, bool block, const char* what) {
   rt::entry_guard e(what ? what : block ? "gort::chan::send" : "gort::chan::try_send");
-  return rt::chansend(e.gp, c, ep, block);
+  return rt::chansend_body(e.gp, c, ep, block);
 }
 
 [[gnu::noinline]] recv_status chanrecv_entered(hchan* c, void* ep, bool block, const char* what) {
   rt::entry_guard e(what ? what : block ? "gort::chan::recv" : "gort::chan::try_recv");
-  const rt::recv_result r = rt::chanrecv(e.gp, c, ep, block);
+  const rt::recv_result r = rt::chanrecv_body(e.gp, c, ep, block);
   if (!r.selected) return recv_status::not_ready;
   return r.received ? recv_status::received : recv_status::closed;
 }

@@ -200,7 +200,26 @@ void closechan(g* gp, hchan* c);
 using unlock_fn = void (*)(void* arg);
 void send(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_RELEASE(c->lock);
 void recv(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GORT_RELEASE(c->lock);
-void buf_put(hchan* c, void* ep) GORT_REQUIRES(c->lock);  // a buffered send into a free slot
-void buf_get(hchan* c, void* ep) GORT_REQUIRES(c->lock);  // a buffered receive from a full slot
+
+// buf_put: a buffered send into a free slot.
+inline void buf_put(hchan* c, void* ep) GORT_REQUIRES(c->lock) {
+  assert_lock_held(&c->lock);
+  c->move_elem(c->slot(c->sendx), ep);
+  if (++c->sendx == c->dataqsiz) c->sendx = 0;
+  // Relaxed: a lock-free reader of qcount only decides "would block" and
+  // never reads a slot without the lock; a close publishes it (closechan).
+  c->qcount.store(c->qcount.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+// buf_get: a buffered receive from a full slot.
+inline void buf_get(hchan* c, void* ep) GORT_REQUIRES(c->lock) {
+  assert_lock_held(&c->lock);
+  c->take(ep, c->slot(c->recvx));
+  if (++c->recvx == c->dataqsiz) c->recvx = 0;
+  // Release, paired with the acquire in hchan::empty: a lock-free "closed
+  // and drained" (chanrecv) that reads the count this leaves comes after
+  // this receive.
+  c->qcount.store(c->qcount.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+}
 
 }  // namespace gort::rt
