@@ -991,7 +991,7 @@ TEST_P(ChanTest, NonblockRecvRacingCloseFindsValueOrClosed) {
     for (int r = 0; r < rounds; ++r) chans.push_back(gort::make_chan<int>(1));
     gort::go([&] {
       for (int r = 0; r < rounds; ++r) {
-        while (handed.load(std::memory_order_acquire) < r) gort::yield();
+        await_round(handed, r);
         for (;;) {
           int got = 0;
           if (!nb::try_recv(chans[r], r % 2 == 1, got)) {
@@ -1009,7 +1009,7 @@ TEST_P(ChanTest, NonblockRecvRacingCloseFindsValueOrClosed) {
       handed.store(r, std::memory_order_release);
       chans[r].close();
       if (chans[r].recv()) by_main.fetch_add(1, std::memory_order_relaxed);
-      while (finished.load(std::memory_order_acquire) < r) gort::yield();
+      await_round(finished, r);
     }
   });
   EXPECT_EQ(rc, 0);

@@ -58,6 +58,23 @@ inline std::string procs_name(const ::testing::TestParamInfo<int>& info) { retur
 // sleep_for: Go's time.Sleep.
 inline void sleep_for(std::chrono::microseconds d) { gort::sleep(d); }
 
+// await_round: wait until flag reaches r, for the racing tests whose two
+// goroutines hand each other rounds and must run at once for their race to
+// happen. It spins with gort::yield while the other side runs. If the other
+// side has not come after a few thousand yields, its thread is off the CPU
+// (a loaded machine: ctest -j2, a sanitizer, other programs), and spinning
+// on would hold this one for the rest of the kernel's time slice every
+// round, tens of seconds over a test's rounds: it then sleeps between looks.
+inline void await_round(const std::atomic<int>& flag, int r) {
+  constexpr int spins = 4096;
+  for (int i = 0; flag.load(std::memory_order_acquire) < r; ++i) {
+    if (i < spins)
+      gort::yield();
+    else
+      sleep_for(std::chrono::microseconds(20));
+  }
+}
+
 // spin_until: yields until pred() holds or timeout passes; returns pred().
 template <class Pred>
 bool spin_until(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {

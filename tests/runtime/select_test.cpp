@@ -663,7 +663,7 @@ TEST_P(SelectTest, DefaultOnlyWhenNothingReadyAtOnce) {
     std::vector<round> rs(rounds);
     gort::go([&] {
       for (int r = 0; r < rounds; ++r) {
-        while (handed.load(std::memory_order_acquire) < r) gort::yield();
+        await_round(handed, r);
         rs[r].selector_got =
             gort::select(gort::case_recv(rs[r].c1), gort::case_recv(rs[r].c2), gort::case_default()) != 2;
         finished.store(r, std::memory_order_release);
@@ -674,7 +674,7 @@ TEST_P(SelectTest, DefaultOnlyWhenNothingReadyAtOnce) {
       handed.store(r, std::memory_order_release);
       rs[r].c2.send(2);
       const bool main_got = gort::select(gort::case_recv(rs[r].c1), gort::case_default()) == 0;
-      while (finished.load(std::memory_order_acquire) < r) gort::yield();
+      await_round(finished, r);
       if (!rs[r].selector_got) ++defaults;
       if (rs[r].selector_got + main_got + rs[r].c1.len() + rs[r].c2.len() != 2) ++miscounted;
     }
