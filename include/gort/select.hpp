@@ -181,16 +181,11 @@ int selectnb(C& cas, int i, D& deflt) {
 // (selectgo does it all).
 template <class A, class B>
 int select_try(A& a, B& b) {
-  switch (select_coin()) {
-    case 0:
-      if (a.try_now()) return 0;
-      return b.try_now() ? 1 : -1;
-    case 1:
-      if (b.try_now()) return 1;
-      return a.try_now() ? 0 : -1;
-    default:
-      return -2;
-  }
+  const int first = select_coin();
+  if (first < 0) return -2;
+  const auto try_case = [&](int i) { return i == 0 ? a.try_now() : b.try_now(); };
+  if (try_case(first)) return first;
+  return try_case(1 - first) ? 1 - first : -1;
 }
 
 }  // namespace detail
