@@ -7,12 +7,16 @@
 //
 // Every chan<T> shares one type-erased core in the runtime (src/runtime/
 // chan.cpp, Go's hchan), which moves elements with the operations in
-// detail::elem_ops. Misuse throws gort::panic_error with Go's messages:
+// detail::elem_ops. A non-blocking operation (try_send, try_recv, a select
+// with a default) that finds nothing ready decides so inline, from the
+// core's header, as Go's selectnbrecv: a few loads, no call. Misuse throws
+// gort::panic_error with Go's messages:
 // "send on closed channel", "close of closed channel", "close of nil channel".
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <memory>
 #include <new>
@@ -20,12 +24,17 @@
 #include <type_traits>
 #include <utility>
 
+#include "gort/detail/race_window.hpp"
 #include "gort/runtime.hpp"
 
 namespace gort {
 
 template <class T>
 class chan;
+
+namespace rt {
+struct sudog;  // a goroutine's record of its wait on a channel
+}  // namespace rt
 
 // recv_result: what chan::try_recv got. value: the value received, if one
 // was ready; closed: the channel is closed and drained (no value will ever
@@ -57,21 +66,100 @@ inline constexpr elem_ops elem_ops_for{
         : +[](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
     std::is_trivially_destructible_v<T> ? nullptr : +[](void* p) noexcept { static_cast<T*>(p)->~T(); }};
 
-// The channel core's handle count sits first, so copies of a chan<T> count
-// references without a call into the runtime.
+// waitq: the goroutines waiting on one channel, Go's waitq: a FIFO of
+// sudogs (the runtime's wait records) linked through their next and prev,
+// under the channel's lock. Its operations are the runtime's
+// (src/runtime/chan.cpp); it is here for its layout: first is also read
+// without the lock, for nullness only, by the checks below (Go reads it
+// with atomic.Loadp). Hence an atomic, written and read relaxed under the
+// lock, which orders it.
+struct waitq {
+  std::atomic<rt::sudog*> first{nullptr};
+  rt::sudog* last = nullptr;
+
+  rt::sudog* head() const noexcept { return first.load(std::memory_order_relaxed); }
+  void set_head(rt::sudog* s) noexcept { first.store(s, std::memory_order_relaxed); }
+  void enqueue(rt::sudog* s);
+  // dequeue removes and returns the first sudog whose goroutine may be
+  // woken. A select's sudog is skipped (and dropped) when its goroutine has
+  // already been won by another case: the waker must win gp->selectdone.
+  // The empty queue, what most operations find, is told inline.
+  rt::sudog* dequeue() { return head() == nullptr ? nullptr : dequeue_waiter(); }
+  // dequeue_sudog removes s if it is still queued (select's pass 3).
+  void dequeue_sudog(rt::sudog* s);
+
+ private:
+  rt::sudog* dequeue_waiter();  // dequeue of a queue not empty
+};
+
+// hchan_header: the part of the channel core (src/runtime/chan.hpp, Go's
+// hchan) that code inlined from this header reads without a call: the
+// handle count, which copies of a chan<T> count, and what the lock-free
+// "nothing ready" checks of the non-blocking operations read.
+// closed and qcount are written under the channel's lock and read without
+// it by these checks and by len(); under the lock they are read and written
+// relaxed (the lock orders them), and the orders below are for the
+// lock-free readers. dataqsiz is fixed when the channel is made. The queues
+// are under the lock (hchan::recvq(), sendq()), but for their heads' reads
+// here. The rest of the core, its lock first, follows in hchan.
 struct hchan_header {
   std::atomic<std::size_t> refs{1};
+  std::atomic<std::size_t> qcount{0};  // values in the buffer
+  std::size_t dataqsiz = 0;            // the buffer's capacity
+  waitq recvq_;                        // parked receivers
+  waitq sendq_;                        // parked senders
+  std::atomic<std::uint32_t> closed{0};  // last: hchan's lock fills the padding after it
+
+  // Go's full() and empty(): a send, a receive would block. Exact under the
+  // lock; without it, a snapshot (acquire: a later load of closed is not
+  // taken before it; qcount's also pairs with the release in buf_get).
+  bool full() const noexcept {
+    return dataqsiz == 0 ? recvq_.first.load(std::memory_order_acquire) == nullptr
+                         : qcount.load(std::memory_order_acquire) == dataqsiz;
+  }
+  bool empty() const noexcept {
+    return dataqsiz == 0 ? sendq_.first.load(std::memory_order_acquire) == nullptr
+                         : qcount.load(std::memory_order_acquire) == 0;
+  }
+
+  // The lock-free fail paths of the non-blocking operations (Go's, in
+  // chansend and chanrecv without block). send_would_block: not closed, then
+  // full; if both held when observed, the send would have failed at the
+  // moment full() was read (closed only ever goes 0 -> 1), whatever
+  // happened between the two loads. Acquire keeps full()'s loads after it.
+  bool send_would_block() const noexcept {
+    if (closed.load(std::memory_order_acquire) != 0) return false;
+    race_window();
+    return full();
+  }
+  // recv_without_lock: empty, then not closed: "empty and not closed" was
+  // true at the instant empty() was read, and the receive may fail as of
+  // then (not_ready). Closed for good, the acquire (of closechan's release
+  // store) made every send before the close visible: if a re-check finds
+  // nothing, the values that arrived between the two checks have been
+  // received too, and none can come (closed, no lock: Go's path, as its
+  // race detector's acquire of the close). Else the lock decides (take_lock).
+  enum class nbrecv { not_ready, closed, take_lock };
+  nbrecv recv_without_lock() const noexcept {
+    if (!empty()) return nbrecv::take_lock;
+    race_window();
+    if (closed.load(std::memory_order_acquire) == 0) return nbrecv::not_ready;
+    race_window();
+    return empty() ? nbrecv::closed : nbrecv::take_lock;
+  }
 };
 struct hchan;
 
 // The runtime's channel operations (Go's makechan, chansend, chanrecv,
-// closechan). c may be nullptr (the nil channel) except in freechan.
+// closechan), which enter the runtime. c may be nullptr (the nil channel)
+// except in freechan.
 hchan* makechan(const elem_ops* ops, std::size_t capacity);
 void freechan(hchan* c) noexcept;
 // chansend moves from *ep; without block it returns false, leaving *ep as it
 // was, when the send would have to wait. chanrecv constructs *ep only when it
 // says received. what names the caller in a misuse's message (default:
-// the chan method).
+// the chan method). Without block, selectnbsend and selectnbrecv below
+// decide "nothing ready" first, without a call.
 enum class recv_status : unsigned char { received, closed, not_ready };
 bool chansend(hchan* c, void* ep, bool block, const char* what = nullptr);
 recv_status chanrecv(hchan* c, void* ep, bool block, const char* what = nullptr);
@@ -80,6 +168,37 @@ std::size_t chanlen(const hchan* c) noexcept;
 std::size_t chancap(const hchan* c) noexcept;
 
 inline hchan_header* header(hchan* c) noexcept { return reinterpret_cast<hchan_header*>(c); }
+
+// selectnbsend and selectnbrecv: the non-blocking send and receive (a
+// select with one case and a default, as Go's compiler lowers it; chan's
+// try_send and try_recv). A "nothing ready" that the lock-free checks
+// decide costs a few loads here and no runtime entry: it touches nothing
+// of the scheduler's, so it needs neither a P nor the preemption
+// handshake's flags. A failing select in a loop then costs what Go's
+// selectnbrecv does; such a loop enters the runtime no more than user code
+// that calls nothing, and sysmon hands its P on after 20 ms, as for any
+// goroutine that keeps it (src/runtime/preempt.cpp). run_active
+// (runtime.hpp) is a hint: a stale false only costs the entry; a stale true
+// after a run lets an operation that reads nothing but c's atomics fail
+// without the entry's refusal outside run().
+inline bool selectnbsend(hchan* c, void* ep, const char* what = nullptr) {
+  if (run_active.load(std::memory_order_relaxed) && (c == nullptr || header(c)->send_would_block())) return false;
+  return chansend(c, ep, false, what);
+}
+inline recv_status selectnbrecv(hchan* c, void* ep, const char* what = nullptr) {
+  if (run_active.load(std::memory_order_relaxed)) {
+    if (c == nullptr) return recv_status::not_ready;
+    switch (header(c)->recv_without_lock()) {
+      case hchan_header::nbrecv::not_ready:
+        return recv_status::not_ready;
+      case hchan_header::nbrecv::closed:
+        return recv_status::closed;
+      case hchan_header::nbrecv::take_lock:
+        break;
+    }
+  }
+  return chanrecv(c, ep, false, what);
+}
 
 // Uninitialised storage for one T, for the runtime to construct into.
 template <class T>
@@ -139,7 +258,7 @@ class chan {
   // channel", as send. try_recv takes a value only if one is ready; its
   // .closed tells a closed, drained channel from one with nothing ready yet.
   // On the nil channel neither is ever ready.
-  bool try_send(T&& v) const { return detail::chansend(c_, &v, false); }
+  bool try_send(T&& v) const { return detail::selectnbsend(c_, &v); }
   bool try_send(const T& v) const {
     T copy(v);
     return try_send(std::move(copy));
@@ -195,7 +314,7 @@ class chan {
   // received); T needs only a move constructor, not assignment.
   detail::recv_status recv_into(std::optional<T>& out, bool block = true) const {
     detail::slot<T> s;
-    const detail::recv_status st = detail::chanrecv(c_, &s.v, block);
+    const detail::recv_status st = block ? detail::chanrecv(c_, &s.v, true) : detail::selectnbrecv(c_, &s.v);
     if (st != detail::recv_status::received) return st;
     out.emplace(std::move(s.v));
     s.v.~T();

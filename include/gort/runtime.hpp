@@ -18,6 +18,7 @@
 // call that waits in another thread when run() ends.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -29,6 +30,17 @@
 #include "gort/detail/funcval.hpp"
 
 namespace gort {
+
+namespace detail {
+// run_active: run() is between its set-up and its teardown. A hint, read
+// relaxed by the inline fast paths that touch nothing of the runtime's:
+// Mutex::lock takes an unlocked mutex, and a non-blocking channel operation
+// fails (chan.hpp, selectnbrecv), without a runtime entry while it is set;
+// when it is not, they enter, and the entry refuses the call outside a run.
+// A stale true after a run lets such a lock or failure go unrefused;
+// nothing of the runtime is touched either way.
+extern std::atomic<bool> run_active;
+}  // namespace detail
 
 struct Config {
   int maxprocs = 0;            // number of Ps; 0: $GOMAXPROCS, else hardware threads; at most 1024

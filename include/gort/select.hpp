@@ -108,7 +108,7 @@ class recv_case final : public scase {
   }
   // try_now: the case as a non-blocking receive; true if it was chosen.
   bool try_now() {
-    const recv_status st = chanrecv(c, elem, false, "gort::select");
+    const recv_status st = selectnbrecv(c, elem, "gort::select");
     if (st == recv_status::not_ready) return false;
     complete(st == recv_status::received);
     return true;
@@ -135,7 +135,7 @@ class send_case final : public scase {
   void complete(bool) override { fn_(); }
   // try_now: the case as a non-blocking send; true if it was chosen.
   bool try_now() {
-    if (!chansend(c, elem, false, "gort::select")) return false;
+    if (!selectnbsend(c, elem, "gort::select")) return false;
     fn_();
     return true;
   }

@@ -23,6 +23,7 @@
 #include <mutex>
 
 #include "gort/detail/thread_annotations.hpp"
+#include "gort/runtime.hpp"
 
 namespace gort {
 
@@ -30,13 +31,6 @@ namespace detail {
 // Throws std::logic_error naming `what` outside run(); binds a thread the
 // runtime did not start to an extra M during one (runtime.hpp).
 void require_goroutine(const char* what);
-// run_active: run() is between its set-up and its teardown. A hint, read
-// relaxed by the inline fast paths that touch nothing of the runtime's:
-// Mutex::lock takes an unlocked mutex without a runtime entry while it is
-// set, and enters (require_goroutine, which refuses the call outside a run)
-// when it is not. A stale true after a run lets such a lock succeed
-// unrefused; nothing of the runtime is touched either way.
-extern std::atomic<bool> run_active;
 }  // namespace detail
 
 // Mutex: sync.Mutex, with Go's two modes (src/sync/mutex.cpp). In normal

@@ -43,7 +43,9 @@
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
 
-namespace gort::rt {
+namespace gort::detail {
+
+using rt::sudog;
 
 void waitq::enqueue(sudog* s) {
   s->next = nullptr;
@@ -55,7 +57,7 @@ void waitq::enqueue(sudog* s) {
   last = s;
 }
 
-sudog* waitq::dequeue() {
+sudog* waitq::dequeue_waiter() {
   while (sudog* s = head()) {
     set_head(s->next);
     (s->next ? s->next->prev : last) = nullptr;
@@ -86,6 +88,10 @@ void waitq::dequeue_sudog(sudog* s) {
   (y ? y->prev : last) = x;
   s->next = s->prev = nullptr;
 }
+
+}  // namespace gort::detail
+
+namespace gort::rt {
 
 namespace {
 
@@ -170,7 +176,7 @@ void recv(m* mp, hchan* c, sudog* sg, void* ep, unlock_fn unlock, void* arg) GOR
 namespace {
 
 // The bodies of chansend and chanrecv, inlined into the public entries
-// (chansend_entered and chanrecv_entered below: a call less on every
+// (detail::chansend and detail::chanrecv below: a call less on every
 // channel operation) and called out of line by select and the timers.
 [[gnu::always_inline]] inline bool chansend_body(g* gp, hchan* c, void* ep, bool block) {
   if (c == nullptr) {
@@ -185,7 +191,7 @@ namespace {
     c->lock.unlock();
     throw panic_error("send on closed channel");
   }
-  if (sudog* sg = c->recvq.dequeue()) {
+  if (sudog* sg = c->recvq().dequeue()) {
     send(gp->m, c, sg, ep, &unlock_chan, c);
     return true;
   }
@@ -198,7 +204,7 @@ namespace {
     c->lock.unlock();
     return false;
   }
-  if (!block_on(gp, c, c->sendq, ep, wait_reason::chan_send)) throw panic_error("send on closed channel");
+  if (!block_on(gp, c, c->sendq(), ep, wait_reason::chan_send)) throw panic_error("send on closed channel");
   return true;
 }
 
@@ -220,7 +226,7 @@ namespace {
       c->lock.unlock();
       return {true, false};
     }
-  } else if (sudog* sg = c->sendq.dequeue()) {
+  } else if (sudog* sg = c->sendq().dequeue()) {
     recv(gp->m, c, sg, ep, &unlock_chan, c);
     return {true, true};
   }
@@ -233,7 +239,7 @@ namespace {
     c->lock.unlock();
     return {false, false};
   }
-  return {true, block_on(gp, c, c->recvq, ep, wait_reason::chan_receive)};
+  return {true, block_on(gp, c, c->recvq(), ep, wait_reason::chan_receive)};
 }
 
 }  // namespace
@@ -260,7 +266,7 @@ void closechan(g* gp, hchan* c) {
   // gList: each goready takes runnext and moves the previous one to the
   // queue's tail, so the first waiter runs first and the rest in order.
   sudog* woken = nullptr;
-  for (waitq* q : {&c->recvq, &c->sendq})
+  for (waitq* q : {&c->recvq(), &c->sendq()})
     while (sudog* sg = q->dequeue()) {
       sg->elem = nullptr;
       sg->next = woken;
@@ -276,7 +282,7 @@ void closechan(g* gp, hchan* c) {
 std::size_t chan_drop_waiters(hchan* c) {
   std::size_t n = 0;
   c->lock.lock();
-  for (waitq* q : {&c->recvq, &c->sendq}) {
+  for (waitq* q : {&c->recvq(), &c->sendq()}) {
     for (sudog* s = q->head(); s != nullptr;) {
       sudog* next = s->next;
       s->next = s->prev = nullptr;  // as dequeued: a dequeue_sudog after this finds it gone
@@ -313,9 +319,9 @@ void hchan::check() const {
   const char* what = nullptr;
   if (q > dataqsiz)
     what = "qcount > dataqsiz";
-  else if (q > 0 && recvq.head() != nullptr)
+  else if (q > 0 && recvq_.head() != nullptr)
     what = "receivers wait while the buffer holds values";
-  else if (q < dataqsiz && sendq.head() != nullptr)
+  else if (q < dataqsiz && sendq_.head() != nullptr)
     what = "senders wait while the buffer has room";
   if (what == nullptr) [[likely]]
     return;
@@ -335,7 +341,7 @@ hchan* makechan(const elem_ops* ops, std::size_t capacity) { return rt::makechan
 // Not analyzed: c's fields are read without the lock, which nobody else can
 // take any more.
 void freechan(hchan* c) noexcept GORT_NO_THREAD_SAFETY_ANALYSIS {
-  for (rt::waitq* q : {&c->recvq, &c->sendq})
+  for (rt::waitq* q : {&c->recvq(), &c->sendq()})
     for (rt::sudog* s = q->head(); s != nullptr; s = s->next) s->c = nullptr, s->elem = nullptr;
   for (std::size_t n = c->qcount.load(std::memory_order_relaxed), i = c->recvx; n > 0; --n) {
     c->destroy_elem(c->slot(i));
@@ -346,48 +352,20 @@ void freechan(hchan* c) noexcept GORT_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 // The entry points bind a thread the runtime did not start to an extra M,
-// and outside a run refuse the call (entry_guard). Without entry: a
-// non-blocking operation whose lock-free path decides it, inside a run,
-// returns before the runtime entry. It touches nothing of the scheduler's,
-// so it needs neither a P nor the handshake's flags; a failing select in a
-// loop then costs a few loads, as Go's selectnbrecv. Such a loop enters the
-// runtime no more than user code that calls nothing: sysmon hands its P on
-// after 20 ms, as for any goroutine that keeps it (preempt.cpp).
-// run_active (gort/sync.hpp) is read relaxed: it is a hint, set by
-// schedinit before any G runs. A stale false only costs the entry; a stale
-// true after teardown lets an operation that reads nothing but c's atomics
-// fail without entry_guard's refusal.
-// The entered halves are out of line, so that the fail paths before them
-// save no registers and set up no frame for the entry_guard they skip.
-namespace {
-bool may_skip_entry() { return run_active.load(std::memory_order_relaxed); }
-
-[[gnu::noinline]] bool chansend_entered(hchan* c, void* ep, bool block, const char* what) {
+// and outside a run refuse the call (entry_guard). The non-blocking forms
+// come here only when their lock-free checks could not decide
+// (selectnbsend and selectnbrecv in gort/chan.hpp), and the bodies check
+// again once entered, as select's pass 0 needs them to.
+bool chansend(hchan* c, void* ep, bool block, const char* what) {
   rt::entry_guard e(what ? what : block ? "gort::chan::send" : "gort::chan::try_send");
   return rt::chansend_body(e.gp, c, ep, block);
 }
 
-[[gnu::noinline]] recv_status chanrecv_entered(hchan* c, void* ep, bool block, const char* what) {
+recv_status chanrecv(hchan* c, void* ep, bool block, const char* what) {
   rt::entry_guard e(what ? what : block ? "gort::chan::recv" : "gort::chan::try_recv");
   const rt::recv_result r = rt::chanrecv_body(e.gp, c, ep, block);
   if (!r.selected) return recv_status::not_ready;
   return r.received ? recv_status::received : recv_status::closed;
-}
-}  // namespace
-
-bool chansend(hchan* c, void* ep, bool block, const char* what) {
-  if (!block && may_skip_entry() && (c == nullptr || c->send_would_block())) return false;
-  return chansend_entered(c, ep, block, what);
-}
-
-recv_status chanrecv(hchan* c, void* ep, bool block, const char* what) {
-  if (!block && may_skip_entry()) {
-    if (c == nullptr) return recv_status::not_ready;
-    const hchan::nbrecv now = c->recv_without_lock();
-    if (now == hchan::nbrecv::not_ready) return recv_status::not_ready;
-    if (now == hchan::nbrecv::closed) return recv_status::closed;
-  }
-  return chanrecv_entered(c, ep, block, what);
 }
 
 void closechan(hchan* c) {

@@ -11,28 +11,7 @@
 #include "runtime/runtime2.hpp"
 
 namespace gort::rt {
-
-// waitq: a FIFO of sudogs waiting on one channel, linked through next/prev,
-// under the channel's lock. first is also read without the lock, for
-// nullness only, by the lock-free checks of non-blocking operations on
-// unbuffered channels (hchan::empty/full; Go reads it with atomic.Loadp):
-// hence an atomic, written and read relaxed under the lock, which orders it.
-struct waitq {
-  std::atomic<sudog*> first{nullptr};
-  sudog* last = nullptr;
-
-  sudog* head() const { return first.load(std::memory_order_relaxed); }
-  void set_head(sudog* s) { first.store(s, std::memory_order_relaxed); }
-
-  void enqueue(sudog* s);
-  // dequeue removes and returns the first sudog whose G may be woken. A
-  // select's sudog is skipped (and dropped) when its G has already been won
-  // by another case: the waker must win gp->selectdone.
-  sudog* dequeue();
-  // dequeue_sudog removes s if it is still queued (select's pass 3).
-  void dequeue_sudog(sudog* s);
-};
-
+using detail::waitq;  // gort/chan.hpp; its operations are chan.cpp's
 }  // namespace gort::rt
 
 namespace gort::detail {
@@ -42,24 +21,22 @@ namespace gort::detail {
 //     that sends and receives on the same unbuffered channel;
 //   on a buffered channel, qcount > 0 implies recvq is empty, and
 //     qcount < dataqsiz implies sendq is empty.
-// lock guards every field except refs (atomic), dataqsiz, ops and buf
-// (immutable), and closed and qcount, which are written under lock but read
-// without it by len() and the lock-free checks of non-blocking operations.
-// Under lock they are read and written relaxed: the lock orders them. The
-// orders below are for the lock-free readers.
+// The fields that the inline non-blocking checks read lock-free (closed,
+// qcount, dataqsiz, the queues' heads) are in hchan_header (gort/chan.hpp),
+// which says who may touch them how; the queues are reached through
+// recvq() and sendq(), under lock. lock guards every other field except
+// ops and buf (immutable).
 // No G is readied while lock is held: a woken G could run on another M and
 // find the lock taken for nothing.
 struct hchan : hchan_header {
   rt::mutex lock{rt::lock_rank::hchan};
-  std::atomic<std::uint32_t> closed{0};
-  std::atomic<std::size_t> qcount{0};  // values in buf
-  std::size_t dataqsiz = 0;            // capacity of buf
   std::size_t sendx GORT_GUARDED_BY(lock) = 0;  // next slot to send into
   std::size_t recvx GORT_GUARDED_BY(lock) = 0;  // next slot to receive from
-  unsigned char* buf = nullptr;        // dataqsiz slots of ops->size bytes
+  unsigned char* buf = nullptr;                 // dataqsiz slots of ops->size bytes
   const elem_ops* ops = nullptr;
-  rt::waitq recvq GORT_GUARDED_BY(lock);  // parked receivers
-  rt::waitq sendq GORT_GUARDED_BY(lock);  // parked senders
+
+  rt::waitq& recvq() GORT_REQUIRES(lock) { return recvq_; }  // parked receivers
+  rt::waitq& sendq() GORT_REQUIRES(lock) { return sendq_; }  // parked senders
 
   // check: the invariants above that hold whenever lock is free, asserted
   // by whoever has just taken it, in GORT_CHECKED builds (chan.cpp): qcount
@@ -106,45 +83,6 @@ struct hchan : hchan_header {
   void take(void* dst, void* src) const {
     move_elem(dst, src);
     destroy_elem(src);
-  }
-  // Go's full() and empty(): a send, a receive would block. Exact under the
-  // lock; without it, a snapshot (acquire: a later load of closed is not
-  // taken before it; qcount's also pairs with the release in buf_get).
-  // Not analyzed: the lock-free read of the queues' heads, which
-  // GUARDED_BY cannot tell from the locked ones.
-  bool full() const GORT_NO_THREAD_SAFETY_ANALYSIS {
-    return dataqsiz == 0 ? recvq.first.load(std::memory_order_acquire) == nullptr
-                         : qcount.load(std::memory_order_acquire) == dataqsiz;
-  }
-  bool empty() const GORT_NO_THREAD_SAFETY_ANALYSIS {
-    return dataqsiz == 0 ? sendq.first.load(std::memory_order_acquire) == nullptr
-                         : qcount.load(std::memory_order_acquire) == 0;
-  }
-
-  // The lock-free fail paths of the non-blocking operations (Go's, in
-  // chansend and chanrecv without block). send_would_block: not closed, then
-  // full; if both held when observed, the send would have failed at the
-  // moment full() was read (closed only ever goes 0 -> 1), whatever
-  // happened between the two loads. Acquire keeps full()'s loads after it.
-  bool send_would_block() const {
-    if (closed.load(std::memory_order_acquire) != 0) return false;
-    rt::race_window();
-    return full();
-  }
-  // recv_without_lock: empty, then not closed: "empty and not closed" was true at
-  // the instant empty() was read, and the receive may fail as of then
-  // (not_ready). Closed for good, the acquire (of closechan's release store)
-  // made every send before the close visible: if a re-check finds nothing,
-  // the values that arrived between the two checks have been received too,
-  // and none can come (closed, no lock: Go's path, as its race detector's
-  // acquire of the close). Else the lock decides (take_lock).
-  enum class nbrecv { not_ready, closed, take_lock };
-  nbrecv recv_without_lock() const {
-    if (!empty()) return nbrecv::take_lock;
-    rt::race_window();
-    if (closed.load(std::memory_order_acquire) == 0) return nbrecv::not_ready;
-    rt::race_window();
-    return empty() ? nbrecv::closed : nbrecv::take_lock;
   }
 };
 

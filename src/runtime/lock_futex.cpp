@@ -131,3 +131,7 @@ bool note::tsleep(std::int64_t ns) {
 }
 
 }  // namespace gort::rt
+
+#ifdef GORT_CHECKED
+void gort::detail::race_window() noexcept { gort::rt::procyield(100); }
+#endif

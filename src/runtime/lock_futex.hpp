@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "gort/detail/race_window.hpp"
 #include "gort/detail/thread_annotations.hpp"
 #include "runtime/lockrank.hpp"
 
@@ -142,17 +143,8 @@ inline std::int64_t cputicks() {
 
 // procyield: n spin-wait hints (PAUSE / YIELD). osyield: sched_yield.
 void procyield(int n);
-// race_window: between the two loads of a lock-free check whose soundness
-// rests on their order (hchan's non-blocking fail paths), a checked build
-// (GORT_CHECKED) pauses for a moment, so that a race test's concurrent
-// close or receive lands between them often rather than almost never, and
-// a wrong order or a missing re-check fails the test
-// (ChanTest.NonblockRecvRacingCloseFindsValueOrClosed). Other builds: nothing.
-inline void race_window() {
-#ifdef GORT_CHECKED
-  procyield(100);
-#endif
-}
+// race_window: gort/detail/race_window.hpp.
+using detail::race_window;
 void osyield();
 
 }  // namespace gort::rt

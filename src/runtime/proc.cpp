@@ -1401,7 +1401,7 @@ void schedinit(m* m0, const Config& cfg) GORT_NO_THREAD_SAFETY_ANALYSIS {
   procresize(m0, procs);
   sched.threads_before_run = process_threads() - 1;  // all but m0
   sched.lock.unlock();
-  detail::run_active.store(true, std::memory_order_relaxed);  // a hint (gort/sync.hpp)
+  detail::run_active.store(true, std::memory_order_relaxed);  // a hint (gort/runtime.hpp)
   sched.ticks0 = cputicks();
   sched.ns0 = nanotime();
   extram_lock.lock();

@@ -134,7 +134,7 @@ int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll,
         selunlock(&st);
         throw panic_error("send on closed channel");
       }
-      if (sudog* sg = c->recvq.dequeue()) {
+      if (sudog* sg = c->recvq().dequeue()) {
         send(st.mp, c, sg, cas->elem, &selunlock, &st);
         return i;
       }
@@ -144,7 +144,7 @@ int select_ready(selstate& st, const std::uint16_t* pollorder, int npoll,
         return i;
       }
     } else {
-      if (sudog* sg = c->sendq.dequeue()) {
+      if (sudog* sg = c->sendq().dequeue()) {
         recv(st.mp, c, sg, cas->elem, &selunlock, &st);
         *recv_ok = true;
         return i;
@@ -181,7 +181,7 @@ int select_wait(g* gp, selstate& st, sudog* sgs, bool heap, bool* recv_ok) GORT_
     sg->is_select = true;
     sg->elem = cas->elem;
     sg->c = cas->c;
-    (cas->k == scase::kind::send ? cas->c->sendq : cas->c->recvq).enqueue(sg);
+    (cas->k == scase::kind::send ? cas->c->sendq() : cas->c->recvq()).enqueue(sg);
     sg->waitlink = gp->waiting;  // for the end of the run (chan.cpp, block_on)
     gp->waiting = sg;
   }
@@ -193,7 +193,7 @@ int select_wait(g* gp, selstate& st, sudog* sgs, bool heap, bool* recv_ok) GORT_
     for (int k = 0; k < st.n; ++k) {
       const int i = st.lockorder[k];
       scase* cas = st.cases[i];
-      (cas->k == scase::kind::send ? cas->c->sendq : cas->c->recvq).dequeue_sudog(&sgs[i]);
+      (cas->k == scase::kind::send ? cas->c->sendq() : cas->c->recvq()).dequeue_sudog(&sgs[i]);
     }
     selunlock(&st);
     throw;
@@ -213,7 +213,7 @@ int select_wait(g* gp, selstate& st, sudog* sgs, bool heap, bool* recv_ok) GORT_
     if (&sgs[i] == won)
       casi = i;
     else
-      (cas->k == scase::kind::send ? cas->c->sendq : cas->c->recvq).dequeue_sudog(&sgs[i]);
+      (cas->k == scase::kind::send ? cas->c->sendq() : cas->c->recvq()).dequeue_sudog(&sgs[i]);
   }
   selunlock(&st);
   if (casi < 0) gothrow("selectgo: bad wakeup");
@@ -310,8 +310,8 @@ namespace {
 int selectnb(scase* const* cases, int deflt, bool* recv_ok) {
   const int i = 1 - deflt;
   scase* cas = cases[i];
-  if (cas->k == scase::kind::send) return chansend(cas->c, cas->elem, false, "gort::select") ? i : deflt;
-  const recv_status st = chanrecv(cas->c, cas->elem, false, "gort::select");
+  if (cas->k == scase::kind::send) return selectnbsend(cas->c, cas->elem, "gort::select") ? i : deflt;
+  const recv_status st = selectnbrecv(cas->c, cas->elem, "gort::select");
   if (st == recv_status::not_ready) return deflt;
   *recv_ok = st == recv_status::received;
   return i;

@@ -57,7 +57,7 @@ bool Mutex::try_lock() {
 }
 
 // lock_slow is also where a lock outside a run, or from a thread not yet
-// bound to an M, makes its runtime entry (sync.hpp, run_active).
+// bound to an M, makes its runtime entry (runtime.hpp, run_active).
 void Mutex::lock_slow() {
   detail::require_goroutine("gort::Mutex::lock");
   std::int64_t wait_start = 0;

@@ -971,7 +971,7 @@ TEST_P(ChanTest, NonblockingRecvRacesClose) {
 }
 
 // The lock-free "nothing ready" of a non-blocking receive
-// (hchan::recv_without_lock) against a close racing it. Each round, main
+// (hchan_header::recv_without_lock) against a close racing it. Each round, main
 // hands a spinning poller a channel holding a value, then at once closes
 // it and receives, while the poller polls it until it gets something. From
 // the hand-over on, the channel holds the value until it is closed, so
@@ -979,7 +979,7 @@ TEST_P(ChanTest, NonblockingRecvRacesClose) {
 // is received once, by the poller or by main. The race lies between a
 // poll's loads (empty, then closed, then empty again) and main's close and
 // receive, so it needs two Ps. Checked builds widen the gaps between those
-// loads (rt::race_window), and there reading closed before empty fails
+// loads (detail::race_window), and there reading closed before empty fails
 // this test. Odd rounds poll with try_recv, even ones with a select.
 TEST_P(ChanTest, NonblockRecvRacingCloseFindsValueOrClosed) {
   if (GetParam() < 2) GTEST_SKIP() << "the poller and main must run at once";

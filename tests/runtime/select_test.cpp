@@ -647,7 +647,7 @@ TEST_P(SelectTest, NonblockSelectRace2) { nonblock_select_race(GetParam(), true)
 // at its cases one at a time, and took the default when each was empty at
 // the moment it looked, would see c2 before main fills it and c1 after main
 // empties it. Checked builds widen the gap between looking at one case and
-// the next (rt::race_window). Nothing is lost either: of the round's two
+// the next (detail::race_window). Nothing is lost either: of the round's two
 // values, the selector and main receive one each, or the selector one and
 // the other stays in c2.
 TEST_P(SelectTest, DefaultOnlyWhenNothingReadyAtOnce) {

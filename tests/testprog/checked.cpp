@@ -141,7 +141,7 @@ int ChanWaitingReceiver() {
       int v = 0;
       gort::detail::chanrecv(c, &v, true);  // parks on recvq
     });
-    while (c->recvq.head() == nullptr) gort::yield();
+    while (c->recvq_.head() == nullptr) gort::yield();
     c->qcount.store(1, std::memory_order_relaxed);  // as if a send had buffered past it
     int v = 1;
     gort::detail::chansend(c, &v, true);
