@@ -2,6 +2,7 @@
 #include "runtime/lock_futex.hpp"
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -34,7 +35,24 @@ constexpr int passive_spin = 1;
 
 const bool multicore = std::thread::hardware_concurrency() > 1;
 
+bool membarrier_register() {
+  const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return false;
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
 }  // namespace
+
+// Before main, while the process has one thread: a mutex whose sides
+// changed between a sleeper's fence and an unlock could lose a wakeup.
+const bool membarrier_registered = membarrier_register();
+
+void membarrier_all() {
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+    fatal("membarrier failed after it registered");
+}
+
+alignas(64) std::atomic<std::uint32_t> mutex::lock_sleepers[mutex::sleeper_buckets];
 
 void futexsleep(std::atomic<std::uint32_t>* addr, std::uint32_t val, std::int64_t ns) {
   timespec ts;
@@ -73,22 +91,21 @@ std::int64_t nanotime() {
   return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-// lock_slow is lock2 after the fast path failed. Once we have set the key to
-// sleeping we must leave it sleeping when we take the lock: another thread may
-// be asleep and only an unlock that sees "sleeping" wakes it.
+// lock_slow is lock2 after the fast path failed: spin, then sleep counted
+// in the key's bucket. The count goes up before the fence and the last
+// look, and down only after the sleep (lock_futex.hpp: the handshake).
 void mutex::lock_slow(std::atomic<std::uint32_t>& key) {
-  std::uint32_t wait = key.exchange(locked, std::memory_order_acquire);
-  if (wait == unlocked) return;
-  // wait is locked or sleeping; whatever we swap in must preserve it.
   const int spin = multicore ? active_spin : 0;
-  // try_take: while the key reads unlocked, try to swap in wait.
-  auto try_take = [&key, &wait] {
+  // try_take: while the key reads unlocked, try to take it.
+  auto try_take = [&key] {
     while (key.load(std::memory_order_relaxed) == unlocked) {
       std::uint32_t expected = unlocked;
-      if (key.compare_exchange_weak(expected, wait, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+      if (key.compare_exchange_weak(expected, locked, std::memory_order_acquire, std::memory_order_relaxed))
+        return true;
     }
     return false;
   };
+  std::atomic<std::uint32_t>& sleepers = sleepers_of(key);
   for (;;) {
     for (int i = 0; i < spin; ++i) {
       if (try_take()) return;
@@ -98,10 +115,15 @@ void mutex::lock_slow(std::atomic<std::uint32_t>& key) {
       if (try_take()) return;
       osyield();
     }
-    wait = key.exchange(sleeping, std::memory_order_acquire);
-    if (wait == unlocked) return;
-    wait = sleeping;
-    futexsleep(&key, sleeping, -1);
+    sleepers.fetch_add(1, std::memory_order_relaxed);
+    if (membarrier_available())
+      membarrier_all();
+    else
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    const bool took = try_take();
+    if (!took) futexsleep(&key, locked, -1);
+    sleepers.fetch_sub(1, std::memory_order_relaxed);
+    if (took) return;
   }
 }
 

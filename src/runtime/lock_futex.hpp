@@ -2,22 +2,36 @@
 // Go counterpart: lock_futex.go (lock2, unlock2, notesleep, notewakeup).
 //
 // mutex blocks the OS thread, never just the goroutine: it guards scheduler
-// and channel state for a few instructions at a time. Go's protocol: the key
-// is unlocked (0), locked (1) or locked with sleepers (2). lock spins a little
-// (2 rounds of 480 pause instructions on multicore, then one sched_yield)
-// before sleeping on the futex; unlock wakes one sleeper if the key was 2.
+// and channel state for a few instructions at a time. The key is unlocked
+// (0) or locked (1). lock takes it with a CAS, or spins a little (2 rounds
+// of 480 pause instructions on multicore, then one sched_yield) before
+// sleeping on the futex. Go's lock_futex marks the key "locked with
+// sleepers" (2), so that unlock, an exchange, sees whether to wake; here
+// sleepers are counted apart, in a table of counts by the key's address
+// (lock_sleepers), and unlock is a plain store followed by a load of its
+// key's count: one atomic read-modify-write per lock and unlock instead of
+// two, which on this machine is most of what an uncontended channel
+// operation costs (docs/PERFORMANCE.md, "Figures behind the comments").
+// The store and the load are one side of an asymmetric Dekker handshake,
+// as sysmon's (preempt.cpp): a thread about to sleep counts itself, then
+// membarrier puts a full fence in every running thread of the process,
+// then it looks at the key once more and sleeps only if it is still
+// locked. Every unlock after that fence sees the count and wakes; one
+// before it has its store seen by that last look. Where there is no
+// membarrier, both sides fence.
 //
 // note is a one-shot event: notesleep blocks the thread until notewakeup; a
 // wakeup before the sleep is not lost. noteclear re-arms it; only the owner
 // of the note (the one thread that sleeps on it) may clear it.
 //
 // Orders. Every RMW that takes a mutex (lock's and try_lock's CAS, the
-// exchanges and CAS in lock_slow) is acquire, paired with the release
-// exchange in unlock; the loads that only poll the key before a CAS are
-// relaxed. Lost wakeups are the futex's business (it re-checks the key in
-// the kernel), not the orders'. A note's wakeup is a release exchange, paired
-// with the acquire loads in sleep, tsleep and is_set: the sleeper sees what
-// the waker wrote before it.
+// CAS in lock_slow) is acquire, paired with the release store in unlock;
+// the loads that only poll the key before a CAS are relaxed. The count's
+// increment and unlock's load of it are relaxed: the handshake's fences
+// order them, and a lost wakeup is otherwise the futex's business (it
+// re-checks the key in the kernel). A note's wakeup is a release exchange,
+// paired with the acquire loads in sleep, tsleep and is_set: the sleeper
+// sees what the waker wrote before it.
 //
 // Checked builds. A mutex carries its rank (lockrank.hpp) and lock, unlock
 // and try_lock tell the thread's held-lock stack; without GORT_CHECKED
@@ -39,6 +53,17 @@
 #include "runtime/lockrank.hpp"
 
 namespace gort::rt {
+
+// membarrier_available: the process registered, before main, for
+// membarrier_all; false where the kernel has no private expedited
+// membarrier (before Linux 4.14, or a seccomp filter), and when read
+// before that registration. membarrier_all: every thread of the process
+// that is running passes a full memory barrier before it returns: the
+// fence of an asymmetric Dekker handshake (mutex below, preempt.cpp's
+// hand-off, trace.cpp's seqlock, runq's runnext).
+extern const bool membarrier_registered;
+inline bool membarrier_available() { return membarrier_registered; }
+void membarrier_all();
 
 class GORT_CAPABILITY("mutex") mutex {
  public:
@@ -77,7 +102,13 @@ class GORT_CAPABILITY("mutex") mutex {
     lock_slow(key);
   }
   static void unlock_key(std::atomic<std::uint32_t>& key) {
-    if (key.exchange(unlocked, std::memory_order_release) == sleeping) wake(key);
+    key.store(unlocked, std::memory_order_release);
+    if (membarrier_available()) [[likely]]
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // the CPU's fence: a sleeper's membarrier
+    else
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleepers_of(key).load(std::memory_order_relaxed) != 0) [[unlikely]]
+      wake(key);
   }
   static bool try_lock_key(std::atomic<std::uint32_t>& key) {
     std::uint32_t expected = unlocked;
@@ -85,7 +116,17 @@ class GORT_CAPABILITY("mutex") mutex {
   }
 
  private:
-  static constexpr std::uint32_t unlocked = 0, locked = 1, sleeping = 2;
+  static constexpr std::uint32_t unlocked = 0, locked = 1;
+  // lock_sleepers: how many threads sleep, or are about to, on the keys of
+  // each bucket; a key's bucket is a hash of its address. Unlock reads its
+  // key's count, which is 0 but while some lock of the bucket has a sleeper.
+  static constexpr int sleeper_buckets = 64;
+  alignas(64) static std::atomic<std::uint32_t> lock_sleepers[sleeper_buckets];
+  static std::atomic<std::uint32_t>& sleepers_of(const std::atomic<std::uint32_t>& key) {
+    const auto a = reinterpret_cast<std::uintptr_t>(&key) >> 2;
+    static_assert(sleeper_buckets == 64 && sizeof(a) == 8);
+    return lock_sleepers[(a * 0x9E3779B97F4A7C15ull) >> (64 - 6)];  // Fibonacci hashing
+  }
   static void lock_slow(std::atomic<std::uint32_t>& key);
   static void wake(std::atomic<std::uint32_t>& key);
   std::atomic<std::uint32_t> key_{unlocked};

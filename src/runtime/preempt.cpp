@@ -113,7 +113,6 @@
 // (20 ms and up to one sysmon round).
 #include "runtime/preempt.hpp"
 
-#include <linux/membarrier.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -170,17 +169,6 @@ void do_sig_preempt(void* uctx) {
     take_p(mp, mp->p);
     mp->traceseq.store(seq, std::memory_order_release);
   }
-}
-
-bool membarrier_available() {
-  const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-  if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return false;
-  return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-}
-
-void membarrier_all() {
-  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-    fatal("membarrier failed after it registered");
 }
 
 namespace {

@@ -172,13 +172,6 @@ void preempt_init();
 // landed in user code. Go: doSigPreempt.
 void do_sig_preempt(void* uctx);
 
-// membarrier_available registers the process for membarrier_all; false
-// where the kernel has no private expedited membarrier. membarrier_all:
-// every thread of the process that is running passes a full memory
-// barrier before it returns (the fence of an asymmetric Dekker handshake:
-// here and in trace.cpp's seqlock).
-bool membarrier_available();
-void membarrier_all();
 void minit_preempt(m* mp);
 bool preempt_uses_signal();
 
