@@ -27,15 +27,12 @@
 #include <thread>
 #include <vector>
 
+#include "chan_test_util.hpp"
 #include "runtime/lock_futex.hpp"
 
 namespace {
 
-#if defined(GORT_TSAN) || defined(GORT_ASAN)
-constexpr int kRounds = 2000;
-#else
-constexpr int kRounds = 20000;
-#endif
+constexpr int kRounds = static_cast<int>(gort_test::scaled(20000));  // a tenth under the sanitizers
 constexpr int kThreads = 8;
 
 using gort::rt::lock_rank;
