@@ -81,6 +81,10 @@ TeardownStats last_teardown();
 // the only one turns sysmon off (GODEBUG=sysmonoff=1). During a run.
 void backdate_waits(std::int64_t ago_ns);
 
+// sysmon_netpolls: how many of sysmon's polls found a G ready (sysmon.cpp,
+// sysmon_netpoll), so that a test can tell when one is in sysmon's hands.
+std::uint64_t sysmon_netpolls();
+
 // The execution trace's records (trace.cpp, tracebuf): each written into
 // one buffer as the hooks write it (in its fixed form where it has one
 // that fits, else with varints), then read back as trace_stop reads them.

@@ -43,7 +43,10 @@
 // the descriptor's next fd.
 //
 // netpoll_waiters counts Gs parked in netpollblock; the scheduler polls
-// only while it is non-zero or a timer is pending (find_runnable).
+// only while it is non-zero or a timer is pending (find_runnable). A G
+// leaves the count only once it is runnable (inject_polled): while a
+// poller holds it, an M looking for work still polls rather than going
+// idle, and checkdead sees no deadlock in that gap.
 //
 // Locking: pd.lock guards closing, rd, wd, rseq, wseq, rrun, wrun and the
 // arming of rt and wt; fd is written by poll_open before the descriptor is
@@ -251,11 +254,12 @@ g* netpollunblock(poll_desc* pd, int mode, bool ioready, std::int32_t& delta) {
   }
 }
 
-// netpollgoready readies what a deadline or a close unblocked.
+// netpollgoready readies what a deadline or a close unblocked, and then
+// counts them off netpoll_waiters (see inject_polled, proc.hpp).
 void netpollgoready(g* rg, g* wg, std::int32_t delta) {
-  netpoll_adjust_waiters(delta);
   if (rg) goready(rg);
   if (wg) goready(wg);
+  netpoll_adjust_waiters(delta);
 }
 
 // ---- deadlines ----

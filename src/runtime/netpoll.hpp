@@ -96,7 +96,7 @@ inline constexpr int netpoll_events = 128;
 struct glist {
   g* gs[2 * netpoll_events];
   int n = 0;
-  std::int32_t delta = 0;  // netpoll: the change in netpoll_waiters, applied at its end
+  std::int32_t delta = 0;  // the change in netpoll_waiters, applied once the Gs are handed out
   bool empty() const { return n == 0; }
 };
 
@@ -137,7 +137,8 @@ int netpollclose(int fd);
 void netpoll_event(std::uint64_t tag, int mode, bool event_err, bool hup, glist& list);
 
 // netpoll_adjust_waiters applies a delta that netpoll_event counted: once
-// per poll, not once per G. Go: netpollAdjustWaiters.
+// per poll, not once per G, after the Gs are runnable (inject_polled,
+// proc.hpp). Go: netpollAdjustWaiters.
 void netpoll_adjust_waiters(std::int32_t delta);
 
 }  // namespace gort::rt

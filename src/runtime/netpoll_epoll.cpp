@@ -166,7 +166,6 @@ void netpoll(std::int64_t delay, glist& list) {
     const bool hup = ev.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI);
     if (mode != 0 || hup) netpoll_event(ev.data.u64, mode, ev.events == EPOLLERR, hup, list);
   }
-  netpoll_adjust_waiters(list.delta);
   if (trace_on() && list.n != 0) [[unlikely]]
     trace_netpoll(list.n);
 }

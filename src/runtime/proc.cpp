@@ -949,13 +949,15 @@ void gcstopm(m* mp);
 void run_all_timers();
 
 // take_polled runs the first G a netpoll readied (Gwaiting) and hands the
-// others out (injectglist). Go: findRunnable's list.pop() then injectglist.
+// others out, counting them off netpoll_waiters last (inject_polled). Go:
+// findRunnable's list.pop(), injectglist, netpollAdjustWaiters.
 g* take_polled(p* pp, glist& list) {
   g* gp = list.gs[0];
   injectglist(pp, list.gs + 1, list.n - 1);
   casgstatus(gp, gstatus::Gwaiting, gstatus::Grunnable);
   if (trace_on()) [[unlikely]]
     trace_go_unpark(getm(), gp);
+  netpoll_adjust_waiters(list.delta);
   return gp;
 }
 
@@ -1070,7 +1072,7 @@ g* find_runnable(m* mp, bool& inherit_time) {
       p* p2 = pidleget();
       sched.lock.unlock();
       if (p2 == nullptr) {
-        injectglist(nullptr, list.gs, list.n);
+        inject_polled(nullptr, list);
       } else {
         acquirep(mp, p2);
         run_all_timers();
@@ -1845,6 +1847,11 @@ void injectglist(p* pp, g* const* gs, int n) {
   // wake_deferred: the owner's heuristic, which sysmon also reads ("Orders").
   if (pp->wake_deferred.load(std::memory_order_relaxed) == 0)
     pp->wake_deferred.store(nanotime(), std::memory_order_relaxed);
+}
+
+void inject_polled(p* pp, glist& list) {
+  injectglist(pp, list.gs, list.n);
+  netpoll_adjust_waiters(list.delta);
 }
 
 void deferred_wakep(p* pp, std::int64_t since) {

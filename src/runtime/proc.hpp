@@ -213,6 +213,16 @@ void injectg(g* gp);
 // Go's: proc.cpp, "Gs readied by the network"). Go: injectglist.
 void injectglist(p* pp, g* const* gs, int n);
 
+// inject_polled hands out what a netpoll readied (injectglist), and only
+// then counts those Gs off netpoll_waiters. Until they are runnable, an M
+// looking for work must still see them waiting on I/O, and block in
+// netpoll: one that went idle instead could be the last M counted as
+// running (sysmon is not), and checkdead would take Gs that are neither
+// waiting on I/O nor yet runnable for a deadlock. Go: injectglist, then
+// netpollAdjustWaiters.
+struct glist;
+void inject_polled(p* pp, glist& list);
+
 // runqput puts gp on pp's local queue (runnext if next), spilling half the
 // queue to the global queue when full. Owner P only.
 void runqput(p* pp, g* gp, bool next);

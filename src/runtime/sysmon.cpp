@@ -90,6 +90,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "runtime/export_test.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/preempt.hpp"
 #include "runtime/proc.hpp"
@@ -117,6 +118,7 @@ m* sysmon_m = nullptr;
 // and the same once the thread has its id and signal stack.
 std::atomic<m*> sysmon_started{nullptr};
 std::atomic<m*> sysmon_live{nullptr};
+std::atomic<std::uint64_t> netpolls_found{0};  // sysmon_netpolls (export_test.hpp)
 
 // stampwaitsince: markwaitsince, if a period has passed since the last.
 void stampwaitsince(std::int64_t now, std::int64_t& next) {
@@ -266,12 +268,19 @@ void sysmon_netpoll(std::int64_t now) {
   glist list;
   netpoll(0, list);
   if (list.empty()) return;
+  netpolls_found.fetch_add(1, std::memory_order_relaxed);
+#ifdef GORT_CHECKED
+  // Hold open the gap in which the Gs are in sysmon's hands alone, so that
+  // NetpollTest.SysmonPollIsNoDeadlock parks its last running G inside it.
+  const timespec gap{0, 20'000'000};
+  nanosleep(&gap, nullptr);
+#endif
   // Count sysmon as running while the Gs are between the poll and the
   // Ms that injectglist starts (as retake does).
   sched.lock.lock();
   incidlelocked(-1);
   sched.lock.unlock();
-  injectglist(nullptr, list.gs, list.n);
+  inject_polled(nullptr, list);
   sched.lock.lock();
   incidlelocked(1);
   sched.lock.unlock();
@@ -416,5 +425,7 @@ void sysmon_wake_locked(bool rush) GORT_REQUIRES(sched.lock) {
   sched.sysmonwait.store(false, std::memory_order_relaxed);
   if (!sysmonnote.is_set()) sysmonnote.wakeup();
 }
+
+std::uint64_t sysmon_netpolls() { return netpolls_found.load(std::memory_order_relaxed); }
 
 }  // namespace gort::rt

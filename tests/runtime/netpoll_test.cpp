@@ -3,7 +3,8 @@
 // a parked reader is woken by data, by a deadline (set before or while it
 // waits, moved, cleared), by poll_unblock; readiness that arrives before
 // the park is not lost; the scheduler's poll runs goroutines readied from
-// outside the runtime; a program waiting only on I/O is no deadlock; a
+// outside the runtime; a program waiting only on I/O is no deadlock, nor
+// one whose readied I/O sysmon's poll holds for a moment; a
 // spinning goroutine at GOMAXPROCS=1 does not keep I/O from progressing;
 // a burst of long readers spreads over the Ps. Each case runs at GOMAXPROCS
 // 1 and 2, but the last (2 only).
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "gort/gort.hpp"
+#include "runtime/export_test.hpp"
 #include "runtime/lock_futex.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/preempt.hpp"
@@ -116,6 +118,33 @@ TEST_P(NetpollTest, ReadinessBeforeWaitIsNotLost) {
     p.put('x');
     gort::sleep(milliseconds(2));  // an M polls and marks the descriptor ready
     EXPECT_EQ(p.read_one(), 'x');
+  });
+}
+
+// sysmon polls when no M has for 10 ms (here: main spins on the only P).
+// What it finds is in its hands until it has made it runnable; an M that
+// goes idle meanwhile must still see those Gs waiting on I/O, and block in
+// netpoll rather than report a deadlock (checkdead; Go's issue 61454 was
+// this). Checked builds hold sysmon's gap open for 20 ms (sysmon.cpp), in
+// which main stops spinning and parks, the last G to.
+TEST_P(NetpollTest, SysmonPollIsNoDeadlock) {
+  run([] {
+    polled_pipe p;
+    auto got = gort::make_chan<int>();
+    std::atomic<bool> woke{false};
+    gort::go([&p, &woke, got] {
+      const int c = p.read_one();
+      woke.store(true);
+      got.send(c);
+    });
+    gort::sleep(milliseconds(1));  // the reader parks
+    const std::uint64_t polls = sysmon_netpolls();
+    p.put('m');
+    // Until sysmon's poll (or another path, an M given the P) found it.
+    const auto end = clock_type::now() + hang;
+    while (sysmon_netpolls() == polls && !woke.load() && clock_type::now() < end) {
+    }
+    EXPECT_EQ(got.recv(), 'm');
   });
 }
 
