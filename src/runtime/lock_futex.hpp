@@ -10,8 +10,8 @@
 // sleepers are counted apart, in a table of counts by the key's address
 // (lock_sleepers), and unlock is a plain store followed by a load of its
 // key's count: one atomic read-modify-write per lock and unlock instead of
-// two, which on this machine is most of what an uncontended channel
-// operation costs (docs/PERFORMANCE.md, "Figures behind the comments").
+// two, the larger part of an uncontended channel operation's cost
+// (docs/PERFORMANCE.md, "Figures behind the comments").
 // The store and the load are one side of an asymmetric Dekker handshake,
 // as sysmon's (preempt.cpp): a thread about to sleep counts itself, then
 // membarrier puts a full fence in every running thread of the process,
