@@ -51,7 +51,14 @@
 //     the goroutine is printed with the frames read so far.
 // A goroutine that moves during the walk may be shown with frames that are
 // partly wrong; nothing worse. (The window is the time the walk takes;
-// a goroutine that stays parked, the case a dump is for, reads true.) The
+// a goroutine that stays parked, the case a dump is for, reads true.)
+// The thread's own stack is walked the same way (callers,
+// in_signal_handler), since a report made in a signal handler unwinds
+// through the signal frame into whatever code the signal interrupted:
+// where that code's unwind entry is wrong or missing, libgcc takes some
+// other word for a return address, and its fallback for a pc with no entry
+// (is it the signal trampoline?) reads the instructions there and faults.
+// The report then shows the frames up to there. The
 // snapshot's reads of fields other threads write without atomics, and the
 // read of the switch frame, are kept from ThreadSanitizer and
 // AddressSanitizer (which would report them as races, or as reads of
@@ -630,9 +637,30 @@ _Unwind_Reason_Code collect(_Unwind_Context* ctx, void* data) {
   return a->buf->n == pcbuf::max ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
-// probe_jmp: where a fault in unwind_switched on this thread goes back to.
+// probe_jmp: where a fault in a walk on this thread goes back to (probed).
 // initial-exec: read from the fault handler.
 thread_local sigjmp_buf* probe_jmp [[gnu::tls_model("initial-exec")]] = nullptr;
+
+// probed runs walk with faults unblocked (a signal handler may be walking)
+// and the probe armed: a fault inside it comes back here (probe_fault) and
+// ends the walk, with the frames it had collected. The probe it found is
+// put back after, for a walk in a signal handler that interrupted another.
+template <class Walk>
+void probed(Walk walk) {
+  sigset_t faults, old;
+  sigemptyset(&faults);
+  sigaddset(&faults, SIGSEGV);
+  sigaddset(&faults, SIGBUS);
+  pthread_sigmask(SIG_UNBLOCK, &faults, &old);
+  sigjmp_buf* const outer = probe_jmp;
+  sigjmp_buf jb;
+  if (sigsetjmp(jb, 0) == 0) {
+    probe_jmp = &jb;
+    walk();
+  }
+  probe_jmp = outer;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
 
 // saved_return reads the return address of the switch frame at sp: a
 // read of another goroutine's stack (see "Reading a stack that may move").
@@ -653,22 +681,13 @@ void unwind_switched(const gsnap& s, pcbuf& buf) {
   // A goroutine that has never run has only the frame stack_prepare built.
   if (saved_return(s.sp) == reinterpret_cast<std::uintptr_t>(&gort_goentry_trampoline)) return;
   unwind_arg a{&buf, 0, false, 1, true};  // the first frame is gort_unwind_switched's
-  sigset_t faults, old;
-  sigemptyset(&faults);
-  sigaddset(&faults, SIGSEGV);
-  sigaddset(&faults, SIGBUS);
-  pthread_sigmask(SIG_UNBLOCK, &faults, &old);  // a signal handler may be walking
-  sigjmp_buf jb;
-  if (sigsetjmp(jb, 0) == 0) {
-    probe_jmp = &jb;
+  // After a fault, no tsan_ignore_end: TSan runs a signal handler with no
+  // ignores and restores them only if the handler returns; this one did not.
+  probed([&] {
     tsan_ignore_begin();
     gort_unwind_switched(s.sp, &collect, &a);
     tsan_ignore_end();
-  }
-  // After a fault, no tsan_ignore_end: TSan runs a signal handler with no
-  // ignores and restores them only if the handler returns; this one did not.
-  probe_jmp = nullptr;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  });
 }
 
 }  // namespace
@@ -683,10 +702,10 @@ void probe_fault() {
 [[gnu::noinline]] void callers(pcbuf& buf, std::uintptr_t from, bool exact) {
   buf.n = 0;
   unwind_arg a{&buf, from, exact, 0, from == 0};
-  _Unwind_Backtrace(&collect, &a);
+  probed([&] { _Unwind_Backtrace(&collect, &a); });
   if (!a.started) {  // no frame had it (a tail call): all of them
     a = {&buf, 0, false, 0, true};
-    _Unwind_Backtrace(&collect, &a);
+    probed([&] { _Unwind_Backtrace(&collect, &a); });
   }
 }
 
@@ -695,15 +714,17 @@ bool in_signal_handler() noexcept {
     int frames = 0;
     bool found = false;
   } w;
-  _Unwind_Backtrace(
-      [](_Unwind_Context* ctx, void* data) {
-        auto* w = static_cast<walk*>(data);
-        int signal_frame = 0;  // set for a frame a signal interrupted: its pc is exact
-        if (_Unwind_GetIPInfo(ctx, &signal_frame) == 0) return _URC_END_OF_STACK;
-        w->found = signal_frame != 0;
-        return w->found || ++w->frames == 64 ? _URC_END_OF_STACK : _URC_NO_REASON;
-      },
-      &w);
+  probed([&] {
+    _Unwind_Backtrace(
+        [](_Unwind_Context* ctx, void* data) {
+          auto* w = static_cast<walk*>(data);
+          int signal_frame = 0;  // set for a frame a signal interrupted: its pc is exact
+          if (_Unwind_GetIPInfo(ctx, &signal_frame) == 0) return _URC_END_OF_STACK;
+          w->found = signal_frame != 0;
+          return w->found || ++w->frames == 64 ? _URC_END_OF_STACK : _URC_NO_REASON;
+        },
+        &w);
+  });
   return w.found;
 }
 

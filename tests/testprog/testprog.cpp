@@ -40,6 +40,55 @@ __attribute__((noinline)) void testprog_stalling_function(int ms) {
   while (std::chrono::steady_clock::now() < end) __asm__ volatile("");
 }
 
+// Spins until *stop without entering the runtime, in a frame whose unwind
+// entry gives as its return address a word that is no code: 8, in page
+// zero. An unwinder that steps past it finds no entry for that pc, and
+// libgcc's fallback then reads the instructions there (is it the signal
+// trampoline?), which faults (crash_test.cpp, StallReportBadUnwind).
+void testprog_spin_bad_unwind(const std::atomic<bool>* stop);
+#if defined(__x86_64__)
+__asm__(R"(
+    .text
+    .globl  testprog_spin_bad_unwind
+    .type   testprog_spin_bad_unwind, @function
+testprog_spin_bad_unwind:
+    .cfi_startproc
+    pushq   $8
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rip, -16
+1:  pause
+    cmpb    $0, (%rdi)
+    je      1b
+    addq    $8, %rsp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rip
+    ret
+    .cfi_endproc
+    .size   testprog_spin_bad_unwind, .-testprog_spin_bad_unwind
+)");
+#elif defined(__aarch64__)
+__asm__(R"(
+    .text
+    .globl  testprog_spin_bad_unwind
+    .type   testprog_spin_bad_unwind, %function
+testprog_spin_bad_unwind:
+    .cfi_startproc
+    mov     x9, #8
+    stp     x9, x30, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x30, -16
+1:  yield
+    ldrb    w10, [x0]
+    cbz     w10, 1b
+    ldp     x9, x30, [sp], #16
+    .cfi_restore x30
+    .cfi_def_cfa_offset 0
+    ret
+    .cfi_endproc
+    .size   testprog_spin_bad_unwind, .-testprog_spin_bad_unwind
+)");
+#endif
+
 __attribute__((noinline)) void testprog_panicking_function(int depth) {
   if (depth > 0) {
     testprog_panicking_function(depth - 1);
@@ -521,16 +570,40 @@ int DumpFromCode() {
 
 // A goroutine that holds the only P for 300 ms without a runtime entry,
 // while main sleeps: under GODEBUG=stallreport=<ms> sysmon reports it once,
-// with its stack (crash_test.cpp, StallReport). Exits 0.
+// with its stack (crash_test.cpp, StallReport). Its hold starts with a
+// yield, in a time slice of its own: started from runnext it would go on
+// in main's (proc.cpp, "Time slices"), which a loaded machine may already
+// have had reported, once, while main was descheduled. Exits 0.
 int Stall() {
   return gort::run(gort::Config{.maxprocs = 1}, [] {
     gort::WaitGroup wg;
     wg.add(1);
     gort::go([&wg] {
+      gort::yield();
       testprog_stalling_function(300);
       wg.done();
     });
     gort::sleep(std::chrono::milliseconds(1));  // the spinner takes the P
+    wg.wait();
+    std::puts("done");
+  });
+}
+
+// Stall, in a frame the unwinder cannot step past: the stall report's walk
+// of the spinner's stack faults there, and ends with the frames it has;
+// the program goes on (crash_test.cpp, StallReportBadUnwind). Exits 0.
+int StallBadUnwind() {
+  return gort::run(gort::Config{.maxprocs = 1}, [] {
+    std::atomic<bool> stop{false};
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      gort::yield();  // a slice of its own, as Stall's
+      testprog_spin_bad_unwind(&stop);
+      wg.done();
+    });
+    gort::sleep(std::chrono::milliseconds(300));  // the spinner takes the P; sysmon hands it back
+    stop.store(true);
     wg.wait();
     std::puts("done");
   });
@@ -584,8 +657,11 @@ int SignalHandlerGo() {
 int SignalHandlerYield() {
   return signal_handler_calls("SignalHandlerYield", [] { gort::yield(); }, true);
 }
+// The call changes nothing when the signal lands in main's own code
+// between its sleeps (where no entry can tell a handler from main, and a
+// go() would start a goroutine that a later signal interrupts instead).
 int SignalHandlerIdle() {
-  return signal_handler_calls("SignalHandlerIdle", [] { gort::go([] {}); }, false);
+  return signal_handler_calls("SignalHandlerIdle", [] { (void)gort::num_goroutine(); }, false);
 }
 
 // ---- gdb (tests/gdb/goroutines_test.sh) ----
@@ -683,6 +759,7 @@ constexpr scenario scenarios[] = {
     {"StackOverflowAfterPrintf", StackOverflowAfterPrintf},
     {"DumpFromCode", DumpFromCode},
     {"Stall", Stall},
+    {"StallBadUnwind", StallBadUnwind},
     {"SignalHandlerGo", SignalHandlerGo},
     {"SignalHandlerYield", SignalHandlerYield},
     {"SignalHandlerIdle", SignalHandlerIdle},
