@@ -34,10 +34,11 @@
 // their symbols are in the dynamic symbol table under these exact names.
 extern "C" {
 
-// Spins for ms milliseconds without entering the runtime: a stall.
-__attribute__((noinline)) void testprog_stalling_function(int ms) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  while (std::chrono::steady_clock::now() < end) __asm__ volatile("");
+// Spins until *stop without entering the runtime: a stall. No call in the
+// loop, so a sample of its stack lands in this frame, not in a PLT stub
+// (arm64's have no unwind entry) or the vDSO.
+__attribute__((noinline)) void testprog_stalling_function(const std::atomic<bool>* stop) {
+  while (!stop->load(std::memory_order_relaxed)) __asm__ volatile("");
 }
 
 // Spins until *stop without entering the runtime, in a frame whose unwind
@@ -568,38 +569,21 @@ int DumpFromCode() {
   });
 }
 
-// A goroutine that holds the only P for 300 ms without a runtime entry,
-// while main sleeps: under GODEBUG=stallreport=<ms> sysmon reports it once,
-// with its stack (crash_test.cpp, StallReport). Its hold starts with a
-// yield, in a time slice of its own: started from runnext it would go on
-// in main's (proc.cpp, "Time slices"), which a loaded machine may already
-// have had reported, once, while main was descheduled. Exits 0.
-int Stall() {
-  return gort::run(gort::Config{.maxprocs = 1}, [] {
-    gort::WaitGroup wg;
-    wg.add(1);
-    gort::go([&wg] {
-      gort::yield();
-      testprog_stalling_function(300);
-      wg.done();
-    });
-    gort::sleep(std::chrono::milliseconds(1));  // the spinner takes the P
-    wg.wait();
-    std::puts("done");
-  });
-}
-
-// Stall, in a frame the unwinder cannot step past: the stall report's walk
-// of the spinner's stack faults there, and ends with the frames it has;
-// the program goes on (crash_test.cpp, StallReportBadUnwind). Exits 0.
-int StallBadUnwind() {
-  return gort::run(gort::Config{.maxprocs = 1}, [] {
+// stall: a goroutine that holds the only P in spin, with no runtime entry,
+// until main, which sysmon's hand-off lets run, has slept 300 ms: under
+// GODEBUG=stallreport=<ms> sysmon reports it once, with its stack
+// (crash_test.cpp, StallReport). Its hold starts with a yield, in a time
+// slice of its own: started from runnext it would go on in main's
+// (proc.cpp, "Time slices"), which a loaded machine may already have had
+// reported, once, while main was descheduled. Exits 0.
+int stall(void (*spin)(const std::atomic<bool>*)) {
+  return gort::run(gort::Config{.maxprocs = 1}, [spin] {
     std::atomic<bool> stop{false};
     gort::WaitGroup wg;
     wg.add(1);
     gort::go([&] {
-      gort::yield();  // a slice of its own, as Stall's
-      testprog_spin_bad_unwind(&stop);
+      gort::yield();
+      spin(&stop);
       wg.done();
     });
     gort::sleep(std::chrono::milliseconds(300));  // the spinner takes the P; sysmon hands it back
@@ -608,6 +592,13 @@ int StallBadUnwind() {
     std::puts("done");
   });
 }
+
+int Stall() { return stall(testprog_stalling_function); }
+
+// Stall, in a frame the unwinder cannot step past: the stall report's walk
+// of the spinner's stack faults there, and ends with the frames it has;
+// the program goes on (crash_test.cpp, StallReportBadUnwind).
+int StallBadUnwind() { return stall(testprog_spin_bad_unwind); }
 
 // A signal handler of the program's that calls into gort, on the thread of
 // a goroutine while it is inside the runtime (busy: two goroutines
