@@ -335,6 +335,9 @@ TEST_F(CrashTest, SignalHandlerCalls) {
   } cases[] = {{"SignalHandlerGo", "go"}, {"SignalHandlerYield", "yield"}, {"SignalHandlerIdle", "num_goroutine"}};
   for (const auto& c : cases) {
     prog_result r = run_testprog(c.scenario);
+    // 3: the signal landed in a goroutine's own code, where the call cannot
+    // be told from the goroutine's (testprog.cpp): not what is tested here.
+    for (int again = 0; again < 5 && r.exited && r.status == 3; ++again) r = run_testprog(c.scenario);
     auto ls = lines(r.err);
     EXPECT_TRUE(r.exited && r.status == 2) << c.scenario << "\n" << r.describe().substr(0, 4000);
     EXPECT_TRUE(has_line(ls, "fatal error: gort called from a signal handler")) << r.describe().substr(0, 4000);

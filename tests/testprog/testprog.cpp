@@ -607,14 +607,22 @@ int StallBadUnwind() { return stall(testprog_spin_bad_unwind); }
 // (idle: the only goroutine sleeps), while another thread signals it.
 // gort refuses either with a fatal error (crash_test.cpp,
 // SignalHandlerCalls); handled, the program would deadlock on a runtime
-// lock or corrupt a goroutine's state. Never returns normally.
+// lock or corrupt a goroutine's state. Never returns normally, but for
+// exit status 3: a signal landed in a goroutine's own code, where no entry
+// can tell a handler's call from the goroutine's, and a yield there
+// switched away inside the handler, leaving SIGUSR1 blocked on the thread
+// (seen under qemu, where a goroutine's own code runs long enough).
 void (*handler_call)();
+std::atomic<long> handler_entries{0};
 
 int signal_handler_calls(const char* name, void (*call)(), bool busy) {
   handler_call = call;
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
-  sa.sa_handler = [](int) { handler_call(); };
+  sa.sa_handler = [](int) {
+    handler_entries.fetch_add(1, std::memory_order_relaxed);
+    handler_call();
+  };
   sigaction(SIGUSR1, &sa, nullptr);
   return returned(name, gort::run(gort::Config{.maxprocs = 1}, [busy] {
                     auto c = gort::make_chan<int>();
@@ -625,9 +633,20 @@ int signal_handler_calls(const char* name, void (*call)(), bool busy) {
                     std::atomic<pthread_t> target{pthread_self()};
                     std::atomic<bool> stop{false};
                     std::thread signaller([&] {
+                      long seen = -1;
+                      auto since = std::chrono::steady_clock::now();
                       while (!stop.load()) {
                         pthread_kill(target.load(), SIGUSR1);
                         std::this_thread::sleep_for(std::chrono::microseconds(100));
+                        const auto now = std::chrono::steady_clock::now();
+                        if (const long e = handler_entries.load(std::memory_order_relaxed); e != seen) {
+                          seen = e;
+                          since = now;
+                        } else if (now - since > std::chrono::seconds(2)) {
+                          std::fputs("testprog: SIGUSR1 stays blocked: a call landed in a goroutine's own code\n",
+                                     stderr);
+                          std::_Exit(3);
+                        }
                       }
                     });
                     for (int i = 0; i < 100'000'000; ++i) {
