@@ -1042,16 +1042,18 @@ TEST_P(TimeTest, BusySpinningP) {
     gort::WaitGroup wg;
     wg.add(1);
     gort::go([&] {
-      armed_at = steady::now();
-      gort::Timer t(10ms);
-      c = t.c();
-      armed.store(true, std::memory_order_release);
-      // Spins until main has the timer's value (or gives up after a bound
-      // only a timer stuck behind this P reaches).
-      const auto end = steady::now() + 20s;
-      while (steady::now() < end && !stop.load(std::memory_order_relaxed)) {
-      }
-      stop_seen = stop.load();
+      {
+        armed_at = steady::now();
+        gort::Timer t(10ms);
+        c = t.c();
+        armed.store(true, std::memory_order_release);
+        // Spins until main has the timer's value (or gives up after a bound
+        // only a timer stuck behind this P reaches).
+        const auto end = steady::now() + 20s;
+        while (steady::now() < end && !stop.load(std::memory_order_relaxed)) {
+        }
+        stop_seen = stop.load();
+      }  // t gone before done(): main may return from run() at once, which abandons this goroutine
       wg.done();
     });
     spin_until([&] { return armed.load(std::memory_order_acquire); });
