@@ -92,16 +92,19 @@ inline void print_result(const char* name, const char* fmt, ...) {
 }
 
 // wait_for_signal parks the calling goroutine until sfd (a non-blocking
-// signalfd) delivers a signal.
+// signalfd) delivers a signal. errno through gort::last_errno: the loop
+// parks between its reads, and may resume on another thread.
 inline void wait_for_signal(int sfd) {
   signalfd_siginfo si;
   for (;;) {
     const ssize_t r = ::read(sfd, &si, sizeof si);
     if (r == static_cast<ssize_t>(sizeof si)) return;
-    if (r < 0 && errno == EAGAIN)
+    if (r >= 0) continue;
+    const int e = gort::last_errno();
+    if (e == EAGAIN)
       gort::net::wait_readable(sfd);
-    else if (r < 0 && errno != EINTR)
-      fail("read signalfd: %s", std::strerror(errno));
+    else if (e != EINTR)
+      fail("read signalfd: %s", std::strerror(e));
   }
 }
 

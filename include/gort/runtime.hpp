@@ -92,6 +92,16 @@ std::size_t num_goroutine(); // runtime.NumGoroutine (live goroutines, main incl
 void lock_os_thread();       // runtime.LockOSThread: wire this goroutine to its thread
 void unlock_os_thread();     // runtime.UnlockOSThread
 
+// last_errno: errno, read through a call the compiler cannot see into. A
+// goroutine's errno goes with it from thread to thread, but glibc declares
+// __errno_location() const, so in one function a compiler may compute
+// errno's address once and read through it again after a call that parked
+// the goroutine and resumed it on another thread: the old thread's errno.
+// Code that reads errno after something that may park, in a function that
+// read it before (a loop around a read() that waits on EAGAIN), reads it
+// with this. Works on any thread.
+int last_errno();
+
 // debug.SetMaxThreads: the limit on OS threads (Ms), 10000 by default; over it
 // the program stops with "fatal error: thread exhaustion". Returns the old limit.
 int set_max_threads(int n);

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "gort/runtime.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/proc.hpp"
 #include "runtime/sema.hpp"
@@ -81,7 +82,7 @@ class poll_fd::op_ref {
 
 fd_error poll_fd::init(int fd, bool stream, bool tcp) {
   pd = rt::poll_open(fd);
-  if (pd == nullptr) return {errno, "epoll_ctl"};
+  if (pd == nullptr) return {last_errno(), "epoll_ctl"};
   sysfd = fd;
   is_stream = stream;
   is_tcp = tcp;
@@ -119,7 +120,7 @@ io_result poll_fd::retry(int mode, const char* syscall, F f) {
   for (;;) {
     const ssize_t n = f();
     if (n >= 0) return {static_cast<std::size_t>(n), {}};
-    const int e = errno;
+    const int e = last_errno();
     if (e == EINTR) continue;
     if (e != EAGAIN) return {0, {e, syscall}};
     if (const int res = rt::poll_wait(pd, mode)) return {0, convert_err(res)};
@@ -184,12 +185,13 @@ int poll_fd::accept(sockaddr_any& peer, fd_error& err) {
     return -1;
   }
   const io_result res = retry('r', "accept", [&]() -> ssize_t {
-    peer.len = sizeof peer.ss;
-    const int s = ::accept4(sysfd, peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     // A connection closed while on the listen queue: take the next one
     // (Go retries ECONNABORTED as it does EINTR).
-    if (s < 0 && errno == ECONNABORTED) errno = EINTR;
-    return s;
+    for (;;) {
+      peer.len = sizeof peer.ss;
+      const int s = ::accept4(sysfd, peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (s >= 0 || last_errno() != ECONNABORTED) return s;
+    }
   });
   err = res.err;
   return res.err ? -1 : static_cast<int>(res.n);
@@ -211,7 +213,7 @@ fd_error poll_fd::set_deadline(std::int64_t d, int mode) {
 fd_error poll_fd::shutdown(int how) {
   op_ref r(*this, op_ref::ref);
   if (!r.held()) return {err_net_closing};
-  if (::shutdown(sysfd, how) < 0) return {errno, "shutdown"};
+  if (::shutdown(sysfd, how) < 0) return {last_errno(), "shutdown"};
   return {};
 }
 

@@ -29,6 +29,7 @@
 
 #include "gort/chan.hpp"
 #include "gort/context.hpp"
+#include "gort/runtime.hpp"
 #include "runtime/preempt.hpp"
 
 namespace gort::net::detail {
@@ -71,7 +72,7 @@ fd_error ctx_error(const context::Context& ctx) {
 
 fd_error netfd::connect(const sockaddr_any& ra, std::int64_t deadline, const context::Context* ctx) {
   if (::connect(pfd.sysfd, ra.get(), ra.len) == 0) return ctx != nullptr && ctx->err() ? ctx_error(*ctx) : fd_error{};
-  switch (errno) {
+  switch (last_errno()) {
     case EINPROGRESS:
     case EALREADY:
     case EINTR:  // the connect goes on in the background, as for EINPROGRESS
@@ -79,7 +80,7 @@ fd_error netfd::connect(const sockaddr_any& ra, std::int64_t deadline, const con
     case EISCONN:
       return ctx != nullptr && ctx->err() ? ctx_error(*ctx) : fd_error{};
     default:
-      return {errno, "connect"};
+      return {last_errno(), "connect"};
   }
   if (deadline != 0) pfd.set_deadline(deadline, 'w');
   // The interrupter, if ctx can be cancelled at all (Go: ctx.Done() != nil).
@@ -101,7 +102,7 @@ fd_error netfd::connect(const sockaddr_any& ra, std::int64_t deadline, const con
       if (fd_error e = pfd.wait_write()) return e;
       int nerr = 0;
       socklen_t len = sizeof nerr;
-      if (::getsockopt(pfd.sysfd, SOL_SOCKET, SO_ERROR, &nerr, &len) < 0) return {errno, "getsockopt"};
+      if (::getsockopt(pfd.sysfd, SOL_SOCKET, SO_ERROR, &nerr, &len) < 0) return {last_errno(), "getsockopt"};
       switch (nerr) {
         case EINPROGRESS:
         case EALREADY:

@@ -32,6 +32,7 @@
 #include <unordered_map>
 
 #include "gort/net.hpp"
+#include "gort/runtime.hpp"
 #include "net/fd_mutex.hpp"
 #include "runtime/lock_futex.hpp"
 #include "runtime/netpoll.hpp"
@@ -55,9 +56,9 @@ std::unordered_map<int, foreign_fd*> registry GORT_GUARDED_BY(registry_lock);
 bool ready_now(const char* what, int fd, int mode) {
   pollfd p{fd, static_cast<short>(mode == 'r' ? POLLIN : POLLOUT), 0};
   int n;
-  while ((n = ::poll(&p, 1, 0)) < 0 && errno == EINTR) {
+  while ((n = ::poll(&p, 1, 0)) < 0 && last_errno() == EINTR) {
   }
-  if (n < 0) throw std::system_error(errno, std::system_category(), what);
+  if (n < 0) throw std::system_error(last_errno(), std::system_category(), what);
   if (p.revents & POLLNVAL)
     throw std::invalid_argument(std::string(what) + ": fd " + std::to_string(fd) + " is not open");
   return p.revents != 0;
@@ -71,7 +72,7 @@ foreign_fd* acquire(const char* what, int fd) {
   if (f == nullptr) {
     rt::poll_desc* pd = rt::poll_open(fd);
     if (pd == nullptr) {
-      const int e = errno;
+      const int e = last_errno();
       registry.erase(fd);
       registry_lock.unlock();
       if (e == EPERM) return nullptr;

@@ -329,7 +329,7 @@ std::vector<ip_addr> internet_addr_list(std::string_view op, std::string_view ne
     int sys_errno = 0;
     const int eai = gort::blocking([&] {
       const int r = getaddrinfo(name.c_str(), nullptr, &hints, &res);
-      sys_errno = errno;
+      sys_errno = last_errno();
       return r;
     });
     if (eai != 0) throw_lookup_error(op, net, host, eai, sys_errno);

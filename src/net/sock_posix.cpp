@@ -14,12 +14,14 @@
 
 #include <cerrno>
 
+#include "gort/runtime.hpp"
+
 namespace gort::net::detail {
 
 namespace {
 
 fd_error setsockopt_int(int s, int level, int name, int value) {
-  if (::setsockopt(s, level, name, &value, sizeof value) < 0) return {errno, "setsockopt"};
+  if (::setsockopt(s, level, name, &value, sizeof value) < 0) return {last_errno(), "setsockopt"};
   return {};
 }
 
@@ -29,21 +31,21 @@ constexpr int listener_backlog = 65535;
 
 fd_error listen_stream(netfd& fd, const sockaddr_any& laddr) {
   if (fd_error e = setsockopt_int(fd.pfd.sysfd, SOL_SOCKET, SO_REUSEADDR, 1)) return e;
-  if (::bind(fd.pfd.sysfd, laddr.get(), laddr.len) < 0) return {errno, "bind"};
-  if (::listen(fd.pfd.sysfd, listener_backlog) < 0) return {errno, "listen"};
+  if (::bind(fd.pfd.sysfd, laddr.get(), laddr.len) < 0) return {last_errno(), "bind"};
+  if (::listen(fd.pfd.sysfd, listener_backlog) < 0) return {last_errno(), "listen"};
   fd.set_addr(nullptr);
   return {};
 }
 
 fd_error listen_datagram(netfd& fd, const sockaddr_any& laddr) {
-  if (::bind(fd.pfd.sysfd, laddr.get(), laddr.len) < 0) return {errno, "bind"};
+  if (::bind(fd.pfd.sysfd, laddr.get(), laddr.len) < 0) return {last_errno(), "bind"};
   fd.set_addr(nullptr);
   return {};
 }
 
 fd_error dial(netfd& fd, const sockaddr_any* laddr, const sockaddr_any& raddr, std::int64_t deadline,
               const context::Context* ctx) {
-  if (laddr != nullptr && ::bind(fd.pfd.sysfd, laddr->get(), laddr->len) < 0) return {errno, "bind"};
+  if (laddr != nullptr && ::bind(fd.pfd.sysfd, laddr->get(), laddr->len) < 0) return {last_errno(), "bind"};
   if (fd_error e = fd.connect(raddr, deadline, ctx)) return e;
   fd.set_addr(&raddr);
   fd.set_default_conn_sockopts();
@@ -56,7 +58,7 @@ netfd_ptr socket(std::string_view net, int family, int sotype, bool ipv6only, co
                  const sockaddr_any* raddr, std::int64_t deadline, fd_error& err, const context::Context* ctx) {
   const int s = ::socket(family, sotype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s < 0) {
-    err = {errno, "socket"};
+    err = {last_errno(), "socket"};
     return nullptr;
   }
   netfd_ptr fd = netfd::new_fd(s, family, sotype, net, err);

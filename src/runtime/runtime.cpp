@@ -17,6 +17,7 @@
 // when main has returned, then teardown. One run() at a time per process.
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <functional>
@@ -74,6 +75,14 @@ void maybe_yield() {
 void yield() {
   entry_guard e("gort::yield");
   gosched(e.gp);
+}
+
+// Out of line, and the barrier keeps a link-time optimizer from taking it
+// for a const function as well.
+[[gnu::noinline]] int last_errno() {
+  int e = errno;
+  asm volatile("" : "+r"(e) : : "memory");
+  return e;
 }
 
 std::uint64_t goid() {
