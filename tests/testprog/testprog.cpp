@@ -27,7 +27,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "runtime/export_test.hpp"  // backdate_waits
+#include "../runtime/thread_state.hpp"  // opaque_pthread_self
+#include "runtime/export_test.hpp"     // backdate_waits
 #include "scenario.hpp"
 
 // The functions a stack trace must name are extern "C" and never inlined, so
@@ -630,7 +631,7 @@ int signal_handler_calls(const char* name, void (*call)(), bool busy) {
                       gort::go([c] {
                         for (;;) c.send(1);
                       });
-                    std::atomic<pthread_t> target{pthread_self()};
+                    std::atomic<pthread_t> target{opaque_pthread_self()};
                     std::atomic<bool> stop{false};
                     std::thread signaller([&] {
                       long seen = -1;
@@ -650,7 +651,7 @@ int signal_handler_calls(const char* name, void (*call)(), bool busy) {
                       }
                     });
                     for (int i = 0; i < 100'000'000; ++i) {
-                      target.store(pthread_self());
+                      target.store(opaque_pthread_self());  // main may have moved
                       if (busy)
                         (void)c.recv();
                       else
