@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "gort/gort.hpp"
+#include "thread_state.hpp"
 
 namespace {
 
@@ -295,14 +296,14 @@ TEST_P(PreemptTest, LockedGoroutineKeepsItsThread) {
     wg.add(1);
     gort::go([&] {
       gort::lock_os_thread();
-      const auto tid = std::this_thread::get_id();
+      const auto tid = opaque_thread_id();
       for (int r = 0; r < 4; ++r) {
         if (!spin_until_ticked(ticks)) {
           ADD_FAILURE() << "round " << r << ": main never ran while this spun";
           break;
         }
         gort::yield();  // back in the runtime: a P again, on the same thread
-        EXPECT_EQ(std::this_thread::get_id(), tid) << "round " << r;
+        EXPECT_EQ(opaque_thread_id(), tid) << "round " << r;
       }
       gort::unlock_os_thread();
       stop.store(true);
@@ -409,9 +410,9 @@ TEST_P(PreemptTest, UnwrappedCallsSeeNoEINTR) {
     for (const call& c : calls)
       gort::go([&] {
         const auto t0 = clock_type::now();
-        errno = 0;
+        opaque_set_errno(0);
         const int rc = c.run();
-        const int err = errno;
+        const int err = gort::last_errno();
         const auto took = std::chrono::duration_cast<milliseconds>(clock_type::now() - t0).count();
         long expected = -1;
         trips_at_first_return.compare_exchange_strong(expected, round_trips.load());

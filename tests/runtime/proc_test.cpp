@@ -15,12 +15,13 @@
 // "mover" goroutine (see class mover) makes migrations frequent.
 //
 // Reading the thread id or errno after gort::yield() goes through an opaque
-// function (opaque_thread_id, opaque_errno): glibc declares pthread_self()
-// and __errno_location() __attribute__((const)), so in one function the
-// compiler may keep the thread's id, or errno's address, from before a yield
-// and use it after. That is a hazard of the program's own code, which no
-// runtime can repair (it belongs in docs/differences.md). The runtime's own
-// reads must not cache that way: GoidAfterYield checks exactly that.
+// function (opaque_thread_id, gort::last_errno; thread_state.hpp): glibc
+// declares pthread_self() and __errno_location() __attribute__((const)), so
+// in one function the compiler may keep the thread's id, or errno's
+// address, from before a yield and use it after. That is a hazard of the
+// program's own code, which no runtime can repair (docs/differences.md).
+// The runtime's own reads must not cache that way: GoidAfterYield checks
+// exactly that.
 #include <gtest/gtest.h>
 
 #include <gort/gort.hpp>
@@ -44,6 +45,8 @@
 
 #include <sched.h>
 
+#include "thread_state.hpp"
+
 namespace {
 
 #if defined(GORT_TSAN) || defined(GORT_ASAN)
@@ -51,16 +54,6 @@ constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;
 #endif
-
-#if defined(__clang__)
-#define GORT_TEST_OPAQUE __attribute__((noinline, optnone))
-#else
-#define GORT_TEST_OPAQUE __attribute__((noinline, noipa))
-#endif
-
-GORT_TEST_OPAQUE std::thread::id opaque_thread_id() { return std::this_thread::get_id(); }
-GORT_TEST_OPAQUE int opaque_errno() { return errno; }
-GORT_TEST_OPAQUE void opaque_set_errno(int v) { errno = v; }
 
 int run_procs(int procs, std::function<void()> fn) { return gort::run(gort::Config{.maxprocs = procs}, std::move(fn)); }
 
@@ -132,12 +125,14 @@ TEST_P(ProcTest, GoArguments) {
     gort::go(
         [&](std::unique_ptr<int> p) {
           got_unique = p && *p == 5;
+          p.reset();  // gone before done(): main may return from run() at once, which abandons this goroutine
           wg.done();
         },
         std::move(up));
     gort::go(
         [&](std::shared_ptr<int> p) {
           counted = p.use_count();
+          p.reset();  // the same
           wg.done();
         },
         shared);
@@ -877,7 +872,7 @@ TEST_P(HazardTest, Errno) {
     opaque_set_errno(mine);
     for (int k = 0; keep_going(k, kHazardYields, migrations); ++k) {
       step(mv, k, migrations);
-      int e = opaque_errno();
+      int e = gort::last_errno();
       if (e != mine) {
         if (bad.fetch_add(1) == 0) first_bad.store(e);
         opaque_set_errno(mine);

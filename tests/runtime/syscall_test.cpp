@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "gort/gort.hpp"
+#include "thread_state.hpp"
 
 namespace {
 
@@ -45,16 +46,16 @@ TEST_P(SyscallTest, LockOSThread) {
     locked_done.add(1);
     gort::go([&] {
       gort::lock_os_thread();
-      const auto tid = std::this_thread::get_id();
+      const auto tid = opaque_thread_id();
       for (int i = 0; i < 300; ++i) {
         // Park: wait for a goroutine that runs on some other thread.
         gort::WaitGroup ping;
         ping.add(1);
         gort::go([&ping] { ping.done(); });
         ping.wait();
-        EXPECT_EQ(std::this_thread::get_id(), tid) << "park " << i;
+        EXPECT_EQ(opaque_thread_id(), tid) << "park " << i;
         gort::yield();
-        EXPECT_EQ(std::this_thread::get_id(), tid) << "yield " << i;
+        EXPECT_EQ(opaque_thread_id(), tid) << "yield " << i;
       }
       gort::unlock_os_thread();
       locked_done.done();
@@ -75,9 +76,9 @@ TEST_P(SyscallTest, LockOSThreadParkedHandsOffP) {
     done.add(1);
     gort::go([&] {
       gort::lock_os_thread();
-      const auto tid = std::this_thread::get_id();
+      const auto tid = opaque_thread_id();
       wake.wait();
-      EXPECT_EQ(std::this_thread::get_id(), tid);
+      EXPECT_EQ(opaque_thread_id(), tid);
       done.done();
     });
     gort::go([&] { wake.done(); });
@@ -94,14 +95,14 @@ TEST_P(SyscallTest, LockOSThreadNesting) {
     gort::go([&] {
       gort::lock_os_thread();
       gort::lock_os_thread();
-      const auto tid = std::this_thread::get_id();
+      const auto tid = opaque_thread_id();
       gort::unlock_os_thread();
       for (int i = 0; i < 100; ++i) {
         gort::WaitGroup ping;
         ping.add(1);
         gort::go([&ping] { ping.done(); });
         ping.wait();
-        EXPECT_EQ(std::this_thread::get_id(), tid);
+        EXPECT_EQ(opaque_thread_id(), tid);
       }
       gort::unlock_os_thread();
       gort::unlock_os_thread();  // one too many: ignored, as in Go
@@ -147,7 +148,7 @@ TEST_P(SyscallTest, BlockingResultExceptionErrno) {
     EXPECT_THROW(gort::blocking([]() -> int { throw std::runtime_error("io"); }), std::runtime_error);
     int rc = gort::blocking([] { return ::close(-1); });
     EXPECT_EQ(rc, -1);
-    EXPECT_EQ(errno, EBADF);
+    EXPECT_EQ(gort::last_errno(), EBADF);
     gort::blocking([] {});  // void
   });
 }
