@@ -776,55 +776,6 @@ INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, HazardTest, ::testing::Values(2, 4), procs_
 
 constexpr int kHazardG = 8;
 const int kHazardYields = kSanitized ? 2000 : 20000;
-constexpr int kHopEvery = 16;
-
-// mover makes goroutines change threads often. gort's yield puts a G back on
-// its own P's local queue (a documented departure from Go's Gosched, which
-// uses the global queue), so a G that only yields keeps its thread until its
-// P runs dry, and a test of what survives migration would seldom migrate.
-// hop() parks the calling G until the mover goroutine wakes it; ready() puts
-// the woken G on the mover's P, often another thread's, and the P the hops
-// drained steals from the others, moving Gs in the middle of their yields.
-class mover {
- public:
-  // start runs the mover loop in a new goroutine. From main.
-  void start() {
-    exited_.add(1);
-    gort::go([this] {
-      while (!stop_.load()) {
-        std::vector<gort::WaitGroup*> ws;
-        {
-          std::lock_guard<std::mutex> l(mu_);
-          ws.swap(waiting_);
-        }
-        for (gort::WaitGroup* w : ws) w->done();
-        gort::yield();
-      }
-      exited_.done();
-    });
-  }
-  // stop ends the mover once every hop has returned. From main.
-  void stop() {
-    stop_.store(true);
-    exited_.wait();
-  }
-  // hop parks the calling goroutine until the mover wakes it.
-  void hop() {
-    gort::WaitGroup w;  // may go as soon as wait() returns (gort/sync.hpp)
-    w.add(1);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      waiting_.push_back(&w);
-    }
-    w.wait();
-  }
-
- private:
-  std::mutex mu_;  // guards waiting_; never held across a switch
-  std::vector<gort::WaitGroup*> waiting_;
-  std::atomic<bool> stop_{false};
-  gort::WaitGroup exited_;
-};
 
 // hazard_run runs body(i, mover) in kHazardG goroutines at GOMAXPROCS procs,
 // with a mover, and returns run()'s result.
@@ -852,17 +803,6 @@ bool keep_going(int n, int base, const std::atomic<long>& migrations) {
   return n < base || (n < 20 * base && migrations.load(std::memory_order_relaxed) == 0);
 }
 
-// step is one switch point of a hazard loop: a yield, and every kHopEvery-th
-// time a hop. Counts a migration if the thread changed across it.
-void step(mover& mv, int k, std::atomic<long>& migrations) {
-  std::thread::id before = opaque_thread_id();
-  if (k % kHopEvery == kHopEvery - 1)
-    mv.hop();
-  else
-    gort::yield();
-  if (opaque_thread_id() != before) migrations.fetch_add(1, std::memory_order_relaxed);
-}
-
 // errno is per thread in C; a goroutine that migrates must still see its own.
 TEST_P(HazardTest, Errno) {
   std::atomic<long> bad{0}, migrations{0};
@@ -871,7 +811,7 @@ TEST_P(HazardTest, Errno) {
     const int mine = 1000 + i;
     opaque_set_errno(mine);
     for (int k = 0; keep_going(k, kHazardYields, migrations); ++k) {
-      step(mv, k, migrations);
+      mv.step(k, migrations);
       int e = gort::last_errno();
       if (e != mine) {
         if (bad.fetch_add(1) == 0) first_bad.store(e);
@@ -901,7 +841,7 @@ TEST_P(HazardTest, RethrowAfterYield) {
         } catch (const std::runtime_error& e) {
           std::exception_ptr mine = std::current_exception();
           for (int k = 0; k < kHazardYields / kRounds; ++k) {
-            step(mv, k, migrations);
+            mv.step(k, migrations);
             if (std::current_exception() != mine || e.what() != name) wrong_current.fetch_add(1);
           }
           // `throw;` with another goroutine's (or no) exception current
@@ -933,7 +873,7 @@ TEST_P(HazardTest, CurrentExceptionNested) {
   int rc = hazard_run(GetParam(), [&](int i, mover& mv) {
     auto yield_and_check = [&](const std::exception_ptr& want) {
       for (int k = 0; k < kHazardYields / 20; ++k) {
-        step(mv, k, migrations);
+        mv.step(k, migrations);
         if (std::current_exception() != want) wrong.fetch_add(1);
       }
     };
@@ -973,7 +913,7 @@ struct yielding_destructor {
   ~yielding_destructor() {
     for (int k = 0; k < yields; ++k) {
       if (std::uncaught_exceptions() != 1) wrong->fetch_add(1);
-      step(*mv, k, *migrations);
+      mv->step(k, *migrations);
     }
     if (std::uncaught_exceptions() != 1) wrong->fetch_add(1);
   }
@@ -999,7 +939,7 @@ TEST_P(HazardTest, UncaughtExceptions) {
     } else {  // observer
       for (long k = 0; unwinders_left.load() > 0 && k < 100L * kHazardYields; ++k) {
         if (std::uncaught_exceptions() != 0) wrong_observer.fetch_add(1);
-        step(mv, static_cast<int>(k % kHopEvery), observer_migrations);
+        mv.step(static_cast<int>(k % mover::hop_every), observer_migrations);
       }
     }
   });

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -24,6 +25,34 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 class SyscallTest : public ::testing::TestWithParam<int> {};
+
+// move_control runs locked(mv, more), a goroutine's body that steps
+// through mv (yields and hops, mover::step) while more(i) says so, beside
+// four controls: goroutines that are not locked, stepping as well, which
+// must change threads, or the steps prove nothing about the lock (from
+// two Ps; with one, threads change too seldom to ask). more(i): i < 300,
+// or the controls have not moved yet and i < 6000; they step as long.
+void move_control(int procs, const std::function<void(mover&, const std::function<bool(int)>&)>& locked) {
+  constexpr int controls = 4;
+  mover mv;
+  mv.start();
+  std::atomic<long> moves{0};
+  const auto more = [&](int i) { return i < 300 || (i < 6000 && moves.load() == 0); };
+  gort::WaitGroup done;
+  done.add(1 + controls);
+  gort::go([&] {
+    locked(mv, more);
+    done.done();
+  });
+  for (int c = 0; c < controls; ++c)
+    gort::go([&] {
+      for (int i = 0; more(i); ++i) mv.step(i, moves);
+      done.done();
+    });
+  done.wait();
+  mv.stop();
+  if (procs > 1) EXPECT_GT(moves.load(), 0) << "the steps moved no goroutine that was not locked";
+}
 
 // A locked goroutine stays on its thread across parks and yields, and the
 // other goroutines keep running meanwhile (on other threads).
@@ -42,25 +71,15 @@ TEST_P(SyscallTest, LockOSThread) {
         workers.done();
       });
 
-    gort::WaitGroup locked_done;
-    locked_done.add(1);
-    gort::go([&] {
+    move_control(GetParam(), [](mover& mv, const auto& more) {
       gort::lock_os_thread();
       const auto tid = opaque_thread_id();
-      for (int i = 0; i < 300; ++i) {
-        // Park: wait for a goroutine that runs on some other thread.
-        gort::WaitGroup ping;
-        ping.add(1);
-        gort::go([&ping] { ping.done(); });
-        ping.wait();
-        EXPECT_EQ(opaque_thread_id(), tid) << "park " << i;
-        gort::yield();
-        EXPECT_EQ(opaque_thread_id(), tid) << "yield " << i;
-      }
+      std::atomic<long> moves{0};
+      for (int i = 0; more(i); ++i) mv.step(i, moves);  // yields, and parks woken from other threads
+      EXPECT_EQ(opaque_thread_id(), tid);
+      EXPECT_EQ(moves.load(), 0) << "the locked goroutine changed threads";
       gort::unlock_os_thread();
-      locked_done.done();
     });
-    locked_done.wait();
     stop.store(true);
     workers.wait();
     EXPECT_GT(others.load(), 0);
@@ -90,25 +109,18 @@ TEST_P(SyscallTest, LockOSThreadParkedHandsOffP) {
 // LockOSThread nesting since 1.10).
 TEST_P(SyscallTest, LockOSThreadNesting) {
   gort::run(gort::Config{.maxprocs = GetParam()}, [] {
-    gort::WaitGroup done;
-    done.add(1);
-    gort::go([&] {
+    move_control(GetParam(), [](mover& mv, const auto& more) {
       gort::lock_os_thread();
       gort::lock_os_thread();
       const auto tid = opaque_thread_id();
       gort::unlock_os_thread();
-      for (int i = 0; i < 100; ++i) {
-        gort::WaitGroup ping;
-        ping.add(1);
-        gort::go([&ping] { ping.done(); });
-        ping.wait();
-        EXPECT_EQ(opaque_thread_id(), tid);
-      }
+      std::atomic<long> moves{0};
+      for (int i = 0; more(i); ++i) mv.step(i, moves);
+      EXPECT_EQ(opaque_thread_id(), tid);
+      EXPECT_EQ(moves.load(), 0) << "the goroutine, still locked once, changed threads";
       gort::unlock_os_thread();
       gort::unlock_os_thread();  // one too many: ignored, as in Go
-      done.done();
     });
-    done.wait();
   });
 }
 
