@@ -333,8 +333,10 @@ result run_program(int procs, const program& p) {
       wg.add(ng);
       for (int gi = 0; gi < ng; ++gi)
         gort::go([&, gi] {
-          actor a{gi, chans, st, res.recs[gi]};
-          for (const op& o : p.g[gi]) a.step(o);
+          {
+            actor a{gi, chans, st, res.recs[gi]};
+            for (const op& o : p.g[gi]) a.step(o);
+          }  // a (its seq) gone before done(): main may return from run() at once, which abandons this goroutine
           st.finished.fetch_add(1);
           wg.done();
         });

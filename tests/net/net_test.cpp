@@ -1971,10 +1971,15 @@ TEST(NetTestMisuse, ForeignThread) {
     conn_pair p = tcp_pair();
     pipe_fds pf;
     const std::string addr = p.ln.addr();
+    gort::WaitGroup wg;
+    wg.add(1);
     gort::go([&] {  // the other ends, on goroutines
-      p.server.write(read_string(p.server, 4));
-      net::Conn c = p.ln.accept();
-      c.write("hi");
+      {
+        p.server.write(read_string(p.server, 4));
+        net::Conn c = p.ln.accept();
+        c.write("hi");
+      }  // c closed before done(): main may return from run() at once, which abandons this goroutine
+      wg.done();
     });
     std::thread t([&] {
       error = outcome_of([&] {
@@ -1989,6 +1994,7 @@ TEST(NetTestMisuse, ForeignThread) {
               }).str();
     });
     gort::blocking([&] { t.join(); });
+    wg.wait();  // the thread's end does not wait for the goroutine's close of c
   });
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(error, outcome{}.str());

@@ -47,20 +47,22 @@ TEST_P(ChanStressTest, ManyToMany) {
         });
       for (int r = 0; r < kR; ++r)
         gort::go([&, ch] {
-          std::vector<long> last(kS, -1);
-          long n = 0;
-          for (long v : ch) {
-            if (v < 0 || v >= total) {
-              fifo_bad.fetch_add(1);
-              continue;
+          {
+            std::vector<long> last(kS, -1);
+            long n = 0;
+            for (long v : ch) {
+              if (v < 0 || v >= total) {
+                fifo_bad.fetch_add(1);
+                continue;
+              }
+              seen[v].fetch_add(1, std::memory_order_relaxed);
+              const int s = static_cast<int>(v / per);
+              if (v <= last[s]) fifo_bad.fetch_add(1);
+              last[s] = v;
+              ++n;
             }
-            seen[v].fetch_add(1, std::memory_order_relaxed);
-            const int s = static_cast<int>(v / per);
-            if (v <= last[s]) fifo_bad.fetch_add(1);
-            last[s] = v;
-            ++n;
-          }
-          count.fetch_add(n);
+            count.fetch_add(n);
+          }  // last gone before done(): main may return from run() at once, which abandons this goroutine
           done.done();
         });
       sent.wait();

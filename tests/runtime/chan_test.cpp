@@ -194,19 +194,21 @@ matrix_outcome run_matrix(int procs, int cap, int senders, int receivers, int pe
     }
     for (int r = 0; r < receivers; ++r) {
       gort::go([&, ch, r] {
-        std::vector<int> last(senders, -1);
-        for (int v : ch) {
-          if (v < 0 || v >= total) {
-            ++fifo_bad[r];
-            continue;
+        {
+          std::vector<int> last(senders, -1);
+          for (int v : ch) {
+            if (v < 0 || v >= total) {
+              ++fifo_bad[r];
+              continue;
+            }
+            seen[v].fetch_add(1, std::memory_order_relaxed);
+            ++count[r];
+            sum[r] += v;
+            int s = v / per_sender;
+            if (v <= last[s]) ++fifo_bad[r];
+            last[s] = v;
           }
-          seen[v].fetch_add(1, std::memory_order_relaxed);
-          ++count[r];
-          sum[r] += v;
-          int s = v / per_sender;
-          if (v <= last[s]) ++fifo_bad[r];
-          last[s] = v;
-        }
+        }  // last gone before done(): main may return from run() at once, which abandons this goroutine
         done.done();
       });
     }
@@ -487,11 +489,11 @@ TEST_P(ChanTest, CloseWakesParkedSenders) {
       wg.add(kSenders);
       for (int s = 0; s < kSenders; ++s)
         gort::go([&, ch, s] {
-          std::string m = panic_message([&] { ch.send(s); });
           {
+            std::string m = panic_message([&] { ch.send(s); });
             std::lock_guard l(mu);
             msgs.push_back(m);
-          }
+          }  // m gone before done(): main may return from run() at once, which abandons this goroutine
           wg.done();
         });
       sleep_for(5ms);  // let them park

@@ -58,21 +58,23 @@ TEST_P(PreemptStressTest, TakeawaysAgainstEntries) {
     wg.add(hogs + 1);
     for (int h = 0; h < hogs; ++h)
       gort::go([&] {
-        gort::Timer t(1h);
-        std::uint64_t x = 1;
-        auto next_entry = steady::now() + 25ms;
-        for (unsigned n = 1; !stop.load(std::memory_order_relaxed); ++n) {
-          x = gort::blocking([x] { return x * 6364136223846793005ull + 1; });
-          x ^= x >> 7;  // a little user code: most of the time goes to blocking()
-          // Past the 20 ms after which sysmon asks: a P again, if the
-          // handshake or the signal took it.
-          if (n % 256 == 0 && steady::now() >= next_entry) {
-            if (!t.stop() || t.reset(1h)) bad_stops.fetch_add(1);  // pending, then not
-            next_entry = steady::now() + 25ms;
+        {
+          gort::Timer t(1h);
+          std::uint64_t x = 1;
+          auto next_entry = steady::now() + 25ms;
+          for (unsigned n = 1; !stop.load(std::memory_order_relaxed); ++n) {
+            x = gort::blocking([x] { return x * 6364136223846793005ull + 1; });
+            x ^= x >> 7;  // a little user code: most of the time goes to blocking()
+            // Past the 20 ms after which sysmon asks: a P again, if the
+            // handshake or the signal took it.
+            if (n % 256 == 0 && steady::now() >= next_entry) {
+              if (!t.stop() || t.reset(1h)) bad_stops.fetch_add(1);  // pending, then not
+              next_entry = steady::now() + 25ms;
+            }
+            ops.fetch_add(1, std::memory_order_relaxed);
           }
-          ops.fetch_add(1, std::memory_order_relaxed);
-        }
-        if (x == 0) ops.fetch_add(1);  // keep x alive
+          if (x == 0) ops.fetch_add(1);  // keep x alive
+        }  // t gone before done(): main may return from run() at once, which abandons this goroutine
         wg.done();
       });
     auto c = gort::make_chan<long>(4);

@@ -776,17 +776,19 @@ TEST_P(SyncTest, CondRLocker) {
     wg.add(kReaders);
     for (int i = 0; i < kReaders; ++i)
       gort::go([&] {
-        auto rl = rw.rlocker();
-        std::lock_guard l(rl);
-        parked.fetch_add(1);
-        c.wait([&] { return flag; });
-        if (flag) saw_flag.fetch_add(1);
-        if (!rw.try_lock())  // our read lock keeps writers out
-          held_read.fetch_add(1);
-        else
-          rw.unlock();
-        inside.fetch_add(1);
-        if (spin_until([&] { return inside.load() == kReaders; })) all_in.fetch_add(1);
+        {
+          auto rl = rw.rlocker();
+          std::lock_guard l(rl);
+          parked.fetch_add(1);
+          c.wait([&] { return flag; });
+          if (flag) saw_flag.fetch_add(1);
+          if (!rw.try_lock())  // our read lock keeps writers out
+            held_read.fetch_add(1);
+          else
+            rw.unlock();
+          inside.fetch_add(1);
+          if (spin_until([&] { return inside.load() == kReaders; })) all_in.fetch_add(1);
+        }  // the read side released before done(): rw is main's, gone once main returns
         wg.done();
       });
     spin_until([&] { return parked.load() == kReaders; });

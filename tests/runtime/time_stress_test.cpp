@@ -85,63 +85,65 @@ TEST_P(TimeStressTest, OwnedTimerOps) {
     wg.add(kG);
     for (int g = 0; g < kG; ++g)
       gort::go([&, g] {
-        rng r(0x5eed0000u + static_cast<std::uint64_t>(g));
-        gort::Timer t(1h);
-        if (!t.stop()) errs.add("stop of a new timer returned false");
-        bool armed = false;
-        tp deadline{};
-        for (int i = 0; i < rounds; ++i) {
-          switch (r.below(6)) {
-            case 0:
-            case 1: {  // reset
-              const auto d = us(r.below(1500));
-              const auto now = steady::now();
-              const bool was = t.reset(d);
-              if (armed && !was) errs.add("reset of an armed timer returned false");
-              if (!armed && was) spurious_true.fetch_add(1);
-              armed = true;
-              deadline = now + d;
-              break;
-            }
-            case 2: {  // stop
-              const bool was = t.stop();
-              if (armed && !was) errs.add("stop of an armed timer returned false");
-              if (!armed && was) spurious_true.fetch_add(1);
-              armed = false;
-              if (t.c().try_recv()) errs.add("a value right after stop");
-              break;
-            }
-            case 3: {  // blocking receive, if armed
-              if (!armed) break;
-              std::optional<tp> v = t.c().recv();
-              if (!v)
-                errs.add("timer channel closed");
-              else if (*v < deadline)
-                errs.add("value before its deadline (stale or early)");
-              received.fetch_add(1, std::memory_order_relaxed);
-              armed = false;
-              break;
-            }
-            case 4: {  // non-blocking receive
-              if (std::optional<tp> v = t.c().try_recv().value) {
-                if (!armed)
-                  errs.add("a value while not armed (stale)");
+        {
+          rng r(0x5eed0000u + static_cast<std::uint64_t>(g));
+          gort::Timer t(1h);
+          if (!t.stop()) errs.add("stop of a new timer returned false");
+          bool armed = false;
+          tp deadline{};
+          for (int i = 0; i < rounds; ++i) {
+            switch (r.below(6)) {
+              case 0:
+              case 1: {  // reset
+                const auto d = us(r.below(1500));
+                const auto now = steady::now();
+                const bool was = t.reset(d);
+                if (armed && !was) errs.add("reset of an armed timer returned false");
+                if (!armed && was) spurious_true.fetch_add(1);
+                armed = true;
+                deadline = now + d;
+                break;
+              }
+              case 2: {  // stop
+                const bool was = t.stop();
+                if (armed && !was) errs.add("stop of an armed timer returned false");
+                if (!armed && was) spurious_true.fetch_add(1);
+                armed = false;
+                if (t.c().try_recv()) errs.add("a value right after stop");
+                break;
+              }
+              case 3: {  // blocking receive, if armed
+                if (!armed) break;
+                std::optional<tp> v = t.c().recv();
+                if (!v)
+                  errs.add("timer channel closed");
                 else if (*v < deadline)
                   errs.add("value before its deadline (stale or early)");
                 received.fetch_add(1, std::memory_order_relaxed);
                 armed = false;
+                break;
               }
-              break;
+              case 4: {  // non-blocking receive
+                if (std::optional<tp> v = t.c().try_recv().value) {
+                  if (!armed)
+                    errs.add("a value while not armed (stale)");
+                  else if (*v < deadline)
+                    errs.add("value before its deadline (stale or early)");
+                  received.fetch_add(1, std::memory_order_relaxed);
+                  armed = false;
+                }
+                break;
+              }
+              default:
+                if (r.below(2))
+                  gort::sleep(us(r.below(800)));
+                else
+                  gort::yield();
             }
-            default:
-              if (r.below(2))
-                gort::sleep(us(r.below(800)));
-              else
-                gort::yield();
+            ops.fetch_add(1, std::memory_order_relaxed);
           }
-          ops.fetch_add(1, std::memory_order_relaxed);
-        }
-        t.stop();
+          t.stop();
+        }  // t gone before done(): main may return from run() at once, which abandons this goroutine
         wg.done();
       });
     wg.wait();
