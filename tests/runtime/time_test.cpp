@@ -15,8 +15,9 @@
 //   Reset, ResetDrains, StopDrains         Go's TestReset; no stale value after
 //                                          stop/reset
 //   TimerModifiedEarlier, ResetEarlierPokesSleeper
-//                                          a timer moved earlier fires in time,
-//                                          also when an M sleeps for a later one
+//                                          a timer moved earlier fires in time
+//   ResetEarlierWakesThePoller             ... and wakes the M asleep in the
+//                                          poller for a later one (two Ps)
 //   ResetWhileReceiverBlocked, StopWhileReceiverBlocked
 //   ZeroTimer                              Go's (scaled down)
 //   SelectTimeout                          select with a time.After case
@@ -738,8 +739,9 @@ TEST_P(TimeTest, TimerModifiedEarlier) {
   EXPECT_TRUE(errs.empty()) << errs.str();
 }
 
-// A timer moved earlier while the runtime is idle and an M sleeps until the
-// old (later) deadline: the sleeper must be woken for the new one.
+// A timer moved earlier while the runtime is idle fires at the new
+// deadline, not before. (Its resetter's M then runs the timer itself; the
+// wake of an M asleep for the old deadline is ResetEarlierWakesThePoller.)
 TEST_P(TimeTest, ResetEarlierPokesSleeper) {
   steady::duration took{};
   bool got = false;
@@ -763,6 +765,43 @@ TEST_P(TimeTest, ResetEarlierPokesSleeper) {
   ASSERT_TRUE(got) << "the timer moved earlier never fired";
   EXPECT_GE(took, 20ms);
   EXPECT_LT(took, 20ms + kLate);
+}
+
+// A timer moved earlier must wake the M that sleeps in the poller until a
+// later deadline (wake_netpoller): at two Ps, main waits on the timer, and
+// the goroutine that resets it then spins without entering the runtime
+// (asyncpreemptoff=1: sysmon leaves its P alone) until main has the value.
+// Only the poller's M can fire the timer meanwhile, and only if woken: else
+// it sleeps on until recv_within's 30 s, and the spinner gives up after 5 s.
+TEST(TimeWakeTest, ResetEarlierWakesThePoller) {
+  ::setenv("GODEBUG", "asyncpreemptoff=1", 1);
+  bool got = false, still_spinning = false;
+  int rc = run_procs(2, [&] {
+    gort::Timer t(1h);
+    std::atomic<bool> received{false}, spinning{false};
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      gort::sleep(30ms);  // main parks on t.c(); its M goes to sleep in the poller
+      for (const auto until = steady::now() + 5ms; steady::now() < until;) {
+      }  // the other M has given up looking for work by now
+      t.reset(20ms);
+      spinning = true;
+      for (const auto end = steady::now() + 5s; !received.load() && steady::now() < end;) {
+      }
+      spinning = false;
+      wg.done();
+    });
+    std::optional<tp> v = recv_within(t.c(), 30s);
+    got = v.has_value();
+    still_spinning = spinning.load();
+    received = true;
+    wg.wait();
+  });
+  ::unsetenv("GODEBUG");
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(got);
+  EXPECT_TRUE(still_spinning) << "the timer moved earlier fired only once its resetter stopped spinning";
 }
 
 // Go 1.23 (TestChan): a receiver already blocked on the channel gets the
