@@ -381,7 +381,7 @@ TEST(ChanTest, PingPongDoesNotStarveYielder) {
       for (int v : ping) pong.send(v);
       wg.done();
     });
-    gort::yield();  // to the global queue, behind nothing: the pair runs
+    gort::yield();  // to the local queue's tail, behind the pair: the pair runs
     main_waited_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
     stop.store(true);

@@ -185,7 +185,8 @@ TEST_P(ProcTest, NumGoroutine) {
 // With one P, go() puts the new G in runnext and kicks the previous runnext
 // to the tail of the local queue: main spawns B, C, D and yields; they run
 // D (runnext), then B and C (the ring, in FIFO order). Main's yield puts main
-// on the global queue, behind all three.
+// at the local queue's tail, behind all three (Go's Gosched: the global
+// queue).
 TEST(ProcTest, RunnextOrder) {
   std::vector<char> order;
   std::mutex mu;  // not held across a yield
@@ -220,10 +221,10 @@ TEST(ProcTest, RunnextOrder) {
 // The global queue is not starved. With one P, main spawns X and then 300
 // goroutines that yield until X has run. 301 spawns overflow the 256-slot
 // local queue, so runqputslow moves X (the oldest) and half the queue to the
-// global queue. Whatever happens next (Go's Gosched puts each yielding G on
-// the global queue, behind X; a runtime that queued them locally would keep
-// the local queue from ever emptying, and only the schedtick%61 check in
-// schedule() would then take X), X must run in bounded time.
+// global queue. The yielders go back on the local queue (Go's Gosched puts
+// each on the global queue, behind X), so the local queue never empties,
+// and it is the schedtick%61 check in schedule() that takes X: X must run
+// in bounded time.
 TEST(ProcTest, GlobalRunqNotStarved) {
   constexpr int kYielders = 300;
   constexpr int kMaxYields = 200000;

@@ -13,7 +13,7 @@
 //                  the same trees counted sequentially.
 //   RunnextPingPong  pairs of goroutines that hand a count back and forth
 //                  over unbuffered channels, readying each other through
-//                  runnext, while the idle Ps' Ms steal runnext: every
+//                  runnext, while the idle Ps' Ms may steal it: every
 //                  hand-off arrives once and in order. In both of runnext's
 //                  modes (runq.hpp, "runnext without a CAS"): the owner's
 //                  plain op against the thieves' membarrier, and the CAS
@@ -193,11 +193,10 @@ TEST_P(StressTest, SpawnTree) {
   EXPECT_EQ(left, 1u);
 }
 
-// A million goroutines parked at once (issue 3: "1,000,000 parked goroutines
-// must work on a stock kernel"): each has started, so each holds a stack
-// (256 KiB of address space, a guard page, about one resident page). Then
-// all are released and exit. Not under sanitizers: TSan keeps a fiber per
-// stack (at most 8128) and ASan's shadow of a million stacks is gigabytes.
+// Pairs ready each other through runnext (see the list above). Whether an
+// idle P's M steals a runnext meanwhile is up to timing: the runq model
+// tests (RunqModelTest.RunnextRace, RunqAsymmetricTest.RunnextRace) are
+// the ones that assert a steal happened.
 TEST_P(StressTest, RunnextPingPong) {
   constexpr int kPairs = 3;
   const long rounds = kSpawnN / 10;
@@ -234,6 +233,11 @@ TEST_P(StressTest, RunnextPingPong) {
   }
 }
 
+// A million goroutines parked at once (issue 3: "1,000,000 parked goroutines
+// must work on a stock kernel"): each has started, so each holds a stack
+// (256 KiB of address space, a guard page, about one resident page). Then
+// all are released and exit. Not under sanitizers: TSan keeps a fiber per
+// stack (at most 8128) and ASan's shadow of a million stacks is gigabytes.
 TEST(StressTest, MillionParked) {
 #if defined(GORT_TSAN) || defined(GORT_ASAN) || defined(GORT_EMULATED)
   GTEST_SKIP() << "a million stacks is beyond the sanitizers' limits, and slow under qemu";
