@@ -72,7 +72,7 @@ fd_error ctx_error(const context::Context& ctx) {
 
 fd_error netfd::connect(const sockaddr_any& ra, std::int64_t deadline, const context::Context* ctx) {
   if (::connect(pfd.sysfd, ra.get(), ra.len) == 0) return ctx != nullptr && ctx->err() ? ctx_error(*ctx) : fd_error{};
-  switch (last_errno()) {
+  switch (const int e = last_errno()) {
     case EINPROGRESS:
     case EALREADY:
     case EINTR:  // the connect goes on in the background, as for EINPROGRESS
@@ -80,7 +80,7 @@ fd_error netfd::connect(const sockaddr_any& ra, std::int64_t deadline, const con
     case EISCONN:
       return ctx != nullptr && ctx->err() ? ctx_error(*ctx) : fd_error{};
     default:
-      return {last_errno(), "connect"};
+      return {e, "connect"};
   }
   if (deadline != 0) pfd.set_deadline(deadline, 'w');
   // The interrupter, if ctx can be cancelled at all (Go: ctx.Done() != nil).
