@@ -2,7 +2,8 @@
 // file that owns what it counts (census_proc, census_stack, ...), under
 // that file's own lock; this file only adds them up and names the nonzero
 // ones, so that a leak check's failure says what leaked and how many.
-// Also backdate_waits, a clock behind for sysmon's waitsince stamp.
+// Also backdate_waits, a clock behind for sysmon's waitsince stamp, and
+// two reads of scheduler state (syscall_keeps, held_p_taken).
 #include "runtime/export_test.hpp"
 
 #include <string>
@@ -53,5 +54,18 @@ std::string census_leaks(const Census& c) {
 }
 
 void backdate_waits(std::int64_t ago_ns) { markwaitsince(nanotime() - ago_ns); }
+
+std::uint64_t syscall_keeps() {
+  // The retakes first: each adds to a tick before it counts itself.
+  const std::uint64_t retakes = sched.nhandoff_syscall.load(std::memory_order_relaxed);
+  std::uint64_t ticks = 0;
+  for (std::int32_t i = 0, n = allp_len(); i < n; ++i) ticks += allp[i]->syscalltick.load(std::memory_order_relaxed);
+  return ticks > retakes ? ticks - retakes : 0;
+}
+
+bool held_p_taken() {
+  const g* gp = getg();
+  return gp != nullptr && gp->atomicstatus.load(std::memory_order_acquire) == gstatus::Gsyscall;
+}
 
 }  // namespace gort::rt

@@ -85,6 +85,20 @@ void backdate_waits(std::int64_t ago_ns);
 // sysmon_netpoll), so that a test can tell when one is in sysmon's hands.
 std::uint64_t sysmon_netpolls();
 
+// syscall_keeps: how many times, this run, an M coming back from syscall
+// state (blocking(), or a P taken from user code) took back the very P it
+// had left there: exitsyscallfast's CAS, which adds one to the P's
+// syscalltick (proc.cpp). retake's hand-offs add one too; they are taken
+// off. Every other return handed the P over. During a run, at a fixed
+// GOMAXPROCS.
+std::uint64_t syscall_keeps();
+
+// held_p_taken: sysmon has taken the calling goroutine's P while it ran its
+// own code (preempt.cpp): the G is in syscall state outside blocking().
+// Reads the G's status only: no runtime entry, so the goroutine stays as it
+// is, without a P. From a goroutine, outside blocking().
+bool held_p_taken();
+
 // The execution trace's records (trace.cpp, tracebuf): each written into
 // one buffer as the hooks write it (in its fixed form where it has one
 // that fits, else with varints), then read back as trace_stop reads them.

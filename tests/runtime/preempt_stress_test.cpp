@@ -11,15 +11,21 @@
 //                          P). Each hog also arms and stops a timer now and
 //                          then, which gets it a P back. Meanwhile a pair of
 //                          goroutines hands values over a channel: none
-//                          lost, none doubled.
+//                          lost, none doubled. Every other timer, a hog
+//                          spins in its own code until its P is taken; the
+//                          values go on until sysmon has taken 2 Ps per hog
+//                          (stats' handoffs_held), so that the takes race
+//                          the transfer as well as the hogs' entries.
 // At GOMAXPROCS 1, 2 and 4, by the membarrier handshake (where the kernel
 // has it) and by the signal (GODEBUG=preemptsignal=1).
 #include "chan_test_util.hpp"
+#include "runtime/export_test.hpp"
 
 #include <gort/time.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <tuple>
 
@@ -49,9 +55,10 @@ INSTANTIATE_TEST_SUITE_P(GOMAXPROCS, PreemptStressTest,
 
 TEST_P(PreemptStressTest, TakeawaysAgainstEntries) {
   const int hogs = procs() + 1;
-  const auto duration = kSanitized ? 400ms : 600ms;
-  const long values = scaled(20000);
-  std::atomic<long> ops{0}, bad_stops{0}, received{0}, sum{0};
+  const long values = scaled(20000);  // at least
+  const std::uint64_t want_takes = static_cast<std::uint64_t>(2 * hogs);
+  std::atomic<long> ops{0}, bad_stops{0}, received{0}, sum{0}, sent{0};
+  std::uint64_t takes = 0;  // during the transfer
   int rc = run_procs(procs(), [&] {
     std::atomic<bool> stop{false};
     gort::WaitGroup wg;
@@ -62,6 +69,7 @@ TEST_P(PreemptStressTest, TakeawaysAgainstEntries) {
           gort::Timer t(1h);
           std::uint64_t x = 1;
           auto next_entry = steady::now() + 25ms;
+          unsigned entries = 0;
           for (unsigned n = 1; !stop.load(std::memory_order_relaxed); ++n) {
             x = gort::blocking([x] { return x * 6364136223846793005ull + 1; });
             x ^= x >> 7;  // a little user code: most of the time goes to blocking()
@@ -69,6 +77,14 @@ TEST_P(PreemptStressTest, TakeawaysAgainstEntries) {
             // handshake or the signal took it.
             if (n % 256 == 0 && steady::now() >= next_entry) {
               if (!t.stop() || t.reset(1h)) bad_stops.fetch_add(1);  // pending, then not
+              // Every other time, user code only until sysmon takes the
+              // P: at GOMAXPROCS 1 retake mostly hands the P off from
+              // blocking() at 10 ms, before a take's 20 ms.
+              if (++entries % 2 == 0) {
+                const auto give_up = steady::now() + 20s;
+                while (!gort::rt::held_p_taken() && !stop.load(std::memory_order_relaxed) && steady::now() < give_up)
+                  x = x * 5 + 1;
+              }
               next_entry = steady::now() + 25ms;
             }
             ops.fetch_add(1, std::memory_order_relaxed);
@@ -79,7 +95,17 @@ TEST_P(PreemptStressTest, TakeawaysAgainstEntries) {
       });
     auto c = gort::make_chan<long>(4);
     gort::go([&, c] {
-      for (long i = 1; i <= values; ++i) c.send(i);
+      const std::uint64_t took0 = gort::stats().handoffs_held;
+      const auto give_up = steady::now() + 20s;
+      long i = 1;
+      for (;; ++i) {
+        c.send(i);
+        if (i >= values && i % 256 == 0 &&
+            (gort::stats().handoffs_held - took0 >= want_takes || steady::now() > give_up))
+          break;
+      }
+      takes = gort::stats().handoffs_held - took0;
+      sent.store(i);
       c.close();
       wg.done();
     });
@@ -87,15 +113,15 @@ TEST_P(PreemptStressTest, TakeawaysAgainstEntries) {
       received.fetch_add(1);
       sum.fetch_add(v);
     }
-    gort::sleep(duration);
     stop.store(true);
     wg.wait();
   });
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(bad_stops.load(), 0);
   EXPECT_GT(ops.load(), 0);
-  EXPECT_EQ(received.load(), values);
-  EXPECT_EQ(sum.load(), values * (values + 1) / 2);
+  EXPECT_GE(takes, want_takes) << "sysmon took too few Ps in the 20 s the values went over";
+  EXPECT_EQ(received.load(), sent.load());
+  EXPECT_EQ(sum.load(), sent.load() * (sent.load() + 1) / 2);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "gort/gort.hpp"
+#include "runtime/export_test.hpp"
 #include "thread_state.hpp"
 
 namespace {
@@ -238,21 +239,23 @@ TEST_P(PreemptTest, UnwrappedStdMutexDoesNotStall) {
   holder.join();
 }
 
-// spin_until_ticked spins, never entering the runtime, until `ticks` has
-// moved on by two (someone else ran meanwhile, twice: at GOMAXPROCS=1 only
-// a hand-off lets them) or give_up passes; it says which.
-bool spin_until_ticked(const std::atomic<int>& ticks) {
+// spin_until_taken spins, never entering the runtime, until sysmon has
+// taken its P and `ticks` has moved on by two (someone else ran meanwhile,
+// twice), or give_up passes; it says which. At GOMAXPROCS=1 the others run
+// only on the P taken; at 2 they have a P of their own, and it is the
+// spinning, 20 ms without a runtime entry, that gets this one taken.
+bool spin_until_taken(const std::atomic<int>& ticks) {
   const int from = ticks.load();
   const auto deadline = clock_type::now() + give_up;
-  while (ticks.load(std::memory_order_relaxed) < from + 2)
+  while (ticks.load(std::memory_order_relaxed) < from + 2 || !gort::rt::held_p_taken())
     if (clock_type::now() > deadline) return false;
   return true;
 }
 
 // The goroutine whose P was taken goes on with the runtime afterwards, many
-// times over: a spinner that loops until a sleeper has ticked (which takes
-// a hand-off), then sends, against a receiver that checks every value
-// arrives once and in order.
+// times over: a spinner that loops until its P is taken and a sleeper has
+// ticked, then sends, which must get it a P back, against a receiver that
+// checks every value arrives once and in order.
 TEST_P(PreemptTest, HandedOffGoroutineComesBack) {
   gort::run(gort::Config{.maxprocs = procs()}, [] {
     constexpr int rounds = 8;
@@ -270,11 +273,13 @@ TEST_P(PreemptTest, HandedOffGoroutineComesBack) {
     });
     gort::go([&, c] {
       for (int r = 0; r < rounds; ++r) {
-        if (!spin_until_ticked(ticks)) {
-          ADD_FAILURE() << "round " << r << ": the sleeper never ran while this spun";
+        if (!spin_until_taken(ticks)) {
+          ADD_FAILURE() << "round " << r << ": this spun " << give_up.count()
+                        << " s without its P taken and the sleeper run: taken " << gort::rt::held_p_taken();
           break;
         }
         c.send(r);
+        EXPECT_FALSE(gort::rt::held_p_taken()) << "round " << r << ": still without a P after a runtime entry";
       }
       c.close();
     });
@@ -287,31 +292,38 @@ TEST_P(PreemptTest, HandedOffGoroutineComesBack) {
 }
 
 // A goroutine wired to its thread (lock_os_thread) whose P is taken stays
-// on that thread when it gets a P back.
+// on that thread when it gets a P back: it then parks, and main, on the
+// other P at GOMAXPROCS=2, wakes it, which a goroutine not wired would
+// mostly answer on main's thread.
 TEST_P(PreemptTest, LockedGoroutineKeepsItsThread) {
   gort::run(gort::Config{.maxprocs = procs()}, [] {
+    constexpr int rounds = 4;
     std::atomic<bool> stop{false};
     std::atomic<int> ticks{0};
+    auto wake = gort::make_chan<int>();
     gort::WaitGroup wg;
     wg.add(1);
-    gort::go([&] {
+    gort::go([&, wake] {
       gort::lock_os_thread();
       const auto tid = opaque_thread_id();
-      for (int r = 0; r < 4; ++r) {
-        if (!spin_until_ticked(ticks)) {
-          ADD_FAILURE() << "round " << r << ": main never ran while this spun";
+      for (int r = 0; r < rounds; ++r) {
+        if (!spin_until_taken(ticks)) {
+          ADD_FAILURE() << "round " << r << ": this spun " << give_up.count()
+                        << " s without its P taken and main run: taken " << gort::rt::held_p_taken();
           break;
         }
-        gort::yield();  // back in the runtime: a P again, on the same thread
+        EXPECT_EQ(opaque_thread_id(), tid) << "round " << r;
+        EXPECT_EQ(wake.recv(), r);  // back in the runtime: a P again, on the same thread
         EXPECT_EQ(opaque_thread_id(), tid) << "round " << r;
       }
       gort::unlock_os_thread();
       stop.store(true);
       wg.done();
     });
-    while (!stop.load()) {
+    for (int r = 0; !stop.load();) {
       gort::sleep(milliseconds(1));
       ticks.fetch_add(1);
+      if (r < rounds && gort::select(gort::case_send(wake, r), gort::case_default()) == 0) ++r;
     }
     wg.wait();
   });

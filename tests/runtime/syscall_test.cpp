@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "gort/gort.hpp"
+#include "runtime/export_test.hpp"
 #include "thread_state.hpp"
 
 namespace {
@@ -51,7 +53,9 @@ void move_control(int procs, const std::function<void(mover&, const std::functio
     });
   done.wait();
   mv.stop();
-  if (procs > 1) EXPECT_GT(moves.load(), 0) << "the steps moved no goroutine that was not locked";
+  if (procs > 1) {
+    EXPECT_GT(moves.load(), 0) << "the steps moved no goroutine that was not locked";
+  }
 }
 
 // A locked goroutine stays on its thread across parks and yields, and the
@@ -86,23 +90,50 @@ TEST_P(SyscallTest, LockOSThread) {
   });
 }
 
-// With one P, a locked goroutine that parks must hand the P over: the
-// goroutine that wakes it can only run if it does.
+// A locked goroutine that parks must hand its P over (stoplockedm): it
+// starts its waker on that P, and nothing else could run it. At more than
+// one P, goroutines spinning in their own code hold the others, and sysmon
+// takes none of them (asyncpreemptoff=1), so a waker that ran before they
+// gave up (a hang guard) ran on the P the park handed over.
 TEST_P(SyscallTest, LockOSThreadParkedHandsOffP) {
-  gort::run(gort::Config{.maxprocs = GetParam()}, [] {
-    gort::WaitGroup wake, done;
-    wake.add(1);
-    done.add(1);
+  const int hogs = GetParam() - 1;
+  const auto give_up = clock_type::now() + std::chrono::seconds(20);
+  std::atomic<int> spinning{0}, gave_up{0};
+  std::atomic<bool> woken{false};
+  ::setenv("GODEBUG", "asyncpreemptoff=1", 1);
+  gort::run(gort::Config{.maxprocs = GetParam()}, [&] {
+    gort::WaitGroup done;
+    done.add(hogs + 1);
+    for (int i = 0; i < hogs; ++i)
+      gort::go([&] {
+        spinning.fetch_add(1);
+        while (!woken.load())
+          if (clock_type::now() > give_up) {
+            gave_up.fetch_add(1);
+            break;
+          }
+        done.done();
+      });
+    // Spinning, not parked: main keeps its P until every hog has one.
+    while (spinning.load() < hogs && clock_type::now() < give_up) {
+    }
     gort::go([&] {
       gort::lock_os_thread();
       const auto tid = opaque_thread_id();
+      gort::WaitGroup wake;
+      wake.add(1);
+      gort::go([&] { wake.done(); });  // on this goroutine's P
       wake.wait();
       EXPECT_EQ(opaque_thread_id(), tid);
+      woken.store(true);
+      gort::unlock_os_thread();
       done.done();
     });
-    gort::go([&] { wake.done(); });
     done.wait();
   });
+  ::unsetenv("GODEBUG");
+  EXPECT_EQ(spinning.load(), hogs);
+  EXPECT_EQ(gave_up.load(), 0) << "the waker ran only once the goroutines holding the other Ps gave up";
 }
 
 // Nested locks: the goroutine stays wired until the last unlock (Go's
@@ -199,14 +230,29 @@ TEST_P(SyscallTest, BlockingInParallel) {
 }
 
 // Short blocking() calls keep their P (Psyscall) and take it back on
-// return: no hand-off per call, so no new threads for them (Go's
-// entersyscall/exitsyscallfast).
+// return (Go's entersyscall/exitsyscallfast): no hand-off per call, so no
+// new threads for them. sysmon hands the P off only if it sees one call in
+// two of its rounds, 20 us apart at least (or in the round that ends a
+// 10 ms time slice): a call of a microsecond loses its P only when the OS
+// stops its thread inside it, which a loaded machine does about once per
+// time slice (a millisecond or so), not every few calls. Calls made after
+// sysmon took the P from the loop itself (20 ms without a new time slice:
+// blocking() ends none) have no P to keep, and are not counted.
 TEST_P(SyscallTest, ShortBlockingKeepsP) {
+  constexpr std::uint64_t calls = 20000;
+  std::uint64_t keeps = 0, without_p = 0;
   std::size_t threads = 0;
   gort::run(gort::Config{.maxprocs = GetParam()}, [&] {
-    for (int i = 0; i < 20000; ++i) EXPECT_GT(gort::blocking([] { return ::getpid(); }), 0);
+    const std::uint64_t keeps0 = gort::rt::syscall_keeps();
+    for (std::uint64_t i = 0; i < calls; ++i) {
+      if (gort::rt::held_p_taken()) ++without_p;
+      EXPECT_GT(gort::blocking([] { return ::getpid(); }), 0);
+    }
+    keeps = gort::rt::syscall_keeps() - keeps0;
     threads = gort::stats().threads;
   });
+  const std::uint64_t with_p = calls - without_p, handoffs = with_p - std::min(keeps, with_p);
+  EXPECT_LE(handoffs, with_p / 4) << handoffs << " of " << with_p << " calls came back to find their P handed off";
   // m0, sysmon, a few Ms woken for the other Ps, and a few more when the OS
   // descheduled a caller long enough for sysmon to retake its P (a loaded
   // machine): nothing like a thread per call.
