@@ -572,12 +572,15 @@ model_result model(int thieves, int rounds, std::uint32_t items, std::uint32_t s
 constexpr int kModelRounds = kSanitized ? 2000 : 20000;
 
 // check_model runs the model with `thieves` thieves; the checks are in
-// model(); the line printed and the overflow count show the model did race.
+// model(). Exactly-once holds trivially for a thief that never steals or
+// an owner that never overflows, so both must have happened for the run to
+// have raced anything.
 void check_model(int thieves, std::uint32_t seed) {
   model_result r = model(thieves, kModelRounds, 64, seed);
   std::printf("owner got %llu, global %llu, stolen %llu in %llu steals\n", (unsigned long long)r.owner_got,
               (unsigned long long)r.global, (unsigned long long)r.stolen, (unsigned long long)r.steals);
   EXPECT_GT(r.global, 0u) << "the model never overflowed the ring";
+  EXPECT_GT(r.stolen, 0u) << "the thieves never stole: the model raced nothing";
 }
 
 TEST(RunqModelTest, OneThief) { check_model(1, 1); }

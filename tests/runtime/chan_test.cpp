@@ -982,21 +982,26 @@ TEST_P(ChanTest, NonblockingRecvRacesClose) {
 // poll's loads (empty, then closed, then empty again) and main's close and
 // receive, so it needs two Ps. Checked builds widen the gaps between those
 // loads (detail::race_window), and there reading closed before empty fails
-// this test. Odd rounds poll with try_recv, even ones with a select.
+// this test at once. Other builds have no gap but the CPU's: a poll
+// straddles main's close and receive a few times in a million rounds, hence
+// the rounds (about 1 s). Odd rounds poll with try_recv, even ones with a
+// select.
 TEST_P(ChanTest, NonblockRecvRacingCloseFindsValueOrClosed) {
   if (GetParam() < 2) GTEST_SKIP() << "the poller and main must run at once";
-  const int rounds = static_cast<int>(scaled(20000));
+  const int rounds = static_cast<int>(scaled(500000));
   std::atomic<int> handed{-1}, finished{-1};
   std::atomic<long> nothing{0}, by_poller{0}, by_main{0};
   int rc = run_procs(GetParam(), [&] {
-    std::vector<gort::chan<int>> chans;
-    for (int r = 0; r < rounds; ++r) chans.push_back(gort::make_chan<int>(1));
+    // Made in batches too big for the caches: a poll of a channel that is
+    // in none straddles main's close and receive several times as often.
+    constexpr int kBatch = 1 << 16;
+    std::vector<gort::chan<int>> chans(kBatch);
     gort::go([&] {
       for (int r = 0; r < rounds; ++r) {
         await_round(handed, r);
         for (;;) {
           int got = 0;
-          if (!nb::try_recv(chans[r], r % 2 == 1, got)) {
+          if (!nb::try_recv(chans[r % kBatch], r % 2 == 1, got)) {
             nothing.fetch_add(1, std::memory_order_relaxed);
             continue;
           }
@@ -1007,10 +1012,13 @@ TEST_P(ChanTest, NonblockRecvRacingCloseFindsValueOrClosed) {
       }
     });
     for (int r = 0; r < rounds; ++r) {
-      chans[r].send(1);  // buffered: does not block
+      if (r % kBatch == 0)
+        for (auto& c : chans) c = gort::make_chan<int>(1);
+      gort::chan<int>& c = chans[r % kBatch];
+      c.send(1);  // buffered: does not block
       handed.store(r, std::memory_order_release);
-      chans[r].close();
-      if (chans[r].recv()) by_main.fetch_add(1, std::memory_order_relaxed);
+      c.close();
+      if (c.recv()) by_main.fetch_add(1, std::memory_order_relaxed);
       await_round(finished, r);
     }
   });

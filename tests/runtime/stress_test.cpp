@@ -13,8 +13,9 @@
 //                  the same trees counted sequentially.
 //   RunnextPingPong  pairs of goroutines that hand a count back and forth
 //                  over unbuffered channels, readying each other through
-//                  runnext, while the idle Ps' Ms may steal it: every
-//                  hand-off arrives once and in order. In both of runnext's
+//                  runnext, while the idle Ps' Ms steal it (some rounds
+//                  wait until one has): every hand-off arrives once and in
+//                  order. In both of runnext's
 //                  modes (runq.hpp, "runnext without a CAS"): the owner's
 //                  plain op against the thieves' membarrier, and the CAS
 //                  (GODEBUG=runnextcas=1).
@@ -193,31 +194,54 @@ TEST_P(StressTest, SpawnTree) {
   EXPECT_EQ(left, 1u);
 }
 
-// Pairs ready each other through runnext (see the list above). Whether an
-// idle P's M steals a runnext meanwhile is up to timing: the runq model
-// tests (RunqModelTest.RunnextRace, RunqAsymmetricTest.RunnextRace) are
-// the ones that assert a steal happened.
+// Pairs ready each other through runnext (see the list above). In a plain
+// ping-pong the owner switches to its runnext within a thief's back-off,
+// so thieves take it only by chance. So, from GOMAXPROCS 2, some rounds
+// linger: the pinger readies its partner (a try_send that succeeds only
+// into a parked receiver, which goready puts in this P's runnext) and keeps
+// the P, without a runtime entry, until the partner has run. It can only
+// run elsewhere by a thief taking runnext, or on this P once sysmon hands
+// it on (handoffs_held): more lingers than hand-offs means a thief took
+// runnext, which is what the test races. Fewer pairs than Ps, so a P is
+// always free for a thief.
 TEST_P(StressTest, RunnextPingPong) {
-  constexpr int kPairs = 3;
+  const int procs = GetParam();
+  const int pairs = procs == 1 ? 3 : procs - 1;
   const long rounds = kSpawnN / 10;
+  const long linger_every = procs == 1 ? 0 : rounds / 16;
   for (const bool cas : {false, true}) {
     if (cas) ::setenv("GODEBUG", "runnextcas=1", 1);
-    std::atomic<long> bad{0}, handoffs{0};
-    int rc = run_procs(GetParam(), [&] {
+    std::atomic<long> bad{0}, handoffs{0}, lingers{0}, hung{0};
+    std::uint64_t held = 0;
+    int rc = run_procs(procs, [&] {
+      const std::uint64_t held0 = gort::stats().handoffs_held;
       gort::WaitGroup wg;
-      wg.add(2 * kPairs);
-      for (int i = 0; i < kPairs; ++i) {
+      wg.add(2 * pairs);
+      for (int i = 0; i < pairs; ++i) {
         auto ping = gort::make_chan<long>(), pong = gort::make_chan<long>();
-        gort::go([&, ping, pong] {
+        auto seen = std::make_shared<std::atomic<long>>(-1);  // the partner's last round
+        gort::go([&, ping, pong, seen] {
           for (long n = 0; n < rounds; ++n) {
-            ping.send(n);
+            if (linger_every != 0 && n % linger_every == linger_every - 1) {
+              while (!ping.try_send(n)) gort::yield();
+              const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+              while (seen->load(std::memory_order_acquire) < n)
+                if (std::chrono::steady_clock::now() > end) {  // neither a thief nor sysmon came
+                  hung.fetch_add(1);
+                  break;
+                }
+              lingers.fetch_add(1);
+            } else {
+              ping.send(n);
+            }
             if (pong.recv() != n) bad.fetch_add(1);
           }
           wg.done();
         });
-        gort::go([&, ping, pong] {
+        gort::go([&, ping, pong, seen] {
           for (long n = 0; n < rounds; ++n) {
             if (ping.recv() != n) bad.fetch_add(1);
+            seen->store(n, std::memory_order_release);
             pong.send(n);
             handoffs.fetch_add(1, std::memory_order_relaxed);
           }
@@ -225,11 +249,18 @@ TEST_P(StressTest, RunnextPingPong) {
         });
       }
       wg.wait();
+      held = gort::stats().handoffs_held - held0;
     });
     if (cas) ::unsetenv("GODEBUG");
+    const char* mode = cas ? "CAS mode" : "without a CAS";
+    std::printf("%s: %ld lingers, %llu Ps handed off\n", mode, lingers.load(), static_cast<unsigned long long>(held));
     EXPECT_EQ(rc, 0);
-    EXPECT_EQ(bad.load(), 0) << (cas ? "CAS mode" : "without a CAS") << ": a value out of order or twice";
-    EXPECT_EQ(handoffs.load(), kPairs * rounds) << (cas ? "CAS mode" : "without a CAS");
+    EXPECT_EQ(bad.load(), 0) << mode << ": a value out of order or twice";
+    EXPECT_EQ(handoffs.load(), pairs * rounds) << mode;
+    EXPECT_EQ(hung.load(), 0) << mode << ": a lingering pinger's partner never ran";
+    if (linger_every != 0) {
+      EXPECT_GT(lingers.load(), static_cast<long>(held)) << mode << ": no thief ever took runnext";
+    }
   }
 }
 

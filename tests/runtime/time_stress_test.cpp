@@ -13,7 +13,7 @@
 //                        by exactly one stop/reset returning true.
 //   SharedTimerRaces     the same for channel timers, with receivers racing:
 //                        every arm's value is received or discarded, never
-//                        lost, never doubled.
+//                        lost, never doubled, never early.
 //   TickerRaces          tickers reset and stopped from several goroutines
 //                        while others read; once stopped, silent.
 //   GomaxprocsChurn      sleeps, timers and tickers while main changes
@@ -23,6 +23,7 @@
 
 #include <gort/time.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -216,45 +217,105 @@ TEST_P(TimeStressTest, SharedAfterFuncRaces) {
   for (int j = 0; j < kT; ++j) EXPECT_EQ(runs[j].load(), arms[j].load() - cancels[j].load()) << "timer " << j;
 }
 
+// timer_log: what SharedTimerRaces saw of one timer, in steady_clock times
+// taken around each call. An arm (the constructor or a reset) has a
+// deadline no earlier than its call's start plus its duration; a stop or
+// reset that started after an arm's call returned ends that arm, and once
+// it has returned no value of that arm can be received (disarm's drain and
+// seq). So a receive that began at b got the value of an arm that no such
+// op ended before b, and that value, the time it was sent, is no earlier
+// than the least deadline among those arms. early() counts values earlier.
+struct timer_log {
+  struct span {
+    tp s, e;  // the call's start and return
+    tp lb;    // an arm's deadline's lower bound; a receive's value
+  };
+  std::vector<span> arms, kills, recvs;
+
+  long early() {
+    auto by_end = [](const span& a, const span& b) { return a.e < b.e; };
+    std::sort(arms.begin(), arms.end(), by_end);
+    std::sort(kills.begin(), kills.end(), by_end);
+    std::vector<tp> latest_start(kills.size());  // over kills[0..i]
+    for (std::size_t i = 0; i < kills.size(); ++i)
+      latest_start[i] = i == 0 ? kills[i].s : std::max(latest_start[i - 1], kills[i].s);
+    long n = 0;
+    for (const span& r : recvs) {
+      // The latest start of an op that returned before r began: the arms
+      // that returned before it are over.
+      const auto k = std::lower_bound(kills.begin(), kills.end(), span{r.s, r.s, r.s}, by_end) - kills.begin();
+      const tp over = k == 0 ? tp::min() : latest_start[k - 1];
+      tp least = tp::max();
+      for (auto a = std::lower_bound(arms.begin(), arms.end(), span{over, over, over}, by_end); a != arms.end(); ++a)
+        if (a->s <= r.e) least = std::min(least, a->lb);
+      if (r.lb < least) ++n;
+    }
+    return n;
+  }
+};
+
 // Channel timers shared by goroutines that reset, stop and receive at random.
 // Each arm ends as a received value or a discard reported by a stop/reset
 // returning true. Exact but for the in-flight window OwnedTimerOps describes,
 // which can only add a true: so received + cancels >= arms (nothing lost),
-// received <= arms (nothing doubled), and every value is on time.
+// received <= arms (nothing doubled). And no value is earlier than the
+// deadline of an arm it can be of (timer_log), a bound from the calls'
+// own times.
 TEST_P(TimeStressTest, SharedTimerRaces) {
   constexpr int kT = 16, kK = 6;
   const int per = static_cast<int>(scaled(20000));
-  std::atomic<long> arms{0}, cancels{0}, received{0}, early{0};
+  std::atomic<long> arms{0}, cancels{0}, received{0};
   long excess = 0;
+  // logs[k][j]: goroutine k's calls on timer j; logs[kK]: main's.
+  std::vector<std::vector<timer_log>> logs(kK + 1, std::vector<timer_log>(kT));
   int rc = run_procs(GetParam(), [&] {
     std::vector<gort::Timer> ts;
     ts.reserve(kT);
-    const auto t_start = steady::now();
     for (int j = 0; j < kT; ++j) {
       arms.fetch_add(1);
+      const tp s = steady::now();
       ts.emplace_back(us(j * 40));
+      logs[kK][j].arms.push_back({s, steady::now(), s + us(j * 40)});
     }
+    // recv_all: what is left in ts[j], received by main.
+    auto recv_all = [&](int j) {
+      for (;;) {
+        const tp b = steady::now();
+        std::optional<tp> v = ts[j].c().try_recv().value;
+        if (!v) return;
+        received.fetch_add(1);
+        logs[kK][j].recvs.push_back({b, steady::now(), *v});
+      }
+    };
     gort::WaitGroup wg;
     wg.add(kK);
     for (int k = 0; k < kK; ++k)
       gort::go([&, k] {
         rng r(0xc4a0u + static_cast<std::uint64_t>(k));
+        std::vector<timer_log>& log = logs[k];
         for (int i = 0; i < per; ++i) {
           const int j = r.below(kT);
+          const tp s = steady::now();
           switch (r.below(8)) {
-            case 0:
+            case 0: {
+              const auto d = us(r.below(800));
               arms.fetch_add(1);
-              if (ts[j].reset(us(r.below(800)))) cancels.fetch_add(1);
+              if (ts[j].reset(d)) cancels.fetch_add(1);
+              const tp e = steady::now();
+              log[j].arms.push_back({s, e, s + d});
+              log[j].kills.push_back({s, e, s});
               break;
+            }
             case 1:
               if (ts[j].stop()) cancels.fetch_add(1);
+              log[j].kills.push_back({s, steady::now(), s});
               break;
             case 2:
             case 3:
             case 4:
               if (std::optional<tp> v = ts[j].c().try_recv().value) {
                 received.fetch_add(1);
-                if (*v < t_start) early.fetch_add(1);
+                log[j].recvs.push_back({s, steady::now(), *v});
               }
               break;
             case 5:
@@ -271,21 +332,30 @@ TEST_P(TimeStressTest, SharedTimerRaces) {
     // Every arm is due within 1 ms; collect what is left.
     spin_until(
         [&] {
-          for (auto& t : ts)
-            while (t.c().try_recv()) received.fetch_add(1);
+          for (int j = 0; j < kT; ++j) recv_all(j);
           return received.load() + cancels.load() >= arms.load();
         },
         20s);
     gort::sleep(10ms);
-    for (auto& t : ts)
-      while (t.c().try_recv()) received.fetch_add(1);
+    for (int j = 0; j < kT; ++j) recv_all(j);
     excess = received.load() + cancels.load() - arms.load();
   });
+  long early = 0;
+  for (int j = 0; j < kT; ++j) {
+    timer_log all;
+    for (auto& per_k : logs) {
+      const timer_log& l = per_k[j];
+      all.arms.insert(all.arms.end(), l.arms.begin(), l.arms.end());
+      all.kills.insert(all.kills.end(), l.kills.begin(), l.kills.end());
+      all.recvs.insert(all.recvs.end(), l.recvs.begin(), l.recvs.end());
+    }
+    early += all.early();
+  }
   EXPECT_EQ(rc, 0);
   EXPECT_GE(excess, 0) << "an arm's value was lost: arms " << arms.load() << ", received " << received.load()
                        << ", cancelled " << cancels.load();
   EXPECT_LE(received.load(), arms.load()) << "more values than arms";
-  EXPECT_EQ(early.load(), 0);
+  EXPECT_EQ(early, 0) << "values sent before the deadline of every arm they can be of";
   std::printf("SharedTimerRaces: %ld arms, %ld received, %ld cancelled, excess %ld\n", arms.load(), received.load(),
               cancels.load(), excess);
 }
